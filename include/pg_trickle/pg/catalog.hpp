@@ -1,0 +1,89 @@
+// Reading and writing pg_trickle's catalog tables (pgtrickle.pgt_*).
+//
+// Users may read the catalog but not write it. Every write here runs as the bootstrap superuser
+// (AsCatalogOwner), the way PostgreSQL's own commands update pg_class on a user's behalf.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/spi.hpp"
+
+namespace pgtrickle::pg {
+
+// Runs the enclosing scope as the bootstrap superuser (restored on scope exit; an error aborts
+// the transaction, which restores it too).
+class AsCatalogOwner {
+public:
+    AsCatalogOwner();
+    ~AsCatalogOwner();
+    AsCatalogOwner(const AsCatalogOwner&) = delete;
+    AsCatalogOwner& operator=(const AsCatalogOwner&) = delete;
+
+private:
+    Oid saved_user_;
+    int saved_context_;
+};
+
+// One row of pgt_stream_tables, the columns the engine uses.
+struct StreamTable {
+    std::int64_t pgt_id = 0;
+    Oid relid = InvalidOid;
+    std::string schema;  // current schema of the storage table
+    std::string name;    // current name of the storage table
+    std::string defining_query;
+    std::optional<std::string> original_query;
+    std::optional<std::string> schedule;  // nullopt = calculated
+    std::string refresh_mode;
+    std::string status;
+    bool is_populated = false;
+    int consecutive_errors = 0;
+    std::string diamond_consistency;
+    std::string diamond_schedule_policy;
+    std::optional<std::string> requested_cdc_mode;
+    bool is_append_only = false;
+    bool pooler_compatibility_mode = false;
+    std::optional<std::int32_t> max_differential_joins;
+    std::optional<double> max_delta_fraction;
+    std::string refresh_tier;
+    std::optional<std::string> effective_refresh_mode;
+
+    std::string qualified_name() const;  // quoted, for SQL
+    std::string display_name() const;    // schema.name, for messages
+};
+
+struct Dependency {
+    Oid source_relid;
+    std::string source_type;  // TABLE | STREAM_TABLE | VIEW | MATVIEW | FOREIGN_TABLE
+};
+
+namespace catalog {
+
+// By the user-facing name (optionally schema-qualified, resolved along search_path).
+std::optional<StreamTable> find(Spi& spi, std::string_view name);
+// Like find, but 42P01 `stream table not found: <name>` when absent.
+StreamTable get(Spi& spi, std::string_view name);
+std::optional<StreamTable> find_by_relid(Spi& spi, Oid relid);
+std::optional<StreamTable> find_by_id(Spi& spi, std::int64_t pgt_id);
+std::vector<StreamTable> all(Spi& spi);
+
+std::int64_t insert(Spi& spi, const StreamTable& st);
+void update_definition(Spi& spi, const StreamTable& st);  // every column of StreamTable
+void remove(Spi& spi, std::int64_t pgt_id);
+
+std::vector<Dependency> dependencies(Spi& spi, std::int64_t pgt_id);
+void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps);
+// Stream tables whose defining query reads `relid`.
+std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid);
+
+// Refresh bookkeeping after a successful refresh.
+void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view action,
+                            std::string_view initiated_by, double duration_ms,
+                            std::int64_t rows_inserted, std::int64_t rows_deleted);
+
+}  // namespace catalog
+}  // namespace pgtrickle::pg

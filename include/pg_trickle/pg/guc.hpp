@@ -1,0 +1,13 @@
+// pg_trickle.* configuration parameters (names and defaults per SPEC §4).
+#pragma once
+
+namespace pgtrickle::pg::guc {
+
+extern bool enabled;                  // pg_trickle.enabled
+extern int min_schedule_seconds;      // pg_trickle.min_schedule_seconds
+extern int default_schedule_seconds;  // pg_trickle.default_schedule_seconds
+extern int max_consecutive_errors;    // pg_trickle.max_consecutive_errors
+
+void define_all();
+
+}  // namespace pgtrickle::pg::guc

@@ -1,0 +1,55 @@
+// Stream-table lifecycle: the operations behind create/alter/drop/refresh/resume_stream_table.
+// Each runs inside the caller's transaction, so an error anywhere leaves nothing half-made.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "pg_trickle/core/options.hpp"
+
+namespace pgtrickle::pg {
+
+struct CreateRequest {
+    std::optional<std::string> name;
+    std::optional<std::string> query;
+    std::optional<std::string> schedule;  // nullopt = SQL NULL, which is refused
+    std::optional<std::string> refresh_mode;
+    bool initialize = true;
+    core::StreamTableOptions options;
+};
+
+enum class OnExisting { Error, Skip, Replace };
+void create_stream_table(CreateRequest request, OnExisting on_existing);
+
+// Every field nullopt = leave unchanged.
+struct AlterRequest {
+    std::string name;
+    std::optional<std::string> query;
+    std::optional<std::string> schedule;
+    std::optional<std::string> refresh_mode;
+    std::optional<std::string> status;
+    std::optional<std::string> diamond_consistency;
+    std::optional<std::string> diamond_schedule_policy;
+    std::optional<std::string> cdc_mode;
+    std::optional<bool> append_only;
+    std::optional<bool> pooler_compatibility_mode;
+    std::optional<std::string> tier;
+    std::optional<std::string> fuse;
+    std::optional<std::int64_t> fuse_ceiling;
+    std::optional<std::int32_t> fuse_sensitivity;
+    std::optional<std::string> partition_by;
+    std::optional<std::int32_t> max_differential_joins;
+    std::optional<double> max_delta_fraction;
+    std::optional<std::string> post_refresh_action;
+    std::optional<double> reindex_drift_threshold;
+    std::optional<std::string> sink;
+    std::optional<std::string> ducklake_sink_path;
+    std::optional<std::int64_t> ducklake_sink_table_id;
+};
+void alter_stream_table(const AlterRequest& request);
+
+void drop_stream_table(const std::string& name, bool cascade);
+void refresh_stream_table(const std::string& name);
+void resume_stream_table(const std::string& name);
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,48 @@
+// A small C++ face for SPI: run SQL with text parameters and copy results into C++ values.
+//
+// Results are copied out of SPI's memory at once (SPI memory vanishes at SPI_finish), so callers
+// deal only in std::string. Parameters are always passed as text and cast in the SQL ($1::bigint)
+// so that user data never becomes part of a statement's text.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgtrickle::pg {
+
+using Value = std::optional<std::string>;  // SQL NULL = nullopt
+using Row = std::vector<Value>;
+
+struct QueryResult {
+    std::vector<std::string> columns;
+    std::vector<Row> rows;
+    std::uint64_t processed = 0;  // SPI_processed: rows returned or affected
+
+    bool empty() const { return rows.empty(); }
+    // The single value of a one-row, one-column result (nullopt if no row or NULL).
+    Value scalar() const { return rows.empty() || rows[0].empty() ? Value{} : rows[0][0]; }
+};
+
+// One SPI connection for the lifetime of the object. finish() must be called on the success
+// path; after an error the transaction abort cleans SPI up, so the destructor does nothing.
+class Spi {
+public:
+    Spi();
+    ~Spi() = default;
+    Spi(const Spi&) = delete;
+    Spi& operator=(const Spi&) = delete;
+
+    // Always read-write mode: SPI's read-only mode would not see this transaction's own DDL.
+    QueryResult execute(const std::string& sql, const std::vector<Value>& params = {},
+                        long max_rows = 0);
+    // Runs a statement that returns nothing of interest; returns SPI_processed.
+    std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
+    void finish();
+
+private:
+    bool connected_ = false;
+};
+
+}  // namespace pgtrickle::pg

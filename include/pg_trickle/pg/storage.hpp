@@ -1,0 +1,38 @@
+// Storage tables: the heap tables that hold a stream table's rows, and the guard that keeps
+// everyone but the refresh engine from writing them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/query_analysis.hpp"
+#include "pg_trickle/pg/spi.hpp"
+
+namespace pgtrickle::pg {
+
+// While an InternalWrite is alive, this backend's refresh engine may write storage tables.
+// A transaction abort also clears it (see reset_internal_writes), so an error can never leave
+// the guard open.
+class InternalWrite {
+public:
+    InternalWrite();
+    ~InternalWrite();
+    InternalWrite(const InternalWrite&) = delete;
+    InternalWrite& operator=(const InternalWrite&) = delete;
+};
+void reset_internal_writes();
+bool internal_writes_allowed();
+
+// CREATE TABLE schema.name (__pgt_row_id bigint NOT NULL, <columns>) as the current user, with
+// the unique row-id index and the guard triggers. Returns the new table's OID.
+Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,
+                         const std::vector<OutputColumn>& columns);
+
+// True when the storage table's user columns are exactly `columns` (names, types, order).
+bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns);
+
+// The schema an unqualified new stream table goes to (first existing schema on search_path).
+std::string creation_schema(Spi& spi);
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,192 @@
+// Defining-query analysis: raw parse, parse analysis, a walk over every range table (subqueries,
+// CTEs and sublinks included), and a deparse under an empty search path.
+#include "pg_trickle/pg/query_analysis.hpp"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+// Facts gathered by the C walker. Plain C data only: the walker runs inside PostgreSQL frames
+// where a C++ exception must never be thrown.
+struct WalkState {
+    List* relids;    // every RTE_RELATION, in walk order (duplicates possible)
+    bool row_marks;  // FOR UPDATE / FOR SHARE anywhere
+    bool tablesample;
+    bool modifying_cte;
+};
+
+bool walk_query_tree(Node* node, void* context);
+
+// PostgreSQL 15 declares walkers as bool (*)(); void (*)() converts from any function pointer
+// without -Wcast-function-type complaining.
+using Walker = bool (*)();
+Walker as_walker(bool (*fn)(Node*, void*)) {
+    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
+}
+
+bool walk_query(Query* q, WalkState* state) {
+    if (q->rowMarks != NIL) state->row_marks = true;
+    if (q->hasModifyingCTE || q->commandType != CMD_SELECT) state->modifying_cte = true;
+    return query_tree_walker(q, as_walker(walk_query_tree), state, QTW_EXAMINE_RTES_BEFORE);
+}
+
+bool walk_query_tree(Node* node, void* context) {
+    auto* state = static_cast<WalkState*>(context);
+    if (node == nullptr) return false;
+    if (IsA(node, RangeTblEntry)) {
+        auto* rte = reinterpret_cast<RangeTblEntry*>(node);
+        if (rte->rtekind == RTE_RELATION) {
+            state->relids = lappend_oid(state->relids, rte->relid);
+            if (rte->tablesample != nullptr) state->tablesample = true;
+        }
+        return false;
+    }
+    if (IsA(node, Query)) return walk_query(reinterpret_cast<Query*>(node), state);
+    return expression_tree_walker(node, as_walker(walk_query_tree), context);
+}
+
+bool is_const_or_null(Node* n) { return n == nullptr || IsA(n, Const); }
+
+core::Error not_allowed(std::string what, std::string hint = {}) {
+    return core::unsupported(fmt::format("{} is not supported in defining queries", what), {},
+                             std::move(hint));
+}
+
+std::string source_type_for(char relkind) {
+    switch (relkind) {
+        case RELKIND_VIEW: return "VIEW";
+        case RELKIND_MATVIEW: return "MATVIEW";
+        case RELKIND_FOREIGN_TABLE: return "FOREIGN_TABLE";
+        default: return "TABLE";
+    }
+}
+
+}  // namespace
+
+AnalyzedQuery analyze_query(const std::string& query) {
+    const char* text = query.c_str();
+    List* raw = pg_call([&] { return pg_parse_query(text); });
+    if (list_length(raw) != 1) {
+        throw core::Error("42601", "defining query must be exactly one SELECT statement",
+                          fmt::format("The text contains {} statements.", list_length(raw)));
+    }
+    RawStmt* raw_stmt = linitial_node(RawStmt, raw);
+    if (!IsA(raw_stmt->stmt, SelectStmt)) {
+        throw core::Error("42601", "defining query must be a SELECT statement", {},
+                          "Stream tables are defined by a query such as SELECT ... FROM ....");
+    }
+    if (reinterpret_cast<SelectStmt*>(raw_stmt->stmt)->intoClause != nullptr) {
+        throw not_allowed("SELECT INTO");
+    }
+
+    AnalyzedQuery out;
+    const int loc = raw_stmt->stmt_location;
+    const int len = raw_stmt->stmt_len;
+    out.statement = len > 0 ? query.substr(loc, len) : query.substr(loc);
+
+    Query* q = pg_call([&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
+
+    WalkState state{NIL, false, false, false};
+    pg_call([&] { walk_query(q, &state); });
+    if (state.row_marks) throw not_allowed("FOR UPDATE/FOR SHARE");
+    if (state.tablesample)
+        throw not_allowed("TABLESAMPLE", "Sample into a regular table and define the stream "
+                                         "table over it.");
+    if (state.modifying_cte) throw not_allowed("a data-modifying statement in WITH");
+    bool limit_all = q->limitCount && IsA(q->limitCount, Const) &&
+                     reinterpret_cast<Const*>(q->limitCount)->constisnull;
+    out.order_by_without_limit =
+        q->sortClause != NIL && (q->limitCount == nullptr || limit_all) && q->limitOffset == nullptr;
+    if (q->limitCount != nullptr || q->limitOffset != nullptr) {
+        if (!limit_all || q->limitOffset != nullptr) {
+            if (q->sortClause == NIL)
+                throw core::unsupported(
+                    "LIMIT or OFFSET without ORDER BY is not supported in defining queries",
+                    "Without ORDER BY the rows kept are arbitrary and change between refreshes.",
+                    "Add an ORDER BY that determines which rows are kept.");
+            if (!is_const_or_null(q->limitCount) || !is_const_or_null(q->limitOffset))
+                throw core::unsupported("LIMIT and OFFSET in defining queries must be constants");
+        }
+    }
+
+    // Sources, each once, in first-seen order.
+    std::set<Oid> seen;
+    ListCell* lc;
+    foreach (lc, state.relids) {
+        Oid relid = lfirst_oid(lc);
+        if (!seen.insert(relid).second) continue;
+        char relkind = pg_call([&] { return get_rel_relkind(relid); });
+        char persistence = pg_call([&] { return get_rel_persistence(relid); });
+        if (persistence == RELPERSISTENCE_TEMP) {
+            const char* relname = pg_call([&] { return get_rel_name(relid); });
+            throw core::unsupported(
+                fmt::format("stream tables cannot read temporary table \"{}\"", relname),
+                "Stream tables are refreshed by other sessions, which cannot see it.");
+        }
+        out.sources.push_back({relid, source_type_for(relkind)});
+    }
+
+    // Output columns.
+    std::set<std::string> names;
+    foreach (lc, q->targetList) {
+        auto* tle = static_cast<TargetEntry*>(lfirst(lc));
+        if (tle->resjunk) continue;
+        std::string name = tle->resname ? tle->resname : "?column?";
+        if (name.rfind("__pgt_", 0) == 0 || name.rfind("__pgs_", 0) == 0) {
+            throw core::Error("42939",
+                              fmt::format("column name \"{}\" is reserved for pg_trickle", name),
+                              "Names starting with __pgt_ or __pgs_ are used for pg_trickle's "
+                              "maintenance columns.",
+                              "Give the column another name with AS.");
+        }
+        if (!names.insert(name).second) {
+            throw core::Error("42701",
+                              fmt::format("defining query returns column \"{}\" more than once", name),
+                              {}, "Give each output column a distinct name with AS.");
+        }
+        Node* expr = reinterpret_cast<Node*>(tle->expr);
+        Oid type = pg_call([&] { return exprType(expr); });
+        int32 typmod = pg_call([&] { return exprTypmod(expr); });
+        Oid collation = pg_call([&] { return exprCollation(expr); });
+        char* type_sql = pg_call([&] {
+            return format_type_extended(type, typmod,
+                                        FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+        });
+        std::string column_type = type_sql;
+        Oid default_collation = pg_call([&] { return get_typcollation(type); });
+        if (OidIsValid(collation) && collation != default_collation) {
+            char* coll = pg_call([&] { return generate_collation_name(collation); });
+            column_type += std::string(" COLLATE ") + coll;
+        }
+        out.columns.push_back({name, column_type, type, typmod, collation});
+    }
+    if (out.columns.empty()) {
+        throw core::Error("42601", "defining query must return at least one column");
+    }
+
+    // Print the query back under an empty search path so every name comes out schema-qualified:
+    // the stored query then means the same thing whoever runs it, whatever their search_path.
+    char* deparsed = pg_call([&] {
+        int nest = NewGUCNestLevel();
+        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                          GUC_ACTION_SAVE, true, 0, false);
+        char* s = pg_get_querydef(q, false);
+        AtEOXact_GUC(true, nest);
+        return s;
+    });
+    out.deparsed = deparsed;
+    return out;
+}
+
+void check_can_read(Spi& spi, const AnalyzedQuery& q) {
+    spi.execute("SELECT * FROM (\n" + q.deparsed + "\n) AS __pgt_probe LIMIT 0", {});
+}
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,150 @@
+// alter_stream_table: each given option changes; everything else stays. A new query swaps the
+// storage in place when its columns are unchanged, or builds a new storage table and renames it
+// into place when they differ; either way inside the caller's transaction, so readers see the
+// old contents until commit and the new ones after.
+#include <fmt/format.h>
+
+#include "definition.hpp"
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
+#include "pg_trickle/core/schedule.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
+#include "pg_trickle/pg/lifecycle.hpp"
+#include "pg_trickle/pg/refresh.hpp"
+#include "pg_trickle/pg/storage.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+// Replaces the storage table of `st` with a new one shaped for `q`; returns the new OID.
+Oid rebuild_storage(Spi& spi, const StreamTable& st, const AnalyzedQuery& q) {
+    const std::string temp_name = fmt::format("__pgt_new_{}", st.pgt_id);
+    Oid new_relid = create_storage_table(spi, st.schema, temp_name, q.columns);
+    {
+        // Point the catalog (this row and readers of this stream table) at the new table before
+        // the old one is dropped, so the drop tracker does not take it for a user's DROP.
+        AsCatalogOwner owner;
+        const std::string old_oid = std::to_string(st.relid), new_oid = std::to_string(new_relid);
+        spi.run("UPDATE pgtrickle.pgt_stream_tables SET pgt_relid = $2::oid"
+                " WHERE pgt_relid = $1::oid",
+                {old_oid, new_oid});
+        spi.run("UPDATE pgtrickle.pgt_dependencies SET source_relid = $2::oid"
+                " WHERE source_relid = $1::oid",
+                {old_oid, new_oid});
+    }
+    spi.run("DROP TABLE " + st.qualified_name());
+    spi.run("ALTER TABLE " + core::quote_ident(st.schema) + "." + core::quote_ident(temp_name) +
+            " RENAME TO " + core::quote_ident(st.name));
+    warning(fmt::format("the columns of stream table {} changed; its storage table was rebuilt",
+                        st.display_name()),
+            "Indexes, grants and other objects on the old storage table were not carried over.");
+    return new_relid;
+}
+
+}  // namespace
+
+void alter_stream_table(const AlterRequest& r) {
+    Spi spi;
+    StreamTable st = catalog::get(spi, r.name);
+    ensure_owner(st);
+
+    bool needs_refresh = false;
+    std::optional<AnalyzedQuery> new_query;
+    if (r.query) {
+        new_query = prepare_definition(spi, *r.query, st.pgt_id);
+    }
+    if (r.schedule) {
+        core::Schedule s = core::parse_schedule(*r.schedule);
+        core::check_min_schedule(s, guc::min_schedule_seconds);
+        st.schedule = s.kind == core::ScheduleKind::Calculated ? std::nullopt
+                                                                : std::optional(s.stored);
+    }
+    if (r.refresh_mode) {
+        auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
+        std::string mode(core::to_string(resolved.mode));
+        if (mode != st.refresh_mode) {
+            st.refresh_mode = mode;
+            needs_refresh = true;
+        }
+        st.effective_refresh_mode = mode;
+    }
+    if (r.status) {
+        st.status = core::parse_status(*r.status);
+        if (st.status == "ACTIVE") st.consecutive_errors = 0;
+    }
+
+    // Options shared with create_stream_table go through the same validation.
+    core::StreamTableOptions o;
+    o.diamond_consistency = r.diamond_consistency.value_or(st.diamond_consistency);
+    o.diamond_schedule_policy = r.diamond_schedule_policy.value_or(st.diamond_schedule_policy);
+    o.cdc_mode = r.cdc_mode ? r.cdc_mode : st.requested_cdc_mode;
+    o.append_only = r.append_only.value_or(st.is_append_only);
+    o.pooler_compatibility_mode = r.pooler_compatibility_mode.value_or(st.pooler_compatibility_mode);
+    o.partition_by = r.partition_by && !r.partition_by->empty() ? r.partition_by : std::nullopt;
+    o.max_differential_joins = r.max_differential_joins ? r.max_differential_joins
+                                                        : st.max_differential_joins;
+    o.max_delta_fraction = r.max_delta_fraction ? r.max_delta_fraction : st.max_delta_fraction;
+    o.sink = r.sink;
+    o.ducklake_sink_path = r.ducklake_sink_path;
+    o.ducklake_sink_table_id = r.ducklake_sink_table_id;
+    core::validate_options(o, *core::refresh_mode_from_catalog(st.refresh_mode));
+    st.diamond_consistency = *o.diamond_consistency;
+    st.diamond_schedule_policy = *o.diamond_schedule_policy;
+    st.requested_cdc_mode = o.cdc_mode;
+    st.is_append_only = o.append_only;
+    st.pooler_compatibility_mode = o.pooler_compatibility_mode;
+    st.max_differential_joins = o.max_differential_joins;
+    st.max_delta_fraction = o.max_delta_fraction;
+
+    if (r.tier) st.refresh_tier = core::parse_choice("tier", *r.tier, {"hot", "warm", "cold", "frozen"});
+    if (r.fuse) {
+        std::string fuse = core::parse_choice("fuse", *r.fuse, {"off", "on", "auto"});
+        if (fuse != "off")
+            throw core::unsupported("fuse is not supported by this version of pg_trickle", {},
+                                    "Leave fuse at 'off'.");
+    }
+    if (r.fuse_ceiling || r.fuse_sensitivity)
+        throw core::unsupported("fuse_ceiling and fuse_sensitivity are not supported by this "
+                                "version of pg_trickle");
+    if (r.post_refresh_action) {
+        std::string action = core::parse_choice("post_refresh_action", *r.post_refresh_action,
+                                                {"none", "analyze", "reindex", "reindex_if_drift"});
+        if (action != "none")
+            throw core::unsupported(
+                fmt::format("post_refresh_action '{}' is not supported by this version of "
+                            "pg_trickle", action));
+    }
+    if (r.reindex_drift_threshold &&
+        !(*r.reindex_drift_threshold > 0 && *r.reindex_drift_threshold <= 1))
+        throw core::invalid_argument("reindex_drift_threshold must be in (0, 1]");
+
+    if (new_query) {
+        if (!storage_matches(spi, st.relid, new_query->columns)) {
+            st.relid = rebuild_storage(spi, st, *new_query);
+        }
+        st.defining_query = new_query->deparsed;
+        st.original_query = new_query->statement;
+        catalog::replace_dependencies(spi, st.pgt_id, new_query->sources);
+        needs_refresh = true;
+    }
+    catalog::update_definition(spi, st);
+    if (needs_refresh) {
+        full_refresh(spi, st, "MANUAL");
+        if (st.status != "ACTIVE" && st.status != "INITIALIZING") {
+            // The refresh marked it ACTIVE; the status the user asked for wins.
+            st.is_populated = true;
+            st.consecutive_errors = 0;
+            catalog::update_definition(spi, st);
+        }
+        if (r.refresh_mode && !r.query)
+            warning(fmt::format("refresh mode changed to {} for stream table {}; a full refresh "
+                                "was applied",
+                                st.refresh_mode, st.display_name()));
+    }
+    spi.finish();
+}
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,175 @@
+// create_stream_table, create_stream_table_if_not_exists, create_or_replace_stream_table.
+#include <fmt/format.h>
+
+#include "definition.hpp"
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
+#include "pg_trickle/core/schedule.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
+#include "pg_trickle/pg/lifecycle.hpp"
+#include "pg_trickle/pg/refresh.hpp"
+#include "pg_trickle/pg/storage.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+std::string required(const std::optional<std::string>& v, const char* what) {
+    if (!v) throw core::invalid_argument(fmt::format("{} must not be NULL", what));
+    return *v;
+}
+
+// Validated schedule text for the catalog (nullopt = calculated).
+std::optional<std::string> checked_schedule(const std::optional<std::string>& text) {
+    if (!text) {
+        throw core::invalid_argument("use 'calculated' instead of NULL to set a CALCULATED schedule",
+                                     {}, "Pass schedule => 'calculated', or omit it.");
+    }
+    core::Schedule s = core::parse_schedule(*text);
+    core::check_min_schedule(s, guc::min_schedule_seconds);
+    if (s.kind == core::ScheduleKind::Calculated) return std::nullopt;
+    return s.stored;
+}
+
+std::string collapse_whitespace(const std::string& s) {
+    std::string out;
+    bool space = false;
+    for (char c : s) {
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+// create_or_replace on an existing stream table: alter only what differs.
+void replace_existing(Spi& spi, const StreamTable& st, const CreateRequest& r) {
+    AnalyzedQuery q = analyze_query(*r.query);
+    core::StreamTableOptions o = r.options;
+    auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
+    core::validate_options(o, resolved.mode);
+    std::optional<std::string> schedule = checked_schedule(r.schedule);
+
+    AlterRequest alter;
+    alter.name = st.qualified_name();
+    bool changed = false;
+    if (collapse_whitespace(q.deparsed) != collapse_whitespace(st.defining_query)) {
+        alter.query = *r.query;
+        changed = true;
+    }
+    auto differs = [&](auto& field, const auto& wanted, const auto& current) {
+        if (wanted != current) {
+            field = wanted;
+            changed = true;
+        }
+    };
+    if (schedule != st.schedule) {
+        alter.schedule = schedule.value_or("calculated");
+        changed = true;
+    }
+    differs(alter.refresh_mode, std::string(core::to_string(resolved.mode)), st.refresh_mode);
+    differs(alter.diamond_consistency, o.diamond_consistency.value_or("atomic"),
+            st.diamond_consistency);
+    differs(alter.diamond_schedule_policy, o.diamond_schedule_policy.value_or("fastest"),
+            st.diamond_schedule_policy);
+    if (o.cdc_mode != st.requested_cdc_mode && o.cdc_mode) {
+        alter.cdc_mode = o.cdc_mode;
+        changed = true;
+    }
+    differs(alter.append_only, o.append_only, st.is_append_only);
+    differs(alter.pooler_compatibility_mode, o.pooler_compatibility_mode,
+            st.pooler_compatibility_mode);
+    if (o.max_differential_joins != st.max_differential_joins) {
+        alter.max_differential_joins = o.max_differential_joins;
+        changed = changed || o.max_differential_joins.has_value();
+    }
+    if (o.max_delta_fraction != st.max_delta_fraction) {
+        alter.max_delta_fraction = o.max_delta_fraction;
+        changed = changed || o.max_delta_fraction.has_value();
+    }
+    spi.finish();
+    if (!changed) {
+        info(fmt::format("stream table {} already exists with this definition; nothing changed",
+                         st.display_name()));
+        return;
+    }
+    alter_stream_table(alter);
+}
+
+}  // namespace
+
+void create_stream_table(CreateRequest r, OnExisting on_existing) {
+    const std::string name_text = required(r.name, "name");
+    const std::string query = required(r.query, "query");
+    if (!r.refresh_mode) r.refresh_mode = "AUTO";
+
+    Spi spi;
+    if (auto existing = catalog::find(spi, name_text)) {
+        switch (on_existing) {
+            case OnExisting::Error:
+                throw core::Error(core::sqlstate::kDuplicateTable,
+                                  fmt::format("stream table already exists: {}",
+                                              existing->display_name()),
+                                  {},
+                                  "Use create_or_replace_stream_table() or "
+                                  "alter_stream_table() to change it.");
+            case OnExisting::Skip:
+                spi.finish();
+                info(fmt::format("stream table {} already exists, skipping",
+                                 existing->display_name()));
+                return;
+            case OnExisting::Replace:
+                replace_existing(spi, *existing, r);
+                return;
+        }
+    }
+
+    // Options first: a typo in an option is reported before any work is done.
+    auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
+    std::optional<std::string> schedule = checked_schedule(r.schedule);
+    core::validate_options(r.options, resolved.mode);
+
+    core::QualifiedName qn = core::parse_qualified_name(name_text);
+    StreamTable st;
+    st.schema = qn.schema ? *qn.schema : creation_schema(spi);
+    st.name = qn.name;
+
+    AnalyzedQuery q = prepare_definition(spi, query, 0);
+
+    st.relid = create_storage_table(spi, st.schema, st.name, q.columns);
+    st.defining_query = q.deparsed;
+    if (collapse_whitespace(q.statement) != collapse_whitespace(q.deparsed))
+        st.original_query = q.statement;
+    st.schedule = schedule;
+    st.refresh_mode = std::string(core::to_string(resolved.mode));
+    st.status = "INITIALIZING";
+    st.diamond_consistency = r.options.diamond_consistency.value_or("atomic");
+    st.diamond_schedule_policy = r.options.diamond_schedule_policy.value_or("fastest");
+    st.requested_cdc_mode = r.options.cdc_mode;
+    st.is_append_only = r.options.append_only;
+    st.pooler_compatibility_mode = r.options.pooler_compatibility_mode;
+    st.max_differential_joins = r.options.max_differential_joins;
+    st.max_delta_fraction = r.options.max_delta_fraction;
+    st.refresh_tier = "hot";
+    st.effective_refresh_mode = st.refresh_mode;
+    st.pgt_id = catalog::insert(spi, st);
+    catalog::replace_dependencies(spi, st.pgt_id, q.sources);
+
+    if (!resolved.downgrade_reason.empty()) {
+        notice(fmt::format("stream table {} uses refresh mode {}: {}", st.display_name(),
+                           core::to_string(resolved.mode), resolved.downgrade_reason));
+    }
+    if (r.initialize) full_refresh(spi, st, "INITIAL");
+    spi.finish();
+    info(fmt::format("Stream table {} created (pgt_id={}, mode={}, initialized={})",
+                     st.display_name(), st.pgt_id, st.refresh_mode,
+                     r.initialize ? "true" : "false"));
+}
+
+}  // namespace pgtrickle::pg

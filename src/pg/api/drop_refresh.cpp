@@ -1,0 +1,94 @@
+// drop_stream_table, refresh_stream_table, resume_stream_table.
+#include <fmt/format.h>
+
+#include "definition.hpp"
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/lifecycle.hpp"
+#include "pg_trickle/pg/refresh.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+std::vector<StreamTable> dependent_stream_tables(Spi& spi, const StreamTable& st) {
+    std::vector<StreamTable> out;
+    for (auto id : catalog::dependents_of(spi, st.relid)) {
+        if (auto d = catalog::find_by_id(spi, id)) out.push_back(*d);
+    }
+    return out;
+}
+
+void drop_one(Spi& spi, const StreamTable& st, bool cascade) {
+    for (const auto& d : dependent_stream_tables(spi, st)) drop_one(spi, d, cascade);
+    catalog::remove(spi, st.pgt_id);
+    // Ownership was checked on the stream table the user named; dependents go with it, as
+    // DROP ... CASCADE takes dependent objects of other owners along.
+    AsCatalogOwner owner;
+    spi.run("DROP TABLE " + st.qualified_name() + (cascade ? " CASCADE" : ""));
+}
+
+}  // namespace
+
+void drop_stream_table(const std::string& name, bool cascade) {
+    Spi spi;
+    StreamTable st = catalog::get(spi, name);
+    ensure_owner(st);
+    auto dependents = dependent_stream_tables(spi, st);
+    if (!dependents.empty() && !cascade) {
+        std::string names;
+        for (const auto& d : dependents) names += (names.empty() ? "" : ", ") + d.display_name();
+        throw core::invalid_argument(
+            fmt::format("stream table {} has dependent stream tables: {}", st.display_name(),
+                        names),
+            {}, "Use cascade => true to drop them too.");
+    }
+    drop_one(spi, st, cascade);
+    spi.finish();
+}
+
+void refresh_stream_table(const std::string& name) {
+    Spi spi;
+    StreamTable st = catalog::get(spi, name);
+    ensure_owner(st);
+    if (RecoveryInProgress()) {
+        throw core::invalid_argument("cannot refresh a stream table during recovery",
+                                     "This server is a standby.",
+                                     "Refresh stream tables on the primary.");
+    }
+    if (st.status == "SUSPENDED" || st.status == "ERROR") {
+        throw core::invalid_argument(
+            fmt::format("stream table {} is {} and cannot be refreshed", st.display_name(),
+                        st.status),
+            {}, fmt::format("Run SELECT pgtrickle.resume_stream_table('{}') first.",
+                            st.display_name()));
+    }
+    if (!try_lock_for_refresh(spi, st.pgt_id)) {
+        spi.finish();
+        notice(fmt::format("refresh skipped: {} — another refresh is already in progress",
+                           st.display_name()));
+        return;
+    }
+    full_refresh(spi, st, "MANUAL");
+    spi.finish();
+}
+
+void resume_stream_table(const std::string& name) {
+    Spi spi;
+    StreamTable st = catalog::get(spi, name);
+    ensure_owner(st);
+    if (st.status != "SUSPENDED" && st.status != "ERROR") {
+        throw core::invalid_argument(fmt::format("stream table {} is not suspended or in error "
+                                                 "state (current status: {})",
+                                                 st.display_name(), st.status));
+    }
+    AsCatalogOwner owner;
+    spi.run("UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
+            " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
+            " WHERE pgt_id = $1::bigint",
+            {std::to_string(st.pgt_id)});
+    spi.finish();
+}
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,183 @@
+// The SQL-callable entry points of the pgtrickle schema. Each one only reads its arguments and
+// hands over to C++ through pg_guard; the logic lives in the lifecycle and core code.
+#include "pg_trickle/core/duration.hpp"
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/hash.hpp"
+#include "pg_trickle/pg/args.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/lifecycle.hpp"
+#include "pg_trickle/pg/version.hpp"
+
+using namespace pgtrickle;
+using namespace pgtrickle::pg;
+
+namespace {
+
+// Arguments 0..15 are shared by the three create functions.
+CreateRequest create_request(FunctionCallInfo fcinfo, bool has_sink_args) {
+    CreateRequest r;
+    r.name = text_arg(fcinfo, 0);
+    r.query = text_arg(fcinfo, 1);
+    r.schedule = text_arg(fcinfo, 2);
+    r.refresh_mode = text_arg(fcinfo, 3);
+    r.initialize = bool_arg(fcinfo, 4).value_or(true);
+    auto& o = r.options;
+    o.diamond_consistency = text_arg(fcinfo, 5);
+    o.diamond_schedule_policy = text_arg(fcinfo, 6);
+    o.cdc_mode = text_arg(fcinfo, 7);
+    o.append_only = bool_arg(fcinfo, 8).value_or(false);
+    o.pooler_compatibility_mode = bool_arg(fcinfo, 9).value_or(false);
+    o.partition_by = text_arg(fcinfo, 10);
+    o.max_differential_joins = int32_arg(fcinfo, 11);
+    o.max_delta_fraction = float8_arg(fcinfo, 12);
+    o.output_distribution_column = text_arg(fcinfo, 13);
+    o.temporal = bool_arg(fcinfo, 14).value_or(false);
+    o.storage_backend = text_arg(fcinfo, 15);
+    if (has_sink_args) {
+        o.sink = text_arg(fcinfo, 16);
+        o.ducklake_sink_path = text_arg(fcinfo, 17);
+        o.ducklake_sink_table_id = int64_arg(fcinfo, 18);
+    }
+    return r;
+}
+
+}  // namespace
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(pgt_create_stream_table);
+Datum pgt_create_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        create_stream_table(create_request(fcinfo, true), OnExisting::Error);
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_create_stream_table_if_not_exists);
+Datum pgt_create_stream_table_if_not_exists(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        create_stream_table(create_request(fcinfo, true), OnExisting::Skip);
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_create_or_replace_stream_table);
+Datum pgt_create_or_replace_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        create_stream_table(create_request(fcinfo, false), OnExisting::Replace);
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_alter_stream_table);
+Datum pgt_alter_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        AlterRequest r;
+        auto name = text_arg(fcinfo, 0);
+        if (!name) throw core::invalid_argument("name must not be NULL");
+        r.name = *name;
+        r.query = text_arg(fcinfo, 1);
+        r.schedule = text_arg(fcinfo, 2);
+        r.refresh_mode = text_arg(fcinfo, 3);
+        r.status = text_arg(fcinfo, 4);
+        r.diamond_consistency = text_arg(fcinfo, 5);
+        r.diamond_schedule_policy = text_arg(fcinfo, 6);
+        r.cdc_mode = text_arg(fcinfo, 7);
+        r.append_only = bool_arg(fcinfo, 8);
+        r.pooler_compatibility_mode = bool_arg(fcinfo, 9);
+        r.tier = text_arg(fcinfo, 10);
+        r.fuse = text_arg(fcinfo, 11);
+        r.fuse_ceiling = int64_arg(fcinfo, 12);
+        r.fuse_sensitivity = int32_arg(fcinfo, 13);
+        r.partition_by = text_arg(fcinfo, 14);
+        r.max_differential_joins = int32_arg(fcinfo, 15);
+        r.max_delta_fraction = float8_arg(fcinfo, 16);
+        r.post_refresh_action = text_arg(fcinfo, 17);
+        r.reindex_drift_threshold = float8_arg(fcinfo, 18);
+        r.sink = text_arg(fcinfo, 19);
+        r.ducklake_sink_path = text_arg(fcinfo, 20);
+        r.ducklake_sink_table_id = int64_arg(fcinfo, 21);
+        alter_stream_table(r);
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_drop_stream_table);
+Datum pgt_drop_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        drop_stream_table(*text_arg(fcinfo, 0), *bool_arg(fcinfo, 1));
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_refresh_stream_table);
+Datum pgt_refresh_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        refresh_stream_table(*text_arg(fcinfo, 0));
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_resume_stream_table);
+Datum pgt_resume_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        resume_stream_table(*text_arg(fcinfo, 0));
+        PG_RETURN_VOID();
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_lookup_id);
+Datum pgt_lookup_id(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        Spi spi;
+        std::int64_t id = catalog::get(spi, *text_arg(fcinfo, 0)).pgt_id;
+        spi.finish();
+        PG_RETURN_INT64(id);
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_version);
+Datum pgt_version(PG_FUNCTION_ARGS) {
+    return pg_guard([&] { return text_datum(kVersion); });
+}
+
+PG_FUNCTION_INFO_V1(pgt_parse_duration_seconds);
+Datum pgt_parse_duration_seconds(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        PG_RETURN_INT64(core::parse_duration_seconds(*text_arg(fcinfo, 0)));
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_hash);
+Datum pgt_hash(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        auto input = text_arg(fcinfo, 0);
+        PG_RETURN_INT64(input ? core::hash_text(*input) : core::hash_text(std::nullopt));
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_hash_multi);
+Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        Datum arg = PG_GETARG_DATUM(0);
+        ArrayType* array = pg_call([&] { return DatumGetArrayTypeP(arg); });
+        Datum* elems = nullptr;
+        bool* nulls = nullptr;
+        int count = 0;
+        pg_call([&] { deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls,
+                                        &count); });
+        std::vector<std::string> texts(count);
+        std::vector<std::optional<std::string_view>> inputs(count);
+        for (int i = 0; i < count; ++i) {
+            if (nulls[i]) continue;
+            Datum d = elems[i];
+            text* t = pg_call([&] { return DatumGetTextPP(d); });
+            texts[i].assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+            inputs[i] = texts[i];
+        }
+        PG_RETURN_INT64(core::hash_multi(inputs));
+    });
+}
+
+}  // extern "C"

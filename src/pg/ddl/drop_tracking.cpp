@@ -1,0 +1,135 @@
+// DDL tracking: what happens when relations a stream table depends on are dropped.
+//
+//  - sql_drop event trigger: a dropped source (table, view, ...) puts every stream table that
+//    reads it, and everything downstream of those, into status ERROR with a message; a dropped
+//    storage table takes its stream table's catalog row with it.
+//  - ProcessUtility hook: DROP EXTENSION pg_trickle first drops every stream table, so the
+//    extension leaves nothing behind (CASCADE is passed on to the storage tables' own drops).
+#include <fmt/format.h>
+
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/ddl.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/spi.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+void handle_dropped_relations() {
+    Spi spi;
+    // One query, cheap when nothing of ours was dropped: this runs on every DROP in the database.
+    auto dropped = spi.execute(R"sql(
+SELECT d.objid, d.object_identity,
+       EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables st WHERE st.pgt_relid = d.objid)
+FROM pg_catalog.pg_event_trigger_dropped_objects() d
+WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
+  AND (EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables st WHERE st.pgt_relid = d.objid)
+       OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep WHERE dep.source_relid = d.objid))
+)sql",
+                               {});
+    if (dropped.empty()) {
+        spi.finish();
+        return;
+    }
+    AsCatalogOwner owner;
+    for (const auto& row : dropped.rows) {
+        const std::string& relid = *row[0];
+        const std::string message =
+            fmt::format("source relation {} was dropped", row[1].value_or(relid));
+        // Every stream table downstream of the dropped relation, transitively.
+        spi.run(R"sql(
+WITH RECURSIVE affected(pgt_id) AS (
+    SELECT pgt_id FROM pgtrickle.pgt_dependencies WHERE source_relid = $1::oid
+  UNION
+    SELECT dep.pgt_id
+    FROM affected a
+    JOIN pgtrickle.pgt_stream_tables up ON up.pgt_id = a.pgt_id
+    JOIN pgtrickle.pgt_dependencies dep ON dep.source_relid = up.pgt_relid
+)
+UPDATE pgtrickle.pgt_stream_tables
+SET status = 'ERROR', last_error_message = $2, last_error_at = now(), updated_at = now()
+WHERE pgt_id IN (SELECT pgt_id FROM affected)
+)sql",
+                {relid, message});
+        if (*row[2] == "t") {
+            spi.run("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid = $1::oid", {relid});
+        }
+    }
+    spi.finish();
+}
+
+bool extension_installed() {
+    Oid ext = pg_call([] { return get_extension_oid("pg_trickle", true); });
+    return OidIsValid(ext);
+}
+
+void drop_all_stream_tables(bool cascade) {
+    if (!extension_installed()) return;
+    Spi spi;
+    AsCatalogOwner owner;
+    // Catalog rows go first, so the drop tracker has nothing to mark as broken.
+    for (const auto& st : catalog::all(spi)) {
+        spi.run("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
+                {std::to_string(st.pgt_id)});
+        spi.run("DROP TABLE IF EXISTS " + st.qualified_name() + (cascade ? " CASCADE" : ""));
+    }
+    spi.finish();
+}
+
+bool drops_this_extension(Node* stmt, bool* cascade) {
+    if (!IsA(stmt, DropStmt)) return false;
+    auto* drop = reinterpret_cast<DropStmt*>(stmt);
+    if (drop->removeType != OBJECT_EXTENSION) return false;
+    ListCell* lc;
+    foreach (lc, drop->objects) {
+        if (strcmp(strVal(lfirst(lc)), "pg_trickle") == 0) {
+            *cascade = drop->behavior == DROP_CASCADE;
+            return true;
+        }
+    }
+    return false;
+}
+
+ProcessUtility_hook_type previous_utility_hook = nullptr;
+
+}  // namespace
+
+}  // namespace pgtrickle::pg
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(pgt_on_sql_drop);
+Datum pgt_on_sql_drop(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle._on_sql_drop() may only be called as an event trigger")));
+    pgtrickle::pg::pg_guard([] { pgtrickle::pg::handle_dropped_relations(); });
+    PG_RETURN_NULL();
+}
+
+static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,
+                                ProcessUtilityContext context, ParamListInfo params,
+                                QueryEnvironment* query_env, DestReceiver* dest,
+                                QueryCompletion* qc) {
+    bool cascade = false;
+    if (pgtrickle::pg::drops_this_extension(pstmt->utilityStmt, &cascade)) {
+        pgtrickle::pg::pg_guard([&] { pgtrickle::pg::drop_all_stream_tables(cascade); });
+    }
+    // No C++ object is alive in this frame: the next hook may longjmp through it.
+    if (pgtrickle::pg::previous_utility_hook != nullptr)
+        pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context, params,
+                                             query_env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
+                                dest, qc);
+}
+
+}  // extern "C"
+
+namespace pgtrickle::pg {
+void install_ddl_hooks() {
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = pgt_process_utility;
+}
+}  // namespace pgtrickle::pg

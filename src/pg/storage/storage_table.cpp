@@ -1,0 +1,95 @@
+// Storage tables and their guard.
+//
+// The guard is a statement-level trigger calling one C function: it costs one call per
+// statement (not per row) during refreshes, and bypassing it takes this backend's own flag, not a
+// setting a user could SET.
+#include "pg_trickle/pg/storage.hpp"
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+int internal_write_depth = 0;
+}
+
+InternalWrite::InternalWrite() { ++internal_write_depth; }
+InternalWrite::~InternalWrite() {
+    if (internal_write_depth > 0) --internal_write_depth;
+}
+void reset_internal_writes() { internal_write_depth = 0; }
+
+std::string creation_schema(Spi& spi) {
+    Value schema = spi.execute("SELECT pg_catalog.current_schema()", {}).scalar();
+    if (!schema) {
+        throw core::Error("3F000", "no schema has been selected to create in", {},
+                          "Qualify the stream table name with a schema, or set search_path.");
+    }
+    return *schema;
+}
+
+Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,
+                         const std::vector<OutputColumn>& columns) {
+    const std::string table = core::quote_ident(schema) + "." + core::quote_ident(name);
+    std::string ddl = "CREATE TABLE " + table + " (__pgt_row_id bigint NOT NULL";
+    for (const auto& c : columns) ddl += ", " + core::quote_ident(c.name) + " " + c.type_sql;
+    ddl += ")";
+    spi.run(ddl);
+    spi.run("CREATE UNIQUE INDEX ON " + table + " (__pgt_row_id)");
+    spi.run("CREATE TRIGGER pgt_dml_guard BEFORE INSERT OR UPDATE OR DELETE ON " + table +
+            " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
+    spi.run("CREATE TRIGGER pgt_truncate_guard BEFORE TRUNCATE ON " + table +
+            " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
+    Value oid = spi.execute("SELECT $1::regclass::oid", {table}).scalar();
+    return static_cast<Oid>(std::stoul(*oid));
+}
+
+bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns) {
+    auto res = spi.execute(
+        "SELECT a.attname, a.atttypid, a.atttypmod, a.attcollation"
+        " FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped"
+        "   AND a.attname <> '__pgt_row_id' ORDER BY a.attnum",
+        {std::to_string(relid)});
+    if (res.rows.size() != columns.size()) return false;
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+        const Row& r = res.rows[i];
+        const OutputColumn& c = columns[i];
+        if (*r[0] != c.name || std::stoul(*r[1]) != c.type || std::stol(*r[2]) != c.typmod ||
+            std::stoul(*r[3]) != c.collation)
+            return false;
+    }
+    return true;
+}
+
+bool internal_writes_allowed() { return internal_write_depth > 0; }
+
+}  // namespace pgtrickle::pg
+
+extern "C" {
+PG_FUNCTION_INFO_V1(pgt_dml_guard);
+Datum pgt_dml_guard(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle._pgt_guard() may only be called as a trigger")));
+    if (pgtrickle::pg::internal_writes_allowed()) return PointerGetDatum(nullptr);
+    auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
+    const char* op = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)   ? "INSERT"
+                     : TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE"
+                     : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE"
+                                                                   : "TRUNCATE";
+    ereport(ERROR,
+            (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+             errmsg("Direct DML on stream table \"%s\" is not allowed",
+                    RelationGetRelationName(trigdata->tg_relation)),
+             errdetail("%s on a stream table's storage is refused; pg_trickle maintains its rows.",
+                       op),
+             errhint("Change the source tables, or the defining query with "
+                     "pgtrickle.alter_stream_table().")));
+    return PointerGetDatum(nullptr);
+}
+}

@@ -1,0 +1,86 @@
+// SPI wrapper: every SPI call goes through pg_call so a PostgreSQL ERROR becomes a PgException.
+#include "pg_trickle/pg/spi.hpp"
+
+#include <stdexcept>
+
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+Spi::Spi() {
+    pg_call([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_trickle: SPI_connect failed");
+    });
+    connected_ = true;
+}
+
+void Spi::finish() {
+    if (!connected_) return;
+    connected_ = false;
+    pg_call([] { SPI_finish(); });
+}
+
+QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& params,
+                         long max_rows) {
+    const int nargs = static_cast<int>(params.size());
+    // palloc'd argument arrays: plain C memory, freed with the SPI procedure context.
+    Oid* types = nullptr;
+    Datum* values = nullptr;
+    char* nulls = nullptr;
+    if (nargs > 0) {
+        types = pg_call([&] { return static_cast<Oid*>(palloc(sizeof(Oid) * nargs)); });
+        values = pg_call([&] { return static_cast<Datum*>(palloc(sizeof(Datum) * nargs)); });
+        nulls = pg_call([&] { return static_cast<char*>(palloc(nargs)); });
+        for (int i = 0; i < nargs; ++i) {
+            types[i] = TEXTOID;
+            if (params[i]) {
+                const char* s = params[i]->c_str();
+                values[i] = pg_call([&] { return CStringGetTextDatum(s); });
+                nulls[i] = ' ';
+            } else {
+                values[i] = 0;
+                nulls[i] = 'n';
+            }
+        }
+    }
+    const char* query = sql.c_str();
+    int rc = pg_call([&] {
+        return nargs > 0
+                   ? SPI_execute_with_args(query, nargs, types, values, nulls, false, max_rows)
+                   : SPI_execute(query, false, max_rows);
+    });
+    if (rc < 0) throw std::runtime_error("SPI failed (" + std::to_string(rc) + ") running: " + sql);
+
+    QueryResult result;
+    result.processed = SPI_processed;
+    SPITupleTable* table = SPI_tuptable;
+    if (table == nullptr) return result;
+    TupleDesc desc = table->tupdesc;
+    for (int c = 1; c <= desc->natts; ++c) {
+        result.columns.emplace_back(NameStr(TupleDescAttr(desc, c - 1)->attname));
+    }
+    result.rows.reserve(SPI_processed);
+    for (std::uint64_t r = 0; r < SPI_processed; ++r) {
+        HeapTuple tuple = table->vals[r];
+        Row row;
+        row.reserve(desc->natts);
+        for (int c = 1; c <= desc->natts; ++c) {
+            char* text = pg_call([&] { return SPI_getvalue(tuple, desc, c); });
+            if (text == nullptr) {
+                row.emplace_back(std::nullopt);
+            } else {
+                row.emplace_back(std::string(text));
+                pfree(text);
+            }
+        }
+        result.rows.push_back(std::move(row));
+    }
+    pg_call([&] { SPI_freetuptable(table); });
+    return result;
+}
+
+std::uint64_t Spi::run(const std::string& sql, const std::vector<Value>& params) {
+    return execute(sql, params).processed;
+}
+
+}  // namespace pgtrickle::pg
