@@ -1,8 +1,9 @@
 -- pg_trickle 0.1.0: catalog, SQL API and DDL tracking.
 \echo Use "CREATE EXTENSION pg_trickle" to load this file. \quit
 
--- The control file's `schema = pgtrickle` makes PostgreSQL create schema pgtrickle and put every
--- object of this script in it.
+-- Both schemas are created here (not through the control file) so that they belong to the
+-- extension and DROP EXTENSION removes them.
+CREATE SCHEMA pgtrickle;
 CREATE SCHEMA pgtrickle_changes;
 REVOKE ALL ON SCHEMA pgtrickle_changes FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
@@ -215,11 +216,14 @@ RETURNS TABLE(name text, status text, refresh_mode text, is_populated boolean,
               consecutive_errors integer, schedule text, data_timestamp timestamptz,
               staleness interval, scc_id integer)
 LANGUAGE sql STABLE AS $$
-    SELECT st.pgt_schema || '.' || st.pgt_name, st.status, st.refresh_mode, st.is_populated,
+    -- Names come from pg_class, so a renamed storage table shows under its current name.
+    SELECT n.nspname || '.' || c.relname, st.status, st.refresh_mode, st.is_populated,
            st.consecutive_errors, st.schedule, st.data_timestamp,
            now() - st.data_timestamp, st.scc_id
     FROM pgtrickle.pgt_stream_tables st
-    ORDER BY st.pgt_schema, st.pgt_name
+    JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    ORDER BY n.nspname, c.relname
 $$;
 
 CREATE FUNCTION pgtrickle.get_refresh_history(name text, max_rows integer DEFAULT 20)

@@ -1,6 +1,6 @@
 // A libpq connection for integration tests against the throwaway cluster (scripts/cluster.sh).
-// Host (socket directory) and port come from PGTRICKLE_TEST_HOST / PGTRICKLE_TEST_PORT, which
-// CTest sets.
+// Host (socket directory) and port are the ones CMake configured the cluster with, unless
+// PGTRICKLE_TEST_HOST / PGTRICKLE_TEST_PORT say otherwise.
 #pragma once
 
 #include <libpq-fe.h>
@@ -23,17 +23,19 @@ struct QueryError : std::runtime_error {
 };
 
 class Connection {
-public:
+  public:
     explicit Connection(const std::string& dbname = "postgres") {
         const char* host = std::getenv("PGTRICKLE_TEST_HOST");
         const char* port = std::getenv("PGTRICKLE_TEST_PORT");
         std::string conninfo = fmt::format("host={} port={} user=postgres dbname={}",
-                                           host ? host : "/tmp", port ? port : "5432", dbname);
+                                           host ? host : PGTRICKLE_TEST_HOST_DEFAULT,
+                                           port ? port : PGTRICKLE_TEST_PORT_DEFAULT, dbname);
         conn_.reset(PQconnectdb(conninfo.c_str()));
         if (PQstatus(conn_.get()) != CONNECTION_OK)
             throw std::runtime_error("connection failed: " +
                                      std::string(PQerrorMessage(conn_.get())));
-        PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            conn_.get(), [](void*, const char*) {}, nullptr);
     }
 
     // Runs sql; returns all rows as text (NULL = nullopt). Throws QueryError with the SQLSTATE.
@@ -77,19 +79,21 @@ public:
         std::string error;
         while (PGresult* r = PQgetResult(conn_.get())) {
             auto st = PQresultStatus(r);
-            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) error = PQresultErrorMessage(r);
+            if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+                error = PQresultErrorMessage(r);
             PQclear(r);
         }
-        if (!error.empty()) throw std::runtime_error(error);
+        if (!error.empty())
+            throw std::runtime_error(error);
     }
 
-private:
+  private:
     std::unique_ptr<PGconn, decltype(&PQfinish)> conn_{nullptr, &PQfinish};
 };
 
 // A fresh database with pg_trickle installed, dropped again at the end of the test.
 class ScratchDatabase {
-public:
+  public:
     explicit ScratchDatabase(std::string name) : name_(std::move(name)) {
         Connection admin;
         admin.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
@@ -105,7 +109,7 @@ public:
     }
     Connection connect() const { return Connection(name_); }
 
-private:
+  private:
     std::string name_;
 };
 

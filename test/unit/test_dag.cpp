@@ -40,7 +40,9 @@ TEST(Dag, TopologicalOrderPutsUpstreamFirst) {
     d.add_edge(3, 4);
     d.add_edge(1, 4);
     auto order = d.topological_order();
-    auto pos = [&](Dag::Node n) { return std::find(order.begin(), order.end(), n) - order.begin(); };
+    auto pos = [&](Dag::Node n) {
+        return std::find(order.begin(), order.end(), n) - order.begin();
+    };
     EXPECT_LT(pos(1), pos(3));
     EXPECT_LT(pos(2), pos(3));
     EXPECT_LT(pos(3), pos(4));

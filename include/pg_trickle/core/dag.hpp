@@ -13,7 +13,7 @@
 namespace pgtrickle::core {
 
 class Dag {
-public:
+  public:
     using Node = std::int64_t;
 
     void add_node(Node n) { downstream_[n]; }
@@ -26,12 +26,13 @@ public:
 
     // If making `node` read `upstreams` would close a cycle, the cycle as a node list starting
     // and ending with `node` (node -> ... -> upstream -> node).
-    std::optional<std::vector<Node>> cycle_if_reads(Node node, const std::set<Node>& upstreams) const;
+    std::optional<std::vector<Node>> cycle_if_reads(Node node,
+                                                    const std::set<Node>& upstreams) const;
 
     // Nodes in an order where every upstream comes before its downstreams. Throws if cyclic.
     std::vector<Node> topological_order() const;
 
-private:
+  private:
     std::map<Node, std::set<Node>> downstream_;
 };
 

@@ -26,9 +26,8 @@ inline constexpr const char* kInternalError = "XX000";
 }  // namespace sqlstate
 
 class Error : public std::runtime_error {
-public:
-    Error(std::string sqlstate, std::string message, std::string detail = {},
-          std::string hint = {})
+  public:
+    Error(std::string sqlstate, std::string message, std::string detail = {}, std::string hint = {})
         : std::runtime_error(std::move(message)),
           sqlstate_(std::move(sqlstate)),
           detail_(std::move(detail)),
@@ -38,7 +37,7 @@ public:
     const std::string& detail() const noexcept { return detail_; }
     const std::string& hint() const noexcept { return hint_; }
 
-private:
+  private:
     std::string sqlstate_;
     std::string detail_;
     std::string hint_;

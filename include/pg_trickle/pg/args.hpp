@@ -11,7 +11,8 @@
 namespace pgtrickle::pg {
 
 inline std::optional<std::string> text_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
     Datum d = PG_GETARG_DATUM(n);
     char* s = pg_call([&] { return text_to_cstring(DatumGetTextPP(d)); });
     std::string out(s);
@@ -20,22 +21,26 @@ inline std::optional<std::string> text_arg(FunctionCallInfo fcinfo, int n) {
 }
 
 inline std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
     return PG_GETARG_BOOL(n);
 }
 
 inline std::optional<std::int32_t> int32_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
     return PG_GETARG_INT32(n);
 }
 
 inline std::optional<std::int64_t> int64_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
     return PG_GETARG_INT64(n);
 }
 
 inline std::optional<double> float8_arg(FunctionCallInfo fcinfo, int n) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
+    if (PG_ARGISNULL(n))
+        return std::nullopt;
     return PG_GETARG_FLOAT8(n);
 }
 

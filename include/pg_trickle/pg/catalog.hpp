@@ -18,13 +18,13 @@ namespace pgtrickle::pg {
 // Runs the enclosing scope as the bootstrap superuser (restored on scope exit; an error aborts
 // the transaction, which restores it too).
 class AsCatalogOwner {
-public:
+  public:
     AsCatalogOwner();
     ~AsCatalogOwner();
     AsCatalogOwner(const AsCatalogOwner&) = delete;
     AsCatalogOwner& operator=(const AsCatalogOwner&) = delete;
 
-private:
+  private:
     Oid saved_user_;
     int saved_context_;
 };

@@ -20,14 +20,14 @@ namespace pgtrickle::pg {
 // A PostgreSQL ERROR caught by pg_call. The ErrorData is palloc'd in the memory context that was
 // current when pg_call was entered, so it outlives the exception object.
 class PgException : public std::exception {
-public:
+  public:
     explicit PgException(ErrorData* edata) : edata_(edata) {}
     ErrorData* edata() const noexcept { return edata_; }
     const char* what() const noexcept override {
         return edata_ && edata_->message ? edata_->message : "PostgreSQL error";
     }
 
-private:
+  private:
     ErrorData* edata_;
 };
 
@@ -47,7 +47,8 @@ auto pg_call(Fn&& fn) -> decltype(fn()) {
             FlushErrorState();
         }
         PG_END_TRY();
-        if (edata != nullptr) throw PgException(edata);
+        if (edata != nullptr)
+            throw PgException(edata);
     } else {
         static_assert(std::is_trivially_copyable_v<Result>,
                       "pg_call may only return plain values (pointers, Datums, integers)");
@@ -61,7 +62,8 @@ auto pg_call(Fn&& fn) -> decltype(fn()) {
             FlushErrorState();
         }
         PG_END_TRY();
-        if (edata != nullptr) throw PgException(edata);
+        if (edata != nullptr)
+            throw PgException(edata);
         return result;
     }
 }

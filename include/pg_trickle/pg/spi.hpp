@@ -28,7 +28,7 @@ struct QueryResult {
 // One SPI connection for the lifetime of the object. finish() must be called on the success
 // path; after an error the transaction abort cleans SPI up, so the destructor does nothing.
 class Spi {
-public:
+  public:
     Spi();
     ~Spi() = default;
     Spi(const Spi&) = delete;
@@ -41,7 +41,7 @@ public:
     std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
     void finish();
 
-private:
+  private:
     bool connected_ = false;
 };
 

@@ -15,7 +15,7 @@ namespace pgtrickle::pg {
 // A transaction abort also clears it (see reset_internal_writes), so an error can never leave
 // the guard open.
 class InternalWrite {
-public:
+  public:
     InternalWrite();
     ~InternalWrite();
     InternalWrite(const InternalWrite&) = delete;

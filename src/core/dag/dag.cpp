@@ -12,7 +12,8 @@ void Dag::add_edge(Node upstream, Node downstream) {
 }
 
 void Dag::clear_upstreams(Node n) {
-    for (auto& [node, outs] : downstream_) outs.erase(n);
+    for (auto& [node, outs] : downstream_)
+        outs.erase(n);
 }
 
 std::optional<std::vector<Dag::Node>> Dag::path(Node from, Node to) const {
@@ -25,13 +26,16 @@ std::optional<std::vector<Dag::Node>> Dag::path(Node from, Node to) const {
         queue.pop_front();
         if (n == to) {
             std::vector<Node> out{to};
-            while (out.back() != from) out.push_back(parent[out.back()]);
+            while (out.back() != from)
+                out.push_back(parent[out.back()]);
             return std::vector<Node>(out.rbegin(), out.rend());
         }
         auto it = downstream_.find(n);
-        if (it == downstream_.end()) continue;
+        if (it == downstream_.end())
+            continue;
         for (Node next : it->second) {
-            if (parent.emplace(next, n).second) queue.push_back(next);
+            if (parent.emplace(next, n).second)
+                queue.push_back(next);
         }
     }
     return std::nullopt;
@@ -52,22 +56,27 @@ std::vector<Dag::Node> Dag::topological_order() const {
     std::map<Node, int> indegree;
     for (const auto& [n, outs] : downstream_) {
         indegree.emplace(n, 0);
-        for (Node d : outs) ++indegree[d];
+        for (Node d : outs)
+            ++indegree[d];
     }
     std::deque<Node> ready;
     for (const auto& [n, deg] : indegree)
-        if (deg == 0) ready.push_back(n);
+        if (deg == 0)
+            ready.push_back(n);
     std::vector<Node> order;
     while (!ready.empty()) {
         Node n = ready.front();
         ready.pop_front();
         order.push_back(n);
         auto it = downstream_.find(n);
-        if (it == downstream_.end()) continue;
+        if (it == downstream_.end())
+            continue;
         for (Node d : it->second)
-            if (--indegree[d] == 0) ready.push_back(d);
+            if (--indegree[d] == 0)
+                ready.push_back(d);
     }
-    if (order.size() != indegree.size()) throw std::logic_error("dependency graph has a cycle");
+    if (order.size() != indegree.size())
+        throw std::logic_error("dependency graph has a cycle");
     return order;
 }
 

@@ -28,7 +28,8 @@ std::int64_t hash_multi(const std::vector<std::optional<std::string_view>>& inpu
     XXH3_64bits_reset_withSeed(state.get(), kHashSeed);
     bool first = true;
     for (const auto& in : inputs) {
-        if (!first) XXH3_64bits_update(state.get(), &kSeparator, 1);
+        if (!first)
+            XXH3_64bits_update(state.get(), &kSeparator, 1);
         first = false;
         std::string_view bytes = in.value_or(kNullMarker);
         XXH3_64bits_update(state.get(), bytes.data(), bytes.size());

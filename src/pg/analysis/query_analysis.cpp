@@ -32,27 +32,37 @@ Walker as_walker(bool (*fn)(Node*, void*)) {
 }
 
 bool walk_query(Query* q, WalkState* state) {
-    if (q->rowMarks != NIL) state->row_marks = true;
-    if (q->hasModifyingCTE || q->commandType != CMD_SELECT) state->modifying_cte = true;
+    if (q->rowMarks != NIL)
+        state->row_marks = true;
+    if (q->hasModifyingCTE || q->commandType != CMD_SELECT)
+        state->modifying_cte = true;
     return query_tree_walker(q, as_walker(walk_query_tree), state, QTW_EXAMINE_RTES_BEFORE);
 }
 
 bool walk_query_tree(Node* node, void* context) {
     auto* state = static_cast<WalkState*>(context);
-    if (node == nullptr) return false;
+    if (node == nullptr)
+        return false;
     if (IsA(node, RangeTblEntry)) {
         auto* rte = reinterpret_cast<RangeTblEntry*>(node);
         if (rte->rtekind == RTE_RELATION) {
             state->relids = lappend_oid(state->relids, rte->relid);
-            if (rte->tablesample != nullptr) state->tablesample = true;
+            if (rte->tablesample != nullptr)
+                state->tablesample = true;
         }
         return false;
     }
-    if (IsA(node, Query)) return walk_query(reinterpret_cast<Query*>(node), state);
+    if (IsA(node, Query))
+        return walk_query(reinterpret_cast<Query*>(node), state);
     return expression_tree_walker(node, as_walker(walk_query_tree), context);
 }
 
-bool is_const_or_null(Node* n) { return n == nullptr || IsA(n, Const); }
+// A LIMIT/OFFSET that is the same on every refresh: no column, no subquery, nothing mutable
+// (LIMIT 2 arrives as a cast of a Const, so "is a Const" is too narrow a test).
+bool is_constant_expression(Node* n) {
+    return n == nullptr ||
+           (!checkExprHasSubLink(n) && !contain_var_clause(n) && !contain_mutable_functions(n));
+}
 
 core::Error not_allowed(std::string what, std::string hint = {}) {
     return core::unsupported(fmt::format("{} is not supported in defining queries", what), {},
@@ -61,10 +71,14 @@ core::Error not_allowed(std::string what, std::string hint = {}) {
 
 std::string source_type_for(char relkind) {
     switch (relkind) {
-        case RELKIND_VIEW: return "VIEW";
-        case RELKIND_MATVIEW: return "MATVIEW";
-        case RELKIND_FOREIGN_TABLE: return "FOREIGN_TABLE";
-        default: return "TABLE";
+        case RELKIND_VIEW:
+            return "VIEW";
+        case RELKIND_MATVIEW:
+            return "MATVIEW";
+        case RELKIND_FOREIGN_TABLE:
+            return "FOREIGN_TABLE";
+        default:
+            return "TABLE";
     }
 }
 
@@ -91,19 +105,23 @@ AnalyzedQuery analyze_query(const std::string& query) {
     const int len = raw_stmt->stmt_len;
     out.statement = len > 0 ? query.substr(loc, len) : query.substr(loc);
 
-    Query* q = pg_call([&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
+    Query* q =
+        pg_call([&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
 
     WalkState state{NIL, false, false, false};
     pg_call([&] { walk_query(q, &state); });
-    if (state.row_marks) throw not_allowed("FOR UPDATE/FOR SHARE");
+    if (state.row_marks)
+        throw not_allowed("FOR UPDATE/FOR SHARE");
     if (state.tablesample)
-        throw not_allowed("TABLESAMPLE", "Sample into a regular table and define the stream "
-                                         "table over it.");
-    if (state.modifying_cte) throw not_allowed("a data-modifying statement in WITH");
-    bool limit_all = q->limitCount && IsA(q->limitCount, Const) &&
-                     reinterpret_cast<Const*>(q->limitCount)->constisnull;
-    out.order_by_without_limit =
-        q->sortClause != NIL && (q->limitCount == nullptr || limit_all) && q->limitOffset == nullptr;
+        throw not_allowed("TABLESAMPLE",
+                          "Sample into a regular table and define the stream "
+                          "table over it.");
+    if (state.modifying_cte)
+        throw not_allowed("a data-modifying statement in WITH");
+    Node* limit = q->limitCount ? strip_implicit_coercions(q->limitCount) : nullptr;
+    bool limit_all = limit && IsA(limit, Const) && reinterpret_cast<Const*>(limit)->constisnull;
+    out.order_by_without_limit = q->sortClause != NIL && (q->limitCount == nullptr || limit_all) &&
+                                 q->limitOffset == nullptr;
     if (q->limitCount != nullptr || q->limitOffset != nullptr) {
         if (!limit_all || q->limitOffset != nullptr) {
             if (q->sortClause == NIL)
@@ -111,7 +129,7 @@ AnalyzedQuery analyze_query(const std::string& query) {
                     "LIMIT or OFFSET without ORDER BY is not supported in defining queries",
                     "Without ORDER BY the rows kept are arbitrary and change between refreshes.",
                     "Add an ORDER BY that determines which rows are kept.");
-            if (!is_const_or_null(q->limitCount) || !is_const_or_null(q->limitOffset))
+            if (!is_constant_expression(q->limitCount) || !is_constant_expression(q->limitOffset))
                 throw core::unsupported("LIMIT and OFFSET in defining queries must be constants");
         }
     }
@@ -121,7 +139,8 @@ AnalyzedQuery analyze_query(const std::string& query) {
     ListCell* lc;
     foreach (lc, state.relids) {
         Oid relid = lfirst_oid(lc);
-        if (!seen.insert(relid).second) continue;
+        if (!seen.insert(relid).second)
+            continue;
         char relkind = pg_call([&] { return get_rel_relkind(relid); });
         char persistence = pg_call([&] { return get_rel_persistence(relid); });
         if (persistence == RELPERSISTENCE_TEMP) {
@@ -137,7 +156,8 @@ AnalyzedQuery analyze_query(const std::string& query) {
     std::set<std::string> names;
     foreach (lc, q->targetList) {
         auto* tle = static_cast<TargetEntry*>(lfirst(lc));
-        if (tle->resjunk) continue;
+        if (tle->resjunk)
+            continue;
         std::string name = tle->resname ? tle->resname : "?column?";
         if (name.rfind("__pgt_", 0) == 0 || name.rfind("__pgs_", 0) == 0) {
             throw core::Error("42939",
@@ -147,9 +167,9 @@ AnalyzedQuery analyze_query(const std::string& query) {
                               "Give the column another name with AS.");
         }
         if (!names.insert(name).second) {
-            throw core::Error("42701",
-                              fmt::format("defining query returns column \"{}\" more than once", name),
-                              {}, "Give each output column a distinct name with AS.");
+            throw core::Error(
+                "42701", fmt::format("defining query returns column \"{}\" more than once", name),
+                {}, "Give each output column a distinct name with AS.");
         }
         Node* expr = reinterpret_cast<Node*>(tle->expr);
         Oid type = pg_call([&] { return exprType(expr); });
@@ -175,8 +195,8 @@ AnalyzedQuery analyze_query(const std::string& query) {
     // the stored query then means the same thing whoever runs it, whatever their search_path.
     char* deparsed = pg_call([&] {
         int nest = NewGUCNestLevel();
-        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                          GUC_ACTION_SAVE, true, 0, false);
+        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
         char* s = pg_get_querydef(q, false);
         AtEOXact_GUC(true, nest);
         return s;

@@ -28,12 +28,14 @@ Oid rebuild_storage(Spi& spi, const StreamTable& st, const AnalyzedQuery& q) {
         // the old one is dropped, so the drop tracker does not take it for a user's DROP.
         AsCatalogOwner owner;
         const std::string old_oid = std::to_string(st.relid), new_oid = std::to_string(new_relid);
-        spi.run("UPDATE pgtrickle.pgt_stream_tables SET pgt_relid = $2::oid"
-                " WHERE pgt_relid = $1::oid",
-                {old_oid, new_oid});
-        spi.run("UPDATE pgtrickle.pgt_dependencies SET source_relid = $2::oid"
-                " WHERE source_relid = $1::oid",
-                {old_oid, new_oid});
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET pgt_relid = $2::oid"
+            " WHERE pgt_relid = $1::oid",
+            {old_oid, new_oid});
+        spi.run(
+            "UPDATE pgtrickle.pgt_dependencies SET source_relid = $2::oid"
+            " WHERE source_relid = $1::oid",
+            {old_oid, new_oid});
     }
     spi.run("DROP TABLE " + st.qualified_name());
     spi.run("ALTER TABLE " + core::quote_ident(st.schema) + "." + core::quote_ident(temp_name) +
@@ -59,8 +61,8 @@ void alter_stream_table(const AlterRequest& r) {
     if (r.schedule) {
         core::Schedule s = core::parse_schedule(*r.schedule);
         core::check_min_schedule(s, guc::min_schedule_seconds);
-        st.schedule = s.kind == core::ScheduleKind::Calculated ? std::nullopt
-                                                                : std::optional(s.stored);
+        st.schedule =
+            s.kind == core::ScheduleKind::Calculated ? std::nullopt : std::optional(s.stored);
     }
     if (r.refresh_mode) {
         auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
@@ -73,7 +75,8 @@ void alter_stream_table(const AlterRequest& r) {
     }
     if (r.status) {
         st.status = core::parse_status(*r.status);
-        if (st.status == "ACTIVE") st.consecutive_errors = 0;
+        if (st.status == "ACTIVE")
+            st.consecutive_errors = 0;
     }
 
     // Options shared with create_stream_table go through the same validation.
@@ -82,10 +85,11 @@ void alter_stream_table(const AlterRequest& r) {
     o.diamond_schedule_policy = r.diamond_schedule_policy.value_or(st.diamond_schedule_policy);
     o.cdc_mode = r.cdc_mode ? r.cdc_mode : st.requested_cdc_mode;
     o.append_only = r.append_only.value_or(st.is_append_only);
-    o.pooler_compatibility_mode = r.pooler_compatibility_mode.value_or(st.pooler_compatibility_mode);
+    o.pooler_compatibility_mode =
+        r.pooler_compatibility_mode.value_or(st.pooler_compatibility_mode);
     o.partition_by = r.partition_by && !r.partition_by->empty() ? r.partition_by : std::nullopt;
-    o.max_differential_joins = r.max_differential_joins ? r.max_differential_joins
-                                                        : st.max_differential_joins;
+    o.max_differential_joins =
+        r.max_differential_joins ? r.max_differential_joins : st.max_differential_joins;
     o.max_delta_fraction = r.max_delta_fraction ? r.max_delta_fraction : st.max_delta_fraction;
     o.sink = r.sink;
     o.ducklake_sink_path = r.ducklake_sink_path;
@@ -99,7 +103,8 @@ void alter_stream_table(const AlterRequest& r) {
     st.max_differential_joins = o.max_differential_joins;
     st.max_delta_fraction = o.max_delta_fraction;
 
-    if (r.tier) st.refresh_tier = core::parse_choice("tier", *r.tier, {"hot", "warm", "cold", "frozen"});
+    if (r.tier)
+        st.refresh_tier = core::parse_choice("tier", *r.tier, {"hot", "warm", "cold", "frozen"});
     if (r.fuse) {
         std::string fuse = core::parse_choice("fuse", *r.fuse, {"off", "on", "auto"});
         if (fuse != "off")
@@ -107,15 +112,17 @@ void alter_stream_table(const AlterRequest& r) {
                                     "Leave fuse at 'off'.");
     }
     if (r.fuse_ceiling || r.fuse_sensitivity)
-        throw core::unsupported("fuse_ceiling and fuse_sensitivity are not supported by this "
-                                "version of pg_trickle");
+        throw core::unsupported(
+            "fuse_ceiling and fuse_sensitivity are not supported by this "
+            "version of pg_trickle");
     if (r.post_refresh_action) {
         std::string action = core::parse_choice("post_refresh_action", *r.post_refresh_action,
                                                 {"none", "analyze", "reindex", "reindex_if_drift"});
         if (action != "none")
             throw core::unsupported(
                 fmt::format("post_refresh_action '{}' is not supported by this version of "
-                            "pg_trickle", action));
+                            "pg_trickle",
+                            action));
     }
     if (r.reindex_drift_threshold &&
         !(*r.reindex_drift_threshold > 0 && *r.reindex_drift_threshold <= 1))
@@ -140,9 +147,10 @@ void alter_stream_table(const AlterRequest& r) {
             catalog::update_definition(spi, st);
         }
         if (r.refresh_mode && !r.query)
-            warning(fmt::format("refresh mode changed to {} for stream table {}; a full refresh "
-                                "was applied",
-                                st.refresh_mode, st.display_name()));
+            warning(
+                fmt::format("refresh mode changed to {} for stream table {}; a full refresh "
+                            "was applied",
+                            st.refresh_mode, st.display_name()));
     }
     spi.finish();
 }

@@ -17,19 +17,22 @@ namespace pgtrickle::pg {
 namespace {
 
 std::string required(const std::optional<std::string>& v, const char* what) {
-    if (!v) throw core::invalid_argument(fmt::format("{} must not be NULL", what));
+    if (!v)
+        throw core::invalid_argument(fmt::format("{} must not be NULL", what));
     return *v;
 }
 
 // Validated schedule text for the catalog (nullopt = calculated).
 std::optional<std::string> checked_schedule(const std::optional<std::string>& text) {
     if (!text) {
-        throw core::invalid_argument("use 'calculated' instead of NULL to set a CALCULATED schedule",
-                                     {}, "Pass schedule => 'calculated', or omit it.");
+        throw core::invalid_argument(
+            "use 'calculated' instead of NULL to set a CALCULATED schedule", {},
+            "Pass schedule => 'calculated', or omit it.");
     }
     core::Schedule s = core::parse_schedule(*text);
     core::check_min_schedule(s, guc::min_schedule_seconds);
-    if (s.kind == core::ScheduleKind::Calculated) return std::nullopt;
+    if (s.kind == core::ScheduleKind::Calculated)
+        return std::nullopt;
     return s.stored;
 }
 
@@ -41,7 +44,8 @@ std::string collapse_whitespace(const std::string& s) {
             space = !out.empty();
             continue;
         }
-        if (space) out += ' ';
+        if (space)
+            out += ' ';
         space = false;
         out += c;
     }
@@ -107,18 +111,18 @@ void replace_existing(Spi& spi, const StreamTable& st, const CreateRequest& r) {
 void create_stream_table(CreateRequest r, OnExisting on_existing) {
     const std::string name_text = required(r.name, "name");
     const std::string query = required(r.query, "query");
-    if (!r.refresh_mode) r.refresh_mode = "AUTO";
+    if (!r.refresh_mode)
+        r.refresh_mode = "AUTO";
 
     Spi spi;
     if (auto existing = catalog::find(spi, name_text)) {
         switch (on_existing) {
             case OnExisting::Error:
-                throw core::Error(core::sqlstate::kDuplicateTable,
-                                  fmt::format("stream table already exists: {}",
-                                              existing->display_name()),
-                                  {},
-                                  "Use create_or_replace_stream_table() or "
-                                  "alter_stream_table() to change it.");
+                throw core::Error(
+                    core::sqlstate::kDuplicateTable,
+                    fmt::format("stream table already exists: {}", existing->display_name()), {},
+                    "Use create_or_replace_stream_table() or "
+                    "alter_stream_table() to change it.");
             case OnExisting::Skip:
                 spi.finish();
                 info(fmt::format("stream table {} already exists, skipping",
@@ -165,7 +169,8 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
         notice(fmt::format("stream table {} uses refresh mode {}: {}", st.display_name(),
                            core::to_string(resolved.mode), resolved.downgrade_reason));
     }
-    if (r.initialize) full_refresh(spi, st, "INITIAL");
+    if (r.initialize)
+        full_refresh(spi, st, "INITIAL");
     spi.finish();
     info(fmt::format("Stream table {} created (pgt_id={}, mode={}, initialized={})",
                      st.display_name(), st.pgt_id, st.refresh_mode,

@@ -31,13 +31,15 @@ AnalyzedQuery prepare_definition(Spi& spi, const std::string& query, std::int64_
     for (const auto& [relid, st] : by_relid) {
         for (const auto& dep : catalog::dependencies(spi, st.pgt_id)) {
             auto up = by_relid.find(dep.source_relid);
-            if (up != by_relid.end()) dag.add_edge(up->second.pgt_id, st.pgt_id);
+            if (up != by_relid.end())
+                dag.add_edge(up->second.pgt_id, st.pgt_id);
         }
     }
     std::set<core::Dag::Node> upstream_sts;
     for (auto& src : q.sources) {
         auto it = by_relid.find(src.source_relid);
-        if (it == by_relid.end()) continue;
+        if (it == by_relid.end())
+            continue;
         src.source_type = "STREAM_TABLE";
         upstream_sts.insert(it->second.pgt_id);
     }
@@ -45,12 +47,15 @@ AnalyzedQuery prepare_definition(Spi& spi, const std::string& query, std::int64_
         if (auto cycle = dag.cycle_if_reads(self, upstream_sts)) {
             std::string path;
             std::map<std::int64_t, std::string> names;
-            for (const auto& [relid, st] : by_relid) names[st.pgt_id] = st.display_name();
-            for (auto n : *cycle) path += (path.empty() ? "" : " -> ") + names[n];
+            for (const auto& [relid, st] : by_relid)
+                names[st.pgt_id] = st.display_name();
+            for (auto n : *cycle)
+                path += (path.empty() ? "" : " -> ") + names[n];
             throw core::Error(core::sqlstate::kInvalidRecursion,
                               fmt::format("cycle detected in stream table dependencies: {}", path),
-                              {}, "A stream table may not read itself, directly or through "
-                                  "other stream tables.");
+                              {},
+                              "A stream table may not read itself, directly or through "
+                              "other stream tables.");
         }
     }
     return q;

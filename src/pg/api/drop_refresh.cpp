@@ -15,13 +15,15 @@ namespace {
 std::vector<StreamTable> dependent_stream_tables(Spi& spi, const StreamTable& st) {
     std::vector<StreamTable> out;
     for (auto id : catalog::dependents_of(spi, st.relid)) {
-        if (auto d = catalog::find_by_id(spi, id)) out.push_back(*d);
+        if (auto d = catalog::find_by_id(spi, id))
+            out.push_back(*d);
     }
     return out;
 }
 
 void drop_one(Spi& spi, const StreamTable& st, bool cascade) {
-    for (const auto& d : dependent_stream_tables(spi, st)) drop_one(spi, d, cascade);
+    for (const auto& d : dependent_stream_tables(spi, st))
+        drop_one(spi, d, cascade);
     catalog::remove(spi, st.pgt_id);
     // Ownership was checked on the stream table the user named; dependents go with it, as
     // DROP ... CASCADE takes dependent objects of other owners along.
@@ -38,11 +40,11 @@ void drop_stream_table(const std::string& name, bool cascade) {
     auto dependents = dependent_stream_tables(spi, st);
     if (!dependents.empty() && !cascade) {
         std::string names;
-        for (const auto& d : dependents) names += (names.empty() ? "" : ", ") + d.display_name();
-        throw core::invalid_argument(
-            fmt::format("stream table {} has dependent stream tables: {}", st.display_name(),
-                        names),
-            {}, "Use cascade => true to drop them too.");
+        for (const auto& d : dependents)
+            names += (names.empty() ? "" : ", ") + d.display_name();
+        throw core::invalid_argument(fmt::format("stream table {} has dependent stream tables: {}",
+                                                 st.display_name(), names),
+                                     {}, "Use cascade => true to drop them too.");
     }
     drop_one(spi, st, cascade);
     spi.finish();
@@ -61,8 +63,9 @@ void refresh_stream_table(const std::string& name) {
         throw core::invalid_argument(
             fmt::format("stream table {} is {} and cannot be refreshed", st.display_name(),
                         st.status),
-            {}, fmt::format("Run SELECT pgtrickle.resume_stream_table('{}') first.",
-                            st.display_name()));
+            {},
+            fmt::format("Run SELECT pgtrickle.resume_stream_table('{}') first.",
+                        st.display_name()));
     }
     if (!try_lock_for_refresh(spi, st.pgt_id)) {
         spi.finish();
@@ -79,15 +82,17 @@ void resume_stream_table(const std::string& name) {
     StreamTable st = catalog::get(spi, name);
     ensure_owner(st);
     if (st.status != "SUSPENDED" && st.status != "ERROR") {
-        throw core::invalid_argument(fmt::format("stream table {} is not suspended or in error "
-                                                 "state (current status: {})",
-                                                 st.display_name(), st.status));
+        throw core::invalid_argument(
+            fmt::format("stream table {} is not suspended or in error "
+                        "state (current status: {})",
+                        st.display_name(), st.status));
     }
     AsCatalogOwner owner;
-    spi.run("UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
-            " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
-            " WHERE pgt_id = $1::bigint",
-            {std::to_string(st.pgt_id)});
+    spi.run(
+        "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
+        " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
+        " WHERE pgt_id = $1::bigint",
+        {std::to_string(st.pgt_id)});
     spi.finish();
 }
 

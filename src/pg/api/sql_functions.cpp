@@ -75,7 +75,8 @@ Datum pgt_alter_stream_table(PG_FUNCTION_ARGS) {
     return pg_guard([&] {
         AlterRequest r;
         auto name = text_arg(fcinfo, 0);
-        if (!name) throw core::invalid_argument("name must not be NULL");
+        if (!name)
+            throw core::invalid_argument("name must not be NULL");
         r.name = *name;
         r.query = text_arg(fcinfo, 1);
         r.schedule = text_arg(fcinfo, 2);
@@ -144,9 +145,7 @@ Datum pgt_version(PG_FUNCTION_ARGS) {
 
 PG_FUNCTION_INFO_V1(pgt_parse_duration_seconds);
 Datum pgt_parse_duration_seconds(PG_FUNCTION_ARGS) {
-    return pg_guard([&] {
-        PG_RETURN_INT64(core::parse_duration_seconds(*text_arg(fcinfo, 0)));
-    });
+    return pg_guard([&] { PG_RETURN_INT64(core::parse_duration_seconds(*text_arg(fcinfo, 0))); });
 }
 
 PG_FUNCTION_INFO_V1(pgt_hash);
@@ -165,12 +164,14 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
         Datum* elems = nullptr;
         bool* nulls = nullptr;
         int count = 0;
-        pg_call([&] { deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls,
-                                        &count); });
+        pg_call([&] {
+            deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+        });
         std::vector<std::string> texts(count);
         std::vector<std::optional<std::string_view>> inputs(count);
         for (int i = 0; i < count; ++i) {
-            if (nulls[i]) continue;
+            if (nulls[i])
+                continue;
             Datum d = elems[i];
             text* t = pg_call([&] { return DatumGetTextPP(d); });
             texts[i].assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));

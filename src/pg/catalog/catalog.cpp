@@ -12,17 +12,20 @@ namespace pgtrickle::pg {
 
 AsCatalogOwner::AsCatalogOwner() {
     GetUserIdAndSecContext(&saved_user_, &saved_context_);
-    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-                           saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+    SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-AsCatalogOwner::~AsCatalogOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+AsCatalogOwner::~AsCatalogOwner() {
+    SetUserIdAndSecContext(saved_user_, saved_context_);
+}
 
 std::string StreamTable::qualified_name() const {
     return core::quote_ident(schema) + "." + core::quote_ident(name);
 }
 
-std::string StreamTable::display_name() const { return schema + "." + name; }
+std::string StreamTable::display_name() const {
+    return schema + "." + name;
+}
 
 namespace catalog {
 
@@ -39,7 +42,9 @@ JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 )sql";
 
-bool to_bool(const Value& v) { return v && (*v == "t" || *v == "true"); }
+bool to_bool(const Value& v) {
+    return v && (*v == "t" || *v == "true");
+}
 
 StreamTable from_row(const Row& r) {
     StreamTable st;
@@ -59,15 +64,18 @@ StreamTable from_row(const Row& r) {
     st.requested_cdc_mode = r[13];
     st.is_append_only = to_bool(r[14]);
     st.pooler_compatibility_mode = to_bool(r[15]);
-    if (r[16]) st.max_differential_joins = std::stoi(*r[16]);
-    if (r[17]) st.max_delta_fraction = std::stod(*r[17]);
+    if (r[16])
+        st.max_differential_joins = std::stoi(*r[16]);
+    if (r[17])
+        st.max_delta_fraction = std::stod(*r[17]);
     st.refresh_tier = *r[18];
     st.effective_refresh_mode = r[19];
     return st;
 }
 
 std::optional<StreamTable> first(const QueryResult& res) {
-    if (res.rows.empty()) return std::nullopt;
+    if (res.rows.empty())
+        return std::nullopt;
     return from_row(res.rows[0]);
 }
 
@@ -77,7 +85,9 @@ Value opt_num(const std::optional<std::int32_t>& v) {
 Value opt_num(const std::optional<double>& v) {
     return v ? Value(fmt::format("{}", *v)) : Value{};
 }
-Value boolean(bool b) { return Value(b ? "true" : "false"); }
+Value boolean(bool b) {
+    return Value(b ? "true" : "false");
+}
 
 }  // namespace
 
@@ -97,7 +107,8 @@ std::optional<StreamTable> find(Spi& spi, std::string_view name) {
 }
 
 StreamTable get(Spi& spi, std::string_view name) {
-    if (auto st = find(spi, name)) return *st;
+    if (auto st = find(spi, name))
+        return *st;
     throw core::Error(core::sqlstate::kUndefinedTable,
                       fmt::format("stream table not found: {}", name), {},
                       "List stream tables with SELECT * FROM pgtrickle.pgt_status().");
@@ -152,12 +163,25 @@ UPDATE pgtrickle.pgt_stream_tables SET
     max_differential_joins = $17::integer, max_delta_fraction = $18::double precision,
     refresh_tier = $19, effective_refresh_mode = $20, updated_at = now()
 WHERE pgt_id = $1::bigint)sql",
-            {std::to_string(st.pgt_id), std::to_string(st.relid), st.schema, st.name,
-             st.defining_query, st.original_query, st.schedule, st.refresh_mode, st.status,
-             boolean(st.is_populated), std::to_string(st.consecutive_errors),
-             st.diamond_consistency, st.diamond_schedule_policy, st.requested_cdc_mode,
-             boolean(st.is_append_only), boolean(st.pooler_compatibility_mode),
-             opt_num(st.max_differential_joins), opt_num(st.max_delta_fraction), st.refresh_tier,
+            {std::to_string(st.pgt_id),
+             std::to_string(st.relid),
+             st.schema,
+             st.name,
+             st.defining_query,
+             st.original_query,
+             st.schedule,
+             st.refresh_mode,
+             st.status,
+             boolean(st.is_populated),
+             std::to_string(st.consecutive_errors),
+             st.diamond_consistency,
+             st.diamond_schedule_policy,
+             st.requested_cdc_mode,
+             boolean(st.is_append_only),
+             boolean(st.pooler_compatibility_mode),
+             opt_num(st.max_differential_joins),
+             opt_num(st.max_delta_fraction),
+             st.refresh_tier,
              st.effective_refresh_mode});
 }
 
@@ -199,7 +223,8 @@ std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid) {
         "SELECT pgt_id FROM pgtrickle.pgt_dependencies WHERE source_relid = $1::oid"
         " ORDER BY pgt_id",
         {std::to_string(relid)});
-    for (const auto& r : res.rows) out.push_back(std::stoll(*r[0]));
+    for (const auto& r : res.rows)
+        out.push_back(std::stoll(*r[0]));
     return out;
 }
 
@@ -212,6 +237,9 @@ void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view acti
     spi.run(R"sql(
 UPDATE pgtrickle.pgt_stream_tables SET
     data_timestamp = now(), last_refresh_at = now(), is_populated = true, status = 'ACTIVE',
+    pgt_schema = (SELECT n.nspname FROM pg_catalog.pg_class c
+                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pgt_relid),
+    pgt_name = (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = pgt_relid),
     consecutive_errors = 0, needs_reinit = false, last_error_message = NULL,
     last_error_at = NULL, effective_refresh_mode = $2,
     last_full_ms = CASE WHEN $2 = 'FULL' THEN $3::double precision ELSE last_full_ms END,

@@ -65,7 +65,8 @@ bool extension_installed() {
 }
 
 void drop_all_stream_tables(bool cascade) {
-    if (!extension_installed()) return;
+    if (!extension_installed())
+        return;
     Spi spi;
     AsCatalogOwner owner;
     // Catalog rows go first, so the drop tracker has nothing to mark as broken.
@@ -78,9 +79,11 @@ void drop_all_stream_tables(bool cascade) {
 }
 
 bool drops_this_extension(Node* stmt, bool* cascade) {
-    if (!IsA(stmt, DropStmt)) return false;
+    if (!IsA(stmt, DropStmt))
+        return false;
     auto* drop = reinterpret_cast<DropStmt*>(stmt);
-    if (drop->removeType != OBJECT_EXTENSION) return false;
+    if (drop->removeType != OBJECT_EXTENSION)
+        return false;
     ListCell* lc;
     foreach (lc, drop->objects) {
         if (strcmp(strVal(lfirst(lc)), "pg_trickle") == 0) {

@@ -23,17 +23,17 @@ constexpr const char* kLockClass = "1885828210";  // 0x70677472 = 'pgtr'
 // Runs the enclosing scope as `owner` with the restrictions of a maintenance operation (as
 // REFRESH MATERIALIZED VIEW does): the defining query runs with the owner's rights whoever asked.
 class AsOwner {
-public:
+  public:
     explicit AsOwner(Oid owner) {
         GetUserIdAndSecContext(&saved_user_, &saved_context_);
-        SetUserIdAndSecContext(owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE |
-                                          SECURITY_RESTRICTED_OPERATION);
+        SetUserIdAndSecContext(
+            owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
     }
     ~AsOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
     AsOwner(const AsOwner&) = delete;
     AsOwner& operator=(const AsOwner&) = delete;
 
-private:
+  private:
     Oid saved_user_;
     int saved_context_;
 };
@@ -52,7 +52,8 @@ bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     Value got = spi.execute("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
                             {kLockClass, id})
                     .scalar();
-    if (!got || *got != "t") return false;
+    if (!got || *got != "t")
+        return false;
     AsCatalogOwner owner;
     auto row = spi.execute(
         "SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint"
@@ -69,13 +70,14 @@ RefreshResult full_refresh(Spi& spi, const StreamTable& st, std::string_view ini
         AsOwner as_owner(relation_owner(spi, st.relid));
         InternalWrite allow_write;
         result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
-        result.rows_inserted = static_cast<std::int64_t>(
-            spi.run("INSERT INTO " + table + " SELECT pg_catalog.row_number() OVER (), __pgt_q.*"
-                    " FROM (\n" + st.defining_query + "\n) AS __pgt_q"));
+        result.rows_inserted =
+            static_cast<std::int64_t>(spi.run("INSERT INTO " + table +
+                                              " SELECT pg_catalog.row_number() OVER (), __pgt_q.*"
+                                              " FROM (\n" +
+                                              st.defining_query + "\n) AS __pgt_q"));
     }
     result.duration_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     catalog::record_refresh_success(spi, st.pgt_id, "FULL", initiated_by, result.duration_ms,
                                     result.rows_inserted, result.rows_deleted);
     return result;

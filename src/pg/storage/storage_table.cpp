@@ -17,11 +17,16 @@ namespace {
 int internal_write_depth = 0;
 }
 
-InternalWrite::InternalWrite() { ++internal_write_depth; }
-InternalWrite::~InternalWrite() {
-    if (internal_write_depth > 0) --internal_write_depth;
+InternalWrite::InternalWrite() {
+    ++internal_write_depth;
 }
-void reset_internal_writes() { internal_write_depth = 0; }
+InternalWrite::~InternalWrite() {
+    if (internal_write_depth > 0)
+        --internal_write_depth;
+}
+void reset_internal_writes() {
+    internal_write_depth = 0;
+}
 
 std::string creation_schema(Spi& spi) {
     Value schema = spi.execute("SELECT pg_catalog.current_schema()", {}).scalar();
@@ -36,7 +41,8 @@ Oid create_storage_table(Spi& spi, const std::string& schema, const std::string&
                          const std::vector<OutputColumn>& columns) {
     const std::string table = core::quote_ident(schema) + "." + core::quote_ident(name);
     std::string ddl = "CREATE TABLE " + table + " (__pgt_row_id bigint NOT NULL";
-    for (const auto& c : columns) ddl += ", " + core::quote_ident(c.name) + " " + c.type_sql;
+    for (const auto& c : columns)
+        ddl += ", " + core::quote_ident(c.name) + " " + c.type_sql;
     ddl += ")";
     spi.run(ddl);
     spi.run("CREATE UNIQUE INDEX ON " + table + " (__pgt_row_id)");
@@ -55,7 +61,8 @@ bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& colum
         " WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped"
         "   AND a.attname <> '__pgt_row_id' ORDER BY a.attnum",
         {std::to_string(relid)});
-    if (res.rows.size() != columns.size()) return false;
+    if (res.rows.size() != columns.size())
+        return false;
     for (std::size_t i = 0; i < columns.size(); ++i) {
         const Row& r = res.rows[i];
         const OutputColumn& c = columns[i];
@@ -66,7 +73,9 @@ bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& colum
     return true;
 }
 
-bool internal_writes_allowed() { return internal_write_depth > 0; }
+bool internal_writes_allowed() {
+    return internal_write_depth > 0;
+}
 
 }  // namespace pgtrickle::pg
 
@@ -76,20 +85,21 @@ Datum pgt_dml_guard(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("pgtrickle._pgt_guard() may only be called as a trigger")));
-    if (pgtrickle::pg::internal_writes_allowed()) return PointerGetDatum(nullptr);
+    if (pgtrickle::pg::internal_writes_allowed())
+        return PointerGetDatum(nullptr);
     auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
     const char* op = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)   ? "INSERT"
                      : TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE"
                      : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE"
                                                                    : "TRUNCATE";
-    ereport(ERROR,
-            (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-             errmsg("Direct DML on stream table \"%s\" is not allowed",
-                    RelationGetRelationName(trigdata->tg_relation)),
-             errdetail("%s on a stream table's storage is refused; pg_trickle maintains its rows.",
-                       op),
-             errhint("Change the source tables, or the defining query with "
-                     "pgtrickle.alter_stream_table().")));
+    ereport(
+        ERROR,
+        (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+         errmsg("Direct DML on stream table \"%s\" is not allowed",
+                RelationGetRelationName(trigdata->tg_relation)),
+         errdetail("%s on a stream table's storage is refused; pg_trickle maintains its rows.", op),
+         errhint("Change the source tables, or the defining query with "
+                 "pgtrickle.alter_stream_table().")));
     return PointerGetDatum(nullptr);
 }
 }

@@ -9,10 +9,13 @@ namespace pgtrickle::pg {
 namespace detail {
 
 namespace {
-char* copy_or_null(const std::string& s) { return s.empty() ? nullptr : pstrdup(s.c_str()); }
+char* copy_or_null(const std::string& s) {
+    return s.empty() ? nullptr : pstrdup(s.c_str());
+}
 
 int sqlstate_code(const std::string& s) {
-    if (s.size() != 5) return ERRCODE_INTERNAL_ERROR;
+    if (s.size() != 5)
+        return ERRCODE_INTERNAL_ERROR;
     return MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4]);
 }
 }  // namespace
@@ -42,7 +45,8 @@ void capture_current_exception(ErrorReport& report) noexcept {
 }
 
 void raise(const ErrorReport& report) {
-    if (report.pg_error != nullptr) ReThrowError(report.pg_error);
+    if (report.pg_error != nullptr)
+        ReThrowError(report.pg_error);
     ereport(ERROR, (errcode(report.sqlerrcode), errmsg_internal("%s", report.message),
                     report.detail ? errdetail_internal("%s", report.detail) : 0,
                     report.hint ? errhint("%s", report.hint) : 0));
@@ -70,6 +74,8 @@ void notice(const std::string& message, const std::string& detail, const std::st
 void warning(const std::string& message, const std::string& detail, const std::string& hint) {
     report(WARNING, message, detail, hint);
 }
-void info(const std::string& message) { report(INFO, message, {}, {}); }
+void info(const std::string& message) {
+    report(INFO, message, {}, {});
+}
 
 }  // namespace pgtrickle::pg

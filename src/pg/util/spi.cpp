@@ -9,19 +9,20 @@ namespace pgtrickle::pg {
 
 Spi::Spi() {
     pg_call([] {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "pg_trickle: SPI_connect failed");
+        if (SPI_connect() != SPI_OK_CONNECT)
+            elog(ERROR, "pg_trickle: SPI_connect failed");
     });
     connected_ = true;
 }
 
 void Spi::finish() {
-    if (!connected_) return;
+    if (!connected_)
+        return;
     connected_ = false;
     pg_call([] { SPI_finish(); });
 }
 
-QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& params,
-                         long max_rows) {
+QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& params, long max_rows) {
     const int nargs = static_cast<int>(params.size());
     // palloc'd argument arrays: plain C memory, freed with the SPI procedure context.
     Oid* types = nullptr;
@@ -49,12 +50,14 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
                    ? SPI_execute_with_args(query, nargs, types, values, nulls, false, max_rows)
                    : SPI_execute(query, false, max_rows);
     });
-    if (rc < 0) throw std::runtime_error("SPI failed (" + std::to_string(rc) + ") running: " + sql);
+    if (rc < 0)
+        throw std::runtime_error("SPI failed (" + std::to_string(rc) + ") running: " + sql);
 
     QueryResult result;
     result.processed = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
-    if (table == nullptr) return result;
+    if (table == nullptr)
+        return result;
     TupleDesc desc = table->tupdesc;
     for (int c = 1; c <= desc->natts; ++c) {
         result.columns.emplace_back(NameStr(TupleDescAttr(desc, c - 1)->attname));

@@ -1,0 +1,138 @@
+-- Bad input: every error has its SQLSTATE and leaves nothing behind (no catalog row, no table,
+-- no trigger, no index).
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_trickle CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION pg_trickle;
+
+CREATE TABLE t (id int PRIMARY KEY, v int);
+INSERT INTO t VALUES (1, 1);
+
+-- try(sql): 'ok', or the SQLSTATE and message of the error.
+CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+-- What a half-made stream table named e would leave: catalog rows, a table or index, triggers.
+CREATE FUNCTION leftovers() RETURNS text LANGUAGE sql AS $$
+    SELECT format('catalog=%s deps=%s relations=%s triggers=%s',
+        (SELECT count(*) FROM pgtrickle.pgt_stream_tables),
+        (SELECT count(*) FROM pgtrickle.pgt_dependencies),
+        (SELECT count(*) FROM pg_class WHERE relname = 'e' OR relname LIKE 'e\_\_%'),
+        (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal))
+$$;
+SELECT leftovers();
+
+-- The defining query.
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'INSERT INTO t VALUES (2, 2)')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELEC id FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT 1 AS a; SELECT 2 AS b')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT * FROM no_such_table')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT no_such_column FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t LIMIT 1')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t OFFSET 1')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t ORDER BY id LIMIT (SELECT 1)')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t FOR UPDATE')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t TABLESAMPLE SYSTEM (50)')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'WITH x AS (DELETE FROM t RETURNING id) SELECT id FROM x')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, v AS id FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id AS __pgt_row_id FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id INTO newtab FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', NULL)$$);
+SELECT try($$SELECT pgtrickle.create_stream_table(NULL, 'SELECT 1 AS x')$$);
+CREATE TEMP TABLE tmp (id int);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM tmp')$$);
+SELECT leftovers();
+
+-- Options.
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'SOMETIMES')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'IMMEDIATE')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => NULL)$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '5x')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '1h30')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '-5s')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '0s')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '* * *')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '61 * * * *')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '@fortnightly')$$);
+SET pg_trickle.min_schedule_seconds = 60;
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '30s')$$);
+RESET pg_trickle.min_schedule_seconds;
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', diamond_consistency => 'sometimes')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', diamond_schedule_policy => 'random')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', cdc_mode => 'logical')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', cdc_mode => 'wal')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', append_only => true)$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', partition_by => 'id')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', temporal => true)$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', storage_backend => 'citus')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', storage_backend => 'tape')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', output_distribution_column => 'id')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', sink => 'x')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', max_delta_fraction => 1.5)$$);
+SELECT leftovers();
+
+-- Names already taken.
+SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM t', refresh_mode => 'FULL');
+SELECT try($$SELECT pgtrickle.create_stream_table('st', 'SELECT id FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('public.st', 'SELECT id FROM t')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('t', 'SELECT id FROM t')$$);
+
+-- Unknown stream tables.
+SELECT try($$SELECT pgtrickle.refresh_stream_table('nope')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('nope', schedule => '5m')$$);
+SELECT try($$SELECT pgtrickle.drop_stream_table('nope')$$);
+SELECT try($$SELECT pgtrickle.resume_stream_table('nope')$$);
+SELECT try($$SELECT pgtrickle.refresh_stream_table('t')$$);
+SELECT try($$SELECT * FROM pgtrickle.get_refresh_history('nope')$$);
+
+-- alter_stream_table option errors leave the stream table as it was.
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', schedule => 'soon')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', status => 'PAUSED')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', tier => 'lukewarm')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', fuse => 'on')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', fuse => 'sometimes')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', post_refresh_action => 'analyze')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT nothing FROM t')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id FROM st')$$);
+SELECT schedule, refresh_mode, status, refresh_tier, defining_query FROM pgtrickle.pgt_stream_tables;
+
+-- Cycles between stream tables are refused.
+SELECT pgtrickle.create_stream_table('st2', 'SELECT id FROM st', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('st3', 'SELECT id FROM st2', refresh_mode => 'FULL');
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id FROM st3')$$);
+
+-- Dropping a stream table that others read needs cascade.
+SELECT try($$SELECT pgtrickle.drop_stream_table('st')$$);
+SELECT pgtrickle.drop_stream_table('st', cascade => true);
+SELECT leftovers();
+
+-- Direct writes to a stream table are refused.
+SELECT pgtrickle.create_stream_table('guarded', 'SELECT id, v FROM t', refresh_mode => 'FULL');
+SELECT try($$INSERT INTO guarded VALUES (9, 9, 9)$$);
+SELECT try($$UPDATE guarded SET v = 0$$);
+SELECT try($$DELETE FROM guarded$$);
+SELECT try($$TRUNCATE guarded$$);
+SELECT try($$MERGE INTO guarded g USING t ON g.id = t.id WHEN MATCHED THEN DELETE$$);
+SELECT try($$SET pg_trickle.internal_refresh = 'true'$$);
+SELECT count(*) FROM guarded;
+
+-- Suspended stream tables are not refreshed until resumed.
+SELECT pgtrickle.alter_stream_table('guarded', status => 'suspended');
+SELECT try($$SELECT pgtrickle.refresh_stream_table('guarded')$$);
+SELECT pgtrickle.resume_stream_table('guarded');
+SELECT try($$SELECT pgtrickle.resume_stream_table('guarded')$$);
+SELECT pgtrickle.refresh_stream_table('guarded');
+SELECT status, consecutive_errors FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'guarded';
+
+-- Duration parsing.
+SELECT pgtrickle.parse_duration_seconds(d) FROM unnest(ARRAY['30s', '5m', '1h30m', '2m30s', '1d', '1w', '90']) d;
+SELECT try($$SELECT pgtrickle.parse_duration_seconds('1h30')$$);
+SELECT try($$SELECT pgtrickle.parse_duration_seconds('')$$);
+SELECT pgtrickle.parse_duration_seconds(NULL);

@@ -1,0 +1,54 @@
+-- DDL on sources and storage tables.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS pg_trickle CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION pg_trickle;
+
+CREATE TABLE a (id int PRIMARY KEY, v int);
+CREATE TABLE b (id int PRIMARY KEY, w int);
+INSERT INTO a VALUES (1, 1);
+INSERT INTO b VALUES (1, 2);
+SELECT pgtrickle.create_stream_table('ab', 'SELECT a.id, a.v, b.w FROM a JOIN b USING (id)', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('ab2', 'SELECT id, v + w AS s FROM ab', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('only_a', 'SELECT id FROM a', refresh_mode => 'FULL');
+
+-- Dropping a source puts every stream table downstream of it into ERROR, with the reason.
+DROP TABLE b;
+SELECT pgt_name, status, last_error_message FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
+SELECT pgtrickle.refresh_stream_table('ab');
+SELECT name, status, is_populated FROM pgtrickle.pgt_status();
+-- The rows they had stay readable.
+SELECT * FROM ab;
+
+-- Dropping a storage table with DROP TABLE removes its stream table from the catalog.
+DROP TABLE only_a;
+SELECT pgt_name FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
+
+-- Renaming a storage table: the stream table follows it under its new name.
+ALTER TABLE ab2 RENAME TO ab_sum;
+SELECT name FROM pgtrickle.pgt_status();
+SELECT pgtrickle.resume_stream_table('ab_sum');
+SELECT pgtrickle.refresh_stream_table('ab_sum');
+SELECT name, status FROM pgtrickle.pgt_status();
+SELECT pgt_name, last_error_message FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
+SELECT pgtrickle.drop_stream_table('ab_sum');
+
+-- A view as source: dropping the view is dropping a source.
+CREATE VIEW av AS SELECT id, v FROM a;
+SELECT pgtrickle.create_stream_table('from_av', 'SELECT id FROM av', refresh_mode => 'FULL');
+DROP VIEW av;
+SELECT pgt_name, status, last_error_message FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'from_av';
+
+-- DROP SCHEMA ... CASCADE with stream tables and sources inside.
+CREATE SCHEMA s;
+CREATE TABLE s.src (id int);
+SELECT pgtrickle.create_stream_table('s.st', 'SELECT id FROM s.src', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('outside', 'SELECT id FROM s.st', refresh_mode => 'FULL');
+DROP SCHEMA s CASCADE;
+SELECT pgt_name, status, last_error_message FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
+
+-- Dropping a stream table whose storage has user views: refused without cascade.
+CREATE VIEW on_ab AS SELECT * FROM ab;
+SELECT pgtrickle.drop_stream_table('ab');
+SELECT pgtrickle.drop_stream_table('ab', cascade => true);
+SELECT count(*) FROM pg_class WHERE relname = 'on_ab';
