@@ -73,7 +73,7 @@ void refresh_stream_table(const std::string& name) {
                            st.display_name()));
         return;
     }
-    full_refresh(spi, st, "MANUAL");
+    refresh(spi, st, "MANUAL");
     spi.finish();
 }
 

@@ -62,6 +62,10 @@ bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     return !row.empty();
 }
 
+RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by) {
+    return full_refresh(spi, st, initiated_by);
+}
+
 RefreshResult full_refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by) {
     const auto start = std::chrono::steady_clock::now();
     RefreshResult result;
