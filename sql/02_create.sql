@@ -33,9 +33,12 @@ SELECT pgtrickle.create_stream_table('typed', 'SELECT id, note, amount, customer
 SELECT attname, format_type(atttypid, atttypmod), attcollation::regcollation
 FROM pg_attribute WHERE attrelid = 'typed'::regclass AND attnum > 1 ORDER BY attnum;
 
--- AUTO (the default) runs FULL until differential maintenance exists, and says so.
+-- AUTO (the default) maintains differentially when it can (the first refresh is FULL), and
+-- falls back to FULL with a NOTICE saying why when it cannot.
 SELECT pgtrickle.create_stream_table('auto_st', 'SELECT id FROM orders');
 SELECT refresh_mode, effective_refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'auto_st';
+SELECT pgtrickle.create_stream_table('auto_full', 'SELECT id, rank() OVER (ORDER BY amount) FROM orders');
+SELECT refresh_mode, effective_refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'auto_full';
 
 -- initialize => false: created empty, not populated until the first refresh.
 SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM orders', refresh_mode => 'FULL', initialize => false);

@@ -50,7 +50,9 @@ SELECT leftovers();
 
 -- Options.
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'SOMETIMES')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, row_number() OVER () FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id FROM t LEFT JOIN t t2 ON t2.v = t.id', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, random() FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'IMMEDIATE')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => NULL)$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '5x')$$);
@@ -67,7 +69,7 @@ SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', diamo
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', diamond_schedule_policy => 'random')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', cdc_mode => 'logical')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', cdc_mode => 'wal')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', append_only => true)$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'FULL', append_only => true)$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', partition_by => 'id')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', temporal => true)$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', storage_backend => 'citus')$$);
@@ -93,7 +95,8 @@ SELECT try($$SELECT * FROM pgtrickle.get_refresh_history('nope')$$);
 
 -- alter_stream_table option errors leave the stream table as it was.
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', schedule => 'soon')$$);
-SELECT try($$SELECT pgtrickle.alter_stream_table('st', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', refresh_mode => 'IMMEDIATE')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id FROM t UNION SELECT v FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', status => 'PAUSED')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', tier => 'lukewarm')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', fuse => 'on')$$);

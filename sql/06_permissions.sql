@@ -16,6 +16,7 @@ CREATE TABLE perm.open (id int PRIMARY KEY, v int);
 INSERT INTO perm.secret VALUES (1, 1);
 INSERT INTO perm.open VALUES (1, 1), (2, 2);
 GRANT SELECT ON perm.open TO pgt_alice, pgt_bob;
+GRANT INSERT ON perm.open TO pgt_alice;
 
 -- Alice may not read perm.secret, so she may not build a stream table over it.
 SET ROLE pgt_alice;
@@ -49,6 +50,7 @@ RESET ROLE;
 -- Refreshes run as the owner: when alice loses SELECT on the source, even a superuser's
 -- refresh of her stream table fails.
 REVOKE SELECT ON perm.open FROM pgt_alice;
+INSERT INTO perm.open VALUES (4, 4);
 SELECT pgtrickle.refresh_stream_table('perm.alice_st');
 GRANT SELECT ON perm.open TO pgt_alice;
 SELECT pgtrickle.refresh_stream_table('perm.alice_st');

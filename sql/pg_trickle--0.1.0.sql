@@ -5,7 +5,9 @@
 -- extension and DROP EXTENSION removes them.
 CREATE SCHEMA pgtrickle;
 CREATE SCHEMA pgtrickle_changes;
-REVOKE ALL ON SCHEMA pgtrickle_changes FROM PUBLIC;
+-- Change buffers are private tables (REVOKE ALL FROM PUBLIC each); the owner of a stream table
+-- is granted SELECT on the buffers its refreshes read.
+GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
@@ -268,3 +270,4 @@ RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 
 CREATE EVENT TRIGGER pg_trickle_drop_tracker ON sql_drop
     EXECUTE FUNCTION pgtrickle._on_sql_drop();
+

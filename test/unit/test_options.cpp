@@ -33,13 +33,30 @@ TEST(Options, RefreshModeErrorNamesTheChoices) {
     }
 }
 
-TEST(Options, AutoResolvesToFullWithAReason) {
-    auto r = resolve_refresh_mode(RequestedMode::Auto);
+TEST(Options, AutoResolvesToDifferentialWhenSupported) {
+    auto r = resolve_refresh_mode(RequestedMode::Auto, "");
+    EXPECT_EQ(r.mode, RefreshMode::Differential);
+    EXPECT_EQ(r.downgrade_reason, "");
+    EXPECT_EQ(resolve_refresh_mode(RequestedMode::Differential, "").mode,
+              RefreshMode::Differential);
+}
+
+TEST(Options, AutoFallsBackToFullWithTheReason) {
+    auto r = resolve_refresh_mode(RequestedMode::Auto, "window functions");
     EXPECT_EQ(r.mode, RefreshMode::Full);
-    EXPECT_FALSE(r.downgrade_reason.empty());
-    EXPECT_EQ(resolve_refresh_mode(RequestedMode::Full).downgrade_reason, "");
-    EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Differential); }), "0A000");
-    EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Immediate); }), "0A000");
+    EXPECT_NE(r.downgrade_reason.find("window functions"), std::string::npos);
+    EXPECT_EQ(resolve_refresh_mode(RequestedMode::Full, "").mode, RefreshMode::Full);
+}
+
+TEST(Options, DifferentialOnUnsupportedQueryAndImmediateAre0A000) {
+    EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Differential, "outer joins"); }),
+              "0A000");
+    try {
+        resolve_refresh_mode(RequestedMode::Differential, "outer joins");
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "unsupported operator for DIFFERENTIAL mode: outer joins");
+    }
+    EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Immediate, ""); }), "0A000");
 }
 
 TEST(Options, ChoicesAreNormalised) {

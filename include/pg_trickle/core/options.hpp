@@ -19,13 +19,14 @@ RequestedMode parse_refresh_mode(std::string_view text);
 std::string_view to_string(RefreshMode mode);
 std::optional<RefreshMode> refresh_mode_from_catalog(std::string_view text);
 
-// The refresh mode a stream table gets for a requested mode, given what the engine can do.
-// Sets `reason` when AUTO had to settle for FULL. Throws 0A000 for modes not available.
+// The refresh mode a stream table gets for a requested mode, given whether the differential
+// engine can maintain its query (`why_not`: empty when it can). AUTO settles for FULL and says
+// why; DIFFERENTIAL on an unsupported query and IMMEDIATE throw 0A000.
 struct ModeResolution {
     RefreshMode mode;
     std::string downgrade_reason;  // empty unless AUTO settled for less than DIFFERENTIAL
 };
-ModeResolution resolve_refresh_mode(RequestedMode requested);
+ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& why_not);
 
 // Lower-cases `value` and checks it is one of `allowed` (22023 otherwise, naming the option).
 std::string parse_choice(std::string_view option, std::string_view value,

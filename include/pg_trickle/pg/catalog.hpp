@@ -51,14 +51,17 @@ struct StreamTable {
     std::optional<double> max_delta_fraction;
     std::string refresh_tier;
     std::optional<std::string> effective_refresh_mode;
+    std::optional<std::string> frontier;  // jsonb text, see core::Frontier
 
     std::string qualified_name() const;  // quoted, for SQL
     std::string display_name() const;    // schema.name, for messages
+    std::string sql_name() const;        // schema.name quoted where SQL needs it
 };
 
 struct Dependency {
     Oid source_relid;
-    std::string source_type;  // TABLE | STREAM_TABLE | VIEW | MATVIEW | FOREIGN_TABLE
+    std::string source_type;                // TABLE | STREAM_TABLE | VIEW | MATVIEW | FOREIGN_TABLE
+    std::vector<std::string> columns_used;  // columns change capture must keep for this reader
 };
 
 namespace catalog {
@@ -80,10 +83,33 @@ void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
 // Stream tables whose defining query reads `relid`.
 std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid);
 
-// Refresh bookkeeping after a successful refresh.
+// Refresh bookkeeping after a successful refresh (action FULL or DIFFERENTIAL). `frontier` is
+// the new frontier (jsonb text) or nullopt to clear it.
 void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view action,
                             std::string_view initiated_by, double duration_ms,
-                            std::int64_t rows_inserted, std::int64_t rows_deleted);
+                            std::int64_t rows_inserted, std::int64_t rows_deleted,
+                            const std::optional<std::string>& frontier);
+// A refresh that found nothing to do: only last_refresh_at and the frontier move. A history row
+// is written only for manual refreshes (the scheduler would write one per tick).
+void record_no_data(Spi& spi, std::int64_t pgt_id, std::string_view initiated_by,
+                    const std::string& frontier);
+
+// What recording a failed refresh did to the stream table.
+struct FailureOutcome {
+    int consecutive_errors = 0;
+    bool suspended = false;  // this failure reached max_consecutive_errors
+};
+// Records a failed refresh, in a transaction after the failed one rolled back: a FAILED history
+// row, consecutive_errors + 1, last_error_message/last_error_at, and on reaching
+// `max_consecutive_errors` status SUSPENDED plus an `auto_suspended` alert on channel
+// pg_trickle_alert. Does nothing if the stream table no longer exists.
+FailureOutcome record_refresh_failure(Spi& spi, std::int64_t pgt_id, std::string_view action,
+                                      std::string_view initiated_by,
+                                      const std::string& error_message, double duration_ms,
+                                      int max_consecutive_errors);
+// History rows left RUNNING by refreshes that never finished (crash, restart) become FAILED,
+// except those of stream tables whose refresh is under way right now. Returns how many.
+std::uint64_t fail_interrupted_refreshes(Spi& spi);
 
 }  // namespace catalog
 }  // namespace pgtrickle::pg

@@ -52,4 +52,10 @@ void drop_stream_table(const std::string& name, bool cascade);
 void refresh_stream_table(const std::string& name);
 void resume_stream_table(const std::string& name);
 
+// Drops a stream table (and the ones reading it) without ownership checks: storage, catalog
+// rows and change capture no other stream table needs.
+struct StreamTable;
+class Spi;
+void drop_stream_table_now(Spi& spi, const StreamTable& st, bool cascade);
+
 }  // namespace pgtrickle::pg

@@ -1,7 +1,8 @@
-// Refreshing a stream table. Today: FULL refresh; the differential engine plugs in here.
+// Refreshing a stream table: NO_DATA, FULL or DIFFERENTIAL, decided per refresh.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "pg_trickle/pg/catalog.hpp"
@@ -10,6 +11,7 @@
 namespace pgtrickle::pg {
 
 struct RefreshResult {
+    std::string action;  // NO_DATA | FULL | DIFFERENTIAL
     std::int64_t rows_inserted = 0;
     std::int64_t rows_deleted = 0;
     double duration_ms = 0;
@@ -20,16 +22,17 @@ struct RefreshResult {
 // transaction holds either (a refresh already in progress).
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id);
 
-// The one refresh entry point, for manual refreshes and the scheduler alike: decides what the
-// refresh must do (today always FULL) and does it in the current transaction. The caller holds
-// the refresh lock (try_lock_for_refresh). Errors propagate as exceptions; nothing is recorded
-// for a failed refresh here (the caller's transaction aborts).
-RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by);
-
-// Replaces the contents of the storage table with the defining query's result inside the
-// current transaction (DELETE + INSERT, so concurrent readers see the old rows until commit and
-// the new ones after: never an empty table), as the storage table's owner, then records the
-// refresh in the catalog and history. `initiated_by` is MANUAL, INITIAL or SCHEDULER.
-RefreshResult full_refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by);
+// The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
+// Inside the current transaction, under one snapshot:
+//  - nothing changed in any source since the last refresh: NO_DATA (only the frontier moves);
+//  - DIFFERENTIAL stream table, populated, all sources captured, no TRUNCATE: apply the delta;
+//  - otherwise FULL: DELETE + INSERT, so readers see the old rows until commit, never an empty
+//    table.
+// The defining query runs with the storage table owner's rights. Then the catalog, the
+// refresh history and the change buffers are updated in the same transaction: changes are
+// consumed only if the refresh commits. `force_full` skips the NO_DATA and DIFFERENTIAL paths
+// (after a definition change). Errors propagate as exceptions; the caller's transaction aborts.
+RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by,
+                      bool force_full = false);
 
 }  // namespace pgtrickle::pg

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "pg_trickle/pg/postgres.hpp"
+
 namespace pgtrickle::pg {
 
 using Value = std::optional<std::string>;  // SQL NULL = nullopt
@@ -41,8 +43,27 @@ class Spi {
     std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
     void finish();
 
+    // From now on, run every statement with `snapshot` (its command id advanced, so statements
+    // still see this transaction's earlier writes): a refresh reads change buffers and source
+    // tables as of one single moment even under READ COMMITTED. nullptr = back to normal.
+    void use_snapshot(Snapshot snapshot) { snapshot_ = snapshot; }
+
   private:
     bool connected_ = false;
+    Snapshot snapshot_ = nullptr;
+};
+
+// A snapshot registered for the lifetime of the object.
+class RegisteredSnapshot {
+  public:
+    RegisteredSnapshot();  // the current transaction snapshot
+    ~RegisteredSnapshot();
+    RegisteredSnapshot(const RegisteredSnapshot&) = delete;
+    RegisteredSnapshot& operator=(const RegisteredSnapshot&) = delete;
+    Snapshot get() const { return snapshot_; }
+
+  private:
+    Snapshot snapshot_;
 };
 
 }  // namespace pgtrickle::pg

@@ -25,9 +25,12 @@ void reset_internal_writes();
 bool internal_writes_allowed();
 
 // CREATE TABLE schema.name (__pgt_row_id bigint NOT NULL, <columns>) as the current user, with
-// the unique row-id index and the guard triggers. Returns the new table's OID.
+// the row-id index (unique or not) and the guard triggers. Returns the new table's OID.
 Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,
-                         const std::vector<OutputColumn>& columns);
+                         const std::vector<OutputColumn>& columns, bool unique_row_ids);
+
+// Makes the row-id index of a storage table unique or not, rebuilding it if needed.
+void ensure_row_id_index(Spi& spi, Oid relid, bool unique);
 
 // True when the storage table's user columns are exactly `columns` (names, types, order).
 bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns);

@@ -68,23 +68,30 @@ std::optional<RefreshMode> refresh_mode_from_catalog(std::string_view text) {
     return std::nullopt;
 }
 
-ModeResolution resolve_refresh_mode(RequestedMode requested) {
+ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& why_not) {
     switch (requested) {
         case RequestedMode::Full:
             return {RefreshMode::Full, {}};
         case RequestedMode::Auto:
+            if (why_not.empty())
+                return {RefreshMode::Differential, {}};
             return {RefreshMode::Full,
-                    "differential maintenance is not available in this version of pg_trickle"};
+                    fmt::format("the defining query uses {}, which differential maintenance "
+                                "does not support yet",
+                                why_not)};
         case RequestedMode::Differential:
+            if (why_not.empty())
+                return {RefreshMode::Differential, {}};
             throw unsupported(
-                "refresh mode DIFFERENTIAL is not available in this version of pg_trickle",
-                "This build maintains stream tables by FULL refresh only.",
-                "Use refresh_mode => 'FULL' or 'AUTO'.");
+                fmt::format("unsupported operator for DIFFERENTIAL mode: {}", why_not),
+                "Differential maintenance in this version covers inner joins of tables, WHERE, "
+                "expressions, GROUP BY with any aggregates, HAVING and DISTINCT.",
+                "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
         case RequestedMode::Immediate:
             throw unsupported(
                 "refresh mode IMMEDIATE is not available in this version of pg_trickle",
-                "This build maintains stream tables by FULL refresh only.",
-                "Use refresh_mode => 'FULL' or 'AUTO'.");
+                "Stream tables are maintained by scheduled or manual refreshes only.",
+                "Use refresh_mode => 'DIFFERENTIAL', 'FULL' or 'AUTO'.");
     }
     return {RefreshMode::Full, {}};
 }

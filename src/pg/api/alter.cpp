@@ -20,9 +20,9 @@ namespace pgtrickle::pg {
 namespace {
 
 // Replaces the storage table of `st` with a new one shaped for `q`; returns the new OID.
-Oid rebuild_storage(Spi& spi, const StreamTable& st, const AnalyzedQuery& q) {
+Oid rebuild_storage(Spi& spi, const StreamTable& st, const AnalyzedQuery& q, bool unique) {
     const std::string temp_name = fmt::format("__pgt_new_{}", st.pgt_id);
-    Oid new_relid = create_storage_table(spi, st.schema, temp_name, q.columns);
+    Oid new_relid = create_storage_table(spi, st.schema, temp_name, q.columns, unique);
     {
         // Point the catalog (this row and readers of this stream table) at the new table before
         // the old one is dropped, so the drop tracker does not take it for a user's DROP.
@@ -54,25 +54,30 @@ void alter_stream_table(const AlterRequest& r) {
     ensure_owner(st);
 
     bool needs_refresh = false;
-    std::optional<AnalyzedQuery> new_query;
-    if (r.query) {
-        new_query = prepare_definition(spi, *r.query, st.pgt_id);
-    }
+    std::optional<Definition> def;
+    if (r.query)
+        def = prepare_definition(spi, *r.query, st.pgt_id);
     if (r.schedule) {
         core::Schedule s = core::parse_schedule(*r.schedule);
         core::check_min_schedule(s, guc::min_schedule_seconds);
         st.schedule =
             s.kind == core::ScheduleKind::Calculated ? std::nullopt : std::optional(s.stored);
     }
-    if (r.refresh_mode) {
-        auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
-        std::string mode(core::to_string(resolved.mode));
-        if (mode != st.refresh_mode) {
-            st.refresh_mode = mode;
-            needs_refresh = true;
-        }
-        st.effective_refresh_mode = mode;
+    const std::string old_mode = st.refresh_mode;
+    if (r.refresh_mode || def) {
+        core::RequestedMode requested =
+            r.refresh_mode ? core::parse_refresh_mode(*r.refresh_mode)
+                           : (st.refresh_mode == "FULL" ? core::RequestedMode::Full
+                                                        : core::RequestedMode::Differential);
+        if (requested == core::RequestedMode::Immediate)
+            core::resolve_refresh_mode(requested, "");
+        if (!def)
+            def = prepare_definition(spi, st.defining_query, st.pgt_id);
+        st.refresh_mode =
+            std::string(core::to_string(choose_mode(*def, requested, st.display_name())));
+        st.effective_refresh_mode = st.refresh_mode;
     }
+    const bool mode_changed = st.refresh_mode != old_mode;
     if (r.status) {
         st.status = core::parse_status(*r.status);
         if (st.status == "ACTIVE")
@@ -128,25 +133,29 @@ void alter_stream_table(const AlterRequest& r) {
         !(*r.reindex_drift_threshold > 0 && *r.reindex_drift_threshold <= 1))
         throw core::invalid_argument("reindex_drift_threshold must be in (0, 1]");
 
-    if (new_query) {
-        if (!storage_matches(spi, st.relid, new_query->columns)) {
-            st.relid = rebuild_storage(spi, st, *new_query);
+    if (r.query || mode_changed) {
+        core::RefreshMode mode = *core::refresh_mode_from_catalog(st.refresh_mode);
+        bool unique = unique_row_ids(*def, mode);
+        if (r.query) {
+            if (!storage_matches(spi, st.relid, def->query.columns))
+                st.relid = rebuild_storage(spi, st, def->query, unique);
+            st.defining_query = def->query.deparsed;
+            st.original_query = def->query.statement;
         }
-        st.defining_query = new_query->deparsed;
-        st.original_query = new_query->statement;
-        catalog::replace_dependencies(spi, st.pgt_id, new_query->sources);
+        ensure_row_id_index(spi, st.relid, unique);
+        install_dependencies(spi, st.pgt_id, dependencies_of(*def, mode));
         needs_refresh = true;
     }
     catalog::update_definition(spi, st);
     if (needs_refresh) {
-        full_refresh(spi, st, "MANUAL");
-        if (st.status != "ACTIVE" && st.status != "INITIALIZING") {
+        refresh(spi, st, "MANUAL", true);
+        if (r.status && st.status != "ACTIVE") {
             // The refresh marked it ACTIVE; the status the user asked for wins.
             st.is_populated = true;
             st.consecutive_errors = 0;
             catalog::update_definition(spi, st);
         }
-        if (r.refresh_mode && !r.query)
+        if (mode_changed && !r.query)
             warning(
                 fmt::format("refresh mode changed to {} for stream table {}; a full refresh "
                             "was applied",

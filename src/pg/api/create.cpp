@@ -56,8 +56,7 @@ std::string collapse_whitespace(const std::string& s) {
 void replace_existing(Spi& spi, const StreamTable& st, const CreateRequest& r) {
     AnalyzedQuery q = analyze_query(*r.query);
     core::StreamTableOptions o = r.options;
-    auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
-    core::validate_options(o, resolved.mode);
+    core::RequestedMode requested = core::parse_refresh_mode(*r.refresh_mode);
     std::optional<std::string> schedule = checked_schedule(r.schedule);
 
     AlterRequest alter;
@@ -77,7 +76,17 @@ void replace_existing(Spi& spi, const StreamTable& st, const CreateRequest& r) {
         alter.schedule = schedule.value_or("calculated");
         changed = true;
     }
-    differs(alter.refresh_mode, std::string(core::to_string(resolved.mode)), st.refresh_mode);
+    // AUTO matches whatever AUTO resolved to at creation.
+    if (requested != core::RequestedMode::Auto) {
+        core::RefreshMode mode = requested == core::RequestedMode::Full ? core::RefreshMode::Full
+                                 : requested == core::RequestedMode::Differential
+                                     ? core::RefreshMode::Differential
+                                     : core::RefreshMode::Immediate;
+        differs(alter.refresh_mode, std::string(core::to_string(mode)), st.refresh_mode);
+    } else if (alter.query) {
+        alter.refresh_mode = "AUTO";
+    }
+    core::validate_options(o, core::RefreshMode::Differential);
     differs(alter.diamond_consistency, o.diamond_consistency.value_or("atomic"),
             st.diamond_consistency);
     differs(alter.diamond_schedule_policy, o.diamond_schedule_policy.value_or("fastest"),
@@ -135,23 +144,30 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     }
 
     // Options first: a typo in an option is reported before any work is done.
-    auto resolved = core::resolve_refresh_mode(core::parse_refresh_mode(*r.refresh_mode));
+    core::RequestedMode requested = core::parse_refresh_mode(*r.refresh_mode);
+    if (requested == core::RequestedMode::Immediate)
+        core::resolve_refresh_mode(requested, "");
     std::optional<std::string> schedule = checked_schedule(r.schedule);
-    core::validate_options(r.options, resolved.mode);
+    core::validate_options(r.options, requested == core::RequestedMode::Full
+                                          ? core::RefreshMode::Full
+                                          : core::RefreshMode::Differential);
 
     core::QualifiedName qn = core::parse_qualified_name(name_text);
     StreamTable st;
     st.schema = qn.schema ? *qn.schema : creation_schema(spi);
     st.name = qn.name;
 
-    AnalyzedQuery q = prepare_definition(spi, query, 0);
+    Definition def = prepare_definition(spi, query, 0);
+    core::RefreshMode mode = choose_mode(def, requested, st.display_name());
+    core::validate_options(r.options, mode);
+    const AnalyzedQuery& q = def.query;
 
-    st.relid = create_storage_table(spi, st.schema, st.name, q.columns);
+    st.relid = create_storage_table(spi, st.schema, st.name, q.columns, unique_row_ids(def, mode));
     st.defining_query = q.deparsed;
     if (collapse_whitespace(q.statement) != collapse_whitespace(q.deparsed))
         st.original_query = q.statement;
     st.schedule = schedule;
-    st.refresh_mode = std::string(core::to_string(resolved.mode));
+    st.refresh_mode = std::string(core::to_string(mode));
     st.status = "INITIALIZING";
     st.diamond_consistency = r.options.diamond_consistency.value_or("atomic");
     st.diamond_schedule_policy = r.options.diamond_schedule_policy.value_or("fastest");
@@ -163,14 +179,10 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     st.refresh_tier = "hot";
     st.effective_refresh_mode = st.refresh_mode;
     st.pgt_id = catalog::insert(spi, st);
-    catalog::replace_dependencies(spi, st.pgt_id, q.sources);
+    install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
 
-    if (!resolved.downgrade_reason.empty()) {
-        notice(fmt::format("stream table {} uses refresh mode {}: {}", st.display_name(),
-                           core::to_string(resolved.mode), resolved.downgrade_reason));
-    }
     if (r.initialize)
-        full_refresh(spi, st, "INITIAL");
+        refresh(spi, st, "INITIAL", true);
     spi.finish();
     info(fmt::format("Stream table {} created (pgt_id={}, mode={}, initialized={})",
                      st.display_name(), st.pgt_id, st.refresh_mode,

@@ -8,12 +8,16 @@
 
 #include "pg_trickle/core/dag.hpp"
 #include "pg_trickle/core/error.hpp"
+#include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 
 namespace pgtrickle::pg {
 
-AnalyzedQuery prepare_definition(Spi& spi, const std::string& query, std::int64_t self) {
-    AnalyzedQuery q = analyze_query(query);
+Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t self) {
+    Definition def;
+    def.query = analyze_query(query);
+    AnalyzedQuery& q = def.query;
     check_can_read(spi, q);
     if (q.order_by_without_limit) {
         warning("ORDER BY without LIMIT has no effect on a stream table",
@@ -58,7 +62,52 @@ AnalyzedQuery prepare_definition(Spi& spi, const std::string& query, std::int64_
                               "other stream tables.");
         }
     }
-    return q;
+
+    DifferentialAnalysis diff = analyze_differential(spi, q.deparsed);
+    def.plan = std::move(diff.plan);
+    def.why_not_differential = def.plan ? "" : diff.reason;
+    return def;
+}
+
+core::RefreshMode choose_mode(const Definition& def, core::RequestedMode requested,
+                              const std::string& display_name) {
+    auto resolved = core::resolve_refresh_mode(requested, def.why_not_differential);
+    if (!resolved.downgrade_reason.empty()) {
+        notice(fmt::format("stream table {} uses refresh mode FULL: {}", display_name,
+                           resolved.downgrade_reason));
+    }
+    return resolved.mode;
+}
+
+std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode mode) {
+    std::vector<Dependency> deps = def.query.sources;
+    if (mode == core::RefreshMode::Differential && def.plan) {
+        for (auto& d : deps) {
+            for (const auto& t : def.plan->tables) {
+                if (t.relid != d.source_relid)
+                    continue;
+                for (const auto& c : t.columns)
+                    d.columns_used.push_back(c.name);
+            }
+        }
+    }
+    return deps;
+}
+
+bool unique_row_ids(const Definition& def, core::RefreshMode mode) {
+    return !(mode == core::RefreshMode::Differential && def.plan &&
+             def.plan->kind == core::DeltaPlan::Kind::Linear);
+}
+
+void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps) {
+    std::set<Oid> affected;
+    for (const auto& d : catalog::dependencies(spi, pgt_id))
+        affected.insert(d.source_relid);
+    for (const auto& d : deps)
+        affected.insert(d.source_relid);
+    catalog::replace_dependencies(spi, pgt_id, deps);
+    for (Oid relid : affected)
+        sync_capture(spi, relid);
 }
 
 void ensure_owner(const StreamTable& st) {

@@ -1,17 +1,44 @@
-// Shared by create and alter: turning a query text into a checked stream-table definition.
+// Shared by create and alter: turning a query text into a checked stream-table definition, and
+// putting a definition in place (dependencies, change capture, storage index).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "pg_trickle/core/delta.hpp"
+#include "pg_trickle/core/options.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/spi.hpp"
 
 namespace pgtrickle::pg {
 
+struct Definition {
+    AnalyzedQuery query;
+    std::optional<core::DeltaPlan> plan;  // set when differential maintenance is possible
+    std::string why_not_differential;     // otherwise, why not
+};
+
 // Analyses the query, proves the current user may read every source, marks sources that are
-// stream tables, and refuses a definition that would close a cycle through `self` (0 = new).
-AnalyzedQuery prepare_definition(Spi& spi, const std::string& query, std::int64_t self);
+// stream tables, refuses a definition that would close a cycle through `self` (0 = new), and
+// finds out whether the differential engine can maintain it.
+Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t self);
+
+// The refresh mode a definition gets for a requested mode (warnings and NOTICEs included).
+core::RefreshMode choose_mode(const Definition& def, core::RequestedMode requested,
+                              const std::string& display_name);
+
+// Dependencies with the columns change capture must keep for this stream table.
+std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode mode);
+
+// Whether the storage table's row-id index is unique for this definition and mode (content-
+// identified rows of a differential select-project-join query may repeat).
+bool unique_row_ids(const Definition& def, core::RefreshMode mode);
+
+// Records `deps` for `pgt_id` and brings change capture of every affected source (old and new)
+// in line.
+void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps);
 
 // 42501 unless the current user owns (or is a member of the owner of) the storage table.
 void ensure_owner(const StreamTable& st);

@@ -3,7 +3,10 @@
 
 #include "definition.hpp"
 #include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/refresh.hpp"
@@ -21,17 +24,22 @@ std::vector<StreamTable> dependent_stream_tables(Spi& spi, const StreamTable& st
     return out;
 }
 
-void drop_one(Spi& spi, const StreamTable& st, bool cascade) {
-    for (const auto& d : dependent_stream_tables(spi, st))
-        drop_one(spi, d, cascade);
-    catalog::remove(spi, st.pgt_id);
-    // Ownership was checked on the stream table the user named; dependents go with it, as
-    // DROP ... CASCADE takes dependent objects of other owners along.
-    AsCatalogOwner owner;
-    spi.run("DROP TABLE " + st.qualified_name() + (cascade ? " CASCADE" : ""));
-}
-
 }  // namespace
+
+void drop_stream_table_now(Spi& spi, const StreamTable& st, bool cascade) {
+    for (const auto& d : dependent_stream_tables(spi, st))
+        drop_stream_table_now(spi, d, cascade);
+    auto deps = catalog::dependencies(spi, st.pgt_id);
+    catalog::remove(spi, st.pgt_id);
+    {
+        // Ownership was checked on the stream table the user named; dependents go with it, as
+        // DROP ... CASCADE takes dependent objects of other owners along.
+        AsCatalogOwner owner;
+        spi.run("DROP TABLE IF EXISTS " + st.qualified_name() + (cascade ? " CASCADE" : ""));
+    }
+    for (const auto& d : deps)
+        sync_capture(spi, d.source_relid);
+}
 
 void drop_stream_table(const std::string& name, bool cascade) {
     Spi spi;
@@ -46,7 +54,7 @@ void drop_stream_table(const std::string& name, bool cascade) {
                                                  st.display_name(), names),
                                      {}, "Use cascade => true to drop them too.");
     }
-    drop_one(spi, st, cascade);
+    drop_stream_table_now(spi, st, cascade);
     spi.finish();
 }
 
@@ -64,8 +72,8 @@ void refresh_stream_table(const std::string& name) {
             fmt::format("stream table {} is {} and cannot be refreshed", st.display_name(),
                         st.status),
             {},
-            fmt::format("Run SELECT pgtrickle.resume_stream_table('{}') first.",
-                        st.display_name()));
+            fmt::format("Run SELECT pgtrickle.resume_stream_table({}) first.",
+                        core::quote_literal(st.sql_name())));
     }
     if (!try_lock_for_refresh(spi, st.pgt_id)) {
         spi.finish();
@@ -87,12 +95,37 @@ void resume_stream_table(const std::string& name) {
                         "state (current status: {})",
                         st.display_name(), st.status));
     }
-    AsCatalogOwner owner;
-    spi.run(
-        "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
-        " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
-        " WHERE pgt_id = $1::bigint",
-        {std::to_string(st.pgt_id)});
+    {
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
+            " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
+            " WHERE pgt_id = $1::bigint",
+            {std::to_string(st.pgt_id)});
+    }
+    if (st.status == "ERROR") {
+        // A source was dropped: resolve the query's names again (a recreated source has a new
+        // OID), re-record the sources, and rebuild the contents.
+        Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
+        if (!storage_matches(spi, st.relid, def.query.columns)) {
+            throw core::Error("42P17",
+                              fmt::format("the columns of stream table {}'s defining query "
+                                          "changed",
+                                          st.display_name()),
+                              {}, "Give it its query again with alter_stream_table(query => ...).");
+        }
+        core::RequestedMode requested = st.refresh_mode == "FULL"
+                                            ? core::RequestedMode::Full
+                                            : core::RequestedMode::Differential;
+        core::RefreshMode mode = choose_mode(def, requested, st.display_name());
+        ensure_row_id_index(spi, st.relid, unique_row_ids(def, mode));
+        install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
+        st.refresh_mode = std::string(core::to_string(mode));
+        st.status = "ACTIVE";
+        st.consecutive_errors = 0;
+        catalog::update_definition(spi, st);
+        refresh(spi, st, "MANUAL", true);
+    }
     spi.finish();
 }
 

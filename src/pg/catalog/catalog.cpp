@@ -36,7 +36,7 @@ SELECT st.pgt_id, st.pgt_relid, n.nspname, c.relname, st.defining_query, st.orig
        st.schedule, st.refresh_mode, st.status, st.is_populated, st.consecutive_errors,
        st.diamond_consistency, st.diamond_schedule_policy, st.requested_cdc_mode,
        st.is_append_only, st.pooler_compatibility_mode, st.max_differential_joins,
-       st.max_delta_fraction, st.refresh_tier, st.effective_refresh_mode
+       st.max_delta_fraction, st.refresh_tier, st.effective_refresh_mode, st.frontier::text
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -70,6 +70,7 @@ StreamTable from_row(const Row& r) {
         st.max_delta_fraction = std::stod(*r[17]);
     st.refresh_tier = *r[18];
     st.effective_refresh_mode = r[19];
+    st.frontier = r[20];
     return st;
 }
 
@@ -194,11 +195,21 @@ void remove(Spi& spi, std::int64_t pgt_id) {
 std::vector<Dependency> dependencies(Spi& spi, std::int64_t pgt_id) {
     std::vector<Dependency> out;
     auto res = spi.execute(
-        "SELECT source_relid, source_type FROM pgtrickle.pgt_dependencies"
-        " WHERE pgt_id = $1::bigint ORDER BY source_relid",
+        "SELECT source_relid, source_type, pg_catalog.array_to_string(columns_used, chr(1))"
+        " FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1::bigint ORDER BY source_relid",
         {std::to_string(pgt_id)});
-    for (const auto& r : res.rows)
-        out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[1]});
+    for (const auto& r : res.rows) {
+        Dependency d{static_cast<Oid>(std::stoul(*r[0])), *r[1], {}};
+        if (r[2] && !r[2]->empty()) {
+            std::string cols = *r[2];
+            std::size_t start = 0;
+            for (std::size_t pos; (pos = cols.find('\x01', start)) != std::string::npos;
+                 start = pos + 1)
+                d.columns_used.push_back(cols.substr(start, pos - start));
+            d.columns_used.push_back(cols.substr(start));
+        }
+        out.push_back(std::move(d));
+    }
     return out;
 }
 
@@ -207,13 +218,25 @@ void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
     spi.run("DELETE FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1::bigint",
             {std::to_string(pgt_id)});
     for (const auto& d : deps) {
+        std::string cols = "{";
+        for (std::size_t i = 0; i < d.columns_used.size(); ++i) {
+            std::string c = d.columns_used[i];
+            std::string escaped;
+            for (char ch : c) {
+                if (ch == '"' || ch == '\\')
+                    escaped += '\\';
+                escaped += ch;
+            }
+            cols += (i ? ",\"" : "\"") + escaped + "\"";
+        }
+        cols += "}";
         spi.run(
             "INSERT INTO pgtrickle.pgt_dependencies (pgt_id, source_relid, source_type,"
-            " source_stable_name)"
-            " SELECT $1::bigint, $2::oid, $3, n.nspname || '.' || c.relname"
+            " columns_used, source_stable_name)"
+            " SELECT $1::bigint, $2::oid, $3, $4::text[], n.nspname || '.' || c.relname"
             " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
             "   ON n.oid = c.relnamespace WHERE c.oid = $2::oid",
-            {std::to_string(pgt_id), std::to_string(d.source_relid), d.source_type});
+            {std::to_string(pgt_id), std::to_string(d.source_relid), d.source_type, cols});
     }
 }
 
@@ -230,7 +253,8 @@ std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid) {
 
 void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view action,
                             std::string_view initiated_by, double duration_ms,
-                            std::int64_t rows_inserted, std::int64_t rows_deleted) {
+                            std::int64_t rows_inserted, std::int64_t rows_deleted,
+                            const std::optional<std::string>& frontier) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(pgt_id);
     const std::string ms = fmt::format("{}", duration_ms);
@@ -243,9 +267,9 @@ UPDATE pgtrickle.pgt_stream_tables SET
     consecutive_errors = 0, needs_reinit = false, last_error_message = NULL,
     last_error_at = NULL, effective_refresh_mode = $2,
     last_full_ms = CASE WHEN $2 = 'FULL' THEN $3::double precision ELSE last_full_ms END,
-    updated_at = now()
+    frontier = $4::jsonb, updated_at = now()
 WHERE pgt_id = $1::bigint)sql",
-            {id, std::string(action), ms});
+            {id, std::string(action), ms, frontier});
     spi.run(R"sql(
 INSERT INTO pgtrickle.pgt_refresh_history
     (pgt_id, data_timestamp, start_time, end_time, action, rows_inserted, rows_deleted,
@@ -256,5 +280,30 @@ VALUES ($1::bigint, now(), clock_timestamp() - make_interval(secs => $3::double 
              std::to_string(rows_deleted), std::string(initiated_by)});
 }
 
+void record_no_data(Spi& spi, std::int64_t pgt_id, std::string_view initiated_by,
+                    const std::string& frontier) {
+    AsCatalogOwner owner;
+    const std::string id = std::to_string(pgt_id);
+    spi.run(
+        "UPDATE pgtrickle.pgt_stream_tables SET last_refresh_at = now(), frontier = $2::jsonb"
+        " WHERE pgt_id = $1::bigint",
+        {id, frontier});
+    if (initiated_by == "MANUAL") {
+        spi.run(
+            "INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, data_timestamp, start_time,"
+            " end_time, action, rows_inserted, rows_deleted, status, initiated_by)"
+            " SELECT $1::bigint, coalesce(data_timestamp, now()), clock_timestamp(),"
+            " clock_timestamp(), 'NO_DATA', 0, 0, 'COMPLETED', $2"
+            " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
+            {id, std::string(initiated_by)});
+    }
+}
+
 }  // namespace catalog
+}  // namespace pgtrickle::pg
+
+namespace pgtrickle::pg {
+std::string StreamTable::sql_name() const {
+    return std::string(quote_identifier(schema.c_str())) + "." + quote_identifier(name.c_str());
+}
 }  // namespace pgtrickle::pg

@@ -7,7 +7,10 @@
 //    extension leaves nothing behind (CASCADE is passed on to the storage tables' own drops).
 #include <fmt/format.h>
 
+#include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/spi.hpp"
@@ -53,8 +56,16 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
 )sql",
                 {relid, message});
         if (*row[2] == "t") {
+            // A storage table dropped directly: forget the stream table, and capture that only
+            // it needed.
+            auto st = catalog::find_by_relid(spi, static_cast<Oid>(std::stoul(relid)));
+            auto deps = st ? catalog::dependencies(spi, st->pgt_id) : std::vector<Dependency>{};
             spi.run("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid = $1::oid", {relid});
+            for (const auto& d : deps)
+                sync_capture(spi, d.source_relid);
         }
+        // A dropped source takes its triggers along; its buffer and functions go here.
+        sync_capture(spi, static_cast<Oid>(std::stoul(relid)));
     }
     spi.finish();
 }
@@ -69,12 +80,18 @@ void drop_all_stream_tables(bool cascade) {
         return;
     Spi spi;
     AsCatalogOwner owner;
-    // Catalog rows go first, so the drop tracker has nothing to mark as broken.
+    // Each still-present stream table with whatever reads it; change capture goes with the
+    // last reader of each source.
     for (const auto& st : catalog::all(spi)) {
-        spi.run("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-                {std::to_string(st.pgt_id)});
-        spi.run("DROP TABLE IF EXISTS " + st.qualified_name() + (cascade ? " CASCADE" : ""));
+        if (catalog::find_by_id(spi, st.pgt_id))
+            drop_stream_table_now(spi, st, cascade);
     }
+    // Buffers left by sources dropped earlier.
+    auto leftovers = spi.execute(
+        "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = "
+        "'pgtrickle_changes'::regnamespace AND c.relkind = 'r'");
+    for (const auto& r : leftovers.rows)
+        spi.run("DROP TABLE pgtrickle_changes." + core::quote_ident(*r[0]));
     spi.finish();
 }
 

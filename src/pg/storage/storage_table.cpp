@@ -38,20 +38,39 @@ std::string creation_schema(Spi& spi) {
 }
 
 Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,
-                         const std::vector<OutputColumn>& columns) {
+                         const std::vector<OutputColumn>& columns, bool unique_row_ids) {
     const std::string table = core::quote_ident(schema) + "." + core::quote_ident(name);
     std::string ddl = "CREATE TABLE " + table + " (__pgt_row_id bigint NOT NULL";
     for (const auto& c : columns)
         ddl += ", " + core::quote_ident(c.name) + " " + c.type_sql;
     ddl += ")";
     spi.run(ddl);
-    spi.run("CREATE UNIQUE INDEX ON " + table + " (__pgt_row_id)");
+    spi.run(std::string("CREATE ") + (unique_row_ids ? "UNIQUE " : "") + "INDEX ON " + table +
+            " (__pgt_row_id)");
+    // ENABLE ALWAYS: the guard holds under session_replication_role = replica too.
     spi.run("CREATE TRIGGER pgt_dml_guard BEFORE INSERT OR UPDATE OR DELETE ON " + table +
             " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
     spi.run("CREATE TRIGGER pgt_truncate_guard BEFORE TRUNCATE ON " + table +
             " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
+    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_dml_guard");
+    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_truncate_guard");
     Value oid = spi.execute("SELECT $1::regclass::oid", {table}).scalar();
     return static_cast<Oid>(std::stoul(*oid));
+}
+
+void ensure_row_id_index(Spi& spi, Oid relid, bool unique) {
+    const std::string id = std::to_string(relid);
+    auto idx = spi.execute(
+        "SELECT i.indexrelid::regclass::text, i.indisunique FROM pg_catalog.pg_index i"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attname = '__pgt_row_id'"
+        " WHERE i.indrelid = $1::oid AND i.indnatts = 1 AND i.indkey[0] = a.attnum",
+        {id});
+    if (!idx.empty() && (*idx.rows[0][1] == "t") == unique)
+        return;
+    if (!idx.empty())
+        spi.run("DROP INDEX " + *idx.rows[0][0]);
+    spi.run(std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX ON " +
+            *spi.execute("SELECT $1::oid::regclass::text", {id}).scalar() + " (__pgt_row_id)");
 }
 
 bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns) {

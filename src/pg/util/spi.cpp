@@ -1,6 +1,7 @@
 // SPI wrapper: every SPI call goes through pg_call so a PostgreSQL ERROR becomes a PgException.
 #include "pg_trickle/pg/spi.hpp"
 
+#include <exception>
 #include <stdexcept>
 
 #include "pg_trickle/pg/guard.hpp"
@@ -45,7 +46,18 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
         }
     }
     const char* query = sql.c_str();
+    Snapshot snapshot = snapshot_;
     int rc = pg_call([&] {
+        if (snapshot != nullptr) {
+            SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+            if (plan == nullptr)
+                elog(ERROR, "pg_trickle: SPI_prepare failed: %s",
+                     SPI_result_code_string(SPI_result));
+            int r = SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot, false,
+                                         true, max_rows);
+            SPI_freeplan(plan);
+            return r;
+        }
         return nargs > 0
                    ? SPI_execute_with_args(query, nargs, types, values, nulls, false, max_rows)
                    : SPI_execute(query, false, max_rows);
@@ -80,6 +92,16 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
     }
     pg_call([&] { SPI_freetuptable(table); });
     return result;
+}
+
+RegisteredSnapshot::RegisteredSnapshot() {
+    snapshot_ = pg_call([] { return RegisterSnapshot(GetTransactionSnapshot()); });
+}
+
+RegisteredSnapshot::~RegisteredSnapshot() {
+    // After an error the resource owner releases it with the transaction.
+    if (std::uncaught_exceptions() == 0)
+        UnregisterSnapshot(snapshot_);
 }
 
 std::uint64_t Spi::run(const std::string& sql, const std::vector<Value>& params) {

@@ -1,0 +1,70 @@
+// Change capture: change buffers, the statement-level triggers that fill them, and the frontier
+// that says which buffered changes a stream table has already consumed.
+//
+// A change buffer holds one row per changed source row: the transaction that made the change
+// (`xid`, top-level xid8), the action ('I' insert, 'D' delete, 'T' truncate marker) and the
+// captured columns. An UPDATE is a 'D' of the old row plus an 'I' of the new one. There is no
+// ordering column: changes are a Z-set (I = +1, D = -1), and summing weights does not depend on
+// order.
+//
+// Frontier. A refresh reads the buffers and the sources under one snapshot S and records S. The
+// changes a refresh consumes are exactly those visible in its S and not visible in the previous
+// refresh's S. A writer that commits late is therefore never skipped: its xid was in progress in
+// the earlier snapshot, so its rows count as new to the next refresh. Changes written by the
+// refreshing transaction itself are told apart by command id (`own_xid`, `own_cid`).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgtrickle::core {
+
+struct Column {
+    std::string name;      // unquoted
+    std::string type_sql;  // as format_type prints it
+};
+
+// A source table as change capture sees it.
+struct CaptureSource {
+    std::uint32_t relid = 0;
+    std::string qualified_name;    // quoted "schema"."table"
+    std::vector<Column> columns;   // captured columns
+    std::vector<std::string> key;  // primary key columns (unquoted); empty = no key
+};
+
+inline constexpr const char* kChangeSchema = "pgtrickle_changes";
+
+std::string buffer_name(std::uint32_t relid);   // changes_<relid>
+std::string buffer_table(std::uint32_t relid);  // quoted pgtrickle_changes.changes_<relid>
+// Name of a captured column inside the buffer: the source's name, except names the buffer uses
+// itself, which get a __usr_ prefix.
+std::string buffer_column(std::string_view source_column);
+
+// DDL creating the buffer (without its data columns' constraints) and its index.
+std::vector<std::string> buffer_ddl(const CaptureSource& source);
+// ALTER TABLE statements adding `columns` to an existing buffer.
+std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
+                                                const std::vector<Column>& columns);
+// Trigger functions and triggers on the source (CREATE OR REPLACE: also used to re-point them
+// after the captured column set changed).
+std::vector<std::string> capture_ddl(const CaptureSource& source);
+// Removes triggers, functions and the buffer.
+std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string& qualified_name,
+                                          bool source_exists);
+
+struct Frontier {
+    std::string snapshot;                // pg_snapshot text "xmin:xmax:xip,..."
+    std::optional<std::string> own_xid;  // xid8 of the refreshing transaction, if it had one
+    std::int64_t own_cid = 0;            // command id at the start of that refresh
+
+    std::string to_json() const;
+    static std::optional<Frontier> from_json(std::string_view json);
+};
+
+// SQL predicate over buffer alias `b`: the change was not consumed by a refresh that recorded
+// `prev`. (Visibility in the current snapshot is MVCC's job.)
+std::string unconsumed_predicate(const Frontier& prev, std::string_view alias = "b");
+
+}  // namespace pgtrickle::core

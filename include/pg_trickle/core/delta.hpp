@@ -1,0 +1,87 @@
+// Delta rules: from a defining query and its change buffers to the SQL that applies exactly the
+// change of the query's result to its storage table.
+//
+// The rules work on the query's text as PostgreSQL prints it back (every relation schema-
+// qualified), plus the byte position of each relation reference in that text. Two shapes are
+// maintained incrementally:
+//
+//  Linear (select-project-join: inner joins of any depth, WHERE, any immutable expressions).
+//    With R' the new and R0 the old state of each relation occurrence and dR its change, the
+//    telescoping identity
+//        d(R1 x ... x Rn) = sum_i  R1' x ... x R(i-1)' x dRi x R(i+1)0 x ... x Rn0
+//    is exact for any number of joins, self-joins included. dRi splits into its inserted (+1)
+//    and deleted (-1) parts, so each term is the user's own query with relation references
+//    replaced by small relations, and the delta is the weighted sum of 2n such queries. R0 is
+//    rebuilt exactly from R' and dR, so there are no "phantom rows" for deep join chains.
+//    Storage rows are identified by a hash of their content; duplicates are separate rows with
+//    the same row id, and a delta of weight w inserts or deletes exactly |w| copies.
+//
+//  Grouped (GROUP BY with any aggregates, HAVING, scalar aggregates, DISTINCT). The linear delta
+//    of the query's input yields the group keys it touches; those groups alone are recomputed
+//    (the user's query restricted to each key through LATERAL, which PostgreSQL pushes below
+//    the grouping) and written with DELETE / UPDATE (only when a value changed) / INSERT. Row id
+//    = hash of the group key.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "pg_trickle/core/cdc.hpp"
+
+namespace pgtrickle::core {
+
+// Where a relation is referenced in a query text.
+struct RelationRef {
+    std::size_t location = 0;  // byte offset of the (qualified) relation name
+    std::size_t length = 0;    // bytes of the name as printed
+    bool has_alias = false;    // an alias follows the name
+    std::string refname;       // the name the query uses for it (alias or relation name)
+    std::size_t table = 0;     // index into DeltaPlan::tables
+};
+
+// A source table as the delta needs it: the columns this query uses (plus the key).
+struct DeltaTable {
+    std::uint32_t relid = 0;
+    std::string qualified_name;
+    std::vector<Column> columns;   // used columns, key columns included
+    std::vector<std::string> key;  // primary key (unquoted names); empty = no key
+};
+
+struct DeltaPlan {
+    enum class Kind { Linear, Grouped };
+    Kind kind = Kind::Linear;
+    std::vector<DeltaTable> tables;
+    std::vector<std::string> output_columns;  // the query's output column names
+
+    std::string query;              // the defining query text
+    std::vector<RelationRef> refs;  // relation references in `query`
+
+    // Grouped only: the query's input, one row per input row with the group key values as
+    // __pgt_g1..__pgt_gk (a constant __pgt_one when there is no GROUP BY).
+    std::string key_query;
+    std::vector<RelationRef> key_refs;
+    std::vector<std::string> group_columns;  // output columns holding the group key, in order
+};
+
+// The row-id expression for output columns of `alias` (content hash for Linear, group-key hash
+// for Grouped).
+std::string row_id_expression(const DeltaPlan& plan, std::string_view alias);
+
+// SELECT producing (__pgt_row_id, output columns...) for a full recompute of the query.
+std::string full_select(const DeltaPlan& plan);
+
+// One statement applying the change since `prev` to `storage` (quoted name). It returns one row
+// (rows_inserted bigint, rows_deleted bigint, rows_updated bigint).
+std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
+                            const std::string& storage);
+
+// Replaces each relation reference of `text` by `replacement(i)` (index into refs), adding the
+// reference's name as alias where the text had none.
+std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,
+                       const std::vector<std::string>& replacement);
+
+// SELECT returning (changed boolean, truncated boolean) for the buffers of `relids` since prev.
+std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
+
+}  // namespace pgtrickle::core

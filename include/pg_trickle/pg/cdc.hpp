@@ -1,0 +1,32 @@
+// Change capture on source tables: one buffer and one set of statement-level triggers per
+// source, shared by every stream table reading it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/spi.hpp"
+
+namespace pgtrickle::pg {
+
+// Whether a relation can be captured with triggers (a plain table without inheritance
+// children).
+bool capturable(Spi& spi, Oid relid);
+
+// Brings capture of `relid` in line with the stream tables that read it (their
+// pgt_dependencies.columns_used): creates buffer and triggers for the first, adds columns
+// another one needs, removes everything when none is left.
+void sync_capture(Spi& spi, Oid relid);
+
+// Sources of stream table `pgt_id`, and whether each has a change buffer.
+struct CapturedSource {
+    Oid relid;
+    bool captured;
+};
+std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
+
+// Deletes buffered changes every consumer of `relid` has consumed.
+void trim_buffer(Spi& spi, Oid relid);
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,197 @@
+// Change buffers and capture triggers: the SQL text, generated here, executed by src/pg/cdc.
+#include "pg_trickle/core/cdc.hpp"
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
+
+namespace pgtrickle::core {
+
+namespace {
+
+std::string column_list(const std::vector<Column>& columns, std::string_view prefix,
+                        bool buffer_names) {
+    std::string out;
+    for (const auto& c : columns) {
+        out += ", ";
+        out += prefix;
+        out += quote_ident(buffer_names ? buffer_column(c.name) : c.name);
+    }
+    return out;
+}
+
+std::string function_name(std::string_view op, std::uint32_t relid) {
+    return fmt::format("{}.{}", kChangeSchema,
+                       quote_ident(fmt::format("pg_trickle_cdc_{}_fn_{}", op, relid)));
+}
+
+std::string trigger_name(std::string_view op, std::uint32_t relid) {
+    return quote_ident(fmt::format("pg_trickle_cdc_{}_{}", op, relid));
+}
+
+// The body of one capture function: a single INSERT ... SELECT per transition table, with the
+// transaction id computed once per statement rather than once per row.
+std::string insert_from(const CaptureSource& s, std::string_view action,
+                        std::string_view transition) {
+    return fmt::format(
+        "INSERT INTO {buf} (xid, action{bcols}) SELECT x.xid, '{action}'{tcols} FROM {t} t, "
+        "(SELECT pg_catalog.pg_current_xact_id() AS xid) x;",
+        fmt::arg("buf", buffer_table(s.relid)), fmt::arg("bcols", column_list(s.columns, "", true)),
+        fmt::arg("action", action), fmt::arg("tcols", column_list(s.columns, "t.", false)),
+        fmt::arg("t", transition));
+}
+
+std::string function_ddl(const CaptureSource& s, std::string_view op, const std::string& body) {
+    // SECURITY DEFINER: writers need no privilege on pgtrickle_changes. The fixed search_path
+    // keeps the body's meaning independent of the writer's settings.
+    return fmt::format(
+        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+        "SET search_path = pg_catalog, pg_temp AS $pgt$ BEGIN {body} RETURN NULL; END $pgt$",
+        fmt::arg("fn", function_name(op, s.relid)), fmt::arg("body", body));
+}
+
+}  // namespace
+
+std::string buffer_name(std::uint32_t relid) {
+    return fmt::format("changes_{}", relid);
+}
+
+std::string buffer_table(std::uint32_t relid) {
+    return fmt::format("{}.{}", kChangeSchema, quote_ident(buffer_name(relid)));
+}
+
+std::string buffer_column(std::string_view source_column) {
+    if (source_column == "xid" || source_column == "action" || source_column == "change_id" ||
+        source_column == "lsn" || source_column == "pk_hash" || source_column == "changed_cols")
+        return fmt::format("__usr_{}", source_column);
+    return std::string(source_column);
+}
+
+std::vector<std::string> buffer_ddl(const CaptureSource& s) {
+    std::string cols;
+    for (const auto& c : s.columns)
+        cols += fmt::format(", {} {}", quote_ident(buffer_column(c.name)), c.type_sql);
+    return {
+        fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, action \"char\" NOT NULL{})",
+                    buffer_table(s.relid), cols),
+        // xid grows with insertion order, so inserts always land on the index's last page.
+        fmt::format("CREATE INDEX ON {} (xid)", buffer_table(s.relid)),
+    };
+}
+
+std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
+                                                const std::vector<Column>& columns) {
+    std::vector<std::string> out;
+    for (const auto& c : columns)
+        out.push_back(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", buffer_table(relid),
+                                  quote_ident(buffer_column(c.name)), c.type_sql));
+    return out;
+}
+
+std::vector<std::string> capture_ddl(const CaptureSource& s) {
+    const std::string ins = insert_from(s, "I", "__pgt_new");
+    const std::string del = insert_from(s, "D", "__pgt_old");
+    const std::string trunc =
+        fmt::format("INSERT INTO {} (xid, action) VALUES (pg_catalog.pg_current_xact_id(), 'T');",
+                    buffer_table(s.relid));
+    std::vector<std::string> out = {
+        function_ddl(s, "ins", ins),
+        function_ddl(s, "upd", del + " " + ins),
+        function_ddl(s, "del", del),
+        function_ddl(s, "trunc", trunc),
+    };
+    const std::string& t = s.qualified_name;
+    out.push_back(
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS "
+                    "__pgt_new FOR EACH "
+                    "STATEMENT EXECUTE FUNCTION {}()",
+                    trigger_name("ins", s.relid), t, function_name("ins", s.relid)));
+    out.push_back(
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER UPDATE ON {} REFERENCING OLD TABLE AS "
+                    "__pgt_old NEW TABLE AS "
+                    "__pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                    trigger_name("upd", s.relid), t, function_name("upd", s.relid)));
+    out.push_back(
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER DELETE ON {} REFERENCING OLD TABLE AS "
+                    "__pgt_old FOR EACH "
+                    "STATEMENT EXECUTE FUNCTION {}()",
+                    trigger_name("del", s.relid), t, function_name("del", s.relid)));
+    out.push_back(
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE "
+                    "FUNCTION {}()",
+                    trigger_name("trunc", s.relid), t, function_name("trunc", s.relid)));
+    // ENABLE ALWAYS: changes applied by logical replication (session_replication_role =
+    // replica) are captured too.
+    for (std::string_view op : {"ins", "upd", "del", "trunc"})
+        out.push_back(
+            fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", t, trigger_name(op, s.relid)));
+    return out;
+}
+
+std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string& qualified_name,
+                                          bool source_exists) {
+    std::vector<std::string> out;
+    for (std::string_view op : {"ins", "upd", "del", "trunc"}) {
+        if (source_exists)
+            out.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", trigger_name(op, relid),
+                                      qualified_name));
+        out.push_back(fmt::format("DROP FUNCTION IF EXISTS {}()", function_name(op, relid)));
+    }
+    out.push_back(fmt::format("DROP TABLE IF EXISTS {}", buffer_table(relid)));
+    return out;
+}
+
+std::string Frontier::to_json() const {
+    return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_cid": {}}})", snapshot,
+                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_cid);
+}
+
+namespace {
+// Minimal reader for the JSON written by to_json (PostgreSQL's jsonb output of it).
+std::optional<std::string> json_field(std::string_view json, std::string_view key) {
+    std::string needle = fmt::format("\"{}\": ", key);
+    auto pos = json.find(needle);
+    if (pos == std::string_view::npos)
+        return std::nullopt;
+    pos += needle.size();
+    if (json.substr(pos, 4) == "null")
+        return std::nullopt;
+    if (json[pos] == '"') {
+        auto end = json.find('"', pos + 1);
+        return std::string(json.substr(pos + 1, end - pos - 1));
+    }
+    auto end = json.find_first_of(",}", pos);
+    return std::string(json.substr(pos, end - pos));
+}
+}  // namespace
+
+std::optional<Frontier> Frontier::from_json(std::string_view json) {
+    auto snap = json_field(json, "snapshot");
+    if (!snap)
+        return std::nullopt;
+    Frontier f;
+    f.snapshot = *snap;
+    f.own_xid = json_field(json, "own_xid");
+    if (auto cid = json_field(json, "own_cid"))
+        f.own_cid = std::stoll(*cid);
+    return f;
+}
+
+std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
+    // Rows older than the previous snapshot's xmin were all visible to it: the first test lets
+    // the BRIN index skip them before the exact visibility check.
+    std::string snap = quote_literal(prev.snapshot) + "::pg_catalog.pg_snapshot";
+    std::string p = fmt::format(
+        "(({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
+        "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}))",
+        fmt::arg("a", a), fmt::arg("s", snap));
+    if (prev.own_xid) {
+        p += fmt::format(" OR ({a}.xid = {x}::pg_catalog.xid8 AND {a}.cmin::text::bigint >= {c})",
+                         fmt::arg("a", a), fmt::arg("x", quote_literal(*prev.own_xid)),
+                         fmt::arg("c", prev.own_cid));
+    }
+    return p + ")";
+}
+
+}  // namespace pgtrickle::core

@@ -1,0 +1,304 @@
+// Delta SQL generation (see include/pg_trickle/core/delta.hpp for the rules).
+#include "pg_trickle/core/delta.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/names.hpp"
+
+namespace pgtrickle::core {
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+    std::string out;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (i)
+            out += sep;
+        out += parts[i];
+    }
+    return out;
+}
+
+template <typename F>
+std::vector<std::string> map_columns(const std::vector<std::string>& names, F f) {
+    std::vector<std::string> out;
+    for (const auto& n : names)
+        out.push_back(f(quote_ident(n)));
+    return out;
+}
+
+// Text of ROW(a.c1, ...): a type-independent identity for a row's content (output settings are
+// pinned during refreshes, so the text is stable).
+std::string row_text(const std::vector<std::string>& columns, std::string_view alias) {
+    return fmt::format(
+        "ROW({})::text",
+        join(map_columns(columns,
+                         [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }),
+             ", "));
+}
+
+std::string hash_of(const std::vector<std::string>& exprs) {
+    if (exprs.empty())
+        return "pgtrickle.pg_trickle_hash_multi(ARRAY[]::text[])";
+    std::vector<std::string> texts;
+    for (const auto& e : exprs)
+        texts.push_back(e + "::text");
+    return fmt::format("pgtrickle.pg_trickle_hash_multi(ARRAY[{}])", join(texts, ", "));
+}
+
+std::vector<std::string> column_names(const DeltaTable& t) {
+    std::vector<std::string> out;
+    for (const auto& c : t.columns)
+        out.push_back(c.name);
+    return out;
+}
+
+// Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
+// multisets (__pgt_ins_t, __pgt_del_t) and the table's state before the change (__pgt_old_t).
+std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev) {
+    const auto cols = column_names(t);
+    // A relation with no used column still needs a column for set operations.
+    std::string select_cols;
+    std::string buffer_cols;
+    std::string plain_cols;
+    for (const auto& c : t.columns) {
+        select_cols += fmt::format("{}, ", quote_ident(c.name));
+        buffer_cols +=
+            fmt::format("b.{} AS {}, ", quote_ident(buffer_column(c.name)), quote_ident(c.name));
+        plain_cols += fmt::format("r.{}, ", quote_ident(c.name));
+    }
+    const std::string one = "1 AS __pgt_one";
+    std::string buffer_row = "ROW(";
+    for (std::size_t i = 0; i < t.columns.size(); ++i)
+        buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
+    buffer_row += ")::text";
+
+    std::string out = fmt::format(
+        "__pgt_net_{i} AS MATERIALIZED (\n"
+        "  SELECT {sel}__pgt_nw FROM (\n"
+        "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
+        "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
+        "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
+        "                 {brow} AS __pgt_k\n"
+        "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
+        "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
+        "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
+        "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n",
+        fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
+        fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
+        fmt::arg("pred", unconsumed_predicate(prev, "b")), fmt::arg("one", one));
+
+    std::string current;
+    if (!t.key.empty()) {
+        // Keyed: the rows now present under a net-inserted key are exactly the net inserts.
+        std::string key_r, key_i;
+        if (t.key.size() == 1) {
+            key_r = "r." + quote_ident(t.key[0]);
+            key_i = "i." + quote_ident(t.key[0]);
+        } else {
+            key_r = "ROW(" + join(map_columns(t.key, [](auto c) { return "r." + c; }), ", ") + ")";
+            key_i = "ROW(" + join(map_columns(t.key, [](auto c) { return "i." + c; }), ", ") + ")";
+        }
+        current = fmt::format(
+            "SELECT {plain}{one} FROM {table} r WHERE {kr} <> ALL (ARRAY(SELECT {ki} FROM "
+            "__pgt_ins_{i} i))",
+            fmt::arg("plain", plain_cols), fmt::arg("one", one),
+            fmt::arg("table", t.qualified_name), fmt::arg("kr", key_r), fmt::arg("ki", key_i),
+            fmt::arg("i", index));
+    } else {
+        current = fmt::format(
+            "(SELECT {plain}{one} FROM {table} r EXCEPT ALL SELECT {sel}{one} "
+            "FROM __pgt_ins_{i})",
+            fmt::arg("plain", plain_cols), fmt::arg("one", one),
+            fmt::arg("table", t.qualified_name), fmt::arg("sel", select_cols),
+            fmt::arg("i", index));
+    }
+    out += fmt::format(
+        "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i})",
+        fmt::arg("i", index), fmt::arg("cur", current), fmt::arg("sel", select_cols),
+        fmt::arg("one", one));
+    (void)cols;
+    return out;
+}
+
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
+    std::vector<std::string> ctes;
+    for (std::size_t i = 0; i < plan.tables.size(); ++i)
+        ctes.push_back(table_ctes(plan.tables[i], i, prev));
+    return join(ctes, ",\n");
+}
+
+// The 2n substituted copies of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
+std::vector<std::string> signed_terms(const std::string& text,
+                                      const std::vector<RelationRef>& refs) {
+    std::vector<std::string> terms;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        for (int sign : {1, -1}) {
+            std::vector<std::string> repl(refs.size());
+            for (std::size_t j = 0; j < refs.size(); ++j) {
+                if (j < i)
+                    continue;  // new state: the table itself
+                if (j == i)
+                    repl[j] = fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
+                else
+                    repl[j] = fmt::format("__pgt_old_{}", refs[j].table);
+            }
+            terms.push_back(fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign,
+                                        substitute(text, refs, repl)));
+        }
+    }
+    return terms;
+}
+
+std::string insert_columns(const DeltaPlan& plan) {
+    return "__pgt_row_id, " +
+           join(map_columns(plan.output_columns, [](auto c) { return c; }), ", ");
+}
+
+std::string prefixed(const DeltaPlan& plan, std::string_view alias) {
+    return join(map_columns(plan.output_columns,
+                            [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }),
+                ", ");
+}
+
+std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+    const auto terms = signed_terms(plan.query, plan.refs);
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
+        "__pgt_keyed AS (SELECT {rid} AS __pgt_rid, {krow} AS __pgt_k, d.* FROM __pgt_delta d),\n"
+        "__pgt_change AS MATERIALIZED (\n"
+        "  SELECT * FROM (SELECT k.*, pg_catalog.sum(k.__pgt_w) OVER w AS __pgt_nw,\n"
+        "                        pg_catalog.row_number() OVER w AS __pgt_rn\n"
+        "                 FROM __pgt_keyed k WINDOW w AS (PARTITION BY k.__pgt_rid, k.__pgt_k)) x\n"
+        "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} WHERE ctid IN (\n"
+        "    SELECT s.ctid FROM (\n"
+        "      SELECT s2.ctid, s2.__pgt_row_id, {srow} AS __pgt_k,\n"
+        "             pg_catalog.row_number() OVER (PARTITION BY s2.__pgt_row_id, {srow}) AS "
+        "__pgt_rn\n"
+        "      FROM {st} s2 WHERE s2.__pgt_row_id IN (SELECT __pgt_rid FROM __pgt_change WHERE "
+        "__pgt_nw < 0)) s\n"
+        "    JOIN __pgt_change c ON c.__pgt_rid = s.__pgt_row_id AND c.__pgt_k = s.__pgt_k\n"
+        "     AND c.__pgt_nw < 0 AND s.__pgt_rn <= -c.__pgt_nw)\n"
+        "  RETURNING 1),\n"
+        "__pgt_apply_ins AS (\n"
+        "  INSERT INTO {st} ({icols}) SELECT c.__pgt_rid, {ccols} FROM __pgt_change c,\n"
+        "    pg_catalog.generate_series(1, c.__pgt_nw) WHERE c.__pgt_nw > 0\n"
+        "  RETURNING 1)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
+        fmt::arg("ctes", all_table_ctes(plan, prev)),
+        fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("rid", row_id_expression(plan, "d")),
+        fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
+        fmt::arg("srow", row_text(plan.output_columns, "s2")),
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
+}
+
+std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+    const auto terms = signed_terms(plan.key_query, plan.key_refs);
+    std::vector<std::string> keys, key_hash_inputs, matches;
+    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
+        std::string g = fmt::format("__pgt_g{}", k + 1);
+        keys.push_back("x." + g);
+        key_hash_inputs.push_back("x." + g);
+        std::string out = "q." + quote_ident(plan.group_columns[k]);
+        matches.push_back(fmt::format("({o} = a.{g} OR ({o} IS NULL AND a.{g} IS NULL))",
+                                      fmt::arg("o", out), fmt::arg("g", g)));
+    }
+    std::string key_list = keys.empty() ? "" : ", " + join(keys, ", ");
+    std::string where = matches.empty() ? "" : " WHERE " + join(matches, " AND ");
+    std::vector<std::string> sets;
+    for (const auto& c : plan.output_columns)
+        sets.push_back(fmt::format("{0} = n.{0}", quote_ident(c)));
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_affected AS MATERIALIZED (\n"
+        "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
+        "__pgt_new AS MATERIALIZED (\n"
+        "  SELECT a.__pgt_rid, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
+        "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where}) r ON true),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} s USING __pgt_new n\n"
+        "  WHERE s.__pgt_row_id = n.__pgt_rid AND n.__pgt_present IS NULL RETURNING 1),\n"
+        "__pgt_apply_upd AS (\n"
+        "  UPDATE {st} s SET {sets} FROM __pgt_new n\n"
+        "  WHERE s.__pgt_row_id = n.__pgt_rid AND n.__pgt_present\n"
+        "    AND {srow} IS DISTINCT FROM {nrow} RETURNING 1),\n"
+        "__pgt_apply_ins AS (\n"
+        "  INSERT INTO {st} ({icols}) SELECT n.__pgt_rid, {ncols} FROM __pgt_new n\n"
+        "  WHERE n.__pgt_present AND NOT EXISTS (SELECT 1 FROM {st} e WHERE e.__pgt_row_id = "
+        "n.__pgt_rid)\n"
+        "  RETURNING 1)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
+        fmt::arg("ctes", all_table_ctes(plan, prev)), fmt::arg("rid", hash_of(key_hash_inputs)),
+        fmt::arg("keys", key_list), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("query", plan.query), fmt::arg("where", where), fmt::arg("st", st),
+        fmt::arg("sets", join(sets, ", ")), fmt::arg("srow", row_text(plan.output_columns, "s")),
+        fmt::arg("nrow", row_text(plan.output_columns, "n")),
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ncols", prefixed(plan, "n")));
+}
+
+}  // namespace
+
+std::string row_id_expression(const DeltaPlan& plan, std::string_view alias) {
+    const auto& cols =
+        plan.kind == DeltaPlan::Kind::Grouped ? plan.group_columns : plan.output_columns;
+    return hash_of(
+        map_columns(cols, [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }));
+}
+
+std::string full_select(const DeltaPlan& plan) {
+    return fmt::format("SELECT {}, {} FROM (\n{}\n) q", row_id_expression(plan, "q"),
+                       prefixed(plan, "q"), plan.query);
+}
+
+std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
+                            const std::string& storage) {
+    return plan.kind == DeltaPlan::Kind::Grouped ? grouped_apply(plan, prev, storage)
+                                                 : linear_apply(plan, prev, storage);
+}
+
+std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,
+                       const std::vector<std::string>& replacement) {
+    std::vector<std::size_t> order(refs.size());
+    std::iota(order.begin(), order.end(), 0);
+    // Back to front, so earlier offsets stay valid.
+    std::sort(order.begin(), order.end(),
+              [&](auto a, auto b) { return refs[a].location > refs[b].location; });
+    std::string out = text;
+    for (auto i : order) {
+        if (replacement[i].empty())
+            continue;
+        std::string r = replacement[i];
+        if (!refs[i].has_alias)
+            r += " " + quote_ident(refs[i].refname);
+        out.replace(refs[i].location, refs[i].length, r);
+    }
+    return out;
+}
+
+std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {
+    std::vector<std::string> any, trunc;
+    const std::string pred = unconsumed_predicate(prev, "b");
+    for (auto relid : relids) {
+        any.push_back(
+            fmt::format("EXISTS (SELECT 1 FROM {} b WHERE {})", buffer_table(relid), pred));
+        trunc.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE b.action = 'T' AND {})",
+                                    buffer_table(relid), pred));
+    }
+    if (any.empty())
+        return "SELECT false, false";
+    return fmt::format("SELECT {}, {}", join(any, " OR "), join(trunc, " OR "));
+}
+
+}  // namespace pgtrickle::core

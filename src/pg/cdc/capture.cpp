@@ -1,0 +1,177 @@
+// Change capture management: reconciling buffers and triggers with what the stream tables need.
+#include "pg_trickle/pg/cdc.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/core/names.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/differential.hpp"
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+// Columns of the existing buffer, as source column names (empty optional: no buffer).
+std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
+    auto exists =
+        spi.execute("SELECT pg_catalog.to_regclass($1) IS NOT NULL", {core::buffer_table(relid)});
+    if (*exists.scalar() != "t")
+        return std::nullopt;
+    auto res = spi.execute(
+        "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)"
+        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'action')"
+        " ORDER BY attnum",
+        {core::buffer_table(relid)});
+    std::vector<std::string> out;
+    for (const auto& r : res.rows) {
+        std::string n = *r[0];
+        if (n.rfind("__usr_", 0) == 0)
+            n = n.substr(6);
+        out.push_back(n);
+    }
+    return out;
+}
+
+void run_all(Spi& spi, const std::vector<std::string>& statements) {
+    for (const auto& s : statements)
+        spi.run(s);
+}
+
+}  // namespace
+
+bool capturable(Spi& spi, Oid relid) {
+    auto r = spi.execute(
+        "SELECT c.relkind = 'r' AND NOT c.relhassubclass FROM pg_catalog.pg_class c"
+        " WHERE c.oid = $1::oid",
+        {std::to_string(relid)});
+    return r.scalar() == Value("t");
+}
+
+void sync_capture(Spi& spi, Oid relid) {
+    AsCatalogOwner owner;
+    const std::string id = std::to_string(relid);
+    auto deps = spi.execute(
+        "SELECT d.columns_used FROM pgtrickle.pgt_dependencies d"
+        " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+        " WHERE d.source_relid = $1::oid AND st.refresh_mode <> 'IMMEDIATE'",
+        {id});
+    auto qualified = spi.execute(
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
+        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.oid = $1::oid",
+        {id});
+    auto existing = buffer_columns(spi, relid);
+    if (deps.empty() || qualified.empty() || !capturable(spi, relid)) {
+        if (existing)
+            run_all(spi, core::drop_capture_ddl(relid, qualified.scalar().value_or(""),
+                                                !qualified.empty()));
+        return;
+    }
+
+    // Wanted: key columns, then every column some consumer uses.
+    std::vector<std::string> wanted = primary_key(spi, relid);
+    for (const auto& row : deps.rows) {
+        if (!row[0])
+            continue;
+        auto cols = spi.execute("SELECT pg_catalog.unnest($1::text[])", {row[0]});
+        for (const auto& c : cols.rows)
+            if (std::find(wanted.begin(), wanted.end(), *c[0]) == wanted.end())
+                wanted.push_back(*c[0]);
+    }
+    std::vector<std::string> have = existing.value_or(std::vector<std::string>{});
+    std::vector<std::string> missing;
+    for (const auto& w : wanted)
+        if (std::find(have.begin(), have.end(), w) == have.end())
+            missing.push_back(w);
+    // The stream tables' owners read the buffer when they refresh (they may read the source).
+    auto grant_readers = [&] {
+        auto owners = spi.execute(
+            "SELECT DISTINCT pg_catalog.quote_ident(r.rolname) FROM pgtrickle.pgt_dependencies d"
+            " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+            " JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid"
+            " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE d.source_relid = $1::oid",
+            {id});
+        for (const auto& o : owners.rows)
+            spi.run(fmt::format("GRANT SELECT ON {} TO {}", core::buffer_table(relid), *o[0]));
+        // Owners of stream tables that no longer read it lose access (and can be dropped).
+        auto stale = spi.execute(
+            "SELECT DISTINCT pg_catalog.quote_ident(r.rolname)"
+            " FROM pg_catalog.pg_class b, pg_catalog.aclexplode(b.relacl) a"
+            " JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
+            " WHERE b.oid = pg_catalog.to_regclass($2) AND a.grantee <> b.relowner"
+            "   AND a.grantee NOT IN (SELECT c.relowner FROM pgtrickle.pgt_dependencies d"
+            "     JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+            "     JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid WHERE d.source_relid = "
+            "$1::oid)",
+            {id, core::buffer_table(relid)});
+        for (const auto& o : stale.rows)
+            spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
+    };
+    if (existing && missing.empty()) {
+        grant_readers();
+        return;
+    }
+
+    auto column_of = [&](const std::string& name) {
+        Value type = spi.execute(
+                            "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM "
+                            "pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attname = $2",
+                            {id, name})
+                         .scalar();
+        return core::Column{name, *type};
+    };
+    core::CaptureSource src;
+    src.relid = relid;
+    src.qualified_name = *qualified.scalar();
+    for (const auto& c : have)
+        src.columns.push_back(column_of(c));
+    std::vector<core::Column> added;
+    for (const auto& c : missing)
+        added.push_back(column_of(c));
+    if (!existing) {
+        src.columns = added;
+        run_all(spi, core::buffer_ddl(src));
+        spi.run(fmt::format("REVOKE ALL ON {} FROM PUBLIC", core::buffer_table(relid)));
+    } else {
+        run_all(spi, core::add_buffer_columns_ddl(relid, added));
+        src.columns.insert(src.columns.end(), added.begin(), added.end());
+    }
+    run_all(spi, core::capture_ddl(src));
+    grant_readers();
+}
+
+std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
+    auto res = spi.execute(
+        "SELECT d.source_relid, EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+        "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
+        "    AND c.relname = 'changes_' || d.source_relid)"
+        " FROM pgtrickle.pgt_dependencies d WHERE d.pgt_id = $1::bigint ORDER BY d.source_relid",
+        {std::to_string(pgt_id)});
+    std::vector<CapturedSource> out;
+    for (const auto& r : res.rows)
+        out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[1] == "t"});
+    return out;
+}
+
+void trim_buffer(Spi& spi, Oid relid) {
+    AsCatalogOwner owner;
+    // Conservative: everything older than every consumer's snapshot xmin, except rows of a
+    // transaction some consumer refreshed in (those are told apart by command id).
+    spi.run(fmt::format(
+                "DELETE FROM {} b WHERE b.xid < (SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
+                "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot)) FROM "
+                "pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id) "
+                "WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL)"
+                " AND b.xid <> ALL (ARRAY(SELECT (st.frontier->>'own_xid')::pg_catalog.xid8 FROM "
+                "pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id) "
+                "WHERE d.source_relid = $1::oid AND st.frontier->>'own_xid' IS NOT NULL))",
+                core::buffer_table(relid)),
+            {std::to_string(relid)});
+}
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,204 @@
+// The refresh executor.
+//
+// One snapshot for the whole refresh: the change buffers and the sources are read as of the
+// same moment, and that snapshot becomes the new frontier (see core/cdc.hpp). Output settings
+// that change how values print (DateStyle, TimeZone, extra_float_digits, ...) are pinned, because
+// row identities hash values' text: a refresh by a user with other settings, or by the
+// scheduler, must compute the same identities. TimeZone is pinned to UTC: time-zone-dependent
+// expressions in a defining query are evaluated in UTC whoever refreshes.
+#include "pg_trickle/pg/refresh.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/core/delta.hpp"
+#include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/differential.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/storage.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+// Advisory lock namespace: the two-key form keeps our keys (class 'pgtr', pgt_id) apart from the
+// single-bigint advisory locks applications use.
+constexpr const char* kLockClass = "1885828210";  // 0x70677472 = 'pgtr'
+
+// Runs the enclosing scope as `owner` with the restrictions of a maintenance operation (as
+// REFRESH MATERIALIZED VIEW does): the defining query runs with the owner's rights whoever asked.
+class AsOwner {
+  public:
+    explicit AsOwner(Oid owner) {
+        GetUserIdAndSecContext(&saved_user_, &saved_context_);
+        SetUserIdAndSecContext(
+            owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    }
+    ~AsOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+    AsOwner(const AsOwner&) = delete;
+    AsOwner& operator=(const AsOwner&) = delete;
+
+  private:
+    Oid saved_user_;
+    int saved_context_;
+};
+
+// Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
+// the transaction, which restores them too).
+class PinnedSettings {
+  public:
+    PinnedSettings() {
+        nest_ = pg_call([] {
+            int nest = NewGUCNestLevel();
+            auto set = [](const char* name, const char* value) {
+                set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                  false);
+            };
+            set("DateStyle", "ISO, YMD");
+            set("IntervalStyle", "postgres");
+            set("TimeZone", "UTC");
+            set("extra_float_digits", "1");
+            set("bytea_output", "hex");
+            set("search_path", "pg_catalog, pg_temp");
+            return nest;
+        });
+    }
+    ~PinnedSettings() {
+        if (std::uncaught_exceptions() == 0)
+            AtEOXact_GUC(true, nest_);
+    }
+    PinnedSettings(const PinnedSettings&) = delete;
+    PinnedSettings& operator=(const PinnedSettings&) = delete;
+
+  private:
+    int nest_;
+};
+
+// Spi::use_snapshot for a scope.
+class SnapshotScope {
+  public:
+    SnapshotScope(Spi& spi, Snapshot s) : spi_(spi) { spi_.use_snapshot(s); }
+    ~SnapshotScope() { spi_.use_snapshot(nullptr); }
+    SnapshotScope(const SnapshotScope&) = delete;
+    SnapshotScope& operator=(const SnapshotScope&) = delete;
+
+  private:
+    Spi& spi_;
+};
+
+Oid relation_owner(Spi& spi, Oid relid) {
+    Value owner = spi.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                              {std::to_string(relid)})
+                      .scalar();
+    return static_cast<Oid>(std::stoul(*owner));
+}
+
+std::string frontier_now(Spi& spi, CommandId cid_start) {
+    auto r = spi.execute(
+        "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
+    core::Frontier f;
+    f.snapshot = *r.rows[0][0];
+    f.own_xid = r.rows[0][1];
+    f.own_cid = static_cast<std::int64_t>(cid_start);
+    return f.to_json();
+}
+
+std::int64_t count_of(const Value& v) {
+    return v ? std::stoll(*v) : 0;
+}
+
+}  // namespace
+
+bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
+    const std::string id = std::to_string(pgt_id);
+    Value got = spi.execute("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
+                            {kLockClass, id})
+                    .scalar();
+    if (!got || *got != "t")
+        return false;
+    AsCatalogOwner owner;
+    auto row = spi.execute(
+        "SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint"
+        " FOR UPDATE SKIP LOCKED",
+        {id});
+    return !row.empty();
+}
+
+RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by,
+                      bool force_full) {
+    const auto start = std::chrono::steady_clock::now();
+    RefreshResult result;
+    PinnedSettings pinned;
+    CommandId cid_start = pg_call([] { return GetCurrentCommandId(false); });
+    RegisteredSnapshot snapshot;
+
+    auto sources = captured_sources(spi, st.pgt_id);
+    // A query without sources never changes: vacuously "all captured".
+    bool all_captured = true;
+    std::vector<std::uint32_t> relids;
+    for (const auto& s : sources) {
+        all_captured = all_captured && s.captured;
+        relids.push_back(s.relid);
+    }
+    std::optional<core::Frontier> prev;
+    if (st.frontier)
+        prev = core::Frontier::from_json(*st.frontier);
+
+    std::optional<std::string> frontier;
+    {
+        SnapshotScope scope(spi, snapshot.get());
+        bool changed = true, truncated = false;
+        if (all_captured && prev && st.is_populated && !force_full) {
+            auto r = spi.execute(core::pending_changes_query(relids, *prev));
+            changed = r.rows[0][0] == Value("t");
+            truncated = r.rows[0][1] == Value("t");
+        }
+        if (!changed) {
+            std::string f = frontier_now(spi, cid_start);
+            spi.use_snapshot(nullptr);
+            catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
+            result.action = "NO_DATA";
+            return result;
+        }
+
+        std::optional<core::DeltaPlan> plan;
+        if (st.refresh_mode == "DIFFERENTIAL")
+            plan = analyze_differential(spi, st.defining_query).plan;
+        const bool differential =
+            plan && all_captured && prev && st.is_populated && !truncated && !force_full;
+        const std::string table = st.qualified_name();
+        {
+            AsOwner as_owner(relation_owner(spi, st.relid));
+            InternalWrite allow_write;
+            if (differential) {
+                auto r = spi.execute(core::apply_statement(*plan, *prev, table));
+                result.rows_inserted = count_of(r.rows[0][0]) + count_of(r.rows[0][2]);
+                result.rows_deleted = count_of(r.rows[0][1]) + count_of(r.rows[0][2]);
+                result.action = "DIFFERENTIAL";
+            } else {
+                result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
+                std::string select =
+                    plan ? core::full_select(*plan)
+                         : "SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
+                               st.defining_query + "\n) AS __pgt_q";
+                result.rows_inserted =
+                    static_cast<std::int64_t>(spi.run("INSERT INTO " + table + " " + select));
+                result.action = "FULL";
+            }
+        }
+        if (all_captured)
+            frontier = frontier_now(spi, cid_start);
+    }
+    result.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    catalog::record_refresh_success(spi, st.pgt_id, result.action, initiated_by, result.duration_ms,
+                                    result.rows_inserted, result.rows_deleted, frontier);
+    for (const auto& s : sources)
+        if (s.captured)
+            trim_buffer(spi, s.relid);
+    return result;
+}
+
+}  // namespace pgtrickle::pg
