@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a throwaway PostgreSQL 15 cluster with pg_trickle preloaded.
 #   scripts/cluster.sh start DIR PORT   (re)creates DIR/data, socket in DIR/socket, log DIR/log
+#   scripts/cluster.sh restart DIR PORT (keeps the data)
 #   scripts/cluster.sh stop  DIR PORT
 # PostgreSQL refuses to run as root: as root, the cluster runs as the 'postgres' OS user
 # (created if missing); otherwise as the calling user.
@@ -44,6 +45,11 @@ CONF
         || { cat "$dir/log" >&2; exit 1; }
     echo "cluster running: psql -h $dir/socket -p $port -U postgres"
     ;;
+restart)
+    # Keeps the data: picks up a newly installed library (it is preloaded).
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -m fast -w -t 60 restart >/dev/null \
+        || { tail -20 "$dir/log" >&2; exit 1; }
+    ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
         as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
@@ -51,7 +57,7 @@ stop)
     echo "cluster stopped"
     ;;
 *)
-    echo "usage: $0 start|stop DIR PORT" >&2
+    echo "usage: $0 start|restart|stop DIR PORT" >&2
     exit 2
     ;;
 esac

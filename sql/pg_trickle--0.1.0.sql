@@ -197,6 +197,9 @@ RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_drop_stream_table';
 CREATE FUNCTION pgtrickle.refresh_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_refresh_stream_table';
 
+CREATE FUNCTION pgtrickle.explain_diff_sql(name text)
+RETURNS text STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_explain_diff_sql';
+
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
 

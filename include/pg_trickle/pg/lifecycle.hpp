@@ -52,6 +52,10 @@ void drop_stream_table(const std::string& name, bool cascade);
 void refresh_stream_table(const std::string& name);
 void resume_stream_table(const std::string& name);
 
+// The statement the next differential refresh would run (55000 when there is none: the stream
+// table is not DIFFERENTIAL or has not been refreshed yet).
+std::string explain_diff_sql(const std::string& name);
+
 // Drops a stream table (and the ones reading it) without ownership checks: storage, catalog
 // rows and change capture no other stream table needs.
 struct StreamTable;

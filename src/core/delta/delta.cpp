@@ -224,7 +224,7 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
         "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
         "__pgt_new AS MATERIALIZED (\n"
         "  SELECT a.__pgt_rid, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
-        "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where}) r ON true),\n"
+        "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON true),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_new n\n"
         "  WHERE s.__pgt_row_id = n.__pgt_rid AND n.__pgt_present IS NULL RETURNING 1),\n"

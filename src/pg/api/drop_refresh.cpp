@@ -5,7 +5,9 @@
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
@@ -83,6 +85,25 @@ void refresh_stream_table(const std::string& name) {
     }
     refresh(spi, st, "MANUAL");
     spi.finish();
+}
+
+std::string explain_diff_sql(const std::string& name) {
+    Spi spi;
+    StreamTable st = catalog::get(spi, name);
+    std::optional<core::DeltaPlan> plan;
+    if (st.refresh_mode == "DIFFERENTIAL")
+        plan = analyze_differential(spi, st.defining_query).plan;
+    std::optional<core::Frontier> frontier;
+    if (st.frontier)
+        frontier = core::Frontier::from_json(*st.frontier);
+    if (!plan || !frontier) {
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("stream table {} has no delta query", st.display_name()),
+                          "Only DIFFERENTIAL stream tables that have been refreshed have one.");
+    }
+    std::string sql = core::apply_statement(*plan, *frontier, st.qualified_name());
+    spi.finish();
+    return sql;
 }
 
 void resume_stream_table(const std::string& name) {

@@ -128,6 +128,11 @@ Datum pgt_resume_stream_table(PG_FUNCTION_ARGS) {
     });
 }
 
+PG_FUNCTION_INFO_V1(pgt_explain_diff_sql);
+Datum pgt_explain_diff_sql(PG_FUNCTION_ARGS) {
+    return pg_guard([&] { return text_datum(explain_diff_sql(*text_arg(fcinfo, 0))); });
+}
+
 PG_FUNCTION_INFO_V1(pgt_lookup_id);
 Datum pgt_lookup_id(PG_FUNCTION_ARGS) {
     return pg_guard([&] {
