@@ -48,6 +48,15 @@ struct DeltaTable {
     std::vector<std::string> key;  // primary key (unquoted names); empty = no key
 };
 
+// How one output column of an algebraically maintained grouped query is computed from the
+// group's running state (__pgt_count, and per argument a non-null count and a sum).
+struct AlgebraicColumn {
+    enum class Kind { Key, CountStar, Count, Sum, Avg };
+    Kind kind = Kind::Key;
+    std::size_t index = 0;  // 1-based: group key (Key) or aggregate argument (__pgt_a<index>)
+    std::string type_sql;   // the output column's type
+};
+
 struct DeltaPlan {
     enum class Kind { Linear, Grouped };
     Kind kind = Kind::Linear;
@@ -62,14 +71,25 @@ struct DeltaPlan {
     std::string key_query;
     std::vector<RelationRef> key_refs;
     std::vector<std::string> group_columns;  // output columns holding the group key, in order
+
+    // Grouped only, when every aggregate is COUNT(*), COUNT(x), or SUM/AVG of an integer: one
+    // entry per output column, and key_query also returns each aggregate argument as
+    // __pgt_a1..n. Groups are then updated from running counts and sums (no rescan). Empty =
+    // affected groups are recomputed.
+    std::vector<AlgebraicColumn> algebraic;
+    std::size_t algebraic_args = 0;
+    bool scalar = false;  // aggregates without GROUP BY: exactly one row, always
 };
+
+// Hidden storage columns holding the running state of an algebraic plan (empty otherwise).
+std::vector<Column> state_columns(const DeltaPlan& plan);
 
 // The row-id expression for output columns of `alias` (content hash for Linear, group-key hash
 // for Grouped).
 std::string row_id_expression(const DeltaPlan& plan, std::string_view alias);
 
-// SELECT producing (__pgt_row_id, output columns...) for a full recompute of the query.
-std::string full_select(const DeltaPlan& plan);
+// INSERT filling an empty `storage` with the query's full result (row ids, state columns).
+std::string full_insert(const DeltaPlan& plan, const std::string& storage);
 
 // One statement applying the change since `prev` to `storage` (quoted name). It returns one row
 // (rows_inserted bigint, rows_deleted bigint, rows_updated bigint).

@@ -6,11 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "delta_internal.hpp"
 #include "pg_trickle/core/names.hpp"
 
 namespace pgtrickle::core {
 
-namespace {
+namespace detail {
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     std::string out;
@@ -19,14 +20,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
             out += sep;
         out += parts[i];
     }
-    return out;
-}
-
-template <typename F>
-std::vector<std::string> map_columns(const std::vector<std::string>& names, F f) {
-    std::vector<std::string> out;
-    for (const auto& n : names)
-        out.push_back(f(quote_ident(n)));
     return out;
 }
 
@@ -126,6 +119,14 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     return out;
 }
 
+}  // namespace detail
+
+namespace {
+using namespace detail;
+}  // namespace
+
+namespace detail {
+
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
     std::vector<std::string> ctes;
     for (std::size_t i = 0; i < plan.tables.size(); ++i)
@@ -165,6 +166,11 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias) {
                             [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }),
                 ", ");
 }
+
+}  // namespace detail
+
+namespace {
+using namespace detail;
 
 std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
     const auto terms = signed_terms(plan.query, plan.refs);
@@ -250,6 +256,8 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
 
 }  // namespace
 
+using namespace detail;
+
 std::string row_id_expression(const DeltaPlan& plan, std::string_view alias) {
     const auto& cols =
         plan.kind == DeltaPlan::Kind::Grouped ? plan.group_columns : plan.output_columns;
@@ -257,15 +265,21 @@ std::string row_id_expression(const DeltaPlan& plan, std::string_view alias) {
         map_columns(cols, [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }));
 }
 
-std::string full_select(const DeltaPlan& plan) {
-    return fmt::format("SELECT {}, {} FROM (\n{}\n) q", row_id_expression(plan, "q"),
-                       prefixed(plan, "q"), plan.query);
+std::string full_insert(const DeltaPlan& plan, const std::string& storage) {
+    if (!plan.algebraic.empty())
+        return algebraic_full_insert(plan, storage);
+    return fmt::format("INSERT INTO {} ({}) SELECT {}, {} FROM (\n{}\n) q", storage,
+                       insert_columns(plan), row_id_expression(plan, "q"), prefixed(plan, "q"),
+                       plan.query);
 }
 
 std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
                             const std::string& storage) {
-    return plan.kind == DeltaPlan::Kind::Grouped ? grouped_apply(plan, prev, storage)
-                                                 : linear_apply(plan, prev, storage);
+    if (plan.kind == DeltaPlan::Kind::Linear)
+        return linear_apply(plan, prev, storage);
+    if (!plan.algebraic.empty())
+        return algebraic_apply(plan, all_table_ctes(plan, prev), storage);
+    return grouped_apply(plan, prev, storage);
 }
 
 std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,

@@ -286,6 +286,95 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
                                                static_cast<AttrNumber>(r), pstrdup(n), false));
             });
         }
+        // Algebraic aggregates: every other output column is COUNT(*), COUNT(x), SUM(int) or
+        // AVG(int), no HAVING. Their arguments join the key query as __pgt_a1..n.
+        bool algebraic = q->distinctClause == NIL && q->havingQual == nullptr;
+        std::vector<core::AlgebraicColumn> columns;
+        List* args = NIL;
+        foreach (lc, q->targetList) {
+            auto* tle = static_cast<TargetEntry*>(lfirst(lc));
+            if (tle->resjunk || !algebraic)
+                continue;
+            core::AlgebraicColumn col;
+            char* type_sql = pg_call([&] {
+                return format_type_extended(exprType(reinterpret_cast<Node*>(tle->expr)),
+                                            exprTypmod(reinterpret_cast<Node*>(tle->expr)),
+                                            FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+            });
+            col.type_sql = type_sql;
+            int key_pos = -1;
+            for (int k = 0; k < list_length(key_tles); ++k)
+                if (list_nth(key_tles, k) == tle)
+                    key_pos = k;
+            if (key_pos >= 0) {
+                col.kind = core::AlgebraicColumn::Kind::Key;
+                col.index = static_cast<std::size_t>(key_pos) + 1;
+                columns.push_back(col);
+                continue;
+            }
+            if (!IsA(tle->expr, Aggref)) {
+                algebraic = false;
+                continue;
+            }
+            auto* agg = reinterpret_cast<Aggref*>(tle->expr);
+            char* fname = pg_call([&] { return get_func_name(agg->aggfnoid); });
+            Oid fnsp = pg_call([&] { return get_func_namespace(agg->aggfnoid); });
+            std::string name = fname ? fname : "";
+            if (agg->aggdistinct != NIL || agg->aggfilter != nullptr ||
+                agg->aggkind != AGGKIND_NORMAL || fnsp != PG_CATALOG_NAMESPACE ||
+                agg->aggvariadic) {
+                algebraic = false;
+                continue;
+            }
+            if (name == "count" && agg->aggstar) {
+                col.kind = core::AlgebraicColumn::Kind::CountStar;
+                columns.push_back(col);
+                continue;
+            }
+            if (list_length(agg->args) != 1) {
+                algebraic = false;
+                continue;
+            }
+            auto* arg = static_cast<TargetEntry*>(linitial(agg->args));
+            Oid arg_type = pg_call([&] { return exprType(reinterpret_cast<Node*>(arg->expr)); });
+            // Exact sums: integers, or numerics of one declared scale (a sum of numeric(p,s)
+            // values always has scale s, so no display scale can drift as rows come and go).
+            int32 arg_typmod =
+                pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg->expr)); });
+            bool integer = arg_type == INT2OID || arg_type == INT4OID || arg_type == INT8OID ||
+                           (arg_type == NUMERICOID && arg_typmod >= 0);
+            if (name == "count") {
+                col.kind = core::AlgebraicColumn::Kind::Count;
+            } else if (name == "sum" && integer) {
+                col.kind = core::AlgebraicColumn::Kind::Sum;
+            } else if (name == "avg" && integer) {
+                col.kind = core::AlgebraicColumn::Kind::Avg;
+            } else {
+                algebraic = false;
+                continue;
+            }
+            args = lappend(args, arg->expr);
+            col.index = static_cast<std::size_t>(list_length(args));
+            columns.push_back(col);
+        }
+        if (algebraic) {
+            plan.algebraic = columns;
+            plan.algebraic_args = static_cast<std::size_t>(list_length(args));
+            int i = 0;
+            foreach (lc, args) {
+                ++i;
+                std::string name = fmt::format("__pgt_a{}", i);
+                const char* n = name.c_str();
+                Expr* e = static_cast<Expr*>(lfirst(lc));
+                int r = ++resno;
+                tlist = pg_call([&] {
+                    return lappend(tlist,
+                                   makeTargetEntry(static_cast<Expr*>(copyObjectImpl(e)),
+                                                   static_cast<AttrNumber>(r), pstrdup(n), false));
+                });
+            }
+        }
+        plan.scalar = q->groupClause == NIL && q->distinctClause == NIL;
         if (tlist == NIL) {
             tlist = pg_call([&] {
                 Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);

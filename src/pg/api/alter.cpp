@@ -20,9 +20,10 @@ namespace pgtrickle::pg {
 namespace {
 
 // Replaces the storage table of `st` with a new one shaped for `q`; returns the new OID.
-Oid rebuild_storage(Spi& spi, const StreamTable& st, const AnalyzedQuery& q, bool unique) {
+Oid rebuild_storage(Spi& spi, const StreamTable& st, const std::vector<OutputColumn>& columns,
+                    bool unique) {
     const std::string temp_name = fmt::format("__pgt_new_{}", st.pgt_id);
-    Oid new_relid = create_storage_table(spi, st.schema, temp_name, q.columns, unique);
+    Oid new_relid = create_storage_table(spi, st.schema, temp_name, columns, unique);
     {
         // Point the catalog (this row and readers of this stream table) at the new table before
         // the old one is dropped, so the drop tracker does not take it for a user's DROP.
@@ -136,9 +137,10 @@ void alter_stream_table(const AlterRequest& r) {
     if (r.query || mode_changed) {
         core::RefreshMode mode = *core::refresh_mode_from_catalog(st.refresh_mode);
         bool unique = unique_row_ids(*def, mode);
+        auto columns = storage_columns(*def, mode);
+        if (!storage_matches(spi, st.relid, columns))
+            st.relid = rebuild_storage(spi, st, columns, unique);
         if (r.query) {
-            if (!storage_matches(spi, st.relid, def->query.columns))
-                st.relid = rebuild_storage(spi, st, def->query, unique);
             st.defining_query = def->query.deparsed;
             st.original_query = def->query.statement;
         }

@@ -162,7 +162,8 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     core::validate_options(r.options, mode);
     const AnalyzedQuery& q = def.query;
 
-    st.relid = create_storage_table(spi, st.schema, st.name, q.columns, unique_row_ids(def, mode));
+    st.relid = create_storage_table(spi, st.schema, st.name, storage_columns(def, mode),
+                                    unique_row_ids(def, mode));
     st.defining_query = q.deparsed;
     if (collapse_whitespace(q.statement) != collapse_whitespace(q.deparsed))
         st.original_query = q.statement;

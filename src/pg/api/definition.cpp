@@ -99,6 +99,17 @@ bool unique_row_ids(const Definition& def, core::RefreshMode mode) {
              def.plan->kind == core::DeltaPlan::Kind::Linear);
 }
 
+std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMode mode) {
+    std::vector<OutputColumn> cols = def.query.columns;
+    if (mode != core::RefreshMode::Differential || !def.plan)
+        return cols;
+    for (const auto& c : core::state_columns(*def.plan)) {
+        bool sum = c.type_sql.rfind("numeric", 0) == 0;
+        cols.push_back({c.name, c.type_sql, sum ? NUMERICOID : INT8OID, -1, InvalidOid});
+    }
+    return cols;
+}
+
 void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps) {
     std::set<Oid> affected;
     for (const auto& d : catalog::dependencies(spi, pgt_id))

@@ -36,6 +36,10 @@ std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode
 // identified rows of a differential select-project-join query may repeat).
 bool unique_row_ids(const Definition& def, core::RefreshMode mode);
 
+// The storage table's columns after __pgt_row_id: the query's, then any hidden state columns
+// the differential plan keeps (algebraic aggregates).
+std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMode mode);
+
 // Records `deps` for `pgt_id` and brings change capture of every affected source (old and new)
 // in line.
 void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps);

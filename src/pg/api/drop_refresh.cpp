@@ -128,17 +128,17 @@ void resume_stream_table(const std::string& name) {
         // A source was dropped: resolve the query's names again (a recreated source has a new
         // OID), re-record the sources, and rebuild the contents.
         Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
-        if (!storage_matches(spi, st.relid, def.query.columns)) {
+        core::RequestedMode requested = st.refresh_mode == "FULL"
+                                            ? core::RequestedMode::Full
+                                            : core::RequestedMode::Differential;
+        core::RefreshMode mode = choose_mode(def, requested, st.display_name());
+        if (!storage_matches(spi, st.relid, storage_columns(def, mode))) {
             throw core::Error("42P17",
                               fmt::format("the columns of stream table {}'s defining query "
                                           "changed",
                                           st.display_name()),
                               {}, "Give it its query again with alter_stream_table(query => ...).");
         }
-        core::RequestedMode requested = st.refresh_mode == "FULL"
-                                            ? core::RequestedMode::Full
-                                            : core::RequestedMode::Differential;
-        core::RefreshMode mode = choose_mode(def, requested, st.display_name());
         ensure_row_id_index(spi, st.relid, unique_row_ids(def, mode));
         install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
         st.refresh_mode = std::string(core::to_string(mode));

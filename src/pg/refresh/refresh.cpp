@@ -179,12 +179,12 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
                 result.action = "DIFFERENTIAL";
             } else {
                 result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
-                std::string select =
-                    plan ? core::full_select(*plan)
-                         : "SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
+                std::string insert =
+                    plan ? core::full_insert(*plan, table)
+                         : "INSERT INTO " + table +
+                               " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
                                st.defining_query + "\n) AS __pgt_q";
-                result.rows_inserted =
-                    static_cast<std::int64_t>(spi.run("INSERT INTO " + table + " " + select));
+                result.rows_inserted = static_cast<std::int64_t>(spi.run(insert));
                 result.action = "FULL";
             }
         }

@@ -1,0 +1,219 @@
+// Algebraic maintenance of grouped queries whose aggregates are COUNT(*), COUNT(x), and SUM/AVG
+// of integers: each group keeps its running state in hidden storage columns (__pgt_count, and
+// per aggregate argument a non-null count and a sum), the delta adds to it, and the visible
+// values are recomputed from the state. No group is rescanned. Integer inputs keep it exact:
+// sums of integers have no rounding and no display scale to drift.
+#include <fmt/format.h>
+
+#include "delta_internal.hpp"
+
+namespace pgtrickle::core {
+
+namespace {
+
+using namespace detail;
+
+std::vector<bool> summed_args(const DeltaPlan& plan) {
+    std::vector<bool> summed(plan.algebraic_args + 1, false);
+    for (const auto& c : plan.algebraic)
+        if (c.kind == AlgebraicColumn::Kind::Sum || c.kind == AlgebraicColumn::Kind::Avg)
+            summed[c.index] = true;
+    return summed;
+}
+
+std::vector<std::string> state_names(const DeltaPlan& plan) {
+    std::vector<std::string> out{"__pgt_count"};
+    auto summed = summed_args(plan);
+    for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
+        out.push_back(fmt::format("__pgt_aux_count_{}", i));
+        if (summed[i])
+            out.push_back(fmt::format("__pgt_aux_sum_{}", i));
+    }
+    return out;
+}
+
+std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
+    std::string e;
+    switch (c.kind) {
+        case AlgebraicColumn::Kind::Key:
+            e = fmt::format("{}.__pgt_g{}", m, c.index);
+            break;
+        case AlgebraicColumn::Kind::CountStar:
+            e = fmt::format("{}.__pgt_count", m);
+            break;
+        case AlgebraicColumn::Kind::Count:
+            e = fmt::format("{}.__pgt_aux_count_{}", m, c.index);
+            break;
+        case AlgebraicColumn::Kind::Sum:
+            e = fmt::format(
+                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL ELSE "
+                "{m}.__pgt_aux_sum_{i} END",
+                fmt::arg("m", m), fmt::arg("i", c.index));
+            break;
+        case AlgebraicColumn::Kind::Avg:
+            // The same numeric division avg(integer) performs.
+            e = fmt::format(
+                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL ELSE "
+                "{m}.__pgt_aux_sum_{i} / {m}.__pgt_aux_count_{i}::numeric END",
+                fmt::arg("m", m), fmt::arg("i", c.index));
+            break;
+    }
+    return fmt::format("({})::{}", e, c.type_sql);
+}
+
+std::string group_keys(const DeltaPlan& plan, std::string_view alias) {
+    std::vector<std::string> keys;
+    for (std::size_t k = 1; k <= plan.group_columns.size(); ++k)
+        keys.push_back(fmt::format("{}.__pgt_g{}", alias, k));
+    return join(keys, ", ");
+}
+
+// Per group of the key query's rows in `from`: the state (weighted: the change of the state).
+std::string state_select(const DeltaPlan& plan, const std::string& from, bool weighted) {
+    auto summed = summed_args(plan);
+    std::vector<std::string> cols;
+    std::string keys = group_keys(plan, "x");
+    if (!keys.empty())
+        cols.push_back(keys);
+    cols.push_back(weighted ? "pg_catalog.sum(x.__pgt_w) AS __pgt_count"
+                            : "pg_catalog.count(*) AS __pgt_count");
+    for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
+        if (weighted) {
+            cols.push_back(
+                fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{0} IS NOT NULL)::int) AS "
+                            "__pgt_aux_count_{0}",
+                            i));
+            if (summed[i])
+                cols.push_back(fmt::format(
+                    "pg_catalog.sum(x.__pgt_w * x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+        } else {
+            cols.push_back(fmt::format("pg_catalog.count(x.__pgt_a{0}) AS __pgt_aux_count_{0}", i));
+            if (summed[i])
+                cols.push_back(
+                    fmt::format("pg_catalog.sum(x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+        }
+    }
+    std::string sql = fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
+    if (!keys.empty())
+        sql += " GROUP BY " + keys;
+    // A delta with no rows for a scalar aggregate is no change at all, not a NULL one.
+    if (weighted && keys.empty())
+        sql += " HAVING pg_catalog.count(*) > 0";
+    return sql;
+}
+
+std::string key_equality(const DeltaPlan& plan, std::string_view s, std::string_view d) {
+    std::vector<std::string> eq;
+    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
+        std::string o = fmt::format("{}.{}", s, quote_ident(plan.group_columns[k]));
+        std::string g = fmt::format("{}.__pgt_g{}", d, k + 1);
+        eq.push_back(fmt::format("({o} = {g} OR ({o} IS NULL AND {g} IS NULL))", fmt::arg("o", o),
+                                 fmt::arg("g", g)));
+    }
+    return eq.empty() ? "true" : join(eq, " AND ");
+}
+
+std::vector<std::string> all_columns(const DeltaPlan& plan) {
+    std::vector<std::string> cols = plan.output_columns;
+    for (const auto& n : state_names(plan))
+        cols.push_back(n);
+    return cols;
+}
+
+std::string value_list(const DeltaPlan& plan, std::string_view m) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < plan.algebraic.size(); ++i)
+        out.push_back(output_expression(plan.algebraic[i], m) + " AS " +
+                      quote_ident(plan.output_columns[i]));
+    for (const auto& n : state_names(plan))
+        out.push_back(fmt::format("{}.{}", m, n));
+    return join(out, ", ");
+}
+
+std::string key_hash(const DeltaPlan& plan, std::string_view alias) {
+    std::vector<std::string> keys;
+    for (std::size_t k = 1; k <= plan.group_columns.size(); ++k)
+        keys.push_back(fmt::format("{}.__pgt_g{}", alias, k));
+    return hash_of(keys);
+}
+
+}  // namespace
+
+std::vector<Column> state_columns(const DeltaPlan& plan) {
+    if (plan.algebraic.empty())
+        return {};
+    std::vector<Column> out;
+    for (const auto& n : state_names(plan))
+        out.push_back(
+            {n, n.rfind("__pgt_aux_sum_", 0) == 0 ? "numeric" : "bigint NOT NULL DEFAULT 0"});
+    return out;
+}
+
+namespace detail {
+
+std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                            const std::string& st) {
+    const auto terms = signed_terms(plan.key_query, plan.key_refs);
+    std::vector<std::string> merged{"(s.__pgt_row_id IS NOT NULL) AS __pgt_exists",
+                                    "coalesce(s.__pgt_count, 0) + d.__pgt_count AS __pgt_count"};
+    for (const auto& n : state_names(plan)) {
+        if (n == "__pgt_count")
+            continue;
+        merged.push_back(fmt::format("coalesce(s.{0}, 0) + coalesce(d.{0}, 0) AS {0}", n));
+    }
+    std::string keys = group_keys(plan, "d");
+    const std::string live = plan.scalar ? "true" : "v.__pgt_count <> 0";
+    const auto cols = all_columns(plan);
+    std::vector<std::string> sets;
+    for (const auto& c : cols)
+        sets.push_back(fmt::format("{0} = v.{0}", quote_ident(c)));
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_d AS MATERIALIZED ({delta}),\n"
+        "__pgt_m AS MATERIALIZED (\n"
+        "  SELECT {rid} AS __pgt_rid{keys}, {merged}\n"
+        "  FROM __pgt_d d LEFT JOIN {st} s ON s.__pgt_row_id = {rid} AND {keq}),\n"
+        "__pgt_v AS MATERIALIZED (SELECT m.__pgt_rid, m.__pgt_exists{mkeys}, {values} FROM __pgt_m "
+        "m),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} s USING __pgt_v v WHERE {del} AND v.__pgt_exists AND v.__pgt_count = "
+        "0\n"
+        "    AND s.__pgt_row_id = v.__pgt_rid AND {veq} RETURNING 1),\n"
+        "__pgt_apply_upd AS (\n"
+        "  UPDATE {st} s SET {sets} FROM __pgt_v v\n"
+        "  WHERE v.__pgt_exists AND {live} AND s.__pgt_row_id = v.__pgt_rid AND {veq}\n"
+        "    AND {srow} IS DISTINCT FROM {vrow} RETURNING 1),\n"
+        "__pgt_apply_ins AS (\n"
+        "  INSERT INTO {st} (__pgt_row_id, {icols}) SELECT v.__pgt_rid, {vcols} FROM __pgt_v v\n"
+        "  WHERE NOT v.__pgt_exists AND {live} RETURNING 1)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
+        fmt::arg("ctes", table_ctes),
+        fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
+        fmt::arg("rid", key_hash(plan, "d")), fmt::arg("keys", keys.empty() ? "" : ", " + keys),
+        fmt::arg("merged", join(merged, ", ")), fmt::arg("st", st),
+        fmt::arg("keq", key_equality(plan, "s", "d")),
+        fmt::arg("mkeys", plan.group_columns.empty() ? "" : ", " + group_keys(plan, "m")),
+        fmt::arg("values", value_list(plan, "m")), fmt::arg("del", plan.scalar ? "false" : "true"),
+        fmt::arg("veq", key_equality(plan, "s", "v")), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("live", live), fmt::arg("srow", row_text(cols, "s")),
+        fmt::arg("vrow", row_text(cols, "v")),
+        fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
+        fmt::arg("vcols",
+                 join(map_columns(cols, [](const std::string& c) { return "v." + c; }), ", ")));
+}
+
+std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) {
+    const auto cols = all_columns(plan);
+    return fmt::format(
+        "INSERT INTO {st} (__pgt_row_id, {icols}) SELECT {rid}, {values} FROM "
+        "({state}) m",
+        fmt::arg("st", st),
+        fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
+        fmt::arg("rid", key_hash(plan, "m")), fmt::arg("values", value_list(plan, "m")),
+        fmt::arg("state", state_select(plan, plan.key_query, false)));
+}
+
+}  // namespace detail
+}  // namespace pgtrickle::core

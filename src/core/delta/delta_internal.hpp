@@ -1,0 +1,39 @@
+// Pieces of delta SQL generation shared by the files of src/core/delta.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pg_trickle/core/delta.hpp"
+#include "pg_trickle/core/names.hpp"
+
+namespace pgtrickle::core::detail {
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+template <typename F>
+std::vector<std::string> map_columns(const std::vector<std::string>& names, F f) {
+    std::vector<std::string> out;
+    for (const auto& n : names)
+        out.push_back(f(quote_ident(n)));
+    return out;
+}
+
+// ROW(alias.c1, ...)::text: a type-independent identity for a row's content.
+std::string row_text(const std::vector<std::string>& columns, std::string_view alias);
+// pgtrickle.pg_trickle_hash_multi(ARRAY[e1::text, ...]).
+std::string hash_of(const std::vector<std::string>& exprs);
+// The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t) of every source.
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
+// The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
+std::vector<std::string> signed_terms(const std::string& text,
+                                      const std::vector<RelationRef>& refs);
+std::string insert_columns(const DeltaPlan& plan);
+std::string prefixed(const DeltaPlan& plan, std::string_view alias);
+
+std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                            const std::string& storage);
+std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& storage);
+
+}  // namespace pgtrickle::core::detail
