@@ -220,6 +220,17 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
                                       fmt::arg("o", out), fmt::arg("g", g)));
     }
     std::string key_list = keys.empty() ? "" : ", " + join(keys, ", ");
+    // The row id is a hash: the group key itself decides which stored row is the group's.
+    std::string akeys;
+    std::vector<std::string> keq;
+    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
+        std::string g = fmt::format("__pgt_g{}", k + 1);
+        akeys += ", a." + g;
+        std::string o = "s." + quote_ident(plan.group_columns[k]);
+        keq.push_back(fmt::format("({o} = n.{g} OR ({o} IS NULL AND n.{g} IS NULL))",
+                                  fmt::arg("o", o), fmt::arg("g", g)));
+    }
+    std::string key_match = keq.empty() ? "true" : join(keq, " AND ");
     std::string where = matches.empty() ? "" : " WHERE " + join(matches, " AND ");
     std::vector<std::string> sets;
     for (const auto& c : plan.output_columns)
@@ -229,14 +240,14 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
         "__pgt_affected AS MATERIALIZED (\n"
         "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
         "__pgt_new AS MATERIALIZED (\n"
-        "  SELECT a.__pgt_rid, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
+        "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
         "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON true),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_new n\n"
-        "  WHERE s.__pgt_row_id = n.__pgt_rid AND n.__pgt_present IS NULL RETURNING 1),\n"
+        "  WHERE s.__pgt_row_id = n.__pgt_rid AND {keq} AND n.__pgt_present IS NULL RETURNING 1),\n"
         "__pgt_apply_upd AS (\n"
         "  UPDATE {st} s SET {sets} FROM __pgt_new n\n"
-        "  WHERE s.__pgt_row_id = n.__pgt_rid AND n.__pgt_present\n"
+        "  WHERE s.__pgt_row_id = n.__pgt_rid AND {keq} AND n.__pgt_present\n"
         "    AND {srow} IS DISTINCT FROM {nrow} RETURNING 1),\n"
         "__pgt_apply_ins AS (\n"
         "  INSERT INTO {st} ({icols}) SELECT n.__pgt_rid, {ncols} FROM __pgt_new n\n"
@@ -249,7 +260,8 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
         fmt::arg("ctes", all_table_ctes(plan, prev)), fmt::arg("rid", hash_of(key_hash_inputs)),
         fmt::arg("keys", key_list), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("query", plan.query), fmt::arg("where", where), fmt::arg("st", st),
-        fmt::arg("sets", join(sets, ", ")), fmt::arg("srow", row_text(plan.output_columns, "s")),
+        fmt::arg("akeys", akeys), fmt::arg("keq", key_match), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("srow", row_text(plan.output_columns, "s")),
         fmt::arg("nrow", row_text(plan.output_columns, "n")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ncols", prefixed(plan, "n")));
 }
