@@ -4,6 +4,7 @@
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/storage.hpp"
+#include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -18,7 +19,9 @@ void _PG_init(void) {
     pgtrickle::pg::guc::define_all();
     RegisterXactCallback(pgt_xact_callback, nullptr);
     pgtrickle::pg::install_ddl_hooks();
-    if (!process_shared_preload_libraries_in_progress) {
+    if (process_shared_preload_libraries_in_progress) {
+        pgtrickle::pg::worker::initialize();
+    } else {
         ereport(WARNING,
                 (errmsg("pg_trickle is not in shared_preload_libraries; scheduling is off"),
                  errdetail("Stream tables can be created and refreshed manually, but no "

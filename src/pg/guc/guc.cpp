@@ -9,6 +9,8 @@ bool enabled = true;
 int min_schedule_seconds = 1;
 int default_schedule_seconds = 1;
 int max_consecutive_errors = 3;
+int scheduler_interval_ms = 1000;
+bool tiered_scheduling = true;
 
 void define_all() {
     DefineCustomBoolVariable("pg_trickle.enabled", "Master switch of the pg_trickle scheduler.",
@@ -29,6 +31,16 @@ void define_all() {
                             "suspended.",
                             nullptr, &max_consecutive_errors, 3, 1, 100, PGC_SUSET, 0, nullptr,
                             nullptr, nullptr);
+    // Schedulers are long-lived: they see a changed pg_trickle.* setting from their next tick
+    // after a configuration reload (ALTER SYSTEM ... then SELECT pg_reload_conf()).
+    DefineCustomIntVariable(
+        "pg_trickle.scheduler_interval_ms", "Time between two scheduler ticks, in milliseconds.",
+        "Each tick checks which stream tables are due and refreshes them.", &scheduler_interval_ms,
+        1000, 100, 600000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("pg_trickle.tiered_scheduling",
+                             "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
+                             nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,
+                             nullptr);
     MarkGUCPrefixReserved("pg_trickle");
 }
 

@@ -1,0 +1,34 @@
+// Background workers: one launcher per cluster, one scheduler per database that has pg_trickle.
+//
+// The launcher (static bgworker "pg_trickle launcher") connects to database `postgres`, lists the
+// databases every couple of seconds and keeps one dynamic "pg_trickle scheduler" bgworker running
+// per database that accepts connections. A scheduler whose database lacks the extension exits at
+// once, and the launcher leaves that database alone for a while (CREATE EXTENSION ends the pause
+// at commit). Each scheduler refreshes its database's stream tables on their schedules.
+//
+// Everything here needs pg_trickle in shared_preload_libraries; without it, available() is false
+// and the functions below do nothing.
+#pragma once
+
+#include "pg_trickle/pg/postgres.hpp"
+
+namespace pgtrickle::pg::worker {
+
+// Called from _PG_init while shared_preload_libraries is processed: requests shared memory,
+// registers the launcher and installs the hook that stops a database's scheduler before
+// commands that need the database to themselves (DROP DATABASE, ALTER DATABASE RENAME, ...).
+void initialize();
+
+// True when shared memory for the workers exists (pg_trickle was preloaded).
+bool available();
+
+// When the current transaction commits, ends any pause of this database's scheduler and wakes
+// the launcher, so that a freshly created extension is picked up at once.
+void wake_launcher_at_commit();
+
+}  // namespace pgtrickle::pg::worker
+
+extern "C" {
+PGDLLEXPORT void pgt_launcher_main(Datum main_arg);
+PGDLLEXPORT void pgt_scheduler_main(Datum main_arg);
+}
