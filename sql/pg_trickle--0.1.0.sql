@@ -274,3 +274,229 @@ RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 CREATE EVENT TRIGGER pg_trickle_drop_tracker ON sql_drop
     EXECUTE FUNCTION pgtrickle._on_sql_drop();
 
+------------------------------------------------------------------------------------------------
+-- Scheduling and monitoring
+------------------------------------------------------------------------------------------------
+-- Wakes the launcher when the calling transaction commits, so that this database gets its
+-- scheduler at once (CREATE EXTENSION calls it below).
+CREATE FUNCTION pgtrickle._signal_launcher_rescan()
+RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_signal_launcher_rescan';
+REVOKE EXECUTE ON FUNCTION pgtrickle._signal_launcher_rescan() FROM PUBLIC;
+
+-- Seconds since the stream table's data was last brought up to date; NULL if never.
+CREATE FUNCTION pgtrickle.get_staleness(name text)
+RETURNS double precision STRICT STABLE LANGUAGE sql AS $$
+    SELECT extract(epoch FROM now() - st.data_timestamp)::double precision
+    FROM pgtrickle.pgt_stream_tables st
+    WHERE st.pgt_id = pgtrickle._pgt_id(name)
+$$;
+
+-- Refreshes of every stream table, newest first.
+CREATE FUNCTION pgtrickle.refresh_timeline(max_rows integer DEFAULT 50)
+RETURNS TABLE(start_time timestamptz, stream_table text, action text, status text,
+              rows_inserted bigint, rows_deleted bigint, duration_ms double precision,
+              error_message text)
+STRICT STABLE LANGUAGE sql AS $$
+    SELECT h.start_time, n.nspname || '.' || c.relname, h.action, h.status,
+           coalesce(h.rows_inserted, 0), coalesce(h.rows_deleted, 0),
+           (extract(epoch FROM h.end_time - h.start_time) * 1000)::double precision,
+           h.error_message
+    FROM pgtrickle.pgt_refresh_history h
+    JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = h.pgt_id
+    JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    ORDER BY h.start_time DESC, h.refresh_id DESC
+    LIMIT max_rows
+$$;
+
+-- Per stream table: catalog state plus totals over its refresh history.
+CREATE FUNCTION pgtrickle.st_refresh_stats()
+RETURNS TABLE(pgt_name text, pgt_schema text, status text, refresh_mode text,
+              is_populated boolean, total_refreshes bigint, successful_refreshes bigint,
+              failed_refreshes bigint, total_rows_inserted bigint, total_rows_deleted bigint,
+              avg_duration_ms double precision, last_refresh_action text,
+              last_refresh_status text, last_refresh_at timestamptz,
+              staleness_secs double precision, stale boolean, consecutive_errors integer,
+              schedule text, refresh_tier text, last_error_message text,
+              downstream_publication text)
+STABLE LANGUAGE sql AS $$
+    SELECT c.relname::text, n.nspname::text, st.status, st.refresh_mode, st.is_populated,
+           coalesce(h.total, 0), coalesce(h.completed, 0), coalesce(h.failed, 0),
+           coalesce(h.inserted, 0), coalesce(h.deleted, 0), coalesce(h.avg_ms, 0),
+           last.action, last.status, st.last_refresh_at,
+           extract(epoch FROM now() - st.data_timestamp)::double precision,
+           -- Stale only when the data is older than the schedule AND the scheduler has not
+           -- looked for three periods: with nothing new upstream, old data is not stale.
+           coalesce(CASE WHEN st.schedule !~ '[[:space:]@]' AND st.data_timestamp IS NOT NULL
+                         THEN extract(epoch FROM now() - st.data_timestamp)
+                                  > pgtrickle.parse_duration_seconds(st.schedule)
+                              AND extract(epoch FROM now() - st.last_refresh_at)
+                                  > 3 * pgtrickle.parse_duration_seconds(st.schedule)
+                    END, false),
+           st.consecutive_errors, st.schedule, st.refresh_tier, st.last_error_message,
+           st.downstream_publication_name
+    FROM pgtrickle.pgt_stream_tables st
+    JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS total,
+               count(*) FILTER (WHERE r.status = 'COMPLETED') AS completed,
+               count(*) FILTER (WHERE r.status = 'FAILED') AS failed,
+               sum(r.rows_inserted)::bigint AS inserted, sum(r.rows_deleted)::bigint AS deleted,
+               (avg(extract(epoch FROM r.end_time - r.start_time) * 1000)
+                    FILTER (WHERE r.end_time IS NOT NULL))::double precision AS avg_ms
+        FROM pgtrickle.pgt_refresh_history r WHERE r.pgt_id = st.pgt_id) h ON true
+    LEFT JOIN LATERAL (
+        SELECT r.action, r.status FROM pgtrickle.pgt_refresh_history r
+        WHERE r.pgt_id = st.pgt_id ORDER BY r.refresh_id DESC LIMIT 1) last ON true
+    ORDER BY n.nspname, c.relname
+$$;
+
+-- The stream tables as a tree: each one with the stream tables that read it beneath it and its
+-- plain sources as [src] leaves.
+CREATE FUNCTION pgtrickle.dependency_tree()
+RETURNS TABLE(tree_line text, node text, node_type text, depth integer, status text,
+              refresh_mode text)
+STABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_dependency_tree';
+
+-- One row per check, severity OK, WARN or ERROR.
+CREATE FUNCTION pgtrickle.health_check()
+RETURNS TABLE(check_name text, severity text, detail text)
+STABLE LANGUAGE sql AS $$
+    WITH st AS (
+        SELECT n.nspname || '.' || c.relname AS name, s.status, s.needs_reinit,
+               s.consecutive_errors, coalesce(s.stale, false) AS stale
+        FROM pgtrickle.stream_tables_info s
+        JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    ),
+    workers AS (
+        SELECT count(*) FILTER (WHERE a.backend_type = 'pg_trickle scheduler'
+                                  AND a.datname = current_database()) AS schedulers,
+               count(*) FILTER (WHERE a.backend_type = 'pg_trickle launcher') AS launchers
+        FROM pg_catalog.pg_stat_activity a
+    ),
+    buffers AS (
+        SELECT s.schemaname || '.' || s.relname AS name, s.n_live_tup
+        FROM pg_catalog.pg_stat_all_tables s
+        WHERE s.schemaname = 'pgtrickle_changes' AND s.n_live_tup > 10000
+    ),
+    checks(ord, check_name, severity, detail) AS (
+        SELECT 1, 'scheduler_running',
+               CASE WHEN w.schedulers > 0 AND current_setting('pg_trickle.enabled')::boolean
+                    THEN 'OK' WHEN w.schedulers > 0 OR w.launchers > 0 THEN 'WARN'
+                    ELSE 'ERROR' END,
+               CASE WHEN w.schedulers > 0 AND current_setting('pg_trickle.enabled')::boolean
+                    THEN 'the scheduler of this database is running'
+                    WHEN w.schedulers > 0
+                    THEN 'the scheduler is running but pg_trickle.enabled is off: nothing is '
+                         'refreshed on schedule'
+                    WHEN w.launchers > 0
+                    THEN 'the launcher is running but this database has no scheduler yet; it '
+                         'starts within a few seconds of CREATE EXTENSION (if not, see the '
+                         'server log)'
+                    WHEN current_setting('shared_preload_libraries') !~ 'pg_trickle'
+                    THEN 'pg_trickle is not in shared_preload_libraries: no background worker '
+                         'refreshes stream tables'
+                    ELSE 'no pg_trickle launcher is running; see the server log' END
+        FROM workers w
+        UNION ALL
+        SELECT 2, 'error_tables',
+               CASE WHEN count(*) = 0 THEN 'OK' ELSE 'ERROR' END,
+               CASE WHEN count(*) = 0 THEN 'no stream table is in ERROR or SUSPENDED status'
+                    ELSE count(*) || ' stream table(s) in ERROR or SUSPENDED status: '
+                         || string_agg(name, ', ' ORDER BY name) END
+        FROM st WHERE status IN ('ERROR', 'SUSPENDED')
+        UNION ALL
+        SELECT 3, 'stale_tables',
+               CASE WHEN count(*) = 0 THEN 'OK' ELSE 'WARN' END,
+               CASE WHEN count(*) = 0 THEN 'no active stream table is behind its schedule'
+                    ELSE count(*) || ' active stream table(s) behind their schedule: '
+                         || string_agg(name, ', ' ORDER BY name) END
+        FROM st WHERE stale AND status = 'ACTIVE'
+        UNION ALL
+        SELECT 4, 'needs_reinit',
+               CASE WHEN count(*) = 0 THEN 'OK' ELSE 'WARN' END,
+               CASE WHEN count(*) = 0 THEN 'no stream table awaits reinitialization'
+                    ELSE count(*) || ' stream table(s) await reinitialization: '
+                         || string_agg(name, ', ' ORDER BY name) END
+        FROM st WHERE needs_reinit
+        UNION ALL
+        SELECT 5, 'consecutive_errors',
+               CASE WHEN count(*) = 0 THEN 'OK' ELSE 'WARN' END,
+               CASE WHEN count(*) = 0 THEN 'no stream table is accumulating refresh errors'
+                    ELSE count(*) || ' stream table(s) failing, not yet suspended: '
+                         || string_agg(name || ' (' || consecutive_errors || ')', ', '
+                                       ORDER BY name) END
+        FROM st WHERE consecutive_errors > 0 AND status NOT IN ('ERROR', 'SUSPENDED')
+        UNION ALL
+        SELECT 6, 'buffer_growth',
+               CASE WHEN count(*) = 0 THEN 'OK' ELSE 'WARN' END,
+               CASE WHEN count(*) = 0 THEN 'no change buffer holds more than 10000 rows'
+                    ELSE count(*) || ' change buffer(s) over 10000 rows: '
+                         || string_agg(name || ' (~' || n_live_tup || ' rows)', ', '
+                                       ORDER BY name) END
+        FROM buffers
+    )
+    SELECT check_name, severity, detail FROM checks ORDER BY ord
+$$;
+
+CREATE VIEW pgtrickle.pg_stat_stream_tables AS
+SELECT st.pgt_id, n.nspname::text AS pgt_schema, c.relname::text AS pgt_name, st.status,
+       st.refresh_mode, st.is_populated, st.data_timestamp, st.schedule,
+       now() - st.last_refresh_at AS staleness,
+       CASE WHEN st.schedule !~ '[[:space:]@]' AND st.last_refresh_at IS NOT NULL
+            THEN extract(epoch FROM now() - st.last_refresh_at)
+                 > pgtrickle.parse_duration_seconds(st.schedule)
+       END AS stale,
+       st.consecutive_errors, st.needs_reinit, st.last_refresh_at,
+       coalesce(h.total_refreshes, 0) AS total_refreshes,
+       coalesce(h.successful_refreshes, 0) AS successful_refreshes,
+       coalesce(h.failed_refreshes, 0) AS failed_refreshes,
+       coalesce(h.total_rows_inserted, 0) AS total_rows_inserted,
+       coalesce(h.total_rows_deleted, 0) AS total_rows_deleted,
+       h.avg_duration_ms, last.action AS last_action, last.status AS last_status,
+       -- Per-source change capture modes: not tracked yet.
+       NULL::text[] AS cdc_modes,
+       st.scc_id, st.last_fixpoint_iterations, st.refresh_tier
+FROM pgtrickle.pgt_stream_tables st
+JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT count(*) AS total_refreshes,
+           count(*) FILTER (WHERE r.status = 'COMPLETED') AS successful_refreshes,
+           count(*) FILTER (WHERE r.status = 'FAILED') AS failed_refreshes,
+           sum(r.rows_inserted)::bigint AS total_rows_inserted,
+           sum(r.rows_deleted)::bigint AS total_rows_deleted,
+           (avg(extract(epoch FROM r.end_time - r.start_time) * 1000)
+                FILTER (WHERE r.end_time IS NOT NULL))::double precision AS avg_duration_ms
+    FROM pgtrickle.pgt_refresh_history r WHERE r.pgt_id = st.pgt_id) h ON true
+LEFT JOIN LATERAL (
+    SELECT r.action, r.status FROM pgtrickle.pgt_refresh_history r
+    WHERE r.pgt_id = st.pgt_id ORDER BY r.refresh_id DESC LIMIT 1) last ON true;
+GRANT SELECT ON pgtrickle.pg_stat_stream_tables TO PUBLIC;
+
+-- One row: how many stream tables, how many in trouble, and an overall status.
+CREATE VIEW pgtrickle.quick_health AS
+WITH st AS (
+    SELECT s.status, s.consecutive_errors,
+           coalesce(s.schedule !~ '[[:space:]@]' AND s.last_refresh_at IS NOT NULL
+                    AND extract(epoch FROM now() - s.last_refresh_at)
+                        > pgtrickle.parse_duration_seconds(s.schedule), false) AS stale
+    FROM pgtrickle.pgt_stream_tables s
+)
+SELECT (SELECT count(*) FROM st) AS total_stream_tables,
+       (SELECT count(*) FROM st WHERE status = 'ERROR' OR consecutive_errors > 0) AS error_tables,
+       (SELECT count(*) FROM st WHERE stale) AS stale_tables,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity
+               WHERE backend_type = 'pg_trickle scheduler'
+                 AND datname = current_database()) AS scheduler_running,
+       CASE WHEN NOT EXISTS (SELECT 1 FROM st) THEN 'EMPTY'
+            WHEN EXISTS (SELECT 1 FROM st WHERE status = 'SUSPENDED') THEN 'CRITICAL'
+            WHEN EXISTS (SELECT 1 FROM st WHERE status = 'ERROR' OR consecutive_errors > 0
+                                              OR stale) THEN 'WARNING'
+            ELSE 'OK' END AS status;
+GRANT SELECT ON pgtrickle.quick_health TO PUBLIC;
+
+-- This database gets its scheduler as soon as CREATE EXTENSION commits.
+SELECT pgtrickle._signal_launcher_rescan();
