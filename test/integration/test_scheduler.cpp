@@ -1,0 +1,450 @@
+// The background scheduler against a real cluster: stream tables refresh themselves on their
+// schedules, chains propagate, failures suspend, pg_trickle.enabled pauses, schedulers survive
+// being killed, and every database with the extension gets its own scheduler.
+//
+// Everything that waits for the scheduler polls with a generous deadline; nothing asserts that
+// something happened within a fixed sleep.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "pg_connection.hpp"
+
+using pgtrickle::test::Connection;
+using pgtrickle::test::ScratchDatabase;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kConverge = 20s;  // a 1 s schedule has this long to catch up
+
+// Polls `condition` every 100 ms until it holds or `timeout` passes. Query errors count as "not
+// yet" (the server may be restarting).
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        try {
+            if (condition())
+                return true;
+        } catch (const std::exception&) {
+        }
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(100ms);
+    }
+}
+
+std::string conninfo(const std::string& dbname) {
+    const char* host = std::getenv("PGTRICKLE_TEST_HOST");
+    const char* port = std::getenv("PGTRICKLE_TEST_PORT");
+    return fmt::format("host={} port={} user=postgres dbname={}",
+                       host ? host : PGTRICKLE_TEST_HOST_DEFAULT,
+                       port ? port : PGTRICKLE_TEST_PORT_DEFAULT, dbname);
+}
+
+// A connection that LISTENs on a channel and collects notification payloads.
+class Listener {
+  public:
+    Listener(const std::string& dbname, const std::string& channel)
+        : conn_(PQconnectdb(conninfo(dbname).c_str()), &PQfinish) {
+        if (PQstatus(conn_.get()) != CONNECTION_OK)
+            throw std::runtime_error(PQerrorMessage(conn_.get()));
+        PQclear(PQexec(conn_.get(), ("LISTEN " + channel).c_str()));
+    }
+    std::vector<std::string> payloads() {
+        PQconsumeInput(conn_.get());
+        while (PGnotify* n = PQnotifies(conn_.get())) {
+            received_.emplace_back(n->extra);
+            PQfreemem(n);
+        }
+        return received_;
+    }
+
+  private:
+    std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+    std::vector<std::string> received_;
+};
+
+// Sets a server setting with ALTER SYSTEM for the scope, and resets it at the end even when the
+// test fails.
+class SystemSetting {
+  public:
+    SystemSetting(std::string name, const std::string& value) : name_(std::move(name)) {
+        Connection admin;
+        admin.exec(fmt::format("ALTER SYSTEM SET {} = '{}'", name_, value));
+        admin.exec("SELECT pg_reload_conf()");
+    }
+    ~SystemSetting() {
+        try {
+            Connection admin;
+            admin.exec(fmt::format("ALTER SYSTEM RESET {}", name_));
+            admin.exec("SELECT pg_reload_conf()");
+        } catch (...) {
+        }
+    }
+
+  private:
+    std::string name_;
+};
+
+std::optional<int> scheduler_pid(Connection& c, const std::string& dbname) {
+    auto rows = c.query(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_trickle scheduler'"
+        " AND datname = '" +
+        dbname + "'");
+    if (rows.empty() || !rows[0][0])
+        return std::nullopt;
+    return std::stoi(*rows[0][0]);
+}
+
+std::string scheduler_activity(Connection& c, const std::string& dbname) {
+    auto rows = c.query(
+        "SELECT coalesce(query, '') FROM pg_stat_activity WHERE backend_type ="
+        " 'pg_trickle scheduler' AND datname = '" +
+        dbname + "'");
+    return rows.empty() || !rows[0][0] ? "" : *rows[0][0];
+}
+
+class Scheduler : public ::testing::Test {
+  protected:
+    // Connections are opened per use: some tests restart the whole server.
+    Connection connect() { return db_.connect(); }
+    std::string scalar(const std::string& sql) { return connect().scalar(sql); }
+    bool converges(const std::string& sql, const std::string& expected,
+                   std::chrono::milliseconds timeout = kConverge) {
+        return eventually([&] { return scalar(sql) == expected; }, timeout);
+    }
+
+    // One database per test, named after it (lower case, within PostgreSQL's 63 characters).
+    static std::string database_name() {
+        std::string name = std::string("it_sched_") +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        for (char& c : name)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return name.substr(0, 40);
+    }
+
+    std::string dbname_ = database_name();
+    ScratchDatabase db_{dbname_};
+};
+
+TEST_F(Scheduler, OneSecondStreamTableConvergesWithoutManualRefresh) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (id int PRIMARY KEY, v int)");
+    c.exec("INSERT INTO src SELECT g, g FROM generate_series(1, 10) g");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('totals', 'SELECT count(*) AS n, sum(v) AS s FROM "
+        "src', schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("INSERT INTO src SELECT g, g FROM generate_series(11, 20) g");
+    EXPECT_TRUE(converges("SELECT n || '/' || s FROM totals", "20/210"));
+    c.exec("DELETE FROM src WHERE id > 5");
+    EXPECT_TRUE(converges("SELECT n || '/' || s FROM totals", "5/15"));
+    EXPECT_NE(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history"
+                       " WHERE initiated_by = 'SCHEDULER' AND status = 'COMPLETED'"),
+              "0");
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
+}
+
+TEST_F(Scheduler, CronAndCalculatedSchedulesRefreshToo) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    // Every second (six-field cron); a calculated stream table read by a 1 s one.
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('by_cron', 'SELECT sum(v) AS s FROM src',"
+        " schedule => '* * * * * *', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('calc', 'SELECT sum(v) AS s FROM src',"
+        " refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('reads_calc', 'SELECT s FROM calc',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("INSERT INTO src VALUES (41)");
+    EXPECT_TRUE(converges("SELECT s FROM by_cron", "42"));
+    EXPECT_TRUE(converges("SELECT s FROM reads_calc", "42"));
+}
+
+TEST_F(Scheduler, InitializeFalseIsPopulatedByTheScheduler) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (7)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('lazy', 'SELECT v FROM src', schedule => '1h',"
+        " refresh_mode => 'FULL', initialize => false)");
+    EXPECT_TRUE(converges("SELECT is_populated::text FROM pgtrickle.pgt_stream_tables", "true"));
+    EXPECT_EQ(c.scalar("SELECT v FROM lazy"), "7");
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
+}
+
+TEST_F(Scheduler, ChainOfThreeStreamTablesPropagatesInOneTick) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st1', 'SELECT sum(v) AS s FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st2', 'SELECT s * 10 AS s FROM st1',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st3', 'SELECT s + 1 AS s FROM st2',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("INSERT INTO src VALUES (2)");
+    EXPECT_TRUE(converges("SELECT s FROM st3", "31"));
+    EXPECT_EQ(c.scalar("SELECT s FROM st2"), "30");
+
+    // Upstream first: in the scheduler's history, every refresh of st3 that saw the new data
+    // comes after a refresh of st1 and of st2 in the same pass.
+    auto order = c.query(R"sql(
+        SELECT string_agg(st.pgt_name, ',' ORDER BY h.refresh_id)
+        FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
+        WHERE h.initiated_by = 'SCHEDULER' AND h.status = 'COMPLETED')sql");
+    ASSERT_TRUE(order[0][0]);
+    const std::string seq = *order[0][0];
+    EXPECT_NE(seq.find("st1,st2,st3"), std::string::npos) << seq;
+}
+
+TEST_F(Scheduler, FailingStreamTableIsSuspendedWhileAHealthyOneKeepsRefreshing) {
+    auto c = connect();
+    Listener alerts(dbname_, "pg_trickle_alert");
+    c.exec("CREATE TABLE divisor (d int)");
+    c.exec("INSERT INTO divisor VALUES (1)");
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('fragile', 'SELECT 100 / d AS q FROM divisor',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('healthy', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("UPDATE divisor SET d = 0");
+
+    EXPECT_TRUE(converges(
+        "SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'", "SUSPENDED"));
+    auto row = c.query(
+        "SELECT consecutive_errors, last_error_message, last_error_at IS NOT NULL"
+        " FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'fragile'");
+    EXPECT_EQ(row[0][0], "3");  // pg_trickle.max_consecutive_errors
+    EXPECT_EQ(row[0][1], "division by zero");
+    EXPECT_EQ(row[0][2], "t");
+    auto history = c.query(R"sql(
+        SELECT count(*), min(error_message), bool_and(initiated_by = 'SCHEDULER'),
+               bool_and(end_time >= start_time)
+        FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
+        WHERE st.pgt_name = 'fragile' AND h.status = 'FAILED')sql");
+    EXPECT_EQ(history[0][0], "3");
+    EXPECT_EQ(history[0][1], "division by zero");
+    EXPECT_EQ(history[0][2], "t");
+    EXPECT_EQ(history[0][3], "t");
+
+    // The alert went out once, naming the stream table.
+    EXPECT_TRUE(eventually([&] { return !alerts.payloads().empty(); }, 5s));
+    auto payloads = alerts.payloads();
+    ASSERT_EQ(payloads.size(), 1u);
+    EXPECT_NE(payloads[0].find(R"("event": "auto_suspended")"), std::string::npos) << payloads[0];
+    EXPECT_NE(payloads[0].find(R"("pgt_name": "fragile")"), std::string::npos) << payloads[0];
+    EXPECT_NE(payloads[0].find(R"("pgt_schema": "public")"), std::string::npos) << payloads[0];
+
+    // The healthy one keeps refreshing.
+    c.exec("INSERT INTO src SELECT generate_series(1, 5)");
+    EXPECT_TRUE(converges("SELECT n FROM healthy", "5"));
+    c.exec("INSERT INTO src SELECT generate_series(1, 5)");
+    EXPECT_TRUE(converges("SELECT n FROM healthy", "10"));
+
+    // Suspended means no more attempts.
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history h"
+                       " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+                       " WHERE st.pgt_name = 'fragile' AND h.status = 'FAILED'"),
+              "3");
+    auto health =
+        c.query("SELECT severity FROM pgtrickle.health_check() WHERE check_name = 'error_tables'");
+    EXPECT_EQ(health[0][0], "ERROR");
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.quick_health"), "CRITICAL");
+
+    // Fixed and resumed, it is refreshed again and the error count starts over.
+    c.exec("UPDATE divisor SET d = 4");
+    c.exec("SELECT pgtrickle.resume_stream_table('fragile')");
+    EXPECT_TRUE(converges("SELECT q FROM fragile", "25"));
+    EXPECT_EQ(c.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"
+                       " WHERE pgt_name = 'fragile'"),
+              "0");
+}
+
+TEST_F(Scheduler, FailuresBelowTheLimitCountAndASuccessResetsThem) {
+    SystemSetting limit("pg_trickle.max_consecutive_errors", "100");
+    auto c = connect();
+    c.exec("CREATE TABLE divisor (d int)");
+    c.exec("INSERT INTO divisor VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('fragile', 'SELECT 100 / d AS q FROM divisor',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("UPDATE divisor SET d = 0");
+    EXPECT_TRUE(eventually(
+        [&] {
+            return std::stoi(
+                       scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables")) >= 2;
+        },
+        kConverge));
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
+    EXPECT_EQ(c.scalar("SELECT severity FROM pgtrickle.health_check()"
+                       " WHERE check_name = 'consecutive_errors'"),
+              "WARN");
+    c.exec("UPDATE divisor SET d = 50");
+    EXPECT_TRUE(converges("SELECT q FROM fragile", "2"));
+    EXPECT_TRUE(converges("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables", "0"));
+}
+
+TEST_F(Scheduler, EnabledOffPausesRefreshesAndOnResumesThem) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    {
+        SystemSetting off("pg_trickle.enabled", "off");
+        // The scheduler has read the new setting once it says so.
+        ASSERT_TRUE(eventually(
+            [&] { return scheduler_activity(c, dbname_) == "pg_trickle.enabled is off"; }, 10s));
+        c.exec("INSERT INTO src SELECT generate_series(1, 3)");
+        // For several ticks nothing happens (a slow machine only makes this check weaker).
+        EXPECT_FALSE(eventually([&] { return scalar("SELECT n FROM st") != "0"; }, 3s));
+        // Manual refreshes still work.
+        c.exec("SELECT pgtrickle.refresh_stream_table('st')");
+        EXPECT_EQ(c.scalar("SELECT n FROM st"), "3");
+        c.exec("INSERT INTO src SELECT generate_series(1, 3)");
+        EXPECT_FALSE(eventually([&] { return scalar("SELECT n FROM st") != "3"; }, 3s));
+        EXPECT_EQ(c.scalar("SELECT severity FROM pgtrickle.health_check()"
+                           " WHERE check_name = 'scheduler_running'"),
+                  "WARN");
+    }
+    EXPECT_TRUE(converges("SELECT n FROM st", "6"));
+}
+
+TEST_F(Scheduler, TerminatedSchedulerIsRestartedByTheLauncher) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    std::optional<int> first;
+    ASSERT_TRUE(eventually([&] { return (first = scheduler_pid(c, dbname_)).has_value(); }, 10s));
+    c.exec(fmt::format("SELECT pg_terminate_backend({})", *first));
+    c.exec("INSERT INTO src SELECT generate_series(1, 4)");
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto pid = scheduler_pid(c, dbname_);
+            return pid && *pid != *first;
+        },
+        15s));
+    EXPECT_TRUE(converges("SELECT n FROM st", "4"));
+}
+
+TEST_F(Scheduler, KilledSchedulerMidRefreshStillConverges) {
+    {
+        auto c = connect();
+        c.exec("CREATE TABLE src (v int)");
+        // Each refresh takes a while, so that the kill lands in the middle of one.
+        c.exec(
+            "SELECT pgtrickle.create_stream_table('slow', 'SELECT count(*)"
+            " + (SELECT 0 FROM pg_sleep(0.5)) AS n FROM src', schedule => '1s',"
+            " refresh_mode => 'FULL')");
+        c.exec("INSERT INTO src SELECT generate_series(1, 2)");
+        ASSERT_TRUE(eventually(
+            [&] { return scheduler_activity(c, dbname_) == "refreshing public.slow"; }, 15s));
+        auto pid = scheduler_pid(c, dbname_);
+        ASSERT_TRUE(pid);
+        // SIGKILL: the postmaster treats it as a crash and restarts every backend, this
+        // connection included.
+        ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+    }
+    ASSERT_TRUE(eventually([&] { return scalar("SELECT 1") == "1"; }, 60s));
+    auto c = connect();
+    c.exec("INSERT INTO src SELECT generate_series(1, 5)");
+    EXPECT_TRUE(converges("SELECT n FROM slow", "7", 30s));
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status ="
+                       " 'RUNNING'"),
+              "0");
+}
+
+TEST_F(Scheduler, EachDatabaseWithTheExtensionGetsItsOwnScheduler) {
+    ScratchDatabase other("it_sched_other_db");
+    Connection admin;
+    const std::string sql =
+        "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_stat_activity"
+        " WHERE backend_type = 'pg_trickle scheduler' AND datname IN ('" +
+        dbname_ + "', 'it_sched_other_db')";
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto v = admin.query(sql)[0][0];
+            return v && *v == std::min(dbname_, std::string("it_sched_other_db")) + "," +
+                                  std::max(dbname_, std::string("it_sched_other_db"));
+        },
+        10s));
+    EXPECT_EQ(admin.scalar("SELECT count(*) FROM pg_stat_activity"
+                           " WHERE backend_type = 'pg_trickle launcher'"),
+              "1");
+    // `postgres` has no pg_trickle, so no scheduler stays there.
+    EXPECT_TRUE(eventually(
+        [&] {
+            return admin.scalar(
+                       "SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
+                       " 'pg_trickle scheduler' AND datname = 'postgres'") == "0";
+        },
+        10s));
+
+    // Each refreshes its own stream tables.
+    for (const auto& name : {dbname_, std::string("it_sched_other_db")}) {
+        Connection c(name);
+        c.exec("CREATE TABLE src (v int)");
+        c.exec("INSERT INTO src VALUES (1), (2)");
+        c.exec(
+            "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+            " schedule => '1s', refresh_mode => 'FULL')");
+        c.exec("INSERT INTO src VALUES (3)");
+    }
+    for (const auto& name : {dbname_, std::string("it_sched_other_db")}) {
+        EXPECT_TRUE(eventually([&] { return Connection(name).scalar("SELECT n FROM st") == "3"; },
+                               kConverge))
+            << name;
+    }
+}
+
+TEST_F(Scheduler, DropAndCreateExtensionStopAndStartTheScheduler) {
+    Connection admin;
+    ASSERT_TRUE(eventually([&] { return scheduler_pid(admin, dbname_).has_value(); }, 10s));
+    connect().exec("DROP EXTENSION pg_trickle");
+    EXPECT_TRUE(eventually([&] { return !scheduler_pid(admin, dbname_).has_value(); }, 10s));
+    // Back within seconds, although the launcher would otherwise wait 10 s before looking here
+    // again: CREATE EXTENSION wakes it at commit.
+    connect().exec("CREATE EXTENSION pg_trickle");
+    EXPECT_TRUE(eventually([&] { return scheduler_pid(admin, dbname_).has_value(); }, 5s));
+}
+
+TEST(SchedulerDatabases, RenameAndDropDatabaseDoNotNeedForce) {
+    Connection admin;
+    admin.exec("DROP DATABASE IF EXISTS it_sched_drop WITH (FORCE)");
+    admin.exec("DROP DATABASE IF EXISTS it_sched_renamed WITH (FORCE)");
+    admin.exec("CREATE DATABASE it_sched_drop");
+    Connection("it_sched_drop").exec("CREATE EXTENSION pg_trickle");
+    ASSERT_TRUE(eventually([&] { return scheduler_pid(admin, "it_sched_drop").has_value(); }, 10s));
+    // PostgreSQL refuses both while another session is connected ("database is being accessed by
+    // other users"); the scheduler steps aside, and comes back afterwards.
+    EXPECT_NO_THROW(admin.exec("ALTER DATABASE it_sched_drop RENAME TO it_sched_renamed"));
+    EXPECT_TRUE(
+        eventually([&] { return scheduler_pid(admin, "it_sched_renamed").has_value(); }, 30s));
+    EXPECT_NO_THROW(admin.exec("DROP DATABASE it_sched_renamed"));
+    admin.exec("DROP DATABASE IF EXISTS it_sched_drop WITH (FORCE)");
+    admin.exec("DROP DATABASE IF EXISTS it_sched_renamed WITH (FORCE)");
+}
+
+}  // namespace
