@@ -40,6 +40,10 @@ struct RelationRef {
     std::size_t table = 0;     // index into DeltaPlan::tables
 };
 
+// A query that is a sum (UNION ALL) of products (joins) of relation references: each inner
+// vector lists the references (indices into refs) of one product. Empty = one product of all.
+using Products = std::vector<std::vector<std::size_t>>;
+
 // A source table as the delta needs it: the columns this query uses (plus the key).
 struct DeltaTable {
     std::uint32_t relid = 0;
@@ -65,11 +69,13 @@ struct DeltaPlan {
 
     std::string query;              // the defining query text
     std::vector<RelationRef> refs;  // relation references in `query`
+    Products products;              // how refs combine (UNION ALL of joins)
 
     // Grouped only: the query's input, one row per input row with the group key values as
     // __pgt_g1..__pgt_gk (a constant __pgt_one when there is no GROUP BY).
     std::string key_query;
     std::vector<RelationRef> key_refs;
+    Products key_products;
     std::vector<std::string> group_columns;  // output columns holding the group key, in order
 
     // Grouped only, when every aggregate is COUNT(*), COUNT(x), or SUM/AVG of an integer: one

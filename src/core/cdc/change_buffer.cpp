@@ -180,18 +180,22 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
 
 std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
     // Rows older than the previous snapshot's xmin were all visible to it: the first test lets
-    // the BRIN index skip them before the exact visibility check.
+    // the index skip them before the exact visibility check. The refreshing transaction's own
+    // xid is never "visible" in its own snapshot, so its rows are told apart by command id: those
+    // written before that refresh started were consumed by it, later ones were not.
     std::string snap = quote_literal(prev.snapshot) + "::pg_catalog.pg_snapshot";
-    std::string p = fmt::format(
-        "(({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
-        "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}))",
-        fmt::arg("a", a), fmt::arg("s", snap));
-    if (prev.own_xid) {
-        p += fmt::format(" OR ({a}.xid = {x}::pg_catalog.xid8 AND {a}.cmin::text::bigint >= {c})",
-                         fmt::arg("a", a), fmt::arg("x", quote_literal(*prev.own_xid)),
-                         fmt::arg("c", prev.own_cid));
+    if (!prev.own_xid) {
+        return fmt::format(
+            "({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
+            "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}))",
+            fmt::arg("a", a), fmt::arg("s", snap));
     }
-    return p + ")";
+    return fmt::format(
+        "(({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
+        "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}) AND {a}.xid <> {x}::pg_catalog.xid8)"
+        " OR ({a}.xid = {x}::pg_catalog.xid8 AND {a}.cmin::text::bigint >= {c}))",
+        fmt::arg("a", a), fmt::arg("s", snap), fmt::arg("x", quote_literal(*prev.own_xid)),
+        fmt::arg("c", prev.own_cid));
 }
 
 }  // namespace pgtrickle::core

@@ -80,6 +80,7 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
         "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
+        "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} WHERE false),\n"
         "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
@@ -135,22 +136,39 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
 }
 
 // The 2n substituted copies of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
-std::vector<std::string> signed_terms(const std::string& text,
-                                      const std::vector<RelationRef>& refs) {
+std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
+                                      const Products& products) {
+    Products all = products;
+    if (all.empty()) {
+        all.emplace_back();
+        for (std::size_t i = 0; i < refs.size(); ++i)
+            all.back().push_back(i);
+    }
     std::vector<std::string> terms;
-    for (std::size_t i = 0; i < refs.size(); ++i) {
-        for (int sign : {1, -1}) {
-            std::vector<std::string> repl(refs.size());
-            for (std::size_t j = 0; j < refs.size(); ++j) {
-                if (j < i)
-                    continue;  // new state: the table itself
-                if (j == i)
-                    repl[j] = fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
-                else
-                    repl[j] = fmt::format("__pgt_old_{}", refs[j].table);
+    for (const auto& product : all) {
+        // A sum (UNION ALL) of products: each product is differentiated on its own, the other
+        // products' relations replaced by empty ones so they contribute nothing.
+        std::vector<int> position(refs.size(), -1);
+        for (std::size_t p = 0; p < product.size(); ++p)
+            position[product[p]] = static_cast<int>(p);
+        for (std::size_t p = 0; p < product.size(); ++p) {
+            for (int sign : {1, -1}) {
+                std::vector<std::string> repl(refs.size());
+                for (std::size_t j = 0; j < refs.size(); ++j) {
+                    const int pj = position[j];
+                    if (pj < 0)
+                        repl[j] = fmt::format("__pgt_none_{}", refs[j].table);
+                    else if (pj < static_cast<int>(p))
+                        continue;  // new state: the table itself
+                    else if (pj == static_cast<int>(p))
+                        repl[j] =
+                            fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
+                    else
+                        repl[j] = fmt::format("__pgt_old_{}", refs[j].table);
+                }
+                terms.push_back(fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign,
+                                            substitute(text, refs, repl)));
             }
-            terms.push_back(fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign,
-                                        substitute(text, refs, repl)));
         }
     }
     return terms;
@@ -173,7 +191,7 @@ namespace {
 using namespace detail;
 
 std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.query, plan.refs);
+    const auto terms = signed_terms(plan.query, plan.refs, plan.products);
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
@@ -209,7 +227,7 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
 }
 
 std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.key_query, plan.key_refs);
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products);
     std::vector<std::string> keys, key_hash_inputs, matches;
     for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
         std::string g = fmt::format("__pgt_g{}", k + 1);

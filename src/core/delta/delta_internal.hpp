@@ -27,8 +27,8 @@ std::string hash_of(const std::vector<std::string>& exprs);
 // The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t) of every source.
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
-std::vector<std::string> signed_terms(const std::string& text,
-                                      const std::vector<RelationRef>& refs);
+std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
+                                      const Products& products);
 std::string insert_columns(const DeltaPlan& plan);
 std::string prefixed(const DeltaPlan& plan, std::string_view alias);
 

@@ -4,6 +4,7 @@
 // back to FULL and DIFFERENTIAL can refuse with that reason.
 #include "pg_trickle/pg/differential.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -81,18 +82,70 @@ std::string deparse(Query* q) {
 }
 
 // The relation references of `text` (which must be a deparsed query over `tables`).
+using RawProducts = std::vector<std::vector<RangeVar*>>;
+
+RawProducts cross(const RawProducts& a, const RawProducts& b) {
+    RawProducts out;
+    for (const auto& x : a)
+        for (const auto& y : b) {
+            auto p = x;
+            p.insert(p.end(), y.begin(), y.end());
+            out.push_back(std::move(p));
+        }
+    return out;
+}
+
+// The query as a sum (UNION ALL) of products (joins) of relation references, read off the raw
+// parse tree of its text. Plain field reads: nothing here can raise a PostgreSQL error.
+RawProducts raw_products(Node* n) {
+    if (IsA(n, RangeVar))
+        return {{reinterpret_cast<RangeVar*>(n)}};
+    if (IsA(n, RangeSubselect))
+        return raw_products(reinterpret_cast<RangeSubselect*>(n)->subquery);
+    if (IsA(n, JoinExpr)) {
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        return cross(raw_products(j->larg), raw_products(j->rarg));
+    }
+    if (IsA(n, SelectStmt)) {
+        auto* s = reinterpret_cast<SelectStmt*>(n);
+        if (s->op == SETOP_UNION) {
+            RawProducts out = raw_products(reinterpret_cast<Node*>(s->larg));
+            RawProducts right = raw_products(reinterpret_cast<Node*>(s->rarg));
+            out.insert(out.end(), right.begin(), right.end());
+            return out;
+        }
+        if (s->op != SETOP_NONE)
+            throw std::runtime_error("unexpected set operation");
+        RawProducts out{{}};
+        ListCell* lc;
+        foreach (lc, s->fromClause)
+            out = cross(out, raw_products(static_cast<Node*>(lfirst(lc))));
+        return out;
+    }
+    throw std::runtime_error("unexpected FROM item in deparsed query");
+}
+
+// The relation references of `text` (a deparsed query over `tables`) and how they combine.
 std::vector<core::RelationRef> relation_refs(const std::string& text,
-                                             const std::map<Oid, std::size_t>& table_index) {
+                                             const std::map<Oid, std::size_t>& table_index,
+                                             core::Products& products) {
     const char* t = text.c_str();
     RangeVarState state{NIL};
-    pg_call([&] {
+    Node* stmt = pg_call([&] {
         List* raw = pg_parse_query(t);
-        collect_range_vars(linitial_node(RawStmt, raw)->stmt, &state);
+        Node* s = linitial_node(RawStmt, raw)->stmt;
+        collect_range_vars(s, &state);
+        return s;
     });
-    std::vector<core::RelationRef> refs;
+    std::vector<RangeVar*> vars;
     ListCell* lc;
-    foreach (lc, state.range_vars) {
-        auto* rv = static_cast<RangeVar*>(lfirst(lc));
+    foreach (lc, state.range_vars)
+        vars.push_back(static_cast<RangeVar*>(lfirst(lc)));
+    std::sort(vars.begin(), vars.end(),
+              [](RangeVar* a, RangeVar* b) { return a->location < b->location; });
+    std::map<RangeVar*, std::size_t> index;
+    std::vector<core::RelationRef> refs;
+    for (RangeVar* rv : vars) {
         Oid relid = pg_call([&] { return RangeVarGetRelid(rv, NoLock, false); });
         auto it = table_index.find(relid);
         if (it == table_index.end())
@@ -108,7 +161,16 @@ std::vector<core::RelationRef> relation_refs(const std::string& text,
         ref.has_alias = rv->alias != nullptr;
         ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
         ref.table = it->second;
+        index[rv] = refs.size();
         refs.push_back(ref);
+    }
+    products.clear();
+    for (const auto& p : raw_products(stmt)) {
+        std::vector<std::size_t> ids;
+        for (RangeVar* rv : p)
+            ids.push_back(index.at(rv));
+        std::sort(ids.begin(), ids.end());
+        products.push_back(std::move(ids));
     }
     return refs;
 }
@@ -135,25 +197,114 @@ std::vector<std::string> primary_key(Spi& spi, Oid relid) {
     return out;
 }
 
+namespace {
+
+// What the walk over a query's levels found.
+struct Sources {
+    core::DeltaPlan* plan;
+    std::map<Oid, std::size_t> table_index;
+    std::map<Oid, std::set<AttrNumber>> used;
+};
+
+bool setop_is_union_all(Node* n) {
+    if (n == nullptr || IsA(n, RangeTblRef))
+        return true;
+    if (!IsA(n, SetOperationStmt))
+        return false;
+    auto* op = reinterpret_cast<SetOperationStmt*>(n);
+    return op->op == SETOP_UNION && op->all && setop_is_union_all(op->larg) &&
+           setop_is_union_all(op->rarg);
+}
+
+// Checks one query level (and, recursively, its subqueries) is something the delta rules
+// handle, records its tables and the columns it uses. `top`: the defining query itself, which
+// may also group. Returns the reason when it is not supported.
+std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
+    if (q->cteList)
+        return "WITH queries";
+    if (q->hasSubLinks)
+        return "subqueries in expressions (EXISTS, IN, scalar subqueries)";
+    if (q->hasWindowFuncs)
+        return "window functions";
+    if (q->hasTargetSRFs)
+        return "set-returning functions in the select list";
+    if (q->groupingSets)
+        return "GROUPING SETS, ROLLUP and CUBE";
+    if (q->hasDistinctOn)
+        return "DISTINCT ON";
+    if (q->limitCount || q->limitOffset)
+        return "LIMIT and OFFSET";
+    if (q->setOperations && !setop_is_union_all(q->setOperations))
+        return "set operations other than UNION ALL";
+    if (!top && (q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL ||
+                 q->havingQual != nullptr))
+        return "aggregates or DISTINCT below the top of the query";
+
+    std::map<Index, Oid> rte_relid;
+    Index rti = 0;
+    ListCell* lc;
+    foreach (lc, q->rtable) {
+        ++rti;
+        auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+        switch (rte->rtekind) {
+            case RTE_JOIN:
+                if (rte->jointype != JOIN_INNER)
+                    return "outer joins";
+                continue;
+            case RTE_SUBQUERY: {
+                std::string why = walk_level(spi, rte->subquery, false, out);
+                if (!why.empty())
+                    return why;
+                continue;
+            }
+            case RTE_RELATION:
+                break;
+            default:
+                return "functions, VALUES or WITH references in FROM";
+        }
+        if (rte->relkind != RELKIND_RELATION)
+            return fmt::format("sources that are not plain tables ({})",
+                               rte->relkind == RELKIND_VIEW
+                                   ? "a view"
+                                   : "relkind " + std::string(1, rte->relkind));
+        bool has_children = pg_call([&] { return has_subclass(rte->relid); });
+        if (has_children)
+            return "tables with inheritance children";
+        rte_relid[rti] = rte->relid;
+        if (out.table_index.count(rte->relid))
+            continue;
+        core::DeltaTable t;
+        t.relid = rte->relid;
+        char* nsp = pg_call([&] { return get_namespace_name(get_rel_namespace(rte->relid)); });
+        char* rel = pg_call([&] { return get_rel_name(rte->relid); });
+        t.qualified_name = core::quote_ident(nsp) + "." + core::quote_ident(rel);
+        t.key = primary_key(spi, rte->relid);
+        out.table_index[rte->relid] = out.plan->tables.size();
+        out.plan->tables.push_back(t);
+    }
+
+    // Vars of this level only (subqueries were walked above).
+    VarState vs{NIL, false, false};
+    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, QTW_IGNORE_RT_SUBQUERIES); });
+    if (vs.whole_row)
+        return "whole-row references";
+    if (vs.system_column)
+        return "system columns";
+    foreach (lc, vs.vars) {
+        auto* v = static_cast<Var*>(lfirst(lc));
+        if (v->varlevelsup != 0)
+            continue;
+        auto it = rte_relid.find(v->varno);
+        if (it != rte_relid.end())
+            out.used[it->second].insert(v->varattno);
+    }
+    return "";
+}
+
+}  // namespace
+
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed) {
     Query* q = parse_one(deparsed);
-
-    if (q->setOperations)
-        return unsupported("set operations (UNION, INTERSECT, EXCEPT)");
-    if (q->cteList)
-        return unsupported("WITH queries");
-    if (q->hasSubLinks)
-        return unsupported("subqueries in expressions (EXISTS, IN, scalar subqueries)");
-    if (q->hasWindowFuncs)
-        return unsupported("window functions");
-    if (q->hasTargetSRFs)
-        return unsupported("set-returning functions in the select list");
-    if (q->groupingSets)
-        return unsupported("GROUPING SETS, ROLLUP and CUBE");
-    if (q->hasDistinctOn)
-        return unsupported("DISTINCT ON");
-    if (q->limitCount || q->limitOffset)
-        return unsupported("LIMIT and OFFSET");
     bool grouped = q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL;
     if ((q->hasAggs || q->groupClause != NIL) && q->distinctClause != NIL)
         return unsupported("DISTINCT over grouped results");
@@ -163,57 +314,15 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
         return a;
     }
 
-    // Sources: plain tables joined by inner joins.
     core::DeltaPlan plan;
-    std::map<Oid, std::size_t> table_index;
-    std::map<Index, Oid> rte_relid;
-    Index rti = 0;
+    Sources sources{&plan, {}, {}};
+    std::string why = walk_level(spi, q, true, sources);
+    if (!why.empty())
+        return unsupported(why);
+    std::map<Oid, std::size_t>& table_index = sources.table_index;
     ListCell* lc;
-    foreach (lc, q->rtable) {
-        ++rti;
-        auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
-        if (rte->rtekind == RTE_JOIN) {
-            if (rte->jointype != JOIN_INNER)
-                return unsupported("outer joins");
-            continue;
-        }
-        if (rte->rtekind != RTE_RELATION)
-            return unsupported("subqueries or functions in FROM");
-        if (rte->relkind != RELKIND_RELATION)
-            return unsupported(fmt::format("sources that are not plain tables ({})",
-                                           rte->relkind == RELKIND_VIEW
-                                               ? "a view"
-                                               : "relkind " + std::string(1, rte->relkind)));
-        bool has_children = pg_call([&] { return has_subclass(rte->relid); });
-        if (has_children)
-            return unsupported("tables with inheritance children");
-        rte_relid[rti] = rte->relid;
-        if (table_index.count(rte->relid))
-            continue;
-        core::DeltaTable t;
-        t.relid = rte->relid;
-        char* nsp = pg_call([&] { return get_namespace_name(get_rel_namespace(rte->relid)); });
-        char* rel = pg_call([&] { return get_rel_name(rte->relid); });
-        t.qualified_name = core::quote_ident(nsp) + "." + core::quote_ident(rel);
-        t.key = primary_key(spi, rte->relid);
-        table_index[rte->relid] = plan.tables.size();
-        plan.tables.push_back(t);
-    }
 
     // Used columns (key columns always included, first).
-    VarState vs{NIL, false, false};
-    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, 0); });
-    if (vs.whole_row)
-        return unsupported("whole-row references");
-    if (vs.system_column)
-        return unsupported("system columns");
-    std::map<Oid, std::set<AttrNumber>> used;
-    foreach (lc, vs.vars) {
-        auto* v = static_cast<Var*>(lfirst(lc));
-        auto it = rte_relid.find(v->varno);
-        if (it != rte_relid.end())
-            used[it->second].insert(v->varattno);
-    }
     for (auto& t : plan.tables) {
         std::set<std::string> seen;
         auto add = [&](AttrNumber att) {
@@ -235,7 +344,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
             AttrNumber att = pg_call([&] { return get_attnum(t.relid, kn); });
             add(att);
         }
-        for (AttrNumber att : used[t.relid])
+        for (AttrNumber att : sources.used[t.relid])
             add(att);
     }
 
@@ -246,7 +355,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     }
 
     plan.query = deparsed;
-    plan.refs = relation_refs(deparsed, table_index);
+    plan.refs = relation_refs(deparsed, table_index, plan.products);
 
     if (grouped) {
         plan.kind = core::DeltaPlan::Kind::Grouped;
@@ -389,7 +498,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
         input->distinctClause = NIL;
         input->sortClause = NIL;
         plan.key_query = deparse(input);
-        plan.key_refs = relation_refs(plan.key_query, table_index);
+        plan.key_refs = relation_refs(plan.key_query, table_index, plan.key_products);
     }
     DifferentialAnalysis a;
     a.plan = std::move(plan);
