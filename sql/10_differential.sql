@@ -5,6 +5,9 @@ DROP EXTENSION IF EXISTS pg_trickle CASCADE;
 DROP TABLE IF EXISTS d_orders, d_customers, d_tags, d_events CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION pg_trickle;
+-- Large changes on these small tables would otherwise make refreshes fall back to FULL (see the
+-- end of this file).
+SET pg_trickle.differential_max_change_ratio = 0;
 -- schedule => '1h': the scheduler leaves these alone; only the manual refreshes below run.
 
 CREATE TABLE d_customers (cid int PRIMARY KEY, region text, vip boolean);
@@ -126,3 +129,20 @@ SELECT * FROM d_check();
 -- The delta statement is visible for DIFFERENTIAL stream tables.
 SELECT pgtrickle.explain_diff_sql('f_agg') LIKE 'WITH %' AS has_delta_sql;
 SELECT pgtrickle.explain_diff_sql('nonexistent');
+
+-- When more than pg_trickle.differential_max_change_ratio of a source changed, a full refresh is
+-- cheaper: the refresh says so, runs FULL, and records the fallback.
+RESET pg_trickle.differential_max_change_ratio;
+SHOW pg_trickle.differential_max_change_ratio;
+ANALYZE d_customers;
+UPDATE d_customers SET vip = NOT vip;
+SELECT pgtrickle.refresh_stream_table('f_nonequi');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+ORDER BY refresh_id DESC LIMIT 1;
+UPDATE d_customers SET vip = NOT vip WHERE cid = 1;
+SELECT pgtrickle.refresh_stream_table('f_nonequi');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+ORDER BY refresh_id DESC LIMIT 1;
+SELECT st, result FROM d_check() WHERE st = 'f_nonequi';

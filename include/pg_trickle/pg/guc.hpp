@@ -8,7 +8,9 @@ extern int min_schedule_seconds;      // pg_trickle.min_schedule_seconds
 extern int default_schedule_seconds;  // pg_trickle.default_schedule_seconds
 extern int max_consecutive_errors;    // pg_trickle.max_consecutive_errors
 extern int scheduler_interval_ms;     // pg_trickle.scheduler_interval_ms
-extern bool tiered_scheduling;        // pg_trickle.tiered_scheduling
+extern bool tiered_scheduling;
+extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
+                                              // pg_trickle.tiered_scheduling
 
 void define_all();
 

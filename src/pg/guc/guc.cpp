@@ -11,6 +11,7 @@ int default_schedule_seconds = 1;
 int max_consecutive_errors = 3;
 int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
+double differential_max_change_ratio = 0.15;
 
 void define_all() {
     DefineCustomBoolVariable("pg_trickle.enabled", "Master switch of the pg_trickle scheduler.",
@@ -37,6 +38,12 @@ void define_all() {
         "pg_trickle.scheduler_interval_ms", "Time between two scheduler ticks, in milliseconds.",
         "Each tick checks which stream tables are due and refreshes them.", &scheduler_interval_ms,
         1000, 100, 600000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomRealVariable("pg_trickle.differential_max_change_ratio",
+                             "Share of a source's rows changed since the last refresh above which "
+                             "a DIFFERENTIAL stream table is refreshed FULL instead.",
+                             "0 means never: always apply the delta.",
+                             &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_SUSET, 0, nullptr,
+                             nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.tiered_scheduling",
                              "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
                              nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,

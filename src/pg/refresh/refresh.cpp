@@ -17,6 +17,7 @@
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/storage.hpp"
 
 namespace pgtrickle::pg {
@@ -109,6 +110,34 @@ std::int64_t count_of(const Value& v) {
     return v ? std::stoll(*v) : 0;
 }
 
+// Why this refresh should be FULL: some source changed more than differential_max_change_ratio
+// of its rows since the last refresh (counting stops at the threshold, so this stays cheap).
+// Sources never analyzed (no row estimate) do not trigger it.
+std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& relids,
+                                  const core::Frontier& prev) {
+    for (auto relid : relids) {
+        Value est = spi.execute("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                                {std::to_string(relid)})
+                        .scalar();
+        double rows = est ? std::stod(*est) : -1;
+        if (rows <= 0)
+            continue;
+        auto limit = static_cast<std::int64_t>(rows * guc::differential_max_change_ratio) + 1;
+        Value n = spi.execute(fmt::format("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} b "
+                                          "WHERE {} LIMIT {}) x",
+                                          core::buffer_table(relid),
+                                          core::unconsumed_predicate(prev, "b"), limit))
+                      .scalar();
+        if (count_of(n) >= limit) {
+            return fmt::format(
+                "more than {:.0f}% of the rows of a source changed (limit "
+                "pg_trickle.differential_max_change_ratio = {})",
+                guc::differential_max_change_ratio * 100, guc::differential_max_change_ratio);
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
@@ -147,6 +176,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
         prev = core::Frontier::from_json(*st.frontier);
 
     std::optional<std::string> frontier;
+    std::string fallback_reason;
     {
         SnapshotScope scope(spi, snapshot.get());
         bool changed = true, truncated = false;
@@ -166,8 +196,12 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
         std::optional<core::DeltaPlan> plan;
         if (st.refresh_mode == "DIFFERENTIAL")
             plan = analyze_differential(spi, st.defining_query).plan;
-        const bool differential =
+        bool differential =
             plan && all_captured && prev && st.is_populated && !truncated && !force_full;
+        if (differential && guc::differential_max_change_ratio > 0) {
+            fallback_reason = change_ratio_exceeded(spi, relids, *prev);
+            differential = fallback_reason.empty();
+        }
         const std::string table = st.qualified_name();
         {
             AsOwner as_owner(relation_owner(spi, st.relid));
@@ -195,6 +229,16 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     catalog::record_refresh_success(spi, st.pgt_id, result.action, initiated_by, result.duration_ms,
                                     result.rows_inserted, result.rows_deleted, frontier);
+    if (!fallback_reason.empty()) {
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_refresh_history SET was_full_fallback = true"
+            " WHERE refresh_id = (SELECT max(refresh_id) FROM pgtrickle.pgt_refresh_history"
+            " WHERE pgt_id = $1::bigint)",
+            {std::to_string(st.pgt_id)});
+        notice(fmt::format("stream table {} refreshed FULL instead of DIFFERENTIAL: {}",
+                           st.display_name(), fallback_reason));
+    }
     for (const auto& s : sources)
         if (s.captured)
             trim_buffer(spi, s.relid);
