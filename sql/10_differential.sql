@@ -146,3 +146,18 @@ SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
 JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
 ORDER BY refresh_id DESC LIMIT 1;
 SELECT st, result FROM d_check() WHERE st = 'f_nonequi';
+
+-- explain_st: how each stream table is maintained.
+SELECT property FROM pgtrickle.explain_st('f_agg');
+SELECT value FROM pgtrickle.explain_st('f_agg') WHERE property = 'operator_tree';
+SELECT value FROM pgtrickle.explain_st('f_sub') WHERE property = 'operator_tree';
+SELECT value FROM pgtrickle.explain_st('f_rescan') WHERE property = 'operator_tree';
+SELECT property, value LIKE '%Execution Time%' AS analyzed FROM pgtrickle.explain_st('f_agg', true) WHERE property = 'explain_analyze';
+-- change_buffer_sizes: pending changes per stream table and source.
+SET pg_trickle.differential_max_change_ratio = 0;
+SELECT d_refresh();
+SELECT stream_table, source_table, cdc_mode, pending_rows FROM pgtrickle.change_buffer_sizes()
+WHERE stream_table IN ('public.f_agg', 'public.f_dups') ORDER BY 1, 2;
+INSERT INTO d_customers VALUES (99, 'r9', true);
+SELECT stream_table, source_table, pending_rows FROM pgtrickle.change_buffer_sizes()
+WHERE stream_table = 'public.f_agg' ORDER BY 1, 2;

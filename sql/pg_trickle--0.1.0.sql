@@ -200,6 +200,75 @@ RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_refresh_stream_table';
 CREATE FUNCTION pgtrickle.explain_diff_sql(name text)
 RETURNS text STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_explain_diff_sql';
 
+-- Internal: the flattened (property, value) pairs behind explain_st.
+CREATE FUNCTION pgtrickle._explain_st(name text)
+RETURNS text[] STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_explain_st';
+
+CREATE FUNCTION pgtrickle.explain_st(name text, with_analyze boolean DEFAULT false)
+RETURNS TABLE(property text, value text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    pairs text[] := pgtrickle._explain_st(name);
+    plan text;
+    line text;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(pairs, 1), 0) / 2 LOOP
+        property := pairs[2 * i - 1];
+        value := pairs[2 * i];
+        RETURN NEXT;
+    END LOOP;
+    IF with_analyze THEN
+        plan := '';
+        FOR line IN EXECUTE 'EXPLAIN ANALYZE ' ||
+            (SELECT st.defining_query FROM pgtrickle.pgt_stream_tables st
+             WHERE st.pgt_id = pgtrickle._pgt_id(name)) LOOP
+            plan := plan || line || E'\n';
+        END LOOP;
+        property := 'explain_analyze';
+        value := plan;
+        RETURN NEXT;
+    END IF;
+END $$;
+
+-- Internal: SQL predicate over change-buffer alias b selecting rows a frontier has not consumed.
+CREATE FUNCTION pgtrickle._unconsumed_predicate(frontier jsonb)
+RETURNS text STRICT IMMUTABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_unconsumed_predicate';
+
+CREATE FUNCTION pgtrickle.change_buffer_sizes()
+RETURNS TABLE(stream_table text, source_table text, source_oid bigint, cdc_mode text,
+              pending_rows bigint, buffer_bytes bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT n.nspname || '.' || c.relname AS st_name, d.source_relid,
+               d.source_relid::regclass::text AS src, d.cdc_mode, st.frontier,
+               b.oid AS buffer
+        FROM pgtrickle.pgt_dependencies d
+        JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
+        JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_class b ON b.relname = 'changes_' || d.source_relid
+         AND b.relnamespace = 'pgtrickle_changes'::regnamespace
+        ORDER BY 1, 3
+    LOOP
+        stream_table := r.st_name;
+        source_table := r.src;
+        source_oid := r.source_relid;
+        cdc_mode := lower(r.cdc_mode);
+        buffer_bytes := pg_catalog.pg_total_relation_size(r.buffer);
+        IF r.frontier IS NULL THEN
+            EXECUTE format('SELECT count(*) FROM pgtrickle_changes.%I b', 'changes_' || r.source_relid)
+                INTO pending_rows;
+        ELSE
+            EXECUTE format('SELECT count(*) FROM pgtrickle_changes.%I b WHERE %s',
+                           'changes_' || r.source_relid, pgtrickle._unconsumed_predicate(r.frontier))
+                INTO pending_rows;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
 

@@ -107,6 +107,9 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
 std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,
                        const std::vector<std::string>& replacement);
 
+// How the plan maintains its query, for people (explain_st's operator_tree).
+std::string describe_plan(const DeltaPlan& plan);
+
 // SELECT returning (changed boolean, truncated boolean) for the buffers of `relids` since prev.
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
 

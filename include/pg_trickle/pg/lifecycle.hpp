@@ -4,6 +4,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pg_trickle/core/options.hpp"
 
@@ -55,6 +57,9 @@ void resume_stream_table(const std::string& name);
 // The statement the next differential refresh would run (55000 when there is none: the stream
 // table is not DIFFERENTIAL or has not been refreshed yet).
 std::string explain_diff_sql(const std::string& name);
+
+// (property, value) pairs describing a stream table and how it is maintained.
+std::vector<std::pair<std::string, std::string>> explain_stream_table(const std::string& name);
 
 // Drops a stream table (and the ones reading it) without ownership checks: storage, catalog
 // rows and change capture no other stream table needs.

@@ -1,5 +1,6 @@
 // The SQL-callable entry points of the pgtrickle schema. Each one only reads its arguments and
 // hands over to C++ through pg_guard; the logic lives in the lifecycle and core code.
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/duration.hpp"
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/hash.hpp"
@@ -131,6 +132,35 @@ Datum pgt_resume_stream_table(PG_FUNCTION_ARGS) {
 PG_FUNCTION_INFO_V1(pgt_explain_diff_sql);
 Datum pgt_explain_diff_sql(PG_FUNCTION_ARGS) {
     return pg_guard([&] { return text_datum(explain_diff_sql(*text_arg(fcinfo, 0))); });
+}
+
+PG_FUNCTION_INFO_V1(pgt_explain_st);
+Datum pgt_explain_st(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        auto pairs = explain_stream_table(*text_arg(fcinfo, 0));
+        std::vector<Datum> items;
+        for (const auto& [property, value] : pairs) {
+            items.push_back(text_datum(property));
+            items.push_back(text_datum(value));
+        }
+        Datum* data = items.data();
+        int n = static_cast<int>(items.size());
+        ArrayType* array =
+            pg_call([&] { return construct_array(data, n, TEXTOID, -1, false, TYPALIGN_INT); });
+        PG_RETURN_ARRAYTYPE_P(array);
+    });
+}
+
+PG_FUNCTION_INFO_V1(pgt_unconsumed_predicate);
+Datum pgt_unconsumed_predicate(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        Datum arg = PG_GETARG_DATUM(0);
+        char* json = pg_call([&] { return DatumGetCString(DirectFunctionCall1(jsonb_out, arg)); });
+        auto frontier = core::Frontier::from_json(json);
+        if (!frontier)
+            throw core::invalid_argument("not a pg_trickle frontier");
+        return text_datum(core::unconsumed_predicate(*frontier, "b"));
+    });
 }
 
 PG_FUNCTION_INFO_V1(pgt_lookup_id);

@@ -1,0 +1,79 @@
+// A readable description of how a delta plan maintains a query (explain_st's operator_tree).
+#include <fmt/format.h>
+
+#include "delta_internal.hpp"
+
+namespace pgtrickle::core {
+
+namespace {
+
+std::string kind_name(AlgebraicColumn::Kind k) {
+    switch (k) {
+        case AlgebraicColumn::Kind::Key:
+            return "group key";
+        case AlgebraicColumn::Kind::CountStar:
+            return "count(*) from __pgt_count";
+        case AlgebraicColumn::Kind::Count:
+            return "count from a running non-null count";
+        case AlgebraicColumn::Kind::Sum:
+            return "sum from a running sum";
+        case AlgebraicColumn::Kind::Avg:
+            return "avg from a running sum and count";
+    }
+    return "";
+}
+
+std::string products_text(const std::vector<RelationRef>& refs, const Products& products,
+                          const std::vector<DeltaTable>& tables) {
+    Products all = products;
+    if (all.empty()) {
+        all.emplace_back();
+        for (std::size_t i = 0; i < refs.size(); ++i)
+            all.back().push_back(i);
+    }
+    std::vector<std::string> sums;
+    for (const auto& p : all) {
+        std::vector<std::string> factors;
+        for (auto i : p)
+            factors.push_back(tables[refs[i].table].qualified_name + " " +
+                              quote_ident(refs[i].refname));
+        sums.push_back(factors.empty() ? "(constant rows)" : detail::join(factors, " JOIN "));
+    }
+    return detail::join(sums, "\n    UNION ALL ");
+}
+
+}  // namespace
+
+std::string describe_plan(const DeltaPlan& plan) {
+    std::string out;
+    if (plan.kind == DeltaPlan::Kind::Linear) {
+        out =
+            "Linear (select-project-join): delta of each join term from the changed rows of "
+            "one relation, the new state of the relations before it and the old state of "
+            "those after it\n  input: " +
+            products_text(plan.refs, plan.products, plan.tables);
+        out += "\n  rows identified by a hash of their content; duplicates kept as copies";
+        return out;
+    }
+    std::vector<std::string> keys;
+    for (const auto& g : plan.group_columns)
+        keys.push_back(quote_ident(g));
+    if (plan.algebraic.empty()) {
+        out = fmt::format(
+            "Grouped, rescan: groups touched by the change are recomputed\n"
+            "  group key: ({})",
+            detail::join(keys, ", "));
+    } else {
+        out = fmt::format(
+            "Grouped, algebraic: running counts and sums per group\n"
+            "  group key: ({})",
+            detail::join(keys, ", "));
+        for (std::size_t i = 0; i < plan.algebraic.size(); ++i)
+            out += fmt::format("\n  {}: {}", quote_ident(plan.output_columns[i]),
+                               kind_name(plan.algebraic[i].kind));
+    }
+    out += "\n  input: " + products_text(plan.key_refs, plan.key_products, plan.tables);
+    return out;
+}
+
+}  // namespace pgtrickle::core
