@@ -12,6 +12,7 @@
 // Nothing is consumed before its transaction commits, so the scheduler can be killed at any
 // point; history rows a crash left RUNNING are marked FAILED when the scheduler starts again.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -44,6 +45,23 @@ namespace {
 
 // Set just before a clean exit because the database has no pg_trickle; read by scheduler_exit.
 bool leaving_for_missing_extension = false;
+
+// SIGTERM between ticks: leave at the top of the loop, exit code 0, nothing to roll back. During
+// a tick: PostgreSQL's die(), so that a long refresh is interrupted at its next interrupt check
+// and rolled back (FATAL "terminating background worker ... due to administrator command").
+volatile sig_atomic_t terminate_requested = false;
+volatile sig_atomic_t working = false;
+
+void handle_sigterm(SIGNAL_ARGS) {
+    terminate_requested = true;
+    if (working) {
+        die(postgres_signal_arg);
+    } else {
+        const int saved_errno = errno;
+        SetLatch(MyLatch);
+        errno = saved_errno;
+    }
+}
 // The slot's rescan_requests as read just before the latest look for the extension.
 uint64 rescan_requests_before_look = 0;
 
@@ -116,10 +134,12 @@ struct DueTable {
     std::string action;  // what a failure is recorded as
 };
 
+enum class ExitReason { ExtensionMissing, Terminated };
+
 class Scheduler {
   public:
-    // Returns when the extension is not (or no longer) installed in this database.
-    void run();
+    // Returns when the extension is not (or no longer) installed in this database, or on SIGTERM.
+    ExitReason run();
 
   private:
     enum class TickOutcome { Done, ExtensionMissing };
@@ -331,21 +351,25 @@ void Scheduler::wait_for_next_tick() {
     });
 }
 
-void Scheduler::run() {
+ExitReason Scheduler::run() {
     loop_context_ = pg_call([] {
         return AllocSetContextCreate(TopMemoryContext, "pg_trickle scheduler",
                                      ALLOCSET_DEFAULT_SIZES);
     });
-    if (!start())
-        return;
+    working = true;
+    const bool installed = start();
+    working = false;
+    if (!installed)
+        return ExitReason::ExtensionMissing;
     for (;;) {
+        if (terminate_requested)
+            return ExitReason::Terminated;
         MemoryContext context = loop_context_;
         try {
             pg_call([&] {
                 MemoryContextSwitchTo(context);
                 MemoryContextReset(context);
-                // SIGTERM ends the process here (FATAL); a cancel request is an ERROR.
-                CHECK_FOR_INTERRUPTS();
+                CHECK_FOR_INTERRUPTS();  // a cancel request is an ERROR here
                 if (ConfigReloadPending) {
                     ConfigReloadPending = false;
                     ProcessConfigFile(PGC_SIGHUP);
@@ -354,9 +378,13 @@ void Scheduler::run() {
         } catch (const PgException&) {
             // pg_cancel_backend() between ticks: there is nothing to cancel, carry on.
         }
-        if (tick() == TickOutcome::ExtensionMissing)
-            return;
-        wait_for_next_tick();
+        working = true;
+        const TickOutcome outcome = tick();
+        working = false;
+        if (outcome == TickOutcome::ExtensionMissing)
+            return ExitReason::ExtensionMissing;
+        if (!terminate_requested)
+            wait_for_next_tick();
     }
 }
 
@@ -368,7 +396,7 @@ extern "C" void pgt_scheduler_main(Datum main_arg) {
     using namespace pgtrickle::pg::worker;
     const Oid dboid = DatumGetObjectId(main_arg);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
-    pqsignal(SIGTERM, die);
+    pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
@@ -376,9 +404,8 @@ extern "C" void pgt_scheduler_main(Datum main_arg) {
         proc_exit(0);  // another scheduler already serves this database
     before_shmem_exit(scheduler_exit, 0);
 
-    pgtrickle::pg::pg_guard([] { Scheduler().run(); });
-    // The extension is not installed here: leave cleanly, and the launcher pauses before trying
-    // this database again.
-    leaving_for_missing_extension = true;
+    const ExitReason reason = pgtrickle::pg::pg_guard([] { return Scheduler().run(); });
+    // No pg_trickle here: the launcher pauses before trying this database again.
+    leaving_for_missing_extension = reason == ExitReason::ExtensionMissing;
     proc_exit(0);
 }
