@@ -22,6 +22,11 @@ BEGIN
     RETURN false;
 END $$;
 SELECT wait_for_scheduler();
+-- docs: the workers in pg_stat_activity (pids vary, so only counted here).
+SELECT count(*) > 0 AS workers_listed FROM (
+SELECT pid, datname, backend_type, state, query
+FROM pg_stat_activity WHERE backend_type LIKE 'pg_trickle%'
+) q;
 
 ------------------------------------------------------------------------------------------------
 -- Settings
@@ -107,12 +112,19 @@ SELECT pgt_schema, pgt_name, status, refresh_mode, is_populated, total_refreshes
        last_refresh_at IS NOT NULL AS refreshed, staleness_secs >= 0 AS has_staleness, stale,
        consecutive_errors, schedule, refresh_tier, last_error_message, downstream_publication
 FROM pgtrickle.st_refresh_stats();
+-- docs
+SELECT pgt_name, status, total_refreshes, successful_refreshes, failed_refreshes,
+       last_refresh_action, stale, schedule, refresh_tier
+FROM pgtrickle.st_refresh_stats();
 
 ------------------------------------------------------------------------------------------------
 -- pg_stat_stream_tables
 ------------------------------------------------------------------------------------------------
 SELECT pgt_schema, pgt_name, status, is_populated, schedule, stale, total_refreshes,
        successful_refreshes, failed_refreshes, last_action, last_status, cdc_modes, refresh_tier
+FROM pgtrickle.pg_stat_stream_tables ORDER BY pgt_id;
+-- docs
+SELECT pgt_name, status, schedule, stale, total_refreshes, last_action, refresh_tier
 FROM pgtrickle.pg_stat_stream_tables ORDER BY pgt_id;
 
 ------------------------------------------------------------------------------------------------

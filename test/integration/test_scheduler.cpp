@@ -156,6 +156,25 @@ TEST_F(Scheduler, OneSecondStreamTableConvergesWithoutManualRefresh) {
     EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
 }
 
+TEST_F(Scheduler, DifferentialStreamTableIsMaintainedOnSchedule) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (id int PRIMARY KEY, grp int, v int)");
+    c.exec("INSERT INTO src SELECT g, g % 3, g FROM generate_series(1, 30) g");
+    const std::string query = "SELECT grp, count(*) AS n, sum(v) AS s FROM src GROUP BY grp";
+    c.exec("SELECT pgtrickle.create_stream_table('by_grp', '" + query +
+           "', schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    const std::string differs = "SELECT count(*) FROM ((SELECT grp, n, s FROM by_grp EXCEPT " +
+                                query + ") UNION ALL (" + query +
+                                " EXCEPT SELECT grp, n, s FROM by_grp)) d";
+    c.exec("INSERT INTO src SELECT g, g % 4, g FROM generate_series(31, 40) g");
+    c.exec("UPDATE src SET v = v * 2 WHERE id % 5 = 0");
+    c.exec("DELETE FROM src WHERE grp = 1");
+    EXPECT_TRUE(converges(differs, "0"));
+    EXPECT_NE(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history"
+                       " WHERE initiated_by = 'SCHEDULER' AND action = 'DIFFERENTIAL'"),
+              "0");
+}
+
 TEST_F(Scheduler, CronAndCalculatedSchedulesRefreshToo) {
     auto c = connect();
     c.exec("CREATE TABLE src (v int)");
