@@ -52,3 +52,27 @@ CREATE VIEW on_ab AS SELECT * FROM ab;
 SELECT pgtrickle.drop_stream_table('ab');
 SELECT pgtrickle.drop_stream_table('ab', cascade => true);
 SELECT count(*) FROM pg_class WHERE relname = 'on_ab';
+
+-- ALTER TABLE on a captured source: column changes that would break change capture are refused
+-- (pg_trickle.block_source_ddl); harmless DDL goes through; writes keep working either way.
+CREATE TABLE cap (id int PRIMARY KEY, v int, w text);
+INSERT INTO cap VALUES (1, 10, 'a'), (2, 20, 'b');
+SELECT pgtrickle.create_stream_table('cap_st', 'SELECT id, v FROM cap', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER TABLE cap RENAME COLUMN v TO v2;
+ALTER TABLE cap DROP COLUMN v;
+ALTER TABLE cap ALTER COLUMN v TYPE bigint;
+ALTER TABLE cap ADD COLUMN extra int;
+ALTER TABLE cap DROP COLUMN w;
+CREATE INDEX ON cap (v);
+INSERT INTO cap VALUES (3, 30, 1);
+SELECT pgtrickle.refresh_stream_table('cap_st');
+SELECT id, v FROM cap_st ORDER BY id;
+-- With the guard off the DDL is allowed: capture is rebuilt, writes keep working, and the next
+-- refresh is FULL (and fails here, since the query still names the old column).
+SET pg_trickle.block_source_ddl = off;
+ALTER TABLE cap RENAME COLUMN v TO v2;
+INSERT INTO cap VALUES (4, 40, 2);
+SELECT pgtrickle.refresh_stream_table('cap_st');
+SELECT pgtrickle.alter_stream_table('cap_st', query => 'SELECT id, v2 AS v FROM cap');
+SELECT id, v FROM cap_st ORDER BY id;
+RESET pg_trickle.block_source_ddl;

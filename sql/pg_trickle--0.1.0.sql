@@ -343,6 +343,15 @@ RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 CREATE EVENT TRIGGER pg_trickle_drop_tracker ON sql_drop
     EXECUTE FUNCTION pgtrickle._on_sql_drop();
 
+-- ALTER TABLE on a source: refused when it would break change capture
+-- (pg_trickle.block_source_ddl), else capture is rebuilt.
+CREATE FUNCTION pgtrickle._on_ddl_end()
+RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_ddl_end';
+
+CREATE EVENT TRIGGER pg_trickle_ddl_tracker ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION pgtrickle._on_ddl_end();
+
 ------------------------------------------------------------------------------------------------
 -- Scheduling and monitoring
 ------------------------------------------------------------------------------------------------
@@ -428,10 +437,11 @@ RETURNS TABLE(tree_line text, node text, node_type text, depth integer, status t
               refresh_mode text)
 STABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_dependency_tree';
 
--- One row per check, severity OK, WARN or ERROR.
+-- One row per check, severity OK, WARN or ERROR. Runs as the extension owner, so that any role
+-- can use it although only superusers may read the change buffers it counts.
 CREATE FUNCTION pgtrickle.health_check()
 RETURNS TABLE(check_name text, severity text, detail text)
-STABLE LANGUAGE sql AS $$
+STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp LANGUAGE sql AS $$
     WITH st AS (
         SELECT n.nspname || '.' || c.relname AS name, s.status, s.needs_reinit,
                s.consecutive_errors, coalesce(s.stale, false) AS stale
@@ -446,9 +456,10 @@ STABLE LANGUAGE sql AS $$
         FROM pg_catalog.pg_stat_activity a
     ),
     buffers AS (
-        SELECT s.schemaname || '.' || s.relname AS name, s.n_live_tup
-        FROM pg_catalog.pg_stat_all_tables s
-        WHERE s.schemaname = 'pgtrickle_changes' AND s.n_live_tup > 10000
+        SELECT b.source_table || ' for ' || b.stream_table || ' (' || b.pending_rows
+               || ' rows)' AS name
+        FROM pgtrickle.change_buffer_sizes() b
+        WHERE b.pending_rows > 10000
     ),
     checks(ord, check_name, severity, detail) AS (
         SELECT 1, 'scheduler_running',
@@ -501,10 +512,9 @@ STABLE LANGUAGE sql AS $$
         UNION ALL
         SELECT 6, 'buffer_growth',
                CASE WHEN count(*) = 0 THEN 'OK' ELSE 'WARN' END,
-               CASE WHEN count(*) = 0 THEN 'no change buffer holds more than 10000 rows'
-                    ELSE count(*) || ' change buffer(s) over 10000 rows: '
-                         || string_agg(name || ' (~' || n_live_tup || ' rows)', ', '
-                                       ORDER BY name) END
+               CASE WHEN count(*) = 0 THEN 'no change buffer holds more than 10000 pending rows'
+                    ELSE count(*) || ' change buffer(s) over 10000 pending rows (refreshes '
+                         || 'falling behind?): ' || string_agg(name, ', ' ORDER BY name) END
         FROM buffers
     )
     SELECT check_name, severity, detail FROM checks ORDER BY ord

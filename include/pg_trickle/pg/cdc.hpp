@@ -26,6 +26,14 @@ struct CapturedSource {
 };
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
 
+// After ALTER TABLE on a source: the captured columns it no longer has as they were (dropped,
+// renamed, retyped). Empty when capture is unaffected.
+std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid);
+
+// Rebuilds capture of `relid` from scratch for its current columns; every stream table reading
+// it loses its frontier, so its next refresh is FULL.
+void rebuild_capture(Spi& spi, Oid relid);
+
 // Deletes buffered changes every consumer of `relid` has consumed.
 void trim_buffer(Spi& spi, Oid relid);
 

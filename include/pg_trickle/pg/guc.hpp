@@ -9,6 +9,7 @@ extern int default_schedule_seconds;  // pg_trickle.default_schedule_seconds
 extern int max_consecutive_errors;    // pg_trickle.max_consecutive_errors
 extern int scheduler_interval_ms;     // pg_trickle.scheduler_interval_ms
 extern bool tiered_scheduling;
+extern bool block_source_ddl;                 // pg_trickle.block_source_ddl
 extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
                                               // pg_trickle.tiered_scheduling
 

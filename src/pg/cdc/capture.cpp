@@ -83,6 +83,19 @@ void sync_capture(Spi& spi, Oid relid) {
             if (std::find(wanted.begin(), wanted.end(), *c[0]) == wanted.end())
                 wanted.push_back(*c[0]);
     }
+    // Columns a stream table recorded but the source no longer has (dropped or renamed under
+    // pg_trickle.block_source_ddl = off) cannot be captured; that stream table's refresh will
+    // report it.
+    auto present = spi.execute(
+        "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = ''",
+        {id});
+    std::set<std::string> source_columns;
+    for (const auto& r : present.rows)
+        source_columns.insert(*r[0]);
+    wanted.erase(std::remove_if(wanted.begin(), wanted.end(),
+                                [&](const std::string& c) { return !source_columns.count(c); }),
+                 wanted.end());
     std::vector<std::string> have = existing.value_or(std::vector<std::string>{});
     std::vector<std::string> missing;
     for (const auto& w : wanted)
@@ -156,6 +169,38 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     for (const auto& r : res.rows)
         out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[1] == "t"});
     return out;
+}
+
+std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
+    auto res = spi.execute(
+        "SELECT a.attname FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = pg_catalog.to_regclass($2) AND a.attnum > 0 AND NOT a.attisdropped"
+        "   AND a.attname NOT IN ('xid', 'action')"
+        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
+        "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
+        "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"
+        "       AND s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod)"
+        " ORDER BY a.attnum",
+        {std::to_string(relid), core::buffer_table(relid)});
+    std::vector<std::string> out;
+    for (const auto& r : res.rows)
+        out.push_back(*r[0]);
+    return out;
+}
+
+void rebuild_capture(Spi& spi, Oid relid) {
+    {
+        AsCatalogOwner owner;
+        auto qualified = spi.execute("SELECT $1::oid::regclass::text", {std::to_string(relid)});
+        for (const auto& s : core::drop_capture_ddl(relid, *qualified.scalar(), true))
+            spi.run(s);
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"
+            " WHERE pgt_id IN (SELECT pgt_id FROM pgtrickle.pgt_dependencies"
+            "                  WHERE source_relid = $1::oid)",
+            {std::to_string(relid)});
+    }
+    sync_capture(spi, relid);
 }
 
 void trim_buffer(Spi& spi, Oid relid) {

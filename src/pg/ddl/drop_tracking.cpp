@@ -7,9 +7,11 @@
 //    extension leaves nothing behind (CASCADE is passed on to the storage tables' own drops).
 #include <fmt/format.h>
 
+#include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
@@ -70,6 +72,39 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
     spi.finish();
 }
 
+void handle_altered_tables() {
+    Spi spi;
+    auto altered = spi.execute(
+        "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
+        " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class b"
+        "     WHERE b.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
+        "       AND b.relname = 'changes_' || d.objid)");
+    for (const auto& row : altered.rows) {
+        Oid relid = static_cast<Oid>(std::stoul(*row[0]));
+        auto broken = broken_capture_columns(spi, relid);
+        if (broken.empty())
+            continue;
+        std::string cols;
+        for (const auto& c : broken)
+            cols += (cols.empty() ? "" : ", ") + c;
+        if (guc::block_source_ddl) {
+            auto name = spi.execute("SELECT $1::oid::regclass::text", {*row[0]}).scalar();
+            throw core::Error(
+                core::sqlstate::kObjectNotInPrerequisiteState,
+                fmt::format("ALTER TABLE on {} would break change capture of column(s) {} used "
+                            "by stream tables",
+                            name.value_or(*row[0]), cols),
+                "Columns that stream tables read may not be dropped, renamed or retyped while "
+                "pg_trickle.block_source_ddl is on.",
+                "Drop or alter those stream tables first, or SET pg_trickle.block_source_ddl = "
+                "off to allow it (their next refresh is then FULL).");
+        }
+        rebuild_capture(spi, relid);
+    }
+    spi.finish();
+}
+
 bool extension_installed() {
     Oid ext = pg_call([] { return get_extension_oid("pg_trickle", true); });
     return OidIsValid(ext);
@@ -118,6 +153,15 @@ ProcessUtility_hook_type previous_utility_hook = nullptr;
 }  // namespace pgtrickle::pg
 
 extern "C" {
+
+PG_FUNCTION_INFO_V1(pgt_on_ddl_end);
+Datum pgt_on_ddl_end(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle._on_ddl_end() may only be called as an event trigger")));
+    pgtrickle::pg::pg_guard([] { pgtrickle::pg::handle_altered_tables(); });
+    PG_RETURN_NULL();
+}
 
 PG_FUNCTION_INFO_V1(pgt_on_sql_drop);
 Datum pgt_on_sql_drop(PG_FUNCTION_ARGS) {

@@ -11,6 +11,7 @@ int default_schedule_seconds = 1;
 int max_consecutive_errors = 3;
 int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
+bool block_source_ddl = true;
 double differential_max_change_ratio = 0.15;
 
 void define_all() {
@@ -44,6 +45,13 @@ void define_all() {
                              "0 means never: always apply the delta.",
                              &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_SUSET, 0, nullptr,
                              nullptr, nullptr);
+    DefineCustomBoolVariable("pg_trickle.block_source_ddl",
+                             "Refuse ALTER TABLE that drops, renames or retypes a column change "
+                             "capture keeps for stream tables.",
+                             "When off, such DDL is allowed: change capture of the table is "
+                             "rebuilt and the stream tables reading it are refreshed in full "
+                             "next time.",
+                             &block_source_ddl, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.tiered_scheduling",
                              "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
                              nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,
