@@ -176,3 +176,11 @@ DROP ROLE pgt_monitor_user;
 -- The scheduler stays clear of these stream tables: nothing but the refreshes above happened.
 ------------------------------------------------------------------------------------------------
 SELECT initiated_by, count(*) FROM pgtrickle.pgt_refresh_history GROUP BY 1 ORDER BY 1;
+
+------------------------------------------------------------------------------------------------
+-- buffer_growth: more than 10000 changes waiting for a refresh.
+------------------------------------------------------------------------------------------------
+INSERT INTO orders SELECT g, 'east', 1 FROM generate_series(100, 10100) g;
+SELECT check_name, severity, detail FROM pgtrickle.health_check() WHERE check_name = 'buffer_growth';
+SELECT pgtrickle.refresh_stream_table(n) FROM unnest(ARRAY['region_totals', 'yearly_orders']) n;
+SELECT check_name, severity, detail FROM pgtrickle.health_check() WHERE check_name = 'buffer_growth';
