@@ -28,13 +28,13 @@ BEGIN
 END $$;
 
 SELECT pgtrickle.create_stream_table('by_cat',
-    'SELECT cat, count(*) AS n, sum(price) AS total, avg(qty) AS avg_qty FROM items GROUP BY cat', refresh_mode => 'FULL');
+    'SELECT cat, count(*) AS n, sum(price) AS total, avg(qty) AS avg_qty FROM items GROUP BY cat', refresh_mode => 'FULL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('joined',
-    'SELECT i.id, i.price, c.label FROM items i LEFT JOIN cats c ON c.cat = i.cat', refresh_mode => 'FULL');
+    'SELECT i.id, i.price, c.label FROM items i LEFT JOIN cats c ON c.cat = i.cat', refresh_mode => 'FULL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('dups',
-    'SELECT cat, label FROM cats UNION ALL SELECT cat, label FROM cats', refresh_mode => 'FULL');
+    'SELECT cat, label FROM cats UNION ALL SELECT cat, label FROM cats', refresh_mode => 'FULL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('nulls',
-    'SELECT NULLIF(qty, 0) AS q, cat FROM items WHERE id <= 20', refresh_mode => 'FULL');
+    'SELECT NULLIF(qty, 0) AS q, cat FROM items WHERE id <= 20', refresh_mode => 'FULL', schedule => '1h');
 
 CREATE FUNCTION check_all() RETURNS TABLE (st text, result text) LANGUAGE sql AS $$
     SELECT 'by_cat', check_equal('by_cat', 'SELECT cat, count(*) AS n, sum(price) AS total, avg(qty) AS avg_qty FROM items GROUP BY cat')
@@ -96,7 +96,7 @@ FROM pgtrickle.get_refresh_history('by_cat', 2);
 -- A refresh that fails changes nothing: contents, catalog and history stay as they were.
 CREATE TABLE divisor (d int);
 INSERT INTO divisor VALUES (1);
-SELECT pgtrickle.create_stream_table('fragile', 'SELECT i.id / d.d AS q FROM items i, divisor d', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('fragile', 'SELECT i.id / d.d AS q FROM items i, divisor d', refresh_mode => 'FULL', schedule => '1h');
 UPDATE divisor SET d = 0;
 SELECT pgtrickle.refresh_stream_table('fragile');
 SELECT count(*) FROM fragile;

@@ -20,10 +20,10 @@ GRANT INSERT ON perm.open TO pgt_alice;
 
 -- Alice may not read perm.secret, so she may not build a stream table over it.
 SET ROLE pgt_alice;
-SELECT pgtrickle.create_stream_table('perm.leak', 'SELECT id, v FROM perm.secret', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('perm.leak', 'SELECT id, v FROM perm.secret', refresh_mode => 'FULL', schedule => '1h');
 SELECT count(*) FROM pgtrickle.pgt_stream_tables;
 -- Over perm.open she may; the storage table is hers.
-SELECT pgtrickle.create_stream_table('perm.alice_st', 'SELECT id, v FROM perm.open', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('perm.alice_st', 'SELECT id, v FROM perm.open', refresh_mode => 'FULL', schedule => '1h');
 SELECT relowner::regrole FROM pg_class WHERE oid = 'perm.alice_st'::regclass;
 -- Writing the catalog directly is not possible for her.
 UPDATE pgtrickle.pgt_stream_tables SET status = 'ERROR';
