@@ -81,47 +81,35 @@ bool start_scheduler(const Database& db, BackgroundWorkerHandle** handle) {
     strlcpy(w.bgw_type, "pg_trickle scheduler", BGW_MAXLEN);
     w.bgw_main_arg = ObjectIdGetDatum(db.oid);
     w.bgw_notify_pid = MyProcPid;  // the postmaster signals us when it starts and stops
-    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    const bool ok = RegisterDynamicBackgroundWorker(&w, handle);
-    MemoryContextSwitchTo(old);
-    return ok;
+    return pg_call([&] {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        const bool ok = RegisterDynamicBackgroundWorker(&w, handle);
+        MemoryContextSwitchTo(old);
+        return ok;
+    });
 }
 
-// Brings the slots in line with the database list and starts the schedulers that are missing.
-void reconcile(const std::vector<Database>& databases) {
+// The shared-memory part of a round, plain C under the lock: forgets the slots of databases that
+// are gone, handles the exits of schedulers, and sets start_slot[d] to the slot of each database
+// dboids[d] that needs a scheduler now (else -1). Returns whether some database found no slot.
+bool claim_slots_to_start(const Oid* dboids, int ndbs, const char* alive, int* start_slot) {
     SharedState* s = shared();
-    // Which schedulers we started are still alive (GetBackgroundWorkerPid takes its own lock,
-    // so this happens before ours is taken).
-    std::vector<bool> alive(s->nslots, false);
-    for (int i = 0; i < s->nslots; ++i) {
-        if (handles[i] == nullptr)
-            continue;
-        pid_t pid;
-        if (GetBackgroundWorkerPid(handles[i], &pid) == BGWH_STOPPED) {
-            pfree(handles[i]);
-            handles[i] = nullptr;
-        } else {
-            alive[i] = true;
-        }
-    }
-
-    std::vector<std::pair<int, Database>> to_start;
     bool out_of_slots = false;
     const TimestampTz now = GetCurrentTimestamp();
     LWLockAcquire(s->lock, LW_EXCLUSIVE);
-    // Databases that are gone: forget their slots once nothing runs there.
     for (int i = 0; i < s->nslots; ++i) {
         SchedulerSlot& slot = s->slots[i];
         if (slot.dboid == InvalidOid || alive[i] || slot.pid != 0)
             continue;
         bool listed = false;
-        for (const auto& db : databases)
-            listed = listed || db.oid == slot.dboid;
+        for (int d = 0; d < ndbs; ++d)
+            listed = listed || dboids[d] == slot.dboid;
         if (!listed)
             slot.dboid = InvalidOid;
     }
-    for (const auto& db : databases) {
-        SchedulerSlot* slot = find_or_add_slot(s, db.oid);
+    for (int d = 0; d < ndbs; ++d) {
+        start_slot[d] = -1;
+        SchedulerSlot* slot = find_or_add_slot(s, dboids[d]);
         if (slot == nullptr) {
             out_of_slots = true;
             continue;
@@ -146,27 +134,67 @@ void reconcile(const std::vector<Database>& databases) {
         if (now < slot->hold_until)
             continue;
         slot->launched_at = now;
-        to_start.emplace_back(i, db);
+        start_slot[d] = i;
     }
     LWLockRelease(s->lock);
+    return out_of_slots;
+}
 
+void forget_launch(int i) {
+    SharedState* s = shared();
+    LWLockAcquire(s->lock, LW_EXCLUSIVE);
+    s->slots[i].launched_at = 0;
+    LWLockRelease(s->lock);
+}
+
+// Brings the slots in line with the database list and starts the schedulers that are missing.
+void reconcile(const std::vector<Database>& databases) {
+    SharedState* s = shared();
+    // Which schedulers we started are still alive (GetBackgroundWorkerPid takes its own lock,
+    // so this happens before ours is taken).
+    std::vector<char> alive(s->nslots, false);
+    for (int i = 0; i < s->nslots; ++i) {
+        if (handles[i] == nullptr)
+            continue;
+        BackgroundWorkerHandle* handle = handles[i];
+        const bool stopped = pg_call([&] {
+            pid_t pid;
+            return GetBackgroundWorkerPid(handle, &pid) == BGWH_STOPPED;
+        });
+        if (stopped) {
+            pg_call([&] { pfree(handle); });
+            handles[i] = nullptr;
+        } else {
+            alive[i] = true;
+        }
+    }
+
+    std::vector<Oid> dboids;
+    for (const auto& db : databases)
+        dboids.push_back(db.oid);
+    std::vector<int> start_slot(databases.size(), -1);
+    const bool out_of_slots = pg_call([&] {
+        return claim_slots_to_start(dboids.data(), static_cast<int>(dboids.size()), alive.data(),
+                                    start_slot.data());
+    });
     if (out_of_slots && !no_free_slot_reported)
         warning("pg_trickle launcher has no free scheduler slot for some databases",
                 "There are more databases than max_worker_processes.");
     no_free_slot_reported = out_of_slots;
 
-    for (const auto& [i, db] : to_start) {
-        if (start_scheduler(db, &handles[i])) {
+    for (std::size_t d = 0; d < databases.size(); ++d) {
+        const int i = start_slot[d];
+        if (i < 0)
+            continue;
+        if (start_scheduler(databases[d], &handles[i])) {
             start_failure_reported[i] = false;
             continue;
         }
         handles[i] = nullptr;
-        LWLockAcquire(s->lock, LW_EXCLUSIVE);
-        s->slots[i].launched_at = 0;  // not started: try again next round
-        LWLockRelease(s->lock);
+        pg_call([&] { forget_launch(i); });  // not started: try again next round
         if (!start_failure_reported[i]) {
             warning(fmt::format("pg_trickle launcher could not start a scheduler for database {}",
-                                db.name),
+                                databases[d].name),
                     "No background worker slot is free.",
                     "Raise max_worker_processes (one launcher, one scheduler per database).");
             start_failure_reported[i] = true;

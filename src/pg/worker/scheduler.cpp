@@ -101,8 +101,8 @@ bool claim_slot(Oid dboid) {
 // Needs a transaction. Looks with a catalog snapshot taken after noting the rescan requests, so
 // a CREATE EXTENSION that committed before the note is always seen.
 bool extension_installed() {
-    note_rescan_requests();
     return pg_call([] {
+        note_rescan_requests();
         InvalidateCatalogSnapshot();
         return OidIsValid(get_extension_oid("pg_trickle", true));
     });
@@ -262,7 +262,11 @@ ORDER BY st.pgt_id)sql");
         auto b = backoff_.find(table.id);
         if (b != backoff_.end() && GetCurrentTimestamp() < b->second.until)
             continue;
-        pg_call([] { CHECK_FOR_INTERRUPTS(); });
+        try {
+            pg_call([] { CHECK_FOR_INTERRUPTS(); });
+        } catch (const PgException&) {
+            // A cancel request between two refreshes: nothing was running, carry on.
+        }
         refresh_one(table);
     }
     report_activity(STATE_IDLE, "waiting for the next tick");
