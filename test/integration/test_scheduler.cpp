@@ -323,6 +323,28 @@ TEST_F(Scheduler, FailuresBelowTheLimitCountAndASuccessResetsThem) {
     EXPECT_TRUE(converges("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables", "0"));
 }
 
+TEST_F(Scheduler, LockTimeoutsAreRetriedWithoutCounting) {
+    auto c = connect();
+    auto locker = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec("INSERT INTO src SELECT generate_series(1, 3)");
+    // The scheduler cannot read src while this transaction holds it: its refreshes give up
+    // waiting for the lock (55P03) and are retried, neither counted nor written to the history.
+    locker.exec("BEGIN");
+    locker.exec("LOCK TABLE src IN ACCESS EXCLUSIVE MODE");
+    EXPECT_FALSE(eventually([&] { return scalar("SELECT n FROM st") != "0"; }, 4s));
+    EXPECT_EQ(c.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"), "0");
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status ="
+                       " 'FAILED'"),
+              "0");
+    locker.exec("COMMIT");
+    EXPECT_TRUE(converges("SELECT n FROM st", "3"));
+}
+
 TEST_F(Scheduler, EnabledOffPausesRefreshesAndOnResumesThem) {
     auto c = connect();
     c.exec("CREATE TABLE src (v int)");
