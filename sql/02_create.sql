@@ -41,7 +41,7 @@ SELECT pgtrickle.create_stream_table('auto_full', 'SELECT id, rank() OVER (ORDER
 SELECT refresh_mode, effective_refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'auto_full';
 
 -- initialize => false: created empty, not populated until the first refresh.
-SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM orders', refresh_mode => 'FULL', initialize => false);
+SELECT pgtrickle.create_stream_table('lazy', 'SELECT id FROM orders', refresh_mode => 'FULL', initialize => false, schedule => '1h');
 SELECT count(*), (SELECT is_populated FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'lazy') FROM lazy;
 SELECT pgtrickle.refresh_stream_table('lazy');
 SELECT count(*), (SELECT is_populated FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'lazy') FROM lazy;

@@ -76,3 +76,13 @@ SELECT pgtrickle.refresh_stream_table('cap_st');
 SELECT pgtrickle.alter_stream_table('cap_st', query => 'SELECT id, v2 AS v FROM cap');
 SELECT id, v FROM cap_st ORDER BY id;
 RESET pg_trickle.block_source_ddl;
+
+-- DROP TABLE of a stream table's storage also removes the change capture only it needed.
+CREATE TABLE lonely (id int PRIMARY KEY);
+SELECT pgtrickle.create_stream_table('lonely_st', 'SELECT id FROM lonely', schedule => '1h');
+SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 'lonely'::regclass AND tgname LIKE 'pg_trickle_cdc%';
+DROP TABLE lonely_st;
+SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 'lonely'::regclass AND tgname LIKE 'pg_trickle_cdc%';
+SELECT count(*) AS buffers FROM pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relname = 'changes_' || 'lonely'::regclass::oid;
+INSERT INTO lonely VALUES (1);
+DROP TABLE lonely;

@@ -161,3 +161,10 @@ WHERE stream_table IN ('public.f_agg', 'public.f_dups') ORDER BY 1, 2;
 INSERT INTO d_customers VALUES (99, 'r9', true);
 SELECT stream_table, source_table, pending_rows FROM pgtrickle.change_buffer_sizes()
 WHERE stream_table = 'public.f_agg' ORDER BY 1, 2;
+
+-- Functions whose value changes with time (or session) cannot be maintained from changed rows
+-- alone: DIFFERENTIAL refuses them, AUTO falls back to FULL.
+SELECT pgtrickle.create_stream_table('f_recent', 'SELECT oid FROM d_orders WHERE amount > 0 AND now() > ''2000-01-01''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_today', 'SELECT cid, CURRENT_DATE AS d FROM d_customers', schedule => '1h');
+SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_today';
+SELECT pgtrickle.drop_stream_table('f_today');

@@ -30,6 +30,30 @@ struct VarState {
     bool system_column;
 };
 
+// Functions whose value changes with time or session rather than with data: a delta computed
+// from changed rows alone would leave rows that depend on them stale.
+bool uses_time_or_session(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, SQLValueFunction))
+        return true;  // CURRENT_DATE, CURRENT_TIMESTAMP, USER, ...
+    if (IsA(node, FuncExpr)) {
+        Oid f = reinterpret_cast<FuncExpr*>(node)->funcid;
+        if (get_func_namespace(f) == PG_CATALOG_NAMESPACE) {
+            char* name = get_func_name(f);
+            int nargs = list_length(reinterpret_cast<FuncExpr*>(node)->args);
+            if (strcmp(name, "now") == 0 || strcmp(name, "statement_timestamp") == 0 ||
+                strcmp(name, "transaction_timestamp") == 0 ||
+                strcmp(name, "current_setting") == 0 || (strcmp(name, "age") == 0 && nargs == 1))
+                return true;
+        }
+    }
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(uses_time_or_session),
+                                 context, 0);
+    return expression_tree_walker(node, as_walker(uses_time_or_session), context);
+}
+
 bool collect_vars(Node* node, void* context) {
     auto* s = static_cast<VarState*>(context);
     if (node == nullptr)
@@ -262,11 +286,20 @@ std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
             default:
                 return "functions, VALUES or WITH references in FROM";
         }
-        if (rte->relkind != RELKIND_RELATION)
-            return fmt::format("sources that are not plain tables ({})",
-                               rte->relkind == RELKIND_VIEW
-                                   ? "a view"
-                                   : "relkind " + std::string(1, rte->relkind));
+        if (rte->relkind != RELKIND_RELATION) {
+            switch (rte->relkind) {
+                case RELKIND_VIEW:
+                    return "views as sources";
+                case RELKIND_MATVIEW:
+                    return "materialized views as sources";
+                case RELKIND_FOREIGN_TABLE:
+                    return "foreign tables as sources";
+                case RELKIND_PARTITIONED_TABLE:
+                    return "partitioned tables as sources";
+                default:
+                    return "sources that are not plain tables";
+            }
+        }
         bool has_children = pg_call([&] { return has_subclass(rte->relid); });
         if (has_children)
             return "tables with inheritance children";
@@ -313,6 +346,11 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
         a.volatile_functions = true;
         return a;
     }
+
+    if (pg_call([&] { return query_tree_walker(q, as_walker(uses_time_or_session), nullptr, 0); }))
+        return unsupported(
+            "functions whose value changes with time or session (now(), CURRENT_DATE, "
+            "current_setting(), ...)");
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};

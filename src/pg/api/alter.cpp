@@ -144,13 +144,17 @@ void alter_stream_table(const AlterRequest& r) {
             st.defining_query = def->query.deparsed;
             st.original_query = def->query.statement;
         }
-        ensure_row_id_index(spi, st.relid, unique);
         install_dependencies(spi, st.pgt_id, dependencies_of(*def, mode));
         needs_refresh = true;
     }
     catalog::update_definition(spi, st);
     if (needs_refresh) {
         refresh(spi, st, "MANUAL", true);
+        // After the rows are rebuilt: the old rows may repeat ids a unique index refuses.
+        if (def)
+            ensure_row_id_index(
+                spi, st.relid,
+                unique_row_ids(*def, *core::refresh_mode_from_catalog(st.refresh_mode)));
         if (r.status && st.status != "ACTIVE") {
             // The refresh marked it ACTIVE; the status the user asked for wins.
             st.is_populated = true;

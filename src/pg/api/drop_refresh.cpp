@@ -139,13 +139,13 @@ void resume_stream_table(const std::string& name) {
                                           st.display_name()),
                               {}, "Give it its query again with alter_stream_table(query => ...).");
         }
-        ensure_row_id_index(spi, st.relid, unique_row_ids(def, mode));
         install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
         st.refresh_mode = std::string(core::to_string(mode));
         st.status = "ACTIVE";
         st.consecutive_errors = 0;
         catalog::update_definition(spi, st);
         refresh(spi, st, "MANUAL", true);
+        ensure_row_id_index(spi, st.relid, unique_row_ids(def, mode));
     }
     spi.finish();
 }

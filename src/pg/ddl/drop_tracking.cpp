@@ -60,11 +60,15 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
         if (*row[2] == "t") {
             // A storage table dropped directly: forget the stream table, and capture that only
             // it needed.
-            auto st = catalog::find_by_relid(spi, static_cast<Oid>(std::stoul(relid)));
-            auto deps = st ? catalog::dependencies(spi, st->pgt_id) : std::vector<Dependency>{};
+            // (The storage table is already gone from pg_class: look up by pgt_relid only.)
+            auto sources = spi.execute(
+                "SELECT d.source_relid FROM pgtrickle.pgt_dependencies d"
+                " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+                " WHERE st.pgt_relid = $1::oid",
+                {relid});
             spi.run("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid = $1::oid", {relid});
-            for (const auto& d : deps)
-                sync_capture(spi, d.source_relid);
+            for (const auto& d : sources.rows)
+                sync_capture(spi, static_cast<Oid>(std::stoul(*d[0])));
         }
         // A dropped source takes its triggers along; its buffer and functions go here.
         sync_capture(spi, static_cast<Oid>(std::stoul(relid)));
