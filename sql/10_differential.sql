@@ -168,3 +168,12 @@ SELECT pgtrickle.create_stream_table('f_recent', 'SELECT oid FROM d_orders WHERE
 SELECT pgtrickle.create_stream_table('f_today', 'SELECT cid, CURRENT_DATE AS d FROM d_customers', schedule => '1h');
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_today';
 SELECT pgtrickle.drop_stream_table('f_today');
+
+-- Views as sources are inlined: the stream table is maintained from the view's base tables.
+CREATE VIEW d_big AS SELECT oid, cid, amount FROM d_orders WHERE amount > 5;
+SELECT pgtrickle.create_stream_table('f_view', 'SELECT c.region, count(*) AS n FROM d_big b JOIN d_customers c USING (cid) GROUP BY c.region', schedule => '1h');
+SELECT source_relid::regclass, source_type FROM pgtrickle.pgt_dependencies d
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_view' ORDER BY source_relid::regclass::text;
+INSERT INTO d_orders VALUES (700, 1, 9, 1.00, 'v'), (701, 2, 2, 1.00, 'w'), (702, 3, 12, 1.00, 'x');
+SELECT pgtrickle.refresh_stream_table('f_view');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_view';

@@ -191,13 +191,48 @@ AnalyzedQuery analyze_query(const std::string& query) {
         throw core::Error("42601", "defining query must return at least one column");
     }
 
+    // Views are inlined: the stored query then reads their base tables, which change capture
+    // can watch, and the views stay recorded as sources for DDL tracking. Not when row-level
+    // security applies (the rewrite would bake the creating user's policies into the query) nor
+    // when the user may read the view but not its tables (the view's owner rights would be lost).
+    Query* printed = q;
+    bool has_view = false;
+    for (const auto& src : out.sources)
+        has_view = has_view || src.source_type == "VIEW";
+    if (has_view) {
+        List* rewritten =
+            pg_call([&] { return QueryRewrite(static_cast<Query*>(copyObjectImpl(q))); });
+        Query* r = list_length(rewritten) == 1 ? linitial_node(Query, rewritten) : nullptr;
+        if (r != nullptr && !r->hasRowSecurity) {
+            WalkState inner{NIL, false, false, false};
+            pg_call([&] { walk_query(r, &inner); });
+            std::vector<Dependency> base;
+            bool readable = true;
+            foreach (lc, inner.relids) {
+                Oid relid = lfirst_oid(lc);
+                if (!seen.insert(relid).second)
+                    continue;
+                char relkind = pg_call([&] { return get_rel_relkind(relid); });
+                bool can_read = pg_call([&] {
+                    return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+                });
+                readable = readable && can_read;
+                base.push_back({relid, source_type_for(relkind), {}});
+            }
+            if (readable) {
+                printed = r;
+                out.sources.insert(out.sources.end(), base.begin(), base.end());
+            }
+        }
+    }
+
     // Print the query back under an empty search path so every name comes out schema-qualified:
     // the stored query then means the same thing whoever runs it, whatever their search_path.
     char* deparsed = pg_call([&] {
         int nest = NewGUCNestLevel();
         set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
-        char* s = pg_get_querydef(q, false);
+        char* s = pg_get_querydef(printed, false);
         AtEOXact_GUC(true, nest);
         return s;
     });

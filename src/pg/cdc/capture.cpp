@@ -163,7 +163,9 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
         "SELECT d.source_relid, EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
         "    AND c.relname = 'changes_' || d.source_relid)"
-        " FROM pgtrickle.pgt_dependencies d WHERE d.pgt_id = $1::bigint ORDER BY d.source_relid",
+        " FROM pgtrickle.pgt_dependencies d"
+        " WHERE d.pgt_id = $1::bigint AND d.source_type <> 'VIEW'"  // views: DDL tracking only
+        " ORDER BY d.source_relid",
         {std::to_string(pgt_id)});
     std::vector<CapturedSource> out;
     for (const auto& r : res.rows)
