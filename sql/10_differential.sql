@@ -177,3 +177,13 @@ JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_view' OR
 INSERT INTO d_orders VALUES (700, 1, 9, 1.00, 'v'), (701, 2, 2, 1.00, 'w'), (702, 3, 12, 1.00, 'x');
 SELECT pgtrickle.refresh_stream_table('f_view');
 SELECT st, last_action, result FROM d_check() WHERE st = 'f_view';
+
+-- WITH queries are inlined (each reference its own subquery); WITH RECURSIVE is not maintained
+-- differentially yet.
+SELECT pgtrickle.create_stream_table('f_with', 'WITH big AS (SELECT * FROM d_orders WHERE amount > 3), named AS (SELECT b.oid, c.region FROM big b JOIN d_customers c USING (cid)) SELECT n.region, count(*) AS n FROM named n JOIN big b2 ON b2.oid = n.oid GROUP BY n.region', schedule => '1h');
+SELECT refresh_mode, defining_query NOT LIKE '%WITH%' AS inlined FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_with';
+UPDATE d_orders SET amount = amount + 3 WHERE oid % 2 = 0;
+DELETE FROM d_customers WHERE cid = 3;
+SELECT pgtrickle.refresh_stream_table('f_with');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_with';
+SELECT pgtrickle.create_stream_table('f_recursive', 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r', refresh_mode => 'DIFFERENTIAL', schedule => '1h');

@@ -245,7 +245,7 @@ bool setop_is_union_all(Node* n) {
 // may also group. Returns the reason when it is not supported.
 std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
     if (q->cteList)
-        return "WITH queries";
+        return "WITH RECURSIVE";
     if (q->hasSubLinks)
         return "subqueries in expressions (EXISTS, IN, scalar subqueries)";
     if (q->hasWindowFuncs)

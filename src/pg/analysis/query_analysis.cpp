@@ -82,6 +82,115 @@ std::string source_type_for(char relkind) {
     }
 }
 
+// ---- WITH inlining --------------------------------------------------------------------------
+// Plain C over PostgreSQL nodes (run under pg_call): non-recursive, read-only CTEs become
+// subqueries, each reference its own copy, which is what PostgreSQL itself does for CTEs that are
+// not materialized. The stored query then has no WITH, and the differential engine sees plain
+// subqueries.
+struct CteStack {
+    List* levels[64];
+    int depth;
+    bool ok;
+};
+
+bool ctes_inlinable(List* ctes) {
+    ListCell* lc;
+    foreach (lc, ctes) {
+        auto* cte = static_cast<CommonTableExpr*>(lfirst(lc));
+        if (cte->cterecursive || !IsA(cte->ctequery, Query) ||
+            reinterpret_cast<Query*>(cte->ctequery)->commandType != CMD_SELECT)
+            return false;
+    }
+    return true;
+}
+
+void inline_ctes_level(Query* q, CteStack* stack);
+
+bool inline_ctes_in_sublinks(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Query)) {
+        inline_ctes_level(reinterpret_cast<Query*>(node), static_cast<CteStack*>(context));
+        return false;
+    }
+    return expression_tree_walker(node, as_walker(inline_ctes_in_sublinks), context);
+}
+
+void inline_ctes_level(Query* q, CteStack* stack) {
+    if (!stack->ok)
+        return;
+    if (stack->depth >= 64 || !ctes_inlinable(q->cteList)) {
+        stack->ok = false;
+        return;
+    }
+    stack->levels[stack->depth++] = q->cteList;
+    ListCell* lc;
+    foreach (lc, q->rtable) {
+        auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+        if (rte->rtekind == RTE_CTE) {
+            int target = stack->depth - 1 - static_cast<int>(rte->ctelevelsup);
+            CommonTableExpr* found = nullptr;
+            ListCell* c;
+            if (target >= 0) {
+                foreach (c, stack->levels[target]) {
+                    auto* cte = static_cast<CommonTableExpr*>(lfirst(c));
+                    if (strcmp(cte->ctename, rte->ctename) == 0)
+                        found = cte;
+                }
+            }
+            if (found == nullptr) {
+                stack->ok = false;
+                return;
+            }
+            auto* body = static_cast<Query*>(copyObjectImpl(found->ctequery));
+            if (rte->ctelevelsup > 0)
+                IncrementVarSublevelsUp(reinterpret_cast<Node*>(body),
+                                        static_cast<int>(rte->ctelevelsup), 1);
+            rte->rtekind = RTE_SUBQUERY;
+            rte->subquery = body;
+            rte->security_barrier = false;
+            rte->ctename = nullptr;
+            rte->ctelevelsup = 0;
+            rte->self_reference = false;
+            rte->coltypes = NIL;
+            rte->coltypmods = NIL;
+            rte->colcollations = NIL;
+        }
+        if (rte->rtekind == RTE_SUBQUERY)
+            inline_ctes_level(rte->subquery, stack);
+    }
+    query_tree_walker(q, as_walker(inline_ctes_in_sublinks), stack,
+                      QTW_IGNORE_RT_SUBQUERIES | QTW_IGNORE_CTE_SUBQUERIES);
+    stack->depth--;
+}
+
+// Returns the query with its CTEs inlined, or nullptr when they cannot be (recursive or
+// data-modifying CTEs, or volatile functions whose evaluation count inlining would change).
+Query* inline_ctes(Query* q) {
+    if (contain_volatile_functions(reinterpret_cast<Node*>(q)))
+        return nullptr;
+    auto* copy = static_cast<Query*>(copyObjectImpl(q));
+    CteStack stack{};
+    stack.ok = true;
+    inline_ctes_level(copy, &stack);
+    if (!stack.ok)
+        return nullptr;
+    // Every level's WITH is now unused.
+    return copy;
+}
+
+bool clear_cte_lists(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Query)) {
+        auto* q = reinterpret_cast<Query*>(node);
+        q->cteList = NIL;
+        q->hasRecursive = false;
+        return query_tree_walker(q, as_walker(clear_cte_lists), context, 0);
+    }
+    return expression_tree_walker(node, as_walker(clear_cte_lists), context);
+}
+
 }  // namespace
 
 AnalyzedQuery analyze_query(const std::string& query) {
@@ -224,6 +333,18 @@ AnalyzedQuery analyze_query(const std::string& query) {
                 out.sources.insert(out.sources.end(), base.begin(), base.end());
             }
         }
+    }
+
+    // WITH queries are inlined too, when that cannot change their meaning.
+    {
+        Query* inlined = pg_call([&] {
+            Query* r = inline_ctes(printed);
+            if (r != nullptr)
+                clear_cte_lists(reinterpret_cast<Node*>(r), nullptr);
+            return r;
+        });
+        if (inlined != nullptr)
+            printed = inlined;
     }
 
     // Print the query back under an empty search path so every name comes out schema-qualified:
