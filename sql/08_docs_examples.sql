@@ -153,7 +153,7 @@ SELECT action, status, rows_inserted, rows_deleted, error_message FROM pgtrickle
 -- explain_diff_sql
 ------------------------------------------------------------------------------------------------
 UPDATE orders SET amount = 80.00 WHERE id = 3;
-SELECT split_part(pgtrickle.explain_diff_sql('sales_by_region'), E'\n', 1) AS first_line;
+SELECT split_part(pgtrickle.explain_diff_sql('sales_by_region'), ' ', 2) AS first_cte;
 SELECT pgtrickle.explain_diff_sql('sales_by_region') LIKE '%pgtrickle_changes.%' AS reads_change_buffers;
 SELECT pgtrickle.explain_diff_sql('top2_orders');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE

@@ -50,6 +50,7 @@ struct DeltaTable {
     std::string qualified_name;
     std::vector<Column> columns;   // used columns, key columns included
     std::vector<std::string> key;  // primary key (unquoted names); empty = no key
+    bool changed = true;           // has unconsumed changes (set by the refresh)
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -110,7 +111,8 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
 // How the plan maintains its query, for people (explain_st's operator_tree).
 std::string describe_plan(const DeltaPlan& plan);
 
-// SELECT returning (changed boolean, truncated boolean) for the buffers of `relids` since prev.
+// SELECT returning one boolean per relid (its buffer has changes since prev), then one more:
+// whether any of them was truncated. With no relids: a single false.
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
 
 }  // namespace pgtrickle::core

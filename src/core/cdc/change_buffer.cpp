@@ -72,11 +72,12 @@ std::vector<std::string> buffer_ddl(const CaptureSource& s) {
     std::string cols;
     for (const auto& c : s.columns)
         cols += fmt::format(", {} {}", quote_ident(buffer_column(c.name)), c.type_sql);
+    // No index: an index on xid costs every writer about as much as the copy itself, and a
+    // buffer holds only changes not yet consumed by every reader, which a refresh reads in
+    // full anyway.
     return {
         fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, action \"char\" NOT NULL{})",
                     buffer_table(s.relid), cols),
-        // xid grows with insertion order, so inserts always land on the index's last page.
-        fmt::format("CREATE INDEX ON {} (xid)", buffer_table(s.relid)),
     };
 }
 
@@ -179,8 +180,8 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
 }
 
 std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
-    // Rows older than the previous snapshot's xmin were all visible to it: the first test lets
-    // the index skip them before the exact visibility check. The refreshing transaction's own
+    // Rows older than the previous snapshot's xmin were all visible to it: the cheap first test
+    // skips them before the exact visibility check. The refreshing transaction's own
     // xid is never "visible" in its own snapshot, so its rows are told apart by command id: those
     // written before that refresh started were consumed by it, later ones were not.
     std::string snap = quote_literal(prev.snapshot) + "::pg_catalog.pg_snapshot";

@@ -69,19 +69,26 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
     buffer_row += ")::text";
 
+    // The change as two plain multisets, straight from the buffer: a delta term is linear in
+    // them, so an insert and a delete of the same row cancel in the final sums without being
+    // paired here. Only the old state of the table (below) needs the net change.
     std::string out = fmt::format(
+        "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b\n"
+        "  WHERE b.action = 'I' AND {pred}),\n"
+        "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b\n"
+        "  WHERE b.action = 'D' AND {pred}),\n"
+        "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_net_{i} AS MATERIALIZED (\n"
         "  SELECT {sel}__pgt_nw FROM (\n"
         "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
         "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
         "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
-        "                 {brow} AS __pgt_k\n"
+        "                 {brow} COLLATE \"C\" AS __pgt_k\n"
         "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
         "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
-        "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        "__pgt_nins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
-        "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} WHERE false),\n"
-        "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        "__pgt_ndel_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
@@ -100,20 +107,20 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         }
         current = fmt::format(
             "SELECT {plain}{one} FROM {table} r WHERE {kr} <> ALL (ARRAY(SELECT {ki} FROM "
-            "__pgt_ins_{i} i))",
+            "__pgt_nins_{i} i))",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("kr", key_r), fmt::arg("ki", key_i),
             fmt::arg("i", index));
     } else {
         current = fmt::format(
             "(SELECT {plain}{one} FROM {table} r EXCEPT ALL SELECT {sel}{one} "
-            "FROM __pgt_ins_{i})",
+            "FROM __pgt_nins_{i})",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("sel", select_cols),
             fmt::arg("i", index));
     }
     out += fmt::format(
-        "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i})",
+        "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_ndel_{i})",
         fmt::arg("i", index), fmt::arg("cur", current), fmt::arg("sel", select_cols),
         fmt::arg("one", one));
     (void)cols;
@@ -137,7 +144,8 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
 
 // The 2n substituted copies of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
-                                      const Products& products) {
+                                      const Products& products,
+                                      const std::vector<DeltaTable>& tables) {
     Products all = products;
     if (all.empty()) {
         all.emplace_back();
@@ -152,14 +160,18 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
         for (std::size_t p = 0; p < product.size(); ++p)
             position[product[p]] = static_cast<int>(p);
         for (std::size_t p = 0; p < product.size(); ++p) {
+            // An unchanged table contributes no delta term, and its old state is the table.
+            if (!tables[refs[product[p]].table].changed)
+                continue;
             for (int sign : {1, -1}) {
                 std::vector<std::string> repl(refs.size());
                 for (std::size_t j = 0; j < refs.size(); ++j) {
                     const int pj = position[j];
+                    const bool changed = tables[refs[j].table].changed;
                     if (pj < 0)
                         repl[j] = fmt::format("__pgt_none_{}", refs[j].table);
-                    else if (pj < static_cast<int>(p))
-                        continue;  // new state: the table itself
+                    else if (pj < static_cast<int>(p) || (pj > static_cast<int>(p) && !changed))
+                        continue;  // the table as it is now
                     else if (pj == static_cast<int>(p))
                         repl[j] =
                             fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
@@ -191,7 +203,7 @@ namespace {
 using namespace detail;
 
 std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.query, plan.refs, plan.products);
+    const auto terms = signed_terms(plan.query, plan.refs, plan.products, plan.tables);
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
@@ -227,7 +239,7 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
 }
 
 std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products);
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products, plan.tables);
     std::vector<std::string> keys, key_hash_inputs, matches;
     for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
         std::string g = fmt::format("__pgt_g{}", k + 1);
@@ -332,17 +344,18 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
 }
 
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {
-    std::vector<std::string> any, trunc;
+    std::vector<std::string> cols, trunc;
     const std::string pred = unconsumed_predicate(prev, "b");
     for (auto relid : relids) {
-        any.push_back(
+        cols.push_back(
             fmt::format("EXISTS (SELECT 1 FROM {} b WHERE {})", buffer_table(relid), pred));
         trunc.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE b.action = 'T' AND {})",
                                     buffer_table(relid), pred));
     }
-    if (any.empty())
-        return "SELECT false, false";
-    return fmt::format("SELECT {}, {}", join(any, " OR "), join(trunc, " OR "));
+    if (trunc.empty())
+        return "SELECT false";
+    cols.push_back(join(trunc, " OR "));
+    return "SELECT " + join(cols, ", ");
 }
 
 }  // namespace pgtrickle::core

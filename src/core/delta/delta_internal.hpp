@@ -28,7 +28,8 @@ std::string hash_of(const std::vector<std::string>& exprs);
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
-                                      const Products& products);
+                                      const Products& products,
+                                      const std::vector<DeltaTable>& tables);
 std::string insert_columns(const DeltaPlan& plan);
 std::string prefixed(const DeltaPlan& plan, std::string_view alias);
 

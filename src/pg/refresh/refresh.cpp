@@ -9,6 +9,7 @@
 #include "pg_trickle/pg/refresh.hpp"
 
 #include <chrono>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -62,6 +63,9 @@ class PinnedSettings {
             set("TimeZone", "UTC");
             set("extra_float_digits", "1");
             set("bytea_output", "hex");
+            // Delta statements are cheap but their estimates are not: JIT would compile them
+            // for far longer than they run.
+            set("jit", "off");
             set("search_path", "pg_catalog, pg_temp");
             return nest;
         });
@@ -180,10 +184,15 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
     {
         SnapshotScope scope(spi, snapshot.get());
         bool changed = true, truncated = false;
+        std::set<std::uint32_t> changed_relids(relids.begin(), relids.end());
         if (all_captured && prev && st.is_populated && !force_full) {
             auto r = spi.execute(core::pending_changes_query(relids, *prev));
-            changed = r.rows[0][0] == Value("t");
-            truncated = r.rows[0][1] == Value("t");
+            changed_relids.clear();
+            for (std::size_t i = 0; i < relids.size(); ++i)
+                if (r.rows[0][i] == Value("t"))
+                    changed_relids.insert(relids[i]);
+            changed = !changed_relids.empty();
+            truncated = !relids.empty() && r.rows[0][relids.size()] == Value("t");
         }
         if (!changed) {
             std::string f = frontier_now(spi, cid_start);
@@ -196,6 +205,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiate
         std::optional<core::DeltaPlan> plan;
         if (st.refresh_mode == "DIFFERENTIAL")
             plan = analyze_differential(spi, st.defining_query).plan;
+        if (plan)
+            for (auto& t : plan->tables)
+                t.changed = changed_relids.count(t.relid) > 0;
         bool differential =
             plan && all_captured && prev && st.is_populated && !truncated && !force_full;
         if (differential && guc::differential_max_change_ratio > 0) {
