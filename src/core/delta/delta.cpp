@@ -142,16 +142,20 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
     return join(ctes, ",\n");
 }
 
+Products all_products(const std::vector<RelationRef>& refs, const Products& products) {
+    if (!products.empty())
+        return products;
+    Products all(1);
+    for (std::size_t i = 0; i < refs.size(); ++i)
+        all.back().push_back(i);
+    return all;
+}
+
 // The 2n substituted copies of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
                                       const std::vector<DeltaTable>& tables) {
-    Products all = products;
-    if (all.empty()) {
-        all.emplace_back();
-        for (std::size_t i = 0; i < refs.size(); ++i)
-            all.back().push_back(i);
-    }
+    const Products all = detail::all_products(refs, products);
     std::vector<std::string> terms;
     for (const auto& product : all) {
         // A sum (UNION ALL) of products: each product is differentiated on its own, the other

@@ -25,12 +25,7 @@ std::string kind_name(AlgebraicColumn::Kind k) {
 
 std::string products_text(const std::vector<RelationRef>& refs, const Products& products,
                           const std::vector<DeltaTable>& tables) {
-    Products all = products;
-    if (all.empty()) {
-        all.emplace_back();
-        for (std::size_t i = 0; i < refs.size(); ++i)
-            all.back().push_back(i);
-    }
+    const Products all = detail::all_products(refs, products);
     std::vector<std::string> sums;
     for (const auto& p : all) {
         std::vector<std::string> factors;
