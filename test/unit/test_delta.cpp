@@ -1,0 +1,160 @@
+// Delta SQL generation: the text-level rules, without PostgreSQL.
+#include <gtest/gtest.h>
+
+#include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/core/delta.hpp"
+
+using namespace pgtrickle::core;
+
+namespace {
+
+std::size_t count(const std::string& s, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + 1))
+        ++n;
+    return n;
+}
+
+// SELECT a.x, b.y FROM public.a a JOIN public.b ON ... with refs at their byte offsets.
+DeltaPlan join_plan() {
+    DeltaPlan p;
+    p.query = "SELECT a.x, b.y FROM public.a a JOIN public.b ON a.k = b.k";
+    p.output_columns = {"x", "y"};
+    p.tables = {{1001, "\"public\".\"a\"", {{"k", "integer"}, {"x", "integer"}}, {"k"}, true},
+                {1002, "\"public\".\"b\"", {{"k", "integer"}, {"y", "text"}}, {}, true}};
+    RelationRef a;
+    a.location = p.query.find("public.a");
+    a.length = 8;
+    a.has_alias = true;
+    a.refname = "a";
+    a.table = 0;
+    RelationRef b;
+    b.location = p.query.find("public.b");
+    b.length = 8;
+    b.has_alias = false;
+    b.refname = "b";
+    b.table = 1;
+    p.refs = {a, b};
+    return p;
+}
+
+Frontier frontier() {
+    Frontier f;
+    f.snapshot = "100:105:101,103";
+    return f;
+}
+
+}  // namespace
+
+TEST(Delta, SubstituteReplacesNamesKeepingOrAddingAliases) {
+    DeltaPlan p = join_plan();
+    std::string out = substitute(p.query, p.refs, {"__pgt_ins_0", "__pgt_old_1"});
+    EXPECT_EQ(out, "SELECT a.x, b.y FROM __pgt_ins_0 a JOIN __pgt_old_1 \"b\" ON a.k = b.k");
+    // An empty replacement leaves the reference alone.
+    EXPECT_EQ(substitute(p.query, p.refs, {"", ""}), p.query);
+}
+
+TEST(Delta, JoinDeltaHasTwoSignedTermsPerChangedRelation) {
+    DeltaPlan p = join_plan();
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM ("), 4u);
+    // Telescoping: the first relation's delta meets the second's old state; the second's delta
+    // meets the first as it is now.
+    EXPECT_NE(sql.find("FROM __pgt_ins_0 a JOIN __pgt_old_1 \"b\""), std::string::npos);
+    EXPECT_NE(sql.find("FROM public.a a JOIN __pgt_del_1 \"b\""), std::string::npos);
+}
+
+TEST(Delta, UnchangedRelationContributesNoTermAndIsReadAsItIs) {
+    DeltaPlan p = join_plan();
+    p.tables[1].changed = false;
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM ("), 2u);
+    EXPECT_NE(sql.find("FROM __pgt_ins_0 a JOIN public.b ON"), std::string::npos);
+    EXPECT_EQ(sql.find("__pgt_old_1 \"b\""), std::string::npos);
+}
+
+TEST(Delta, UnionAllProductsAreDifferentiatedSeparately) {
+    DeltaPlan p;
+    p.query = "SELECT x FROM public.a UNION ALL SELECT x FROM public.b";
+    p.output_columns = {"x"};
+    p.tables = {{1001, "\"public\".\"a\"", {{"x", "integer"}}, {}, true},
+                {1002, "\"public\".\"b\"", {{"x", "integer"}}, {}, true}};
+    RelationRef a{p.query.find("public.a"), 8, false, "a", 0};
+    RelationRef b{p.query.find("public.b"), 8, false, "b", 1};
+    p.refs = {a, b};
+    p.products = {{0}, {1}};
+    std::string sql = apply_statement(p, frontier(), "st");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM ("), 4u);
+    // While one branch's delta is taken, the other branch reads an empty relation.
+    EXPECT_NE(sql.find("FROM __pgt_ins_0 \"a\" UNION ALL SELECT x FROM __pgt_none_1 \"b\""),
+              std::string::npos);
+}
+
+TEST(Delta, AlgebraicPlanKeepsStateColumns) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "n", "s"};
+    p.group_columns = {"g"};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
+                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"},
+                   {AlgebraicColumn::Kind::Sum, 1, "bigint"}};
+    p.algebraic_args = 1;
+    auto state = state_columns(p);
+    ASSERT_EQ(state.size(), 3u);
+    EXPECT_EQ(state[0].name, "__pgt_count");
+    EXPECT_EQ(state[1].name, "__pgt_aux_count_1");
+    EXPECT_EQ(state[2].name, "__pgt_aux_sum_1");
+    p.query = "SELECT g, count(*) AS n, sum(v) AS s FROM public.t GROUP BY g";
+    p.key_query = "SELECT g AS __pgt_g1, v AS __pgt_a1 FROM public.t";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"v", "integer"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    std::string sql = apply_statement(p, frontier(), "st");
+    // A group whose running count reaches zero is deleted; SUM is NULL once no non-null value
+    // is left.
+    EXPECT_NE(sql.find("v.__pgt_count = 0"), std::string::npos);
+    EXPECT_NE(sql.find("CASE WHEN m.__pgt_aux_count_1 = 0 THEN NULL"), std::string::npos);
+    EXPECT_NE(full_insert(p, "st").find("pg_catalog.count(*) AS __pgt_count"), std::string::npos);
+}
+
+TEST(Cdc, FrontierRoundTripsThroughJson) {
+    Frontier f;
+    f.snapshot = "10:20:12,15";
+    f.own_xid = "18";
+    f.own_cid = 4;
+    auto back = Frontier::from_json(f.to_json());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->snapshot, "10:20:12,15");
+    EXPECT_EQ(back->own_xid, std::optional<std::string>("18"));
+    EXPECT_EQ(back->own_cid, 4);
+    EXPECT_FALSE(Frontier::from_json("{}"));
+}
+
+TEST(Cdc, UnconsumedPredicateSeparatesTheRefreshingTransactionByCommandId) {
+    Frontier f = frontier();
+    std::string plain = unconsumed_predicate(f, "b");
+    EXPECT_NE(plain.find("pg_visible_in_snapshot(b.xid"), std::string::npos);
+    EXPECT_EQ(plain.find("cmin"), std::string::npos);
+    f.own_xid = "104";
+    f.own_cid = 7;
+    std::string own = unconsumed_predicate(f, "b");
+    EXPECT_NE(own.find("b.xid <> '104'::pg_catalog.xid8"), std::string::npos);
+    EXPECT_NE(own.find("b.cmin::text::bigint >= 7"), std::string::npos);
+}
+
+TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) {
+    CaptureSource s;
+    s.relid = 42;
+    s.qualified_name = "\"public\".\"t\"";
+    s.columns = {{"id", "integer"}, {"action", "text"}};
+    auto ddl = capture_ddl(s);
+    std::string all;
+    for (const auto& d : ddl)
+        all += d + "\n";
+    EXPECT_EQ(count(all, "FOR EACH STATEMENT"), 4u);
+    EXPECT_NE(all.find("REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new"),
+              std::string::npos);
+    EXPECT_EQ(count(all, "ENABLE ALWAYS TRIGGER"), 4u);
+    // A source column named like a buffer column is stored under another name.
+    EXPECT_NE(all.find("\"__usr_action\""), std::string::npos);
+    EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
+}
