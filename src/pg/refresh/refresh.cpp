@@ -159,8 +159,13 @@ bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     return !row.empty();
 }
 
-RefreshResult refresh(Spi& spi, const StreamTable& st, std::string_view initiated_by,
+RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initiated_by,
                       bool force_full) {
+    // Read the row again now that the caller holds the refresh lock: a refresh that committed
+    // since the caller looked has moved the frontier, and this one must continue from it (under
+    // REPEATABLE READ the caller's FOR UPDATE already raised a serialization failure instead).
+    auto reloaded = catalog::find_by_id(spi, given.pgt_id);
+    const StreamTable& st = reloaded ? *reloaded : given;
     const auto start = std::chrono::steady_clock::now();
     RefreshResult result;
     PinnedSettings pinned;
