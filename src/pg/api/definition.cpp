@@ -105,7 +105,7 @@ std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMo
         return cols;
     for (const auto& c : core::state_columns(*def.plan)) {
         bool sum = c.type_sql.rfind("numeric", 0) == 0;
-        cols.push_back({c.name, c.type_sql, sum ? NUMERICOID : INT8OID, -1, InvalidOid});
+        cols.push_back({c.name, c.type_sql, static_cast<Oid>(sum ? NUMERICOID : INT8OID), -1, InvalidOid});
     }
     return cols;
 }
