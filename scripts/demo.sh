@@ -24,9 +24,10 @@ start)
 pg_trickle demo running (data in $dir/data, log in $dir/log).
 Connect:   psql -h $dir/socket -p $port -U postgres demo
 Try:       SELECT * FROM pgtrickle.pgt_status();
-           SELECT * FROM sales_by_region ORDER BY region;
            INSERT INTO sales (region, amount) VALUES ('north', 100);
-           SELECT pgtrickle.refresh_stream_table('sales_by_region');
+           SELECT * FROM sales_by_region ORDER BY region;   -- within about a second
+           SELECT * FROM pgtrickle.get_refresh_history('sales_by_region', 5);
+           SELECT * FROM pgtrickle.explain_st('sales_by_region');
 Stop:      make demo-stop
 MSG
     ;;
