@@ -70,7 +70,10 @@ struct DeltaPlan {
 
     std::string query;              // the defining query text
     std::vector<RelationRef> refs;  // relation references in `query`
-    Products products;              // how refs combine (UNION ALL of joins)
+    // Linear only: output columns holding the primary key of every relation the query reads
+    // (then output rows are unique and are identified by them); empty = content identity.
+    std::vector<std::string> key_columns;
+    Products products;  // how refs combine (UNION ALL of joins)
 
     // Grouped only: the query's input, one row per input row with the group key values as
     // __pgt_g1..__pgt_gk (a constant __pgt_one when there is no GROUP BY).

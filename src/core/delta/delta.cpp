@@ -242,6 +242,51 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
 }
 
+// Linear query whose output carries the primary key of every relation it reads: each output
+// row is unique and keeps its identity across changes, so a changed row is updated in place.
+std::string keyed_linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+    const auto terms = signed_terms(plan.query, plan.refs, plan.products, plan.tables);
+    std::vector<std::string> keq, sets;
+    for (const auto& k : plan.key_columns) {
+        std::string q = quote_ident(k);
+        keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM c.{0}", q));
+    }
+    for (const auto& c : plan.output_columns)
+        sets.push_back(fmt::format("{0} = c.{0}", quote_ident(c)));
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
+        "__pgt_change AS MATERIALIZED (\n"
+        "  SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
+        "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
+        "  FROM __pgt_delta d WINDOW w AS (PARTITION BY {krow} COLLATE \"C\")),\n"
+        "__pgt_net AS MATERIALIZED (SELECT * FROM __pgt_change WHERE __pgt_rn = 1 AND __pgt_nw <> "
+        "0),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} s USING __pgt_net c\n"
+        "  WHERE c.__pgt_nw < 0 AND s.__pgt_row_id = c.__pgt_rid AND {keq}\n"
+        "    AND NOT EXISTS (SELECT 1 FROM __pgt_net n WHERE n.__pgt_rid = c.__pgt_rid AND "
+        "n.__pgt_nw > 0)\n"
+        "  RETURNING 1),\n"
+        "__pgt_apply_upd AS (\n"
+        "  UPDATE {st} s SET {sets} FROM __pgt_net c\n"
+        "  WHERE c.__pgt_nw > 0 AND s.__pgt_row_id = c.__pgt_rid AND {keq} RETURNING 1),\n"
+        "__pgt_apply_ins AS (\n"
+        "  INSERT INTO {st} ({icols}) SELECT c.__pgt_rid, {ccols} FROM __pgt_net c\n"
+        "  WHERE c.__pgt_nw > 0 AND NOT EXISTS (SELECT 1 FROM {st} e WHERE e.__pgt_row_id = "
+        "c.__pgt_rid)\n"
+        "  RETURNING 1)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
+        fmt::arg("ctes", all_table_ctes(plan, prev)),
+        fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("rid", row_id_expression(plan, "d")),
+        fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
+        fmt::arg("keq", join(keq, " AND ")), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
+}
+
 std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products, plan.tables);
     std::vector<std::string> keys, key_hash_inputs, matches;
@@ -305,8 +350,9 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
 using namespace detail;
 
 std::string row_id_expression(const DeltaPlan& plan, std::string_view alias) {
-    const auto& cols =
-        plan.kind == DeltaPlan::Kind::Grouped ? plan.group_columns : plan.output_columns;
+    const auto& cols = plan.kind == DeltaPlan::Kind::Grouped ? plan.group_columns
+                       : plan.key_columns.empty()            ? plan.output_columns
+                                                             : plan.key_columns;
     return hash_of(
         map_columns(cols, [&](const std::string& c) { return fmt::format("{}.{}", alias, c); }));
 }
@@ -322,7 +368,8 @@ std::string full_insert(const DeltaPlan& plan, const std::string& storage) {
 std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
                             const std::string& storage) {
     if (plan.kind == DeltaPlan::Kind::Linear)
-        return linear_apply(plan, prev, storage);
+        return plan.key_columns.empty() ? linear_apply(plan, prev, storage)
+                                        : keyed_linear_apply(plan, prev, storage);
     if (!plan.algebraic.empty())
         return algebraic_apply(plan, all_table_ctes(plan, prev), storage);
     return grouped_apply(plan, prev, storage);

@@ -393,6 +393,54 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     }
 
     plan.query = deparsed;
+
+    // Linear queries that return the primary key of every relation they read have unique rows
+    // with a stable identity: the key.
+    if (!grouped && q->setOperations == nullptr) {
+        std::vector<std::string> keys;
+        bool keyed = true;
+        Index index = 0;
+        foreach (lc, q->rtable) {
+            ++index;
+            auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+            if (rte->rtekind == RTE_JOIN)
+                continue;
+            if (rte->rtekind != RTE_RELATION) {
+                keyed = false;
+                break;
+            }
+            const auto& t = plan.tables[table_index.at(rte->relid)];
+            if (t.key.empty()) {
+                keyed = false;
+                break;
+            }
+            for (const auto& k : t.key) {
+                const char* kn = k.c_str();
+                AttrNumber att = pg_call([&] { return get_attnum(rte->relid, kn); });
+                const char* found = nullptr;
+                ListCell* tc;
+                foreach (tc, q->targetList) {
+                    auto* tle = static_cast<TargetEntry*>(lfirst(tc));
+                    if (tle->resjunk || !IsA(tle->expr, Var))
+                        continue;
+                    auto* v = reinterpret_cast<Var*>(tle->expr);
+                    if (v->varno == static_cast<int>(index) && v->varattno == att &&
+                        v->varlevelsup == 0)
+                        found = tle->resname;
+                }
+                if (found == nullptr) {
+                    keyed = false;
+                    break;
+                }
+                if (std::find(keys.begin(), keys.end(), found) == keys.end())
+                    keys.push_back(found);
+            }
+            if (!keyed)
+                break;
+        }
+        if (keyed && !keys.empty())
+            plan.key_columns = keys;
+    }
     plan.refs = relation_refs(deparsed, table_index, plan.products);
 
     if (grouped) {

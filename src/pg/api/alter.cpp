@@ -144,13 +144,16 @@ void alter_stream_table(const AlterRequest& r) {
             st.defining_query = def->query.deparsed;
             st.original_query = def->query.statement;
         }
+        // A unique row-id index is made only after the rebuild (the old rows may repeat
+        // ids), a non-unique one before it (the new rows may).
+        if (!unique)
+            ensure_row_id_index(spi, st.relid, false);
         install_dependencies(spi, st.pgt_id, dependencies_of(*def, mode));
         needs_refresh = true;
     }
     catalog::update_definition(spi, st);
     if (needs_refresh) {
         refresh(spi, st, "MANUAL", true);
-        // After the rows are rebuilt: the old rows may repeat ids a unique index refuses.
         if (def)
             ensure_row_id_index(
                 spi, st.relid,

@@ -96,7 +96,7 @@ std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode
 
 bool unique_row_ids(const Definition& def, core::RefreshMode mode) {
     return !(mode == core::RefreshMode::Differential && def.plan &&
-             def.plan->kind == core::DeltaPlan::Kind::Linear);
+             def.plan->kind == core::DeltaPlan::Kind::Linear && def.plan->key_columns.empty());
 }
 
 std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMode mode) {
@@ -105,7 +105,8 @@ std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMo
         return cols;
     for (const auto& c : core::state_columns(*def.plan)) {
         bool sum = c.type_sql.rfind("numeric", 0) == 0;
-        cols.push_back({c.name, c.type_sql, static_cast<Oid>(sum ? NUMERICOID : INT8OID), -1, InvalidOid});
+        cols.push_back(
+            {c.name, c.type_sql, static_cast<Oid>(sum ? NUMERICOID : INT8OID), -1, InvalidOid});
     }
     return cols;
 }

@@ -144,8 +144,12 @@ void resume_stream_table(const std::string& name) {
         st.status = "ACTIVE";
         st.consecutive_errors = 0;
         catalog::update_definition(spi, st);
+        bool unique = unique_row_ids(def, mode);
+        if (!unique)
+            ensure_row_id_index(spi, st.relid, false);
         refresh(spi, st, "MANUAL", true);
-        ensure_row_id_index(spi, st.relid, unique_row_ids(def, mode));
+        if (unique)
+            ensure_row_id_index(spi, st.relid, true);
     }
     spi.finish();
 }
