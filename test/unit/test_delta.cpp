@@ -158,3 +158,13 @@ TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) 
     EXPECT_NE(all.find("\"__usr_action\""), std::string::npos);
     EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
 }
+
+TEST(Delta, KeyedLinearPlanUpdatesRowsInPlace) {
+    DeltaPlan p = join_plan();
+    p.key_columns = {"x"};
+    std::string sql = apply_statement(p, frontier(), "st");
+    EXPECT_NE(sql.find("UPDATE st s SET"), std::string::npos);
+    EXPECT_EQ(sql.find("ctid"), std::string::npos);
+    // Identity is the key, not the whole row.
+    EXPECT_NE(row_id_expression(p, "q").find("ARRAY[q.\"x\"::text]"), std::string::npos);
+}
