@@ -8,6 +8,9 @@ CREATE SCHEMA pgtrickle_changes;
 -- Change buffers are private tables (REVOKE ALL FROM PUBLIC each); the owner of a stream table
 -- is granted SELECT on the buffers its refreshes read.
 GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
+-- Orders the changes of one transaction around the refreshes it runs itself (see core/cdc.hpp).
+CREATE SEQUENCE pgtrickle_changes.change_seq;
+GRANT USAGE ON SEQUENCE pgtrickle_changes.change_seq TO PUBLIC;
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------

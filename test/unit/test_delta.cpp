@@ -120,25 +120,25 @@ TEST(Cdc, FrontierRoundTripsThroughJson) {
     Frontier f;
     f.snapshot = "10:20:12,15";
     f.own_xid = "18";
-    f.own_cid = 4;
+    f.own_seq = 4;
     auto back = Frontier::from_json(f.to_json());
     ASSERT_TRUE(back);
     EXPECT_EQ(back->snapshot, "10:20:12,15");
     EXPECT_EQ(back->own_xid, std::optional<std::string>("18"));
-    EXPECT_EQ(back->own_cid, 4);
+    EXPECT_EQ(back->own_seq, 4);
     EXPECT_FALSE(Frontier::from_json("{}"));
 }
 
-TEST(Cdc, UnconsumedPredicateSeparatesTheRefreshingTransactionByCommandId) {
+TEST(Cdc, UnconsumedPredicateSeparatesTheRefreshingTransactionBySequence) {
     Frontier f = frontier();
     std::string plain = unconsumed_predicate(f, "b");
     EXPECT_NE(plain.find("pg_visible_in_snapshot(b.xid"), std::string::npos);
-    EXPECT_EQ(plain.find("cmin"), std::string::npos);
+    EXPECT_EQ(plain.find(".seq"), std::string::npos);
     f.own_xid = "104";
-    f.own_cid = 7;
+    f.own_seq = 7;
     std::string own = unconsumed_predicate(f, "b");
     EXPECT_NE(own.find("b.xid <> '104'::pg_catalog.xid8"), std::string::npos);
-    EXPECT_NE(own.find("b.cmin::text::bigint >= 7"), std::string::npos);
+    EXPECT_NE(own.find("b.seq > 7"), std::string::npos);
 }
 
 TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) {

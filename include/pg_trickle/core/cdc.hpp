@@ -11,7 +11,9 @@
 // changes a refresh consumes are exactly those visible in its S and not visible in the previous
 // refresh's S. A writer that commits late is therefore never skipped: its xid was in progress in
 // the earlier snapshot, so its rows count as new to the next refresh. Changes written by the
-// refreshing transaction itself are told apart by command id (`own_xid`, `own_cid`).
+// refreshing transaction itself are told apart by a change sequence number taken once per
+// capturing statement (`own_xid`, `own_seq`): a command id would not do, since PostgreSQL reuses
+// a tuple's command-id field for combo ids.
 #pragma once
 
 #include <cstdint>
@@ -57,7 +59,7 @@ std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string
 struct Frontier {
     std::string snapshot;                // pg_snapshot text "xmin:xmax:xip,..."
     std::optional<std::string> own_xid;  // xid8 of the refreshing transaction, if it had one
-    std::int64_t own_cid = 0;            // command id at the start of that refresh
+    std::int64_t own_seq = 0;            // change sequence value taken at the start of that refresh
 
     std::string to_json() const;
     static std::optional<Frontier> from_json(std::string_view json);

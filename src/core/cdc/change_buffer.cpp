@@ -35,8 +35,9 @@ std::string trigger_name(std::string_view op, std::uint32_t relid) {
 std::string insert_from(const CaptureSource& s, std::string_view action,
                         std::string_view transition) {
     return fmt::format(
-        "INSERT INTO {buf} (xid, action{bcols}) SELECT x.xid, '{action}'{tcols} FROM {t} t, "
-        "(SELECT pg_catalog.pg_current_xact_id() AS xid) x;",
+        "INSERT INTO {buf} (xid, seq, action{bcols}) SELECT x.xid, x.seq, '{action}'{tcols} "
+        "FROM {t} t, (SELECT pg_catalog.pg_current_xact_id() AS xid, "
+        "pg_catalog.nextval('pgtrickle_changes.change_seq') AS seq) x;",
         fmt::arg("buf", buffer_table(s.relid)), fmt::arg("bcols", column_list(s.columns, "", true)),
         fmt::arg("action", action), fmt::arg("tcols", column_list(s.columns, "t.", false)),
         fmt::arg("t", transition));
@@ -62,8 +63,9 @@ std::string buffer_table(std::uint32_t relid) {
 }
 
 std::string buffer_column(std::string_view source_column) {
-    if (source_column == "xid" || source_column == "action" || source_column == "change_id" ||
-        source_column == "lsn" || source_column == "pk_hash" || source_column == "changed_cols")
+    if (source_column == "xid" || source_column == "seq" || source_column == "action" ||
+        source_column == "change_id" || source_column == "lsn" || source_column == "pk_hash" ||
+        source_column == "changed_cols")
         return fmt::format("__usr_{}", source_column);
     return std::string(source_column);
 }
@@ -76,7 +78,8 @@ std::vector<std::string> buffer_ddl(const CaptureSource& s) {
     // buffer holds only changes not yet consumed by every reader, which a refresh reads in
     // full anyway.
     return {
-        fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, action \"char\" NOT NULL{})",
+        fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, seq bigint NOT NULL, "
+                    "action \"char\" NOT NULL{})",
                     buffer_table(s.relid), cols),
     };
 }
@@ -93,9 +96,10 @@ std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
 std::vector<std::string> capture_ddl(const CaptureSource& s) {
     const std::string ins = insert_from(s, "I", "__pgt_new");
     const std::string del = insert_from(s, "D", "__pgt_old");
-    const std::string trunc =
-        fmt::format("INSERT INTO {} (xid, action) VALUES (pg_catalog.pg_current_xact_id(), 'T');",
-                    buffer_table(s.relid));
+    const std::string trunc = fmt::format(
+        "INSERT INTO {} (xid, seq, action) VALUES (pg_catalog.pg_current_xact_id(), "
+        "pg_catalog.nextval('pgtrickle_changes.change_seq'), 'T');",
+        buffer_table(s.relid));
     std::vector<std::string> out = {
         function_ddl(s, "ins", ins),
         function_ddl(s, "upd", del + " " + ins),
@@ -144,8 +148,8 @@ std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string
 }
 
 std::string Frontier::to_json() const {
-    return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_cid": {}}})", snapshot,
-                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_cid);
+    return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_seq": {}}})", snapshot,
+                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq);
 }
 
 namespace {
@@ -174,8 +178,8 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
     Frontier f;
     f.snapshot = *snap;
     f.own_xid = json_field(json, "own_xid");
-    if (auto cid = json_field(json, "own_cid"))
-        f.own_cid = std::stoll(*cid);
+    if (auto seq = json_field(json, "own_seq"))
+        f.own_seq = std::stoll(*seq);
     return f;
 }
 
@@ -194,9 +198,9 @@ std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
     return fmt::format(
         "(({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
         "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}) AND {a}.xid <> {x}::pg_catalog.xid8)"
-        " OR ({a}.xid = {x}::pg_catalog.xid8 AND {a}.cmin::text::bigint >= {c}))",
+        " OR ({a}.xid = {x}::pg_catalog.xid8 AND {a}.seq > {c}))",
         fmt::arg("a", a), fmt::arg("s", snap), fmt::arg("x", quote_literal(*prev.own_xid)),
-        fmt::arg("c", prev.own_cid));
+        fmt::arg("c", prev.own_seq));
 }
 
 }  // namespace pgtrickle::core

@@ -24,7 +24,7 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
         return std::nullopt;
     auto res = spi.execute(
         "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)"
-        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'action')"
+        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'seq', 'action')"
         " ORDER BY attnum",
         {core::buffer_table(relid)});
     std::vector<std::string> out;
@@ -177,7 +177,7 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
     auto res = spi.execute(
         "SELECT a.attname FROM pg_catalog.pg_attribute a"
         " WHERE a.attrelid = pg_catalog.to_regclass($2) AND a.attnum > 0 AND NOT a.attisdropped"
-        "   AND a.attname NOT IN ('xid', 'action')"
+        "   AND a.attname NOT IN ('xid', 'seq', 'action')"
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
         "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
         "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"

@@ -100,13 +100,13 @@ Oid relation_owner(Spi& spi, Oid relid) {
     return static_cast<Oid>(std::stoul(*owner));
 }
 
-std::string frontier_now(Spi& spi, CommandId cid_start) {
+std::string frontier_now(Spi& spi, std::int64_t seq_start) {
     auto r = spi.execute(
         "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
     core::Frontier f;
     f.snapshot = *r.rows[0][0];
     f.own_xid = r.rows[0][1];
-    f.own_cid = static_cast<std::int64_t>(cid_start);
+    f.own_seq = seq_start;
     return f.to_json();
 }
 
@@ -169,7 +169,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     const auto start = std::chrono::steady_clock::now();
     RefreshResult result;
     PinnedSettings pinned;
-    CommandId cid_start = pg_call([] { return GetCurrentCommandId(false); });
+    // Changes this transaction writes from now on get larger sequence numbers: the frontier
+    // tells them apart from the ones this refresh consumes.
+    const std::int64_t seq_start = std::stoll(
+        *spi.execute("SELECT pg_catalog.nextval('pgtrickle_changes.change_seq')").scalar());
     RegisteredSnapshot snapshot;
 
     auto sources = captured_sources(spi, st.pgt_id);
@@ -200,7 +203,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             truncated = !relids.empty() && r.rows[0][relids.size()] == Value("t");
         }
         if (!changed) {
-            std::string f = frontier_now(spi, cid_start);
+            std::string f = frontier_now(spi, seq_start);
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
@@ -240,7 +243,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             }
         }
         if (all_captured)
-            frontier = frontier_now(spi, cid_start);
+            frontier = frontier_now(spi, seq_start);
     }
     result.duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
