@@ -69,15 +69,10 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
     buffer_row += ")::text";
 
-    // The change as two plain multisets, straight from the buffer: a delta term is linear in
-    // them, so an insert and a delete of the same row cancel in the final sums without being
-    // paired here. Only the old state of the table (below) needs the net change.
+    // The net change per row content: an intermediate version of a row (inserted and changed
+    // again before this refresh) cancels out here and is never evaluated by the query, so it
+    // cannot raise an error the query over the current rows would not.
     std::string out = fmt::format(
-        "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b\n"
-        "  WHERE b.action = 'I' AND {pred}),\n"
-        "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b\n"
-        "  WHERE b.action = 'D' AND {pred}),\n"
-        "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_net_{i} AS MATERIALIZED (\n"
         "  SELECT {sel}__pgt_nw FROM (\n"
         "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
@@ -86,9 +81,10 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         "                 {brow} COLLATE \"C\" AS __pgt_k\n"
         "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
         "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
-        "__pgt_nins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
-        "__pgt_ndel_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+        "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
+        "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
         " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
@@ -107,20 +103,20 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         }
         current = fmt::format(
             "SELECT {plain}{one} FROM {table} r WHERE {kr} <> ALL (ARRAY(SELECT {ki} FROM "
-            "__pgt_nins_{i} i))",
+            "__pgt_ins_{i} i))",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("kr", key_r), fmt::arg("ki", key_i),
             fmt::arg("i", index));
     } else {
         current = fmt::format(
             "(SELECT {plain}{one} FROM {table} r EXCEPT ALL SELECT {sel}{one} "
-            "FROM __pgt_nins_{i})",
+            "FROM __pgt_ins_{i})",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("sel", select_cols),
             fmt::arg("i", index));
     }
     out += fmt::format(
-        "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_ndel_{i})",
+        "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i})",
         fmt::arg("i", index), fmt::arg("cur", current), fmt::arg("sel", select_cols),
         fmt::arg("one", one));
     (void)cols;

@@ -93,6 +93,43 @@ class SnapshotScope {
     Spi& spi_;
 };
 
+// An internal subtransaction, as PL/pgSQL's exception blocks use: commit() releases it;
+// otherwise the destructor rolls it back (after a caught PostgreSQL error) and restores the
+// caller's memory context and resource owner.
+class Subtransaction {
+  public:
+    Subtransaction() {
+        context_ = CurrentMemoryContext;
+        owner_ = CurrentResourceOwner;
+        pg_call([&] {
+            BeginInternalSubTransaction(nullptr);
+            MemoryContextSwitchTo(context_);
+        });
+    }
+    void commit() {
+        pg_call([&] {
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(context_);
+            CurrentResourceOwner = owner_;
+        });
+        done_ = true;
+    }
+    ~Subtransaction() {
+        if (done_ || std::uncaught_exceptions() > 0)
+            return;  // an escaping error aborts all
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context_);
+        CurrentResourceOwner = owner_;
+    }
+    Subtransaction(const Subtransaction&) = delete;
+    Subtransaction& operator=(const Subtransaction&) = delete;
+
+  private:
+    MemoryContext context_;
+    ResourceOwner owner_;
+    bool done_ = false;
+};
+
 Oid relation_owner(Spi& spi, Oid relid) {
     Value owner = spi.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
                               {std::to_string(relid)})
@@ -227,11 +264,32 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             AsOwner as_owner(relation_owner(spi, st.relid));
             InternalWrite allow_write;
             if (differential) {
-                auto r = spi.execute(core::apply_statement(*plan, *prev, table));
-                result.rows_inserted = count_of(r.rows[0][0]) + count_of(r.rows[0][2]);
-                result.rows_deleted = count_of(r.rows[0][1]) + count_of(r.rows[0][2]);
-                result.action = "DIFFERENTIAL";
-            } else {
+                // A delta also evaluates the query over the rows that left the sources, and
+                // such a row can raise a data error (a division by zero, a bad cast) that the
+                // query over the current rows would not: then the refresh is done FULL.
+                std::optional<QueryResult> r;
+                std::string error;
+                {
+                    Subtransaction sub;
+                    try {
+                        r = spi.execute(core::apply_statement(*plan, *prev, table));
+                        sub.commit();
+                    } catch (const PgException& e) {
+                        if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+                            throw;
+                        error = e.what();
+                    }
+                }
+                if (r) {
+                    result.rows_inserted = count_of(r->rows[0][0]) + count_of(r->rows[0][2]);
+                    result.rows_deleted = count_of(r->rows[0][1]) + count_of(r->rows[0][2]);
+                    result.action = "DIFFERENTIAL";
+                } else {
+                    differential = false;
+                    fallback_reason = "the delta raised an error (" + error + ")";
+                }
+            }
+            if (!differential) {
                 result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
                 std::string insert =
                     plan ? core::full_insert(*plan, table)
