@@ -48,8 +48,18 @@ print_facts() {
     echo "postgres:    $(bq -c 'SHOW server_version')"
     local dirty
     dirty=$(git -C "$ROOT" diff --name-only HEAD -- src include 2>/dev/null | tr '\n' ' ')
+    # The postmaster preloads pg_trickle.so and its backends inherit it, so the copy it mapped at
+    # start is the one measured, even if someone installs a new .so during the run.
+    local pm loaded=unknown
+    pm=$(head -1 "$BENCH_DIR/data/postmaster.pid" 2>/dev/null || true)
+    if [ -n "$pm" ]; then
+        local range
+        range=$(awk '/pg_trickle\.so/ { print $1; exit }' "/proc/$pm/maps" 2>/dev/null || true)
+        [ -n "$range" ] && loaded=$(md5sum "/proc/$pm/map_files/$range" 2>/dev/null | cut -c1-12)
+    fi
     echo "pg_trickle:  git $(git -C "$ROOT" rev-parse --short HEAD)${dirty:+ + uncommitted changes in ${dirty% }}," \
-         "installed .so md5 $(md5sum "$PGBIN/../lib/pg_trickle.so" 2>/dev/null | cut -c1-12)"
+         "installed .so md5 $(md5sum "$PGBIN/../lib/pg_trickle.so" 2>/dev/null | cut -c1-12)," \
+         "loaded by the server: ${loaded:-unknown}"
     echo "settings:    shared_buffers=$(bq -c 'SHOW shared_buffers') work_mem=$(bq -c 'SHOW work_mem')" \
          "jit=$(bq -c 'SHOW jit') fsync=$(bq -c 'SHOW fsync') synchronous_commit=$(bq -c 'SHOW synchronous_commit')" \
          "pg_trickle.enabled=$(bq -c 'SHOW pg_trickle.enabled')"

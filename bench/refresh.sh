@@ -16,11 +16,16 @@
 #   EXPLAIN     1 (default): after the timed rounds, one more change set is applied and the
 #               delta statement of every DIFFERENTIAL table (pgtrickle.explain_diff_sql) and the
 #               floor statements are run under EXPLAIN (ANALYZE, BUFFERS) and rolled back;
-#               plans go to $OUT/explain_<family>_{diff,diff_analyzed,diff_analyzed_nojit,floor}.txt,
+#               plans go to $OUT/explain_<family>_{diff,diff_analyzed,diff_jit,refresh,floor}.txt,
 #               the delta SQL to $OUT/delta_<family>.sql
-#               Each delta is run three ways: as the refresh plans it, after ANALYZE of the change
-#               buffers, and after ANALYZE with jit = off (diagnosis of estimates and JIT; the
-#               timed rounds never do either)
+#               Each delta is run three ways, with the settings the refresh pins: as the refresh
+#               plans it, after ANALYZE of the change buffers, and with jit = on (what refreshes
+#               did before JIT was pinned off) (diagnosis of estimates and JIT; the timed rounds
+#               never do either). explain_diff_sql renders a term for every source, changed or
+#               not, while the refresh skips the terms of sources without changes, so the
+#               refresh itself is also run once under auto_explain (log_analyze, log_buffers,
+#               nested statements, sent to the client as NOTICEs) and rolled back:
+#               $OUT/explain_<family>_refresh.txt holds the plans of the statements it ran
 #   AUTO_EXPLAIN_MS  statements (also those inside a refresh) slower than this are logged with
 #               their plan (auto_explain, estimates only, no ANALYZE overhead); default 100,
 #               0 = off. Log: $OUT/server.log, application_name says which round
@@ -295,17 +300,30 @@ if [ "$EXPLAIN" = 1 ]; then
 BEGIN;
 SELECT pgtrickle.explain_diff_sql('public.${1}_diff') AS delta \\gset
 ALTER TABLE public.${1}_diff DISABLE TRIGGER pgt_dml_guard;
-$2
 SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL TimeZone = 'UTC';
-SET LOCAL extra_float_digits = 1; SET LOCAL search_path = pg_catalog, pg_temp;
+SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; SET LOCAL jit = off;
+SET LOCAL search_path = pg_catalog, pg_temp;
+$2
 EXPLAIN (ANALYZE, BUFFERS) :delta;
+ROLLBACK;
+SQL
+    }
+    explain_refresh() {  # $1 family: the refresh itself, its plans as NOTICEs, rolled back
+        bpsql 2>&1 <<SQL
+LOAD 'auto_explain';
+SET auto_explain.log_level = notice; SET client_min_messages = notice;
+SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;
+BEGIN;
+SELECT pgtrickle.refresh_stream_table('public.${1}_diff');
 ROLLBACK;
 SQL
     }
     for f in "${FAMILIES[@]}"; do
         explain_delta "$f" "" >"$OUT/explain_${f}_diff.txt"
         explain_delta "$f" "ANALYZE $buffers;" >"$OUT/explain_${f}_diff_analyzed.txt"
-        explain_delta "$f" "ANALYZE $buffers; SET LOCAL jit = off;" >"$OUT/explain_${f}_diff_analyzed_nojit.txt"
+        explain_delta "$f" "SET LOCAL jit = on;" >"$OUT/explain_${f}_diff_jit.txt"
+        explain_refresh "$f" >"$OUT/explain_${f}_refresh.txt"
         bpsql >"$OUT/explain_${f}_floor.txt" <<SQL
 BEGIN;
 EXPLAIN (ANALYZE, BUFFERS) ${FLOOR1[$f]};
@@ -319,14 +337,21 @@ SQL
     }
     echo
     echo "EXPLAIN ANALYZE of one more change set (ms, planning + execution; instrumented, so above the timed numbers):"
-    echo "| family | delta as planned | buffers ANALYZEd | ANALYZEd + jit off | floor | JIT ms as planned |"
-    echo "|---|--:|--:|--:|--:|--:|"
+    # The refresh under auto_explain: its slowest nested statement (the delta) and the whole call.
+    refresh_ms() {  # "<slowest nested statement> / <whole call>" (the call is logged last)
+        awk '/duration: [0-9.]+ ms/ { for (i = 1; i < NF; i++) if ($i == "duration:") d[++n] = $(i+1) }
+             END { for (i = 1; i < n; i++) if (d[i] + 0 > m) m = d[i] + 0; printf "%.1f / %.1f", m, d[n] }' "$1"
+    }
+    echo "| family | delta as planned | buffers ANALYZEd | jit = on | refresh: slowest statement / call | floor | JIT ms (jit = on) |"
+    echo "|---|--:|--:|--:|--:|--:|--:|"
     for f in "${FAMILIES[@]}"; do
-        jit=$(awk '/Timing: Generation/ { print $NF == "ms" ? $(NF-1) : $NF }' "$OUT/explain_${f}_diff.txt")
+        jit=$(awk '/Timing: Generation/ { print $NF == "ms" ? $(NF-1) : $NF }' "$OUT/explain_${f}_diff_jit.txt")
         echo "| $f | $(ms "$OUT/explain_${f}_diff.txt") | $(ms "$OUT/explain_${f}_diff_analyzed.txt") |" \
-             "$(ms "$OUT/explain_${f}_diff_analyzed_nojit.txt") | $(ms "$OUT/explain_${f}_floor.txt") | ${jit:-–} |"
+             "$(ms "$OUT/explain_${f}_diff_jit.txt") | $(refresh_ms "$OUT/explain_${f}_refresh.txt") |" \
+             "$(ms "$OUT/explain_${f}_floor.txt") | ${jit:-–} |"
     done
-    echo "explain: delta plans in $OUT/explain_<family>_diff.txt, floor plans in $OUT/explain_<family>_floor.txt"
+    echo "explain: delta plans in $OUT/explain_<family>_diff*.txt, the refresh's own plans in" \
+         "$OUT/explain_<family>_refresh.txt, floor plans in $OUT/explain_<family>_floor.txt"
 fi
 
 # --- results -------------------------------------------------------------------------------------
