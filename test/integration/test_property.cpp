@@ -6,11 +6,12 @@
 // queries (random_sql.hpp), sometimes one more on top of another stream table; then rounds of
 // random DML (INSERT incl. duplicates and upserts, UPDATE of keys, DELETE of single copies, MERGE,
 // TRUNCATE) in transactions that commit, roll back or roll back to a savepoint, refreshes between
-// them and inside them, stream tables created inside writing transactions, later, redefined
-// (refresh mode, query) or replaced. After every refresh every stream table must hold exactly
-// (as a multiset of rows, compared as row text) what its defining query returns at that moment,
-// and a DIFFERENTIAL one must have refreshed DIFFERENTIAL unless something justified FULL
-// (TRUNCATE, the change-ratio fallback, a FULL upstream).
+// them and inside them, a second session's transaction open across refreshes, stream tables
+// created inside writing transactions, later, redefined (refresh mode, query) or replaced. After
+// every refresh every stream table must hold exactly (as a multiset of rows, compared as row text)
+// what its defining query returns at that moment, and a DIFFERENTIAL one must have refreshed
+// DIFFERENTIAL unless something justified FULL (TRUNCATE, the change-ratio fallback, a FULL
+// upstream).
 //
 // PropertyConcurrency.*: a writer that commits after a refresh that could not see it, a writer
 // that commits while a refresh is running, a stream table created while a writer is open, and a
@@ -55,7 +56,7 @@ namespace prop = pgtrickle::test::property;
 namespace {
 
 constexpr std::uint64_t kDefaultSeed = 20240601;
-constexpr int kDefaultCases = 240;
+constexpr int kDefaultCases = 200;
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
     const char* v = std::getenv(name);
@@ -123,7 +124,7 @@ struct Stats {
     std::map<std::string, int> actions;         // "<mode> <action>" -> count
     int checks = 0;                             // stream table vs query comparisons
     int statements = 0, failed_statements = 0;  // DML (failures: expected constraint errors)
-    int transactions = 0, rollbacks = 0, refreshes_in_txn = 0;
+    int transactions = 0, rollbacks = 0, refreshes_in_txn = 0, open_writers = 0;
     std::vector<std::uint64_t> failing_seeds;
     double slowest_refresh_ms = 0;
     double refresh_ms = 0, check_ms = 0;
@@ -152,8 +153,9 @@ struct CaseAborted {};
 
 class PropertyCase {
   public:
-    PropertyCase(std::uint64_t seed, Connection& conn, Stats& stats, bool verbose)
-        : seed_(seed), rng_(seed), c_(conn), stats_(stats), verbose_(verbose) {}
+    PropertyCase(std::uint64_t seed, Connection& conn, Connection& writer, Stats& stats,
+                 bool verbose)
+        : seed_(seed), rng_(seed), c_(conn), w2_(writer), stats_(stats), verbose_(verbose) {}
 
     void run() {
         SCOPED_TRACE(
@@ -185,10 +187,15 @@ class PropertyCase {
                                     st.name, st.query.sql));
             }
         } catch (const CaseAborted&) {
+            on_writer2_ = false;
             try {
                 c_.exec("ROLLBACK");
             } catch (...) {
             }
+        }
+        try {
+            w2_.exec("ROLLBACK");
+        } catch (...) {
         }
         if (failed_) {
             ++stats_.failed_cases;
@@ -206,7 +213,13 @@ class PropertyCase {
     void log(const std::string& sql) { script_.push_back(sql + ";"); }
     void comment(const std::string& text) { script_.push_back("-- " + text); }
 
+    // Runs sql on the main session, or on the second writer while `on_writer2_` (logged as a
+    // comment there: the script replays the main session only).
     Rows q(const std::string& sql) {
+        if (on_writer2_) {
+            comment("writer 2: " + sql);
+            return w2_.query(sql);
+        }
         log(sql);
         return c_.query(sql);
     }
@@ -718,7 +731,23 @@ class PropertyCase {
                     false);
             }
         }
+        // Sometimes a second session's transaction is open (with its xid) during the refreshes
+        // and commits or rolls back after them: the next refreshes must pick it up exactly once.
+        // (It only writes; the main session writes nothing until it ends, so nobody waits.)
+        const bool writer2 = !last && rng_.chance(0.3);
+        if (writer2) {
+            ++stats_.open_writers;
+            on_writer2_ = true;
+            q("BEGIN");
+            statements(1, 3, true, false);
+            on_writer2_ = false;
+        }
         refresh_all(false, fmt::format("after cycle {}", cycle), !last);
+        if (writer2) {
+            on_writer2_ = true;
+            q(rng_.chance(0.8) ? "COMMIT" : "ROLLBACK");
+            on_writer2_ = false;
+        }
     }
 
     void cleanup() {
@@ -756,6 +785,8 @@ class PropertyCase {
     std::uint64_t seed_;
     prop::Rng rng_;
     Connection& c_;
+    Connection& w2_;
+    bool on_writer2_ = false;
     Stats& stats_;
     bool verbose_;
     bool failed_ = false;
@@ -771,7 +802,7 @@ TEST(Property, DifferentialMatchesFull) {
     const int cases = static_cast<int>(env_number("PGTRICKLE_PROPERTY_CASES", kDefaultCases));
     const bool verbose = std::getenv("PGTRICKLE_PROPERTY_VERBOSE") != nullptr;
     std::optional<ScratchDatabase> db;
-    std::optional<Connection> conn;
+    std::optional<Connection> conn, writer;
     Stats stats;
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < cases; ++i) {
@@ -779,13 +810,16 @@ TEST(Property, DifferentialMatchesFull) {
             // A fresh database now and then: catalogs bloated by thousands of dropped objects
             // slow every case down.
             conn.reset();
+            writer.reset();
             db.reset();
             db.emplace("it_property");
             conn.emplace(db->connect());
+            writer.emplace(db->connect());
             pin_output_settings(*conn);
+            pin_output_settings(*writer);
             conn->exec("CREATE SCHEMA ps");  // some source tables live outside public
         }
-        PropertyCase(base + static_cast<std::uint64_t>(i), *conn, stats, verbose).run();
+        PropertyCase(base + static_cast<std::uint64_t>(i), *conn, *writer, stats, verbose).run();
         if (verbose && (i + 1) % 20 == 0)
             std::cout << fmt::format(
                              "[property] {} cases, {:.1f}s\n", i + 1,
@@ -798,10 +832,11 @@ TEST(Property, DifferentialMatchesFull) {
 
     std::string summary = fmt::format(
         "[property] {} cases (seeds {}..{}) in {:.1f}s: {} checks, {} DML statements ({} failed "
-        "as allowed), {} transactions ({} rollbacks), {} with refreshes inside\n",
+        "as allowed), {} transactions ({} rollbacks), {} with refreshes inside, {} open in another "
+        "session during refreshes\n",
         stats.cases, base, base + static_cast<std::uint64_t>(cases) - 1, secs, stats.checks,
         stats.statements, stats.failed_statements, stats.transactions, stats.rollbacks,
-        stats.refreshes_in_txn);
+        stats.refreshes_in_txn, stats.open_writers);
     summary += "[property] stream tables:";
     for (const auto& [k, n] : stats.created)
         summary += fmt::format(" {}={}", k, n);
