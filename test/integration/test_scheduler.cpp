@@ -391,6 +391,7 @@ TEST_F(Scheduler, TerminatedSchedulerIsRestartedByTheLauncher) {
 }
 
 TEST_F(Scheduler, KilledSchedulerMidRefreshStillConverges) {
+    int killed = 0;
     {
         auto c = connect();
         c.exec("CREATE TABLE src (v int)");
@@ -407,8 +408,17 @@ TEST_F(Scheduler, KilledSchedulerMidRefreshStillConverges) {
         // SIGKILL: the postmaster treats it as a crash and restarts every backend, this
         // connection included.
         ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+        killed = *pid;
     }
-    ASSERT_TRUE(eventually([&] { return scalar("SELECT 1") == "1"; }, 60s));
+    // A connection made before the postmaster notices the crash would succeed and then be
+    // dropped by the restart; a new scheduler only appears once recovery is over.
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto probe = connect();
+            auto now = scheduler_pid(probe, dbname_);
+            return now && *now != killed;
+        },
+        60s));
     auto c = connect();
     c.exec("INSERT INTO src SELECT generate_series(1, 5)");
     EXPECT_TRUE(converges("SELECT n FROM slow", "7", 30s));
