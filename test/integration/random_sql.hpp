@@ -65,6 +65,15 @@ class Rng {
         for (std::size_t i = v.size(); i > 1; --i)
             std::swap(v[i - 1], v[static_cast<std::size_t>(range(0, static_cast<int>(i) - 1))]);
     }
+    // The same permutation applied to two vectors of equal length.
+    template <typename T, typename U>
+    void shuffle_together(std::vector<T>& a, std::vector<U>& b) {
+        for (std::size_t i = a.size(); i > 1; --i) {
+            auto j = static_cast<std::size_t>(range(0, static_cast<int>(i) - 1));
+            std::swap(a[i - 1], a[j]);
+            std::swap(b[i - 1], b[j]);
+        }
+    }
     std::uint64_t next() { return gen_(); }
 
   private:
@@ -121,6 +130,12 @@ struct TableDef {
 
     bool is_key(const std::string& c) const {
         return std::find(key.begin(), key.end(), c) != key.end();
+    }
+    std::size_t index_of(const std::string& c) const {
+        for (std::size_t i = 0; i < columns.size(); ++i)
+            if (columns[i].name == c)
+                return i;
+        return 0;
     }
     std::string column_list(const std::string& prefix = "") const {
         std::string out;
@@ -504,11 +519,21 @@ class QueryGen {
         switch (rng_.weighted({35, 40, 12, 13})) {
             case 0:  // projection
                 q.shape = "linear";
-                for (int i = rng_.range(1, 5); i > 0; --i) {
+                if (rng_.chance(0.35)) {
+                    // The primary key of every relation read: rows are then identified by
+                    // those keys and updated in place.
+                    for (const auto& r : rels_)
+                        for (const auto& k : r.table->key) {
+                            item_types.push_back(r.table->columns[r.table->index_of(k)].type);
+                            items.push_back(r.name + "." + k);
+                        }
+                }
+                for (int i = rng_.range(items.empty() ? 1 : 0, 4); i > 0; --i) {
                     Type t = eg.random_type();
                     item_types.push_back(t);
                     items.push_back(eg.expr(t, rng_.range(0, 2)));
                 }
+                rng_.shuffle_together(items, item_types);
                 break;
             case 1: {  // GROUP BY
                 q.shape = "grouped";
@@ -717,6 +742,7 @@ class QueryGen {
         for (auto& r : rels)
             if (r.source.empty() && uses[r.table->name] == 1 && rng_.chance(0.25))
                 r.name = r.table->name;
+        rels_ = rels;
         for (const auto& r : rels) {
             if (r.source.empty())
                 q.tables.insert(r.table->name);
@@ -954,6 +980,7 @@ class QueryGen {
     std::string with_;  // WITH list of the query
     Scope scope_;
     std::string from_;
+    std::vector<Rel> rels_;  // the relations of from_
     std::vector<std::string> where_parts_;
 };
 
