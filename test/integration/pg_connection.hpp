@@ -22,15 +22,19 @@ struct QueryError : std::runtime_error {
         : std::runtime_error(message), sqlstate(std::move(state)) {}
 };
 
+// libpq connection string for dbname on the test cluster (PGTRICKLE_TEST_HOST/PORT override).
+inline std::string test_conninfo(const std::string& dbname) {
+    const char* host = std::getenv("PGTRICKLE_TEST_HOST");
+    const char* port = std::getenv("PGTRICKLE_TEST_PORT");
+    return fmt::format("host={} port={} user=postgres dbname={}",
+                       host ? host : PGTRICKLE_TEST_HOST_DEFAULT,
+                       port ? port : PGTRICKLE_TEST_PORT_DEFAULT, dbname);
+}
+
 class Connection {
   public:
     explicit Connection(const std::string& dbname = "postgres") {
-        const char* host = std::getenv("PGTRICKLE_TEST_HOST");
-        const char* port = std::getenv("PGTRICKLE_TEST_PORT");
-        std::string conninfo = fmt::format("host={} port={} user=postgres dbname={}",
-                                           host ? host : PGTRICKLE_TEST_HOST_DEFAULT,
-                                           port ? port : PGTRICKLE_TEST_PORT_DEFAULT, dbname);
-        conn_.reset(PQconnectdb(conninfo.c_str()));
+        conn_.reset(PQconnectdb(test_conninfo(dbname).c_str()));
         if (PQstatus(conn_.get()) != CONNECTION_OK)
             throw std::runtime_error("connection failed: " +
                                      std::string(PQerrorMessage(conn_.get())));

@@ -45,19 +45,11 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     }
 }
 
-std::string conninfo(const std::string& dbname) {
-    const char* host = std::getenv("PGTRICKLE_TEST_HOST");
-    const char* port = std::getenv("PGTRICKLE_TEST_PORT");
-    return fmt::format("host={} port={} user=postgres dbname={}",
-                       host ? host : PGTRICKLE_TEST_HOST_DEFAULT,
-                       port ? port : PGTRICKLE_TEST_PORT_DEFAULT, dbname);
-}
-
 // A connection that LISTENs on a channel and collects notification payloads.
 class Listener {
   public:
     Listener(const std::string& dbname, const std::string& channel)
-        : conn_(PQconnectdb(conninfo(dbname).c_str()), &PQfinish) {
+        : conn_(PQconnectdb(pgtrickle::test::test_conninfo(dbname).c_str()), &PQfinish) {
         if (PQstatus(conn_.get()) != CONNECTION_OK)
             throw std::runtime_error(PQerrorMessage(conn_.get()));
         PQclear(PQexec(conn_.get(), ("LISTEN " + channel).c_str()));
