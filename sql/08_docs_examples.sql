@@ -59,8 +59,8 @@ COMMIT;
 -- Errors.
 SELECT pgtrickle.create_stream_table('sales_by_region', 'SELECT 1 AS x');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
-SELECT pgtrickle.create_stream_table('order_managers',
-    'SELECT o.id, r.manager FROM orders o LEFT JOIN regions r USING (region)', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('order_ranks',
+    'SELECT o.id, rank() OVER (PARTITION BY o.region ORDER BY o.amount DESC) AS rank FROM orders o', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('live_orders', 'SELECT id FROM orders', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
@@ -453,8 +453,8 @@ SELECT action FROM pgtrickle.get_refresh_history('country_revenue', 1);
 SELECT country, orders, __pgt_count, __pgt_aux_count_1, __pgt_aux_sum_1 FROM country_revenue ORDER BY country;
 
 -- AUTO and DIFFERENTIAL with a query outside the supported set.
-SELECT pgtrickle.create_stream_table('customer_orders',
-    'SELECT c.id, c.name, count(o.id) AS orders FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.name',
+SELECT pgtrickle.create_stream_table('order_ranks',
+    'SELECT id, customer_id, rank() OVER (PARTITION BY customer_id ORDER BY amount DESC) AS rank FROM orders',
     schedule => '1h');
 SELECT pgtrickle.create_stream_table('ranked_orders',
     'SELECT id, rank() OVER (ORDER BY amount DESC) AS rank FROM orders', refresh_mode => 'DIFFERENTIAL');
@@ -533,13 +533,13 @@ RESET DateStyle;
 SELECT st.pgt_name, h.action, h.rows_inserted, h.rows_deleted
 FROM pgtrickle.pgt_stream_tables st,
      LATERAL pgtrickle.get_refresh_history(st.pgt_name, 1) h
-WHERE st.pgt_name IN ('country_revenue', 'order_totals', 'customer_orders') ORDER BY st.pgt_id;
+WHERE st.pgt_name IN ('country_revenue', 'order_totals', 'order_ranks') ORDER BY st.pgt_id;
 UPDATE orders SET amount = 12.50 WHERE id = 1;
 SELECT source_table, pending_rows FROM pgtrickle.change_buffer_sizes()
 WHERE stream_table = 'store.order_totals';
 SELECT pgtrickle.explain_diff_sql('order_totals') LIKE '%pgtrickle_changes.%' AS reads_change_buffers;
-SELECT property, value FROM pgtrickle.explain_st('customer_orders') WHERE property LIKE 'dvm%';
-SELECT pgtrickle.explain_diff_sql('customer_orders');
+SELECT property, value FROM pgtrickle.explain_st('order_ranks') WHERE property LIKE 'dvm%';
+SELECT pgtrickle.explain_diff_sql('order_ranks');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 
 -- Switching modes.

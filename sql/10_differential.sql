@@ -69,6 +69,22 @@ SELECT pgtrickle.create_stream_table('f_rescan', 'SELECT cid, min(amount) AS lo,
 SELECT pgtrickle.create_stream_table('f_keyless_agg', 'SELECT kind, sum(n) AS s, count(n) AS c, bool_and(n > 0) AS pos FROM d_events GROUP BY kind', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 -- DISTINCT keeps one row per value while any source row still has it.
 SELECT pgtrickle.create_stream_table('f_distinct', 'SELECT DISTINCT tag FROM d_tags', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- Outer joins: NULL keys on both sides, rows that gain and lose their partners, nested.
+SELECT pgtrickle.create_stream_table('f_left', 'SELECT o.oid, c.region FROM d_orders o LEFT JOIN d_customers c ON c.cid = o.cid', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_right', 'SELECT t.tag, c.cid, c.region FROM d_tags t RIGHT JOIN d_customers c ON c.cid = t.cid AND t.tag <> ''t1''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_full', 'SELECT e.kind, e.n, t.tag FROM d_events e FULL JOIN d_tags t ON t.cid = e.n', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_nested_outer', 'SELECT c.cid, o.oid, t.tag FROM d_customers c LEFT JOIN (d_orders o JOIN d_tags t ON t.cid = o.cid) ON o.cid = c.cid AND o.amount > 10', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_outer_agg', 'SELECT c.region, count(o.oid) AS orders, sum(o.amount) AS total FROM d_customers c LEFT JOIN d_orders o ON o.cid = c.cid GROUP BY c.region', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- Subquery expressions: EXISTS, NOT EXISTS, IN, NOT IN with NULLs, ANY/ALL, scalar subqueries.
+SELECT pgtrickle.create_stream_table('f_exists', 'SELECT c.cid, c.region FROM d_customers c WHERE EXISTS (SELECT 1 FROM d_orders o WHERE o.cid = c.cid AND o.amount > 12) AND NOT EXISTS (SELECT 1 FROM d_tags t WHERE t.cid = c.cid AND t.tag = ''t2'')', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_in', 'SELECT o.oid FROM d_orders o WHERE o.cid IN (SELECT cid FROM d_tags WHERE tag = ''t0'') OR o.amount NOT IN (SELECT n FROM d_events)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_scalar_sub', 'SELECT c.cid, (SELECT max(o.amount) FROM d_orders o WHERE o.cid = c.cid) AS top, (SELECT count(*) FROM d_tags t WHERE t.cid = c.cid) AS tags FROM d_customers c WHERE c.vip OR c.cid > ALL (SELECT n FROM d_events WHERE n IS NOT NULL)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_sub_agg', 'SELECT region, count(*) AS n FROM d_customers c WHERE (SELECT sum(amount) FROM d_orders o WHERE o.cid = c.cid) > 20 GROUP BY region', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- UNION, INTERSECT [ALL], EXCEPT [ALL], and a grouped subquery in FROM.
+SELECT pgtrickle.create_stream_table('f_setops', 'SELECT cid FROM d_tags INTERSECT ALL SELECT cid FROM d_orders EXCEPT SELECT cid FROM d_customers WHERE vip', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_union_distinct', 'SELECT tag AS v FROM d_tags UNION SELECT region FROM d_customers', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_except_all', 'SELECT cid FROM d_tags EXCEPT ALL SELECT cid FROM d_orders WHERE amount < 5', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_grouped_from', 'SELECT n_orders, count(*) AS customers FROM (SELECT c.cid, count(o.oid) AS n_orders FROM d_customers c LEFT JOIN d_orders o ON o.cid = c.cid GROUP BY c.cid) s GROUP BY n_orders', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 RESET client_min_messages;
 
 SELECT pgt_name, refresh_mode FROM pgtrickle.pgt_stream_tables ORDER BY pgt_name;
@@ -152,6 +168,9 @@ SELECT property FROM pgtrickle.explain_st('f_agg');
 SELECT value FROM pgtrickle.explain_st('f_agg') WHERE property = 'operator_tree';
 SELECT value FROM pgtrickle.explain_st('f_sub') WHERE property = 'operator_tree';
 SELECT value FROM pgtrickle.explain_st('f_rescan') WHERE property = 'operator_tree';
+SELECT value FROM pgtrickle.explain_st('f_left') WHERE property = 'operator_tree';
+SELECT value FROM pgtrickle.explain_st('f_nested_outer') WHERE property = 'operator_tree';
+SELECT value FROM pgtrickle.explain_st('f_exists') WHERE property = 'operator_tree';
 SELECT property, value LIKE '%Execution Time%' AS analyzed FROM pgtrickle.explain_st('f_agg', true) WHERE property = 'explain_analyze';
 -- change_buffer_sizes: pending changes per stream table and source.
 SET pg_trickle.differential_max_change_ratio = 0;

@@ -3,11 +3,14 @@
 //
 // Everything is drawn from one seeded generator, so a case is a pure function of its seed. The
 // generators only produce what DIFFERENTIAL supports (see src/pg/analysis/differential.cpp and
-// docs/DIFFERENTIAL.md): inner joins of plain tables (any depth, self-joins, non-equi, comma
-// joins, USING), subqueries in FROM and WITH queries that are select-project-joins or UNION ALLs
-// of them, a top-level UNION ALL of select-project-joins, WHERE without subqueries, immutable
-// expressions, GROUP BY with every key in the select list and any aggregates (FILTER, ORDER BY
-// inside, DISTINCT inside; sometimes only COUNT/SUM/AVG, the algebraic case), HAVING, scalar
+// docs/DIFFERENTIAL.md): inner, LEFT, RIGHT and FULL joins of plain tables (any depth, nested,
+// self-joins, non-equi, comma joins, USING), subqueries in FROM and WITH queries that are
+// select-project-joins, UNION ALLs of them, or grouped / DISTINCT, a top-level UNION [ALL],
+// INTERSECT [ALL] or EXCEPT [ALL] of select-project-joins, subquery expressions (EXISTS, NOT
+// EXISTS, IN, NOT IN, ANY / ALL, scalar subqueries; correlated or not, nested, with joins,
+// GROUP BY or LIMIT inside) in WHERE and in ungrouped select lists, immutable expressions,
+// GROUP BY with every key in the select list and any aggregates (FILTER, ORDER BY inside,
+// DISTINCT inside; sometimes only COUNT/SUM/AVG, the algebraic case), HAVING, scalar
 // aggregates, DISTINCT.
 //
 // Every generated query is deterministic (its result is a function of the data only), otherwise
@@ -497,6 +500,13 @@ class QueryGen {
             std::vector<std::string> parts = where_parts_;
             if (rng_.chance(0.6))
                 parts.push_back(eg.predicate(rng_.range(0, 2)));
+            if (rng_.chance(0.3)) {
+                std::string sub = sublink_predicate(eg, 1);
+                if (rng_.chance(0.2))
+                    sub = fmt::format("({} {} {})", sub, rng_.chance(0.6) ? "OR" : "AND",
+                                      eg.predicate(1));
+                parts.push_back(sub);
+            }
             rng_.shuffle(parts);
             for (const auto& p : parts)
                 where += (where.empty() ? "" : " AND ") + p;
@@ -532,6 +542,10 @@ class QueryGen {
                     Type t = eg.random_type();
                     item_types.push_back(t);
                     items.push_back(eg.expr(t, rng_.range(0, 2)));
+                }
+                if (rng_.chance(0.12)) {
+                    item_types.push_back(Type::Int);
+                    items.push_back(scalar_subquery(eg));
                 }
                 rng_.shuffle_together(items, item_types);
                 break;
@@ -593,6 +607,8 @@ class QueryGen {
                 for (int i = rng_.range(1, 3); i > 0; --i)
                     items.push_back(rng_.chance(0.6) ? eg.column_or_literal(eg.random_type())
                                                      : eg.expr(eg.random_type(), 1));
+                if (rng_.chance(0.1))
+                    items.push_back(scalar_subquery(eg));
                 break;
         }
         std::string select;
@@ -605,11 +621,15 @@ class QueryGen {
         if (!item_types.empty() && !nested_ && rng_.chance(0.2)) {
             // UNION ALL of a second select-project-join with the same column types.
             QueryGen other(rng_, tables_, true);
-            q.sql += " UNION ALL " + other.branch(item_types, q.tables);
-            q.shape = "union";
+            const std::string op = rng_.pick(
+                std::vector<std::string>{"UNION ALL", "UNION ALL", "UNION ALL", "UNION",
+                                         "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"});
+            q.sql += " " + op + " " + other.branch(item_types, q.tables);
+            q.shape = op == "UNION ALL" ? "union" : "setop";
         }
         if (!with_.empty())
             q.sql = "WITH " + with_ + " " + q.sql;
+        q.tables.insert(read_.begin(), read_.end());
         return q;
     }
 
@@ -639,9 +659,12 @@ class QueryGen {
         std::vector<std::string> parts = where_parts_;
         if (rng_.chance(0.5))
             parts.push_back(eg.predicate(1));
+        if (rng_.chance(0.1))
+            parts.push_back(sublink_predicate(eg, 0));
         std::string where;
         for (const auto& p : parts)
             where += (where.empty() ? " WHERE " : " AND ") + p;
+        tables.insert(read_.begin(), read_.end());
         return fmt::format("SELECT {} FROM {}{}", select, from_, where);
     }
 
@@ -669,10 +692,16 @@ class QueryGen {
         for (const auto& c : def->columns)
             names.push_back(c.name);
         std::string sql;
-        for (int b = rng_.chance(0.3) ? 2 : 1; b > 0; --b) {
+        if (rng_.chance(0.3)) {
             QueryGen part(rng_, tables_, true);
             part.names_ = names;
-            sql += (sql.empty() ? "" : " UNION ALL ") + part.branch(types, tables);
+            sql = part.grouped_branch(types, tables);
+        } else {
+            for (int b = rng_.chance(0.3) ? 2 : 1; b > 0; --b) {
+                QueryGen part(rng_, tables_, true);
+                part.names_ = names;
+                sql += (sql.empty() ? "" : " UNION ALL ") + part.branch(types, tables);
+            }
         }
         Rel r{def.get(), alias, ""};
         if (rng_.chance(0.4)) {
@@ -686,7 +715,8 @@ class QueryGen {
     }
 
     // An ON / WHERE condition between `r` and one of the relations before it.
-    std::string join_condition(const Rel& r, const std::vector<Rel>& before, bool allow_non_equi) {
+    std::string join_condition(const Rel& r, const std::vector<Rel>& before, bool allow_non_equi,
+                               bool equality_only = false) {
         const Rel& other = rng_.pick(before);
         // Pairs of same-typed columns.
         std::vector<std::pair<std::string, std::string>> pairs;
@@ -703,10 +733,11 @@ class QueryGen {
         auto [a, b] =
             (!k_pairs.empty() && rng_.chance(0.6)) ? rng_.pick(k_pairs) : rng_.pick(pairs);
         std::string op = "=";
-        if (allow_non_equi && rng_.chance(0.3))
+        if (allow_non_equi && !equality_only && rng_.chance(0.3))
             op = rng_.pick(std::vector<std::string>{"<", "<=", "<>", ">"});
         std::string cond = fmt::format("{} {} {}", a, op, b);
-        if (rng_.chance(0.2)) {
+        // (FULL JOIN needs merge- or hash-joinable conditions.)
+        if (!equality_only && rng_.chance(0.2)) {
             Scope both = Scope::of_table(*r.table, r.name);
             for (const auto& c : Scope::of_table(*other.table, other.name).columns)
                 both.columns.push_back(c);
@@ -776,15 +807,25 @@ class QueryGen {
                                             join_condition(rels[2], only2, false));
             std::vector<Rel> first = {rels[0]};
             const Rel& right = rng_.chance(0.5) ? rels[1] : rels[2];
-            from_ += fmt::format(" JOIN ({}) ON {}", inner, join_condition(right, first, true));
+            std::string kind = join_kind();
+            from_ += fmt::format(" {} ({}) ON {}", kind, inner,
+                                 join_condition(right, first, true, kind == "FULL JOIN"));
             return;
         }
         for (std::size_t i = 1; i < rels.size(); ++i) {
             switch (rng_.weighted({55, 25, 12, 8})) {
-                case 0:
-                    from_ += fmt::format(" {}JOIN {} ON {}", rng_.chance(0.3) ? "INNER " : "",
-                                         ref(rels[i]), cond(i, false));
+                case 0: {
+                    std::string kind = join_kind();
+                    if (kind == "FULL JOIN") {
+                        std::vector<Rel> before(rels.begin() + static_cast<long>(segment),
+                                                rels.begin() + static_cast<long>(i));
+                        from_ += fmt::format(" FULL JOIN {} ON {}", ref(rels[i]),
+                                             join_condition(rels[i], before, false, true));
+                        break;
+                    }
+                    from_ += fmt::format(" {} {} ON {}", kind, ref(rels[i]), cond(i, false));
                     break;
+                }
                 case 1:  // comma join, condition in WHERE
                     from_ += ", " + ref(rels[i]);
                     where_parts_.push_back(cond(i, true));
@@ -810,6 +851,184 @@ class QueryGen {
                     break;
             }
         }
+    }
+
+    std::string join_kind() {
+        switch (rng_.weighted({45, 15, 22, 10, 8})) {
+            case 0:
+                return "JOIN";
+            case 1:
+                return "INNER JOIN";
+            case 2:
+                return "LEFT JOIN";
+            case 3:
+                return "RIGHT JOIN";
+            default:
+                return "FULL JOIN";
+        }
+    }
+
+    // A subquery's FROM over one table (sometimes two, joined), aliases sq<n>, and the scopes
+    // inside it: its own columns, and those plus the outer ones (for correlation).
+    struct Sub {
+        std::string from;
+        Scope inner;
+        Scope both;
+    };
+    Sub sub_from(const Scope& outer) {
+        Sub s;
+        const TableDef& t = rng_.pick(tables_);
+        read_.insert(t.name);
+        std::string alias = fmt::format("sq{}", ++sub_counter_);
+        s.from = t.name + " " + alias;
+        s.inner = Scope::of_table(t, alias);
+        if (rng_.chance(0.15)) {
+            const TableDef& u = rng_.pick(tables_);
+            read_.insert(u.name);
+            std::string alias2 = fmt::format("sq{}", ++sub_counter_);
+            s.from += fmt::format(" JOIN {} {} ON {}.k = {}.k", u.name, alias2, alias, alias2);
+            for (const auto& c : Scope::of_table(u, alias2).columns)
+                s.inner.columns.push_back(c);
+        }
+        s.both = s.inner;
+        for (const auto& c : outer.columns)
+            s.both.columns.push_back(c);
+        return s;
+    }
+
+    // A correlation between the subquery and the outer scope (or a plain inner predicate).
+    std::string correlation(Sub& sub, const Scope& outer) {
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (const auto& [ic, it] : sub.inner.columns)
+            for (const auto& [oc, ot] : outer.columns)
+                if (it == ot && it != Type::Bool)
+                    pairs.emplace_back(ic, oc);
+        if (pairs.empty() || rng_.chance(0.15)) {
+            ExprGen ig(rng_, sub.inner);
+            return ig.predicate(1);
+        }
+        auto [i, o] = rng_.pick(pairs);
+        std::string c = fmt::format("{} {} {}", i, rng_.chance(0.8) ? "=" : "<", o);
+        if (rng_.chance(0.3)) {
+            ExprGen bg(rng_, sub.both);
+            c = fmt::format("{} AND {}", c, bg.predicate(1));
+        }
+        return c;
+    }
+
+    // A subquery expression usable as a predicate over the current scope.
+    std::string sublink_predicate(ExprGen& eg, int depth) {
+        Sub sub = sub_from(scope_);
+        std::string corr = correlation(sub, scope_);
+        ExprGen ig(rng_, sub.inner);
+        // Sometimes a further subquery expression inside, correlated to this one.
+        if (depth > 0 && rng_.chance(0.2)) {
+            Scope saved = scope_;
+            scope_ = sub.both;
+            ExprGen bg(rng_, scope_);
+            corr = fmt::format("{} AND {}", corr, sublink_predicate(bg, depth - 1));
+            scope_ = saved;
+        }
+        switch (rng_.range(0, 9)) {
+            case 0:
+            case 1:
+                return fmt::format("EXISTS (SELECT 1 FROM {} WHERE {})", sub.from, corr);
+            case 2:
+            case 3:
+                return fmt::format("NOT EXISTS (SELECT 1 FROM {} WHERE {})", sub.from, corr);
+            case 4: {
+                Type t = rng_.pick(std::vector<Type>{Type::Int, Type::Int, Type::Text, Type::Num});
+                return fmt::format("({} {}IN (SELECT {} FROM {}{}))", eg.expr(t, 1),
+                                   rng_.chance(0.4) ? "NOT " : "", ig.column_or_literal(t),
+                                   sub.from, rng_.chance(0.6) ? " WHERE " + corr : "");
+            }
+            case 5: {
+                Type t = rng_.pick(std::vector<Type>{Type::Int, Type::Num, Type::Date});
+                return fmt::format("({} {} {} (SELECT {} FROM {} WHERE {}))", eg.expr(t, 1),
+                                   rng_.pick(std::vector<std::string>{"<", ">=", "=", "<>"}),
+                                   rng_.chance(0.5) ? "ANY" : "ALL", ig.column_or_literal(t),
+                                   sub.from, corr);
+            }
+            case 6: {
+                Type t = rng_.pick(std::vector<Type>{Type::Int, Type::Num, Type::Text, Type::Date});
+                return fmt::format("({} {} (SELECT {}({}) FROM {} WHERE {}))", eg.expr(t, 1),
+                                   rng_.pick(std::vector<std::string>{"<", ">=", "=", "<>"}),
+                                   rng_.chance(0.5) ? "max" : "min", ig.expr(t, 1), sub.from, corr);
+            }
+            case 7:
+                return fmt::format("((SELECT count(*) FROM {} WHERE {}) {} {})", sub.from, corr,
+                                   rng_.pick(std::vector<std::string>{">", "=", "<"}),
+                                   rng_.range(0, 2));
+            case 8:
+                return fmt::format("EXISTS (SELECT 1 FROM {} WHERE {} LIMIT 1)", sub.from, corr);
+            default:
+                return fmt::format(
+                    "{}EXISTS (SELECT {} FROM {} WHERE {} GROUP BY 1 HAVING count(*) > 1)",
+                    rng_.chance(0.5) ? "NOT " : "", ig.column_or_literal(Type::Int), sub.from,
+                    corr);
+        }
+    }
+
+    // An integer-valued scalar subquery over the current scope.
+    std::string scalar_subquery(ExprGen&) {
+        Sub sub = sub_from(scope_);
+        std::string corr = correlation(sub, scope_);
+        ExprGen ig(rng_, sub.inner);
+        switch (rng_.range(0, 2)) {
+            case 0:
+                return fmt::format("(SELECT count(*) FROM {} WHERE {})", sub.from, corr);
+            case 1:
+                return fmt::format("(SELECT max({}) FROM {} WHERE {})", ig.expr(Type::Int, 1),
+                                   sub.from, corr);
+            default:
+                return fmt::format("(SELECT sum({}) FROM {} WHERE {})",
+                                   ig.column_or_literal(Type::Int), sub.from, corr);
+        }
+    }
+
+    // A GROUP BY (or SELECT DISTINCT) with the given column types, named names_, over a fresh
+    // FROM clause.
+    std::string grouped_branch(const std::vector<Type>& types, std::set<std::string>& tables) {
+        QuerySpec q;
+        from_clause(q);
+        tables.insert(q.tables.begin(), q.tables.end());
+        ExprGen eg(rng_, scope_);
+        const bool distinct = rng_.chance(0.3);
+        std::string select;
+        for (std::size_t i = 0; i < types.size(); ++i) {
+            std::string e;
+            const Type t = types[i];
+            if (i == 0 || distinct) {
+                e = eg.column_or_literal(t);
+            } else {
+                switch (t) {
+                    case Type::Int:
+                        e = rng_.chance(0.5)
+                                ? "count(*)::integer"
+                                : fmt::format("sum({})::integer", eg.column_or_literal(t));
+                        break;
+                    case Type::Num:
+                        e = fmt::format("sum({})", eg.column_or_literal(t));
+                        break;
+                    case Type::Text:
+                        e = fmt::format("max({})", eg.column_or_literal(t));
+                        break;
+                    case Type::Bool:
+                        e = fmt::format("bool_or({})", eg.predicate(0));
+                        break;
+                    case Type::Date:
+                        e = fmt::format("min({})", eg.column_or_literal(t));
+                        break;
+                }
+            }
+            select += fmt::format("{}{} AS {}", i ? ", " : "", e, names_[i]);
+        }
+        std::string where;
+        for (const auto& p : where_parts_)
+            where += (where.empty() ? " WHERE " : " AND ") + p;
+        tables.insert(read_.begin(), read_.end());
+        return fmt::format("SELECT {}{} FROM {}{}{}", distinct ? "DISTINCT " : "", select, from_,
+                           where, distinct ? "" : " GROUP BY 1");
     }
 
     // One select-list item containing aggregates.
@@ -982,6 +1201,8 @@ class QueryGen {
     std::string from_;
     std::vector<Rel> rels_;  // the relations of from_
     std::vector<std::string> where_parts_;
+    int sub_counter_ = 0;         // subquery aliases sq1, sq2, ...
+    std::set<std::string> read_;  // tables read by subquery expressions
 };
 
 // A DML statement and whether it may legitimately fail (unique / not-null violations).

@@ -90,6 +90,50 @@ TEST(Delta, UnionAllProductsAreDifferentiatedSeparately) {
               std::string::npos);
 }
 
+TEST(Delta, NonlinearReferenceIsTheQueryNewMinusTheQueryOld) {
+    // a LEFT JOIN b: linear in a, not in b.
+    DeltaPlan p = join_plan();
+    p.query = "SELECT a.x, b.y FROM public.a a LEFT JOIN public.b ON a.k = b.k";
+    p.refs[0].location = p.query.find("public.a");
+    p.refs[1].location = p.query.find("public.b");
+    p.refs[1].nonlinear = true;
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM ("), 4u);
+    // a's terms use its changed rows; b's terms are the query with b as it is now (+1) and as
+    // it was (-1), a read as it is now in both.
+    EXPECT_NE(sql.find("FROM __pgt_ins_0 a LEFT JOIN __pgt_old_1 \"b\""), std::string::npos);
+    EXPECT_NE(
+        sql.find("1 AS __pgt_w FROM (\nSELECT a.x, b.y FROM public.a a LEFT JOIN public.b ON"),
+        std::string::npos);
+    EXPECT_NE(sql.find("-1 AS __pgt_w FROM (\nSELECT a.x, b.y FROM public.a a LEFT JOIN "
+                       "__pgt_old_1 \"b\" ON"),
+              std::string::npos);
+    EXPECT_EQ(sql.find("JOIN __pgt_ins_1"), std::string::npos);
+}
+
+TEST(Delta, RestrictedNonlinearTermsReadTheChangedRowsInTheirCondition) {
+    DeltaPlan p = join_plan();
+    p.query = "SELECT a.x, b.y FROM public.a a LEFT JOIN public.b ON a.k = b.k";
+    p.refs[0].location = p.query.find("public.a");
+    p.refs[1].location = p.query.find("public.b");
+    p.refs[1].nonlinear = true;
+    p.refs[1].restriction = 0;
+    RestrictedText r;
+    r.text = p.query +
+             " WHERE EXISTS (SELECT 1 FROM public.b __pgt_any_ref WHERE a.k = "
+             "__pgt_any_ref.k)";
+    r.refs = {p.refs[0], p.refs[1]};
+    RelationRef any{r.text.rfind("public.b"), 8, true, "__pgt_any_ref", 1};
+    r.refs.push_back(any);
+    r.original = {0, 1, -1};
+    p.restrictions = {r};
+    p.tables[0].changed = false;
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM ("), 2u);
+    EXPECT_EQ(count(sql, "FROM __pgt_any_1 __pgt_any_ref WHERE a.k = __pgt_any_ref.k"), 2u);
+    EXPECT_NE(sql.find("LEFT JOIN __pgt_old_1 \"b\" ON a.k = b.k WHERE EXISTS"), std::string::npos);
+}
+
 TEST(Delta, AlgebraicPlanKeepsStateColumns) {
     DeltaPlan p;
     p.kind = DeltaPlan::Kind::Grouped;

@@ -15,6 +15,10 @@
 //    rebuilt exactly from R' and dR, so there are no "phantom rows" for deep join chains.
 //    Storage rows are identified by a hash of their content; duplicates are separate rows with
 //    the same row id, and a delta of weight w inserts or deletes exactly |w| copies.
+//    A reference the query is not linear in (subquery expressions, nullable sides of outer
+//    joins, aggregates below the top, INTERSECT / EXCEPT / UNION) takes the general form of
+//    the same identity: Q(.., Ri', ..) - Q(.., Ri0, ..), two evaluations that are restricted
+//    to the rows the change can reach where the shape allows it (RestrictedText).
 //
 //  Grouped (GROUP BY with any aggregates, HAVING, scalar aggregates, DISTINCT). The linear delta
 //    of the query's input yields the group keys it touches; those groups alone are recomputed
@@ -38,6 +42,24 @@ struct RelationRef {
     bool has_alias = false;    // an alias follows the name
     std::string refname;       // the name the query uses for it (alias or relation name)
     std::size_t table = 0;     // index into DeltaPlan::tables
+    // The query is not linear in this reference (it sits in a subquery expression, on the
+    // nullable side of an outer join, under an aggregate or a set operation other than UNION
+    // ALL): its delta is the difference of two evaluations, with it new and with it old.
+    bool nonlinear = false;
+    // Index into the plan's restrictions for a cheaper form of those evaluations, or -1.
+    int restriction = -1;
+};
+
+// The query text with one more condition that keeps only the rows a change of one nonlinear
+// reference can affect: rows whose correlated subquery or outer-join partner matches a changed
+// row. Those two evaluations then read only the affected rows; all other rows are the same in
+// both and would cancel anyway.
+struct RestrictedText {
+    std::string text;
+    std::vector<RelationRef> refs;  // references of `text`, in text order
+    // Per reference of `text`: the reference of the unrestricted query it is, or -1 for the
+    // reference in the added condition, which reads the changed rows (__pgt_any_<table>).
+    std::vector<int> original;
 };
 
 // A query that is a sum (UNION ALL) of products (joins) of relation references: each inner
@@ -73,13 +95,15 @@ struct DeltaPlan {
     // Linear only: output columns holding the primary key of every relation the query reads
     // (then output rows are unique and are identified by them); empty = content identity.
     std::vector<std::string> key_columns;
-    Products products;  // how refs combine (UNION ALL of joins)
+    Products products;                         // how refs combine (UNION ALL of joins)
+    std::vector<RestrictedText> restrictions;  // see RelationRef::restriction
 
     // Grouped only: the query's input, one row per input row with the group key values as
     // __pgt_g1..__pgt_gk (a constant __pgt_one when there is no GROUP BY).
     std::string key_query;
     std::vector<RelationRef> key_refs;
     Products key_products;
+    std::vector<RestrictedText> key_restrictions;
     std::vector<std::string> group_columns;  // output columns holding the group key, in order
 
     // Grouped only, when every aggregate is COUNT(*), COUNT(x), or SUM/AVG of an integer: one

@@ -84,9 +84,9 @@ ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& 
                 return {RefreshMode::Differential, {}};
             throw unsupported(
                 fmt::format("unsupported operator for DIFFERENTIAL mode: {}", why_not),
-                "Differential maintenance in this version covers inner joins of tables, WHERE, "
-                "expressions, UNION ALL, subqueries in FROM, WITH, views, GROUP BY with any "
-                "aggregates, HAVING and DISTINCT.",
+                "Differential maintenance in this version covers joins of every kind, WHERE, "
+                "expressions, subqueries in FROM and in expressions, UNION, INTERSECT and "
+                "EXCEPT, WITH, views, GROUP BY with any aggregates, HAVING and DISTINCT.",
                 "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
         case RequestedMode::Immediate:
             throw unsupported(

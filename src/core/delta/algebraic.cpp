@@ -153,7 +153,8 @@ namespace detail {
 
 std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
                             const std::string& st) {
-    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products, plan.tables);
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
+                                    plan.key_restrictions, plan.tables);
     std::vector<std::string> merged{"(s.__pgt_row_id IS NOT NULL) AS __pgt_exists",
                                     "coalesce(s.__pgt_count, 0) + d.__pgt_count AS __pgt_count"};
     for (const auto& n : state_names(plan)) {

@@ -85,7 +85,8 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
-        " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n",
+        " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
+        "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
         fmt::arg("pred", unconsumed_predicate(prev, "b")), fmt::arg("one", one));
@@ -147,39 +148,60 @@ Products all_products(const std::vector<RelationRef>& refs, const Products& prod
     return all;
 }
 
-// The 2n substituted copies of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
+// The delta terms of `text`, each as "SELECT q.*, <sign> AS __pgt_w FROM (...) q": per changed
+// reference i (in text order within its product) the relations before it are read new, those
+// after it old, and i itself as its inserted (+1) and deleted (-1) rows when the query is linear
+// in it, or new (+1) and old (-1) when it is not.
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
+                                      const std::vector<RestrictedText>& restrictions,
                                       const std::vector<DeltaTable>& tables) {
     const Products all = detail::all_products(refs, products);
     std::vector<std::string> terms;
     for (const auto& product : all) {
         // A sum (UNION ALL) of products: each product is differentiated on its own, the other
-        // products' relations replaced by empty ones so they contribute nothing.
+        // products' relations replaced by empty ones so they contribute nothing (or, where a
+        // product still yields rows over empty relations, the same rows with both signs).
         std::vector<int> position(refs.size(), -1);
         for (std::size_t p = 0; p < product.size(); ++p)
             position[product[p]] = static_cast<int>(p);
         for (std::size_t p = 0; p < product.size(); ++p) {
+            const RelationRef& varied = refs[product[p]];
             // An unchanged table contributes no delta term, and its old state is the table.
-            if (!tables[refs[product[p]].table].changed)
+            if (!tables[varied.table].changed)
                 continue;
+            // The reference j's text in the term with the given sign ("" = the table now).
+            auto replacement = [&](std::size_t j, int sign) -> std::string {
+                const int pj = position[j];
+                if (pj < 0)
+                    return fmt::format("__pgt_none_{}", refs[j].table);
+                if (pj < static_cast<int>(p) ||
+                    (pj > static_cast<int>(p) && !tables[refs[j].table].changed))
+                    return "";
+                if (pj > static_cast<int>(p))
+                    return fmt::format("__pgt_old_{}", refs[j].table);
+                if (varied.nonlinear)
+                    return sign > 0 ? "" : fmt::format("__pgt_old_{}", refs[j].table);
+                return fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
+            };
             for (int sign : {1, -1}) {
-                std::vector<std::string> repl(refs.size());
-                for (std::size_t j = 0; j < refs.size(); ++j) {
-                    const int pj = position[j];
-                    const bool changed = tables[refs[j].table].changed;
-                    if (pj < 0)
-                        repl[j] = fmt::format("__pgt_none_{}", refs[j].table);
-                    else if (pj < static_cast<int>(p) || (pj > static_cast<int>(p) && !changed))
-                        continue;  // the table as it is now
-                    else if (pj == static_cast<int>(p))
-                        repl[j] =
-                            fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
-                    else
-                        repl[j] = fmt::format("__pgt_old_{}", refs[j].table);
+                std::string body;
+                if (varied.nonlinear && varied.restriction >= 0) {
+                    const auto& r = restrictions[static_cast<std::size_t>(varied.restriction)];
+                    std::vector<std::string> repl(r.refs.size());
+                    for (std::size_t k = 0; k < r.refs.size(); ++k)
+                        repl[k] = r.original[k] < 0
+                                      ? fmt::format("__pgt_any_{}", varied.table)
+                                      : replacement(static_cast<std::size_t>(r.original[k]), sign);
+                    body = substitute(r.text, r.refs, repl);
+                } else {
+                    std::vector<std::string> repl(refs.size());
+                    for (std::size_t j = 0; j < refs.size(); ++j)
+                        repl[j] = replacement(j, sign);
+                    body = substitute(text, refs, repl);
                 }
-                terms.push_back(fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign,
-                                            substitute(text, refs, repl)));
+                terms.push_back(
+                    fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign, body));
             }
         }
     }
@@ -203,7 +225,8 @@ namespace {
 using namespace detail;
 
 std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.query, plan.refs, plan.products, plan.tables);
+    const auto terms =
+        signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
@@ -241,7 +264,8 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
 // Linear query whose output carries the primary key of every relation it reads: each output
 // row is unique and keeps its identity across changes, so a changed row is updated in place.
 std::string keyed_linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.query, plan.refs, plan.products, plan.tables);
+    const auto terms =
+        signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
     std::vector<std::string> keq, sets;
     for (const auto& k : plan.key_columns) {
         std::string q = quote_ident(k);
@@ -284,7 +308,8 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const Frontier& prev, cons
 }
 
 std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
-    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products, plan.tables);
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
+                                    plan.key_restrictions, plan.tables);
     std::vector<std::string> keys, key_hash_inputs, matches;
     for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
         std::string g = fmt::format("__pgt_g{}", k + 1);

@@ -29,6 +29,7 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
+                                      const std::vector<RestrictedText>& restrictions,
                                       const std::vector<DeltaTable>& tables);
 // `products`, or when empty the single product of all refs.
 Products all_products(const std::vector<RelationRef>& refs, const Products& products);

@@ -29,9 +29,14 @@ std::string products_text(const std::vector<RelationRef>& refs, const Products& 
     std::vector<std::string> sums;
     for (const auto& p : all) {
         std::vector<std::string> factors;
-        for (auto i : p)
-            factors.push_back(tables[refs[i].table].qualified_name + " " +
-                              quote_ident(refs[i].refname));
+        for (auto i : p) {
+            std::string f =
+                tables[refs[i].table].qualified_name + " " + quote_ident(refs[i].refname);
+            if (refs[i].nonlinear)
+                f += refs[i].restriction >= 0 ? " (new minus old, restricted to matching rows)"
+                                              : " (new minus old)";
+            factors.push_back(f);
+        }
         sums.push_back(factors.empty() ? "(constant rows)" : detail::join(factors, " JOIN "));
     }
     return detail::join(sums, "\n    UNION ALL ");

@@ -12,6 +12,7 @@
 
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
 
@@ -25,9 +26,8 @@ Walker as_walker(F fn) {
 
 // Plain C state for walkers (they run inside PostgreSQL frames: no C++ exceptions there).
 struct VarState {
-    List* vars;  // Var nodes of the top query
-    bool whole_row;
-    bool system_column;
+    List* vars;  // Var nodes referencing the level the walk started at
+    int depth;   // how many query levels below that level the walk is
 };
 
 // Functions whose value changes with time or session rather than with data: a delta computed
@@ -54,35 +54,26 @@ bool uses_time_or_session(Node* node, void* context) {
     return expression_tree_walker(node, as_walker(uses_time_or_session), context);
 }
 
+// Collects the Vars, at any depth below a level (subqueries and subquery expressions
+// included), that reference that level's range table.
 bool collect_vars(Node* node, void* context) {
     auto* s = static_cast<VarState*>(context);
     if (node == nullptr)
         return false;
     if (IsA(node, Var)) {
         auto* v = reinterpret_cast<Var*>(node);
-        if (v->varattno == 0)
-            s->whole_row = true;
-        if (v->varattno < 0)
-            s->system_column = true;
-        s->vars = lappend(s->vars, v);
+        if (static_cast<int>(v->varlevelsup) == s->depth)
+            s->vars = lappend(s->vars, v);
         return false;
+    }
+    if (IsA(node, Query)) {
+        s->depth++;
+        bool r =
+            query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_vars), context, 0);
+        s->depth--;
+        return r;
     }
     return expression_tree_walker(node, as_walker(collect_vars), context);
-}
-
-struct RangeVarState {
-    List* range_vars;
-};
-
-bool collect_range_vars(Node* node, void* context) {
-    auto* s = static_cast<RangeVarState*>(context);
-    if (node == nullptr)
-        return false;
-    if (IsA(node, RangeVar)) {
-        s->range_vars = lappend(s->range_vars, node);
-        return false;
-    }
-    return raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
 }
 
 Query* parse_one(const std::string& text) {
@@ -91,112 +82,6 @@ Query* parse_one(const std::string& text) {
         List* raw = pg_parse_query(t);
         return parse_analyze_fixedparams(linitial_node(RawStmt, raw), t, nullptr, 0, nullptr);
     });
-}
-
-std::string deparse(Query* q) {
-    char* s = pg_call([&] {
-        int nest = NewGUCNestLevel();
-        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                          true, 0, false);
-        char* out = pg_get_querydef(q, false);
-        AtEOXact_GUC(true, nest);
-        return out;
-    });
-    return s;
-}
-
-// The relation references of `text` (which must be a deparsed query over `tables`).
-using RawProducts = std::vector<std::vector<RangeVar*>>;
-
-RawProducts cross(const RawProducts& a, const RawProducts& b) {
-    RawProducts out;
-    for (const auto& x : a)
-        for (const auto& y : b) {
-            auto p = x;
-            p.insert(p.end(), y.begin(), y.end());
-            out.push_back(std::move(p));
-        }
-    return out;
-}
-
-// The query as a sum (UNION ALL) of products (joins) of relation references, read off the raw
-// parse tree of its text. Plain field reads: nothing here can raise a PostgreSQL error.
-RawProducts raw_products(Node* n) {
-    if (IsA(n, RangeVar))
-        return {{reinterpret_cast<RangeVar*>(n)}};
-    if (IsA(n, RangeSubselect))
-        return raw_products(reinterpret_cast<RangeSubselect*>(n)->subquery);
-    if (IsA(n, JoinExpr)) {
-        auto* j = reinterpret_cast<JoinExpr*>(n);
-        return cross(raw_products(j->larg), raw_products(j->rarg));
-    }
-    if (IsA(n, SelectStmt)) {
-        auto* s = reinterpret_cast<SelectStmt*>(n);
-        if (s->op == SETOP_UNION) {
-            RawProducts out = raw_products(reinterpret_cast<Node*>(s->larg));
-            RawProducts right = raw_products(reinterpret_cast<Node*>(s->rarg));
-            out.insert(out.end(), right.begin(), right.end());
-            return out;
-        }
-        if (s->op != SETOP_NONE)
-            throw std::runtime_error("unexpected set operation");
-        RawProducts out{{}};
-        ListCell* lc;
-        foreach (lc, s->fromClause)
-            out = cross(out, raw_products(static_cast<Node*>(lfirst(lc))));
-        return out;
-    }
-    throw std::runtime_error("unexpected FROM item in deparsed query");
-}
-
-// The relation references of `text` (a deparsed query over `tables`) and how they combine.
-std::vector<core::RelationRef> relation_refs(const std::string& text,
-                                             const std::map<Oid, std::size_t>& table_index,
-                                             core::Products& products) {
-    const char* t = text.c_str();
-    RangeVarState state{NIL};
-    Node* stmt = pg_call([&] {
-        List* raw = pg_parse_query(t);
-        Node* s = linitial_node(RawStmt, raw)->stmt;
-        collect_range_vars(s, &state);
-        return s;
-    });
-    std::vector<RangeVar*> vars;
-    ListCell* lc;
-    foreach (lc, state.range_vars)
-        vars.push_back(static_cast<RangeVar*>(lfirst(lc)));
-    std::sort(vars.begin(), vars.end(),
-              [](RangeVar* a, RangeVar* b) { return a->location < b->location; });
-    std::map<RangeVar*, std::size_t> index;
-    std::vector<core::RelationRef> refs;
-    for (RangeVar* rv : vars) {
-        Oid relid = pg_call([&] { return RangeVarGetRelid(rv, NoLock, false); });
-        auto it = table_index.find(relid);
-        if (it == table_index.end())
-            throw std::runtime_error("relation reference without a source table");
-        std::string printed = rv->schemaname ? std::string(quote_identifier(rv->schemaname)) + "." +
-                                                   quote_identifier(rv->relname)
-                                             : std::string(quote_identifier(rv->relname));
-        core::RelationRef ref;
-        ref.location = static_cast<std::size_t>(rv->location);
-        if (text.compare(ref.location, printed.size(), printed) != 0)
-            throw std::runtime_error("unexpected relation text in deparsed query: " + printed);
-        ref.length = printed.size();
-        ref.has_alias = rv->alias != nullptr;
-        ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
-        ref.table = it->second;
-        index[rv] = refs.size();
-        refs.push_back(ref);
-    }
-    products.clear();
-    for (const auto& p : raw_products(stmt)) {
-        std::vector<std::size_t> ids;
-        for (RangeVar* rv : p)
-            ids.push_back(index.at(rv));
-        std::sort(ids.begin(), ids.end());
-        products.push_back(std::move(ids));
-    }
-    return refs;
 }
 
 DifferentialAnalysis unsupported(std::string reason) {
@@ -230,24 +115,16 @@ struct Sources {
     std::map<Oid, std::set<AttrNumber>> used;
 };
 
-bool setop_is_union_all(Node* n) {
-    if (n == nullptr || IsA(n, RangeTblRef))
-        return true;
-    if (!IsA(n, SetOperationStmt))
-        return false;
-    auto* op = reinterpret_cast<SetOperationStmt*>(n);
-    return op->op == SETOP_UNION && op->all && setop_is_union_all(op->larg) &&
-           setop_is_union_all(op->rarg);
-}
+// Where a query level sits: the defining query itself, a subquery in FROM, or the subquery
+// of a subquery expression (EXISTS (...) allows LIMIT: it cannot change the answer).
+enum class Place { Top, From, Sublink, Exists };
 
-// Checks one query level (and, recursively, its subqueries) is something the delta rules
-// handle, records its tables and the columns it uses. `top`: the defining query itself, which
-// may also group. Returns the reason when it is not supported.
-std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
+// Checks one query level (and, recursively, its subqueries and subquery expressions) is
+// something the delta rules handle, records its tables and the columns it uses. Returns the
+// reason when it is not supported.
+std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
     if (q->cteList)
         return "WITH RECURSIVE";
-    if (q->hasSubLinks)
-        return "subqueries in expressions (EXISTS, IN, scalar subqueries)";
     if (q->hasWindowFuncs)
         return "window functions";
     if (q->hasTargetSRFs)
@@ -256,13 +133,16 @@ std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
         return "GROUPING SETS, ROLLUP and CUBE";
     if (q->hasDistinctOn)
         return "DISTINCT ON";
-    if (q->limitCount || q->limitOffset)
+    // (Elsewhere LIMIT picks rows by an order that may tie: not a function of the data.)
+    if ((q->limitCount || q->limitOffset) && place != Place::Exists)
         return "LIMIT and OFFSET";
-    if (q->setOperations && !setop_is_union_all(q->setOperations))
-        return "set operations other than UNION ALL";
-    if (!top && (q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL ||
-                 q->havingQual != nullptr))
-        return "aggregates or DISTINCT below the top of the query";
+
+    for (SubLink* link : level_sublinks(q)) {
+        Place inner = link->subLinkType == EXISTS_SUBLINK ? Place::Exists : Place::Sublink;
+        std::string why = walk_level(spi, reinterpret_cast<Query*>(link->subselect), inner, out);
+        if (!why.empty())
+            return why;
+    }
 
     std::map<Index, Oid> rte_relid;
     Index rti = 0;
@@ -272,11 +152,9 @@ std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
         auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
         switch (rte->rtekind) {
             case RTE_JOIN:
-                if (rte->jointype != JOIN_INNER)
-                    return "outer joins";
                 continue;
             case RTE_SUBQUERY: {
-                std::string why = walk_level(spi, rte->subquery, false, out);
+                std::string why = walk_level(spi, rte->subquery, Place::From, out);
                 if (!why.empty())
                     return why;
                 continue;
@@ -316,17 +194,15 @@ std::string walk_level(Spi& spi, Query* q, bool top, Sources& out) {
         out.plan->tables.push_back(t);
     }
 
-    // Vars of this level only (subqueries were walked above).
-    VarState vs{NIL, false, false};
-    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, QTW_IGNORE_RT_SUBQUERIES); });
-    if (vs.whole_row)
-        return "whole-row references";
-    if (vs.system_column)
-        return "system columns";
+    // Vars referencing this level, wherever they are (correlated subqueries included).
+    VarState vs{NIL, 0};
+    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, 0); });
     foreach (lc, vs.vars) {
         auto* v = static_cast<Var*>(lfirst(lc));
-        if (v->varlevelsup != 0)
-            continue;
+        if (v->varattno == 0)
+            return "whole-row references";
+        if (v->varattno < 0)
+            return "system columns";
         auto it = rte_relid.find(v->varno);
         if (it != rte_relid.end())
             out.used[it->second].insert(v->varattno);
@@ -341,6 +217,13 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     bool grouped = q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL;
     if ((q->hasAggs || q->groupClause != NIL) && q->distinctClause != NIL)
         return unsupported("DISTINCT over grouped results");
+    // The groups a change touches are found from the query's input (FROM and WHERE); what the
+    // select list or HAVING of a grouped query reads besides that would go unnoticed.
+    if ((q->hasAggs || q->groupClause != NIL) && pg_call([&] {
+            return checkExprHasSubLink(reinterpret_cast<Node*>(q->targetList)) ||
+                   checkExprHasSubLink(q->havingQual);
+        }))
+        return unsupported("subqueries in the select list or HAVING of a grouped query");
     if (pg_call([&] { return contain_volatile_functions(reinterpret_cast<Node*>(q)); })) {
         auto a = unsupported("volatile functions");
         a.volatile_functions = true;
@@ -354,7 +237,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
-    std::string why = walk_level(spi, q, true, sources);
+    std::string why = walk_level(spi, q, Place::Top, sources);
     if (!why.empty())
         return unsupported(why);
     std::map<Oid, std::size_t>& table_index = sources.table_index;
@@ -441,7 +324,14 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
         if (keyed && !keys.empty())
             plan.key_columns = keys;
     }
-    plan.refs = relation_refs(deparsed, table_index, plan.products);
+    try {
+        auto r = analyze_references(q, deparsed, table_index);
+        plan.refs = std::move(r.refs);
+        plan.products = std::move(r.products);
+        plan.restrictions = std::move(r.restrictions);
+    } catch (const std::runtime_error& e) {
+        return unsupported(fmt::format("a query shape the analysis cannot place ({})", e.what()));
+    }
 
     if (grouped) {
         plan.kind = core::DeltaPlan::Kind::Grouped;
@@ -584,7 +474,15 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
         input->distinctClause = NIL;
         input->sortClause = NIL;
         plan.key_query = deparse(input);
-        plan.key_refs = relation_refs(plan.key_query, table_index, plan.key_products);
+        try {
+            auto r = analyze_references(input, plan.key_query, table_index);
+            plan.key_refs = std::move(r.refs);
+            plan.key_products = std::move(r.products);
+            plan.key_restrictions = std::move(r.restrictions);
+        } catch (const std::runtime_error& e) {
+            return unsupported(
+                fmt::format("a query shape the analysis cannot place ({})", e.what()));
+        }
     }
     DifferentialAnalysis a;
     a.plan = std::move(plan);

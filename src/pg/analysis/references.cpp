@@ -1,0 +1,481 @@
+// Relation references of a defining query's text (see references.hpp).
+//
+// The analyzed tree says what each reference is (linear or not, which level, which join); the
+// text says where it is. The two are lined up by deparsing a copy of the tree in which every
+// relation carries a marker alias: the k-th reference in that text is the k-th in the real one.
+#include "pg_trickle/pg/references.hpp"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "pg_trickle/core/names.hpp"
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+using Walker = bool (*)();
+template <typename F>
+Walker as_walker(F fn) {
+    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
+}
+
+constexpr const char* kAnyAlias = "__pgt_any_ref";
+constexpr const char* kMarkerPrefix = "__pgt_m";
+
+// Plain C state for walkers (they run inside PostgreSQL frames: no C++ exceptions there).
+struct SublinkState {
+    List* found;
+};
+
+bool find_sublinks(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<SublinkState*>(context);
+    if (IsA(node, SubLink)) {
+        s->found = lappend(s->found, node);
+        // Its test expression belongs to this level; its subquery does not.
+        return expression_tree_walker(reinterpret_cast<SubLink*>(node)->testexpr,
+                                      as_walker(find_sublinks), context);
+    }
+    if (IsA(node, Query))
+        return false;
+    return expression_tree_walker(node, as_walker(find_sublinks), context);
+}
+
+std::vector<SubLink*> to_vector(List* list) {
+    std::vector<SubLink*> out;
+    ListCell* lc;
+    foreach (lc, list)
+        out.push_back(static_cast<SubLink*>(lfirst(lc)));
+    return out;
+}
+
+// Moves an outer join's ON condition into a subquery over the nullable relation (range table
+// index `*context` at this level): its Vars become Var 1 of the subquery, every other Var one
+// level further out.
+bool move_into_sublink(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Var)) {
+        auto* v = reinterpret_cast<Var*>(node);
+        int nullable = *static_cast<int*>(context);
+        if (v->varlevelsup == 0 && static_cast<int>(v->varno) == nullable) {
+            v->varno = 1;
+            v->varnosyn = 1;
+            v->varattnosyn = v->varattno;
+        } else {
+            v->varlevelsup += 1;
+        }
+        return false;
+    }
+    return expression_tree_walker(node, as_walker(move_into_sublink), context);
+}
+
+// Every relation and every query level of a tree, in one fixed order: copies of the tree
+// enumerate in the same order, so an index names the same node in each.
+struct Enumeration {
+    std::vector<RangeTblEntry*> rels;
+    std::vector<Query*> levels;
+};
+
+void enumerate(Query* q, Enumeration& e) {
+    e.levels.push_back(q);
+    ListCell* lc;
+    foreach (lc, q->rtable) {
+        auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+        if (rte->rtekind == RTE_RELATION)
+            e.rels.push_back(rte);
+        else if (rte->rtekind == RTE_SUBQUERY)
+            enumerate(rte->subquery, e);
+    }
+    for (SubLink* s : level_sublinks(q))
+        enumerate(reinterpret_cast<Query*>(s->subselect), e);
+}
+
+using IdProducts = std::vector<std::vector<int>>;
+
+IdProducts cross(const IdProducts& a, const IdProducts& b) {
+    IdProducts out;
+    for (const auto& x : a)
+        for (const auto& y : b) {
+            auto p = x;
+            p.insert(p.end(), y.begin(), y.end());
+            out.push_back(std::move(p));
+        }
+    return out;
+}
+
+std::vector<int> flatten(const IdProducts& products) {
+    std::set<int> all;
+    for (const auto& p : products)
+        all.insert(p.begin(), p.end());
+    return {all.begin(), all.end()};
+}
+
+// A level whose output is a sum over its input rows: the query is linear in its relations when
+// the level itself sits in a linear place.
+bool level_is_linear(Query* q) {
+    return !q->hasAggs && q->groupClause == NIL && q->havingQual == nullptr &&
+           q->distinctClause == NIL && !q->hasWindowFuncs && q->limitCount == nullptr &&
+           q->limitOffset == nullptr && !q->hasTargetSRFs && q->groupingSets == NIL;
+}
+
+// EXISTS (SELECT 1 FROM <rel> __pgt_any_ref WHERE <quals>): the condition that restricts an
+// evaluation to the rows a change of `rel` can reach.
+Node* exists_over(RangeTblEntry* rel, Node* quals) {
+    auto* sub = makeNode(Query);
+    sub->commandType = CMD_SELECT;
+    sub->querySource = QSRC_ORIGINAL;
+    sub->canSetTag = true;
+    auto* r = static_cast<RangeTblEntry*>(copyObjectImpl(rel));
+    r->alias = makeAlias(kAnyAlias, NIL);
+    r->eref = static_cast<Alias*>(copyObjectImpl(rel->eref));
+    r->eref->aliasname = pstrdup(kAnyAlias);
+    r->lateral = false;
+    r->inFromCl = true;
+    sub->rtable = list_make1(r);
+    auto* rtr = makeNode(RangeTblRef);
+    rtr->rtindex = 1;
+    sub->jointree = makeFromExpr(list_make1(rtr), quals);
+    Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);
+    sub->targetList =
+        list_make1(makeTargetEntry(reinterpret_cast<Expr*>(one), 1, pstrdup("__pgt_one"), false));
+    auto* link = makeNode(SubLink);
+    link->subLinkType = EXISTS_SUBLINK;
+    link->subselect = reinterpret_cast<Node*>(sub);
+    link->location = -1;
+    return reinterpret_cast<Node*>(link);
+}
+
+// A restriction: for relation `id`, the condition `qual` added to the WHERE of level `level`.
+struct Candidate {
+    int id;
+    int level;
+    Node* qual;
+};
+
+// Walks a tree deciding, per relation, whether the query is linear in it, how the relations
+// combine into products, and which nonlinear ones can be restricted.
+class Classifier {
+  public:
+    explicit Classifier(Query* root, const Enumeration& e) : root_(root) {
+        for (std::size_t i = 0; i < e.rels.size(); ++i)
+            ids_[e.rels[i]] = static_cast<int>(i);
+        for (std::size_t i = 0; i < e.levels.size(); ++i)
+            levels_[e.levels[i]] = static_cast<int>(i);
+        nonlinear.assign(e.rels.size(), false);
+    }
+
+    IdProducts level(Query* q, bool linear) {
+        const bool lin = linear && (q == root_ || level_is_linear(q));
+        if (q->setOperations != nullptr)
+            return setop(q, q->setOperations, lin);
+        IdProducts out{{}};
+        ListCell* lc;
+        foreach (lc, q->jointree->fromlist)
+            out = cross(out, node(q, static_cast<Node*>(lfirst(lc)), lin));
+        // Subquery expressions in WHERE or the select list of a linear level can be
+        // restricted (a row outside the restriction has the same value in both evaluations).
+        std::set<SubLink*> restrictable;
+        if (lin) {
+            for (SubLink* s : sublinks_of(q->jointree->quals))
+                restrictable.insert(s);
+            for (SubLink* s : sublinks_of(reinterpret_cast<Node*>(q->targetList)))
+                restrictable.insert(s);
+        }
+        for (SubLink* s : level_sublinks(q)) {
+            auto inner = flatten(level(reinterpret_cast<Query*>(s->subselect), false));
+            for (auto& p : out)
+                p.insert(p.end(), inner.begin(), inner.end());
+            if (restrictable.count(s))
+                sublink_candidate(q, s);
+        }
+        return out;
+    }
+
+    std::vector<bool> nonlinear;
+    std::vector<Candidate> candidates;
+
+  private:
+    IdProducts node(Query* q, Node* n, bool lin) {
+        if (IsA(n, RangeTblRef)) {
+            auto* rte = static_cast<RangeTblEntry*>(
+                list_nth(q->rtable, reinterpret_cast<RangeTblRef*>(n)->rtindex - 1));
+            if (rte->rtekind == RTE_RELATION) {
+                int id = ids_.at(rte);
+                nonlinear[static_cast<std::size_t>(id)] = !lin;
+                return {{id}};
+            }
+            if (rte->rtekind == RTE_SUBQUERY)
+                return level(rte->subquery, lin);
+            return {{}};
+        }
+        if (IsA(n, JoinExpr)) {
+            auto* j = reinterpret_cast<JoinExpr*>(n);
+            // An outer join is linear in its preserved side only.
+            const bool left = lin && (j->jointype == JOIN_INNER || j->jointype == JOIN_LEFT);
+            const bool right = lin && (j->jointype == JOIN_INNER || j->jointype == JOIN_RIGHT);
+            auto out = cross(node(q, j->larg, left), node(q, j->rarg, right));
+            if (lin && j->jointype == JOIN_LEFT)
+                join_candidate(q, j, j->rarg);
+            if (lin && j->jointype == JOIN_RIGHT)
+                join_candidate(q, j, j->larg);
+            return out;
+        }
+        if (IsA(n, FromExpr)) {
+            IdProducts out{{}};
+            ListCell* lc;
+            foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+                out = cross(out, node(q, static_cast<Node*>(lfirst(lc)), lin));
+            return out;
+        }
+        throw std::runtime_error("unexpected join tree node");
+    }
+
+    IdProducts setop(Query* q, Node* n, bool lin) {
+        if (IsA(n, RangeTblRef)) {
+            auto* rte = static_cast<RangeTblEntry*>(
+                list_nth(q->rtable, reinterpret_cast<RangeTblRef*>(n)->rtindex - 1));
+            return level(rte->subquery, lin);
+        }
+        auto* op = reinterpret_cast<SetOperationStmt*>(n);
+        if (lin && op->op == SETOP_UNION && op->all) {
+            auto out = setop(q, op->larg, true);
+            auto right = setop(q, op->rarg, true);
+            out.insert(out.end(), right.begin(), right.end());
+            return out;
+        }
+        // UNION, INTERSECT, EXCEPT: one product, nonlinear in all of it.
+        auto l = flatten(setop(q, op->larg, false));
+        auto r = flatten(setop(q, op->rarg, false));
+        l.insert(l.end(), r.begin(), r.end());
+        return {l};
+    }
+
+    // `EXISTS / IN / scalar (SELECT .. FROM rel WHERE w)`: its value for a row can only differ
+    // between the two evaluations when a changed row of rel satisfies w.
+    void sublink_candidate(Query* q, SubLink* s) {
+        auto* sub = reinterpret_cast<Query*>(s->subselect);
+        if (sub->setOperations != nullptr || sub->cteList != NIL || list_length(sub->rtable) != 1 ||
+            list_length(sub->jointree->fromlist) != 1 ||
+            !IsA(linitial(sub->jointree->fromlist), RangeTblRef))
+            return;
+        auto* rte = static_cast<RangeTblEntry*>(linitial(sub->rtable));
+        if (rte->rtekind != RTE_RELATION)
+            return;
+        Node* w = sub->jointree->quals;
+        if (w != nullptr && pg_call([&] { return checkExprHasSubLink(w); }))
+            return;
+        Node* qual =
+            pg_call([&] { return exists_over(rte, static_cast<Node*>(copyObjectImpl(w))); });
+        candidates.push_back({ids_.at(rte), levels_.at(q), qual});
+    }
+
+    // `x LEFT JOIN rel ON p`: the rows of x a change of rel can reach are those matching a
+    // changed row on p; every other row of x is padded or joined the same way in both.
+    void join_candidate(Query* q, JoinExpr* j, Node* nullable) {
+        if (!IsA(nullable, RangeTblRef))
+            return;
+        int rti = reinterpret_cast<RangeTblRef*>(nullable)->rtindex;
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, rti - 1));
+        if (rte->rtekind != RTE_RELATION)
+            return;
+        if (j->quals != nullptr && pg_call([&] { return checkExprHasSubLink(j->quals); }))
+            return;
+        Node* qual = pg_call([&] {
+            Node* p = static_cast<Node*>(copyObjectImpl(j->quals));
+            move_into_sublink(p, &rti);
+            return exists_over(rte, p);
+        });
+        candidates.push_back({ids_.at(rte), levels_.at(q), qual});
+    }
+
+    Query* root_;
+    std::map<RangeTblEntry*, int> ids_;
+    std::map<Query*, int> levels_;
+};
+
+struct RangeVarState {
+    List* range_vars;
+};
+
+bool collect_range_vars(Node* node, void* context) {
+    auto* s = static_cast<RangeVarState*>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, RangeVar)) {
+        s->range_vars = lappend(s->range_vars, node);
+        return false;
+    }
+    return raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
+}
+
+// The relation references of a query text, in text order.
+std::vector<RangeVar*> raw_range_vars(const std::string& text) {
+    const char* t = text.c_str();
+    RangeVarState state{NIL};
+    pg_call([&] {
+        List* raw = pg_parse_query(t);
+        collect_range_vars(linitial_node(RawStmt, raw)->stmt, &state);
+    });
+    std::vector<RangeVar*> vars;
+    ListCell* lc;
+    foreach (lc, state.range_vars)
+        vars.push_back(static_cast<RangeVar*>(lfirst(lc)));
+    std::sort(vars.begin(), vars.end(),
+              [](RangeVar* a, RangeVar* b) { return a->location < b->location; });
+    return vars;
+}
+
+struct TextRef {
+    core::RelationRef ref;
+    Oid relid;
+    std::string alias;
+};
+
+std::vector<TextRef> text_refs(const std::string& text,
+                               const std::map<Oid, std::size_t>& table_index) {
+    std::vector<TextRef> out;
+    for (RangeVar* rv : raw_range_vars(text)) {
+        Oid relid = pg_call([&] { return RangeVarGetRelid(rv, NoLock, false); });
+        auto it = table_index.find(relid);
+        if (it == table_index.end())
+            throw std::runtime_error("relation reference without a source table");
+        std::string printed = rv->schemaname ? std::string(quote_identifier(rv->schemaname)) + "." +
+                                                   quote_identifier(rv->relname)
+                                             : std::string(quote_identifier(rv->relname));
+        core::RelationRef ref;
+        ref.location = static_cast<std::size_t>(rv->location);
+        if (text.compare(ref.location, printed.size(), printed) != 0)
+            throw std::runtime_error("unexpected relation text in deparsed query: " + printed);
+        ref.length = printed.size();
+        ref.has_alias = rv->alias != nullptr;
+        ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
+        ref.table = it->second;
+        out.push_back({ref, relid, rv->alias ? rv->alias->aliasname : ""});
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<SubLink*> sublinks_of(Node* node) {
+    SublinkState s{NIL};
+    pg_call([&] { find_sublinks(node, &s); });
+    return to_vector(s.found);
+}
+
+std::vector<SubLink*> level_sublinks(Query* q) {
+    SublinkState s{NIL};
+    pg_call([&] { query_tree_walker(q, as_walker(find_sublinks), &s, QTW_IGNORE_RT_SUBQUERIES); });
+    return to_vector(s.found);
+}
+
+std::string deparse(Query* q) {
+    char* s = pg_call([&] {
+        int nest = NewGUCNestLevel();
+        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
+        char* out = pg_get_querydef(q, false);
+        AtEOXact_GUC(true, nest);
+        return out;
+    });
+    return s;
+}
+
+ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
+                                     const std::map<Oid, std::size_t>& table_index) {
+    // (C++ code between the pg_call()s: only plain C calls run inside them.)
+    Enumeration e;
+    enumerate(tree, e);
+    Classifier classifier(tree, e);
+    IdProducts id_products = classifier.level(tree, true);
+
+    // Line the text's references up with the tree's relations through marker aliases.
+    auto* marked = pg_call([&] { return static_cast<Query*>(copyObjectImpl(tree)); });
+    Enumeration em;
+    enumerate(marked, em);
+    for (std::size_t k = 0; k < em.rels.size(); ++k) {
+        const std::string name = fmt::format("{}{}", kMarkerPrefix, k);
+        const char* n = name.c_str();
+        RangeTblEntry* rte = em.rels[k];
+        pg_call([&] {
+            rte->alias = makeAlias(n, NIL);
+            rte->eref = static_cast<Alias*>(copyObjectImpl(rte->eref));
+            rte->eref->aliasname = pstrdup(n);
+        });
+    }
+    const auto marked_refs = text_refs(deparse(marked), table_index);
+    const auto refs = text_refs(text, table_index);
+    if (marked_refs.size() != refs.size() || refs.size() != e.rels.size())
+        throw std::runtime_error("relation references do not line up with the query");
+    std::vector<int> id_at(refs.size());
+    std::vector<std::size_t> position_of(refs.size());
+    for (std::size_t k = 0; k < refs.size(); ++k) {
+        const std::string& alias = marked_refs[k].alias;
+        if (alias.rfind(kMarkerPrefix, 0) != 0)
+            throw std::runtime_error("relation reference without its marker");
+        int id = std::stoi(alias.substr(std::string(kMarkerPrefix).size()));
+        if (id < 0 || static_cast<std::size_t>(id) >= refs.size() ||
+            e.rels[static_cast<std::size_t>(id)]->relid != refs[k].relid)
+            throw std::runtime_error("relation references do not line up with the query");
+        id_at[k] = id;
+        position_of[static_cast<std::size_t>(id)] = k;
+    }
+
+    ReferenceAnalysis out;
+    for (std::size_t k = 0; k < refs.size(); ++k) {
+        out.refs.push_back(refs[k].ref);
+        out.refs.back().nonlinear = classifier.nonlinear[static_cast<std::size_t>(id_at[k])];
+    }
+    for (const auto& p : id_products) {
+        std::vector<std::size_t> ids;
+        for (int id : p)
+            ids.push_back(position_of[static_cast<std::size_t>(id)]);
+        std::sort(ids.begin(), ids.end());
+        out.products.push_back(std::move(ids));
+    }
+
+    // The restricted forms: the same tree with one more condition, deparsed.
+    for (const auto& c : classifier.candidates) {
+        auto* variant = pg_call([&] { return static_cast<Query*>(copyObjectImpl(tree)); });
+        Enumeration ev;
+        enumerate(variant, ev);
+        Query* level = ev.levels[static_cast<std::size_t>(c.level)];
+        pg_call([&] {
+            level->jointree->quals =
+                make_and_qual(level->jointree->quals, static_cast<Node*>(copyObjectImpl(c.qual)));
+            level->hasSubLinks = true;
+        });
+        core::RestrictedText r;
+        r.text = deparse(variant);
+        int next = 0;
+        int any = 0;
+        bool lined_up = true;
+        for (const auto& t : text_refs(r.text, table_index)) {
+            r.refs.push_back(t.ref);
+            if (t.alias == kAnyAlias) {
+                r.original.push_back(-1);
+                ++any;
+                continue;
+            }
+            if (static_cast<std::size_t>(next) >= refs.size() ||
+                refs[static_cast<std::size_t>(next)].relid != t.relid)
+                lined_up = false;
+            r.original.push_back(next++);
+        }
+        if (!lined_up || any != 1 || static_cast<std::size_t>(next) != refs.size())
+            continue;  // no restriction: the plain evaluations are exact too
+        auto& ref = out.refs[position_of[static_cast<std::size_t>(c.id)]];
+        ref.restriction = static_cast<int>(out.restrictions.size());
+        out.restrictions.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace pgtrickle::pg
