@@ -44,7 +44,7 @@ $(CORE_LIB): core
 $(shlib): $(CORE_LIB)
 $(OBJS): $(wildcard include/pg_trickle/*/*.hpp src/pg/*/*.hpp)
 
-.PHONY: deps test demo demo-stop unit
+.PHONY: deps test property demo demo-stop unit
 deps:
 	scripts/install-deps.sh
 
@@ -56,6 +56,16 @@ test:
 	$(MAKE) all
 	$(MAKE) install
 	cd $(BUILD_DIR) && ctest --output-on-failure
+
+# The randomized differential-vs-full property tester alone, with many cases (make test runs 200):
+# make property CASES=10000 SEED=1
+property:
+	scripts/install-deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	cd $(BUILD_DIR) && PGTRICKLE_PROPERTY_CASES=$(or $(CASES),3000) \
+	  $(if $(SEED),PGTRICKLE_PROPERTY_SEED=$(SEED)) \
+	  ctest -V --timeout 36000 -R '^integration\.Property\.DifferentialMatchesFull$$'
 
 demo:
 	scripts/install-deps.sh

@@ -340,6 +340,12 @@ GRANT SELECT ON pgtrickle.stream_tables_info TO PUBLIC;
 CREATE FUNCTION pgtrickle._pgt_guard()
 RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_dml_guard';
 
+-- The capture trigger of every source table: copies the statement's transition tables into the
+-- source's change buffer, pgtrickle_changes.changes_<oid>. Only pg_trickle attaches it.
+CREATE FUNCTION pgtrickle.pg_trickle_capture()
+RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pg_trickle_capture';
+REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_capture() FROM PUBLIC;
+
 CREATE FUNCTION pgtrickle._on_sql_drop()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 

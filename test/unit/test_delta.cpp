@@ -198,8 +198,9 @@ TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) 
     EXPECT_NE(all.find("REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new"),
               std::string::npos);
     EXPECT_EQ(count(all, "ENABLE ALWAYS TRIGGER"), 4u);
+    EXPECT_EQ(count(all, "EXECUTE FUNCTION pgtrickle.pg_trickle_capture()"), 4u);
     // A source column named like a buffer column is stored under another name.
-    EXPECT_NE(all.find("\"__usr_action\""), std::string::npos);
+    EXPECT_NE(buffer_ddl(s)[0].find("\"__usr_action\""), std::string::npos);
     EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
 }
 

@@ -10,46 +10,10 @@ namespace pgtrickle::core {
 
 namespace {
 
-std::string column_list(const std::vector<Column>& columns, std::string_view prefix,
-                        bool buffer_names) {
-    std::string out;
-    for (const auto& c : columns) {
-        out += ", ";
-        out += prefix;
-        out += quote_ident(buffer_names ? buffer_column(c.name) : c.name);
-    }
-    return out;
-}
-
-std::string function_name(std::string_view op, std::uint32_t relid) {
-    return fmt::format("{}.{}", kChangeSchema,
-                       quote_ident(fmt::format("pg_trickle_cdc_{}_fn_{}", op, relid)));
-}
+constexpr const char* kCaptureFunction = "pgtrickle.pg_trickle_capture";
 
 std::string trigger_name(std::string_view op, std::uint32_t relid) {
     return quote_ident(fmt::format("pg_trickle_cdc_{}_{}", op, relid));
-}
-
-// The body of one capture function: a single INSERT ... SELECT per transition table, with the
-// transaction id computed once per statement rather than once per row.
-std::string insert_from(const CaptureSource& s, std::string_view action,
-                        std::string_view transition) {
-    return fmt::format(
-        "INSERT INTO {buf} (xid, seq, action{bcols}) SELECT x.xid, x.seq, '{action}'{tcols} "
-        "FROM {t} t, (SELECT pg_catalog.pg_current_xact_id() AS xid, "
-        "pg_catalog.nextval('pgtrickle_changes.change_seq') AS seq) x;",
-        fmt::arg("buf", buffer_table(s.relid)), fmt::arg("bcols", column_list(s.columns, "", true)),
-        fmt::arg("action", action), fmt::arg("tcols", column_list(s.columns, "t.", false)),
-        fmt::arg("t", transition));
-}
-
-std::string function_ddl(const CaptureSource& s, std::string_view op, const std::string& body) {
-    // SECURITY DEFINER: writers need no privilege on pgtrickle_changes. The fixed search_path
-    // keeps the body's meaning independent of the writer's settings.
-    return fmt::format(
-        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
-        "SET search_path = pg_catalog, pg_temp AS $pgt$ BEGIN {body} RETURN NULL; END $pgt$",
-        fmt::arg("fn", function_name(op, s.relid)), fmt::arg("body", body));
 }
 
 }  // namespace
@@ -94,38 +58,23 @@ std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
 }
 
 std::vector<std::string> capture_ddl(const CaptureSource& s) {
-    const std::string ins = insert_from(s, "I", "__pgt_new");
-    const std::string del = insert_from(s, "D", "__pgt_old");
-    const std::string trunc = fmt::format(
-        "INSERT INTO {} (xid, seq, action) VALUES (pg_catalog.pg_current_xact_id(), "
-        "pg_catalog.nextval('pgtrickle_changes.change_seq'), 'T');",
-        buffer_table(s.relid));
-    std::vector<std::string> out = {
-        function_ddl(s, "ins", ins),
-        function_ddl(s, "upd", del + " " + ins),
-        function_ddl(s, "del", del),
-        function_ddl(s, "trunc", trunc),
-    };
+    // One C function (src/pg/cdc/capture_trigger.cpp) serves every trigger: it finds the
+    // buffer from the source and copies the transition tables into it.
     const std::string& t = s.qualified_name;
-    out.push_back(
+    std::vector<std::string> out = {
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS "
-                    "__pgt_new FOR EACH "
-                    "STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("ins", s.relid), t, function_name("ins", s.relid)));
-    out.push_back(
-        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER UPDATE ON {} REFERENCING OLD TABLE AS "
-                    "__pgt_old NEW TABLE AS "
                     "__pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("upd", s.relid), t, function_name("upd", s.relid)));
-    out.push_back(
+                    trigger_name("ins", s.relid), t, kCaptureFunction),
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER UPDATE ON {} REFERENCING OLD TABLE AS "
+                    "__pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                    trigger_name("upd", s.relid), t, kCaptureFunction),
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER DELETE ON {} REFERENCING OLD TABLE AS "
-                    "__pgt_old FOR EACH "
-                    "STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("del", s.relid), t, function_name("del", s.relid)));
-    out.push_back(
-        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT EXECUTE "
-                    "FUNCTION {}()",
-                    trigger_name("trunc", s.relid), t, function_name("trunc", s.relid)));
+                    "__pgt_old FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                    trigger_name("del", s.relid), t, kCaptureFunction),
+        fmt::format("CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION {}()",
+                    trigger_name("trunc", s.relid), t, kCaptureFunction),
+    };
     // ENABLE ALWAYS: changes applied by logical replication (session_replication_role =
     // replica) are captured too.
     for (std::string_view op : {"ins", "upd", "del", "trunc"})
@@ -141,7 +90,6 @@ std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string
         if (source_exists)
             out.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", trigger_name(op, relid),
                                       qualified_name));
-        out.push_back(fmt::format("DROP FUNCTION IF EXISTS {}()", function_name(op, relid)));
     }
     out.push_back(fmt::format("DROP TABLE IF EXISTS {}", buffer_table(relid)));
     return out;

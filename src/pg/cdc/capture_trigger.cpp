@@ -1,0 +1,219 @@
+// The capture trigger: one C function behind every source's statement-level AFTER triggers,
+// copying the statement's transition tables into the source's change buffer.
+//
+// This is every writer's cost, so it does the least it can: per statement it resolves the
+// buffer and the column mapping once, takes one change sequence value, and writes the rows with
+// table_multi_insert in batches (one WAL record per page instead of one per row, no executor,
+// no SQL). The buffer has no index (see buffer_ddl), so nothing else needs maintaining.
+//
+// Written as plain C (no C++ object lives in these frames): an ERROR raised inside PostgreSQL
+// may longjmp through them safely.
+#include "pg_trickle/pg/postgres.hpp"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wregister"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+extern "C" {
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "commands/sequence.h"
+#include "executor/tuptable.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+}
+#pragma GCC diagnostic pop
+
+namespace {
+
+constexpr int kBatch = 1000;
+constexpr const char* kChangeSchema = "pgtrickle_changes";
+
+// What one buffer column is filled with.
+enum : int { kXid = -1, kSeq = -2, kAction = -3, kNull = 0 };
+
+// Per buffer attribute: kXid / kSeq / kAction, the source attribute number (> 0) whose value it
+// copies, or kNull. The buffer stores a source column under its own name, or with a __usr_
+// prefix when the name is one of the buffer's own (see core::buffer_column).
+int* column_map(Relation buffer, Relation source) {
+    TupleDesc b = RelationGetDescr(buffer);
+    TupleDesc s = RelationGetDescr(source);
+    int* map = static_cast<int*>(palloc0(sizeof(int) * static_cast<size_t>(b->natts)));
+    for (int i = 0; i < b->natts; ++i) {
+        Form_pg_attribute ba = TupleDescAttr(b, i);
+        if (ba->attisdropped)
+            continue;
+        const char* name = NameStr(ba->attname);
+        if (strcmp(name, "xid") == 0) {
+            map[i] = kXid;
+            continue;
+        }
+        if (strcmp(name, "seq") == 0) {
+            map[i] = kSeq;
+            continue;
+        }
+        if (strcmp(name, "action") == 0) {
+            map[i] = kAction;
+            continue;
+        }
+        if (strncmp(name, "__usr_", 6) == 0)
+            name += 6;
+        for (int j = 0; j < s->natts; ++j) {
+            Form_pg_attribute sa = TupleDescAttr(s, j);
+            if (sa->attisdropped || strcmp(NameStr(sa->attname), name) != 0)
+                continue;
+            // A type change of a captured column rebuilds the buffer; until then, copying
+            // bytes of another type would corrupt it.
+            if (sa->atttypid != ba->atttypid)
+                ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                                errmsg("change buffer column \"%s\" of \"%s\" no longer matches "
+                                       "its source column",
+                                       NameStr(ba->attname), RelationGetRelationName(buffer)),
+                                errhint("Drop and recreate the stream tables reading \"%s\".",
+                                        RelationGetRelationName(source))));
+            map[i] = j + 1;
+            break;
+        }
+    }
+    return map;
+}
+
+struct Writer {
+    Relation buffer;
+    const int* map;
+    Datum xid;
+    Datum seq;
+    CommandId cid;
+    BulkInsertState bistate;
+    TupleTableSlot** slots;
+    int made;  // slots created
+    int used;  // slots filled, not yet written
+};
+
+void flush(Writer* w) {
+    if (w->used == 0)
+        return;
+    table_multi_insert(w->buffer, w->slots, w->used, w->cid, 0, w->bistate);
+    for (int i = 0; i < w->used; ++i)
+        ExecClearTuple(w->slots[i]);
+    w->used = 0;
+}
+
+// Adds one change; `in` holds the source row (NULL for a TRUNCATE marker).
+void add(Writer* w, char action, TupleTableSlot* in) {
+    if (w->used == w->made)
+        w->slots[w->made++] = table_slot_create(w->buffer, nullptr);
+    TupleTableSlot* out = w->slots[w->used++];
+    TupleDesc d = out->tts_tupleDescriptor;
+    ExecClearTuple(out);
+    for (int i = 0; i < d->natts; ++i) {
+        out->tts_isnull[i] = false;
+        switch (w->map[i]) {
+            case kXid:
+                out->tts_values[i] = w->xid;
+                break;
+            case kSeq:
+                out->tts_values[i] = w->seq;
+                break;
+            case kAction:
+                out->tts_values[i] = CharGetDatum(action);
+                break;
+            case kNull:
+                out->tts_values[i] = static_cast<Datum>(0);
+                out->tts_isnull[i] = true;
+                break;
+            default:
+                if (in == nullptr) {
+                    out->tts_values[i] = static_cast<Datum>(0);
+                    out->tts_isnull[i] = true;
+                } else {
+                    out->tts_values[i] = in->tts_values[w->map[i] - 1];
+                    out->tts_isnull[i] = in->tts_isnull[w->map[i] - 1];
+                }
+                break;
+        }
+    }
+    ExecStoreVirtualTuple(out);
+    // The values point into the transition table's read buffer, which the next row reuses.
+    ExecMaterializeSlot(out);
+    if (w->used == kBatch)
+        flush(w);
+}
+
+void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_desc) {
+    if (rows == nullptr)
+        return;
+    TupleTableSlot* in = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
+    tuplestore_rescan(rows);
+    while (tuplestore_gettupleslot(rows, true, false, in)) {
+        slot_getallattrs(in);
+        add(w, action, in);
+    }
+    ExecDropSingleTupleTableSlot(in);
+}
+
+}  // namespace
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(pg_trickle_capture);
+Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle.pg_trickle_capture() may only be called as a trigger")));
+    auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+        !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle.pg_trickle_capture() must fire AFTER ... FOR EACH "
+                               "STATEMENT")));
+    Relation source = trigdata->tg_relation;
+    const bool truncate = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
+    Tuplestorestate* old_rows = trigdata->tg_oldtable;
+    Tuplestorestate* new_rows = trigdata->tg_newtable;
+    if (!truncate && (old_rows == nullptr || tuplestore_tuple_count(old_rows) == 0) &&
+        (new_rows == nullptr || tuplestore_tuple_count(new_rows) == 0))
+        return PointerGetDatum(nullptr);  // a statement that changed no row
+
+    Oid nsp = get_namespace_oid(kChangeSchema, false);
+    char name[NAMEDATALEN];
+    snprintf(name, sizeof(name), "changes_%u", RelationGetRelid(source));
+    Oid buffer_id = get_relname_relid(name, nsp);
+    Oid seq_id = get_relname_relid("change_seq", nsp);
+    if (!OidIsValid(buffer_id) || !OidIsValid(seq_id))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                        errmsg("change buffer %s.%s of \"%s\" does not exist", kChangeSchema, name,
+                               RelationGetRelationName(source)),
+                        errhint("Drop and recreate the stream tables reading it.")));
+
+    Writer w{};
+    w.buffer = table_open(buffer_id, RowExclusiveLock);
+    w.map = column_map(w.buffer, source);
+    w.xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    // One sequence value per statement orders a transaction's own statements (see cdc.hpp).
+    w.seq = Int64GetDatum(nextval_internal(seq_id, false));
+    w.cid = GetCurrentCommandId(true);
+    const int64 rows = (old_rows ? tuplestore_tuple_count(old_rows) : 0) +
+                       (new_rows ? tuplestore_tuple_count(new_rows) : 0);
+    w.bistate = rows > kBatch ? GetBulkInsertState() : nullptr;
+    w.slots = static_cast<TupleTableSlot**>(palloc(sizeof(TupleTableSlot*) * kBatch));
+
+    if (truncate) {
+        add(&w, 'T', nullptr);
+    } else {
+        add_all(&w, 'D', old_rows, RelationGetDescr(source));
+        add_all(&w, 'I', new_rows, RelationGetDescr(source));
+    }
+    flush(&w);
+
+    for (int i = 0; i < w.made; ++i)
+        ExecDropSingleTupleTableSlot(w.slots[i]);
+    if (w.bistate != nullptr)
+        FreeBulkInsertState(w.bistate);
+    table_close(w.buffer, NoLock);
+    return PointerGetDatum(nullptr);
+}
+
+}  // extern "C"
