@@ -321,11 +321,18 @@ $$;
 CREATE FUNCTION pgtrickle._pgt_id(name text)
 RETURNS bigint STRICT STABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_lookup_id';
 
+-- When the scheduler last found the stream table with nothing new to refresh (it then skips the
+-- NO_DATA refresh and its catalog write); NULL if unknown. Staleness counts from the later of
+-- this and last_refresh_at.
+CREATE FUNCTION pgtrickle._pgt_checked_at(pgt_id bigint)
+RETURNS timestamptz STRICT VOLATILE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_checked_at';
+
 CREATE VIEW pgtrickle.stream_tables_info AS
 SELECT st.*,
-       now() - st.last_refresh_at AS staleness,
+       now() - greatest(st.last_refresh_at, pgtrickle._pgt_checked_at(st.pgt_id)) AS staleness,
        CASE WHEN st.schedule IS NOT NULL AND st.schedule !~ '^@' AND st.schedule !~ ' '
-            THEN extract(epoch FROM now() - st.last_refresh_at)
+            THEN extract(epoch FROM now() - greatest(st.last_refresh_at,
+                                                     pgtrickle._pgt_checked_at(st.pgt_id)))
                  > pgtrickle.parse_duration_seconds(st.schedule)
        END AS stale,
        st.topk_limit IS NOT NULL AS is_topk
@@ -417,7 +424,8 @@ STABLE LANGUAGE sql AS $$
            coalesce(CASE WHEN st.schedule !~ '[[:space:]@]' AND st.data_timestamp IS NOT NULL
                          THEN extract(epoch FROM now() - st.data_timestamp)
                                   > pgtrickle.parse_duration_seconds(st.schedule)
-                              AND extract(epoch FROM now() - st.last_refresh_at)
+                              AND extract(epoch FROM now() - greatest(st.last_refresh_at,
+                                                   pgtrickle._pgt_checked_at(st.pgt_id)))
                                   > 3 * pgtrickle.parse_duration_seconds(st.schedule)
                     END, false),
            st.consecutive_errors, st.schedule, st.refresh_tier, st.last_error_message,
@@ -532,9 +540,10 @@ $$;
 CREATE VIEW pgtrickle.pg_stat_stream_tables AS
 SELECT st.pgt_id, n.nspname::text AS pgt_schema, c.relname::text AS pgt_name, st.status,
        st.refresh_mode, st.is_populated, st.data_timestamp, st.schedule,
-       now() - st.last_refresh_at AS staleness,
+       now() - greatest(st.last_refresh_at, pgtrickle._pgt_checked_at(st.pgt_id)) AS staleness,
        CASE WHEN st.schedule !~ '[[:space:]@]' AND st.last_refresh_at IS NOT NULL
-            THEN extract(epoch FROM now() - st.last_refresh_at)
+            THEN extract(epoch FROM now() - greatest(st.last_refresh_at,
+                                                     pgtrickle._pgt_checked_at(st.pgt_id)))
                  > pgtrickle.parse_duration_seconds(st.schedule)
        END AS stale,
        st.consecutive_errors, st.needs_reinit, st.last_refresh_at,
@@ -569,7 +578,8 @@ CREATE VIEW pgtrickle.quick_health AS
 WITH st AS (
     SELECT s.status, s.consecutive_errors,
            coalesce(s.schedule !~ '[[:space:]@]' AND s.last_refresh_at IS NOT NULL
-                    AND extract(epoch FROM now() - s.last_refresh_at)
+                    AND extract(epoch FROM now() - greatest(s.last_refresh_at,
+                                                            pgtrickle._pgt_checked_at(s.pgt_id)))
                         > pgtrickle.parse_duration_seconds(s.schedule), false) AS stale
     FROM pgtrickle.pgt_stream_tables s
 )

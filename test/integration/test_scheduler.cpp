@@ -491,3 +491,133 @@ TEST(SchedulerDatabases, RenameAndDropDatabaseDoNotNeedForce) {
 }
 
 }  // namespace
+
+TEST_F(Scheduler, CommittedChangeWakesTheSchedulerBeforeItsNextTick) {
+    // Ticks every 10 s: a change visible in about a second can only come from the commit
+    // waking the scheduler.
+    SystemSetting interval("pg_trickle.scheduler_interval_ms", "10000");
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    // Let a couple of ticks pass so the stream table is idle and not due for a while.
+    std::this_thread::sleep_for(2s);
+    for (int round = 1; round <= 3; ++round) {
+        c.exec("INSERT INTO src VALUES (1)");
+        const auto start = std::chrono::steady_clock::now();
+        ASSERT_TRUE(converges("SELECT n FROM st", std::to_string(round), 9s));
+        const auto waited = std::chrono::steady_clock::now() - start;
+        EXPECT_LT(waited, 3s) << "round " << round;
+        std::this_thread::sleep_for(1500ms);  // past the 1 s schedule again
+    }
+}
+
+TEST_F(Scheduler, IdleStreamTablesAreNotRefreshedButStayFresh) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    // The first look after creation is a real one (NO_DATA); after it, looks are skipped.
+    ASSERT_TRUE(eventually(
+        [&] {
+            return scalar(
+                       "SELECT pgtrickle._pgt_checked_at(pgt_id) IS NOT NULL FROM "
+                       "pgtrickle.pgt_stream_tables WHERE pgt_name = 'st'") == "t";
+        },
+        kConverge));
+    const std::string before =
+        scalar("SELECT last_refresh_at FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'st'");
+    std::this_thread::sleep_for(3s);
+    // No catalog write for three idle seconds, yet looked at and not stale.
+    EXPECT_EQ(scalar("SELECT last_refresh_at FROM pgtrickle.pgt_stream_tables WHERE pgt_name = "
+                     "'st'"),
+              before);
+    EXPECT_EQ(scalar("SELECT now() - pgtrickle._pgt_checked_at(pgt_id) < interval '2 s' FROM "
+                     "pgtrickle.pgt_stream_tables WHERE pgt_name = 'st'"),
+              "t");
+    EXPECT_EQ(scalar("SELECT stale FROM pgtrickle.stream_tables_info WHERE pgt_name = 'st'"), "f");
+    // A change is still picked up.
+    c.exec("INSERT INTO src VALUES (2)");
+    EXPECT_TRUE(converges("SELECT n FROM st", "2"));
+}
+
+TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    // Each refresh takes at least a second (pg_sleep: FULL only).
+    for (const char* name : {"slow_a", "slow_b", "slow_c"})
+        c.exec(fmt::format(
+            "SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*) AS n FROM src WHERE "
+            "pg_sleep(1) IS NOT NULL', schedule => '1s', refresh_mode => 'FULL')",
+            name));
+    c.exec("INSERT INTO src VALUES (2)");
+    ASSERT_TRUE(
+        converges("SELECT min(n) FROM (SELECT n FROM slow_a UNION ALL SELECT n FROM slow_b"
+                  " UNION ALL SELECT n FROM slow_c) x",
+                  "2", 30s));
+    // Refresh workers ran, and two refreshes of different stream tables overlapped in time.
+    auto overlap = c.query(R"sql(
+        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
+        JOIN pgtrickle.pgt_refresh_history b
+          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
+        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER'
+          AND a.status = 'COMPLETED' AND b.status = 'COMPLETED')sql");
+    EXPECT_NE(overlap[0][0], "0");
+}
+
+TEST_F(Scheduler, ParallelRefreshModeOffRefreshesOneAtATime) {
+    SystemSetting mode("pg_trickle.parallel_refresh_mode", "off");
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    for (const char* name : {"slow_a", "slow_b"})
+        c.exec(fmt::format(
+            "SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*) AS n FROM src WHERE "
+            "pg_sleep(0.5) IS NOT NULL', schedule => '1s', refresh_mode => 'FULL')",
+            name));
+    c.exec("INSERT INTO src VALUES (2)");
+    ASSERT_TRUE(converges(
+        "SELECT min(n) FROM (SELECT n FROM slow_a UNION ALL SELECT n FROM slow_b) x", "2", 30s));
+    auto overlap = c.query(R"sql(
+        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
+        JOIN pgtrickle.pgt_refresh_history b
+          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
+        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER')sql");
+    EXPECT_EQ(overlap[0][0], "0");
+}
+
+TEST_F(Scheduler, DiamondNeverCombinesANewBranchWithAnOldOne) {
+    // A -> B, A -> C, B + C -> D. While B fails, D is not refreshed: it keeps the state of its
+    // last refresh, where B and C agree, instead of pairing a new C with an old B.
+    auto c = connect();
+    c.exec("CREATE TABLE a (v int)");
+    c.exec("CREATE TABLE divisor (d int)");
+    c.exec("INSERT INTO a VALUES (1)");
+    c.exec("INSERT INTO divisor VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('b', 'SELECT sum(v) / min(d) AS s FROM a, divisor',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('c', 'SELECT sum(v) AS s FROM a',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('d', 'SELECT b.s AS bs, c.s AS cs FROM b, c',"
+        " refresh_mode => 'FULL')");
+    ASSERT_TRUE(converges("SELECT bs || '/' || cs FROM d", "1/1"));
+    c.exec("UPDATE divisor SET d = 0");  // b's refreshes fail from now on
+    c.exec("INSERT INTO a VALUES (5)");
+    ASSERT_TRUE(converges("SELECT s FROM c", "6"));
+    // Several ticks with c new and b failing: d must still show the old pair.
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(scalar("SELECT bs || '/' || cs FROM d"), "1/1");
+    // b recovers (resume it if it was suspended): d catches up with both.
+    c.exec("UPDATE divisor SET d = 1");
+    c.exec(
+        "SELECT pgtrickle.resume_stream_table('b') FROM pgtrickle.pgt_stream_tables"
+        " WHERE pgt_name = 'b' AND status = 'SUSPENDED'");
+    EXPECT_TRUE(converges("SELECT bs || '/' || cs FROM d", "6/6"));
+}

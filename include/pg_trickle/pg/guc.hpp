@@ -13,6 +13,14 @@ extern bool block_source_ddl;                 // pg_trickle.block_source_ddl
 extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
                                               // pg_trickle.tiered_scheduling
 
+// pg_trickle.parallel_refresh_mode: refresh workers (on), the scheduler alone but logging what
+// it would hand out (dry_run), or the scheduler alone (off).
+enum class ParallelRefreshMode : int { Off = 0, DryRun = 1, On = 2 };
+extern ParallelRefreshMode parallel_refresh_mode;
+extern int max_dynamic_refresh_workers;  // pg_trickle.max_dynamic_refresh_workers (cluster)
+extern int max_concurrent_refreshes;     // pg_trickle.max_concurrent_refreshes (per database)
+extern int worker_pool_size;             // pg_trickle.worker_pool_size (0 only, see guc.cpp)
+
 void define_all();
 
 }  // namespace pgtrickle::pg::guc

@@ -39,6 +39,9 @@ class Spi {
     // Always read-write mode: SPI's read-only mode would not see this transaction's own DDL.
     QueryResult execute(const std::string& sql, const std::vector<Value>& params = {},
                         long max_rows = 0);
+    // The same, with a plan prepared once per backend and kept (for statements a worker runs
+    // over and over; PostgreSQL replans it when the objects it uses change).
+    QueryResult execute_cached(const std::string& sql, const std::vector<Value>& params = {});
     // Runs a statement that returns nothing of interest; returns SPI_processed.
     std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
     void finish();
@@ -49,6 +52,7 @@ class Spi {
     void use_snapshot(Snapshot snapshot) { snapshot_ = snapshot; }
 
   private:
+    QueryResult copy_result(const std::string& sql, int rc);
     bool connected_ = false;
     Snapshot snapshot_ = nullptr;
 };

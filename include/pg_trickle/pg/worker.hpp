@@ -26,9 +26,14 @@ bool available();
 // the launcher, so that a freshly created extension is picked up at once.
 void wake_launcher_at_commit();
 
+// Called by the capture trigger: when the current transaction commits, bumps the change counter
+// of source `relid` and wakes this database's scheduler. Plain C: never throws or raises.
+void note_source_change(Oid relid);
+
 }  // namespace pgtrickle::pg::worker
 
 extern "C" {
 PGDLLEXPORT void pgt_launcher_main(Datum main_arg);
 PGDLLEXPORT void pgt_scheduler_main(Datum main_arg);
+PGDLLEXPORT void pgt_refresh_worker_main(Datum main_arg);
 }

@@ -9,6 +9,7 @@
 // Written as plain C (no C++ object lives in these frames): an ERROR raised inside PostgreSQL
 // may longjmp through them safely.
 #include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/worker.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wregister"
@@ -213,6 +214,8 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     if (w.bistate != nullptr)
         FreeBulkInsertState(w.bistate);
     table_close(w.buffer, NoLock);
+    // At commit: tell the scheduler (change counters, latch) that this source changed.
+    pgtrickle::pg::worker::note_source_change(RelationGetRelid(source));
     return PointerGetDatum(nullptr);
 }
 

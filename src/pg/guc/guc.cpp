@@ -13,8 +13,63 @@ int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
 bool block_source_ddl = true;
 double differential_max_change_ratio = 0.15;
+ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
+int max_dynamic_refresh_workers = 4;
+int max_concurrent_refreshes = 4;
+int worker_pool_size = 0;
+
+namespace {
+
+int parallel_refresh_mode_value = static_cast<int>(ParallelRefreshMode::On);
+
+const struct config_enum_entry kParallelRefreshModes[] = {
+    {"off", static_cast<int>(ParallelRefreshMode::Off), false},
+    {"dry_run", static_cast<int>(ParallelRefreshMode::DryRun), false},
+    {"on", static_cast<int>(ParallelRefreshMode::On), false},
+    {nullptr, 0, false},
+};
+
+void assign_parallel_refresh_mode(int value, void*) {
+    parallel_refresh_mode = static_cast<ParallelRefreshMode>(value);
+}
+
+// Refresh workers are started per refresh; persistent pool workers are not implemented, so
+// only 0 is accepted rather than silently ignoring another value.
+bool check_worker_pool_size(int* value, void**, GucSource) {
+    if (*value == 0)
+        return true;
+    GUC_check_errdetail("Persistent refresh pool workers are not implemented in this version.");
+    GUC_check_errhint(
+        "Leave it at 0: refresh workers are started for each refresh, up to "
+        "pg_trickle.max_dynamic_refresh_workers.");
+    return false;
+}
+
+}  // namespace
 
 void define_all() {
+    DefineCustomEnumVariable(
+        "pg_trickle.parallel_refresh_mode",
+        "Whether the scheduler hands refreshes to refresh workers to run in parallel.",
+        "on: independent stream tables refresh in parallel in dynamic background workers; "
+        "dry_run: the scheduler refreshes everything itself and logs what it would have handed "
+        "out; off: the scheduler refreshes everything itself.",
+        &parallel_refresh_mode_value, static_cast<int>(ParallelRefreshMode::On),
+        kParallelRefreshModes, PGC_SIGHUP, 0, nullptr, assign_parallel_refresh_mode, nullptr);
+    DefineCustomIntVariable("pg_trickle.max_dynamic_refresh_workers",
+                            "Most refresh workers running at once in the whole cluster.", nullptr,
+                            &max_dynamic_refresh_workers, 4, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("pg_trickle.max_concurrent_refreshes",
+                            "Most refreshes running at once in one database (the scheduler's own "
+                            "included).",
+                            nullptr, &max_concurrent_refreshes, 4, 1, 32, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("pg_trickle.worker_pool_size",
+                            "Persistent refresh pool workers (only 0: workers are started per "
+                            "refresh).",
+                            nullptr, &worker_pool_size, 0, 0, 64, PGC_SIGHUP, 0,
+                            check_worker_pool_size, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.enabled", "Master switch of the pg_trickle scheduler.",
                              "When off, stream tables are not refreshed on their schedules; "
                              "manual refreshes still work.",

@@ -1,6 +1,8 @@
 // SPI wrapper: every SPI call goes through pg_call so a PostgreSQL ERROR becomes a PgException.
 #include "pg_trickle/pg/spi.hpp"
 
+#include <map>
+
 #include <exception>
 #include <stdexcept>
 
@@ -62,6 +64,51 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
                    ? SPI_execute_with_args(query, nargs, types, values, nulls, false, max_rows)
                    : SPI_execute(query, false, max_rows);
     });
+    return copy_result(sql, rc);
+}
+
+QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>& params) {
+    static std::map<std::string, SPIPlanPtr> plans;
+    const int nargs = static_cast<int>(params.size());
+    Oid* types = nullptr;
+    Datum* values = nullptr;
+    char* nulls = nullptr;
+    if (nargs > 0) {
+        types = pg_call([&] { return static_cast<Oid*>(palloc(sizeof(Oid) * nargs)); });
+        values = pg_call([&] { return static_cast<Datum*>(palloc(sizeof(Datum) * nargs)); });
+        nulls = pg_call([&] { return static_cast<char*>(palloc(nargs)); });
+        for (int i = 0; i < nargs; ++i) {
+            types[i] = TEXTOID;
+            if (params[i]) {
+                const char* s = params[i]->c_str();
+                values[i] = pg_call([&] { return CStringGetTextDatum(s); });
+                nulls[i] = ' ';
+            } else {
+                values[i] = 0;
+                nulls[i] = 'n';
+            }
+        }
+    }
+    SPIPlanPtr plan = nullptr;
+    if (auto it = plans.find(sql); it != plans.end()) {
+        plan = it->second;
+    } else {
+        const char* query = sql.c_str();
+        plan = pg_call([&] {
+            SPIPlanPtr p = SPI_prepare(query, nargs, types);
+            if (p == nullptr)
+                elog(ERROR, "pg_trickle: SPI_prepare failed: %s",
+                     SPI_result_code_string(SPI_result));
+            SPI_keepplan(p);
+            return p;
+        });
+        plans.emplace(sql, plan);
+    }
+    int rc = pg_call([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
+    return copy_result(sql, rc);
+}
+
+QueryResult Spi::copy_result(const std::string& sql, int rc) {
     if (rc < 0)
         throw std::runtime_error("SPI failed (" + std::to_string(rc) + ") running: " + sql);
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/worker.hpp"
+#include "refresh_unit.hpp"
 #include "shared_state.hpp"
 #include "transaction.hpp"
 
@@ -70,6 +72,7 @@ void scheduler_exit(int, Datum) {
     LWLockAcquire(s->lock, LW_EXCLUSIVE);
     if (SchedulerSlot* slot = find_slot(s, MyDatabaseId); slot && slot->pid == MyProcPid) {
         slot->pid = 0;
+        slot->scheduler_latch = nullptr;
         slot->extension_missing = leaving_for_missing_extension;
         slot->rescan_requests_when_missing = rescan_requests_before_look;
     }
@@ -92,8 +95,10 @@ bool claim_slot(Oid dboid) {
     LWLockAcquire(s->lock, LW_EXCLUSIVE);
     SchedulerSlot* slot = find_or_add_slot(s, dboid);
     const bool ok = slot != nullptr && (slot->pid == 0 || slot->pid == MyProcPid);
-    if (ok)
+    if (ok) {
         slot->pid = MyProcPid;
+        slot->scheduler_latch = MyLatch;
+    }
     LWLockRelease(s->lock);
     return ok;
 }
@@ -108,20 +113,6 @@ bool extension_installed() {
     });
 }
 
-// Every scheduler transaction gives up waiting for a lock before the deadlock detector would
-// run (deadlock_timeout): in a lock cycle with a user's DDL, the scheduler is always the one that
-// backs off (55P03, retried later), never the user's statement.
-std::optional<Failure> scheduler_transaction(const std::function<void(Spi&)>& work) {
-    return in_transaction([&](Spi& spi) {
-        int timeout_ms = std::max(DeadlockTimeout / 2, 10);
-        if (LockTimeout > 0)
-            timeout_ms = std::min(timeout_ms, LockTimeout);
-        spi.run("SELECT pg_catalog.set_config('lock_timeout', $1, true)",
-                {std::to_string(timeout_ms)});
-        work(spi);
-    });
-}
-
 std::optional<std::int64_t> opt_int64(const Value& v) {
     return v ? std::optional<std::int64_t>(std::stoll(*v)) : std::nullopt;
 }
@@ -131,8 +122,50 @@ struct DueTable {
     std::int64_t id = 0;
     std::string name;  // schema.name, for messages
     std::optional<std::int64_t> last_refresh_us;
-    std::string action;  // what a failure is recorded as
+    std::string action;        // what a failure is recorded as
+    std::vector<Oid> sources;  // tables and stream tables it reads
+    // Populated, ACTIVE, and every source has a change buffer: when no source's change counter
+    // moved since the last look, the look can be skipped.
+    bool skippable = false;
+    std::vector<std::int64_t> upstreams;  // stream tables it reads
+    // One of them is suspended, failing or not yet populated: refreshing now could pair its
+    // old rows with newer ones of another branch, so the stream table waits.
+    bool upstream_unhealthy = false;
 };
+
+// How long a skipped stream table goes without a real look at its buffers at most. Changes
+// committed by COMMIT PREPARED bump no change counter; this bounds how late they are seen.
+constexpr std::int64_t kRecheckUs = 10'000'000;
+// Least time between two ticks woken by commits (a burst of commits makes one tick).
+constexpr long kMinWakeSpacingMs = 20;
+
+// Microseconds since the Unix epoch, as the catalog's timestamps are read by the tick.
+std::int64_t now_unix_us() {
+    return static_cast<std::int64_t>(GetCurrentTimestamp()) +
+           static_cast<std::int64_t>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+RefreshRequest request_of(const struct DueTable& t);
+
+std::vector<Oid> parse_oids(const Value& v) {
+    std::vector<Oid> out;
+    if (!v)
+        return out;
+    std::size_t pos = 0;
+    const std::string& s = *v;
+    while (pos < s.size()) {
+        std::size_t end = s.find(',', pos);
+        if (end == std::string::npos)
+            end = s.size();
+        out.push_back(static_cast<Oid>(std::stoul(s.substr(pos, end - pos))));
+        pos = end + 1;
+    }
+    return out;
+}
+
+RefreshRequest request_of(const DueTable& t) {
+    return RefreshRequest{t.id, t.name, t.last_refresh_us, t.action};
+}
 
 enum class ExitReason { ExtensionMissing, Terminated };
 
@@ -144,10 +177,34 @@ class Scheduler {
   private:
     enum class TickOutcome { Done, ExtensionMissing };
 
+    // A refresh to run: the stream table, and its sources' change counters read before it.
+    struct Work {
+        const DueTable* table;
+        std::uint64_t sum;
+        std::int64_t now_us;
+    };
+    // A refresh handed to a refresh worker.
+    struct Running {
+        Work work;
+        int job;
+        uint64 generation;
+        BackgroundWorkerHandle* handle;
+    };
+    // What became of the tick's due stream tables so far.
+    struct TickState {
+        std::set<std::int64_t> due, done, failed;
+        std::vector<std::int64_t> unchanged;
+    };
+
     bool start();
     TickOutcome tick();
-    void refresh_one(const DueTable& table);
-    void record_failure(const DueTable& table, const Failure& failure, double duration_ms);
+    void execute(const std::vector<DueTable>& due);
+    std::optional<Running> dispatch(const Work& work, std::size_t running);
+    void collect(std::vector<Running>& running, TickState& state);
+    void apply(const Work& work, const UnitOutcome& outcome, TickState& state);
+    std::uint64_t change_sum(const DueTable& table) const;
+    void mark_checked(const std::vector<std::int64_t>& ids);
+    void wait_for_workers();
     void wait_for_next_tick();
 
     struct Backoff {
@@ -155,11 +212,33 @@ class Scheduler {
         TimestampTz until = 0;
     };
     std::map<std::int64_t, Backoff> backoff_;  // stream tables after a transient failure
+    // Per stream table: the sum of its sources' change counters read before its last refresh,
+    // when that refresh ran, and when it was last really looked at.
+    struct Seen {
+        std::uint64_t sum = 0;
+        std::int64_t refreshed_us = 0;
+        std::int64_t checked_us = 0;
+    };
+    std::map<std::int64_t, Seen> seen_;
     MemoryContext loop_context_ = nullptr;
+    TimestampTz last_tick_start_ = 0;
+    bool woken_during_tick_ = false;  // the latch was reset while waiting for workers
 };
 
 bool Scheduler::start() {
     report_activity(STATE_RUNNING, "starting");
+    // Jobs a previous scheduler of this database handed out are forgotten; a worker of one that
+    // still runs finds its generation gone and writes nothing.
+    pg_call([] {
+        SharedState* s = shared();
+        LWLockAcquire(s->lock, LW_EXCLUSIVE);
+        for (auto& job : s->jobs)
+            if (job.dboid == MyDatabaseId && job.owner != MyProcPid && job.state != kJobFree) {
+                job.state = kJobFree;
+                ++job.generation;
+            }
+        LWLockRelease(s->lock);
+    });
     bool installed = false;
     std::uint64_t interrupted = 0;
     auto failure = scheduler_transaction([&](Spi& spi) {
@@ -190,20 +269,31 @@ Scheduler::TickOutcome Scheduler::tick() {
         if (!installed || !enabled)
             return;
         report_activity(STATE_RUNNING, "checking schedules");
-        auto rows = spi.execute(R"sql(
+        // One statement with a kept plan: this runs at every tick.
+        auto rows = spi.execute_cached(R"sql(
+WITH deps AS (
+    SELECT d.pgt_id,
+           string_agg(d.source_relid::text, ',') AS sources,
+           bool_and(b.oid IS NOT NULL) AS captured,
+           string_agg(u.pgt_id::text, ',') AS upstreams
+    FROM pgtrickle.pgt_dependencies d
+    LEFT JOIN pg_catalog.pg_class b ON b.relnamespace = 'pgtrickle_changes'::regnamespace
+         AND b.relname = 'changes_' || d.source_relid::text
+    LEFT JOIN pgtrickle.pgt_stream_tables u ON u.pgt_relid = d.source_relid
+    GROUP BY d.pgt_id)
 SELECT st.pgt_id, st.status, st.refresh_mode, st.refresh_tier, st.schedule, st.is_populated,
        (extract(epoch FROM st.last_refresh_at) * 1000000)::bigint,
        n.nspname || '.' || c.relname, st.effective_refresh_mode,
-       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+       deps.sources, coalesce(deps.captured, false), deps.upstreams,
+       st.status = 'ACTIVE' AND st.consecutive_errors = 0
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN deps ON deps.pgt_id = st.pgt_id
 ORDER BY st.pgt_id)sql");
         if (rows.empty())
             return;
-        auto edges = spi.execute(
-            "SELECT d.pgt_id, u.pgt_id FROM pgtrickle.pgt_dependencies d"
-            " JOIN pgtrickle.pgt_stream_tables u ON u.pgt_relid = d.source_relid");
 
         std::vector<core::ScheduledTable> tables;
         std::map<std::int64_t, DueTable> info;
@@ -224,14 +314,30 @@ ORDER BY st.pgt_id)sql");
             std::string action = "FULL";
             if (t.is_populated && r[8] && *r[8] == "DIFFERENTIAL")
                 action = "DIFFERENTIAL";
-            info[t.id] = DueTable{t.id, *r[7], t.last_refresh_us, action};
+            DueTable due_table{t.id, *r[7], t.last_refresh_us, action, parse_oids(r[10]), false};
+            due_table.skippable = t.is_populated && t.status == "ACTIVE" && r[11] && *r[11] == "t";
+            // Skipped looks move last_refresh_at (so monitoring sees the table as fresh), but
+            // the schedule counts from the last real refresh: a change that arrives after a
+            // quiet spell is refreshed at once.
+            if (auto s = seen_.find(t.id); s != seen_.end() && due_table.skippable &&
+                                           t.last_refresh_us &&
+                                           s->second.refreshed_us < *t.last_refresh_us)
+                t.last_refresh_us = s->second.refreshed_us;
+            for (Oid u : parse_oids(r[12]))
+                t.upstreams.push_back(static_cast<std::int64_t>(u));
+            info[t.id] = std::move(due_table);
             tables.push_back(std::move(t));
         }
-        std::map<std::int64_t, std::vector<std::int64_t>> upstreams;
-        for (const auto& r : edges.rows)
-            upstreams[std::stoll(*r[0])].push_back(std::stoll(*r[1]));
-        for (auto& t : tables)
-            t.upstreams = upstreams[t.id];
+        std::set<std::int64_t> unhealthy;
+        for (const auto& r : rows.rows)
+            if (!(r[13] && *r[13] == "t"))
+                unhealthy.insert(std::stoll(*r[0]));
+        for (auto& t : tables) {
+            info[t.id].upstreams = t.upstreams;
+            for (auto u : t.upstreams)
+                if (u != t.id && unhealthy.count(u))
+                    info[t.id].upstream_unhealthy = true;
+        }
 
         for (auto id : core::plan_refreshes(tables, settings).due)
             due.push_back(info[id]);
@@ -258,100 +364,289 @@ ORDER BY st.pgt_id)sql");
         return TickOutcome::Done;
     }
 
-    for (const auto& table : due) {
-        auto b = backoff_.find(table.id);
-        if (b != backoff_.end() && GetCurrentTimestamp() < b->second.until)
-            continue;
-        try {
-            pg_call([] { CHECK_FOR_INTERRUPTS(); });
-        } catch (const PgException&) {
-            // A cancel request between two refreshes: nothing was running, carry on.
-        }
-        refresh_one(table);
-    }
+    execute(due);
     report_activity(STATE_IDLE, "waiting for the next tick");
     return TickOutcome::Done;
 }
 
-void Scheduler::refresh_one(const DueTable& table) {
-    report_activity(STATE_RUNNING, "refreshing " + table.name);
-    const auto started = std::chrono::steady_clock::now();
-    bool refreshed = false;
-    auto failure = scheduler_transaction([&](Spi& spi) {
-        auto st = catalog::find_by_id(spi, table.id);
-        // Dropped, suspended or switched to IMMEDIATE since the tick looked: nothing to do.
-        if (!st || (st->status != "ACTIVE" && st->status != "INITIALIZING") ||
-            st->refresh_mode == "IMMEDIATE")
-            return;
-        // A manual refresh under way: it does the work.
-        if (!try_lock_for_refresh(spi, table.id))
-            return;
-        // Refreshed by someone else since the tick looked: not due any more.
-        auto last = spi.execute(
-                           "SELECT (extract(epoch FROM last_refresh_at) * 1000000)::bigint"
-                           " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-                           {std::to_string(table.id)})
-                        .scalar();
-        if (opt_int64(last) != table.last_refresh_us)
-            return;
-        refresh(spi, *st, "SCHEDULER");
-        refreshed = true;
-    });
-    const double duration_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count();
-    if (!failure) {
-        if (refreshed)
-            backoff_.erase(table.id);
-        return;
+// Runs the tick's due stream tables, upstream before downstream. Each one whose upstreams due
+// in this tick have all been refreshed is ready; of the ready ones, all but one go to refresh
+// workers (within pg_trickle.max_concurrent_refreshes and max_dynamic_refresh_workers) and the
+// scheduler runs the last itself. A stream table whose upstream failed (or was not refreshed)
+// in this tick, or that reads a suspended or failing stream table, is skipped: it keeps its
+// previous, consistent state instead of combining a new upstream with an old one (the 'atomic'
+// diamond rule).
+void Scheduler::execute(const std::vector<DueTable>& due) {
+    TickState state;
+    std::vector<const DueTable*> pending;
+    for (const auto& t : due) {
+        state.due.insert(t.id);
+        pending.push_back(&t);
     }
-
-    if (core::is_retryable_sqlstate(failure->sqlstate)) {
-        // Transient (lock timeout, serialization failure, cancel): not the stream table's fault,
-        // so neither counted nor written to its history; retried after a growing pause.
-        Backoff& b = backoff_[table.id];
-        ++b.attempts;
-        const auto pause_ms = core::retry_backoff_ms(b.attempts);
-        b.until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pause_ms);
-        log_message(
-            fmt::format("pg_trickle: scheduled refresh of {} failed ({}: {}); retrying "
-                        "in {} ms",
-                        table.name, failure->sqlstate, failure->message, pause_ms));
-        return;
+    std::vector<Running> running;
+    while ((!pending.empty() || !running.empty()) && !terminate_requested) {
+        collect(running, state);
+        std::vector<Work> ready;
+        for (auto it = pending.begin(); it != pending.end();) {
+            const DueTable* t = *it;
+            bool blocked = false;
+            bool upstream_failed = false;
+            for (auto u : t->upstreams) {
+                if (!state.due.count(u) || u == t->id)
+                    continue;
+                if (state.failed.count(u))
+                    upstream_failed = true;
+                else if (!state.done.count(u))
+                    blocked = true;
+            }
+            if (upstream_failed || t->upstream_unhealthy) {
+                state.failed.insert(t->id);
+                it = pending.erase(it);
+                continue;
+            }
+            if (blocked) {
+                ++it;
+                continue;
+            }
+            it = pending.erase(it);
+            if (auto b = backoff_.find(t->id);
+                b != backoff_.end() && GetCurrentTimestamp() < b->second.until) {
+                state.failed.insert(t->id);
+                continue;
+            }
+            // Read before the refresh's snapshot: a change committing in between is refreshed
+            // now and costs one more look later, never a missed one.
+            const std::uint64_t sum = change_sum(*t);
+            const std::int64_t now_us = now_unix_us();
+            if (auto seen = seen_.find(t->id); t->skippable && seen != seen_.end() &&
+                                               seen->second.sum == sum &&
+                                               now_us - seen->second.checked_us < kRecheckUs) {
+                state.done.insert(t->id);
+                state.unchanged.push_back(t->id);
+                continue;
+            }
+            ready.push_back(Work{t, sum, now_us});
+        }
+        for (std::size_t i = 1; i < ready.size(); ++i) {
+            if (auto r = dispatch(ready[i], running.size()))
+                running.push_back(*r);
+            else
+                apply(ready[i], run_refresh_unit(request_of(*ready[i].table)), state);
+        }
+        if (!ready.empty()) {
+            try {
+                pg_call([] { CHECK_FOR_INTERRUPTS(); });
+            } catch (const PgException&) {
+                // A cancel request between two refreshes: nothing was running, carry on.
+            }
+            apply(ready[0], run_refresh_unit(request_of(*ready[0].table)), state);
+            continue;
+        }
+        if (!running.empty())
+            wait_for_workers();
+        else if (!pending.empty())
+            break;  // (cannot happen: whatever pending waits for is running or failed)
     }
-    warning(
-        fmt::format("pg_trickle: scheduled refresh of {} failed: {}", table.name, failure->message),
-        failure->detail);
-    record_failure(table, *failure, duration_ms);
+    if (!state.unchanged.empty())
+        mark_checked(state.unchanged);
 }
 
-void Scheduler::record_failure(const DueTable& table, const Failure& failure, double duration_ms) {
-    catalog::FailureOutcome outcome;
-    auto not_recorded = scheduler_transaction([&](Spi& spi) {
-        outcome = catalog::record_refresh_failure(spi, table.id, table.action, "SCHEDULER",
-                                                  failure.message, duration_ms,
-                                                  guc::max_consecutive_errors);
-    });
-    if (not_recorded) {
-        warning(fmt::format("pg_trickle: could not record the failed refresh of {}: {}", table.name,
-                            not_recorded->message));
-        return;
-    }
-    if (outcome.suspended) {
-        warning(fmt::format("pg_trickle: stream table {} suspended after {} consecutive errors",
-                            table.name, outcome.consecutive_errors),
-                "Last error: " + failure.message,
-                fmt::format("Fix the cause, then run SELECT pgtrickle.resume_stream_table('{}').",
-                            table.name));
+void Scheduler::apply(const Work& work, const UnitOutcome& outcome, TickState& state) {
+    const DueTable& t = *work.table;
+    switch (outcome.result) {
+        case UnitResult::Refreshed:
+            seen_[t.id] = Seen{work.sum, work.now_us, work.now_us};
+            backoff_.erase(t.id);
+            state.done.insert(t.id);
+            return;
+        case UnitResult::NotRefreshed:
+            // Someone else refreshes it, or it is gone: downstream waits for the next tick.
+            seen_.erase(t.id);
+            state.failed.insert(t.id);
+            return;
+        case UnitResult::Retryable: {
+            // Transient (lock timeout, serialization failure, cancel): not the stream table's
+            // fault, so neither counted nor written to its history; retried after a pause.
+            seen_.erase(t.id);
+            state.failed.insert(t.id);
+            Backoff& b = backoff_[t.id];
+            ++b.attempts;
+            const auto pause_ms = core::retry_backoff_ms(b.attempts);
+            b.until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pause_ms);
+            log_message(fmt::format(
+                "pg_trickle: scheduled refresh of {} failed ({}: {}); retrying in {} ms", t.name,
+                outcome.failure.sqlstate, outcome.failure.message, pause_ms));
+            return;
+        }
+        case UnitResult::Failed:
+            seen_.erase(t.id);
+            state.failed.insert(t.id);
+            return;
     }
 }
 
-void Scheduler::wait_for_next_tick() {
-    const long timeout = guc::scheduler_interval_ms;
+// Hands `work` to a new refresh worker; nullopt when parallel refresh is off or no budget or
+// no background worker slot is left (the scheduler then runs it itself).
+std::optional<Scheduler::Running> Scheduler::dispatch(const Work& work, std::size_t running) {
+    if (guc::parallel_refresh_mode == guc::ParallelRefreshMode::Off)
+        return std::nullopt;
+    if (guc::parallel_refresh_mode == guc::ParallelRefreshMode::DryRun) {
+        log_message("pg_trickle (parallel_refresh_mode = dry_run): would hand the refresh of " +
+                    work.table->name + " to a refresh worker");
+        return std::nullopt;
+    }
+    // The scheduler's own refresh counts against the database's budget too.
+    if (static_cast<int>(running) + 2 > guc::max_concurrent_refreshes)
+        return std::nullopt;
+    const DueTable& t = *work.table;
+    const int cap = guc::max_dynamic_refresh_workers;
+    int index = -1;
+    uint64 generation = 0;
+    SharedState* s = shared();
     pg_call([&] {
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout,
+        LWLockAcquire(s->lock, LW_EXCLUSIVE);
+        int busy = 0;
+        for (int i = 0; i < kMaxRefreshJobs; ++i) {
+            if (s->jobs[i].state != kJobFree)
+                ++busy;
+            else if (index < 0)
+                index = i;
+        }
+        if (busy >= cap)
+            index = -1;
+        if (index >= 0) {
+            RefreshJob& job = s->jobs[index];
+            generation = job.generation + 1;
+            std::memset(&job, 0, sizeof(job));
+            job.generation = generation;
+            job.state = kJobAssigned;
+            job.dboid = MyDatabaseId;
+            job.owner = MyProcPid;
+            job.pgt_id = t.id;
+            job.has_last_refresh = t.last_refresh_us.has_value();
+            job.last_refresh_us = t.last_refresh_us.value_or(0);
+            strlcpy(job.action, t.action.c_str(), sizeof(job.action));
+            strlcpy(job.name, t.name.c_str(), sizeof(job.name));
+        }
+        LWLockRelease(s->lock);
+    });
+    if (index < 0)
+        return std::nullopt;
+    BackgroundWorker w;
+    std::memset(&w, 0, sizeof(w));
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(w.bgw_library_name, "pg_trickle", BGW_MAXLEN);
+    strlcpy(w.bgw_function_name, "pgt_refresh_worker_main", BGW_MAXLEN);
+    const std::string name = "pg_trickle refresh worker for " + t.name;
+    strlcpy(w.bgw_name, name.c_str(), BGW_MAXLEN);
+    strlcpy(w.bgw_type, "pg_trickle refresh worker", BGW_MAXLEN);
+    w.bgw_main_arg = Int32GetDatum(index);
+    w.bgw_notify_pid = MyProcPid;  // the postmaster sets our latch when it stops
+    BackgroundWorkerHandle* handle = nullptr;
+    const bool started = pg_call([&] {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        const bool ok = RegisterDynamicBackgroundWorker(&w, &handle);
+        MemoryContextSwitchTo(old);
+        return ok;
+    });
+    if (!started) {
+        pg_call([&] {
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            if (s->jobs[index].generation == generation)
+                s->jobs[index].state = kJobFree;
+            LWLockRelease(s->lock);
+        });
+        return std::nullopt;
+    }
+    return Running{work, index, generation, handle};
+}
+
+// Collects the outcomes of refresh workers that finished (or died without one).
+void Scheduler::collect(std::vector<Running>& running, TickState& state) {
+    SharedState* s = shared();
+    for (auto it = running.begin(); it != running.end();) {
+        std::optional<UnitOutcome> outcome;
+        pid_t pid = 0;
+        const BgwHandleStatus status =
+            pg_call([&] { return GetBackgroundWorkerPid(it->handle, &pid); });
+        pg_call([&] {
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            RefreshJob& job = s->jobs[it->job];
+            if (job.generation == it->generation && job.state == kJobDone) {
+                UnitOutcome o;
+                o.result = static_cast<UnitResult>(job.result);
+                o.failure.sqlstate = job.sqlstate;
+                o.failure.message = job.message;
+                outcome = o;
+                job.state = kJobFree;
+            } else if (status == BGWH_STOPPED && job.generation == it->generation) {
+                job.state = kJobFree;
+            }
+            LWLockRelease(s->lock);
+        });
+        if (!outcome && status != BGWH_STOPPED) {
+            ++it;
+            continue;
+        }
+        if (!outcome) {
+            UnitOutcome died;
+            died.result = UnitResult::Retryable;
+            died.failure.sqlstate = "57P01";
+            died.failure.message = "the refresh worker exited without finishing";
+            outcome = died;
+        }
+        apply(it->work, *outcome, state);
+        pg_call([&] { pfree(it->handle); });
+        it = running.erase(it);
+    }
+}
+
+void Scheduler::wait_for_workers() {
+    pg_call([] {
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
                         PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
+    });
+    woken_during_tick_ = true;
+}
+
+std::uint64_t Scheduler::change_sum(const DueTable& table) const {
+    std::uint64_t sum = 0;
+    for (Oid relid : table.sources)
+        sum += change_count(MyDatabaseId, relid) * 0x9E3779B97F4A7C15ULL + relid;
+    return sum;
+}
+
+// Nothing changed for these since their last refresh: they are as fresh as a NO_DATA refresh
+// would make them. Recorded in shared memory, not the catalog (see CheckedEntry).
+void Scheduler::mark_checked(const std::vector<std::int64_t>& ids) {
+    const TimestampTz now = GetCurrentTimestamp();
+    for (auto id : ids)
+        note_checked(MyDatabaseId, id, now);
+}
+
+// Until the next tick is due, or until a commit of captured changes (or SIGHUP, SIGTERM) sets
+// the latch: then a tick runs at once, but not sooner than kMinWakeSpacingMs after the last.
+void Scheduler::wait_for_next_tick() {
+    const long interval = guc::scheduler_interval_ms;
+    const TimestampTz started = last_tick_start_;
+    // A commit may have set the latch while the tick waited for workers: look again soon.
+    const long wait_ms = woken_during_tick_ ? kMinWakeSpacingMs : interval;
+    woken_during_tick_ = false;
+    pg_call([&] {
+        const long elapsed_ms = static_cast<long>((GetCurrentTimestamp() - started) / 1000);
+        const long timeout = std::max(0L, wait_ms - elapsed_ms);
+        const int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout,
+                                 PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        if (rc & WL_LATCH_SET) {
+            const long since_ms = static_cast<long>((GetCurrentTimestamp() - started) / 1000);
+            if (since_ms < kMinWakeSpacingMs)
+                (void)WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                                kMinWakeSpacingMs - since_ms, PG_WAIT_EXTENSION);
+        }
     });
 }
 
@@ -383,6 +678,7 @@ ExitReason Scheduler::run() {
             // pg_cancel_backend() between ticks: there is nothing to cancel, carry on.
         }
         working = true;
+        last_tick_start_ = GetCurrentTimestamp();
         const TickOutcome outcome = tick();
         working = false;
         if (outcome == TickOutcome::ExtensionMissing)

@@ -50,6 +50,8 @@ void attach_shared_memory() {
         std::memset(static_cast<void*>(state), 0, shared_size());
         state->lock = &(GetNamedLWLockTranche(kTrancheName))->lock;
         state->nslots = max_worker_processes;
+        for (auto& bucket : state->change_buckets)
+            pg_atomic_init_u64(&bucket, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -70,7 +72,43 @@ void register_launcher() {
 bool wake_at_commit = false;
 bool xact_callback_registered = false;
 
+// Sources whose changes this transaction captured (kNoted: more than fit, bump them all).
+constexpr int kNotedMax = 32;
+Oid noted[kNotedMax];
+int noted_count = 0;
+bool noted_overflow = false;
+
+int bucket_of(Oid dboid, Oid relid) {
+    const uint64 h = (static_cast<uint64>(dboid) * 0x9E3779B97F4A7C15ULL) ^
+                     (static_cast<uint64>(relid) * 0xC2B2AE3D27D4EB4FULL);
+    return static_cast<int>((h >> 17) % kChangeBuckets);
+}
+
+// At commit (after the changes became visible to new snapshots): bump and wake.
+void publish_noted_changes() {
+    if (noted_overflow) {
+        for (auto& bucket : state->change_buckets)
+            pg_atomic_fetch_add_u64(&bucket, 1);
+    } else {
+        for (int i = 0; i < noted_count; ++i)
+            pg_atomic_fetch_add_u64(&state->change_buckets[bucket_of(MyDatabaseId, noted[i])], 1);
+    }
+    LWLockAcquire(state->lock, LW_SHARED);
+    if (SchedulerSlot* slot = find_slot(state, MyDatabaseId); slot && slot->scheduler_latch)
+        SetLatch(slot->scheduler_latch);
+    LWLockRelease(state->lock);
+}
+
 void on_transaction_end(XactEvent event, void*) {
+    if (noted_count > 0 || noted_overflow) {
+        if (event == XACT_EVENT_COMMIT)
+            publish_noted_changes();
+        if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+            event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE) {
+            noted_count = 0;
+            noted_overflow = false;
+        }
+    }
     if (!wake_at_commit)
         return;
     if (event == XACT_EVENT_COMMIT) {
@@ -145,4 +183,91 @@ void wake_launcher_at_commit() {
     wake_at_commit = true;
 }
 
+void note_source_change(Oid relid) {
+    if (state == nullptr)
+        return;
+    if (!xact_callback_registered) {
+        RegisterXactCallback(on_transaction_end, nullptr);
+        xact_callback_registered = true;
+    }
+    for (int i = 0; i < noted_count; ++i)
+        if (noted[i] == relid)
+            return;
+    if (noted_count < kNotedMax)
+        noted[noted_count++] = relid;
+    else
+        noted_overflow = true;
+}
+
+namespace {
+int checked_home(Oid dboid, int64 pgt_id) {
+    const uint64 h = (static_cast<uint64>(dboid) * 0x9E3779B97F4A7C15ULL) ^
+                     (static_cast<uint64>(pgt_id) * 0xC2B2AE3D27D4EB4FULL);
+    return static_cast<int>((h >> 21) % kCheckedEntries);
+}
+constexpr int kCheckedProbes = 16;
+}  // namespace
+
+void note_checked(Oid dboid, int64 pgt_id, TimestampTz at) {
+    if (state == nullptr)
+        return;
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    const int home = checked_home(dboid, pgt_id);
+    int target = -1;
+    int oldest = home;
+    for (int i = 0; i < kCheckedProbes; ++i) {
+        const int k = (home + i) % kCheckedEntries;
+        CheckedEntry& e = state->checked[k];
+        if (e.dboid == dboid && e.pgt_id == pgt_id) {
+            target = k;
+            break;
+        }
+        if (target < 0 && e.dboid == InvalidOid)
+            target = k;
+        if (e.at < state->checked[oldest].at)
+            oldest = k;
+    }
+    // Full neighbourhood: the stalest entry goes (its stream table then reads as looked at
+    // when its catalog says, which is only ever older).
+    if (target < 0)
+        target = oldest;
+    state->checked[target] = CheckedEntry{dboid, pgt_id, at};
+    LWLockRelease(state->lock);
+}
+
+TimestampTz checked_at(Oid dboid, int64 pgt_id) {
+    if (state == nullptr)
+        return 0;
+    TimestampTz at = 0;
+    LWLockAcquire(state->lock, LW_SHARED);
+    const int home = checked_home(dboid, pgt_id);
+    for (int i = 0; i < kCheckedProbes; ++i) {
+        const CheckedEntry& e = state->checked[(home + i) % kCheckedEntries];
+        if (e.dboid == dboid && e.pgt_id == pgt_id) {
+            at = e.at;
+            break;
+        }
+    }
+    LWLockRelease(state->lock);
+    return at;
+}
+
+uint64 change_count(Oid dboid, Oid relid) {
+    if (state == nullptr)
+        return 0;
+    return pg_atomic_read_u64(&state->change_buckets[bucket_of(dboid, relid)]);
+}
+
 }  // namespace pgtrickle::pg::worker
+
+extern "C" {
+PG_FUNCTION_INFO_V1(pgt_checked_at);
+// pgtrickle._pgt_checked_at(pgt_id): when the scheduler last found the stream table with nothing
+// to refresh, NULL if it does not know (plain C: nothing here can throw).
+Datum pgt_checked_at(PG_FUNCTION_ARGS) {
+    const TimestampTz at = pgtrickle::pg::worker::checked_at(MyDatabaseId, PG_GETARG_INT64(0));
+    if (at == 0)
+        PG_RETURN_NULL();
+    PG_RETURN_TIMESTAMPTZ(at);
+}
+}

@@ -9,6 +9,7 @@
 #include "pg_trickle/pg/postgres.hpp"
 
 extern "C" {
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
@@ -33,12 +34,50 @@ struct SchedulerSlot {
     // extension arrived after that look, and the launcher must not pause the database.
     uint64 rescan_requests;
     uint64 rescan_requests_when_missing;
+    Latch* scheduler_latch;  // the running scheduler's, woken when captured changes commit
+};
+
+// Change counters: a transaction that captured changes of a source bumps the source's bucket
+// (hash of database and table) when it commits, and wakes the database's scheduler. A
+// scheduler that sees the buckets of a stream table's sources unchanged knows nothing new has
+// committed for it since it last looked (collisions only cause an extra look).
+constexpr int kChangeBuckets = 4096;
+
+// When a scheduler last found a stream table with nothing new to refresh and skipped its
+// NO_DATA refresh: monitoring counts that as a look (pgtrickle._pgt_checked_at), without a
+// catalog write per idle stream table and tick.
+constexpr int kCheckedEntries = 4096;
+struct CheckedEntry {
+    Oid dboid;  // InvalidOid: free
+    int64 pgt_id;
+    TimestampTz at;
+};
+
+// A refresh handed by a scheduler to a refresh worker (a dynamic bgworker started for it).
+constexpr int kMaxRefreshJobs = 64;
+enum RefreshJobState : int { kJobFree = 0, kJobAssigned, kJobDone };
+struct RefreshJob {
+    int state;
+    uint64 generation;  // bumped at each assignment: a late worker of an older one writes nothing
+    Oid dboid;
+    pid_t owner;  // the scheduler that assigned it
+    int64 pgt_id;
+    bool has_last_refresh;
+    int64 last_refresh_us;
+    char action[16];
+    char name[2 * NAMEDATALEN + 2];
+    int result;  // UnitResult, once kJobDone
+    char sqlstate[6];
+    char message[512];
 };
 
 struct SharedState {
     LWLock* lock;
     pid_t launcher_pid;
     Latch* launcher_latch;  // nullptr while no launcher runs
+    pg_atomic_uint64 change_buckets[kChangeBuckets];
+    RefreshJob jobs[kMaxRefreshJobs];
+    CheckedEntry checked[kCheckedEntries];
     int nslots;
     SchedulerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -54,5 +93,12 @@ SchedulerSlot* find_or_add_slot(SharedState* state, Oid dboid);
 
 // Wakes the launcher, if one runs. Takes the lock itself.
 void wake_launcher();
+
+// The change counter covering source `relid` of database `dboid` (0 without shared memory).
+uint64 change_count(Oid dboid, Oid relid);
+
+// Records / reads the time of the latest skipped look at a stream table (0: none known).
+void note_checked(Oid dboid, int64 pgt_id, TimestampTz at);
+TimestampTz checked_at(Oid dboid, int64 pgt_id);
 
 }  // namespace pgtrickle::pg::worker

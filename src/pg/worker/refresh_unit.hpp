@@ -1,0 +1,40 @@
+// One scheduled refresh of one stream table, as the scheduler runs it itself or hands it to a
+// refresh worker: its own transaction, the checks that it is still wanted, the refresh, and for a
+// permanent failure the FAILED history row and the error count (auto-suspension included).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "transaction.hpp"
+
+namespace pgtrickle::pg::worker {
+
+struct RefreshRequest {
+    std::int64_t id = 0;
+    std::string name;                             // schema.name, for messages
+    std::optional<std::int64_t> last_refresh_us;  // as the tick saw it
+    std::string action;                           // what a failure is recorded as
+};
+
+enum class UnitResult {
+    Refreshed,     // refreshed (NO_DATA included)
+    NotRefreshed,  // no longer wanted: dropped, suspended, refreshed by someone else
+    Retryable,     // transient failure (lock timeout, serialization failure, cancel): not counted
+    Failed,        // permanent failure, recorded in the history
+};
+
+struct UnitOutcome {
+    UnitResult result = UnitResult::NotRefreshed;
+    Failure failure;  // for Retryable and Failed
+};
+
+UnitOutcome run_refresh_unit(const RefreshRequest& request);
+
+// A transaction of background work whose lock waits give up before the deadlock detector would
+// run: in a lock cycle with a user's statement, pg_trickle is the one that backs off (55P03).
+std::optional<Failure> scheduler_transaction(const std::function<void(Spi&)>& work);
+
+}  // namespace pgtrickle::pg::worker
