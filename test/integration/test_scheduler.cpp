@@ -621,3 +621,53 @@ TEST_F(Scheduler, DiamondNeverCombinesANewBranchWithAnOldOne) {
         " WHERE pgt_name = 'b' AND status = 'SUSPENDED'");
     EXPECT_TRUE(converges("SELECT bs || '/' || cs FROM d", "6/6"));
 }
+
+TEST_F(Scheduler, KilledRefreshWorkerMidRefreshStillConverges) {
+    int killed = 0;
+    {
+        auto c = connect();
+        c.exec("CREATE TABLE src (v int)");
+        // The test cluster commits asynchronously; what the crash must not lose is flushed.
+        c.exec("SET synchronous_commit = on");
+        c.exec("INSERT INTO src SELECT generate_series(1, 2)");
+        // Two slow stream tables, unpopulated, so both are ready at the same tick: one of them
+        // goes to a refresh worker.
+        c.exec("BEGIN");
+        for (const char* name : {"slow_a", "slow_b"})
+            c.exec(
+                fmt::format("SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*)"
+                            " + (SELECT 0 FROM pg_sleep(2)) AS n FROM src', schedule => '1s',"
+                            " refresh_mode => 'FULL', initialize => false)",
+                            name));
+        c.exec("COMMIT");
+        std::optional<int> worker;
+        ASSERT_TRUE(eventually(
+            [&] {
+                auto rows = c.query(
+                    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_trickle refresh "
+                    "worker' AND datname = '" +
+                    dbname_ + "' AND query LIKE 'refreshing%'");
+                if (rows.empty() || !rows[0][0])
+                    return false;
+                worker = std::stoi(*rows[0][0]);
+                return true;
+            },
+            15s));
+        ASSERT_EQ(::kill(*worker, SIGKILL), 0);
+        killed = *scheduler_pid(c, dbname_);
+    }
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto probe = connect();
+            auto now = scheduler_pid(probe, dbname_);
+            return now && *now != killed;
+        },
+        60s));
+    auto c = connect();
+    c.exec("INSERT INTO src SELECT generate_series(1, 5)");
+    EXPECT_TRUE(converges("SELECT n FROM slow_a", "7", 30s));
+    EXPECT_TRUE(converges("SELECT n FROM slow_b", "7", 30s));
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE status ="
+                       " 'RUNNING'"),
+              "0");
+}
