@@ -94,6 +94,11 @@ void utility_hook(PlannedStmt* pstmt, const char* query_string, bool read_only_t
     else
         standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
                                 dest, qc);
+    // COMMIT PREPARED makes another session's captured changes visible, and that session's
+    // commit-time signal never came (it only prepared): signal every source now.
+    if (shared() != nullptr && IsA(pstmt->utilityStmt, TransactionStmt) &&
+        castNode(TransactionStmt, pstmt->utilityStmt)->kind == TRANS_STMT_COMMIT_PREPARED)
+        publish_all_changes();
 }
 
 }  // namespace

@@ -133,9 +133,9 @@ struct DueTable {
     bool upstream_unhealthy = false;
 };
 
-// How long a skipped stream table goes without a real look at its buffers at most. Changes
-// committed by COMMIT PREPARED bump no change counter; this bounds how late they are seen.
-constexpr std::int64_t kRecheckUs = 10'000'000;
+// How long a skipped stream table goes without a real look at its buffers at most: a safety net
+// only (every commit of captured changes, COMMIT PREPARED included, bumps the counters).
+constexpr std::int64_t kRecheckUs = 300'000'000;
 // Least time between two ticks woken by commits (a burst of commits makes one tick).
 constexpr long kMinWakeSpacingMs = 20;
 
@@ -222,7 +222,8 @@ class Scheduler {
     std::map<std::int64_t, Seen> seen_;
     MemoryContext loop_context_ = nullptr;
     TimestampTz last_tick_start_ = 0;
-    bool woken_during_tick_ = false;  // the latch was reset while waiting for workers
+    bool woken_during_tick_ = false;           // the latch was reset while waiting for workers
+    std::optional<std::int64_t> next_due_us_;  // earliest due time of one with changes waiting
 };
 
 bool Scheduler::start() {
@@ -339,8 +340,26 @@ ORDER BY st.pgt_id)sql");
                     info[t.id].upstream_unhealthy = true;
         }
 
-        for (auto id : core::plan_refreshes(tables, settings).due)
+        const core::RefreshPlan plan = core::plan_refreshes(tables, settings);
+        for (auto id : plan.due)
             due.push_back(info[id]);
+        // A stream table with changes waiting but not due yet: wake when it becomes due rather
+        // than at the next tick, so that a change is refreshed as soon as the schedule allows.
+        next_due_us_.reset();
+        for (std::size_t i = 0; i < plan.decisions.size(); ++i) {
+            const core::Decision& d = plan.decisions[i];
+            const core::ScheduledTable& t = tables[i];
+            if (d.reason != core::DueReason::NotDue || !d.skipped_because.empty() ||
+                !d.period_seconds || !t.last_refresh_us)
+                continue;
+            const DueTable& info_t = info[t.id];
+            auto seen = seen_.find(t.id);
+            if (seen != seen_.end() && seen->second.sum == change_sum(info_t))
+                continue;
+            const std::int64_t at = *t.last_refresh_us + *d.period_seconds * 1'000'000;
+            if (!next_due_us_ || at < *next_due_us_)
+                next_due_us_ = at;
+        }
     });
     if (failure) {
         // A DROP EXTENSION that committed while the tick waited for its locks shows up as an
@@ -633,8 +652,15 @@ void Scheduler::wait_for_next_tick() {
     const long interval = guc::scheduler_interval_ms;
     const TimestampTz started = last_tick_start_;
     // A commit may have set the latch while the tick waited for workers: look again soon.
-    const long wait_ms = woken_during_tick_ ? kMinWakeSpacingMs : interval;
+    long wait_ms = woken_during_tick_ ? kMinWakeSpacingMs : interval;
     woken_during_tick_ = false;
+    if (next_due_us_) {
+        const std::int64_t until_due_ms = (*next_due_us_ - now_unix_us()) / 1000 + 1;
+        const std::int64_t since_start_ms =
+            static_cast<std::int64_t>((GetCurrentTimestamp() - started) / 1000);
+        wait_ms = static_cast<long>(std::clamp<std::int64_t>(
+            since_start_ms + until_due_ms, kMinWakeSpacingMs, static_cast<std::int64_t>(wait_ms)));
+    }
     pg_call([&] {
         const long elapsed_ms = static_cast<long>((GetCurrentTimestamp() - started) / 1000);
         const long timeout = std::max(0L, wait_ms - elapsed_ms);

@@ -199,6 +199,18 @@ void note_source_change(Oid relid) {
         noted_overflow = true;
 }
 
+void publish_all_changes() {
+    if (state == nullptr)
+        return;
+    for (auto& bucket : state->change_buckets)
+        pg_atomic_fetch_add_u64(&bucket, 1);
+    LWLockAcquire(state->lock, LW_SHARED);
+    for (int i = 0; i < state->nslots; ++i)
+        if (state->slots[i].scheduler_latch != nullptr)
+            SetLatch(state->slots[i].scheduler_latch);
+    LWLockRelease(state->lock);
+}
+
 namespace {
 int checked_home(Oid dboid, int64 pgt_id) {
     const uint64 h = (static_cast<uint64>(dboid) * 0x9E3779B97F4A7C15ULL) ^

@@ -94,6 +94,9 @@ SchedulerSlot* find_or_add_slot(SharedState* state, Oid dboid);
 // Wakes the launcher, if one runs. Takes the lock itself.
 void wake_launcher();
 
+// Bumps every change counter and wakes every scheduler (after COMMIT PREPARED). Plain C.
+void publish_all_changes();
+
 // The change counter covering source `relid` of database `dboid` (0 without shared memory).
 uint64 change_count(Oid dboid, Oid relid);
 
