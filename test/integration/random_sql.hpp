@@ -10,7 +10,7 @@
 // EXISTS, IN, NOT IN, ANY / ALL, scalar subqueries; correlated or not, nested, with joins,
 // GROUP BY or LIMIT inside) in WHERE and in ungrouped select lists, immutable expressions,
 // GROUP BY with every key in the select list and any aggregates (FILTER, ORDER BY inside,
-// DISTINCT inside; sometimes only COUNT/SUM/AVG, the algebraic case), HAVING, scalar
+// DISTINCT inside; sometimes only COUNT/SUM/AVG/MIN/MAX, the algebraic case), HAVING, scalar
 // aggregates, DISTINCT.
 //
 // Every generated query is deterministic (its result is a function of the data only), otherwise
@@ -1049,7 +1049,7 @@ class QueryGen {
         }
     }
 
-    // COUNT / SUM / AVG over integers (int2, int4, int8) and fixed-scale numerics.
+    // COUNT / SUM / AVG over integers (int2, int4, int8) and fixed-scale numerics, MIN / MAX.
     std::string algebraic_aggregate(ExprGen& eg) {
         auto summable = [&]() -> std::string {
             switch (rng_.range(0, 6)) {
@@ -1067,7 +1067,7 @@ class QueryGen {
                     return eg.column_or_literal(rng_.chance(0.5) ? Type::Int : Type::Num);
             }
         };
-        switch (rng_.range(0, 4)) {
+        switch (rng_.range(0, 6)) {
             case 0:
                 return "count(*)";
             case 1:
@@ -1075,6 +1075,12 @@ class QueryGen {
             case 2:
             case 3:
                 return fmt::format("sum({})", summable());
+            case 4: {
+                // MIN / MAX of any ordered type: kept in place, rescanned when the extreme goes.
+                Type t = rng_.pick(std::vector<Type>{Type::Int, Type::Num, Type::Text, Type::Date});
+                return fmt::format("{}({})", rng_.chance(0.5) ? "min" : "max",
+                                   rng_.chance(0.6) ? eg.column_or_literal(t) : eg.expr(t, 1));
+            }
             default:
                 return fmt::format("avg({})", summable());
         }

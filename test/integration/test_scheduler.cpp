@@ -653,8 +653,11 @@ TEST_F(Scheduler, KilledRefreshWorkerMidRefreshStillConverges) {
                 return true;
             },
             15s));
+        // (Read before the kill: the crash restart ends this connection too.)
+        auto scheduler = scheduler_pid(c, dbname_);
+        ASSERT_TRUE(scheduler);
+        killed = *scheduler;
         ASSERT_EQ(::kill(*worker, SIGKILL), 0);
-        killed = *scheduler_pid(c, dbname_);
     }
     ASSERT_TRUE(eventually(
         [&] {

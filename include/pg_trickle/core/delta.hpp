@@ -77,8 +77,12 @@ struct DeltaTable {
 
 // How one output column of an algebraically maintained grouped query is computed from the
 // group's running state (__pgt_count, and per argument a non-null count and a sum).
+//
+// MIN / MAX keep their current value in the output column itself: inserted values move it
+// directly, and a group is rescanned (its argument re-aggregated over the group's rows) only
+// when a removed value could have been the extreme.
 struct AlgebraicColumn {
-    enum class Kind { Key, CountStar, Count, Sum, Avg };
+    enum class Kind { Key, CountStar, Count, Sum, Avg, Min, Max };
     Kind kind = Kind::Key;
     std::size_t index = 0;  // 1-based: group key (Key) or aggregate argument (__pgt_a<index>)
     std::string type_sql;   // the output column's type

@@ -1,8 +1,9 @@
-// Algebraic maintenance of grouped queries whose aggregates are COUNT(*), COUNT(x), and SUM/AVG
-// of integers: each group keeps its running state in hidden storage columns (__pgt_count, and
-// per aggregate argument a non-null count and a sum), the delta adds to it, and the visible
-// values are recomputed from the state. No group is rescanned. Integer inputs keep it exact:
-// sums of integers have no rounding and no display scale to drift.
+// Algebraic maintenance of grouped queries whose aggregates are COUNT(*), COUNT(x), SUM/AVG of
+// integers, and MIN/MAX: each group keeps its running state in hidden storage columns
+// (__pgt_count, and per aggregate argument a non-null count and a sum), the delta adds to it,
+// and the visible values are recomputed from the state. Integer inputs keep it exact: sums of
+// integers have no rounding and no display scale to drift. MIN/MAX keep their value in the
+// output column; only a group that may have lost its extreme is rescanned.
 #include <fmt/format.h>
 
 #include "delta_internal.hpp"
@@ -19,6 +20,26 @@ std::vector<bool> summed_args(const DeltaPlan& plan) {
         if (c.kind == AlgebraicColumn::Kind::Sum || c.kind == AlgebraicColumn::Kind::Avg)
             summed[c.index] = true;
     return summed;
+}
+
+// Per argument index: the MIN / MAX column using it (nullptr for the others), and where.
+struct Extreme {
+    const AlgebraicColumn* column = nullptr;
+    std::string output;  // quoted output column name
+    bool is_min() const { return column->kind == AlgebraicColumn::Kind::Min; }
+    std::string agg() const { return is_min() ? "pg_catalog.min" : "pg_catalog.max"; }
+    std::string pick() const { return is_min() ? "LEAST" : "GREATEST"; }
+    std::string at_or_beyond() const { return is_min() ? "<=" : ">="; }
+};
+
+std::vector<Extreme> extremes(const DeltaPlan& plan) {
+    std::vector<Extreme> out(plan.algebraic_args + 1);
+    for (std::size_t k = 0; k < plan.algebraic.size(); ++k) {
+        const auto& c = plan.algebraic[k];
+        if (c.kind == AlgebraicColumn::Kind::Min || c.kind == AlgebraicColumn::Kind::Max)
+            out[c.index] = Extreme{&c, quote_ident(plan.output_columns[k])};
+    }
+    return out;
 }
 
 std::vector<std::string> state_names(const DeltaPlan& plan) {
@@ -50,6 +71,10 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
                 "{m}.__pgt_aux_sum_{i} END",
                 fmt::arg("m", m), fmt::arg("i", c.index));
             break;
+        case AlgebraicColumn::Kind::Min:
+        case AlgebraicColumn::Kind::Max:
+            e = fmt::format("{}.__pgt_ext_{}", m, c.index);
+            break;
         case AlgebraicColumn::Kind::Avg:
             // The same numeric division avg(integer) performs.
             e = fmt::format(
@@ -71,6 +96,7 @@ std::string group_keys(const DeltaPlan& plan, std::string_view alias) {
 // Per group of the key query's rows in `from`: the state (weighted: the change of the state).
 std::string state_select(const DeltaPlan& plan, const std::string& from, bool weighted) {
     auto summed = summed_args(plan);
+    const auto ext = extremes(plan);
     std::vector<std::string> cols;
     std::string keys = group_keys(plan, "x");
     if (!keys.empty())
@@ -86,11 +112,21 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
             if (summed[i])
                 cols.push_back(fmt::format(
                     "pg_catalog.sum(x.__pgt_w * x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+            if (ext[i].column) {
+                cols.push_back(fmt::format(
+                    "{1}(x.__pgt_a{0}) FILTER (WHERE x.__pgt_w > 0) AS __pgt_ins_ext_{0}", i,
+                    ext[i].agg()));
+                cols.push_back(fmt::format(
+                    "{1}(x.__pgt_a{0}) FILTER (WHERE x.__pgt_w < 0) AS __pgt_del_ext_{0}", i,
+                    ext[i].agg()));
+            }
         } else {
             cols.push_back(fmt::format("pg_catalog.count(x.__pgt_a{0}) AS __pgt_aux_count_{0}", i));
             if (summed[i])
                 cols.push_back(
                     fmt::format("pg_catalog.sum(x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+            if (ext[i].column)
+                cols.push_back(fmt::format("{1}(x.__pgt_a{0}) AS __pgt_ext_{0}", i, ext[i].agg()));
         }
     }
     std::string sql = fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
@@ -162,6 +198,45 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
             continue;
         merged.push_back(fmt::format("coalesce(s.{0}, 0) + coalesce(d.{0}, 0) AS {0}", n));
     }
+    // MIN / MAX: the stored value moved by the inserted values, unless a removed value is at or
+    // beyond that candidate (it may have been the extreme, or cancel an inserted one): then the
+    // group is rescanned.
+    const auto ext = extremes(plan);
+    std::vector<std::string> rescan_flags, rescan_aggs, finals;
+    for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
+        if (!ext[i].column)
+            continue;
+        const std::string cand =
+            fmt::format("{}(s.{}, d.__pgt_ins_ext_{})", ext[i].pick(), ext[i].output, i);
+        merged.push_back(fmt::format("{} AS __pgt_cand_{}", cand, i));
+        merged.push_back(fmt::format(
+            "(d.__pgt_del_ext_{i} IS NOT NULL AND ({c} IS NULL OR d.__pgt_del_ext_{i} {op} {c})) "
+            "AS __pgt_rescan_{i}",
+            fmt::arg("i", i), fmt::arg("c", cand), fmt::arg("op", ext[i].at_or_beyond())));
+        rescan_flags.push_back(fmt::format("m.__pgt_rescan_{}", i));
+        rescan_aggs.push_back(fmt::format("{}(q.__pgt_a{}) AS __pgt_re_{}", ext[i].agg(), i, i));
+        finals.push_back(fmt::format(
+            "CASE WHEN m.__pgt_rescan_{0} THEN r.__pgt_re_{0} ELSE m.__pgt_cand_{0} END AS "
+            "__pgt_ext_{0}",
+            i));
+    }
+    std::string rescan_cte;
+    std::string value_source = "__pgt_m";
+    if (!rescan_flags.empty()) {
+        std::vector<std::string> match;
+        for (std::size_t k = 1; k <= plan.group_columns.size(); ++k)
+            match.push_back(fmt::format(
+                "(q.__pgt_g{0} = m.__pgt_g{0} OR (q.__pgt_g{0} IS NULL AND m.__pgt_g{0} IS NULL))",
+                k));
+        rescan_cte = fmt::format(
+            "__pgt_mr AS MATERIALIZED (\n"
+            "  SELECT m.*, {finals} FROM __pgt_m m LEFT JOIN LATERAL (\n"
+            "    SELECT {aggs} FROM (\n{query}\n) q WHERE ({flags}){match}) r ON true),\n",
+            fmt::arg("finals", join(finals, ", ")), fmt::arg("aggs", join(rescan_aggs, ", ")),
+            fmt::arg("query", plan.key_query), fmt::arg("flags", join(rescan_flags, " OR ")),
+            fmt::arg("match", match.empty() ? "" : " AND " + join(match, " AND ")));
+        value_source = "__pgt_mr";
+    }
     std::string keys = group_keys(plan, "d");
     const std::string live = plan.scalar ? "true" : "v.__pgt_count <> 0";
     const auto cols = all_columns(plan);
@@ -174,7 +249,8 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         "__pgt_m AS MATERIALIZED (\n"
         "  SELECT {rid} AS __pgt_rid{keys}, {merged}\n"
         "  FROM __pgt_d d LEFT JOIN {st} s ON s.__pgt_row_id = {rid} AND {keq}),\n"
-        "__pgt_v AS MATERIALIZED (SELECT m.__pgt_rid, m.__pgt_exists{mkeys}, {values} FROM __pgt_m "
+        "{rescan}"
+        "__pgt_v AS MATERIALIZED (SELECT m.__pgt_rid, m.__pgt_exists{mkeys}, {values} FROM {vsrc} "
         "m),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_v v WHERE {del} AND v.__pgt_exists AND v.__pgt_count = "
@@ -190,7 +266,8 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
-        fmt::arg("ctes", table_ctes),
+        fmt::arg("ctes", table_ctes), fmt::arg("rescan", rescan_cte),
+        fmt::arg("vsrc", value_source),
         fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
         fmt::arg("rid", key_hash(plan, "d")), fmt::arg("keys", keys.empty() ? "" : ", " + keys),
         fmt::arg("merged", join(merged, ", ")), fmt::arg("st", st),

@@ -17,6 +17,12 @@ std::string kind_name(AlgebraicColumn::Kind k) {
             return "count from a running non-null count";
         case AlgebraicColumn::Kind::Sum:
             return "sum from a running sum";
+        case AlgebraicColumn::Kind::Min:
+            return "min kept as it is; the group is rescanned only when a removed value could "
+                   "have been the minimum";
+        case AlgebraicColumn::Kind::Max:
+            return "max kept as it is; the group is rescanned only when a removed value could "
+                   "have been the maximum";
         case AlgebraicColumn::Kind::Avg:
             return "avg from a running sum and count";
     }

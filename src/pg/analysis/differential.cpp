@@ -434,6 +434,15 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
                 col.kind = core::AlgebraicColumn::Kind::Sum;
             } else if (name == "avg" && integer) {
                 col.kind = core::AlgebraicColumn::Kind::Avg;
+            } else if ((name == "min" || name == "max") && agg->aggorder == NIL &&
+                       pg_call([&]() -> bool {
+                           Oid c = exprCollation(reinterpret_cast<Node*>(arg->expr));
+                           return c == InvalidOid || c == DEFAULT_COLLATION_OID;
+                       })) {
+                // (With another collation the stored value would be compared in the default
+                // one, which may order differently.)
+                col.kind = name == "min" ? core::AlgebraicColumn::Kind::Min
+                                         : core::AlgebraicColumn::Kind::Max;
             } else {
                 algebraic = false;
                 continue;
