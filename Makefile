@@ -57,15 +57,19 @@ test:
 	$(MAKE) install
 	cd $(BUILD_DIR) && ctest --output-on-failure
 
-# The randomized differential-vs-full property tester alone, with many cases (make test runs 200):
-# make property CASES=10000 SEED=1
+# The randomized differential-vs-full property tester alone, with many cases (make test runs 200),
+# on a throwaway cluster of its own: make property CASES=10000 SEED=1
+PROPERTY_CLUSTER ?= /tmp/pg_trickle_property_cluster
+PROPERTY_PORT ?= 54339
 property:
 	scripts/install-deps.sh
 	$(MAKE) all
 	$(MAKE) install
-	cd $(BUILD_DIR) && PGTRICKLE_PROPERTY_CASES=$(or $(CASES),3000) \
-	  $(if $(SEED),PGTRICKLE_PROPERTY_SEED=$(SEED)) \
-	  ctest -V --timeout 36000 -R '^integration\.Property\.DifferentialMatchesFull$$'
+	scripts/cluster.sh start $(PROPERTY_CLUSTER) $(PROPERTY_PORT)
+	PGTRICKLE_TEST_HOST=$(PROPERTY_CLUSTER)/socket PGTRICKLE_TEST_PORT=$(PROPERTY_PORT) \
+	  PGTRICKLE_PROPERTY_CASES=$(or $(CASES),3000) $(if $(SEED),PGTRICKLE_PROPERTY_SEED=$(SEED)) \
+	  $(BUILD_DIR)/integration_tests --gtest_filter=Property.DifferentialMatchesFull; \
+	  rc=$$?; scripts/cluster.sh stop $(PROPERTY_CLUSTER) $(PROPERTY_PORT); exit $$rc
 
 demo:
 	scripts/install-deps.sh

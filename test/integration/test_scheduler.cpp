@@ -254,7 +254,7 @@ TEST_F(Scheduler, FailingStreamTableIsSuspendedWhileAHealthyOneKeepsRefreshing) 
         FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
         WHERE st.pgt_name = 'fragile' AND h.status = 'FAILED')sql");
     EXPECT_EQ(history[0][0], "3");
-    EXPECT_EQ(history[0][1], "division by zero");
+    EXPECT_EQ(history[0][1], "division by zero (SQLSTATE 22012)");
     EXPECT_EQ(history[0][2], "t");
     EXPECT_EQ(history[0][3], "t");
 

@@ -100,13 +100,14 @@ struct FailureOutcome {
     bool suspended = false;  // this failure reached max_consecutive_errors
 };
 // Records a failed refresh, in a transaction after the failed one rolled back: a FAILED history
-// row, consecutive_errors + 1, last_error_message/last_error_at, and on reaching
-// `max_consecutive_errors` status SUSPENDED plus an `auto_suspended` alert on channel
-// pg_trickle_alert. Does nothing if the stream table no longer exists.
+// row (its error_message ends with "(SQLSTATE xxxxx)"), consecutive_errors + 1,
+// last_error_message/last_error_at, and on reaching `max_consecutive_errors` status SUSPENDED
+// plus an `auto_suspended` alert on channel pg_trickle_alert. Does nothing if the stream table no
+// longer exists.
 FailureOutcome record_refresh_failure(Spi& spi, std::int64_t pgt_id, std::string_view action,
                                       std::string_view initiated_by,
-                                      const std::string& error_message, double duration_ms,
-                                      int max_consecutive_errors);
+                                      const std::string& error_message, const std::string& sqlstate,
+                                      double duration_ms, int max_consecutive_errors);
 // History rows left RUNNING by refreshes that never finished (crash, restart) become FAILED,
 // except those of stream tables whose refresh is under way right now. Returns how many.
 std::uint64_t fail_interrupted_refreshes(Spi& spi);

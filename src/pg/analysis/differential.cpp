@@ -56,6 +56,52 @@ bool uses_time_or_session(Node* node, void* context) {
 
 // Collects the Vars, at any depth below a level (subqueries and subquery expressions
 // included), that reference that level's range table.
+// Aggregates of one level (not of its subqueries) whose result depends on the order rows arrive
+// in, or on floating-point summation order: evaluated twice (new and old state) below the top of
+// a query, they could print differently for the same rows, and the old row would not be found.
+struct OrderState {
+    bool check_aggregates;  // (at the top, aggregates are grouped and kept per group)
+    bool order_sensitive;
+};
+
+bool find_order_sensitive(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<OrderState*>(context);
+    if (IsA(node, Query))
+        return false;
+    if (IsA(node, SubLink)) {
+        auto* link = reinterpret_cast<SubLink*>(node);
+        if (link->subLinkType == ARRAY_SUBLINK &&
+            reinterpret_cast<Query*>(link->subselect)->sortClause == NIL)
+            s->order_sensitive = true;
+        return expression_tree_walker(link->testexpr, as_walker(find_order_sensitive), context);
+    }
+    if (IsA(node, Aggref)) {
+        auto* agg = reinterpret_cast<Aggref*>(node);
+        if (agg->agglevelsup == 0 && s->check_aggregates) {
+            const char* name = get_func_name(agg->aggfnoid);
+            const bool ordered_result =
+                name && (strcmp(name, "string_agg") == 0 || strcmp(name, "array_agg") == 0 ||
+                         strcmp(name, "json_agg") == 0 || strcmp(name, "jsonb_agg") == 0 ||
+                         strcmp(name, "json_object_agg") == 0 ||
+                         strcmp(name, "jsonb_object_agg") == 0 || strcmp(name, "xmlagg") == 0);
+            if (ordered_result && agg->aggorder == NIL)
+                s->order_sensitive = true;
+            if (name && (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0 ||
+                         strncmp(name, "stddev", 6) == 0 || strncmp(name, "var", 3) == 0)) {
+                ListCell* lc;
+                foreach (lc, agg->aggargtypes) {
+                    Oid t = lfirst_oid(lc);
+                    if (t == FLOAT4OID || t == FLOAT8OID)
+                        s->order_sensitive = true;
+                }
+            }
+        }
+    }
+    return expression_tree_walker(node, as_walker(find_order_sensitive), context);
+}
+
 bool collect_vars(Node* node, void* context) {
     auto* s = static_cast<VarState*>(context);
     if (node == nullptr)
@@ -137,6 +183,18 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
     if ((q->limitCount || q->limitOffset) && place != Place::Exists)
         return "LIMIT and OFFSET";
 
+    {
+        OrderState os{place != Place::Top, false};
+        pg_call([&] {
+            find_order_sensitive(reinterpret_cast<Node*>(q->targetList), &os);
+            find_order_sensitive(q->havingQual, &os);
+            find_order_sensitive(q->jointree->quals, &os);
+        });
+        if (os.order_sensitive)
+            return "aggregates whose result depends on row order (string_agg, array_agg, json_agg "
+                   "... without ORDER BY, ARRAY(SELECT ...) without ORDER BY, floating-point "
+                   "sums) below the top of the query";
+    }
     for (SubLink* link : level_sublinks(q)) {
         Place inner = link->subLinkType == EXISTS_SUBLINK ? Place::Exists : Place::Sublink;
         std::string why = walk_level(spi, reinterpret_cast<Query*>(link->subselect), inner, out);
@@ -435,7 +493,10 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
             } else if (name == "avg" && integer) {
                 col.kind = core::AlgebraicColumn::Kind::Avg;
             } else if ((name == "min" || name == "max") && agg->aggorder == NIL &&
-                       pg_call([&]() -> bool {
+                       // Types whose equal values may print differently (1.0 / 1.00, -0)
+                       // would keep whichever tied value came first: rescanned instead.
+                       !(arg_type == NUMERICOID && arg_typmod < 0) && arg_type != FLOAT4OID &&
+                       arg_type != FLOAT8OID && arg_type != INTERVALOID && pg_call([&]() -> bool {
                            Oid c = exprCollation(reinterpret_cast<Node*>(arg->expr));
                            return c == InvalidOid || c == DEFAULT_COLLATION_OID;
                        })) {

@@ -173,8 +173,16 @@ class Classifier {
 
     IdProducts level(Query* q, bool linear) {
         const bool lin = linear && (q == root_ || level_is_linear(q));
-        if (q->setOperations != nullptr)
-            return setop(q, q->setOperations, lin);
+        if (q->setOperations != nullptr) {
+            IdProducts out = setop(q, q->setOperations, lin);
+            // (LIMIT (SELECT ...) and the like at the set operation's own level.)
+            for (SubLink* s : level_sublinks(q)) {
+                auto inner = flatten(level(reinterpret_cast<Query*>(s->subselect), false));
+                for (auto& p : out)
+                    p.insert(p.end(), inner.begin(), inner.end());
+            }
+            return out;
+        }
         IdProducts out{{}};
         ListCell* lc;
         foreach (lc, q->jointree->fromlist)
@@ -202,7 +210,7 @@ class Classifier {
     std::vector<Candidate> candidates;
 
   private:
-    IdProducts node(Query* q, Node* n, bool lin) {
+    IdProducts node(Query* q, Node* n, bool lin, bool hidden = false) {
         if (IsA(n, RangeTblRef)) {
             auto* rte = static_cast<RangeTblEntry*>(
                 list_nth(q->rtable, reinterpret_cast<RangeTblRef*>(n)->rtindex - 1));
@@ -220,10 +228,14 @@ class Classifier {
             // An outer join is linear in its preserved side only.
             const bool left = lin && (j->jointype == JOIN_INNER || j->jointype == JOIN_LEFT);
             const bool right = lin && (j->jointype == JOIN_INNER || j->jointype == JOIN_RIGHT);
-            auto out = cross(node(q, j->larg, left), node(q, j->rarg, right));
-            if (lin && j->jointype == JOIN_LEFT)
+            // Inside `(...) AS alias` the member tables are not visible to the level's WHERE,
+            // where a restriction would go.
+            const bool inner_hidden = hidden || j->alias != nullptr;
+            auto out =
+                cross(node(q, j->larg, left, inner_hidden), node(q, j->rarg, right, inner_hidden));
+            if (lin && !inner_hidden && j->jointype == JOIN_LEFT)
                 join_candidate(q, j, j->rarg);
-            if (lin && j->jointype == JOIN_RIGHT)
+            if (lin && !inner_hidden && j->jointype == JOIN_RIGHT)
                 join_candidate(q, j, j->larg);
             return out;
         }
@@ -231,7 +243,7 @@ class Classifier {
             IdProducts out{{}};
             ListCell* lc;
             foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
-                out = cross(out, node(q, static_cast<Node*>(lfirst(lc)), lin));
+                out = cross(out, node(q, static_cast<Node*>(lfirst(lc)), lin, hidden));
             return out;
         }
         throw std::runtime_error("unexpected join tree node");
@@ -248,7 +260,20 @@ class Classifier {
             auto out = setop(q, op->larg, true);
             auto right = setop(q, op->rarg, true);
             out.insert(out.end(), right.begin(), right.end());
-            return out;
+            // A branch is emptied (while another is differentiated) by emptying its relations;
+            // that only works when each branch has a linear relation of its own. A branch
+            // without one (constants, a scalar aggregate, a correlated LATERAL branch) would
+            // still yield rows, counted once per product: keep such a UNION ALL whole.
+            bool separable = true;
+            for (const auto& p : out) {
+                bool own_linear = false;
+                for (int id : p)
+                    own_linear = own_linear || !nonlinear[static_cast<std::size_t>(id)];
+                separable = separable && own_linear;
+            }
+            if (separable)
+                return out;
+            return {flatten(out)};
         }
         // UNION, INTERSECT, EXCEPT: one product, nonlinear in all of it.
         auto l = flatten(setop(q, op->larg, false));
@@ -350,6 +375,10 @@ std::vector<TextRef> text_refs(const std::string& text,
                                                    quote_identifier(rv->relname)
                                              : std::string(quote_identifier(rv->relname));
         core::RelationRef ref;
+        // `t AS x(a, b)`: replacing t by a change CTE would rename the CTE's columns by
+        // position. (The deparser writes such lists itself to keep USING names unique.)
+        if (rv->alias != nullptr && rv->alias->colnames != NIL)
+            throw std::runtime_error("a relation with a column alias list");
         ref.location = static_cast<std::size_t>(rv->location);
         if (text.compare(ref.location, printed.size(), printed) != 0)
             throw std::runtime_error("unexpected relation text in deparsed query: " + printed);

@@ -8,8 +8,8 @@ namespace pgtrickle::pg::catalog {
 
 FailureOutcome record_refresh_failure(Spi& spi, std::int64_t pgt_id, std::string_view action,
                                       std::string_view initiated_by,
-                                      const std::string& error_message, double duration_ms,
-                                      int max_consecutive_errors) {
+                                      const std::string& error_message, const std::string& sqlstate,
+                                      double duration_ms, int max_consecutive_errors) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(pgt_id);
     FailureOutcome outcome;
@@ -20,7 +20,9 @@ INSERT INTO pgtrickle.pgt_refresh_history
 SELECT $1::bigint, s.t, s.t, clock_timestamp(), $2, 'FAILED', $4, $5
 FROM (SELECT clock_timestamp() - make_interval(secs => $3::double precision / 1000) AS t) s
 WHERE EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint))sql",
-            {id, std::string(action), fmt::format("{}", duration_ms), error_message,
+            {id, std::string(action), fmt::format("{}", duration_ms),
+             sqlstate.empty() ? error_message
+                              : fmt::format("{} (SQLSTATE {})", error_message, sqlstate),
              std::string(initiated_by)});
 
     auto res = spi.execute(R"sql(

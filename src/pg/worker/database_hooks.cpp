@@ -70,15 +70,23 @@ void stop_scheduler_of(const char* dbname) {
     if (!OidIsValid(dboid) || !pg_database_ownercheck(dboid, GetUserId()))
         return;
     pid_t pid = 0;
+    pid_t workers[kMaxRefreshJobs];
+    int nworkers = 0;
     LWLockAcquire(s->lock, LW_EXCLUSIVE);
     if (SchedulerSlot* slot = find_or_add_slot(s, dboid)) {
         slot->hold_until =
             TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kDatabaseCommandHoldMs);
         pid = slot->pid;
     }
+    for (const auto& job : s->jobs)
+        if (job.dboid == dboid && job.state == kJobAssigned && job.worker_pid != 0)
+            workers[nworkers++] = job.worker_pid;
     LWLockRelease(s->lock);
     if (pid != 0)
         kill(pid, SIGTERM);
+    // Its refresh workers too: they are sessions of that database as well.
+    for (int i = 0; i < nworkers; ++i)
+        kill(workers[i], SIGTERM);
 }
 
 void utility_hook(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,

@@ -40,7 +40,8 @@ void record_failure(const RefreshRequest& r, const Failure& failure, double dura
     catalog::FailureOutcome outcome;
     auto not_recorded = scheduler_transaction([&](Spi& spi) {
         outcome = catalog::record_refresh_failure(spi, r.id, r.action, "SCHEDULER", failure.message,
-                                                  duration_ms, guc::max_consecutive_errors);
+                                                  failure.sqlstate, duration_ms,
+                                                  guc::max_consecutive_errors);
     });
     if (not_recorded) {
         warning(fmt::format("pg_trickle: could not record the failed refresh of {}: {}", r.name,

@@ -15,19 +15,22 @@
 extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 }
 
 namespace pgtrickle::pg::worker {
 namespace {
 
 // Plain C under the lock: copies the job out. False when the slot is not (any more) assigned.
-bool read_job(int index, RefreshJob* out) {
+bool read_job(int index, uint64 generation, RefreshJob* out) {
     SharedState* s = shared();
-    LWLockAcquire(s->lock, LW_SHARED);
-    const RefreshJob& job = s->jobs[index];
-    const bool ok = job.state == kJobAssigned;
-    if (ok)
+    LWLockAcquire(s->lock, LW_EXCLUSIVE);
+    RefreshJob& job = s->jobs[index];
+    const bool ok = job.state == kJobAssigned && job.generation == generation;
+    if (ok) {
+        job.worker_pid = MyProcPid;
         *out = job;
+    }
     LWLockRelease(s->lock);
     return ok;
 }
@@ -51,11 +54,16 @@ void write_result(int index, uint64 generation, const UnitOutcome& outcome) {
 extern "C" void pgt_refresh_worker_main(Datum main_arg) {
     using namespace pgtrickle::pg::worker;
     const int index = DatumGetInt32(main_arg);
+    uint64 generation = 0;
+    std::memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+    // SIGTERM (shutdown, DROP DATABASE): PostgreSQL's die(), which interrupts the refresh at its
+    // next interrupt check and rolls it back, rather than exiting from the signal handler.
+    pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
     if (shared() == nullptr || index < 0 || index >= kMaxRefreshJobs)
         proc_exit(0);
     RefreshJob job;
-    if (!read_job(index, &job))
+    if (!read_job(index, generation, &job))
         proc_exit(0);
     BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
 

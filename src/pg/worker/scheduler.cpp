@@ -17,6 +17,7 @@
 #include <csignal>
 #include <functional>
 #include <map>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
@@ -76,6 +77,12 @@ void scheduler_exit(int, Datum) {
         slot->extension_missing = leaving_for_missing_extension;
         slot->rescan_requests_when_missing = rescan_requests_before_look;
     }
+    // Jobs handed out and not collected: a worker still running finds its generation gone.
+    for (auto& job : s->jobs)
+        if (job.owner == MyProcPid && job.state != kJobFree) {
+            job.state = kJobFree;
+            ++job.generation;
+        }
     LWLockRelease(s->lock);
     wake_launcher();
 }
@@ -224,6 +231,7 @@ class Scheduler {
     TimestampTz last_tick_start_ = 0;
     bool woken_during_tick_ = false;           // the latch was reset while waiting for workers
     std::optional<std::int64_t> next_due_us_;  // earliest due time of one with changes waiting
+    uint64 publishes_at_tick_start_ = 0;       // see publish_count()
 };
 
 bool Scheduler::start() {
@@ -261,6 +269,8 @@ bool Scheduler::start() {
 }
 
 Scheduler::TickOutcome Scheduler::tick() {
+    next_due_us_.reset();
+    publishes_at_tick_start_ = publish_count();
     std::vector<DueTable> due;
     bool installed = true;
     bool enabled = true;
@@ -287,7 +297,8 @@ SELECT st.pgt_id, st.status, st.refresh_mode, st.refresh_tier, st.schedule, st.i
        n.nspname || '.' || c.relname, st.effective_refresh_mode,
        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
        deps.sources, coalesce(deps.captured, false), deps.upstreams,
-       st.status = 'ACTIVE' AND st.consecutive_errors = 0
+       st.status = 'ACTIVE' AND st.consecutive_errors = 0,
+       st.needs_reinit OR st.frontier IS NULL OR st.schedule ~ '[[:space:]@]'
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -316,7 +327,10 @@ ORDER BY st.pgt_id)sql");
             if (t.is_populated && r[8] && *r[8] == "DIFFERENTIAL")
                 action = "DIFFERENTIAL";
             DueTable due_table{t.id, *r[7], t.last_refresh_us, action, parse_oids(r[10]), false};
-            due_table.skippable = t.is_populated && t.status == "ACTIVE" && r[11] && *r[11] == "t";
+            // Not skipped: a capture rebuild waiting for its FULL refresh (no DML announces it),
+            // and cron schedules (each firing is a refresh, changed or not).
+            due_table.skippable = t.is_populated && t.status == "ACTIVE" && r[11] &&
+                                  *r[11] == "t" && !(r[14] && *r[14] == "t");
             // Skipped looks move last_refresh_at (so monitoring sees the table as fresh), but
             // the schedule counts from the last real refresh: a change that arrives after a
             // quiet spell is refreshed at once.
@@ -345,7 +359,6 @@ ORDER BY st.pgt_id)sql");
             due.push_back(info[id]);
         // A stream table with changes waiting but not due yet: wake when it becomes due rather
         // than at the next tick, so that a change is refreshed as soon as the schedule allows.
-        next_due_us_.reset();
         for (std::size_t i = 0; i < plan.decisions.size(); ++i) {
             const core::Decision& d = plan.decisions[i];
             const core::ScheduledTable& t = tables[i];
@@ -356,7 +369,11 @@ ORDER BY st.pgt_id)sql");
             auto seen = seen_.find(t.id);
             if (seen != seen_.end() && seen->second.sum == change_sum(info_t))
                 continue;
-            const std::int64_t at = *t.last_refresh_us + *d.period_seconds * 1'000'000;
+            const std::int64_t period_us =
+                *d.period_seconds > std::numeric_limits<std::int64_t>::max() / 2'000'000
+                    ? std::numeric_limits<std::int64_t>::max() / 2
+                    : *d.period_seconds * 1'000'000;
+            const std::int64_t at = *t.last_refresh_us + period_us;
             if (!next_due_us_ || at < *next_due_us_)
                 next_due_us_ = at;
         }
@@ -562,6 +579,9 @@ std::optional<Scheduler::Running> Scheduler::dispatch(const Work& work, std::siz
     strlcpy(w.bgw_name, name.c_str(), BGW_MAXLEN);
     strlcpy(w.bgw_type, "pg_trickle refresh worker", BGW_MAXLEN);
     w.bgw_main_arg = Int32GetDatum(index);
+    // The generation, so that a worker starting late for a slot reused since does nothing.
+    static_assert(sizeof(generation) <= BGW_EXTRALEN);
+    std::memcpy(w.bgw_extra, &generation, sizeof(generation));
     w.bgw_notify_pid = MyProcPid;  // the postmaster sets our latch when it stops
     BackgroundWorkerHandle* handle = nullptr;
     const bool started = pg_call([&] {
@@ -590,21 +610,34 @@ void Scheduler::collect(std::vector<Running>& running, TickState& state) {
         pid_t pid = 0;
         const BgwHandleStatus status =
             pg_call([&] { return GetBackgroundWorkerPid(it->handle, &pid); });
+        // Copied out under the lock as plain data; the strings are made after.
+        bool done = false;
+        int result = 0;
+        char sqlstate[6] = {0};
+        char message[512] = {0};
+        const int index = it->job;
+        const uint64 generation = it->generation;
         pg_call([&] {
             LWLockAcquire(s->lock, LW_EXCLUSIVE);
-            RefreshJob& job = s->jobs[it->job];
-            if (job.generation == it->generation && job.state == kJobDone) {
-                UnitOutcome o;
-                o.result = static_cast<UnitResult>(job.result);
-                o.failure.sqlstate = job.sqlstate;
-                o.failure.message = job.message;
-                outcome = o;
+            RefreshJob& job = s->jobs[index];
+            if (job.generation == generation && job.state == kJobDone) {
+                done = true;
+                result = job.result;
+                memcpy(sqlstate, job.sqlstate, sizeof(sqlstate));
+                memcpy(message, job.message, sizeof(message));
                 job.state = kJobFree;
-            } else if (status == BGWH_STOPPED && job.generation == it->generation) {
+            } else if (status == BGWH_STOPPED && job.generation == generation) {
                 job.state = kJobFree;
             }
             LWLockRelease(s->lock);
         });
+        if (done) {
+            UnitOutcome o;
+            o.result = static_cast<UnitResult>(result);
+            o.failure.sqlstate = std::string(sqlstate, strnlen(sqlstate, sizeof(sqlstate)));
+            o.failure.message = std::string(message, strnlen(message, sizeof(message)));
+            outcome = o;
+        }
         if (!outcome && status != BGWH_STOPPED) {
             ++it;
             continue;
@@ -652,7 +685,10 @@ void Scheduler::wait_for_next_tick() {
     const long interval = guc::scheduler_interval_ms;
     const TimestampTz started = last_tick_start_;
     // A commit may have set the latch while the tick waited for workers: look again soon.
-    long wait_ms = woken_during_tick_ ? kMinWakeSpacingMs : interval;
+    // A commit may have set the latch while the tick waited (for workers, or inside a refresh on
+    // a lock, which resets the latch too): look again soon.
+    const bool published = publish_count() != publishes_at_tick_start_;
+    long wait_ms = woken_during_tick_ || published ? kMinWakeSpacingMs : interval;
     woken_during_tick_ = false;
     if (next_due_us_) {
         const std::int64_t until_due_ms = (*next_due_us_ - now_unix_us()) / 1000 + 1;

@@ -52,6 +52,7 @@ void attach_shared_memory() {
         state->nslots = max_worker_processes;
         for (auto& bucket : state->change_buckets)
             pg_atomic_init_u64(&bucket, 0);
+        pg_atomic_init_u64(&state->publishes, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -93,6 +94,7 @@ void publish_noted_changes() {
         for (int i = 0; i < noted_count; ++i)
             pg_atomic_fetch_add_u64(&state->change_buckets[bucket_of(MyDatabaseId, noted[i])], 1);
     }
+    pg_atomic_fetch_add_u64(&state->publishes, 1);
     LWLockAcquire(state->lock, LW_SHARED);
     if (SchedulerSlot* slot = find_slot(state, MyDatabaseId); slot && slot->scheduler_latch)
         SetLatch(slot->scheduler_latch);
@@ -204,6 +206,7 @@ void publish_all_changes() {
         return;
     for (auto& bucket : state->change_buckets)
         pg_atomic_fetch_add_u64(&bucket, 1);
+    pg_atomic_fetch_add_u64(&state->publishes, 1);
     LWLockAcquire(state->lock, LW_SHARED);
     for (int i = 0; i < state->nslots; ++i)
         if (state->slots[i].scheduler_latch != nullptr)
@@ -262,6 +265,10 @@ TimestampTz checked_at(Oid dboid, int64 pgt_id) {
     }
     LWLockRelease(state->lock);
     return at;
+}
+
+uint64 publish_count() {
+    return state == nullptr ? 0 : pg_atomic_read_u64(&state->publishes);
 }
 
 uint64 change_count(Oid dboid, Oid relid) {

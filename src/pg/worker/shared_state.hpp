@@ -60,7 +60,8 @@ struct RefreshJob {
     int state;
     uint64 generation;  // bumped at each assignment: a late worker of an older one writes nothing
     Oid dboid;
-    pid_t owner;  // the scheduler that assigned it
+    pid_t owner;       // the scheduler that assigned it
+    pid_t worker_pid;  // the worker running it, once started
     int64 pgt_id;
     bool has_last_refresh;
     int64 last_refresh_us;
@@ -76,6 +77,7 @@ struct SharedState {
     pid_t launcher_pid;
     Latch* launcher_latch;  // nullptr while no launcher runs
     pg_atomic_uint64 change_buckets[kChangeBuckets];
+    pg_atomic_uint64 publishes;  // bumped by every publication of committed changes
     RefreshJob jobs[kMaxRefreshJobs];
     CheckedEntry checked[kCheckedEntries];
     int nslots;
@@ -93,6 +95,9 @@ SchedulerSlot* find_or_add_slot(SharedState* state, Oid dboid);
 
 // Wakes the launcher, if one runs. Takes the lock itself.
 void wake_launcher();
+
+// How many publications of committed changes there have been (0 without shared memory).
+uint64 publish_count();
 
 // Bumps every change counter and wakes every scheduler (after COMMIT PREPARED). Plain C.
 void publish_all_changes();
