@@ -160,6 +160,33 @@ TEST(Delta, AlgebraicPlanKeepsStateColumns) {
     EXPECT_NE(full_insert(p, "st").find("pg_catalog.count(*) AS __pgt_count"), std::string::npos);
 }
 
+TEST(Delta, MinMaxAreKeptInPlaceAndRescannedOnlyWhenTheExtremeMayLeave) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "lo"};
+    p.group_columns = {"g"};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
+                   {AlgebraicColumn::Kind::Min, 1, "integer"}};
+    p.algebraic_args = 1;
+    p.query = "SELECT g, min(v) AS lo FROM public.t GROUP BY g";
+    p.key_query = "SELECT g AS __pgt_g1, v AS __pgt_a1 FROM public.t";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"v", "integer"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    // No hidden state beyond the counts: the minimum lives in its output column.
+    EXPECT_EQ(state_columns(p).size(), 2u);
+    std::string sql = apply_statement(p, frontier(), "st");
+    // Inserted values move the stored minimum...
+    EXPECT_NE(sql.find("LEAST(s.\"lo\", d.__pgt_ins_ext_1) AS __pgt_cand_1"), std::string::npos);
+    // ...and a removed value at or below the candidate makes the group rescanned.
+    EXPECT_NE(sql.find("d.__pgt_del_ext_1 <= LEAST(s.\"lo\", d.__pgt_ins_ext_1)"),
+              std::string::npos);
+    EXPECT_NE(sql.find("__pgt_mr AS MATERIALIZED"), std::string::npos);
+    EXPECT_NE(sql.find("CASE WHEN m.__pgt_rescan_1 THEN r.__pgt_re_1 ELSE m.__pgt_cand_1 END"),
+              std::string::npos);
+    EXPECT_NE(full_insert(p, "st").find("pg_catalog.min(x.__pgt_a1) AS __pgt_ext_1"),
+              std::string::npos);
+}
+
 TEST(Cdc, FrontierRoundTripsThroughJson) {
     Frontier f;
     f.snapshot = "10:20:12,15";
