@@ -222,3 +222,15 @@ SELECT property, value FROM pgtrickle.explain_st('f_colaliases') WHERE property 
 INSERT INTO d_tags VALUES (3, 'zz');
 SELECT pgtrickle.refresh_stream_table('f_ordered');
 SELECT * FROM d_check() WHERE st IN ('f_ordered', 'f_colaliases');
+
+-- Constants in the stored query do not depend on the creating session's DateStyle: created
+-- under 'SQL, DMY', refreshed under the refresh's own settings, still the same date.
+SET DateStyle = 'SQL, DMY';
+CREATE TABLE d_dates (d date);
+INSERT INTO d_dates VALUES ('01/03/2024'), ('02/03/2024');
+SELECT pgtrickle.create_stream_table('f_dates', 'SELECT d FROM d_dates WHERE d >= DATE ''02/03/2024''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_dates VALUES ('03/03/2024'), ('01/01/2024');
+SELECT pgtrickle.refresh_stream_table('f_dates');
+SELECT d FROM f_dates ORDER BY d;
+SELECT * FROM d_check() WHERE st = 'f_dates';
+RESET DateStyle;

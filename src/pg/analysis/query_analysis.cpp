@@ -353,6 +353,15 @@ AnalyzedQuery analyze_query(const std::string& query) {
         int nest = NewGUCNestLevel();
         set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
+        // Constants are printed by their types' output functions: a date printed under
+        // DateStyle 'SQL, DMY' would be read back as another date (or not at all) under the
+        // settings of a refresh. Print them in the forms every setting reads the same way.
+        set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
+        set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
+        set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+                          true, 0, false);
         char* s = pg_get_querydef(printed, false);
         AtEOXact_GUC(true, nest);
         return s;
