@@ -94,19 +94,16 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     std::string current;
     if (!t.key.empty()) {
         // Keyed: the rows now present under a net-inserted key are exactly the net inserts.
-        std::string key_r, key_i;
-        if (t.key.size() == 1) {
-            key_r = "r." + quote_ident(t.key[0]);
-            key_i = "i." + quote_ident(t.key[0]);
-        } else {
-            key_r = "ROW(" + join(map_columns(t.key, [](auto c) { return "r." + c; }), ", ") + ")";
-            key_i = "ROW(" + join(map_columns(t.key, [](auto c) { return "i." + c; }), ", ") + ")";
-        }
+        // NOT EXISTS (an anti join the planner can hash), not `key <> ALL (ARRAY(...))`, which
+        // compares every row with every inserted key.
+        std::vector<std::string> eq;
+        for (const auto& k : t.key)
+            eq.push_back(fmt::format("i.{0} = r.{0}", quote_ident(k)));
         current = fmt::format(
-            "SELECT {plain}{one} FROM {table} r WHERE {kr} <> ALL (ARRAY(SELECT {ki} FROM "
-            "__pgt_ins_{i} i))",
+            "SELECT {plain}{one} FROM {table} r WHERE NOT EXISTS (SELECT 1 FROM __pgt_ins_{i} i "
+            "WHERE {eq})",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
-            fmt::arg("table", t.qualified_name), fmt::arg("kr", key_r), fmt::arg("ki", key_i),
+            fmt::arg("table", t.qualified_name), fmt::arg("eq", join(eq, " AND ")),
             fmt::arg("i", index));
     } else {
         current = fmt::format(

@@ -59,6 +59,13 @@ void record_failure(const RefreshRequest& r, const Failure& failure, double dura
 
 }  // namespace
 
+void record_unit_failure(const RefreshRequest& request, const Failure& failure) {
+    warning(fmt::format("pg_trickle: scheduled refresh of {} keeps failing: {}", request.name,
+                        failure.message),
+            failure.detail);
+    record_failure(request, failure, 0);
+}
+
 UnitOutcome run_refresh_unit(const RefreshRequest& r) {
     report_activity(STATE_RUNNING, "refreshing " + r.name);
     const auto started = std::chrono::steady_clock::now();

@@ -33,6 +33,10 @@ struct UnitOutcome {
 
 UnitOutcome run_refresh_unit(const RefreshRequest& request);
 
+// Records `failure` as a permanent failure of the request (history row, error count,
+// suspension at the limit): for a transient failure that keeps coming back.
+void record_unit_failure(const RefreshRequest& request, const Failure& failure);
+
 // A transaction of background work whose lock waits give up before the deadlock detector would
 // run: in a lock cycle with a user's statement, pg_trickle is the one that backs off (55P03).
 std::optional<Failure> scheduler_transaction(const std::function<void(Spi&)>& work);

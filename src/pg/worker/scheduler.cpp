@@ -143,6 +143,8 @@ struct DueTable {
 // How long a skipped stream table goes without a real look at its buffers at most: a safety net
 // only (every commit of captured changes, COMMIT PREPARED included, bumps the counters).
 constexpr std::int64_t kRecheckUs = 300'000'000;
+// Consecutive transient failures after which one is recorded as a failure.
+constexpr int kRetriesBeforeCounting = 10;
 // Least time between two ticks woken by commits (a burst of commits makes one tick).
 constexpr long kMinWakeSpacingMs = 20;
 
@@ -232,6 +234,7 @@ class Scheduler {
     bool woken_during_tick_ = false;           // the latch was reset while waiting for workers
     std::optional<std::int64_t> next_due_us_;  // earliest due time of one with changes waiting
     uint64 publishes_at_tick_start_ = 0;       // see publish_count()
+    std::string prepared_xacts_;               // gids of this database's prepared xacts
 };
 
 bool Scheduler::start() {
@@ -298,7 +301,9 @@ SELECT st.pgt_id, st.status, st.refresh_mode, st.refresh_tier, st.schedule, st.i
        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
        deps.sources, coalesce(deps.captured, false), deps.upstreams,
        st.status = 'ACTIVE' AND st.consecutive_errors = 0,
-       st.needs_reinit OR st.frontier IS NULL OR st.schedule ~ '[[:space:]@]'
+       st.needs_reinit OR st.frontier IS NULL OR st.schedule ~ '[[:space:]@]',
+       (SELECT string_agg(p.gid, ',' ORDER BY p.gid) FROM pg_catalog.pg_prepared_xacts p
+        WHERE p.database = pg_catalog.current_database())
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -306,6 +311,27 @@ LEFT JOIN deps ON deps.pgt_id = st.pgt_id
 ORDER BY st.pgt_id)sql");
         if (rows.empty())
             return;
+        // A prepared transaction of this database that went away may have been committed by a
+        // session whose commit signalled nothing (a subscription's apply worker): look at
+        // every stream table for real.
+        {
+            const std::string prepared = rows.rows[0][15] ? *rows.rows[0][15] : "";
+            if (!prepared_xacts_.empty() && prepared_xacts_ != prepared) {
+                std::size_t pos = 0;
+                bool gone = false;
+                while (pos <= prepared_xacts_.size() && !gone) {
+                    std::size_t end = prepared_xacts_.find(',', pos);
+                    if (end == std::string::npos)
+                        end = prepared_xacts_.size();
+                    const std::string gid = prepared_xacts_.substr(pos, end - pos);
+                    gone = ("," + prepared + ",").find("," + gid + ",") == std::string::npos;
+                    pos = end + 1;
+                }
+                if (gone)
+                    seen_.clear();
+            }
+            prepared_xacts_ = prepared;
+        }
 
         std::vector<core::ScheduledTable> tables;
         std::map<std::int64_t, DueTable> info;
@@ -507,6 +533,11 @@ void Scheduler::apply(const Work& work, const UnitOutcome& outcome, TickState& s
             state.failed.insert(t.id);
             Backoff& b = backoff_[t.id];
             ++b.attempts;
+            // A "transient" failure that keeps coming back (a refresh worker that dies every
+            // time, a lock that is never free) is counted after all, so that it ends in the
+            // history and, at the limit, in suspension.
+            if (b.attempts % kRetriesBeforeCounting == 0)
+                record_unit_failure(request_of(t), outcome.failure);
             const auto pause_ms = core::retry_backoff_ms(b.attempts);
             b.until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pause_ms);
             log_message(fmt::format(
