@@ -674,3 +674,24 @@ TEST_F(Scheduler, KilledRefreshWorkerMidRefreshStillConverges) {
                        " 'RUNNING'"),
               "0");
 }
+
+TEST_F(Scheduler, DiamondBranchesWithDifferentSchedulesRefreshTogether) {
+    // b refreshes every second, c only hourly: when b is due, c is refreshed with it, so d never
+    // pairs a new b with an old c.
+    auto c = connect();
+    c.exec("CREATE TABLE a (v int)");
+    c.exec("INSERT INTO a VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('b', 'SELECT sum(v) AS s FROM a',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('c', 'SELECT count(*) AS n, sum(v) AS s FROM a',"
+        " schedule => '1h', refresh_mode => 'DIFFERENTIAL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('d', 'SELECT b.s AS bs, c.s AS cs FROM b, c',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    ASSERT_TRUE(converges("SELECT bs || '/' || cs FROM d", "1/1"));
+    c.exec("INSERT INTO a VALUES (5)");
+    EXPECT_TRUE(converges("SELECT bs || '/' || cs FROM d", "6/6"));
+    EXPECT_EQ(scalar("SELECT s FROM c"), "6");
+}
