@@ -8,6 +8,7 @@
 
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
 
@@ -347,25 +348,9 @@ AnalyzedQuery analyze_query(const std::string& query) {
             printed = inlined;
     }
 
-    // Print the query back under an empty search path so every name comes out schema-qualified:
-    // the stored query then means the same thing whoever runs it, whatever their search_path.
-    char* deparsed = pg_call([&] {
-        int nest = NewGUCNestLevel();
-        set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                          true, 0, false);
-        // Constants are printed by their types' output functions: a date printed under
-        // DateStyle 'SQL, DMY' would be read back as another date (or not at all) under the
-        // settings of a refresh. Print them in the forms every setting reads the same way.
-        set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                          true, 0, false);
-        set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                          true, 0, false);
-        set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-                          true, 0, false);
-        char* s = pg_get_querydef(printed, false);
-        AtEOXact_GUC(true, nest);
-        return s;
-    });
+    // Printed back schema-qualified and with constants in setting-independent forms (deparse()):
+    // the stored query then means the same thing whoever runs it, whatever their settings.
+    const std::string deparsed = deparse(printed);
     out.deparsed = deparsed;
     return out;
 }

@@ -405,14 +405,14 @@ std::vector<SubLink*> level_sublinks(Query* q) {
     return to_vector(s.found);
 }
 
+// Under an empty search path (every name schema-qualified) and output settings whose forms
+// every setting reads back the same way: a date printed under DateStyle 'SQL, DMY' would be read
+// back as another date (or not at all) under the settings of a refresh.
 std::string deparse(Query* q) {
     char* s = pg_call([&] {
         int nest = NewGUCNestLevel();
         set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
-        // Constants are printed by their types' output functions: a date printed under
-        // DateStyle 'SQL, DMY' would be read back as another date (or not at all) under the
-        // settings of a refresh. Print them in the forms every setting reads the same way.
         set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
         set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,

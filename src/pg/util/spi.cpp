@@ -25,28 +25,48 @@ void Spi::finish() {
     pg_call([] { SPI_finish(); });
 }
 
-QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& params, long max_rows) {
-    const int nargs = static_cast<int>(params.size());
-    // palloc'd argument arrays: plain C memory, freed with the SPI procedure context.
+namespace {
+
+// Parameters as SPI wants them: all text, in palloc'd arrays (plain C memory, freed with the SPI
+// procedure context).
+struct Args {
+    int n = 0;
     Oid* types = nullptr;
     Datum* values = nullptr;
     char* nulls = nullptr;
-    if (nargs > 0) {
-        types = pg_call([&] { return static_cast<Oid*>(palloc(sizeof(Oid) * nargs)); });
-        values = pg_call([&] { return static_cast<Datum*>(palloc(sizeof(Datum) * nargs)); });
-        nulls = pg_call([&] { return static_cast<char*>(palloc(nargs)); });
-        for (int i = 0; i < nargs; ++i) {
-            types[i] = TEXTOID;
-            if (params[i]) {
-                const char* s = params[i]->c_str();
-                values[i] = pg_call([&] { return CStringGetTextDatum(s); });
-                nulls[i] = ' ';
-            } else {
-                values[i] = 0;
-                nulls[i] = 'n';
-            }
+};
+
+Args text_args(const std::vector<Value>& params) {
+    Args a;
+    a.n = static_cast<int>(params.size());
+    if (a.n == 0)
+        return a;
+    const int n = a.n;
+    a.types = pg_call([&] { return static_cast<Oid*>(palloc(sizeof(Oid) * n)); });
+    a.values = pg_call([&] { return static_cast<Datum*>(palloc(sizeof(Datum) * n)); });
+    a.nulls = pg_call([&] { return static_cast<char*>(palloc(n)); });
+    for (int i = 0; i < n; ++i) {
+        a.types[i] = TEXTOID;
+        if (params[i]) {
+            const char* s = params[i]->c_str();
+            a.values[i] = pg_call([&] { return CStringGetTextDatum(s); });
+            a.nulls[i] = ' ';
+        } else {
+            a.values[i] = 0;
+            a.nulls[i] = 'n';
         }
     }
+    return a;
+}
+
+}  // namespace
+
+QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& params, long max_rows) {
+    const Args a = text_args(params);
+    const int nargs = a.n;
+    Oid* types = a.types;
+    Datum* values = a.values;
+    char* nulls = a.nulls;
     const char* query = sql.c_str();
     Snapshot snapshot = snapshot_;
     int rc = pg_call([&] {
@@ -69,26 +89,11 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
 
 QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>& params) {
     static std::map<std::string, SPIPlanPtr> plans;
-    const int nargs = static_cast<int>(params.size());
-    Oid* types = nullptr;
-    Datum* values = nullptr;
-    char* nulls = nullptr;
-    if (nargs > 0) {
-        types = pg_call([&] { return static_cast<Oid*>(palloc(sizeof(Oid) * nargs)); });
-        values = pg_call([&] { return static_cast<Datum*>(palloc(sizeof(Datum) * nargs)); });
-        nulls = pg_call([&] { return static_cast<char*>(palloc(nargs)); });
-        for (int i = 0; i < nargs; ++i) {
-            types[i] = TEXTOID;
-            if (params[i]) {
-                const char* s = params[i]->c_str();
-                values[i] = pg_call([&] { return CStringGetTextDatum(s); });
-                nulls[i] = ' ';
-            } else {
-                values[i] = 0;
-                nulls[i] = 'n';
-            }
-        }
-    }
+    const Args a = text_args(params);
+    const int nargs = a.n;
+    Oid* types = a.types;
+    Datum* values = a.values;
+    char* nulls = a.nulls;
     SPIPlanPtr plan = nullptr;
     if (auto it = plans.find(sql); it != plans.end()) {
         plan = it->second;
