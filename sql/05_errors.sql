@@ -139,3 +139,7 @@ SELECT pgtrickle.parse_duration_seconds(d) FROM unnest(ARRAY['30s', '5m', '1h30m
 SELECT try($$SELECT pgtrickle.parse_duration_seconds('1h30')$$);
 SELECT try($$SELECT pgtrickle.parse_duration_seconds('')$$);
 SELECT pgtrickle.parse_duration_seconds(NULL);
+
+-- Persistent refresh pool workers do not exist: only 0 is accepted.
+ALTER SYSTEM SET pg_trickle.worker_pool_size = 2;
+ALTER SYSTEM SET pg_trickle.parallel_refresh_mode = 'sometimes';
