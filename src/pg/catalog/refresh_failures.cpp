@@ -43,17 +43,19 @@ RETURNING st.consecutive_errors, st.status, old.status, st.pooler_compatibility_
     outcome.suspended = *r[1] == "SUSPENDED" && *r[2] != "SUSPENDED";
     const bool pooler_mode = r[3] && *r[3] == "t";
     // Alerts are suppressed for pooler-compatible stream tables, as upstream does (their
-    // listeners sit behind a pooler that may not deliver them).
-    if (outcome.suspended && !pooler_mode) {
+    // listeners sit behind a pooler that may not deliver them). Each failure short of the limit
+    // is a refresh_failed; the one that suspends is an auto_suspended.
+    if (!pooler_mode) {
         spi.run(R"sql(
 SELECT pg_catalog.pg_notify('pg_trickle_alert', pg_catalog.jsonb_build_object(
-    'event', 'auto_suspended', 'pgt_schema', n.nspname, 'pgt_name', c.relname,
+    'event', $4, 'pgt_schema', n.nspname, 'pgt_name', c.relname,
     'consecutive_errors', $2::integer, 'last_error', $3)::text)
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE st.pgt_id = $1::bigint)sql",
-                {id, std::to_string(outcome.consecutive_errors), error_message});
+                {id, std::to_string(outcome.consecutive_errors), error_message,
+                 outcome.suspended ? "auto_suspended" : "refresh_failed"});
     }
     return outcome;
 }
