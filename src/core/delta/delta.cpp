@@ -51,7 +51,7 @@ std::vector<std::string> column_names(const DeltaTable& t) {
 
 // Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
 // multisets (__pgt_ins_t, __pgt_del_t) and the table's state before the change (__pgt_old_t).
-std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev, bool raw) {
+std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev) {
     const auto cols = column_names(t);
     // A relation with no used column still needs a column for set operations.
     std::string select_cols;
@@ -90,21 +90,6 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
         fmt::arg("pred", unconsumed_predicate(prev, "b")), fmt::arg("one", one));
-    if (raw) {
-        // Where only the sum of the changes matters (see apply_statement), the buffer rows are
-        // used as they are, without the consolidating sort: intermediate versions add and
-        // subtract the same amounts. (An expression that fails on an intermediate version
-        // makes the refresh fall back to FULL.)
-        out = fmt::format(
-            "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE b.action = 'I'"
-            " AND {pred}),\n"
-            "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
-            "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE b.action = 'D'"
-            " AND {pred}),\n",
-            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-            fmt::arg("buf", buffer_table(t.relid)),
-            fmt::arg("pred", unconsumed_predicate(prev, "b")), fmt::arg("one", one));
-    }
 
     std::string current;
     if (!t.key.empty()) {
@@ -144,10 +129,10 @@ using namespace detail;
 
 namespace detail {
 
-std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev, bool raw) {
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
     std::vector<std::string> ctes;
     for (std::size_t i = 0; i < plan.tables.size(); ++i)
-        ctes.push_back(table_ctes(plan.tables[i], i, prev, raw));
+        ctes.push_back(table_ctes(plan.tables[i], i, prev));
     return join(ctes, ",\n");
 }
 
@@ -403,13 +388,8 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
     if (plan.kind == DeltaPlan::Kind::Linear)
         return plan.key_columns.empty() ? linear_apply(plan, prev, storage)
                                         : keyed_linear_apply(plan, prev, storage);
-    if (!plan.algebraic.empty()) {
-        // One table, read linearly once: no old state is rebuilt, and the running sums only
-        // need the changes' total, so the changes need no consolidation.
-        const bool raw =
-            plan.key_refs.size() == 1 && !plan.key_refs[0].nonlinear && plan.tables.size() == 1;
-        return algebraic_apply(plan, all_table_ctes(plan, prev, raw), storage);
-    }
+    if (!plan.algebraic.empty())
+        return algebraic_apply(plan, all_table_ctes(plan, prev), storage);
     return grouped_apply(plan, prev, storage);
 }
 

@@ -25,9 +25,7 @@ std::string row_text(const std::vector<std::string>& columns, std::string_view a
 // pgtrickle.pg_trickle_hash_multi(ARRAY[e1::text, ...]).
 std::string hash_of(const std::vector<std::string>& exprs);
 // The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t) of every source.
-// raw: inserted / deleted rows straight from the buffers, not consolidated (only where no old
-// state is rebuilt and only sums of the changes matter).
-std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev, bool raw = false);
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
