@@ -11,22 +11,6 @@
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wregister"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-extern "C" {
-#include "access/heapam.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "commands/sequence.h"
-#include "executor/tuptable.h"
-#include "utils/tuplestore.h"
-#include "utils/xid8.h"
-}
-#pragma GCC diagnostic pop
-
 namespace {
 
 constexpr int kBatch = 1000;
