@@ -127,6 +127,18 @@ class Scheduler : public ::testing::Test {
         return name.substr(0, 40);
     }
 
+    // After a crash restart: a connection made before the postmaster noticed the crash would
+    // succeed and then be dropped; a new scheduler only appears once recovery is over.
+    bool scheduler_replaced(int killed) {
+        return eventually(
+            [&] {
+                auto probe = connect();
+                auto now = scheduler_pid(probe, dbname_);
+                return now && *now != killed;
+            },
+            60s);
+    }
+
     std::string dbname_ = database_name();
     ScratchDatabase db_{dbname_};
 };
@@ -405,15 +417,7 @@ TEST_F(Scheduler, KilledSchedulerMidRefreshStillConverges) {
         ASSERT_EQ(::kill(*pid, SIGKILL), 0);
         killed = *pid;
     }
-    // A connection made before the postmaster notices the crash would succeed and then be
-    // dropped by the restart; a new scheduler only appears once recovery is over.
-    ASSERT_TRUE(eventually(
-        [&] {
-            auto probe = connect();
-            auto now = scheduler_pid(probe, dbname_);
-            return now && *now != killed;
-        },
-        60s));
+    ASSERT_TRUE(scheduler_replaced(killed));
     auto c = connect();
     c.exec("INSERT INTO src SELECT generate_series(1, 5)");
     EXPECT_TRUE(converges("SELECT n FROM slow", "7", 30s));
@@ -662,13 +666,7 @@ TEST_F(Scheduler, KilledRefreshWorkerMidRefreshStillConverges) {
         killed = *scheduler;
         ASSERT_EQ(::kill(*worker, SIGKILL), 0);
     }
-    ASSERT_TRUE(eventually(
-        [&] {
-            auto probe = connect();
-            auto now = scheduler_pid(probe, dbname_);
-            return now && *now != killed;
-        },
-        60s));
+    ASSERT_TRUE(scheduler_replaced(killed));
     auto c = connect();
     c.exec("INSERT INTO src SELECT generate_series(1, 5)");
     EXPECT_TRUE(converges("SELECT n FROM slow_a", "7", 30s));
