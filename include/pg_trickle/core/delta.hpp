@@ -73,6 +73,11 @@ struct DeltaTable {
     std::vector<Column> columns;   // used columns, key columns included
     std::vector<std::string> key;  // primary key (unquoted names); empty = no key
     bool changed = true;           // has unconsumed changes (set by the refresh)
+    // Where the changes are read from: empty = the change buffer, rows after the frontier;
+    // otherwise SQL usable in FROM for a relation laid out like a buffer (an `action` "char"
+    // 'I' / 'D' and the used columns under their buffer names): IMMEDIATE maintenance reads
+    // the statement's transition tables this way.
+    std::string change_source;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -129,10 +134,19 @@ std::string row_id_expression(const DeltaPlan& plan, std::string_view alias);
 // INSERT filling an empty `storage` with the query's full result (row ids, state columns).
 std::string full_insert(const DeltaPlan& plan, const std::string& storage);
 
+// How a statement reads the buffered changes of a source.
+//  Exact: consolidated per row content first (a row inserted and changed again before the
+//    refresh nets out), so the query only ever sees rows that were present before or after.
+//  Lean: a grouped plan reads the buffered rows of a source as they are when the statement
+//    never reads that source's old state; the result is the same, but an intermediate row
+//    version is evaluated too and can raise an error the Exact statement would not. The
+//    refresh runs Lean first and Exact after such an error.
+enum class Consolidation { Exact, Lean };
+
 // One statement applying the change since `prev` to `storage` (quoted name). It returns one row
 // (rows_inserted bigint, rows_deleted bigint, rows_updated bigint).
-std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
-                            const std::string& storage);
+std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const std::string& storage,
+                            Consolidation mode = Consolidation::Exact);
 
 // Replaces each relation reference of `text` by `replacement(i)` (index into refs), adding the
 // reference's name as alias where the text had none.

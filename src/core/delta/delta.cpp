@@ -2,6 +2,7 @@
 #include "pg_trickle/core/delta.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -51,7 +52,8 @@ std::vector<std::string> column_names(const DeltaTable& t) {
 
 // Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
 // multisets (__pgt_ins_t, __pgt_del_t) and the table's state before the change (__pgt_old_t).
-std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev) {
+std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev,
+                       bool consolidate) {
     const auto cols = column_names(t);
     // A relation with no used column still needs a column for set operations.
     std::string select_cols;
@@ -64,10 +66,30 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         plain_cols += fmt::format("r.{}, ", quote_ident(c.name));
     }
     const std::string one = "1 AS __pgt_one";
+    const std::string changes =
+        t.change_source.empty() ? buffer_table(t.relid) : "(" + t.change_source + ")";
+    const std::string unconsumed =
+        t.change_source.empty() ? unconsumed_predicate(prev, "b") : std::string("true");
     std::string buffer_row = "ROW(";
     for (std::size_t i = 0; i < t.columns.size(); ++i)
         buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
     buffer_row += ")::text";
+
+    if (!consolidate) {
+        // The buffered rows as they are: only for a table whose old state and changed-row set
+        // the statement never reads (apply_statement's Lean mode), so no __pgt_net / __pgt_old /
+        // __pgt_any are defined. The sum over the terms is the same (each term is linear in the
+        // table's change); an intermediate version may raise an error, and the refresh then
+        // runs the consolidated statement.
+        return fmt::format(
+            "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
+            " WHERE b.action = 'I' AND {pred}),\n"
+            "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
+            "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
+            " WHERE b.action = 'D' AND {pred})",
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
+            fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
+    }
 
     // The net change per row content: an intermediate version of a row (inserted and changed
     // again before this refresh) cancels out here and is never evaluated by the query, so it
@@ -88,8 +110,8 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
         "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-        fmt::arg("brow", buffer_row), fmt::arg("buf", buffer_table(t.relid)),
-        fmt::arg("pred", unconsumed_predicate(prev, "b")), fmt::arg("one", one));
+        fmt::arg("brow", buffer_row), fmt::arg("buf", changes), fmt::arg("pred", unconsumed),
+        fmt::arg("one", one));
 
     std::string current;
     if (!t.key.empty()) {
@@ -129,10 +151,11 @@ using namespace detail;
 
 namespace detail {
 
-std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev) {
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
+                           const std::vector<bool>& consolidate) {
     std::vector<std::string> ctes;
     for (std::size_t i = 0; i < plan.tables.size(); ++i)
-        ctes.push_back(table_ctes(plan.tables[i], i, prev));
+        ctes.push_back(table_ctes(plan.tables[i], i, prev, consolidate.empty() || consolidate[i]));
     return join(ctes, ",\n");
 }
 
@@ -221,7 +244,8 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias) {
 namespace {
 using namespace detail;
 
-std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                         const std::string& st) {
     const auto terms =
         signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
     return fmt::format(
@@ -250,8 +274,7 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
-        fmt::arg("ctes", all_table_ctes(plan, prev)),
-        fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
         fmt::arg("srow", row_text(plan.output_columns, "s2")),
@@ -260,7 +283,8 @@ std::string linear_apply(const DeltaPlan& plan, const Frontier& prev, const std:
 
 // Linear query whose output carries the primary key of every relation it reads: each output
 // row is unique and keeps its identity across changes, so a changed row is updated in place.
-std::string keyed_linear_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                               const std::string& st) {
     const auto terms =
         signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
     std::vector<std::string> keq, sets;
@@ -296,15 +320,15 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const Frontier& prev, cons
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
-        fmt::arg("ctes", all_table_ctes(plan, prev)),
-        fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
         fmt::arg("keq", join(keq, " AND ")), fmt::arg("sets", join(sets, ", ")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
 }
 
-std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std::string& st) {
+std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                          const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
                                     plan.key_restrictions, plan.tables);
     std::vector<std::string> keys, key_hash_inputs, matches;
@@ -354,7 +378,7 @@ std::string grouped_apply(const DeltaPlan& plan, const Frontier& prev, const std
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
-        fmt::arg("ctes", all_table_ctes(plan, prev)), fmt::arg("rid", hash_of(key_hash_inputs)),
+        fmt::arg("ctes", table_ctes), fmt::arg("rid", hash_of(key_hash_inputs)),
         fmt::arg("keys", key_list), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("query", plan.query), fmt::arg("where", where), fmt::arg("st", st),
         fmt::arg("akeys", akeys), fmt::arg("keq", key_match), fmt::arg("sets", join(sets, ", ")),
@@ -383,14 +407,42 @@ std::string full_insert(const DeltaPlan& plan, const std::string& storage) {
                        plan.query);
 }
 
-std::string apply_statement(const DeltaPlan& plan, const Frontier& prev,
-                            const std::string& storage) {
+namespace {
+
+std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
+                           const std::string& storage) {
     if (plan.kind == DeltaPlan::Kind::Linear)
-        return plan.key_columns.empty() ? linear_apply(plan, prev, storage)
-                                        : keyed_linear_apply(plan, prev, storage);
+        return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
+                                        : keyed_linear_apply(plan, table_ctes, storage);
     if (!plan.algebraic.empty())
-        return algebraic_apply(plan, all_table_ctes(plan, prev), storage);
-    return grouped_apply(plan, prev, storage);
+        return algebraic_apply(plan, table_ctes, storage);
+    return grouped_apply(plan, table_ctes, storage);
+}
+
+// Whether `text` names the CTE `name` (and not a longer name it is a prefix of).
+bool mentions(const std::string& text, const std::string& name) {
+    for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+        const auto end = at + name.size();
+        if (end >= text.size() || !std::isalnum(static_cast<unsigned char>(text[end])))
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const std::string& storage,
+                            Consolidation mode) {
+    std::vector<bool> consolidate(plan.tables.size(), true);
+    // Lean: a grouped plan's terms are summed per group, so a table whose old state and
+    // changed-row set no term reads can feed its buffered rows unconsolidated.
+    if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped) {
+        const std::string body = statement_with(plan, "__pgt_tables", storage);
+        for (std::size_t i = 0; i < plan.tables.size(); ++i)
+            consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
+                             mentions(body, fmt::format("__pgt_any_{}", i));
+    }
+    return statement_with(plan, all_table_ctes(plan, prev, consolidate), storage);
 }
 
 std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,

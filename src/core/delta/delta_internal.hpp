@@ -24,8 +24,11 @@ std::vector<std::string> map_columns(const std::vector<std::string>& names, F f)
 std::string row_text(const std::vector<std::string>& columns, std::string_view alias);
 // pgtrickle.pg_trickle_hash_multi(ARRAY[e1::text, ...]).
 std::string hash_of(const std::vector<std::string>& exprs);
-// The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t) of every source.
-std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev);
+// The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t, __pgt_any_t) of every
+// source; a source whose `consolidate` entry is false gets only __pgt_ins_t / __pgt_del_t read
+// straight from its buffer (empty vector = all consolidated).
+std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
+                           const std::vector<bool>& consolidate = {});
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,

@@ -101,7 +101,8 @@ std::string explain_diff_sql(const std::string& name) {
                           fmt::format("stream table {} has no delta query", st.display_name()),
                           "Only DIFFERENTIAL stream tables that have been refreshed have one.");
     }
-    std::string sql = core::apply_statement(*plan, *frontier, st.qualified_name());
+    std::string sql =
+        core::apply_statement(*plan, *frontier, st.qualified_name(), core::Consolidation::Lean);
     spi.finish();
     return sql;
 }

@@ -44,7 +44,8 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
     if (st.refresh_mode == "DIFFERENTIAL" && diff.plan) {
         auto frontier = st.frontier ? core::Frontier::from_json(*st.frontier) : std::nullopt;
         if (frontier)
-            add("delta_query", core::apply_statement(*diff.plan, *frontier, st.qualified_name()));
+            add("delta_query", core::apply_statement(*diff.plan, *frontier, st.qualified_name(),
+                                                     core::Consolidation::Lean));
         else
             add("delta_query_error", "not refreshed yet: the first refresh is FULL");
     }

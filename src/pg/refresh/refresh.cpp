@@ -266,14 +266,22 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             if (differential) {
                 // A delta also evaluates the query over the rows that left the sources, and
                 // such a row can raise a data error (a division by zero, a bad cast) that the
-                // query over the current rows would not: then the refresh is done FULL.
+                // query over the current rows would not. The Lean statement may also evaluate
+                // a row version that was never visible to a refresh: after a data error the
+                // Exact statement runs, and after another one the refresh is done FULL.
+                std::vector<std::string> statements{
+                    core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
+                if (std::string exact = core::apply_statement(*plan, *prev, table);
+                    exact != statements.front())
+                    statements.push_back(std::move(exact));
                 std::optional<QueryResult> r;
                 std::string error;
-                {
+                for (const auto& statement : statements) {
                     Subtransaction sub;
                     try {
-                        r = spi.execute(core::apply_statement(*plan, *prev, table));
+                        r = spi.execute(statement);
                         sub.commit();
+                        break;
                     } catch (const PgException& e) {
                         if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
                             throw;
