@@ -62,7 +62,8 @@ SELECT pgtrickle.create_stream_table('sales_by_region', 'SELECT 1 AS x');
 SELECT pgtrickle.create_stream_table('order_ranks',
     'SELECT o.id, rank() OVER (PARTITION BY o.region ORDER BY o.amount DESC) AS rank FROM orders o', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
-SELECT pgtrickle.create_stream_table('live_orders', 'SELECT id FROM orders', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('live_ranks',
+    'SELECT o.id, rank() OVER (ORDER BY o.amount DESC) AS rank FROM orders o', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('any_order', 'SELECT id FROM orders LIMIT 1');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
@@ -102,7 +103,7 @@ SELECT pgtrickle.alter_stream_table('sales_by_region', status => 'suspended', ti
 SELECT schedule, status, refresh_tier FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'sales_by_region';
 SELECT pgtrickle.alter_stream_table('top2_orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
-SELECT pgtrickle.alter_stream_table('sales_by_region', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.alter_stream_table('top2_orders', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.alter_stream_table('sales_by_region', query => 'SELECT region, revenue FROM region_managers');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE

@@ -352,6 +352,14 @@ RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_dml_guard';
 CREATE FUNCTION pgtrickle.pg_trickle_capture()
 RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pg_trickle_capture';
 REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_capture() FROM PUBLIC;
+-- IMMEDIATE maintenance (src/pg/immediate/ivm.cpp): a BEFORE statement trigger counting the
+-- statements in flight, AFTER statement triggers keeping their transition rows.
+CREATE FUNCTION pgtrickle.pg_trickle_ivm_before()
+RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pg_trickle_ivm_before';
+REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_ivm_before() FROM PUBLIC;
+CREATE FUNCTION pgtrickle.pg_trickle_ivm_after()
+RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pg_trickle_ivm_after';
+REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_ivm_after() FROM PUBLIC;
 
 CREATE FUNCTION pgtrickle._on_sql_drop()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';

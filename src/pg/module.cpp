@@ -2,6 +2,7 @@
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/worker.hpp"
@@ -12,12 +13,18 @@ PG_MODULE_MAGIC;
 static void pgt_xact_callback(XactEvent event, void*) {
     if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
         pgtrickle::pg::reset_internal_writes();
+    pgtrickle::pg::immediate_xact_event(event);
+}
+
+static void pgt_subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+    pgtrickle::pg::immediate_subxact_event(event);
 }
 
 PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     pgtrickle::pg::guc::define_all();
     RegisterXactCallback(pgt_xact_callback, nullptr);
+    RegisterSubXactCallback(pgt_subxact_callback, nullptr);
     pgtrickle::pg::install_ddl_hooks();
     if (process_shared_preload_libraries_in_progress) {
         pgtrickle::pg::worker::initialize();

@@ -135,7 +135,7 @@ struct Stats {
 
 struct StreamTable {
     std::string name;
-    std::string mode;  // DIFFERENTIAL, FULL, AUTO
+    std::string mode;  // DIFFERENTIAL, FULL, AUTO, IMMEDIATE
     prop::QuerySpec query;
     int create_in_cycle = 0;
     bool created = false;
@@ -265,6 +265,7 @@ class PropertyCase {
             q(s.sql);
             if (guard)
                 q("RELEASE SAVEPOINT pgt_stmt");
+            check_immediate("after the statement " + s.sql.substr(0, 60));
         } catch (const QueryError& e) {
             const bool expected = s.may_fail && (e.sqlstate == "23505" || e.sqlstate == "23502" ||
                                                  e.sqlstate == "21000");
@@ -277,7 +278,16 @@ class PropertyCase {
             ++stats_.failed_statements;
             if (guard)
                 q("ROLLBACK TO SAVEPOINT pgt_stmt");
+            check_immediate("after a failed statement");
         }
+    }
+
+    // IMMEDIATE stream tables must equal their queries after every statement, inside the
+    // writing transaction (seen by the session that writes) and after it ends.
+    void check_immediate(const std::string& when) {
+        for (auto& st : sts_)
+            if (st.mode == "IMMEDIATE")
+                check(st, when, on_writer2_ ? &w2_ : &c_);
     }
 
     // ---- setup ----
@@ -309,10 +319,19 @@ class PropertyCase {
                 (st.mode == "DIFFERENTIAL" && rng_.chance(0.3)) ? rng_.range(1, 2) : 0;
             sts_.push_back(st);
         }
+        for (int i = rng_.range(1, 2); i > 0; --i) {
+            StreamTable st;
+            st.mode = "IMMEDIATE";
+            st.name = fmt::format("st_i{}", sts_.size() + 1);
+            prop::QueryGen gen(rng_, tables_);
+            st.query = gen.generate();
+            st.create_in_cycle = rng_.chance(0.3) ? rng_.range(1, 2) : 0;
+            sts_.push_back(st);
+        }
         if (rng_.chance(0.3)) {
             // A stream table reading another one; its query is made when it is created.
             StreamTable st;
-            st.mode = "DIFFERENTIAL";
+            st.mode = rng_.chance(0.3) ? "IMMEDIATE" : "DIFFERENTIAL";
             st.name = fmt::format("st_s{}", sts_.size() + 1);
             st.on_stream_table = true;
             st.create_in_cycle = rng_.range(1, 2);
@@ -324,8 +343,11 @@ class PropertyCase {
     // generates a query whose first relation it is. False if none qualifies.
     bool plan_on_stream_table(StreamTable& st) {
         std::vector<const StreamTable*> candidates;
+        // An IMMEDIATE one reads an IMMEDIATE one: a refresh of another mode would maintain it
+        // from the main session while the second writer may hold its lock (see run_cycle).
         for (const auto& up : sts_)
-            if (up.created && !up.broken && !up.on_stream_table)
+            if (up.created && !up.broken && !up.on_stream_table &&
+                (st.mode != "IMMEDIATE" || up.mode == "IMMEDIATE"))
                 candidates.push_back(&up);
         rng_.shuffle(candidates);
         for (const StreamTable* up : candidates) {
@@ -405,16 +427,17 @@ class PropertyCase {
 
     // ---- checks ----
 
-    void check(StreamTable& st, const std::string& when) {
+    void check(StreamTable& st, const std::string& when, Connection* conn = nullptr) {
         if (!st.created || st.broken)
             return;
+        Connection& cc = conn ? *conn : c_;
         ++stats_.checks;
         comment("check " + st.name + " " + when);
         Rows diff;
         const std::string sql = diff_sql(st.name, st.query.sql, st.query.output_columns);
         const auto start = std::chrono::steady_clock::now();
         try {
-            diff = c_.query(sql);
+            diff = cc.query(sql);
             const double ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
@@ -455,13 +478,18 @@ class PropertyCase {
         for (StreamTable* st : order) {
             if (may_skip && st->differential_refreshes > 0 && rng_.chance(0.2))
                 continue;
+            // The open second writer holds the locks of the IMMEDIATE stream tables it
+            // maintained: a refresh of one would wait for it, and it waits for this loop.
+            if (writer2_open_ && st->mode == "IMMEDIATE")
+                continue;
             refresh_one(*st, in_txn, when);
             if (!in_txn)
                 st->truncate_pending = false;
             if (rng_.chance(0.08)) {
                 // Nothing changed since: a second refresh has nothing to do.
+                // (A manual refresh of an IMMEDIATE stream table always recomputes it.)
                 std::string action = refresh_one(*st, in_txn, when + " (again)");
-                if (!st->broken && action != "NO_DATA")
+                if (!st->broken && action != "NO_DATA" && st->mode != "IMMEDIATE")
                     fail(
                         fmt::format("{}: a refresh right after a refresh did {} instead of "
                                     "NO_DATA\n  query: {}",
@@ -584,12 +612,14 @@ class PropertyCase {
                 begin();
                 statements(1, 4, true, allow_truncate);
                 q("COMMIT");
+                check_immediate("after COMMIT");
                 break;
             case 2:
                 begin();
                 statements(1, 3, true, allow_truncate);
                 ++stats_.rollbacks;
                 q("ROLLBACK");
+                check_immediate("after ROLLBACK");
                 break;
             case 3:
                 begin();
@@ -599,6 +629,7 @@ class PropertyCase {
                 if (rng_.chance(0.7)) {
                     ++stats_.rollbacks;
                     q("ROLLBACK TO SAVEPOINT u1");
+                    check_immediate("after ROLLBACK TO SAVEPOINT");
                 } else {
                     q("RELEASE SAVEPOINT u1");
                 }
@@ -618,6 +649,7 @@ class PropertyCase {
                     refresh_all(true, "inside a savepoint of the writing transaction", true);
                     ++stats_.rollbacks;
                     q("ROLLBACK TO SAVEPOINT u2");
+                    check_immediate("after ROLLBACK TO SAVEPOINT");
                     statements(0, 1, true, allow_truncate);
                 }
                 if (rng_.chance(0.15)) {
@@ -626,6 +658,7 @@ class PropertyCase {
                 } else {
                     q("COMMIT");
                 }
+                check_immediate("after the transaction ended");
                 break;
             }
         }
@@ -649,7 +682,12 @@ class PropertyCase {
         try {
             switch (rng_.range(0, 2)) {
                 case 0: {
-                    std::string mode = st.mode == "FULL" ? "DIFFERENTIAL" : "FULL";
+                    std::vector<std::string> modes;
+                    for (const char* m : {"FULL", "DIFFERENTIAL", "IMMEDIATE"})
+                        if (st.mode != m &&
+                            (std::string(m) != "IMMEDIATE" || upstream_is_immediate(st)))
+                            modes.push_back(m);
+                    std::string mode = rng_.pick(modes);
                     q(fmt::format("SELECT pgtrickle.alter_stream_table('{}', refresh_mode => '{}')",
                                   st.name, mode));
                     st.mode = mode;
@@ -695,6 +733,15 @@ class PropertyCase {
                 if (other.name == name)
                     other.broken = true;
         }
+    }
+
+    bool upstream_is_immediate(const StreamTable& st) const {
+        if (st.upstream.empty())
+            return true;
+        for (const auto& up : sts_)
+            if (up.name == st.upstream)
+                return up.mode == "IMMEDIATE";
+        return false;
     }
 
     void run_cycle(int cycle, bool last) {
@@ -750,11 +797,14 @@ class PropertyCase {
             statements(1, 3, true, false);
             on_writer2_ = false;
         }
+        writer2_open_ = writer2;
         refresh_all(false, fmt::format("after cycle {}", cycle), !last);
+        writer2_open_ = false;
         if (writer2) {
             on_writer2_ = true;
             q(rng_.chance(0.8) ? "COMMIT" : "ROLLBACK");
             on_writer2_ = false;
+            check_immediate("after the second writer ended");
         }
     }
 
@@ -795,6 +845,7 @@ class PropertyCase {
     Connection& c_;
     Connection& w2_;
     bool on_writer2_ = false;
+    bool writer2_open_ = false;  // the second writer's transaction is open
     Stats& stats_;
     bool verbose_;
     bool failed_ = false;

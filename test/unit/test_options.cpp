@@ -48,7 +48,7 @@ TEST(Options, AutoFallsBackToFullWithTheReason) {
     EXPECT_EQ(resolve_refresh_mode(RequestedMode::Full, "").mode, RefreshMode::Full);
 }
 
-TEST(Options, DifferentialOnUnsupportedQueryAndImmediateAre0A000) {
+TEST(Options, DifferentialOrImmediateOnUnsupportedQueryAre0A000) {
     EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Differential, "outer joins"); }),
               "0A000");
     try {
@@ -56,7 +56,16 @@ TEST(Options, DifferentialOnUnsupportedQueryAndImmediateAre0A000) {
     } catch (const Error& e) {
         EXPECT_STREQ(e.what(), "unsupported operator for DIFFERENTIAL mode: outer joins");
     }
-    EXPECT_EQ(sqlstate_of([] { resolve_refresh_mode(RequestedMode::Immediate, ""); }), "0A000");
+    // IMMEDIATE runs the differential engine inside the writing statement: the same queries.
+    EXPECT_EQ(resolve_refresh_mode(RequestedMode::Immediate, "").mode, RefreshMode::Immediate);
+    EXPECT_EQ(
+        sqlstate_of([] { resolve_refresh_mode(RequestedMode::Immediate, "window functions"); }),
+        "0A000");
+    try {
+        resolve_refresh_mode(RequestedMode::Immediate, "window functions");
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "unsupported operator for IMMEDIATE mode: window functions");
+    }
 }
 
 TEST(Options, ChoicesAreNormalised) {

@@ -56,6 +56,13 @@ std::vector<std::string> capture_ddl(const CaptureSource& source);
 std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string& qualified_name,
                                           bool source_exists);
 
+// Triggers of IMMEDIATE maintenance on a source (a BEFORE statement trigger that counts the
+// statements in flight, AFTER statement triggers with transition tables), and their removal.
+std::vector<std::string> immediate_trigger_ddl(std::uint32_t relid,
+                                               const std::string& qualified_name);
+std::vector<std::string> drop_immediate_trigger_ddl(std::uint32_t relid,
+                                                    const std::string& qualified_name);
+
 struct Frontier {
     std::string snapshot;                // pg_snapshot text "xmin:xmax:xip,..."
     std::optional<std::string> own_xid;  // xid8 of the refreshing transaction, if it had one

@@ -17,11 +17,16 @@ enum class RequestedMode { Auto, Full, Differential, Immediate };
 
 RequestedMode parse_refresh_mode(std::string_view text);
 std::string_view to_string(RefreshMode mode);
+// DIFFERENTIAL and IMMEDIATE stream tables are maintained by the delta engine: their storage
+// has its hidden state columns and row ids.
+constexpr bool maintained_by_delta(RefreshMode mode) {
+    return mode == RefreshMode::Differential || mode == RefreshMode::Immediate;
+}
 std::optional<RefreshMode> refresh_mode_from_catalog(std::string_view text);
 
 // The refresh mode a stream table gets for a requested mode, given whether the differential
-// engine can maintain its query (`why_not`: empty when it can). AUTO settles for FULL and says
-// why; DIFFERENTIAL on an unsupported query and IMMEDIATE throw 0A000.
+// engine can maintain its query (`why_not`: empty when it can); IMMEDIATE needs it too. AUTO
+// settles for FULL and says why; DIFFERENTIAL on an unsupported query and IMMEDIATE throw 0A000.
 struct ModeResolution {
     RefreshMode mode;
     std::string downgrade_reason;  // empty unless AUTO settled for less than DIFFERENTIAL

@@ -16,8 +16,11 @@ bool capturable(Spi& spi, Oid relid);
 
 // Brings capture of `relid` in line with the stream tables that read it (their
 // pgt_dependencies.columns_used): creates buffer and triggers for the first, adds columns
-// another one needs, removes everything when none is left.
+// another one needs, removes everything when none is left. The change buffer serves the
+// scheduled modes; IMMEDIATE stream tables get their own triggers (sync_immediate_triggers).
 void sync_capture(Spi& spi, Oid relid);
+// The change-buffer half of sync_capture.
+void sync_change_buffer(Spi& spi, Oid relid);
 
 // Sources of stream table `pgt_id`, and whether each has a change buffer.
 struct CapturedSource {

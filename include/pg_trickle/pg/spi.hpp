@@ -44,6 +44,9 @@ class Spi {
     QueryResult execute_cached(const std::string& sql, const std::vector<Value>& params = {});
     // Runs a statement that returns nothing of interest; returns SPI_processed.
     std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
+    // Makes `rows` (laid out like relation `relid`) readable as `name` in this connection's
+    // statements: IMMEDIATE maintenance reads transition tables this way.
+    void register_tuplestore(const std::string& name, Oid relid, Tuplestorestate* rows);
     void finish();
 
     // From now on, run every statement with `snapshot` (its command id advanced, so statements

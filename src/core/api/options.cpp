@@ -89,10 +89,13 @@ ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& 
                 "EXCEPT, WITH, views, GROUP BY with any aggregates, HAVING and DISTINCT.",
                 "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
         case RequestedMode::Immediate:
+            if (why_not.empty())
+                return {RefreshMode::Immediate, {}};
             throw unsupported(
-                "refresh mode IMMEDIATE is not available in this version of pg_trickle",
-                "Stream tables are maintained by scheduled or manual refreshes only.",
-                "Use refresh_mode => 'DIFFERENTIAL', 'FULL' or 'AUTO'.");
+                fmt::format("unsupported operator for IMMEDIATE mode: {}", why_not),
+                "IMMEDIATE maintenance uses the differential engine inside the writing "
+                "statement, so it covers the same queries as DIFFERENTIAL.",
+                "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
     }
     return {RefreshMode::Full, {}};
 }

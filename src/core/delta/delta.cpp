@@ -75,6 +75,18 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
     buffer_row += ")::text";
 
+    if (!t.changed) {
+        // No change to read: the table is its own old state, and no buffer is read (an
+        // IMMEDIATE source has none).
+        return fmt::format(
+            "__pgt_ins_{i} AS (SELECT {plain}{one} FROM {table} r WHERE false),\n"
+            "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
+            "__pgt_del_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i}),\n"
+            "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i}),\n"
+            "__pgt_old_{i} AS NOT MATERIALIZED (SELECT {plain}{one} FROM {table} r)",
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("plain", plain_cols),
+            fmt::arg("table", t.qualified_name), fmt::arg("one", one));
+    }
     if (!consolidate) {
         // The buffered rows as they are: only for a table whose old state and changed-row set
         // the statement never reads (apply_statement's Lean mode), so no __pgt_net / __pgt_old /

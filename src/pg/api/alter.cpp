@@ -9,6 +9,7 @@
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/core/schedule.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
@@ -68,10 +69,9 @@ void alter_stream_table(const AlterRequest& r) {
     if (r.refresh_mode || def) {
         core::RequestedMode requested =
             r.refresh_mode ? core::parse_refresh_mode(*r.refresh_mode)
-                           : (st.refresh_mode == "FULL" ? core::RequestedMode::Full
-                                                        : core::RequestedMode::Differential);
-        if (requested == core::RequestedMode::Immediate)
-            core::resolve_refresh_mode(requested, "");
+                           : (st.refresh_mode == "FULL"        ? core::RequestedMode::Full
+                              : st.refresh_mode == "IMMEDIATE" ? core::RequestedMode::Immediate
+                                                               : core::RequestedMode::Differential);
         if (!def)
             def = prepare_definition(spi, st.defining_query, st.pgt_id);
         st.refresh_mode =
@@ -79,6 +79,11 @@ void alter_stream_table(const AlterRequest& r) {
         st.effective_refresh_mode = st.refresh_mode;
     }
     const bool mode_changed = st.refresh_mode != old_mode;
+    // IMMEDIATE has no schedule; leaving it without one restores the default '1m'.
+    if (mode_changed && st.refresh_mode == "IMMEDIATE")
+        st.schedule = std::nullopt;
+    else if (mode_changed && old_mode == "IMMEDIATE" && !r.schedule)
+        st.schedule = "1m";
     if (r.status) {
         st.status = core::parse_status(*r.status);
         if (st.status == "ACTIVE")
@@ -152,6 +157,12 @@ void alter_stream_table(const AlterRequest& r) {
         needs_refresh = true;
     }
     catalog::update_definition(spi, st);
+    if (mode_changed) {
+        // Capture follows the mode now in the catalog: change buffer and its triggers for the
+        // scheduled modes, IMMEDIATE's own triggers for IMMEDIATE.
+        for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+            sync_capture(spi, d.source_relid);
+    }
     if (needs_refresh) {
         refresh(spi, st, "MANUAL", true);
         if (def)

@@ -57,7 +57,8 @@ void replace_existing(Spi& spi, const StreamTable& st, const CreateRequest& r) {
     AnalyzedQuery q = analyze_query(*r.query);
     core::StreamTableOptions o = r.options;
     core::RequestedMode requested = core::parse_refresh_mode(*r.refresh_mode);
-    std::optional<std::string> schedule = checked_schedule(r.schedule);
+    std::optional<std::string> schedule =
+        requested == core::RequestedMode::Immediate ? st.schedule : checked_schedule(r.schedule);
 
     AlterRequest alter;
     alter.name = st.qualified_name();
@@ -145,9 +146,9 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
 
     // Options first: a typo in an option is reported before any work is done.
     core::RequestedMode requested = core::parse_refresh_mode(*r.refresh_mode);
-    if (requested == core::RequestedMode::Immediate)
-        core::resolve_refresh_mode(requested, "");
-    std::optional<std::string> schedule = checked_schedule(r.schedule);
+    // IMMEDIATE has no schedule: whatever was given (NULL included) is ignored, stored NULL.
+    std::optional<std::string> schedule =
+        requested == core::RequestedMode::Immediate ? std::nullopt : checked_schedule(r.schedule);
     core::validate_options(r.options, requested == core::RequestedMode::Full
                                           ? core::RefreshMode::Full
                                           : core::RefreshMode::Differential);

@@ -81,7 +81,7 @@ core::RefreshMode choose_mode(const Definition& def, core::RequestedMode request
 
 std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode mode) {
     std::vector<Dependency> deps = def.query.sources;
-    if (mode == core::RefreshMode::Differential && def.plan) {
+    if (core::maintained_by_delta(mode) && def.plan) {
         for (auto& d : deps) {
             for (const auto& t : def.plan->tables) {
                 if (t.relid != d.source_relid)
@@ -95,13 +95,13 @@ std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode
 }
 
 bool unique_row_ids(const Definition& def, core::RefreshMode mode) {
-    return !(mode == core::RefreshMode::Differential && def.plan &&
+    return !(core::maintained_by_delta(mode) && def.plan &&
              def.plan->kind == core::DeltaPlan::Kind::Linear && def.plan->key_columns.empty());
 }
 
 std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMode mode) {
     std::vector<OutputColumn> cols = def.query.columns;
-    if (mode != core::RefreshMode::Differential || !def.plan)
+    if (!core::maintained_by_delta(mode) || !def.plan)
         return cols;
     for (const auto& c : core::state_columns(*def.plan)) {
         bool sum = c.type_sql.rfind("numeric", 0) == 0;

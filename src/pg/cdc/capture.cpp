@@ -11,6 +11,7 @@
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 
 namespace pgtrickle::pg {
 
@@ -53,6 +54,11 @@ bool capturable(Spi& spi, Oid relid) {
 }
 
 void sync_capture(Spi& spi, Oid relid) {
+    sync_change_buffer(spi, relid);
+    sync_immediate_triggers(spi, relid);
+}
+
+void sync_change_buffer(Spi& spi, Oid relid) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(relid);
     auto deps = spi.execute(

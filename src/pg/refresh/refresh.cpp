@@ -20,6 +20,7 @@
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/storage.hpp"
+#include "refresh/scopes.hpp"
 
 namespace pgtrickle::pg {
 
@@ -28,58 +29,6 @@ namespace {
 // Advisory lock namespace: the two-key form keeps our keys (class 'pgtr', pgt_id) apart from the
 // single-bigint advisory locks applications use.
 constexpr const char* kLockClass = "1885828210";  // 0x70677472 = 'pgtr'
-
-// Runs the enclosing scope as `owner` with the restrictions of a maintenance operation (as
-// REFRESH MATERIALIZED VIEW does): the defining query runs with the owner's rights whoever asked.
-class AsOwner {
-  public:
-    explicit AsOwner(Oid owner) {
-        GetUserIdAndSecContext(&saved_user_, &saved_context_);
-        SetUserIdAndSecContext(
-            owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    }
-    ~AsOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
-    AsOwner(const AsOwner&) = delete;
-    AsOwner& operator=(const AsOwner&) = delete;
-
-  private:
-    Oid saved_user_;
-    int saved_context_;
-};
-
-// Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
-// the transaction, which restores them too).
-class PinnedSettings {
-  public:
-    PinnedSettings() {
-        nest_ = pg_call([] {
-            int nest = NewGUCNestLevel();
-            auto set = [](const char* name, const char* value) {
-                set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                  false);
-            };
-            set("DateStyle", "ISO, YMD");
-            set("IntervalStyle", "postgres");
-            set("TimeZone", "UTC");
-            set("extra_float_digits", "1");
-            set("bytea_output", "hex");
-            // Delta statements are cheap but their estimates are not: JIT would compile them
-            // for far longer than they run.
-            set("jit", "off");
-            set("search_path", "pg_catalog, pg_temp");
-            return nest;
-        });
-    }
-    ~PinnedSettings() {
-        if (std::uncaught_exceptions() == 0)
-            AtEOXact_GUC(true, nest_);
-    }
-    PinnedSettings(const PinnedSettings&) = delete;
-    PinnedSettings& operator=(const PinnedSettings&) = delete;
-
-  private:
-    int nest_;
-};
 
 // Spi::use_snapshot for a scope.
 class SnapshotScope {
@@ -91,43 +40,6 @@ class SnapshotScope {
 
   private:
     Spi& spi_;
-};
-
-// An internal subtransaction, as PL/pgSQL's exception blocks use: commit() releases it;
-// otherwise the destructor rolls it back (after a caught PostgreSQL error) and restores the
-// caller's memory context and resource owner.
-class Subtransaction {
-  public:
-    Subtransaction() {
-        context_ = CurrentMemoryContext;
-        owner_ = CurrentResourceOwner;
-        pg_call([&] {
-            BeginInternalSubTransaction(nullptr);
-            MemoryContextSwitchTo(context_);
-        });
-    }
-    void commit() {
-        pg_call([&] {
-            ReleaseCurrentSubTransaction();
-            MemoryContextSwitchTo(context_);
-            CurrentResourceOwner = owner_;
-        });
-        done_ = true;
-    }
-    ~Subtransaction() {
-        if (done_ || std::uncaught_exceptions() > 0)
-            return;  // an escaping error aborts all
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(context_);
-        CurrentResourceOwner = owner_;
-    }
-    Subtransaction(const Subtransaction&) = delete;
-    Subtransaction& operator=(const Subtransaction&) = delete;
-
-  private:
-    MemoryContext context_;
-    ResourceOwner owner_;
-    bool done_ = false;
 };
 
 Oid relation_owner(Spi& spi, Oid relid) {
@@ -230,7 +142,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         SnapshotScope scope(spi, snapshot.get());
         bool changed = true, truncated = false;
         std::set<std::uint32_t> changed_relids(relids.begin(), relids.end());
-        if (all_captured && prev && st.is_populated && !force_full) {
+        // IMMEDIATE stream tables are exact already: a refresh of one recomputes it (FULL).
+        const bool immediate = st.refresh_mode == "IMMEDIATE";
+        if (all_captured && prev && st.is_populated && !force_full && !immediate) {
             auto r = spi.execute(core::pending_changes_query(relids, *prev));
             changed_relids.clear();
             for (std::size_t i = 0; i < relids.size(); ++i)
@@ -248,13 +162,13 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
 
         std::optional<core::DeltaPlan> plan;
-        if (st.refresh_mode == "DIFFERENTIAL")
+        if (st.refresh_mode == "DIFFERENTIAL" || immediate)
             plan = analyze_differential(spi, st.defining_query).plan;
         if (plan)
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
-        bool differential =
-            plan && all_captured && prev && st.is_populated && !truncated && !force_full;
+        bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
+                            !truncated && !force_full;
         if (differential && guc::differential_max_change_ratio > 0) {
             fallback_reason = change_ratio_exceeded(spi, relids, *prev);
             differential = fallback_reason.empty();

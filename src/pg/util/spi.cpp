@@ -18,6 +18,21 @@ Spi::Spi() {
     connected_ = true;
 }
 
+void Spi::register_tuplestore(const std::string& name, Oid relid, Tuplestorestate* rows) {
+    pg_call([&] {
+        auto* enr =
+            static_cast<EphemeralNamedRelation>(palloc0(sizeof(EphemeralNamedRelationData)));
+        enr->md.name = pstrdup(name.c_str());
+        enr->md.reliddesc = relid;  // rows laid out like this relation
+        enr->md.tupdesc = nullptr;
+        enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+        enr->md.enrtuples = static_cast<double>(tuplestore_tuple_count(rows));
+        enr->reldata = rows;
+        if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+            elog(ERROR, "pg_trickle: could not register relation \"%s\"", enr->md.name);
+    });
+}
+
 void Spi::finish() {
     if (!connected_)
         return;

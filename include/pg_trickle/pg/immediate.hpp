@@ -1,0 +1,20 @@
+// IMMEDIATE maintenance: stream tables kept exact inside the writing transaction (see
+// src/pg/immediate/ivm.cpp for how).
+#pragma once
+
+#include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/spi.hpp"
+
+namespace pgtrickle::pg {
+
+// Installs the IMMEDIATE maintenance triggers on `relid` when an IMMEDIATE stream table reads
+// it, and removes them when none does. A source IMMEDIATE cannot serve (a partitioned or
+// inherited table, a foreign table) is refused with 0A000.
+void sync_immediate_triggers(Spi& spi, Oid relid);
+
+// Transaction events (registered by _PG_init): the kept transition rows and the count of
+// statements in flight follow the transaction and its subtransactions.
+void immediate_xact_event(XactEvent event);
+void immediate_subxact_event(SubXactEvent event);
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,101 @@
+// Scopes a maintenance operation (refresh, IMMEDIATE maintenance) runs in: as the stream
+// table's owner, with output settings pinned, and statements in internal subtransactions.
+#pragma once
+
+#include <exception>
+
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/postgres.hpp"
+
+namespace pgtrickle::pg {
+
+// Runs the enclosing scope as `owner` with the restrictions of a maintenance operation (as
+// REFRESH MATERIALIZED VIEW does): the defining query runs with the owner's rights whoever asked.
+class AsOwner {
+  public:
+    explicit AsOwner(Oid owner) {
+        GetUserIdAndSecContext(&saved_user_, &saved_context_);
+        SetUserIdAndSecContext(
+            owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    }
+    ~AsOwner() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+    AsOwner(const AsOwner&) = delete;
+    AsOwner& operator=(const AsOwner&) = delete;
+
+  private:
+    Oid saved_user_;
+    int saved_context_;
+};
+
+// Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
+// the transaction, which restores them too).
+class PinnedSettings {
+  public:
+    PinnedSettings() {
+        nest_ = pg_call([] {
+            int nest = NewGUCNestLevel();
+            auto set = [](const char* name, const char* value) {
+                set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                  false);
+            };
+            set("DateStyle", "ISO, YMD");
+            set("IntervalStyle", "postgres");
+            set("TimeZone", "UTC");
+            set("extra_float_digits", "1");
+            set("bytea_output", "hex");
+            // Delta statements are cheap but their estimates are not: JIT would compile them
+            // for far longer than they run.
+            set("jit", "off");
+            set("search_path", "pg_catalog, pg_temp");
+            return nest;
+        });
+    }
+    ~PinnedSettings() {
+        if (std::uncaught_exceptions() == 0)
+            AtEOXact_GUC(true, nest_);
+    }
+    PinnedSettings(const PinnedSettings&) = delete;
+    PinnedSettings& operator=(const PinnedSettings&) = delete;
+
+  private:
+    int nest_;
+};
+
+// An internal subtransaction, as PL/pgSQL's exception blocks use: commit() releases it;
+// otherwise the destructor rolls it back (after a caught PostgreSQL error) and restores the
+// caller's memory context and resource owner.
+class Subtransaction {
+  public:
+    Subtransaction() {
+        context_ = CurrentMemoryContext;
+        owner_ = CurrentResourceOwner;
+        pg_call([&] {
+            BeginInternalSubTransaction(nullptr);
+            MemoryContextSwitchTo(context_);
+        });
+    }
+    void commit() {
+        pg_call([&] {
+            ReleaseCurrentSubTransaction();
+            MemoryContextSwitchTo(context_);
+            CurrentResourceOwner = owner_;
+        });
+        done_ = true;
+    }
+    ~Subtransaction() {
+        if (done_ || std::uncaught_exceptions() > 0)
+            return;  // an escaping error aborts all
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context_);
+        CurrentResourceOwner = owner_;
+    }
+    Subtransaction(const Subtransaction&) = delete;
+    Subtransaction& operator=(const Subtransaction&) = delete;
+
+  private:
+    MemoryContext context_;
+    ResourceOwner owner_;
+    bool done_ = false;
+};
+
+}  // namespace pgtrickle::pg
