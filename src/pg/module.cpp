@@ -25,6 +25,7 @@ void _PG_init(void) {
     pgtrickle::pg::guc::define_all();
     RegisterXactCallback(pgt_xact_callback, nullptr);
     RegisterSubXactCallback(pgt_subxact_callback, nullptr);
+    pgtrickle::pg::immediate_register_callbacks();
     pgtrickle::pg::install_ddl_hooks();
     if (process_shared_preload_libraries_in_progress) {
         pgtrickle::pg::worker::initialize();

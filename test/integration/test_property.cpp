@@ -682,9 +682,14 @@ class PropertyCase {
         try {
             switch (rng_.range(0, 2)) {
                 case 0: {
+                    // A mode other than the stored one (AUTO was settled at creation), so the
+                    // switch rebuilds the contents.
+                    const std::string stored = c_.scalar(
+                        "SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = '" +
+                        st.name + "'");
                     std::vector<std::string> modes;
                     for (const char* m : {"FULL", "DIFFERENTIAL", "IMMEDIATE"})
-                        if (st.mode != m &&
+                        if (stored != m &&
                             (std::string(m) != "IMMEDIATE" || upstream_is_immediate(st)))
                             modes.push_back(m);
                     std::string mode = rng_.pick(modes);

@@ -78,6 +78,9 @@ struct DeltaTable {
     // 'I' / 'D' and the used columns under their buffer names): IMMEDIATE maintenance reads
     // the statement's transition tables this way.
     std::string change_source;
+    // change_source holds each row version at most once (one statement's transition tables):
+    // no consolidation is needed to keep intermediate versions out.
+    bool net = false;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -122,6 +125,11 @@ struct DeltaPlan {
     std::vector<AlgebraicColumn> algebraic;
     std::size_t algebraic_args = 0;
     bool scalar = false;  // aggregates without GROUP BY: exactly one row, always
+    // Grouped algebraic only: look up each changed group's storage row through the row-id index
+    // (one probe per group, then by ctid) instead of joining the storage table as a whole. For
+    // IMMEDIATE, whose deltas are one statement's rows and whose cached plans cannot rely on
+    // the estimates of the moment.
+    bool probe_storage = false;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).

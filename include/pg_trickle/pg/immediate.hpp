@@ -12,6 +12,10 @@ namespace pgtrickle::pg {
 // inherited table, a foreign table) is refused with 0A000.
 void sync_immediate_triggers(Spi& spi, Oid relid);
 
+// Registers the relcache callback that keeps the per-backend cache of IMMEDIATE maintenance
+// honest (from _PG_init).
+void immediate_register_callbacks();
+
 // Transaction events (registered by _PG_init): the kept transition rows and the count of
 // statements in flight follow the transaction and its subtransactions.
 void immediate_xact_event(XactEvent event);

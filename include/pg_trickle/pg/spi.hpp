@@ -42,6 +42,11 @@ class Spi {
     // The same, with a plan prepared once per backend and kept (for statements a worker runs
     // over and over; PostgreSQL replans it when the objects it uses change).
     QueryResult execute_cached(const std::string& sql, const std::vector<Value>& params = {});
+    // A parameterless statement prepared and kept beyond this connection (the caller owns it:
+    // free_kept), run by execute_plan; `sql` is only for error messages.
+    SPIPlanPtr prepare_kept(const std::string& sql);
+    QueryResult execute_plan(SPIPlanPtr plan, const std::string& sql);
+    static void free_kept(SPIPlanPtr plan);
     // Runs a statement that returns nothing of interest; returns SPI_processed.
     std::uint64_t run(const std::string& sql, const std::vector<Value>& params = {});
     // Makes `rows` (laid out like relation `relid`) readable as `name` in this connection's

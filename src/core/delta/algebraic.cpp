@@ -193,6 +193,8 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
                                     plan.key_restrictions, plan.tables);
     std::vector<std::string> merged{"(s.__pgt_row_id IS NOT NULL) AS __pgt_exists",
                                     "coalesce(s.__pgt_count, 0) + d.__pgt_count AS __pgt_count"};
+    if (plan.probe_storage)
+        merged.push_back("s.ctid AS __pgt_ctid");
     for (const auto& n : state_names(plan)) {
         if (n == "__pgt_count")
             continue;
@@ -237,6 +239,25 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
             fmt::arg("match", match.empty() ? "" : " AND " + join(match, " AND ")));
         value_source = "__pgt_mr";
     }
+    // How __pgt_m finds the stored row of each group, and how the writes find it again.
+    std::string storage_join = fmt::format("LEFT JOIN {st} s ON s.__pgt_row_id = {rid} AND {keq}",
+                                           fmt::arg("st", st), fmt::arg("rid", key_hash(plan, "d")),
+                                           fmt::arg("keq", key_equality(plan, "s", "d")));
+    std::string row_match =
+        fmt::format("s.__pgt_row_id = v.__pgt_rid AND {}", key_equality(plan, "s", "v"));
+    std::string vctid;
+    if (plan.probe_storage) {
+        storage_join = fmt::format(
+            "LEFT JOIN LATERAL (SELECT s.ctid, s.* FROM {st} s WHERE s.__pgt_row_id = {rid} AND "
+            "{keq} OFFSET 0) s ON true",
+            fmt::arg("st", st), fmt::arg("rid", key_hash(plan, "d")),
+            fmt::arg("keq", key_equality(plan, "s", "d")));
+        // ctid = ANY (...) makes a TID scan: only the rows found above are visited.
+        row_match =
+            "s.ctid = v.__pgt_ctid AND s.ctid = ANY (ARRAY(SELECT w.__pgt_ctid FROM __pgt_v w "
+            "WHERE w.__pgt_exists))";
+        vctid = ", m.__pgt_ctid";
+    }
     std::string keys = group_keys(plan, "d");
     const std::string live = plan.scalar ? "true" : "v.__pgt_count <> 0";
     const auto cols = all_columns(plan);
@@ -248,17 +269,17 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         "__pgt_d AS MATERIALIZED ({delta}),\n"
         "__pgt_m AS MATERIALIZED (\n"
         "  SELECT {rid} AS __pgt_rid{keys}, {merged}\n"
-        "  FROM __pgt_d d LEFT JOIN {st} s ON s.__pgt_row_id = {rid} AND {keq}),\n"
+        "  FROM __pgt_d d {storage_join}),\n"
         "{rescan}"
-        "__pgt_v AS MATERIALIZED (SELECT m.__pgt_rid, m.__pgt_exists{mkeys}, {values} FROM {vsrc} "
-        "m),\n"
+        "__pgt_v AS MATERIALIZED (SELECT m.__pgt_rid, m.__pgt_exists{vctid}{mkeys}, {values} "
+        "FROM {vsrc} m),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_v v WHERE {del} AND v.__pgt_exists AND v.__pgt_count = "
         "0\n"
-        "    AND s.__pgt_row_id = v.__pgt_rid AND {veq} RETURNING 1),\n"
+        "    AND {row_match} RETURNING 1),\n"
         "__pgt_apply_upd AS (\n"
         "  UPDATE {st} s SET {sets} FROM __pgt_v v\n"
-        "  WHERE v.__pgt_exists AND {live} AND s.__pgt_row_id = v.__pgt_rid AND {veq}\n"
+        "  WHERE v.__pgt_exists AND {live} AND {row_match}\n"
         "    AND {srow} IS DISTINCT FROM {vrow} RETURNING 1),\n"
         "__pgt_apply_ins AS (\n"
         "  INSERT INTO {st} (__pgt_row_id, {icols}) SELECT v.__pgt_rid, {vcols} FROM __pgt_v v\n"
@@ -271,12 +292,12 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
         fmt::arg("rid", key_hash(plan, "d")), fmt::arg("keys", keys.empty() ? "" : ", " + keys),
         fmt::arg("merged", join(merged, ", ")), fmt::arg("st", st),
-        fmt::arg("keq", key_equality(plan, "s", "d")),
+        fmt::arg("storage_join", storage_join), fmt::arg("row_match", row_match),
+        fmt::arg("vctid", vctid),
         fmt::arg("mkeys", plan.group_columns.empty() ? "" : ", " + group_keys(plan, "m")),
         fmt::arg("values", value_list(plan, "m")), fmt::arg("del", plan.scalar ? "false" : "true"),
-        fmt::arg("veq", key_equality(plan, "s", "v")), fmt::arg("sets", join(sets, ", ")),
-        fmt::arg("live", live), fmt::arg("srow", row_text(cols, "s")),
-        fmt::arg("vrow", row_text(cols, "v")),
+        fmt::arg("sets", join(sets, ", ")), fmt::arg("live", live),
+        fmt::arg("srow", row_text(cols, "s")), fmt::arg("vrow", row_text(cols, "v")),
         fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
         fmt::arg("vcols",
                  join(map_columns(cols, [](const std::string& c) { return "v." + c; }), ", ")));

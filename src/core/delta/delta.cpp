@@ -87,43 +87,51 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("plain", plain_cols),
             fmt::arg("table", t.qualified_name), fmt::arg("one", one));
     }
-    if (!consolidate) {
-        // The buffered rows as they are: only for a table whose old state and changed-row set
-        // the statement never reads (apply_statement's Lean mode), so no __pgt_net / __pgt_old /
-        // __pgt_any are defined. The sum over the terms is the same (each term is linear in the
-        // table's change); an intermediate version may raise an error, and the refresh then
-        // runs the consolidated statement.
-        return fmt::format(
-            "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-            " WHERE b.action = 'I' AND {pred}),\n"
-            "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
-            "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-            " WHERE b.action = 'D' AND {pred})",
-            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-            fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
-    }
-
-    // The net change per row content: an intermediate version of a row (inserted and changed
-    // again before this refresh) cancels out here and is never evaluated by the query, so it
-    // cannot raise an error the query over the current rows would not.
-    std::string out = fmt::format(
-        "__pgt_net_{i} AS MATERIALIZED (\n"
-        "  SELECT {sel}__pgt_nw FROM (\n"
-        "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
-        "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
-        "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
-        "                 {brow} COLLATE \"C\" AS __pgt_k\n"
-        "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
-        "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
-        "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
-        " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
+    // The changed rows as they are. Enough when the source already holds each row version once
+    // (DeltaTable::net), or when the statement never reads the table's old state and changed-row
+    // set (apply_statement's Lean mode: the sum over the terms is the same, each term being
+    // linear in the table's change; an intermediate version may raise an error, and the refresh
+    // then runs the consolidated statement).
+    const std::string raw = fmt::format(
+        "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
+        " WHERE b.action = 'I' AND {pred}),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
-        "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
-        " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
-        "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n",
+        "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
+        " WHERE b.action = 'D' AND {pred})",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-        fmt::arg("brow", buffer_row), fmt::arg("buf", changes), fmt::arg("pred", unconsumed),
-        fmt::arg("one", one));
+        fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
+    if (!consolidate)
+        return raw;  // no __pgt_old / __pgt_any: nothing may read them
+
+    std::string out;
+    if (t.net) {
+        out = raw + fmt::format(
+                        ",\n__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} UNION ALL "
+                        "SELECT {sel}{one} FROM __pgt_del_{i}),\n",
+                        fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("one", one));
+    } else {
+        // The net change per row content: an intermediate version of a row (inserted and changed
+        // again before this refresh) cancels out here and is never evaluated by the query, so it
+        // cannot raise an error the query over the current rows would not.
+        out = fmt::format(
+            "__pgt_net_{i} AS MATERIALIZED (\n"
+            "  SELECT {sel}__pgt_nw FROM (\n"
+            "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
+            "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
+            "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
+            "                 {brow} COLLATE \"C\" AS __pgt_k\n"
+            "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
+            "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
+            "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+            " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
+            "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
+            "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
+            " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
+            "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n",
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
+            fmt::arg("brow", buffer_row), fmt::arg("buf", changes), fmt::arg("pred", unconsumed),
+            fmt::arg("one", one));
+    }
 
     std::string current;
     if (!t.key.empty()) {

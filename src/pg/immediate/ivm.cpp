@@ -159,34 +159,119 @@ std::string change_source(const core::DeltaTable& t,
     return out;
 }
 
+// What maintaining one stream table needs, built once per backend and kept while its
+// defining query, storage and sources stay the same (see Cache).
+struct Prepared {
+    std::string defining_query;  // the plan below is for this text
+    Oid storage = InvalidOid;
+    Oid owner = InvalidOid;
+    std::string qualified_name;
+    std::optional<core::DeltaPlan> plan;
+    std::set<Oid> sources;                     // relations it reads (catalog dependencies)
+    std::map<std::string, SPIPlanPtr> deltas;  // delta statement text -> kept plan
+};
+
+// Per-backend cache of Prepared entries and of "which stream tables, in which order, does a
+// change of these relations reach". A relcache invalidation of any relation the cache knows
+// (a source, a storage table; or of all relations) marks it stale: it is emptied before its
+// next use. Creating, altering or dropping an IMMEDIATE stream table always invalidates its
+// sources (sync_immediate_triggers), and each use checks the defining query and storage the
+// catalog row holds now.
+struct Cache {
+    std::map<std::int64_t, Prepared> tables;
+    std::map<std::string, std::vector<std::int64_t>> orders;  // key: the changed relids
+    std::set<Oid> known;
+    bool stale = false;
+
+    void flush() {
+        for (auto& [id, p] : tables)
+            for (auto& [sql, plan] : p.deltas)
+                Spi::free_kept(plan);
+        tables.clear();
+        orders.clear();
+        known.clear();
+        stale = false;
+    }
+};
+Cache cache;
+
 class Maintainer {
   public:
     void run() {
+        if (cache.stale)
+            cache.flush();
         std::set<Oid> changed;
         for (const auto& k : state.kept)
             changed.insert(k.relid);
         PinnedSettings pinned;
-        auto order = affected_in_order(spi_, changed);
+        std::string key;
+        for (Oid o : changed)
+            key += std::to_string(o) + ",";
+        auto it = cache.orders.find(key);
+        if (it == cache.orders.end()) {
+            it = cache.orders.emplace(key, affected_in_order(spi_, changed)).first;
+            cache.known.insert(changed.begin(), changed.end());
+        }
+        const std::vector<std::int64_t> order = it->second;
+        // Lock every stream table first, in pgt_id order (see the file comment); the row says
+        // what the stream table is now.
+        std::map<std::int64_t, Row> current;
         {
-            // Lock every stream table first, in pgt_id order (see the file comment).
             AsCatalogOwner owner;
             std::vector<std::int64_t> ids = order;
             std::sort(ids.begin(), ids.end());
-            for (auto id : ids)
-                spi_.run(
+            for (auto id : ids) {
+                auto r = spi_.execute_cached(
                     "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
-                    " WHERE pgt_id = $1::bigint",
+                    " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
+                    " pgt_relid::pg_catalog.text",
                     {std::to_string(id)});
+                if (!r.empty())
+                    current.emplace(id, r.rows[0]);
+            }
         }
         for (auto id : order) {
-            auto st = catalog::find_by_id(spi_, id);
-            if (st && st->refresh_mode == "IMMEDIATE")
-                maintain(*st);
+            auto c = current.find(id);
+            if (c == current.end() || c->second[0] != Value("IMMEDIATE"))
+                continue;  // dropped or switched away since the cache looked
+            maintain(prepared(id, *c->second[1], static_cast<Oid>(std::stoul(*c->second[2]))));
         }
         spi_.finish();
     }
 
   private:
+    Prepared& prepared(std::int64_t id, const std::string& query, Oid storage) {
+        auto it = cache.tables.find(id);
+        if (it != cache.tables.end() && it->second.defining_query == query &&
+            it->second.storage == storage)
+            return it->second;
+        if (it != cache.tables.end()) {
+            for (auto& [sql, plan] : it->second.deltas)
+                Spi::free_kept(plan);
+            cache.tables.erase(it);
+        }
+        auto st = catalog::find_by_id(spi_, id);
+        if (!st)
+            throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                              fmt::format("stream table {} vanished during maintenance", id));
+        Prepared p;
+        p.defining_query = query;
+        p.storage = storage;
+        p.qualified_name = st->qualified_name();
+        p.owner = static_cast<Oid>(
+            std::stoul(*spi_.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                                     {std::to_string(storage)})
+                            .scalar()));
+        p.plan = analyze_differential(spi_, query).plan;
+        if (p.plan)
+            p.plan->probe_storage = true;
+        for (const auto& d : catalog::dependencies(spi_, id))
+            p.sources.insert(d.source_relid);
+        cache.known.insert(p.sources.begin(), p.sources.end());
+        cache.known.insert(storage);
+        return cache.tables.emplace(id, std::move(p)).first->second;
+    }
+
     // Registers the kept rows not registered yet as ephemeral relations of this connection.
     void register_kept() {
         // Rows kept by a delta attempt that was rolled back are gone (see
@@ -208,18 +293,25 @@ class Maintainer {
         }
     }
 
-    void maintain(const StreamTable& st) {
+    // Runs a delta statement through the stream table's kept plans.
+    void run_delta(Prepared& p, const std::string& sql) {
+        auto it = p.deltas.find(sql);
+        if (it == p.deltas.end())
+            it = p.deltas.emplace(sql, spi_.prepare_kept(sql)).first;
+        spi_.execute_plan(it->second, sql);
+    }
+
+    void maintain(Prepared& p) {
         register_kept();
-        std::set<Oid> sources;
-        for (const auto& d : catalog::dependencies(spi_, st.pgt_id))
-            sources.insert(d.source_relid);
         std::map<Oid, std::vector<std::pair<std::string, char>>> rows_of;
+        std::map<Oid, int> firings;  // AFTER trigger firings that kept rows of each source
         bool truncated = false;
         for (std::size_t i = 0; i < state.kept.size(); ++i) {
             const Kept& k = state.kept[i];
-            if (!sources.count(k.relid))
+            if (!p.sources.count(k.relid))
                 continue;
             truncated = truncated || k.truncated;
+            ++firings[k.relid];
             auto& rel = rows_of[k.relid];
             if (k.old_rows)
                 rel.emplace_back(fmt::format("__pgt_ivm_{}_old", i), 'D');
@@ -228,17 +320,20 @@ class Maintainer {
         }
         if (rows_of.empty())
             return;
-        auto plan = analyze_differential(spi_, st.defining_query).plan;
-        const std::string table = st.qualified_name();
-        AsOwner as_owner(relation_owner(st.relid));
+        AsOwner as_owner(p.owner);
         InternalWrite allow_write;
-        if (plan && !truncated) {
+        if (p.plan && !truncated) {
+            core::DeltaPlan plan = *p.plan;
             bool any = false;
-            for (auto& t : plan->tables) {
+            for (auto& t : plan.tables) {
                 auto it = rows_of.find(static_cast<Oid>(t.relid));
                 t.changed = it != rows_of.end() && !it->second.empty();
-                if (t.changed)
+                if (t.changed) {
                     t.change_source = change_source(t, it->second);
+                    // One statement's transition tables hold each row version once; rows of
+                    // several statements (nested ones) are consolidated like buffered ones.
+                    t.net = firings[static_cast<Oid>(t.relid)] == 1;
+                }
                 any = any || t.changed;
             }
             if (!any)
@@ -247,7 +342,7 @@ class Maintainer {
             // the current rows would not; then the stream table is recomputed.
             Subtransaction sub;
             try {
-                spi_.run(core::apply_statement(*plan, core::Frontier{}, table));
+                run_delta(p, core::apply_statement(plan, core::Frontier{}, p.qualified_name));
                 sub.commit();
                 return;
             } catch (const PgException& e) {
@@ -255,23 +350,22 @@ class Maintainer {
                     throw;
             }
         }
-        spi_.run("DELETE FROM " + table);
-        spi_.run(plan ? core::full_insert(*plan, table)
-                      : "INSERT INTO " + table +
-                            " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
-                            st.defining_query + "\n) AS __pgt_q");
-    }
-
-    Oid relation_owner(Oid relid) {
-        Value owner = spi_.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
-                                   {std::to_string(relid)})
-                          .scalar();
-        return static_cast<Oid>(std::stoul(*owner));
+        spi_.run("DELETE FROM " + p.qualified_name);
+        spi_.run(p.plan ? core::full_insert(*p.plan, p.qualified_name)
+                        : "INSERT INTO " + p.qualified_name +
+                              " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
+                              p.defining_query + "\n) AS __pgt_q");
     }
 
     Spi spi_;
     std::size_t registered_ = 0;
 };
+
+// A relcache invalidation: the cache goes stale when it may concern a relation it knows.
+void relcache_changed(Datum, Oid relid) {
+    if (!OidIsValid(relid) || cache.known.count(relid))
+        cache.stale = true;
+}
 
 // Runs maintenance once the last statement in flight has ended.
 void maintain_all() {
@@ -302,6 +396,10 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
         return;  // gone, or a view (its base tables are sources of their own)
     const std::string qualified = *info.rows[0][0];
     const bool needed = *info.rows[0][2] == "t", present = *info.rows[0][3] == "t";
+    // Backends keep what they know about IMMEDIATE stream tables per source until a relcache
+    // invalidation of it: a stream table that starts or stops reading it sends one.
+    if (needed || present)
+        pg_call([&] { CacheInvalidateRelcacheByRelid(relid); });
     if (needed && !present) {
         if (!capturable(spi, relid))
             throw core::unsupported(
@@ -315,6 +413,10 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
         for (const auto& s : core::drop_immediate_trigger_ddl(relid, qualified))
             spi.run(s);
     }
+}
+
+void immediate_register_callbacks() {
+    CacheRegisterRelcacheCallback(relcache_changed, PointerGetDatum(nullptr));
 }
 
 void immediate_xact_event(XactEvent event) {

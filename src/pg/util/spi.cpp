@@ -128,6 +128,26 @@ QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>
     return copy_result(sql, rc);
 }
 
+SPIPlanPtr Spi::prepare_kept(const std::string& sql) {
+    const char* query = sql.c_str();
+    return pg_call([&] {
+        SPIPlanPtr p = SPI_prepare(query, 0, nullptr);
+        if (p == nullptr)
+            elog(ERROR, "pg_trickle: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(p);
+        return p;
+    });
+}
+
+QueryResult Spi::execute_plan(SPIPlanPtr plan, const std::string& sql) {
+    int rc = pg_call([&] { return SPI_execute_plan(plan, nullptr, nullptr, false, 0); });
+    return copy_result(sql, rc);
+}
+
+void Spi::free_kept(SPIPlanPtr plan) {
+    pg_call([&] { SPI_freeplan(plan); });
+}
+
 QueryResult Spi::copy_result(const std::string& sql, int rc) {
     if (rc < 0)
         throw std::runtime_error("SPI failed (" + std::to_string(rc) + ") running: " + sql);
