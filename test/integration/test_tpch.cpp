@@ -1,5 +1,5 @@
-// TPC-H: the 22 queries of the TPC-H specification as stream tables, in DIFFERENTIAL and in FULL
-// mode, maintained through rounds of the TPC-H refresh functions.
+// TPC-H: the 22 queries of the TPC-H specification as stream tables, in DIFFERENTIAL, IMMEDIATE
+// and FULL mode, maintained through rounds of the TPC-H refresh functions.
 //
 // The schema, the data generator, the refresh functions and the queries are SQL files under
 // test/tpch/ (see docs/TPCH.md): schema.sql, generate.sql (tpch_generate(sf, seed), our own
@@ -12,14 +12,16 @@
 //   1. creates q<NN>_full (refresh_mode FULL), which must work for all 22 queries, and
 //      q<NN>_diff (refresh_mode DIFFERENTIAL); a query in kNotYetIncremental must instead be
 //      refused with SQLSTATE 0A000 (and the case fails if it is accepted: then it belongs off
-//      the list);
+//      the list); and q<NN>_imm (refresh_mode IMMEDIATE), refused for the same queries;
 //   2. runs kRounds rounds of RF1 + RF2 + updates (about 0.1% of the orders each) plus a few
 //      targeted updates of rows the selective queries read (tpch_rf_hot: without them a round
 //      at SF 0.01 would leave the results of Q2, Q7, Q10, Q20, Q21 ... unchanged), refreshes
 //      both stream tables after each round, and checks after creation and after every refresh
 //      that each stream table holds exactly what its query returns (as a multiset of rows,
 //      compared as row text, EXCEPT ALL both ways, over the visible columns) and that the
-//      refresh was recorded with action DIFFERENTIAL resp. FULL.
+//      refresh was recorded with action DIFFERENTIAL resp. FULL; the IMMEDIATE one is checked
+//      right after the round's writes and after the targeted updates, with no refresh at all.
+//      All three equal to the query means DIFFERENTIAL, IMMEDIATE and FULL agree.
 // pg_trickle.differential_max_change_ratio = 0, so DIFFERENTIAL refreshes never fall back to FULL.
 //
 // TpchGenerator.* checks that the generator and the refresh functions are deterministic.
@@ -337,13 +339,48 @@ TEST_P(Tpch, StreamTablesMatchQueryThroughRefreshRounds) {
         tables.emplace_back(diff, "DIFFERENTIAL");
     }
 
+    // IMMEDIATE: the same engine inside each writing statement, so the same queries; checked
+    // right after the writes, without any refresh.
+    const std::string imm = query_name(q) + "_imm";
+    const std::string create_imm =
+        fmt::format("SELECT pgtrickle.create_stream_table('{}', {}, refresh_mode => 'IMMEDIATE')",
+                    imm, dollar_quote(query));
+    bool immediate = false;
+    if (not_yet_incremental(q)) {
+        try {
+            c().exec(create_imm);
+            ADD_FAILURE() << query_name(q) << " is now accepted in IMMEDIATE mode: take it off "
+                          << "kNotYetIncremental in test_tpch.cpp so that it is checked";
+            immediate = true;
+        } catch (const QueryError& e) {
+            EXPECT_EQ(e.sqlstate, "0A000") << e.what();
+            EXPECT_NE(std::string(e.what()).find("unsupported operator for IMMEDIATE mode"),
+                      std::string::npos)
+                << e.what();
+        }
+    } else {
+        try {
+            c().exec(create_imm);
+            immediate = true;
+        } catch (const QueryError& e) {
+            FAIL() << query_name(q) << " refused in IMMEDIATE mode (SQLSTATE " << e.sqlstate
+                   << "): " << e.what();
+        }
+    }
+
     for (const auto& [st, mode] : tables)
         expect_equal(st, query, "after creation");
+    if (immediate)
+        expect_equal(imm, query, "after creation");
 
     for (int round = 1; round <= kRounds; ++round) {
         const std::string what = c().scalar(fmt::format("SELECT tpch_round({}, {})", round, kSeed));
+        if (immediate)
+            expect_equal(imm, query, fmt::format("after RF1/RF2/updates of round {}", round));
         const std::string hot = c().scalar(fmt::format("SELECT tpch_rf_hot({}, {})", round, kSeed));
         RecordProperty(fmt::format("round_{}", round), what + ", " + hot + " targeted updates");
+        if (immediate)
+            expect_equal(imm, query, fmt::format("after the targeted updates of round {}", round));
         for (const auto& [st, mode] : tables) {
             ASSERT_NO_THROW(
                 c().exec(fmt::format("SELECT pgtrickle.refresh_stream_table('{}')", st)))
