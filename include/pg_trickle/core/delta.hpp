@@ -130,6 +130,13 @@ struct DeltaPlan {
     // IMMEDIATE, whose deltas are one statement's rows and whose cached plans cannot rely on
     // the estimates of the moment.
     bool probe_storage = false;
+    // Grouped algebraic over one table only (relative_apply_possible): apply the change of
+    // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET
+    // state = state + change), so concurrent writers of different groups never wait for each
+    // other and writers of one group wait only for its row. The statement returns
+    // (groups changed, groups written, row ids whose count reached 0 or NULL); those rows are
+    // then removed by relative_cleanup. Used by IMMEDIATE.
+    bool relative_apply = false;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).
@@ -138,6 +145,13 @@ std::vector<Column> state_columns(const DeltaPlan& plan);
 // The row-id expression for output columns of `alias` (content hash for Linear, group-key hash
 // for Grouped).
 std::string row_id_expression(const DeltaPlan& plan, std::string_view alias);
+
+// Whether relative_apply can maintain the plan: COUNT / SUM / AVG (no MIN / MAX) grouped over
+// a single reference of a single table, whose change alone determines each group's change.
+bool relative_apply_possible(const DeltaPlan& plan);
+
+// After a relative apply: removes the groups (row ids in $1, a bigint[]) whose count is 0.
+std::string relative_cleanup(const std::string& storage);
 
 // INSERT filling an empty `storage` with the query's full result (row ids, state columns).
 std::string full_insert(const DeltaPlan& plan, const std::string& storage);

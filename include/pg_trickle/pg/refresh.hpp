@@ -22,6 +22,12 @@ struct RefreshResult {
 // transaction holds either (a refresh already in progress).
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id);
 
+// The same advisory lock, waited for: taken by alter_stream_table before it recomputes.
+void lock_for_recompute(Spi& spi, std::int64_t pgt_id);
+// That lock in shared mode: IMMEDIATE writers that apply increments (DeltaPlan::relative_apply)
+// hold it, so they never overlap a refresh or recomputation, but do overlap each other.
+void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
+
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:
 //  - nothing changed in any source since the last refresh: NO_DATA (only the frontier moves);

@@ -303,6 +303,51 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
                  join(map_columns(cols, [](const std::string& c) { return "v." + c; }), ", ")));
 }
 
+std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_ctes,
+                               const std::string& st) {
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
+                                    plan.key_restrictions, plan.tables);
+    const auto cols = all_columns(plan);
+    const auto states = state_names(plan);
+    // The state of a new group is the change itself; of a stored group, the stored state plus
+    // the change (`excluded` holds the change: it is the row the insert proposed).
+    std::vector<std::string> new_state, added_state;
+    for (std::size_t k = 1; k <= plan.group_columns.size(); ++k) {
+        new_state.push_back(fmt::format("d.__pgt_g{0} AS __pgt_g{0}", k));
+        added_state.push_back(
+            fmt::format("excluded.{} AS __pgt_g{}", quote_ident(plan.group_columns[k - 1]), k));
+    }
+    for (const auto& n : states) {
+        new_state.push_back(fmt::format("coalesce(d.{0}, 0) AS {0}", n));
+        added_state.push_back(fmt::format("s.{0} + excluded.{0} AS {0}", n));
+    }
+    std::vector<std::string> keq;
+    for (const auto& g : plan.group_columns)
+        keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", quote_ident(g)));
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_d AS MATERIALIZED ({delta}),\n"
+        "__pgt_u AS (\n"
+        "  INSERT INTO {st} AS s (__pgt_row_id, {icols})\n"
+        "  SELECT {rid}, v.* FROM __pgt_d d, LATERAL (SELECT {values} FROM (SELECT {new_state}) "
+        "m) v\n"
+        "  ON CONFLICT (__pgt_row_id) DO UPDATE SET ({icols}) = (\n"
+        "    SELECT {values} FROM (SELECT {added_state}) m)\n"
+        "  WHERE {keq}\n"
+        "  RETURNING s.__pgt_row_id, s.__pgt_count)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_d), (SELECT pg_catalog.count(*) FROM "
+        "__pgt_u),"
+        " (SELECT pg_catalog.array_agg(__pgt_row_id) FROM __pgt_u WHERE __pgt_count = 0)",
+        fmt::arg("ctes", table_ctes),
+        fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
+        fmt::arg("st", st),
+        fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
+        fmt::arg("rid", key_hash(plan, "d")), fmt::arg("values", value_list(plan, "m")),
+        fmt::arg("new_state", join(new_state, ", ")),
+        fmt::arg("added_state", join(added_state, ", ")),
+        fmt::arg("keq", keq.empty() ? "true" : join(keq, " AND ")));
+}
+
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) {
     const auto cols = all_columns(plan);
     return fmt::format(
@@ -315,4 +360,15 @@ std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) 
 }
 
 }  // namespace detail
+
+bool relative_apply_possible(const DeltaPlan& plan) {
+    if (plan.kind != DeltaPlan::Kind::Grouped || plan.algebraic.empty() || plan.scalar ||
+        plan.tables.size() != 1 || plan.key_refs.size() != 1 || plan.key_refs[0].nonlinear)
+        return false;
+    for (const auto& c : plan.algebraic)
+        if (c.kind == AlgebraicColumn::Kind::Min || c.kind == AlgebraicColumn::Kind::Max)
+            return false;
+    return true;
+}
+
 }  // namespace pgtrickle::core

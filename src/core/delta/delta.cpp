@@ -435,7 +435,8 @@ std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
         return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
                                         : keyed_linear_apply(plan, table_ctes, storage);
     if (!plan.algebraic.empty())
-        return algebraic_apply(plan, table_ctes, storage);
+        return plan.relative_apply ? algebraic_relative(plan, table_ctes, storage)
+                                   : algebraic_apply(plan, table_ctes, storage);
     return grouped_apply(plan, table_ctes, storage);
 }
 
@@ -463,6 +464,12 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
                              mentions(body, fmt::format("__pgt_any_{}", i));
     }
     return statement_with(plan, all_table_ctes(plan, prev, consolidate), storage);
+}
+
+std::string relative_cleanup(const std::string& storage) {
+    return fmt::format(
+        "DELETE FROM {} s WHERE s.__pgt_row_id = ANY ($1::pg_catalog.int8[]) AND s.__pgt_count = 0",
+        storage);
 }
 
 std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,

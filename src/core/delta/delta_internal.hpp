@@ -42,5 +42,7 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias);
 std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
                             const std::string& storage);
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& storage);
+std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_ctes,
+                               const std::string& storage);
 
 }  // namespace pgtrickle::core::detail

@@ -164,6 +164,9 @@ void alter_stream_table(const AlterRequest& r) {
             sync_capture(spi, d.source_relid);
     }
     if (needs_refresh) {
+        // After the capture DDL (which waits for open writers of the sources): IMMEDIATE
+        // writers that apply increments hold this lock shared until they end.
+        lock_for_recompute(spi, st.pgt_id);
         refresh(spi, st, "MANUAL", true);
         if (def)
             ensure_row_id_index(

@@ -39,6 +39,7 @@
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "refresh/scopes.hpp"
 
@@ -169,6 +170,8 @@ struct Prepared {
     std::optional<core::DeltaPlan> plan;
     std::set<Oid> sources;                     // relations it reads (catalog dependencies)
     std::map<std::string, SPIPlanPtr> deltas;  // delta statement text -> kept plan
+    // The plan applies increments (DeltaPlan::relative_apply): no stream-table-wide lock.
+    bool relative = false;
 };
 
 // Per-backend cache of Prepared entries and of "which stream tables, in which order, does a
@@ -213,34 +216,58 @@ class Maintainer {
             cache.known.insert(changed.begin(), changed.end());
         }
         const std::vector<std::int64_t> order = it->second;
-        // Lock every stream table first, in pgt_id order (see the file comment); the row says
-        // what the stream table is now.
+        // What each stream table is now (its catalog row), then the locks: every stream table
+        // that is not maintained by increments is locked, in pgt_id order (see the file
+        // comment), and read again under the lock. One maintained by increments is not: its
+        // writers meet at the rows of the groups they change.
+        AsCatalogOwner owner;
+        std::vector<std::int64_t> ids = order;
+        std::sort(ids.begin(), ids.end());
         std::map<std::int64_t, Row> current;
-        {
-            AsCatalogOwner owner;
-            std::vector<std::int64_t> ids = order;
-            std::sort(ids.begin(), ids.end());
-            for (auto id : ids) {
-                auto r = spi_.execute_cached(
-                    "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
-                    " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
-                    " pgt_relid::pg_catalog.text",
+        for (auto id : ids) {
+            auto r = spi_.execute_cached(
+                "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+                " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
+                {std::to_string(id)});
+            if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
+                continue;  // dropped or switched away since the cache looked
+            if (prepared(id, r.rows[0]).relative) {
+                // Shared with other writers, exclusive against refreshes and recomputations;
+                // the row is read again after the wait.
+                share_lock_for_increments(spi_, id);
+                r = spi_.execute_cached(
+                    "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+                    " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
                     {std::to_string(id)});
-                if (!r.empty())
+                if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
+                    continue;
+                if (prepared(id, r.rows[0]).relative) {
                     current.emplace(id, r.rows[0]);
+                    continue;
+                }
             }
+            r = spi_.execute_cached(
+                "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
+                " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
+                " pgt_relid::pg_catalog.text",
+                {std::to_string(id)});
+            if (!r.empty() && r.rows[0][0] == Value("IMMEDIATE"))
+                current.emplace(id, r.rows[0]);
         }
         for (auto id : order) {
             auto c = current.find(id);
-            if (c == current.end() || c->second[0] != Value("IMMEDIATE"))
-                continue;  // dropped or switched away since the cache looked
-            maintain(prepared(id, *c->second[1], static_cast<Oid>(std::stoul(*c->second[2]))));
+            if (c != current.end())
+                maintain(prepared(id, c->second));
         }
         spi_.finish();
     }
 
   private:
-    Prepared& prepared(std::int64_t id, const std::string& query, Oid storage) {
+    // The cache entry of stream table `id` for its catalog row (refresh_mode, defining_query,
+    // pgt_relid), built again when the query or the storage changed.
+    Prepared& prepared(std::int64_t id, const Row& row) {
+        const std::string& query = *row[1];
+        const Oid storage = static_cast<Oid>(std::stoul(*row[2]));
         auto it = cache.tables.find(id);
         if (it != cache.tables.end() && it->second.defining_query == query &&
             it->second.storage == storage)
@@ -263,8 +290,10 @@ class Maintainer {
                                      {std::to_string(storage)})
                             .scalar()));
         p.plan = analyze_differential(spi_, query).plan;
-        if (p.plan)
+        if (p.plan) {
             p.plan->probe_storage = true;
+            p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
+        }
         for (const auto& d : catalog::dependencies(spi_, id))
             p.sources.insert(d.source_relid);
         cache.known.insert(p.sources.begin(), p.sources.end());
@@ -294,11 +323,11 @@ class Maintainer {
     }
 
     // Runs a delta statement through the stream table's kept plans.
-    void run_delta(Prepared& p, const std::string& sql) {
+    QueryResult run_delta(Prepared& p, const std::string& sql) {
         auto it = p.deltas.find(sql);
         if (it == p.deltas.end())
             it = p.deltas.emplace(sql, spi_.prepare_kept(sql)).first;
-        spi_.execute_plan(it->second, sql);
+        return spi_.execute_plan(it->second, sql);
     }
 
     void maintain(Prepared& p) {
@@ -342,7 +371,20 @@ class Maintainer {
             // the current rows would not; then the stream table is recomputed.
             Subtransaction sub;
             try {
-                run_delta(p, core::apply_statement(plan, core::Frontier{}, p.qualified_name));
+                auto r =
+                    run_delta(p, core::apply_statement(plan, core::Frontier{}, p.qualified_name));
+                if (p.relative) {
+                    // (groups changed, groups written, emptied groups): a group the insert met
+                    // under its row id but with other key values would be a row-id collision.
+                    if (r.rows.empty() || r.rows[0][0] != r.rows[0][1])
+                        throw core::Error(
+                            "XX000",
+                            fmt::format("row id collision in stream table {}", p.qualified_name),
+                            {}, "Recompute it with pgtrickle.refresh_stream_table().");
+                    if (r.rows[0][2])
+                        spi_.execute_cached(core::relative_cleanup(p.qualified_name),
+                                            {r.rows[0][2]});
+                }
                 sub.commit();
                 return;
             } catch (const PgException& e) {

@@ -93,6 +93,16 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
 
 }  // namespace
 
+void lock_for_recompute(Spi& spi, std::int64_t pgt_id) {
+    spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, $2::integer)",
+            {kLockClass, std::to_string(pgt_id)});
+}
+
+void share_lock_for_increments(Spi& spi, std::int64_t pgt_id) {
+    spi.execute_cached("SELECT pg_catalog.pg_advisory_xact_lock_shared($1::integer, $2::integer)",
+                       {kLockClass, std::to_string(pgt_id)});
+}
+
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     const std::string id = std::to_string(pgt_id);
     Value got = spi.execute("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
