@@ -17,6 +17,10 @@ struct RefreshResult {
     double duration_ms = 0;
 };
 
+// Advisory lock namespace of the refresh lock: the two-key form keeps our keys (class 'pgtr',
+// pgt_id) apart from the single-bigint advisory locks applications use.
+inline constexpr const char* kRefreshLockClass = "1885828210";  // 0x70677472 = 'pgtr'
+
 // Tries to take this stream table's refresh lock for the rest of the transaction: an advisory
 // xact lock on the pgt_id plus its catalog row FOR UPDATE SKIP LOCKED. False if another
 // transaction holds either (a refresh already in progress).

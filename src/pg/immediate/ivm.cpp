@@ -172,6 +172,7 @@ struct Prepared {
     std::map<std::string, SPIPlanPtr> deltas;  // delta statement text -> kept plan
     // The plan applies increments (DeltaPlan::relative_apply): no stream-table-wide lock.
     bool relative = false;
+    std::map<std::string, std::string> sql_by_shape;  // shape of a change -> delta statement
 };
 
 // Per-backend cache of Prepared entries and of "which stream tables, in which order, does a
@@ -225,22 +226,27 @@ class Maintainer {
         std::sort(ids.begin(), ids.end());
         std::map<std::int64_t, Row> current;
         for (auto id : ids) {
+            // The row, and the refresh lock shared if nobody holds it exclusively: writers
+            // that apply increments need it; for the others it is harmless (they lock the row
+            // below, which keeps refreshes out anyway).
             auto r = spi_.execute_cached(
-                "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+                "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text,"
+                " pg_catalog.pg_try_advisory_xact_lock_shared($2::integer, $1::integer)"
                 " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-                {std::to_string(id)});
+                {std::to_string(id), kRefreshLockClass});
             if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
                 continue;  // dropped or switched away since the cache looked
             if (prepared(id, r.rows[0]).relative) {
-                // Shared with other writers, exclusive against refreshes and recomputations;
-                // the row is read again after the wait.
-                share_lock_for_increments(spi_, id);
-                r = spi_.execute_cached(
-                    "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
-                    " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-                    {std::to_string(id)});
-                if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
-                    continue;
+                if (r.rows[0][3] != Value("t")) {
+                    // A refresh or recomputation holds it: wait, then read the row again.
+                    share_lock_for_increments(spi_, id);
+                    r = spi_.execute_cached(
+                        "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+                        " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
+                        {std::to_string(id)});
+                    if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
+                        continue;
+                }
                 if (prepared(id, r.rows[0]).relative) {
                     current.emplace(id, r.rows[0]);
                     continue;
@@ -352,39 +358,62 @@ class Maintainer {
         AsOwner as_owner(p.owner);
         InternalWrite allow_write;
         if (p.plan && !truncated) {
-            core::DeltaPlan plan = *p.plan;
-            bool any = false;
-            for (auto& t : plan.tables) {
+            // The delta statement for this shape of change (which sources changed, read from
+            // which kept relations, consolidated or not) is generated once.
+            std::string shape;
+            for (const auto& t : p.plan->tables) {
                 auto it = rows_of.find(static_cast<Oid>(t.relid));
-                t.changed = it != rows_of.end() && !it->second.empty();
-                if (t.changed) {
-                    t.change_source = change_source(t, it->second);
-                    // One statement's transition tables hold each row version once; rows of
-                    // several statements (nested ones) are consolidated like buffered ones.
-                    t.net = firings[static_cast<Oid>(t.relid)] == 1;
-                }
-                any = any || t.changed;
+                if (it == rows_of.end() || it->second.empty())
+                    continue;
+                shape += fmt::format("{}{}", t.relid,
+                                     firings[static_cast<Oid>(t.relid)] == 1 ? "n" : "c");
+                for (const auto& [name, action] : it->second)
+                    shape += ":" + name + action;
+                shape += ";";
             }
-            if (!any)
+            if (shape.empty())
                 return;  // only TRUNCATE-free statements that changed no row
+            auto sit = p.sql_by_shape.find(shape);
+            if (sit == p.sql_by_shape.end()) {
+                core::DeltaPlan plan = *p.plan;
+                for (auto& t : plan.tables) {
+                    auto it = rows_of.find(static_cast<Oid>(t.relid));
+                    t.changed = it != rows_of.end() && !it->second.empty();
+                    if (t.changed) {
+                        t.change_source = change_source(t, it->second);
+                        // One statement's transition tables hold each row version once; rows
+                        // of several statements (nested ones) are consolidated like buffered
+                        // ones.
+                        t.net = firings[static_cast<Oid>(t.relid)] == 1;
+                    }
+                }
+                sit = p.sql_by_shape
+                          .emplace(shape,
+                                   core::apply_statement(plan, core::Frontier{}, p.qualified_name))
+                          .first;
+            }
+            const std::string& sql = sit->second;
+            if (p.relative) {
+                // One table, immutable expressions: the rows that left it were evaluated when
+                // they entered, so the delta raises no error the query over the table would
+                // not (no subtransaction needed to fall back).
+                auto r = run_delta(p, sql);
+                // (groups changed, groups written, emptied groups): a group the insert met
+                // under its row id but with other key values would be a row-id collision.
+                if (r.rows.empty() || r.rows[0][0] != r.rows[0][1])
+                    throw core::Error(
+                        "XX000",
+                        fmt::format("row id collision in stream table {}", p.qualified_name), {},
+                        "Recompute it with pgtrickle.refresh_stream_table().");
+                if (r.rows[0][2])
+                    spi_.execute_cached(core::relative_cleanup(p.qualified_name), {r.rows[0][2]});
+                return;
+            }
             // As in a refresh: a row that left a source can raise a data error the query over
             // the current rows would not; then the stream table is recomputed.
             Subtransaction sub;
             try {
-                auto r =
-                    run_delta(p, core::apply_statement(plan, core::Frontier{}, p.qualified_name));
-                if (p.relative) {
-                    // (groups changed, groups written, emptied groups): a group the insert met
-                    // under its row id but with other key values would be a row-id collision.
-                    if (r.rows.empty() || r.rows[0][0] != r.rows[0][1])
-                        throw core::Error(
-                            "XX000",
-                            fmt::format("row id collision in stream table {}", p.qualified_name),
-                            {}, "Recompute it with pgtrickle.refresh_stream_table().");
-                    if (r.rows[0][2])
-                        spi_.execute_cached(core::relative_cleanup(p.qualified_name),
-                                            {r.rows[0][2]});
-                }
+                run_delta(p, sql);
                 sub.commit();
                 return;
             } catch (const PgException& e) {

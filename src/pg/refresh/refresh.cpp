@@ -26,10 +26,6 @@ namespace pgtrickle::pg {
 
 namespace {
 
-// Advisory lock namespace: the two-key form keeps our keys (class 'pgtr', pgt_id) apart from the
-// single-bigint advisory locks applications use.
-constexpr const char* kLockClass = "1885828210";  // 0x70677472 = 'pgtr'
-
 // Spi::use_snapshot for a scope.
 class SnapshotScope {
   public:
@@ -95,18 +91,18 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
 
 void lock_for_recompute(Spi& spi, std::int64_t pgt_id) {
     spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, $2::integer)",
-            {kLockClass, std::to_string(pgt_id)});
+            {kRefreshLockClass, std::to_string(pgt_id)});
 }
 
 void share_lock_for_increments(Spi& spi, std::int64_t pgt_id) {
     spi.execute_cached("SELECT pg_catalog.pg_advisory_xact_lock_shared($1::integer, $2::integer)",
-                       {kLockClass, std::to_string(pgt_id)});
+                       {kRefreshLockClass, std::to_string(pgt_id)});
 }
 
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     const std::string id = std::to_string(pgt_id);
     Value got = spi.execute("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
-                            {kLockClass, id})
+                            {kRefreshLockClass, id})
                     .scalar();
     if (!got || *got != "t")
         return false;
