@@ -101,9 +101,9 @@ SELECT pgtrickle.alter_stream_table('order_ids', refresh_mode => 'FULL');
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'order_ids';
 SELECT pgtrickle.alter_stream_table('sales_by_region', status => 'suspended', tier => 'warm');
 SELECT schedule, status, refresh_tier FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'sales_by_region';
-SELECT pgtrickle.alter_stream_table('top2_orders', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, rank() OVER (ORDER BY amount) AS amount FROM orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
-SELECT pgtrickle.alter_stream_table('top2_orders', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, rank() OVER (ORDER BY amount) AS amount FROM orders', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.alter_stream_table('sales_by_region', query => 'SELECT region, revenue FROM region_managers');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE

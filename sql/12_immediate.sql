@@ -49,8 +49,8 @@ SELECT pgt_name, refresh_mode, schedule FROM pgtrickle.pgt_stream_tables ORDER B
 SELECT pgtrickle.alter_stream_table('city_totals', refresh_mode => 'IMMEDIATE');
 
 -- IMMEDIATE.md: what is refused
-SELECT pgtrickle.create_stream_table('richest',
-    'SELECT id, balance FROM accounts ORDER BY balance DESC LIMIT 1', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('ranked',
+    'SELECT id, rank() OVER (ORDER BY balance DESC) AS r FROM accounts', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 
 ------------------------------------------------------------------------------------------------
@@ -73,6 +73,8 @@ CREATE TABLE moves (id int, account int, amount numeric(12,2));  -- no key: dupl
 SELECT pgtrickle.create_stream_table('movement', $$SELECT a.branch, m.amount FROM moves m JOIN accounts a ON a.id = m.account$$, refresh_mode => 'IMMEDIATE');
 SELECT pgtrickle.create_stream_table('quiet', $$SELECT a.id FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM moves m WHERE m.account = a.id)$$, refresh_mode => 'IMMEDIATE');
 SELECT pgtrickle.create_stream_table('peak', $$SELECT branch, max(balance) AS top, min(balance) AS low FROM accounts GROUP BY branch HAVING count(*) > 1$$, refresh_mode => 'IMMEDIATE');
+-- Top-K: recomputed by each statement, only the rows that differ written.
+SELECT pgtrickle.create_stream_table('richest', $$SELECT id, balance FROM accounts ORDER BY balance DESC, id LIMIT 2$$, refresh_mode => 'IMMEDIATE');
 INSERT INTO moves VALUES (1, 1, 5.00), (1, 1, 5.00), (2, NULL, 1.00), (3, 2, -2.00);
 SELECT * FROM check_all();
 DELETE FROM moves WHERE ctid = (SELECT min(ctid) FROM moves WHERE id = 1);

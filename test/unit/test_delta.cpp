@@ -64,6 +64,20 @@ TEST(Delta, JoinDeltaHasTwoSignedTermsPerChangedRelation) {
     EXPECT_NE(sql.find("FROM public.a a JOIN __pgt_del_1 \"b\""), std::string::npos);
 }
 
+TEST(Delta, TopKIsTheWholeQueryMinusTheStoredRows) {
+    DeltaPlan p = join_plan();
+    p.query += " ORDER BY a.x LIMIT 3";
+    p.recompute = true;
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    // Two terms: the query as it is now (+1), the stored rows (-1); no per-relation terms.
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM "), 2u);
+    EXPECT_NE(sql.find("SELECT q.*, 1 AS __pgt_w FROM (\n" + p.query + "\n) q"), std::string::npos);
+    EXPECT_NE(sql.find("SELECT s.\"x\", s.\"y\", -1 AS __pgt_w FROM \"public\".\"st\" s"),
+              std::string::npos)
+        << sql;
+    EXPECT_EQ(sql.find("__pgt_ins_0 a"), std::string::npos);
+}
+
 TEST(Delta, UnchangedRelationContributesNoTermAndIsReadAsItIs) {
     DeltaPlan p = join_plan();
     p.tables[1].changed = false;

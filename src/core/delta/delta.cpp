@@ -267,7 +267,12 @@ using namespace detail;
 std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
                          const std::string& st) {
     const auto terms =
-        signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
+        plan.recompute
+            ? std::vector<std::string>{fmt::format("SELECT q.*, 1 AS __pgt_w FROM (\n{}\n) q",
+                                                   plan.query),
+                                       fmt::format("SELECT {}, -1 AS __pgt_w FROM {} s",
+                                                   prefixed(plan, "s"), st)}
+            : signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"

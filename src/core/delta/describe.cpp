@@ -52,6 +52,15 @@ std::string products_text(const std::vector<RelationRef>& refs, const Products& 
 
 std::string describe_plan(const DeltaPlan& plan) {
     std::string out;
+    if (plan.recompute) {
+        std::vector<std::string> names;
+        for (const auto& t : plan.tables)
+            names.push_back(t.qualified_name);
+        return "Top-K (ORDER BY ... LIMIT): the query is evaluated whole at each refresh and "
+               "compared with the stored rows; only the rows that differ are written\n  reads: " +
+               detail::join(names, ", ") +
+               "\n  rows identified by a hash of their content; duplicates kept as copies";
+    }
     if (plan.kind == DeltaPlan::Kind::Linear) {
         out =
             "Linear (select-project-join): delta of each join term from the changed rows of "

@@ -272,12 +272,16 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
 
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed) {
     Query* q = parse_one(deparsed);
+    // Top-K (ORDER BY ... LIMIT at the top): maintained by evaluating the query whole and
+    // writing only the rows that differ from the stored ones (DeltaPlan::recompute); what is
+    // below the LIMIT must still be something the engine handles.
+    const bool topk = q->limitCount != nullptr && q->sortClause != NIL;
     bool grouped = q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL;
-    if ((q->hasAggs || q->groupClause != NIL) && q->distinctClause != NIL)
+    if (!topk && (q->hasAggs || q->groupClause != NIL) && q->distinctClause != NIL)
         return unsupported("DISTINCT over grouped results");
     // The groups a change touches are found from the query's input (FROM and WHERE); what the
     // select list or HAVING of a grouped query reads besides that would go unnoticed.
-    if ((q->hasAggs || q->groupClause != NIL) && pg_call([&] {
+    if (!topk && (q->hasAggs || q->groupClause != NIL) && pg_call([&] {
             return checkExprHasSubLink(reinterpret_cast<Node*>(q->targetList)) ||
                    checkExprHasSubLink(q->havingQual);
         }))
@@ -295,7 +299,13 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
-    std::string why = walk_level(spi, q, Place::Top, sources);
+    Query* walked = q;
+    if (topk) {
+        walked = pg_call([&] { return static_cast<Query*>(copyObjectImpl(q)); });
+        walked->limitCount = nullptr;
+        walked->limitOffset = nullptr;
+    }
+    std::string why = walk_level(spi, walked, Place::Top, sources);
     if (!why.empty())
         return unsupported(why);
     std::map<Oid, std::size_t>& table_index = sources.table_index;
@@ -334,6 +344,12 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     }
 
     plan.query = deparsed;
+    if (topk) {
+        plan.recompute = true;
+        DifferentialAnalysis a;
+        a.plan = std::move(plan);
+        return a;
+    }
 
     // Linear queries that return the primary key of every relation they read have unique rows
     // with a stable identity: the key.
