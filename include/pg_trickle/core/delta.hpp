@@ -137,10 +137,12 @@ struct DeltaPlan {
     // (groups changed, groups written, row ids whose count reached 0 or NULL); those rows are
     // then removed by relative_cleanup. Used by IMMEDIATE.
     bool relative_apply = false;
-    // Linear only: a top-K query (ORDER BY ... LIMIT). Its delta is the query evaluated whole
-    // minus the stored rows, so only the rows that differ are written; it costs what evaluating
-    // the query costs.
+    // A query whose change cannot be derived from its inputs' changes alone (top-K: ORDER BY
+    // ... LIMIT; a grouped query with a subquery in its select list or HAVING). Its delta is the
+    // query evaluated whole minus the stored rows (a Linear, content-identified plan), so only
+    // the rows that differ are written; it costs what evaluating the query costs.
     bool recompute = false;
+    std::string recompute_reason;  // why (for people): "a top-K query (ORDER BY ... LIMIT)", ...
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).

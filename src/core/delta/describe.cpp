@@ -56,8 +56,9 @@ std::string describe_plan(const DeltaPlan& plan) {
         std::vector<std::string> names;
         for (const auto& t : plan.tables)
             names.push_back(t.qualified_name);
-        return "Top-K (ORDER BY ... LIMIT): the query is evaluated whole at each refresh and "
-               "compared with the stored rows; only the rows that differ are written\n  reads: " +
+        return "Recomputed (" + plan.recompute_reason +
+               "): the query is evaluated whole at each refresh and compared with the stored "
+               "rows; only the rows that differ are written\n  reads: " +
                detail::join(names, ", ") +
                "\n  rows identified by a hash of their content; duplicates kept as copies";
     }

@@ -272,20 +272,25 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
 
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed) {
     Query* q = parse_one(deparsed);
-    // Top-K (ORDER BY ... LIMIT at the top): maintained by evaluating the query whole and
-    // writing only the rows that differ from the stored ones (DeltaPlan::recompute); what is
-    // below the LIMIT must still be something the engine handles.
-    const bool topk = q->limitCount != nullptr && q->sortClause != NIL;
+    // Top-K (ORDER BY ... LIMIT at the top), and grouped queries whose select list or HAVING
+    // has a subquery (below): maintained by evaluating the query whole and writing only the rows
+    // that differ from the stored ones (DeltaPlan::recompute); the query must still be made of
+    // parts the engine handles.
+    std::string recompute_reason;
+    if (q->limitCount != nullptr && q->sortClause != NIL)
+        recompute_reason = "a top-K query (ORDER BY ... LIMIT)";
     bool grouped = q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL;
-    if (!topk && (q->hasAggs || q->groupClause != NIL) && q->distinctClause != NIL)
+    if (recompute_reason.empty() && (q->hasAggs || q->groupClause != NIL) &&
+        q->distinctClause != NIL)
         return unsupported("DISTINCT over grouped results");
     // The groups a change touches are found from the query's input (FROM and WHERE); what the
-    // select list or HAVING of a grouped query reads besides that would go unnoticed.
-    if (!topk && (q->hasAggs || q->groupClause != NIL) && pg_call([&] {
+    // select list or HAVING of a grouped query reads besides that (TPC-H Q11's threshold) can
+    // move any group: such a query is recomputed whole like a top-K one (DeltaPlan::recompute).
+    if (recompute_reason.empty() && (q->hasAggs || q->groupClause != NIL) && pg_call([&] {
             return checkExprHasSubLink(reinterpret_cast<Node*>(q->targetList)) ||
                    checkExprHasSubLink(q->havingQual);
         }))
-        return unsupported("subqueries in the select list or HAVING of a grouped query");
+        recompute_reason = "a grouped query with a subquery in its select list or HAVING";
     if (pg_call([&] { return contain_volatile_functions(reinterpret_cast<Node*>(q)); })) {
         auto a = unsupported("volatile functions");
         a.volatile_functions = true;
@@ -300,7 +305,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
     Query* walked = q;
-    if (topk) {
+    if (!recompute_reason.empty()) {
         walked = pg_call([&] { return static_cast<Query*>(copyObjectImpl(q)); });
         walked->limitCount = nullptr;
         walked->limitOffset = nullptr;
@@ -344,8 +349,9 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     }
 
     plan.query = deparsed;
-    if (topk) {
+    if (!recompute_reason.empty()) {
         plan.recompute = true;
+        plan.recompute_reason = recompute_reason;
         DifferentialAnalysis a;
         a.plan = std::move(plan);
         return a;

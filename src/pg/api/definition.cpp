@@ -71,14 +71,14 @@ Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t s
 
 core::RefreshMode choose_mode(const Definition& def, core::RequestedMode requested,
                               const std::string& display_name) {
-    // A top-K query is maintained differentially only by recomputing it: AUTO takes FULL, which
-    // costs the same; DIFFERENTIAL and IMMEDIATE, asked for, recompute and write the difference.
+    // A query maintained differentially only by recomputing it (DeltaPlan::recompute): AUTO
+    // takes FULL, which costs the same; DIFFERENTIAL and IMMEDIATE, asked for, recompute and
+    // write the difference.
     if (requested == core::RequestedMode::Auto && def.plan && def.plan->recompute) {
         notice(
-            fmt::format("stream table {} uses refresh mode FULL: the defining query is a top-K "
-                        "query (ORDER BY ... LIMIT), which DIFFERENTIAL and IMMEDIATE maintain "
-                        "only by recomputing it",
-                        display_name));
+            fmt::format("stream table {} uses refresh mode FULL: the defining query is {}, "
+                        "which DIFFERENTIAL and IMMEDIATE maintain only by recomputing it",
+                        display_name, def.plan->recompute_reason));
         return core::RefreshMode::Full;
     }
     auto resolved = core::resolve_refresh_mode(requested, def.why_not_differential);
