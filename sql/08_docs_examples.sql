@@ -195,6 +195,13 @@ SELECT region, __pgt_row_id = pgtrickle.pg_trickle_hash_multi(ARRAY[region]) AS 
 FROM sales_by_region ORDER BY region;
 
 ------------------------------------------------------------------------------------------------
+-- validate_query
+------------------------------------------------------------------------------------------------
+SELECT * FROM pgtrickle.validate_query('SELECT region, count(*) AS orders, max(amount) AS top FROM orders GROUP BY region');
+SELECT * FROM pgtrickle.validate_query('SELECT id, rank() OVER (ORDER BY amount DESC) AS rank FROM orders');
+SELECT * FROM pgtrickle.validate_query('SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 2');
+
+------------------------------------------------------------------------------------------------
 -- stream_tables_info and the catalog tables
 ------------------------------------------------------------------------------------------------
 SELECT pgt_name, schedule, stale, is_topk FROM pgtrickle.stream_tables_info ORDER BY pgt_id;

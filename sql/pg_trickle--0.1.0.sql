@@ -203,6 +203,19 @@ RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_refresh_stream_table';
 CREATE FUNCTION pgtrickle.explain_diff_sql(name text)
 RETURNS text STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_explain_diff_sql';
 
+-- Internal: the flattened (check_name, result, severity) triples behind validate_query.
+CREATE FUNCTION pgtrickle._validate_query(query text)
+RETURNS text[] STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_validate_query';
+
+CREATE FUNCTION pgtrickle.validate_query(query text)
+RETURNS TABLE(check_name text, result text, severity text)
+STRICT LANGUAGE sql AS $$
+    SELECT t[3 * i - 2], t[3 * i - 1], t[3 * i]
+    FROM (SELECT pgtrickle._validate_query(query) AS t) a,
+         pg_catalog.generate_series(1, COALESCE(pg_catalog.array_length(a.t, 1), 0) / 3) i
+    ORDER BY i
+$$;
+
 -- Internal: the flattened (property, value) pairs behind explain_st.
 CREATE FUNCTION pgtrickle._explain_st(name text)
 RETURNS text[] STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_explain_st';

@@ -61,6 +61,16 @@ std::string explain_diff_sql(const std::string& name);
 // (property, value) pairs describing a stream table and how it is maintained.
 std::vector<std::pair<std::string, std::string>> explain_stream_table(const std::string& name);
 
+// validate_query(query): what create_stream_table would make of a query, before creating
+// anything: the refresh mode AUTO would choose, whether DIFFERENTIAL and IMMEDIATE can maintain
+// it and how, and its sources.
+struct ValidationRow {
+    std::string check_name;
+    std::string result;
+    const char* severity;  // INFO | WARNING | ERROR
+};
+std::vector<ValidationRow> validate_query(const std::string& query);
+
 // Drops a stream table (and the ones reading it) without ownership checks: storage, catalog
 // rows and change capture no other stream table needs.
 struct StreamTable;

@@ -4,6 +4,7 @@
 #include "definition.hpp"
 #include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 
@@ -48,6 +49,64 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
                                                      core::Consolidation::Lean));
         else
             add("delta_query_error", "not refreshed yet: the first refresh is FULL");
+    }
+    spi.finish();
+    return out;
+}
+
+}  // namespace pgtrickle::pg
+
+namespace pgtrickle::pg {
+
+std::vector<ValidationRow> validate_query(const std::string& query) {
+    Spi spi;
+    // As create_stream_table analyses it: an invalid query, or one the caller may not read,
+    // fails here with the same error.
+    Definition def = prepare_definition(spi, query, 0);
+    std::vector<ValidationRow> out;
+    auto add = [&](std::string check, std::string result, const char* severity) {
+        out.push_back({std::move(check), std::move(result), severity});
+    };
+    const bool recompute = def.plan && def.plan->recompute;
+    add("resolved_refresh_mode", def.plan && !recompute ? "DIFFERENTIAL" : "FULL", "INFO");
+    if (!def.plan) {
+        add("differential", "not supported: " + def.why_not_differential, "WARNING");
+        add("immediate", "not supported: " + def.why_not_differential, "WARNING");
+        if (def.why_not_differential == "volatile functions")
+            add("volatility", "volatile functions: DIFFERENTIAL and IMMEDIATE refuse the query",
+                "ERROR");
+    } else {
+        const std::string how = recompute
+                                    ? "supported by recomputation (" + def.plan->recompute_reason +
+                                          "): each refresh evaluates the whole query"
+                                    : std::string("supported");
+        add("differential", how, recompute ? "WARNING" : "INFO");
+        std::string immediate = how;
+        for (const auto& d : def.query.sources)
+            if (d.source_type != "VIEW" && !capturable(spi, d.source_relid))
+                immediate = "not supported: a source is not a plain table";
+        add("immediate", immediate, immediate == "supported" ? "INFO" : "WARNING");
+        const std::string tree = core::describe_plan(*def.plan);
+        add("strategy", tree.substr(0, tree.find('\n')), "INFO");
+        for (std::size_t i = 0; i < def.plan->algebraic.size(); ++i) {
+            using Kind = core::AlgebraicColumn::Kind;
+            const auto kind = def.plan->algebraic[i].kind;
+            if (kind == Kind::Key)
+                continue;
+            add("aggregate",
+                def.plan->output_columns[i] + ": " +
+                    (kind == Kind::Min || kind == Kind::Max ? "SEMI_ALGEBRAIC"
+                                                            : "ALGEBRAIC_VIA_AUX"),
+                "INFO");
+        }
+        if (def.plan->kind == core::DeltaPlan::Kind::Grouped && def.plan->algebraic.empty() &&
+            !recompute)
+            add("aggregate", "GROUP_RESCAN: the groups a change touches are recomputed", "INFO");
+    }
+    for (const auto& d : def.query.sources) {
+        Value name = spi.execute("SELECT $1::oid::regclass::text", {std::to_string(d.source_relid)})
+                         .scalar();
+        add("source", name.value_or("?") + " (" + d.source_type + ")", "INFO");
     }
     spi.finish();
     return out;

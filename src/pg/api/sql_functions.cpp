@@ -151,6 +151,24 @@ Datum pgt_explain_st(PG_FUNCTION_ARGS) {
     });
 }
 
+PG_FUNCTION_INFO_V1(pgt_validate_query);
+Datum pgt_validate_query(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        auto rows = validate_query(*text_arg(fcinfo, 0));
+        std::vector<Datum> items;
+        for (const auto& r : rows) {
+            items.push_back(text_datum(r.check_name));
+            items.push_back(text_datum(r.result));
+            items.push_back(text_datum(r.severity));
+        }
+        Datum* data = items.data();
+        int n = static_cast<int>(items.size());
+        ArrayType* array =
+            pg_call([&] { return construct_array(data, n, TEXTOID, -1, false, TYPALIGN_INT); });
+        PG_RETURN_ARRAYTYPE_P(array);
+    });
+}
+
 PG_FUNCTION_INFO_V1(pgt_unconsumed_predicate);
 Datum pgt_unconsumed_predicate(PG_FUNCTION_ARGS) {
     return pg_guard([&] {
