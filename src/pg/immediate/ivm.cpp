@@ -13,11 +13,18 @@
 // dependency order; what maintenance writes to a stream table is kept the same way and feeds
 // the stream tables downstream in the same pass.
 //
-// Concurrency: before maintaining a stream table the transaction updates the stream table's
-// catalog row (data_timestamp), in pgt_id order. Under READ COMMITTED a concurrent maintainer
-// of the same stream table makes it wait until that one ends, and the delta statements after it
+// Concurrency (docs/IMMEDIATE.md): a single-table COUNT/SUM/AVG aggregate is maintained by
+// increments of its group rows (DeltaPlan::relative_apply): writers meet only at the rows of the
+// groups they change, and hold the refresh advisory lock shared (refreshes and recomputations
+// take it exclusively). Any other stream table is locked as a whole: the transaction updates its
+// catalog row (data_timestamp), in pgt_id order. Under READ COMMITTED a concurrent maintainer of
+// the same stream table makes it wait until that one ends, and the delta statements after it
 // read with fresh snapshots; under REPEATABLE READ and SERIALIZABLE the update fails with 40001
 // when a transaction this one's snapshot does not see has maintained the stream table.
+//
+// Cost: a backend keeps, per stream table, its analysed plan and its delta statements as kept
+// SPI plans, one per shape of change (Cache), so a writing statement runs a catalog read, the
+// lock, and one prepared delta statement.
 //
 // Transactions: the kept rows live in TopTransactionContext. A subtransaction that aborts drops
 // the rows kept inside it and restores the count; the end of the transaction clears everything.
