@@ -107,6 +107,23 @@ TEST_F(Immediate, EveryStatementIsVisibleWhenItReturns) {
               "0");
 }
 
+// Found by the property test: a single-table aggregate maintained by increments, whose group
+// had only NULLs in a summed column when it was created, must add to the stored sum (NULL,
+// kept for "no non-NULL value") as if it were 0.
+TEST_F(Immediate, IncrementsAddToASumOverOnlyNulls) {
+    c.exec("CREATE TABLE n (k int, g text, v int)");
+    c.exec("INSERT INTO n VALUES (1, 'a', NULL), (2, 'a', NULL), (3, 'b', 5)");
+    create("sums", "SELECT g, sum(v) AS s, count(v) AS c, count(*) AS n FROM n GROUP BY g");
+    c.exec("INSERT INTO n VALUES (4, 'a', -1)");
+    EXPECT_EQ(diff("sums"), "");
+    EXPECT_EQ(c.scalar("SELECT s FROM sums WHERE g = 'a'"), "-1");
+    c.exec("DELETE FROM n WHERE v IS NOT NULL AND g = 'a'");
+    EXPECT_EQ(diff("sums"), "");
+    c.exec("DELETE FROM n WHERE g = 'a'");
+    EXPECT_EQ(diff("sums"), "");
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM sums"), "1");
+}
+
 TEST_F(Immediate, RollbackAndSavepointsLeaveItAsBefore) {
     create("agg", kAgg);
     create("j", kJoin);

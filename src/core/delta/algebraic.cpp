@@ -319,7 +319,9 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
     }
     for (const auto& n : states) {
         new_state.push_back(fmt::format("coalesce(d.{0}, 0) AS {0}", n));
-        added_state.push_back(fmt::format("s.{0} + excluded.{0} AS {0}", n));
+        // (A stored sum over no non-NULL value is NULL.)
+        added_state.push_back(
+            fmt::format("coalesce(s.{0}, 0) + coalesce(excluded.{0}, 0) AS {0}", n));
     }
     std::vector<std::string> keq;
     for (const auto& g : plan.group_columns)

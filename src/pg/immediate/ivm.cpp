@@ -209,6 +209,8 @@ Cache cache;
 class Maintainer {
   public:
     void run() {
+        // A stream table altered since this backend last looked has invalidated its sources.
+        pg_call([] { AcceptInvalidationMessages(); });
         if (cache.stale)
             cache.flush();
         std::set<Oid> changed;
@@ -233,6 +235,14 @@ class Maintainer {
         std::sort(ids.begin(), ids.end());
         std::map<std::int64_t, Row> current;
         for (auto id : ids) {
+            // Known and maintained by increments: the cache is current (see above), so only the
+            // shared lock is needed, taken directly while nobody holds it exclusively.
+            if (auto known = cache.tables.find(id);
+                known != cache.tables.end() && known->second.relative && try_share_lock(id)) {
+                current.emplace(id, Row{Value("IMMEDIATE"), known->second.defining_query,
+                                        std::to_string(known->second.storage)});
+                continue;
+            }
             // The row, and the refresh lock shared if nobody holds it exclusively: writers
             // that apply increments need it; for the others it is harmless (they lock the row
             // below, which keeps refreshes out anyway).
@@ -276,6 +286,17 @@ class Maintainer {
     }
 
   private:
+    // The refresh lock of `id` in shared mode, if it can be had without waiting (the same lock
+    // as pg_try_advisory_xact_lock_shared(kRefreshLockClass, id)).
+    static bool try_share_lock(std::int64_t id) {
+        const auto lock_class = static_cast<uint32>(std::stoul(kRefreshLockClass));
+        return pg_call([&] {
+            LOCKTAG tag;
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, lock_class, static_cast<uint32>(id), 2);
+            return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+        });
+    }
+
     // The cache entry of stream table `id` for its catalog row (refresh_mode, defining_query,
     // pgt_relid), built again when the query or the storage changed.
     Prepared& prepared(std::int64_t id, const Row& row) {

@@ -35,6 +35,10 @@ class PinnedSettings {
         nest_ = pg_call([] {
             int nest = NewGUCNestLevel();
             auto set = [](const char* name, const char* value) {
+                // (Already so: nothing to set, nothing to restore. Saves IMMEDIATE writers time.)
+                const char* current = GetConfigOption(name, true, false);
+                if (current != nullptr && strcmp(current, value) == 0)
+                    return;
                 set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
                                   false);
             };
