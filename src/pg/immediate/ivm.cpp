@@ -234,18 +234,37 @@ class Maintainer {
         std::vector<std::int64_t> ids = order;
         std::sort(ids.begin(), ids.end());
         std::map<std::int64_t, Row> current;
+        // Locks the whole stream table (its catalog row) and reads the row under the lock.
+        auto lock_row = [&](std::int64_t id) {
+            auto r = spi_.execute_cached(
+                "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
+                " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
+                " pgt_relid::pg_catalog.text",
+                {std::to_string(id)});
+            if (!r.empty() && r.rows[0][0] == Value("IMMEDIATE"))
+                current.emplace(id, r.rows[0]);
+        };
+        constexpr const char* kReadRow =
+            "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+            " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint";
         for (auto id : ids) {
-            // Known and maintained by increments: the cache is current (see above), so only the
-            // shared lock is needed, taken directly while nobody holds it exclusively.
-            if (auto known = cache.tables.find(id);
-                known != cache.tables.end() && known->second.relative && try_share_lock(id)) {
-                current.emplace(id, Row{Value("IMMEDIATE"), known->second.defining_query,
-                                        std::to_string(known->second.storage)});
-                continue;
+            // Known (the cache is current, see above): one taking increments needs only the
+            // shared lock, taken directly while nobody holds it exclusively; any other only
+            // its row lock.
+            if (auto known = cache.tables.find(id); known != cache.tables.end()) {
+                if (!known->second.relative) {
+                    lock_row(id);
+                    continue;
+                }
+                if (try_share_lock(id)) {
+                    current.emplace(id, Row{Value("IMMEDIATE"), known->second.defining_query,
+                                            std::to_string(known->second.storage)});
+                    continue;
+                }
             }
-            // The row, and the refresh lock shared if nobody holds it exclusively: writers
-            // that apply increments need it; for the others it is harmless (they lock the row
-            // below, which keeps refreshes out anyway).
+            // Not known yet, or a refresh or recomputation holds the lock: read the row (the
+            // refresh lock shared if free: writers that apply increments need it; for the
+            // others it is harmless, they lock the row below, which keeps refreshes out anyway).
             auto r = spi_.execute_cached(
                 "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text,"
                 " pg_catalog.pg_try_advisory_xact_lock_shared($2::integer, $1::integer)"
@@ -255,12 +274,9 @@ class Maintainer {
                 continue;  // dropped or switched away since the cache looked
             if (prepared(id, r.rows[0]).relative) {
                 if (r.rows[0][3] != Value("t")) {
-                    // A refresh or recomputation holds it: wait, then read the row again.
+                    // Wait for it, then read the row again.
                     share_lock_for_increments(spi_, id);
-                    r = spi_.execute_cached(
-                        "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
-                        " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-                        {std::to_string(id)});
+                    r = spi_.execute_cached(kReadRow, {std::to_string(id)});
                     if (r.empty() || r.rows[0][0] != Value("IMMEDIATE"))
                         continue;
                 }
@@ -269,13 +285,7 @@ class Maintainer {
                     continue;
                 }
             }
-            r = spi_.execute_cached(
-                "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
-                " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
-                " pgt_relid::pg_catalog.text",
-                {std::to_string(id)});
-            if (!r.empty() && r.rows[0][0] == Value("IMMEDIATE"))
-                current.emplace(id, r.rows[0]);
+            lock_row(id);
         }
         for (auto id : order) {
             auto c = current.find(id);
