@@ -329,10 +329,7 @@ class Maintainer {
         p.defining_query = query;
         p.storage = storage;
         p.qualified_name = st->qualified_name();
-        p.owner = static_cast<Oid>(
-            std::stoul(*spi_.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
-                                     {std::to_string(storage)})
-                            .scalar()));
+        p.owner = relation_owner(storage);
         p.plan = analyze_differential(spi_, query).plan;
         if (p.plan) {
             p.plan->probe_storage = true;

@@ -38,13 +38,6 @@ class SnapshotScope {
     Spi& spi_;
 };
 
-Oid relation_owner(Spi& spi, Oid relid) {
-    Value owner = spi.execute("SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1::oid",
-                              {std::to_string(relid)})
-                      .scalar();
-    return static_cast<Oid>(std::stoul(*owner));
-}
-
 std::string frontier_now(Spi& spi, std::int64_t seq_start) {
     auto r = spi.execute(
         "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
@@ -181,7 +174,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
         const std::string table = st.qualified_name();
         {
-            AsOwner as_owner(relation_owner(spi, st.relid));
+            AsOwner as_owner(relation_owner(st.relid));
             InternalWrite allow_write;
             if (differential) {
                 // A delta also evaluates the query over the rows that left the sources, and

@@ -27,6 +27,18 @@ class AsOwner {
     int saved_context_;
 };
 
+// The owner of relation `relid` (whom a maintenance of its stream table runs as).
+inline Oid relation_owner(Oid relid) {
+    return pg_call([&] {
+        HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+        if (!HeapTupleIsValid(tuple))
+            elog(ERROR, "pg_trickle: cache lookup failed for relation %u", relid);
+        Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+        ReleaseSysCache(tuple);
+        return owner;
+    });
+}
+
 // Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
 // the transaction, which restores them too).
 class PinnedSettings {
