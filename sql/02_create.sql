@@ -37,7 +37,7 @@ FROM pg_attribute WHERE attrelid = 'typed'::regclass AND attnum > 1 ORDER BY att
 -- falls back to FULL with a NOTICE saying why when it cannot.
 SELECT pgtrickle.create_stream_table('auto_st', 'SELECT id FROM orders');
 SELECT refresh_mode, effective_refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'auto_st';
-SELECT pgtrickle.create_stream_table('auto_full', 'SELECT id, rank() OVER (ORDER BY amount) FROM orders');
+SELECT pgtrickle.create_stream_table('auto_full', 'SELECT id, now() AS seen_at FROM orders');
 SELECT refresh_mode, effective_refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'auto_full';
 
 -- initialize => false: created empty, not populated until the first refresh.

@@ -50,10 +50,10 @@ SELECT leftovers();
 
 -- Options.
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'SOMETIMES')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, row_number() OVER () FROM t', refresh_mode => 'DIFFERENTIAL')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id, rank() OVER (ORDER BY t.v) FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id, t.ctid FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, random() FROM t', refresh_mode => 'DIFFERENTIAL')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, row_number() OVER () FROM t', refresh_mode => 'IMMEDIATE')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => NULL)$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '5x')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', schedule => '1h30')$$);
@@ -95,8 +95,8 @@ SELECT try($$SELECT * FROM pgtrickle.get_refresh_history('nope')$$);
 
 -- alter_stream_table option errors leave the stream table as it was.
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', schedule => 'soon')$$);
-SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, row_number() OVER () FROM t', refresh_mode => 'IMMEDIATE')$$);
-SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, row_number() OVER () FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', status => 'PAUSED')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', tier => 'lukewarm')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', fuse => 'on')$$);

@@ -60,10 +60,10 @@ COMMIT;
 SELECT pgtrickle.create_stream_table('sales_by_region', 'SELECT 1 AS x');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('order_ranks',
-    'SELECT o.id, rank() OVER (PARTITION BY o.region ORDER BY o.amount DESC) AS rank FROM orders o', refresh_mode => 'DIFFERENTIAL');
+    'SELECT o.id, now() AS seen_at FROM orders o', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('live_ranks',
-    'SELECT o.id, rank() OVER (ORDER BY o.amount DESC) AS rank FROM orders o', refresh_mode => 'IMMEDIATE');
+    'SELECT o.id, now() AS seen_at FROM orders o', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('any_order', 'SELECT id FROM orders LIMIT 1');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
@@ -101,9 +101,9 @@ SELECT pgtrickle.alter_stream_table('order_ids', refresh_mode => 'FULL');
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'order_ids';
 SELECT pgtrickle.alter_stream_table('sales_by_region', status => 'suspended', tier => 'warm');
 SELECT schedule, status, refresh_tier FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'sales_by_region';
-SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, rank() OVER (ORDER BY amount) AS amount FROM orders', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
-SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, rank() OVER (ORDER BY amount) AS amount FROM orders', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.alter_stream_table('sales_by_region', query => 'SELECT region, revenue FROM region_managers');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
@@ -199,6 +199,7 @@ FROM sales_by_region ORDER BY region;
 ------------------------------------------------------------------------------------------------
 SELECT * FROM pgtrickle.validate_query('SELECT region, count(*) AS orders, max(amount) AS top FROM orders GROUP BY region');
 SELECT * FROM pgtrickle.validate_query('SELECT id, rank() OVER (ORDER BY amount DESC) AS rank FROM orders');
+SELECT * FROM pgtrickle.validate_query('SELECT id, now() AS seen_at FROM orders');
 SELECT * FROM pgtrickle.validate_query('SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 2');
 
 ------------------------------------------------------------------------------------------------
@@ -462,10 +463,10 @@ SELECT country, orders, __pgt_count, __pgt_aux_count_1, __pgt_aux_sum_1 FROM cou
 
 -- AUTO and DIFFERENTIAL with a query outside the supported set.
 SELECT pgtrickle.create_stream_table('order_ranks',
-    'SELECT id, customer_id, rank() OVER (PARTITION BY customer_id ORDER BY amount DESC) AS rank FROM orders',
+    'SELECT id, customer_id, now() AS seen_at FROM orders',
     schedule => '1h');
 SELECT pgtrickle.create_stream_table('ranked_orders',
-    'SELECT id, rank() OVER (ORDER BY amount DESC) AS rank FROM orders', refresh_mode => 'DIFFERENTIAL');
+    'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 
 -- A large change: FULL is cheaper.

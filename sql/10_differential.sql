@@ -202,8 +202,7 @@ INSERT INTO d_orders VALUES (700, 1, 9, 1.00, 'v'), (701, 2, 2, 1.00, 'w'), (702
 SELECT pgtrickle.refresh_stream_table('f_view');
 SELECT st, last_action, result FROM d_check() WHERE st = 'f_view';
 
--- WITH queries are inlined (each reference its own subquery); WITH RECURSIVE is not maintained
--- differentially yet.
+-- WITH queries are inlined (each reference its own subquery); WITH RECURSIVE is recomputed.
 SELECT pgtrickle.create_stream_table('f_with', 'WITH big AS (SELECT * FROM d_orders WHERE amount > 3), named AS (SELECT b.oid, c.region FROM big b JOIN d_customers c USING (cid)) SELECT n.region, count(*) AS n FROM named n JOIN big b2 ON b2.oid = n.oid GROUP BY n.region', schedule => '1h');
 SELECT refresh_mode, defining_query NOT LIKE '%WITH%' AS inlined FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_with';
 UPDATE d_orders SET amount = amount + 3 WHERE oid % 2 = 0;

@@ -50,7 +50,7 @@ SELECT pgtrickle.alter_stream_table('city_totals', refresh_mode => 'IMMEDIATE');
 
 -- IMMEDIATE.md: what is refused
 SELECT pgtrickle.create_stream_table('ranked',
-    'SELECT id, rank() OVER (ORDER BY balance DESC) AS r FROM accounts', refresh_mode => 'IMMEDIATE');
+    'SELECT id, now() AS seen_at FROM accounts', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 
 ------------------------------------------------------------------------------------------------

@@ -493,7 +493,11 @@ class QueryGen {
 
     QuerySpec generate() {
         QuerySpec q;
+        if (!nested_ && first_ == nullptr && rng_.chance(0.04))
+            return recursive_query();
         from_clause(q);
+        if (!nested_ && rng_.chance(0.12))
+            lateral_item();
         ExprGen eg(rng_, scope_);
         std::string where;
         if (!where_parts_.empty() || rng_.chance(0.6)) {
@@ -526,7 +530,7 @@ class QueryGen {
         std::vector<Type> item_types;    // (projections only)
         std::string tail;
         std::string distinct;
-        switch (rng_.weighted({35, 40, 12, 13})) {
+        switch (rng_.weighted({35, 40, 12, 13, 12, 8, 5})) {
             case 0:  // projection
                 q.shape = "linear";
                 if (rng_.chance(0.35)) {
@@ -601,6 +605,68 @@ class QueryGen {
                 if (!algebraic && rng_.chance(0.2))
                     tail = " HAVING " + having(eg, {});
                 break;
+            case 4:  // window functions
+                q.shape = "window";
+                for (int i = rng_.range(0, 2); i > 0; --i)
+                    items.push_back(eg.expr(eg.random_type(), rng_.range(0, 1)));
+                for (int i = rng_.range(1, 3); i > 0; --i)
+                    items.push_back(window_item(eg));
+                rng_.shuffle(items);
+                break;
+            case 5: {  // GROUPING SETS / ROLLUP / CUBE
+                q.shape = "grouping sets";
+                std::vector<std::string> keys;
+                for (int i = rng_.range(1, 3); i > 0; --i) {
+                    std::string k = eg.column_or_literal(eg.random_type());
+                    if (eg.references_column(k) &&
+                        std::find(keys.begin(), keys.end(), k) == keys.end())
+                        keys.push_back(k);
+                }
+                if (keys.empty())
+                    keys.push_back(scope_.columns.front().first);
+                items = keys;
+                for (int i = rng_.range(1, 3); i > 0; --i)
+                    items.push_back(rng_.chance(0.5) ? algebraic_aggregate(eg)
+                                                     : aggregate_item(eg));
+                if (rng_.chance(0.4)) {
+                    std::string g;
+                    for (const auto& k : keys)
+                        g += (g.empty() ? "" : ", ") + k;
+                    items.push_back("GROUPING(" + g + ")");
+                }
+                tail = " GROUP BY " + grouping_sets(keys);
+                if (rng_.chance(0.2))
+                    tail += " HAVING " + having(eg, {});
+                break;
+            }
+            case 6: {  // DISTINCT ON, made deterministic by the keys of every relation
+                const std::string keys = all_keys();
+                if (keys.empty()) {
+                    q.shape = "distinct";
+                    distinct = "DISTINCT ";
+                    items.push_back(eg.column_or_literal(eg.random_type()));
+                    break;
+                }
+                q.shape = "distinct on";
+                std::vector<std::string> on;
+                for (int i = rng_.range(1, 2); i > 0; --i) {
+                    std::string k = eg.column_or_literal(eg.random_type());
+                    if (eg.references_column(k) && std::find(on.begin(), on.end(), k) == on.end())
+                        on.push_back(k);
+                }
+                if (on.empty())
+                    on.push_back(scope_.columns.front().first);
+                std::string on_list;
+                for (const auto& k : on)
+                    on_list += (on_list.empty() ? "" : ", ") + k;
+                distinct = "DISTINCT ON (" + on_list + ") ";
+                items = on;
+                for (int i = rng_.range(1, 2); i > 0; --i)
+                    items.push_back(eg.expr(eg.random_type(), rng_.range(0, 1)));
+                tail = fmt::format(" ORDER BY {}, {} {}, {}", on_list, order_column(),
+                                   rng_.chance(0.5) ? "DESC" : "ASC", keys);
+                break;
+            }
             default:  // DISTINCT
                 q.shape = "distinct";
                 distinct = "DISTINCT ";
@@ -630,6 +696,209 @@ class QueryGen {
         if (!with_.empty())
             q.sql = "WITH " + with_ + " " + q.sql;
         q.tables.insert(read_.begin(), read_.end());
+        return q;
+    }
+
+    // The primary key columns of every relation of the FROM clause, comma-separated (an order
+    // over them is total); "" when a relation has none.
+    std::string all_keys() const {
+        std::string out;
+        for (const auto& r : rels_) {
+            if (!r.source.empty() || r.table->key.empty())
+                return "";
+            for (const auto& k : r.table->key)
+                out += (out.empty() ? "" : ", ") + r.name + "." + k;
+        }
+        return out;
+    }
+
+    // A column of the scope to order by (ORDER BY rejects a non-integer constant).
+    std::string order_column() {
+        std::vector<std::string> cols;
+        for (const auto& [ref, type] : scope_.columns)
+            if (type != Type::Bool)
+                cols.push_back(ref);
+        return cols.empty() ? scope_.columns.front().first : rng_.pick(cols);
+    }
+
+    // A window function call whose value is a function of the data: over an order that can tie
+    // only functions that give tied rows the same value; the others ordered by the keys too.
+    std::string window_item(ExprGen& eg) {
+        std::string partition;
+        for (int i = rng_.weighted({25, 55, 20}); i > 0; --i) {
+            std::string p = eg.column_or_literal(eg.random_type());
+            if (eg.references_column(p))
+                partition += (partition.empty() ? "PARTITION BY " : ", ") + p;
+        }
+        const std::string order = order_column() + (rng_.chance(0.3) ? " DESC" : "");
+        auto over = [&](const std::string& order_by, const std::string& frame = "") {
+            std::string w = partition;
+            if (!order_by.empty())
+                w += (w.empty() ? "" : " ") + std::string("ORDER BY ") + order_by;
+            if (!frame.empty())
+                w += " " + frame;
+            return "(" + w + ")";
+        };
+        const std::string keys = all_keys();
+        if (!keys.empty() && rng_.chance(0.5)) {
+            const std::string total = order + ", " + keys;
+            switch (rng_.range(0, 4)) {
+                case 0:
+                    return "row_number() OVER " + over(total);
+                case 1:
+                    return fmt::format("lag({}) OVER {}", eg.column_or_literal(eg.random_type()),
+                                       over(total));
+                case 2:
+                    return fmt::format("lead({}, 2) OVER {}", eg.column_or_literal(Type::Int),
+                                       over(total));
+                case 3:
+                    return fmt::format("first_value({}) OVER {}",
+                                       eg.column_or_literal(eg.random_type()), over(total));
+                default:
+                    return fmt::format("sum({}) OVER {}", eg.column_or_literal(Type::Int),
+                                       over(total, "ROWS BETWEEN 1 PRECEDING AND CURRENT ROW"));
+            }
+        }
+        const bool ordered = rng_.chance(0.7);
+        switch (rng_.range(0, 5)) {
+            case 0:
+                return "rank() OVER " + over(order);
+            case 1:
+                return "dense_rank() OVER " + over(order);
+            case 2:
+                return "count(*) OVER " + over(ordered ? order : "");
+            case 3:
+                return fmt::format("sum({}) OVER {}", eg.column_or_literal(Type::Num),
+                                   over(ordered ? order : ""));
+            case 4:
+                return fmt::format(
+                    "max({}) OVER {}",
+                    eg.column_or_literal(rng_.pick(std::vector<Type>{Type::Int, Type::Date})),
+                    over(ordered ? order : ""));
+            default:
+                return fmt::format("count({}) OVER {}", eg.column_or_literal(Type::Text),
+                                   over(order,
+                                        "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT "
+                                        "ROW EXCLUDE TIES"));
+        }
+    }
+
+    // ROLLUP, CUBE or explicit GROUPING SETS over the keys.
+    std::string grouping_sets(const std::vector<std::string>& keys) {
+        std::string list;
+        for (const auto& k : keys)
+            list += (list.empty() ? "" : ", ") + k;
+        switch (rng_.range(0, 3)) {
+            case 0:
+                return "ROLLUP (" + list + ")";
+            case 1:
+                return "CUBE (" + list + ")";
+            case 2: {
+                // (Every key must be grouped in some set: the select list reads it.)
+                std::string sets = "(" + list + ")";
+                for (const auto& k : keys)
+                    if (rng_.chance(0.6))
+                        sets += ", (" + k + ")";
+                if (rng_.chance(0.5))
+                    sets += ", ()";
+                return "GROUPING SETS (" + sets + ")";
+            }
+            default:
+                // A plain key before a ROLLUP of the others.
+                if (keys.size() == 1)
+                    return "ROLLUP (" + list + ")";
+                std::string rest;
+                for (std::size_t i = 1; i < keys.size(); ++i)
+                    rest += (rest.empty() ? "" : ", ") + keys[i];
+                return keys[0] + ", ROLLUP (" + rest + ")";
+        }
+    }
+
+    // A LATERAL item after the FROM clause: a set-returning function of the row, or a
+    // subquery correlated to it (an aggregate, or the first row by a total order).
+    void lateral_item() {
+        const int n = ++sub_counter_;
+        switch (rng_.range(0, 3)) {
+            case 0: {
+                ExprGen eg(rng_, scope_);
+                const bool ordinality = rng_.chance(0.3);
+                from_ +=
+                    fmt::format(", LATERAL unnest(ARRAY[{}, {}]) {}AS un{}({})",
+                                eg.expr(Type::Int, 1), eg.column_or_literal(Type::Int),
+                                ordinality ? "WITH ORDINALITY " : "", n, ordinality ? "v, o" : "v");
+                scope_.columns.push_back({fmt::format("un{}.v", n), Type::Int});
+                return;
+            }
+            case 1: {
+                ExprGen eg(rng_, scope_);
+                from_ += fmt::format(" CROSS JOIN LATERAL generate_series(0, ({}) % 3) AS gs{}(v)",
+                                     eg.column_or_literal(Type::Int), n);
+                scope_.columns.push_back({fmt::format("gs{}.v", n), Type::Int});
+                return;
+            }
+            case 2: {
+                Sub sub = sub_from(scope_);
+                std::string corr = correlation(sub, scope_);
+                ExprGen ig(rng_, sub.inner);
+                from_ += fmt::format(
+                    ", LATERAL (SELECT count(*)::integer AS v, max({}) AS w FROM {} WHERE {}) lt{}",
+                    ig.column_or_literal(Type::Int), sub.from, corr, n);
+                scope_.columns.push_back({fmt::format("lt{}.v", n), Type::Int});
+                scope_.columns.push_back({fmt::format("lt{}.w", n), Type::Int});
+                return;
+            }
+            default: {
+                // LEFT JOIN LATERAL sees only the left side of its join: correlated to the last
+                // relation, which always is on it.
+                const Rel& last = rels_.back();
+                Scope outer = Scope::of_table(*last.table, last.name);
+                const TableDef& t = rng_.pick(tables_);
+                if (t.key.empty())
+                    return;
+                read_.insert(t.name);
+                const std::string alias = fmt::format("lq{}", n);
+                Sub sub;
+                sub.from = t.name + " " + alias;
+                sub.inner = Scope::of_table(t, alias);
+                sub.both = sub.inner;
+                for (const auto& c : outer.columns)
+                    sub.both.columns.push_back(c);
+                std::string corr = correlation(sub, outer);
+                ExprGen ig(rng_, sub.inner);
+                std::string keys;
+                for (const auto& k : t.key)
+                    keys += ", " + alias + "." + k;
+                from_ += fmt::format(
+                    " LEFT JOIN LATERAL (SELECT {} AS v FROM {} WHERE {} ORDER BY {}{} LIMIT {}) "
+                    "lj{} ON true",
+                    ig.column_or_literal(Type::Int), sub.from, corr,
+                    ig.column_or_literal(Type::Text), keys, rng_.range(1, 2), n);
+                scope_.columns.push_back({fmt::format("lj{}.v", n), Type::Int});
+                return;
+            }
+        }
+    }
+
+    // WITH RECURSIVE: the k values reachable from one table's rows through another's, each
+    // with its depth (UNION: finite whatever the data).
+    QuerySpec recursive_query() {
+        QuerySpec q;
+        q.shape = "recursive";
+        const TableDef& a = rng_.pick(tables_);
+        const TableDef& b = rng_.pick(tables_);
+        q.tables = {a.name, b.name};
+        std::vector<std::string> ints;
+        for (const auto& c : b.columns)
+            if (c.type == Type::Int)
+                ints.push_back(c.name);
+        const std::string step =
+            rng_.chance(0.5) ? "y.k = rr.k + 1" : fmt::format("y.{} = rr.k", rng_.pick(ints));
+        q.sql = fmt::format(
+            "WITH RECURSIVE rr(k, d) AS (SELECT x.k, 0 FROM {} x WHERE x.k IS NOT NULL UNION "
+            "SELECT y.k, rr.d + 1 FROM rr JOIN {} y ON {} WHERE rr.d < {}) "
+            "SELECT k AS c1, d AS c2 FROM rr",
+            a.name, b.name, step, rng_.range(1, 3));
+        q.output_columns = {"c1", "c2"};
         return q;
     }
 

@@ -60,6 +60,7 @@ struct RestrictedText {
     // Per reference of `text`: the reference of the unrestricted query it is, or -1 for the
     // reference in the added condition, which reads the changed rows (__pgt_any_<table>).
     std::vector<int> original;
+    std::string scope;  // which rows the condition keeps, for people (explain_st)
 };
 
 // A query that is a sum (UNION ALL) of products (joins) of relation references: each inner

@@ -85,8 +85,10 @@ ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& 
             throw unsupported(
                 fmt::format("unsupported operator for DIFFERENTIAL mode: {}", why_not),
                 "Differential maintenance in this version covers joins of every kind, WHERE, "
-                "expressions, subqueries in FROM and in expressions, UNION, INTERSECT and "
-                "EXCEPT, WITH, views, GROUP BY with any aggregates, HAVING and DISTINCT.",
+                "expressions, subqueries in FROM and in expressions, LATERAL, set-returning "
+                "functions, UNION, INTERSECT and EXCEPT, WITH (RECURSIVE recomputed), views, "
+                "GROUP BY with any aggregates, GROUPING SETS, HAVING, DISTINCT [ON], window "
+                "functions and ORDER BY ... LIMIT.",
                 "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
         case RequestedMode::Immediate:
             if (why_not.empty())

@@ -30,6 +30,7 @@ std::string kind_name(AlgebraicColumn::Kind k) {
 }
 
 std::string products_text(const std::vector<RelationRef>& refs, const Products& products,
+                          const std::vector<RestrictedText>& restrictions,
                           const std::vector<DeltaTable>& tables) {
     const Products all = detail::all_products(refs, products);
     std::vector<std::string> sums;
@@ -38,9 +39,14 @@ std::string products_text(const std::vector<RelationRef>& refs, const Products& 
         for (auto i : p) {
             std::string f =
                 tables[refs[i].table].qualified_name + " " + quote_ident(refs[i].refname);
-            if (refs[i].nonlinear)
-                f += refs[i].restriction >= 0 ? " (new minus old, restricted to matching rows)"
-                                              : " (new minus old)";
+            if (refs[i].nonlinear && refs[i].restriction >= 0) {
+                const auto& scope =
+                    restrictions[static_cast<std::size_t>(refs[i].restriction)].scope;
+                f += " (new minus old, restricted to " +
+                     (scope.empty() ? std::string("matching rows") : scope) + ")";
+            } else if (refs[i].nonlinear) {
+                f += " (new minus old, whole)";
+            }
             factors.push_back(f);
         }
         sums.push_back(factors.empty() ? "(constant rows)" : detail::join(factors, " JOIN "));
@@ -63,11 +69,19 @@ std::string describe_plan(const DeltaPlan& plan) {
                "\n  rows identified by a hash of their content; duplicates kept as copies";
     }
     if (plan.kind == DeltaPlan::Kind::Linear) {
+        bool linear = true;
+        for (const auto& r : plan.refs)
+            linear = linear && !r.nonlinear;
         out =
-            "Linear (select-project-join): delta of each join term from the changed rows of "
-            "one relation, the new state of the relations before it and the old state of "
-            "those after it\n  input: " +
-            products_text(plan.refs, plan.products, plan.tables);
+            (linear ? std::string("Linear (select-project-join)")
+                    : std::string("Terms per relation")) +
+            ": delta of each join term from the changed rows of one relation, the new state "
+            "of the relations before it and the old state of those after it" +
+            (linear ? std::string()
+                    : std::string("; a relation the query is not linear in (under a window, "
+                                  "grouping, DISTINCT, a subquery or the nullable side of an "
+                                  "outer join) is read new minus old")) +
+            "\n  input: " + products_text(plan.refs, plan.products, plan.restrictions, plan.tables);
         out += "\n  rows identified by a hash of their content; duplicates kept as copies";
         return out;
     }
@@ -88,7 +102,8 @@ std::string describe_plan(const DeltaPlan& plan) {
             out += fmt::format("\n  {}: {}", quote_ident(plan.output_columns[i]),
                                kind_name(plan.algebraic[i].kind));
     }
-    out += "\n  input: " + products_text(plan.key_refs, plan.key_products, plan.tables);
+    out += "\n  input: " +
+           products_text(plan.key_refs, plan.key_products, plan.key_restrictions, plan.tables);
     return out;
 }
 

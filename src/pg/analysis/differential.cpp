@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 
 #include "pg_trickle/core/names.hpp"
+#include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/ordering.hpp"
 #include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
@@ -159,6 +161,8 @@ struct Sources {
     core::DeltaPlan* plan;
     std::map<Oid, std::size_t> table_index;
     std::map<Oid, std::set<AttrNumber>> used;
+    // Set when a part can only be maintained by recomputing the whole query: why.
+    std::string recompute_reason;
 };
 
 // Where a query level sits: the defining query itself, a subquery in FROM, or the subquery
@@ -169,19 +173,34 @@ enum class Place { Top, From, Sublink, Exists };
 // something the delta rules handle, records its tables and the columns it uses. Returns the
 // reason when it is not supported.
 std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
-    if (q->cteList)
-        return "WITH RECURSIVE";
-    if (q->hasWindowFuncs)
-        return "window functions";
-    if (q->hasTargetSRFs)
-        return "set-returning functions in the select list";
+    auto recompute = [&](std::string why) {
+        if (out.recompute_reason.empty())
+            out.recompute_reason = std::move(why);
+    };
+    // Recursive CTEs (the others were inlined by analyze_query): recomputed.
+    ListCell* cc;
+    foreach (cc, q->cteList) {
+        auto* cte = static_cast<CommonTableExpr*>(lfirst(cc));
+        recompute("a recursive query (WITH RECURSIVE)");
+        if (cte->search_clause != nullptr || cte->cycle_clause != nullptr)
+            return "WITH RECURSIVE ... SEARCH / CYCLE";
+        std::string why =
+            walk_level(spi, reinterpret_cast<Query*>(cte->ctequery), Place::From, out);
+        if (!why.empty())
+            return why;
+    }
     if (q->groupingSets)
-        return "GROUPING SETS, ROLLUP and CUBE";
-    if (q->hasDistinctOn)
-        return "DISTINCT ON";
-    // (Elsewhere LIMIT picks rows by an order that may tie: not a function of the data.)
-    if ((q->limitCount || q->limitOffset) && place != Place::Exists)
-        return "LIMIT and OFFSET";
+        recompute("GROUPING SETS, ROLLUP or CUBE below the top of the query");
+    const bool grouped_level = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr;
+    if (q->hasWindowFuncs && (grouped_level || (q->distinctClause != NIL && !q->hasDistinctOn)))
+        recompute("window functions over grouped or DISTINCT rows");
+    if (q->hasTargetSRFs && (grouped_level || q->distinctClause != NIL))
+        recompute("set-returning functions in the select list of a grouped or DISTINCT query");
+    if (place != Place::Exists) {
+        std::string why = order_dependence(spi, q);
+        if (!why.empty())
+            recompute(std::move(why));
+    }
 
     {
         OrderState os{place != Place::Top, false};
@@ -219,8 +238,12 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
             }
             case RTE_RELATION:
                 break;
+            case RTE_FUNCTION:  // (volatile ones are refused for the whole query)
+            case RTE_VALUES:
+            case RTE_CTE:  // a recursive CTE's reference (recomputed, above)
+                continue;
             default:
-                return "functions, VALUES or WITH references in FROM";
+                return "table functions (XMLTABLE) in FROM";
         }
         if (rte->relkind != RELKIND_RELATION) {
             switch (rte->relkind) {
@@ -270,8 +293,21 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
 
 }  // namespace
 
-DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed) {
+DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_query) {
+    std::string deparsed = defining_query;
     Query* q = parse_one(deparsed);
+    // GROUPING SETS / ROLLUP / CUBE at the top: maintained as the UNION ALL of one grouped
+    // query per set (the same rows). With LIMIT, a subquery expression or window functions at
+    // that level they are recomputed instead (walk_level).
+    if (q->groupingSets != NIL && q->limitCount == nullptr && q->limitOffset == nullptr &&
+        !q->hasSubLinks && !q->hasWindowFuncs && q->distinctClause == NIL) {
+        std::string as_union = grouping_sets_as_union(q);
+        if (as_union.empty())
+            return unsupported(fmt::format("more than {} grouping sets", kMaxGroupingSetBranches));
+        q = parse_one(as_union);
+        deparsed = deparse(q);
+        q = parse_one(deparsed);
+    }
     // Top-K (ORDER BY ... LIMIT at the top), and grouped queries whose select list or HAVING
     // has a subquery (below): maintained by evaluating the query whole and writing only the rows
     // that differ from the stored ones (DeltaPlan::recompute); the query must still be made of
@@ -279,10 +315,14 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     std::string recompute_reason;
     if (q->limitCount != nullptr && q->sortClause != NIL)
         recompute_reason = "a top-K query (ORDER BY ... LIMIT)";
-    bool grouped = q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL;
+    else if (q->limitCount != nullptr || q->limitOffset != nullptr)
+        recompute_reason = "a query with LIMIT / OFFSET";
+    // (DISTINCT ON keeps one row per key: maintained like a window function, not grouped.)
+    bool grouped = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr ||
+                   (q->distinctClause != NIL && !q->hasDistinctOn);
     if (recompute_reason.empty() && (q->hasAggs || q->groupClause != NIL) &&
         q->distinctClause != NIL)
-        return unsupported("DISTINCT over grouped results");
+        recompute_reason = "DISTINCT over grouped rows";
     // The groups a change touches are found from the query's input (FROM and WHERE); what the
     // select list or HAVING of a grouped query reads besides that (TPC-H Q11's threshold) can
     // move any group: such a query is recomputed whole like a top-K one (DeltaPlan::recompute).
@@ -313,6 +353,8 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
     std::string why = walk_level(spi, walked, Place::Top, sources);
     if (!why.empty())
         return unsupported(why);
+    if (recompute_reason.empty())
+        recompute_reason = sources.recompute_reason;
     std::map<Oid, std::size_t>& table_index = sources.table_index;
     ListCell* lc;
 
@@ -359,7 +401,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed)
 
     // Linear queries that return the primary key of every relation they read have unique rows
     // with a stable identity: the key.
-    if (!grouped && q->setOperations == nullptr) {
+    if (!grouped && q->setOperations == nullptr && !q->hasTargetSRFs) {
         std::vector<std::string> keys;
         bool keyed = true;
         Index index = 0;

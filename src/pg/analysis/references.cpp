@@ -76,6 +76,31 @@ bool move_into_sublink(Node* node, void* context) {
     return expression_tree_walker(node, as_walker(move_into_sublink), context);
 }
 
+// The Vars, at any depth, naming the query level `depth` levels above where the walk starts.
+struct OuterVarState {
+    List* vars;
+    int depth;
+};
+
+bool collect_outer_vars(Node* node, void* context) {
+    auto* s = static_cast<OuterVarState*>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Var)) {
+        if (static_cast<int>(reinterpret_cast<Var*>(node)->varlevelsup) == s->depth)
+            s->vars = lappend(s->vars, node);
+        return false;
+    }
+    if (IsA(node, Query)) {
+        s->depth++;
+        bool r = query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_outer_vars),
+                                   context, 0);
+        s->depth--;
+        return r;
+    }
+    return expression_tree_walker(node, as_walker(collect_outer_vars), context);
+}
+
 // Every relation and every query level of a tree, in one fixed order: copies of the tree
 // enumerate in the same order, so an index names the same node in each.
 struct Enumeration {
@@ -122,7 +147,7 @@ std::vector<int> flatten(const IdProducts& products) {
 bool level_is_linear(Query* q) {
     return !q->hasAggs && q->groupClause == NIL && q->havingQual == nullptr &&
            q->distinctClause == NIL && !q->hasWindowFuncs && q->limitCount == nullptr &&
-           q->limitOffset == nullptr && !q->hasTargetSRFs && q->groupingSets == NIL;
+           q->limitOffset == nullptr && q->groupingSets == NIL;
 }
 
 // EXISTS (SELECT 1 FROM <rel> __pgt_any_ref WHERE <quals>): the condition that restricts an
@@ -157,6 +182,7 @@ struct Candidate {
     int id;
     int level;
     Node* qual;
+    const char* scope;  // which rows it keeps, for people (explain_st)
 };
 
 // Walks a tree deciding, per relation, whether the query is linear in it, how the relations
@@ -172,9 +198,14 @@ class Classifier {
     }
 
     IdProducts level(Query* q, bool linear) {
-        const bool lin = linear && (q == root_ || level_is_linear(q));
+        // (The top of a grouped query is its own plan: its references here are its input's.)
+        const bool lin =
+            linear && (q == root_ ? !q->hasWindowFuncs && !q->hasDistinctOn : level_is_linear(q));
         if (q->setOperations != nullptr) {
-            IdProducts out = setop(q, q->setOperations, lin);
+            // A sum at the top of the query (no subquery expression at its own level) is
+            // crossed with nothing: its branches are always differentiated apart.
+            const bool top_sum = q == root_ && level_sublinks(q).empty();
+            IdProducts out = setop(q, q->setOperations, lin, top_sum);
             // (LIMIT (SELECT ...) and the like at the set operation's own level.)
             for (SubLink* s : level_sublinks(q)) {
                 auto inner = flatten(level(reinterpret_cast<Query*>(s->subselect), false));
@@ -203,6 +234,10 @@ class Classifier {
             if (restrictable.count(s))
                 sublink_candidate(q, s);
         }
+        if (linear && !lin)
+            partition_candidates(q);
+        if (lin)
+            lateral_candidates(q);
         return out;
     }
 
@@ -249,7 +284,7 @@ class Classifier {
         throw std::runtime_error("unexpected join tree node");
     }
 
-    IdProducts setop(Query* q, Node* n, bool lin) {
+    IdProducts setop(Query* q, Node* n, bool lin, bool top_sum) {
         if (IsA(n, RangeTblRef)) {
             auto* rte = static_cast<RangeTblEntry*>(
                 list_nth(q->rtable, reinterpret_cast<RangeTblRef*>(n)->rtindex - 1));
@@ -257,13 +292,17 @@ class Classifier {
         }
         auto* op = reinterpret_cast<SetOperationStmt*>(n);
         if (lin && op->op == SETOP_UNION && op->all) {
-            auto out = setop(q, op->larg, true);
-            auto right = setop(q, op->rarg, true);
+            auto out = setop(q, op->larg, true, top_sum);
+            auto right = setop(q, op->rarg, true, top_sum);
             out.insert(out.end(), right.begin(), right.end());
-            // A branch is emptied (while another is differentiated) by emptying its relations;
-            // that only works when each branch has a linear relation of its own. A branch
-            // without one (constants, a scalar aggregate, a correlated LATERAL branch) would
-            // still yield rows, counted once per product: keep such a UNION ALL whole.
+            // A branch is emptied (while another is differentiated) by emptying its relations.
+            // A branch that still yields rows then (constants, a scalar aggregate) yields the
+            // same rows in both evaluations of a term, which cancel; but where the sum is
+            // crossed with other relations (a UNION ALL in a subquery in FROM, a correlated
+            // LATERAL branch), those rows would be joined with the other relations' change
+            // once per product. There, each branch needs a linear relation of its own.
+            if (top_sum)
+                return out;
             bool separable = true;
             for (const auto& p : out) {
                 bool own_linear = false;
@@ -276,8 +315,8 @@ class Classifier {
             return {flatten(out)};
         }
         // UNION, INTERSECT, EXCEPT: one product, nonlinear in all of it.
-        auto l = flatten(setop(q, op->larg, false));
-        auto r = flatten(setop(q, op->rarg, false));
+        auto l = flatten(setop(q, op->larg, false, false));
+        auto r = flatten(setop(q, op->rarg, false, false));
         l.insert(l.end(), r.begin(), r.end());
         return {l};
     }
@@ -285,7 +324,11 @@ class Classifier {
     // `EXISTS / IN / scalar (SELECT .. FROM rel WHERE w)`: its value for a row can only differ
     // between the two evaluations when a changed row of rel satisfies w.
     void sublink_candidate(Query* q, SubLink* s) {
-        auto* sub = reinterpret_cast<Query*>(s->subselect);
+        subquery_candidate(q, reinterpret_cast<Query*>(s->subselect),
+                           "rows whose subquery expression reads a changed row");
+    }
+
+    void subquery_candidate(Query* q, Query* sub, const char* scope) {
         if (sub->setOperations != nullptr || sub->cteList != NIL || list_length(sub->rtable) != 1 ||
             list_length(sub->jointree->fromlist) != 1 ||
             !IsA(linitial(sub->jointree->fromlist), RangeTblRef))
@@ -298,7 +341,214 @@ class Classifier {
             return;
         Node* qual =
             pg_call([&] { return exists_over(rte, static_cast<Node*>(copyObjectImpl(w))); });
-        candidates.push_back({ids_.at(rte), levels_.at(q), qual});
+        candidates.push_back({ids_.at(rte), levels_.at(q), qual, scope});
+    }
+
+    // A level that computes each output row from one part of its input rows (the rows of one
+    // group, window partition, DISTINCT ON key or DISTINCT value): the parts a change of `rel`
+    // can reach are those holding a changed row of rel, and each part is recognised by rel's
+    // columns among the part's key. Keeping only the input rows whose key columns of rel equal
+    // a changed row's keeps whole parts, so both evaluations are exact for them, and every other
+    // part is the same in both.
+    void partition_candidates(Query* q) {
+        List* keys = partition_key(q);
+        if (keys == NIL)
+            return;
+        const char* scope = q->hasWindowFuncs  ? "the window partitions holding a changed row"
+                            : q->hasDistinctOn ? "the DISTINCT ON keys of a changed row"
+                            : q->hasAggs || q->groupClause != NIL
+                                ? "the groups holding a changed row"
+                                : "the DISTINCT rows equal to a changed row";
+        for (Index rti : preserved_entries(q, reinterpret_cast<Node*>(q->jointree))) {
+            auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
+            if (rte->rtekind != RTE_RELATION)
+                continue;
+            Node* qual = pg_call([&]() -> Node* {
+                List* conds = NIL;
+                ListCell* lc;
+                foreach (lc, keys) {
+                    auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+                    TargetEntry* tle = get_sortgroupclause_tle(sgc, q->targetList);
+                    if (!IsA(tle->expr, Var) || !OidIsValid(sgc->eqop))
+                        continue;
+                    auto* v = reinterpret_cast<Var*>(tle->expr);
+                    if (v->varlevelsup != 0 || v->varno != rti || v->varattno <= 0)
+                        continue;
+                    Var* changed =
+                        makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
+                    Var* outer =
+                        makeVar(rti, v->varattno, v->vartype, v->vartypmod, v->varcollid, 1);
+                    auto* same = makeNode(DistinctExpr);
+                    same->opno = sgc->eqop;
+                    same->opfuncid = get_opcode(sgc->eqop);
+                    same->opresulttype = BOOLOID;
+                    same->inputcollid = v->varcollid;
+                    same->args = list_make2(changed, outer);
+                    same->location = -1;
+                    conds = lappend(conds, makeBoolExpr(NOT_EXPR, list_make1(same), -1));
+                }
+                if (conds == NIL)
+                    return nullptr;
+                return exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(conds)));
+            });
+            if (qual != nullptr)
+                candidates.push_back({ids_.at(rte), levels_.at(q), qual, scope});
+        }
+    }
+
+    // The clauses whose expressions name a part of the level's input (see
+    // partition_candidates), or NIL when the level has no such parts.
+    static List* partition_key(Query* q) {
+        if (q->setOperations != nullptr || q->limitCount != nullptr || q->limitOffset != nullptr ||
+            q->groupingSets != NIL || q->hasTargetSRFs)
+            return NIL;
+        const bool grouped = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr;
+        if (q->hasWindowFuncs) {
+            if (grouped || (q->distinctClause != NIL && !q->hasDistinctOn))
+                return NIL;
+            // The key columns every window function's partition has in common.
+            WindowFuncLists* funcs = pg_call([&] {
+                Index max_ref = 0;
+                ListCell* lc;
+                foreach (lc, q->windowClause)
+                    max_ref = std::max(max_ref, static_cast<WindowClause*>(lfirst(lc))->winref);
+                return find_window_functions(reinterpret_cast<Node*>(q->targetList), max_ref);
+            });
+            List* common = NIL;
+            bool first = true;
+            ListCell* lc;
+            foreach (lc, q->windowClause) {
+                auto* wc = static_cast<WindowClause*>(lfirst(lc));
+                if (funcs->windowFuncs[wc->winref] == NIL)
+                    continue;
+                if (first) {
+                    common = list_copy(wc->partitionClause);
+                    first = false;
+                    continue;
+                }
+                List* kept = NIL;
+                ListCell* kc;
+                foreach (kc, common) {
+                    auto* a = static_cast<SortGroupClause*>(lfirst(kc));
+                    ListCell* pc;
+                    foreach (pc, wc->partitionClause)
+                        if (static_cast<SortGroupClause*>(lfirst(pc))->tleSortGroupRef ==
+                            a->tleSortGroupRef)
+                            kept = lappend(kept, a);
+                }
+                common = kept;
+            }
+            // DISTINCT ON at the same level picks among rows of several partitions.
+            if (q->hasDistinctOn)
+                return NIL;
+            return common;
+        }
+        if (grouped)
+            return q->distinctClause != NIL ? NIL : q->groupClause;
+        return q->distinctClause;  // DISTINCT ON keys, or every column of a DISTINCT
+    }
+
+    // The range table entries of a join tree that no outer join can null (a restriction on
+    // their columns keeps or drops a row together with its part) and that the level's WHERE
+    // sees (not inside `(...) AS alias`).
+    static std::vector<Index> preserved_entries(Query* q, Node* n) {
+        if (IsA(n, RangeTblRef))
+            return {static_cast<Index>(reinterpret_cast<RangeTblRef*>(n)->rtindex)};
+        if (IsA(n, FromExpr)) {
+            std::vector<Index> out;
+            ListCell* lc;
+            foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist) {
+                auto part = preserved_entries(q, static_cast<Node*>(lfirst(lc)));
+                out.insert(out.end(), part.begin(), part.end());
+            }
+            return out;
+        }
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        if (j->alias != nullptr)
+            return {};
+        std::vector<Index> out;
+        if (j->jointype == JOIN_INNER || j->jointype == JOIN_LEFT)
+            out = preserved_entries(q, j->larg);
+        if (j->jointype == JOIN_INNER || j->jointype == JOIN_RIGHT) {
+            auto part = preserved_entries(q, j->rarg);
+            out.insert(out.end(), part.begin(), part.end());
+        }
+        return out;
+    }
+
+    // `x, LATERAL (SELECT .. FROM rel WHERE w)` (or x LEFT JOIN LATERAL ... ON true): the
+    // subquery's answer for a row of x can only differ between the two evaluations when a
+    // changed row of rel satisfies w, exactly as for a subquery expression. (Not on the nullable
+    // side of an outer join: there its answer also decides which rows are NULL-padded.)
+    // A LEFT JOIN LATERAL whose left side is preserved qualifies too when the subquery reads
+    // only preserved entries: the padding of a row then depends on the subquery's answer alone.
+    void lateral_candidates(Query* q) {
+        Node* tree = reinterpret_cast<Node*>(q->jointree);
+        if (has_aliased_join(tree))
+            return;
+        const auto preserved = preserved_entries(q, tree);
+        std::vector<Index> laterals = preserved;
+        padded_laterals(q, tree, laterals);
+        for (Index rti : laterals) {
+            auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
+            if (rte->rtekind != RTE_SUBQUERY || !rte->lateral)
+                continue;
+            if (std::find(preserved.begin(), preserved.end(), rti) == preserved.end() &&
+                !reads_only(rte->subquery, preserved))
+                continue;
+            subquery_candidate(q, rte->subquery, "rows whose LATERAL subquery reads a changed row");
+        }
+    }
+
+    // The entries that are the nullable side of a LEFT (RIGHT) JOIN in a preserved position.
+    static void padded_laterals(Query* q, Node* n, std::vector<Index>& out) {
+        if (IsA(n, FromExpr)) {
+            ListCell* lc;
+            foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+                padded_laterals(q, static_cast<Node*>(lfirst(lc)), out);
+            return;
+        }
+        if (!IsA(n, JoinExpr))
+            return;
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        if (j->jointype == JOIN_INNER) {
+            padded_laterals(q, j->larg, out);
+            padded_laterals(q, j->rarg, out);
+        } else if (j->jointype == JOIN_LEFT || j->jointype == JOIN_RIGHT) {
+            Node* nullable = j->jointype == JOIN_LEFT ? j->rarg : j->larg;
+            padded_laterals(q, j->jointype == JOIN_LEFT ? j->larg : j->rarg, out);
+            if (IsA(nullable, RangeTblRef))
+                out.push_back(
+                    static_cast<Index>(reinterpret_cast<RangeTblRef*>(nullable)->rtindex));
+        }
+    }
+
+    // Whether every Var of `sub` (at any depth) that names the level above it names one of
+    // `entries`.
+    static bool reads_only(Query* sub, const std::vector<Index>& entries) {
+        OuterVarState st{NIL, 1};
+        pg_call([&] { query_tree_walker(sub, as_walker(collect_outer_vars), &st, 0); });
+        ListCell* lc;
+        foreach (lc, st.vars) {
+            Index varno = reinterpret_cast<Var*>(lfirst(lc))->varno;
+            if (std::find(entries.begin(), entries.end(), varno) == entries.end())
+                return false;
+        }
+        return true;
+    }
+
+    static bool has_aliased_join(Node* n) {
+        if (IsA(n, JoinExpr)) {
+            auto* j = reinterpret_cast<JoinExpr*>(n);
+            return j->alias != nullptr || has_aliased_join(j->larg) || has_aliased_join(j->rarg);
+        }
+        if (IsA(n, FromExpr)) {
+            ListCell* lc;
+            foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+                if (has_aliased_join(static_cast<Node*>(lfirst(lc))))
+                    return true;
+        }
+        return false;
     }
 
     // `x LEFT JOIN rel ON p`: the rows of x a change of rel can reach are those matching a
@@ -317,7 +567,8 @@ class Classifier {
             move_into_sublink(p, &rti);
             return exists_over(rte, p);
         });
-        candidates.push_back({ids_.at(rte), levels_.at(q), qual});
+        candidates.push_back(
+            {ids_.at(rte), levels_.at(q), qual, "rows whose outer-join partner is a changed row"});
     }
 
     Query* root_;
@@ -492,6 +743,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         });
         core::RestrictedText r;
         r.text = deparse(variant);
+        r.scope = c.scope;
         int next = 0;
         int any = 0;
         bool lined_up = true;
