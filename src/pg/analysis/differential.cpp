@@ -190,7 +190,10 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
             return why;
     }
     if (q->groupingSets)
-        recompute("GROUPING SETS, ROLLUP or CUBE below the top of the query");
+        recompute(place == Place::Top
+                      ? "GROUPING SETS, ROLLUP or CUBE with window functions, DISTINCT, LIMIT or "
+                        "a subquery expression at the same level"
+                      : "GROUPING SETS, ROLLUP or CUBE below the top of the query");
     const bool grouped_level = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr;
     if (q->hasWindowFuncs && (grouped_level || (q->distinctClause != NIL && !q->hasDistinctOn)))
         recompute("window functions over grouped or DISTINCT rows");

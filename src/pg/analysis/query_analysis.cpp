@@ -230,8 +230,9 @@ AnalyzedQuery analyze_query(const std::string& query) {
         throw not_allowed("a data-modifying statement in WITH");
     Node* limit = q->limitCount ? strip_implicit_coercions(q->limitCount) : nullptr;
     bool limit_all = limit && IsA(limit, Const) && reinterpret_cast<Const*>(limit)->constisnull;
+    // (With DISTINCT ON the ORDER BY picks the row kept per key: it has an effect.)
     out.order_by_without_limit = q->sortClause != NIL && (q->limitCount == nullptr || limit_all) &&
-                                 q->limitOffset == nullptr;
+                                 q->limitOffset == nullptr && !q->hasDistinctOn;
     if (q->limitCount != nullptr || q->limitOffset != nullptr) {
         if (!limit_all || q->limitOffset != nullptr) {
             if (q->sortClause == NIL)

@@ -76,8 +76,8 @@ core::RefreshMode choose_mode(const Definition& def, core::RequestedMode request
     // write the difference.
     if (requested == core::RequestedMode::Auto && def.plan && def.plan->recompute) {
         notice(
-            fmt::format("stream table {} uses refresh mode FULL: the defining query is {}, "
-                        "which DIFFERENTIAL and IMMEDIATE maintain only by recomputing it",
+            fmt::format("stream table {} uses refresh mode FULL: DIFFERENTIAL and IMMEDIATE "
+                        "would maintain its defining query only by recomputing it ({})",
                         display_name, def.plan->recompute_reason));
         return core::RefreshMode::Full;
     }
