@@ -50,7 +50,7 @@ SELECT leftovers();
 
 -- Options.
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'SOMETIMES')$$);
-SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id, t.ctid FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, random() FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
@@ -96,7 +96,7 @@ SELECT try($$SELECT * FROM pgtrickle.get_refresh_history('nope')$$);
 -- alter_stream_table option errors leave the stream table as it was.
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', schedule => 'soon')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
-SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.alter_stream_table('st', query => 'SELECT t FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', status => 'PAUSED')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', tier => 'lukewarm')$$);
 SELECT try($$SELECT pgtrickle.alter_stream_table('st', fuse => 'on')$$);
@@ -133,6 +133,30 @@ SELECT pgtrickle.resume_stream_table('guarded');
 SELECT try($$SELECT pgtrickle.resume_stream_table('guarded')$$);
 SELECT pgtrickle.refresh_stream_table('guarded');
 SELECT status, consecutive_errors FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'guarded';
+
+-- A refresh whose delta statement fails with an error that is not a data error (here a user
+-- function's RAISE, SQLSTATE P0001): the refresh fails, and the session goes on normally.
+CREATE FUNCTION boom(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+  IF v = 42 THEN RAISE EXCEPTION 'boom at %', v; END IF;
+  RETURN v;
+END $f$;
+CREATE TABLE boom_src (id int PRIMARY KEY, v int);
+INSERT INTO boom_src VALUES (1, 1);
+SELECT pgtrickle.create_stream_table('boomed', 'SELECT id, boom(v) AS b FROM boom_src', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO boom_src VALUES (2, 42);
+\set VERBOSITY terse
+SELECT pgtrickle.refresh_stream_table('boomed');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+SELECT 1 AS still_usable;
+BEGIN;
+SELECT pgtrickle.refresh_stream_table('boomed');
+ROLLBACK;
+SELECT 2 AS still_usable;
+\set VERBOSITY default
+DELETE FROM boom_src WHERE id = 2;
+SELECT pgtrickle.refresh_stream_table('boomed');
+SELECT id, b FROM boomed ORDER BY id;
 
 -- Duration parsing.
 SELECT pgtrickle.parse_duration_seconds(d) FROM unnest(ARRAY['30s', '5m', '1h30m', '2m30s', '1d', '1w', '90']) d;

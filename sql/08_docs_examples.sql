@@ -60,7 +60,7 @@ COMMIT;
 SELECT pgtrickle.create_stream_table('sales_by_region', 'SELECT 1 AS x');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('order_ranks',
-    'SELECT o.id, now() AS seen_at FROM orders o', refresh_mode => 'DIFFERENTIAL');
+    'SELECT o.id, o.xmin AS version FROM orders o', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.create_stream_table('live_ranks',
     'SELECT o.id, now() AS seen_at FROM orders o', refresh_mode => 'IMMEDIATE');
@@ -101,7 +101,7 @@ SELECT pgtrickle.alter_stream_table('order_ids', refresh_mode => 'FULL');
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'order_ids';
 SELECT pgtrickle.alter_stream_table('sales_by_region', status => 'suspended', tier => 'warm');
 SELECT schedule, status, refresh_tier FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'sales_by_region';
-SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, xmin AS version FROM orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.alter_stream_table('top2_orders', query => 'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'IMMEDIATE');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
@@ -463,10 +463,10 @@ SELECT country, orders, __pgt_count, __pgt_aux_count_1, __pgt_aux_sum_1 FROM cou
 
 -- AUTO and DIFFERENTIAL with a query outside the supported set.
 SELECT pgtrickle.create_stream_table('order_ranks',
-    'SELECT id, customer_id, now() AS seen_at FROM orders',
+    'SELECT id, customer_id, xmin AS version FROM orders',
     schedule => '1h');
 SELECT pgtrickle.create_stream_table('ranked_orders',
-    'SELECT id, now() AS seen_at FROM orders', refresh_mode => 'DIFFERENTIAL');
+    'SELECT id, xmin AS version FROM orders', refresh_mode => 'DIFFERENTIAL');
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 
 -- A large change: FULL is cheaper.

@@ -186,12 +186,26 @@ INSERT INTO d_customers VALUES (99, 'r9', true);
 SELECT stream_table, source_table, pending_rows FROM pgtrickle.change_buffer_sizes()
 WHERE stream_table = 'public.f_agg' ORDER BY 1, 2;
 
--- Functions whose value changes with time (or session) cannot be maintained from changed rows
--- alone: DIFFERENTIAL refuses them, AUTO falls back to FULL.
-SELECT pgtrickle.create_stream_table('f_recent', 'SELECT oid FROM d_orders WHERE amount > 0 AND now() > ''2000-01-01''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- Functions whose value changes with time (or session): evaluated as of each refresh.
+-- DIFFERENTIAL recomputes such a query at every refresh, changes or not (never NO_DATA); AUTO
+-- takes FULL (same cost); IMMEDIATE refuses it.
+CREATE TABLE d_due (id int PRIMARY KEY, due_at timestamptz NOT NULL);
+INSERT INTO d_due VALUES (1, now() - interval '1 hour'), (2, clock_timestamp() + interval '2 seconds'),
+  (3, now() + interval '1 day');
+SELECT pgtrickle.create_stream_table('f_due', 'SELECT id FROM d_due WHERE due_at <= now()', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT functions_used FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_due';
+SELECT id FROM f_due ORDER BY id;
+SELECT pg_sleep(2.5);
+-- No source changed, yet row 2 is now due: the refresh runs.
+SELECT pgtrickle.refresh_stream_table('f_due');
+SELECT action FROM pgtrickle.get_refresh_history('f_due', 1);
+SELECT id FROM f_due ORDER BY id;
+SELECT split_part(value, E'\n', 1) FROM pgtrickle.explain_st('f_due') WHERE property = 'operator_tree';
+SELECT pgtrickle.create_stream_table('f_due_now', 'SELECT id FROM d_due WHERE due_at <= now()', refresh_mode => 'IMMEDIATE');
 SELECT pgtrickle.create_stream_table('f_today', 'SELECT cid, CURRENT_DATE AS d FROM d_customers', schedule => '1h');
-SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_today';
+SELECT refresh_mode, functions_used FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_today';
 SELECT pgtrickle.drop_stream_table('f_today');
+SELECT pgtrickle.drop_stream_table('f_due');
 
 -- Views as sources are inlined: the stream table is maintained from the view's base tables.
 CREATE VIEW d_big AS SELECT oid, cid, amount FROM d_orders WHERE amount > 5;

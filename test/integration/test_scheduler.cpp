@@ -551,6 +551,31 @@ TEST_F(Scheduler, IdleStreamTablesAreNotRefreshedButStayFresh) {
     EXPECT_TRUE(converges("SELECT n FROM st", "2"));
 }
 
+// A query that reads the clock changes as time passes, without any write: the scheduler never
+// skips it as idle and its refreshes always run (DIFFERENTIAL recomputes it, FULL reloads it).
+TEST_F(Scheduler, TimeDependentStreamTablesFollowTheClockWithoutWrites) {
+    auto c = connect();
+    c.exec("CREATE TABLE due (id int PRIMARY KEY, due_at timestamptz NOT NULL)");
+    c.exec(
+        "INSERT INTO due VALUES (1, now() - interval '1 hour'),"
+        " (2, clock_timestamp() + interval '3 seconds'), (3, now() + interval '1 day')");
+    for (const char* mode : {"DIFFERENTIAL", "FULL"})
+        c.exec(fmt::format(
+            "SELECT pgtrickle.create_stream_table('due_{}', 'SELECT id FROM due WHERE due_at <= "
+            "now()', schedule => '1s', refresh_mode => '{}')",
+            mode == std::string("FULL") ? "full" : "diff", mode));
+    EXPECT_EQ(scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM due_diff"), "1");
+    // No write to `due` from here on; row 2 falls due after three seconds.
+    EXPECT_TRUE(
+        converges("SELECT string_agg(id::text, ',' ORDER BY id) FROM due_diff", "1,2", 20s));
+    EXPECT_TRUE(
+        converges("SELECT string_agg(id::text, ',' ORDER BY id) FROM due_full", "1,2", 20s));
+    EXPECT_EQ(scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history h JOIN "
+                     "pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'due_diff' "
+                     "AND h.action = 'DIFFERENTIAL'") != "0",
+              true);
+}
+
 TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
     auto c = connect();
     c.exec("CREATE TABLE src (v int)");

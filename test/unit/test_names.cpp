@@ -209,3 +209,23 @@ TEST(NamesTest, Qualified) {
 
 }  // namespace
 }  // namespace pgtrickle::core
+
+#include "pg_trickle/core/time_dependence.hpp"
+
+TEST(TimeDependenceTest, ClockAndSessionFunctionsAreTimeDependent) {
+    using pgtrickle::core::is_time_dependent;
+    EXPECT_TRUE(is_time_dependent({"sum", "now"}));
+    EXPECT_TRUE(is_time_dependent({"current_date"}));
+    EXPECT_TRUE(is_time_dependent({"current_setting"}));
+    EXPECT_FALSE(is_time_dependent({"sum", "count", "lower"}));
+    EXPECT_FALSE(is_time_dependent({}));
+    // Qualified names are other schemas' functions, not pg_catalog's.
+    EXPECT_FALSE(is_time_dependent({"myschema.now"}));
+}
+
+TEST(TimeDependenceTest, SqlArrayListsEveryName) {
+    const std::string a = pgtrickle::core::time_dependent_functions_array();
+    EXPECT_EQ(a.rfind("ARRAY['now', ", 0), 0u) << a;
+    EXPECT_NE(a.find("'current_date'"), std::string::npos);
+    EXPECT_TRUE(a.ends_with("]::pg_catalog.text[]")) << a;
+}

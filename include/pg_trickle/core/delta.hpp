@@ -144,6 +144,9 @@ struct DeltaPlan {
     // the rows that differ are written; it costs what evaluating the query costs.
     bool recompute = false;
     std::string recompute_reason;  // why (for people): "a top-K query (ORDER BY ... LIMIT)", ...
+    // The query reads the clock or the session (core/time_dependence.hpp): recomputed at every
+    // refresh, changes or not; IMMEDIATE refuses it.
+    bool time_dependent = false;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).

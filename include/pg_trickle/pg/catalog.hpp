@@ -52,6 +52,9 @@ struct StreamTable {
     std::string refresh_tier;
     std::optional<std::string> effective_refresh_mode;
     std::optional<std::string> frontier;  // jsonb text, see core::Frontier
+    // Functions the defining query calls (AnalyzedQuery::functions_used), written by create and
+    // alter; the scheduler reads it to never skip a time-dependent stream table as idle.
+    std::vector<std::string> functions_used;
 
     std::string qualified_name() const;  // quoted, for SQL
     std::string display_name() const;    // schema.name, for messages

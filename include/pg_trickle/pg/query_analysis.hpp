@@ -24,6 +24,8 @@ struct AnalyzedQuery {
     std::vector<OutputColumn> columns;
     std::vector<Dependency> sources;  // every relation the query reads, views not expanded
     bool order_by_without_limit = false;
+    // Functions the query calls (see functions_used_by); stored in the catalog's functions_used.
+    std::vector<std::string> functions_used;
 };
 
 // Parses and analyses `query` as the current user. Raises the user's errors as PostgreSQL does
@@ -31,6 +33,14 @@ struct AnalyzedQuery {
 // cannot be defined by (not a single SELECT, FOR UPDATE, TABLESAMPLE, LIMIT without ORDER BY,
 // data-modifying CTEs, temporary relations, reserved __pgt_ column names).
 AnalyzedQuery analyze_query(const std::string& query);
+
+// The functions a query calls, at any depth, sorted and each once: pg_catalog functions by
+// their name, others schema-qualified (quoted as SQL needs), SQL value functions (CURRENT_DATE,
+// CURRENT_USER, ...) by their keyword in lower case. `tree` is a parse-analyzed query.
+std::vector<std::string> functions_used(Query* tree);
+
+// The same for a query text (parsed and analysed as the current user).
+std::vector<std::string> functions_used_by(const std::string& query);
 
 // Runs the query with LIMIT 0 as the current user: proves SELECT privilege on every source.
 void check_can_read(Spi& spi, const AnalyzedQuery& q);

@@ -96,7 +96,8 @@ ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& 
             throw unsupported(
                 fmt::format("unsupported operator for IMMEDIATE mode: {}", why_not),
                 "IMMEDIATE maintenance uses the differential engine inside the writing "
-                "statement, so it covers the same queries as DIFFERENTIAL.",
+                "statement, so it covers the same queries as DIFFERENTIAL, except those that "
+                "read the clock or the session.",
                 "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");
     }
     return {RefreshMode::Full, {}};

@@ -11,9 +11,11 @@
 #include <fmt/format.h>
 
 #include "pg_trickle/core/names.hpp"
+#include "pg_trickle/core/time_dependence.hpp"
 #include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/ordering.hpp"
+#include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
@@ -31,30 +33,6 @@ struct VarState {
     List* vars;  // Var nodes referencing the level the walk started at
     int depth;   // how many query levels below that level the walk is
 };
-
-// Functions whose value changes with time or session rather than with data: a delta computed
-// from changed rows alone would leave rows that depend on them stale.
-bool uses_time_or_session(Node* node, void* context) {
-    if (node == nullptr)
-        return false;
-    if (IsA(node, SQLValueFunction))
-        return true;  // CURRENT_DATE, CURRENT_TIMESTAMP, USER, ...
-    if (IsA(node, FuncExpr)) {
-        Oid f = reinterpret_cast<FuncExpr*>(node)->funcid;
-        if (get_func_namespace(f) == PG_CATALOG_NAMESPACE) {
-            char* name = get_func_name(f);
-            int nargs = list_length(reinterpret_cast<FuncExpr*>(node)->args);
-            if (strcmp(name, "now") == 0 || strcmp(name, "statement_timestamp") == 0 ||
-                strcmp(name, "transaction_timestamp") == 0 ||
-                strcmp(name, "current_setting") == 0 || (strcmp(name, "age") == 0 && nargs == 1))
-                return true;
-        }
-    }
-    if (IsA(node, Query))
-        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(uses_time_or_session),
-                                 context, 0);
-    return expression_tree_walker(node, as_walker(uses_time_or_session), context);
-}
 
 // Collects the Vars, at any depth below a level (subqueries and subquery expressions
 // included), that reference that level's range table.
@@ -340,10 +318,13 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         return a;
     }
 
-    if (pg_call([&] { return query_tree_walker(q, as_walker(uses_time_or_session), nullptr, 0); }))
-        return unsupported(
+    // Time or session: evaluated as of each refresh, which recomputes the query (the result
+    // changes without any source changing; core/time_dependence.hpp).
+    const bool time_dependent = core::is_time_dependent(functions_used(q));
+    if (time_dependent)
+        recompute_reason =
             "functions whose value changes with time or session (now(), CURRENT_DATE, "
-            "current_setting(), ...)");
+            "current_setting(), ...), evaluated as of each refresh";
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
@@ -397,6 +378,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     if (!recompute_reason.empty()) {
         plan.recompute = true;
         plan.recompute_reason = recompute_reason;
+        plan.time_dependent = time_dependent;
         DifferentialAnalysis a;
         a.plan = std::move(plan);
         return a;

@@ -194,6 +194,95 @@ bool clear_cte_lists(Node* node, void* context) {
 
 }  // namespace
 
+namespace {
+
+// Plain C state for the walker (it runs inside PostgreSQL frames).
+struct FunctionState {
+    List* names;  // char*
+};
+
+const char* value_function_name(SQLValueFunctionOp op) {
+    switch (op) {
+        case SVFOP_CURRENT_DATE:
+            return "current_date";
+        case SVFOP_CURRENT_TIME:
+        case SVFOP_CURRENT_TIME_N:
+            return "current_time";
+        case SVFOP_CURRENT_TIMESTAMP:
+        case SVFOP_CURRENT_TIMESTAMP_N:
+            return "current_timestamp";
+        case SVFOP_LOCALTIME:
+        case SVFOP_LOCALTIME_N:
+            return "localtime";
+        case SVFOP_LOCALTIMESTAMP:
+        case SVFOP_LOCALTIMESTAMP_N:
+            return "localtimestamp";
+        case SVFOP_CURRENT_ROLE:
+            return "current_role";
+        case SVFOP_CURRENT_USER:
+            return "current_user";
+        case SVFOP_USER:
+            return "user";
+        case SVFOP_SESSION_USER:
+            return "session_user";
+        case SVFOP_CURRENT_CATALOG:
+            return "current_catalog";
+        case SVFOP_CURRENT_SCHEMA:
+            return "current_schema";
+    }
+    return "sql_value_function";
+}
+
+bool collect_functions(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<FunctionState*>(context);
+    Oid f = InvalidOid;
+    if (IsA(node, FuncExpr))
+        f = reinterpret_cast<FuncExpr*>(node)->funcid;
+    else if (IsA(node, Aggref))
+        f = reinterpret_cast<Aggref*>(node)->aggfnoid;
+    else if (IsA(node, WindowFunc))
+        f = reinterpret_cast<WindowFunc*>(node)->winfnoid;
+    else if (IsA(node, SQLValueFunction))
+        s->names = lappend(
+            s->names, pstrdup(value_function_name(reinterpret_cast<SQLValueFunction*>(node)->op)));
+    if (OidIsValid(f)) {
+        char* name = get_func_name(f);
+        Oid nsp = get_func_namespace(f);
+        if (name != nullptr)
+            s->names =
+                lappend(s->names, nsp == PG_CATALOG_NAMESPACE
+                                      ? name
+                                      : quote_qualified_identifier(get_namespace_name(nsp), name));
+    }
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_functions),
+                                 context, 0);
+    return expression_tree_walker(node, as_walker(collect_functions), context);
+}
+
+}  // namespace
+
+std::vector<std::string> functions_used(Query* tree) {
+    FunctionState state{NIL};
+    pg_call([&] { query_tree_walker(tree, as_walker(collect_functions), &state, 0); });
+    std::set<std::string> names;
+    ListCell* lc;
+    foreach (lc, state.names)
+        names.insert(static_cast<const char*>(lfirst(lc)));
+    return {names.begin(), names.end()};
+}
+
+std::vector<std::string> functions_used_by(const std::string& query) {
+    const char* text = query.c_str();
+    Query* q = pg_call([&] {
+        List* raw = pg_parse_query(text);
+        return parse_analyze_fixedparams(linitial_node(RawStmt, raw), text, nullptr, 0, nullptr);
+    });
+    return functions_used(q);
+}
+
 AnalyzedQuery analyze_query(const std::string& query) {
     const char* text = query.c_str();
     List* raw = pg_call([&] { return pg_parse_query(text); });
@@ -353,6 +442,7 @@ AnalyzedQuery analyze_query(const std::string& query) {
     // the stored query then means the same thing whoever runs it, whatever their settings.
     const std::string deparsed = deparse(printed);
     out.deparsed = deparsed;
+    out.functions_used = functions_used(q);
     return out;
 }
 

@@ -147,6 +147,7 @@ void alter_stream_table(const AlterRequest& r) {
             st.relid = rebuild_storage(spi, st, columns, unique);
         if (r.query) {
             st.defining_query = def->query.deparsed;
+            st.functions_used = def->query.functions_used;
             st.original_query = def->query.statement;
         }
         // A unique row-id index is made only after the rebuild (the old rows may repeat

@@ -166,6 +166,7 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     st.relid = create_storage_table(spi, st.schema, st.name, storage_columns(def, mode),
                                     unique_row_ids(def, mode));
     st.defining_query = q.deparsed;
+    st.functions_used = q.functions_used;
     if (collapse_whitespace(q.statement) != collapse_whitespace(q.deparsed))
         st.original_query = q.statement;
     st.schedule = schedule;

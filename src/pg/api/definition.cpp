@@ -66,6 +66,12 @@ Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t s
     DifferentialAnalysis diff = analyze_differential(spi, q.deparsed);
     def.plan = std::move(diff.plan);
     def.why_not_differential = def.plan ? "" : diff.reason;
+    def.why_not_immediate = def.why_not_differential;
+    if (def.plan && def.plan->time_dependent)
+        def.why_not_immediate =
+            "functions whose value changes with time or session (now(), CURRENT_DATE, "
+            "current_setting(), ...): a result maintained by writing statements cannot follow "
+            "the clock";
     return def;
 }
 
@@ -74,6 +80,13 @@ core::RefreshMode choose_mode(const Definition& def, core::RequestedMode request
     // A query maintained differentially only by recomputing it (DeltaPlan::recompute): AUTO
     // takes FULL, which costs the same; DIFFERENTIAL and IMMEDIATE, asked for, recompute and
     // write the difference.
+    if (requested == core::RequestedMode::Auto && def.plan && def.plan->time_dependent) {
+        notice(
+            fmt::format("stream table {} uses refresh mode FULL: its defining query reads the "
+                        "clock or the session, so every refresh evaluates it whole",
+                        display_name));
+        return core::RefreshMode::Full;
+    }
     if (requested == core::RequestedMode::Auto && def.plan && def.plan->recompute) {
         notice(
             fmt::format("stream table {} uses refresh mode FULL: DIFFERENTIAL and IMMEDIATE "
@@ -81,7 +94,9 @@ core::RefreshMode choose_mode(const Definition& def, core::RequestedMode request
                         display_name, def.plan->recompute_reason));
         return core::RefreshMode::Full;
     }
-    auto resolved = core::resolve_refresh_mode(requested, def.why_not_differential);
+    auto resolved = core::resolve_refresh_mode(
+        requested, requested == core::RequestedMode::Immediate ? def.why_not_immediate
+                                                               : def.why_not_differential);
     if (!resolved.downgrade_reason.empty()) {
         notice(fmt::format("stream table {} uses refresh mode FULL: {}", display_name,
                            resolved.downgrade_reason));

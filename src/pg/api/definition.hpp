@@ -18,6 +18,7 @@ struct Definition {
     AnalyzedQuery query;
     std::optional<core::DeltaPlan> plan;  // set when differential maintenance is possible
     std::string why_not_differential;     // otherwise, why not
+    std::string why_not_immediate;        // why IMMEDIATE cannot maintain it ("" = it can)
 };
 
 // Analyses the query, proves the current user may read every source, marks sources that are

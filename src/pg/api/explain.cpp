@@ -81,7 +81,8 @@ std::vector<ValidationRow> validate_query(const std::string& query) {
                                           "): each refresh evaluates the whole query"
                                     : std::string("supported");
         add("differential", how, recompute ? "WARNING" : "INFO");
-        std::string immediate = how;
+        std::string immediate =
+            def.why_not_immediate.empty() ? how : "not supported: " + def.why_not_immediate;
         for (const auto& d : def.query.sources)
             if (d.source_type != "VIEW" && !capturable(spi, d.source_relid))
                 immediate = "not supported: a source is not a plain table";

@@ -36,7 +36,8 @@ SELECT st.pgt_id, st.pgt_relid, n.nspname, c.relname, st.defining_query, st.orig
        st.schedule, st.refresh_mode, st.status, st.is_populated, st.consecutive_errors,
        st.diamond_consistency, st.diamond_schedule_policy, st.requested_cdc_mode,
        st.is_append_only, st.pooler_compatibility_mode, st.max_differential_joins,
-       st.max_delta_fraction, st.refresh_tier, st.effective_refresh_mode, st.frontier::text
+       st.max_delta_fraction, st.refresh_tier, st.effective_refresh_mode, st.frontier::text,
+       pg_catalog.array_to_string(st.functions_used, pg_catalog.chr(31))
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -71,6 +72,16 @@ StreamTable from_row(const Row& r) {
     st.refresh_tier = *r[18];
     st.effective_refresh_mode = r[19];
     st.frontier = r[20];
+    if (r[21] && !r[21]->empty()) {
+        std::size_t pos = 0;
+        while (pos <= r[21]->size()) {
+            std::size_t end = r[21]->find('\x1f', pos);
+            if (end == std::string::npos)
+                end = r[21]->size();
+            st.functions_used.push_back(r[21]->substr(pos, end - pos));
+            pos = end + 1;
+        }
+    }
     return st;
 }
 
@@ -88,6 +99,14 @@ Value opt_num(const std::optional<double>& v) {
 }
 Value boolean(bool b) {
     return Value(b ? "true" : "false");
+}
+// A text[] parameter's text: elements separated by chr(31) (read back with string_to_array),
+// which no function name contains, so no element needs quoting.
+Value text_array(const std::vector<std::string>& items) {
+    std::string joined;
+    for (std::size_t i = 0; i < items.size(); ++i)
+        joined += (i ? "\x1f" : "") + items[i];
+    return Value(joined);
 }
 
 }  // namespace
@@ -140,15 +159,15 @@ INSERT INTO pgtrickle.pgt_stream_tables
     (pgt_relid, pgt_schema, pgt_name, defining_query, original_query, schedule, refresh_mode,
      status, diamond_consistency, diamond_schedule_policy, requested_cdc_mode, is_append_only,
      pooler_compatibility_mode, max_differential_joins, max_delta_fraction,
-     effective_refresh_mode)
+     effective_refresh_mode, functions_used)
 VALUES ($1::oid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::boolean,
-        $14::integer, $15::double precision, $16)
+        $14::integer, $15::double precision, $16, pg_catalog.string_to_array($17, pg_catalog.chr(31)))
 RETURNING pgt_id)sql",
         {std::to_string(st.relid), st.schema, st.name, st.defining_query, st.original_query,
          st.schedule, st.refresh_mode, st.status, st.diamond_consistency,
          st.diamond_schedule_policy, st.requested_cdc_mode, boolean(st.is_append_only),
          boolean(st.pooler_compatibility_mode), opt_num(st.max_differential_joins),
-         opt_num(st.max_delta_fraction), st.effective_refresh_mode});
+         opt_num(st.max_delta_fraction), st.effective_refresh_mode, text_array(st.functions_used)});
     return std::stoll(*res.scalar());
 }
 
@@ -162,7 +181,8 @@ UPDATE pgtrickle.pgt_stream_tables SET
     diamond_consistency = $12, diamond_schedule_policy = $13, requested_cdc_mode = $14,
     is_append_only = $15::boolean, pooler_compatibility_mode = $16::boolean,
     max_differential_joins = $17::integer, max_delta_fraction = $18::double precision,
-    refresh_tier = $19, effective_refresh_mode = $20, updated_at = now()
+    refresh_tier = $19, effective_refresh_mode = $20, functions_used = pg_catalog.string_to_array($21, pg_catalog.chr(31)),
+    updated_at = now()
 WHERE pgt_id = $1::bigint)sql",
             {std::to_string(st.pgt_id),
              std::to_string(st.relid),
@@ -183,7 +203,8 @@ WHERE pgt_id = $1::bigint)sql",
              opt_num(st.max_differential_joins),
              opt_num(st.max_delta_fraction),
              st.refresh_tier,
-             st.effective_refresh_mode});
+             st.effective_refresh_mode,
+             text_array(st.functions_used)});
 }
 
 void remove(Spi& spi, std::int64_t pgt_id) {

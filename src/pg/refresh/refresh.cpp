@@ -15,10 +15,12 @@
 
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/delta.hpp"
+#include "pg_trickle/core/time_dependence.hpp"
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
+#include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "refresh/scopes.hpp"
 
@@ -151,6 +153,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     changed_relids.insert(relids[i]);
             changed = !changed_relids.empty();
             truncated = !relids.empty() && r.rows[0][relids.size()] == Value("t");
+            // A query that reads the clock or the session changes without its sources.
+            if (!changed && core::is_time_dependent(functions_used_by(st.defining_query)))
+                changed = true;
         }
         if (!changed) {
             std::string f = frontier_now(spi, seq_start);

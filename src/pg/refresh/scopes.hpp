@@ -98,12 +98,23 @@ class Subtransaction {
         });
         done_ = true;
     }
+    // Not committed: rolled back, also while an error passes through (PostgreSQL's abort of
+    // the statement would only abort the innermost subtransaction and leave the session in a
+    // state no command can leave). The error's data lives in the caller's memory context
+    // (pg_call), which the rollback does not free.
     ~Subtransaction() {
-        if (done_ || std::uncaught_exceptions() > 0)
-            return;  // an escaping error aborts all
-        RollbackAndReleaseCurrentSubTransaction();
-        MemoryContextSwitchTo(context_);
-        CurrentResourceOwner = owner_;
+        if (done_)
+            return;
+        try {
+            pg_call([&] {
+                RollbackAndReleaseCurrentSubTransaction();
+                MemoryContextSwitchTo(context_);
+                CurrentResourceOwner = owner_;
+            });
+        } catch (...) {
+            // (Cannot happen short of a broken transaction state; the error in flight, if
+            // any, still aborts the transaction.)
+        }
     }
     Subtransaction(const Subtransaction&) = delete;
     Subtransaction& operator=(const Subtransaction&) = delete;

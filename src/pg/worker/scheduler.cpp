@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "pg_trickle/core/time_dependence.hpp"
 #include "pg_trickle/core/due.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/guard.hpp"
@@ -284,7 +285,7 @@ Scheduler::TickOutcome Scheduler::tick() {
             return;
         report_activity(STATE_RUNNING, "checking schedules");
         // One statement with a kept plan: this runs at every tick.
-        auto rows = spi.execute_cached(R"sql(
+        static const std::string tick_query = std::string(R"sql(
 WITH deps AS (
     SELECT d.pgt_id,
            string_agg(d.source_relid::text, ',') AS sources,
@@ -301,14 +302,18 @@ SELECT st.pgt_id, st.status, st.refresh_mode, st.refresh_tier, st.schedule, st.i
        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
        deps.sources, coalesce(deps.captured, false), deps.upstreams,
        st.status = 'ACTIVE' AND st.consecutive_errors = 0,
-       st.needs_reinit OR st.frontier IS NULL OR st.schedule ~ '[[:space:]@]',
+       st.needs_reinit OR st.frontier IS NULL OR st.schedule ~ '[[:space:]@]'
+           OR coalesce(st.functions_used && )sql") +
+                                              core::time_dependent_functions_array() +
+                                              R"sql(, false),
        (SELECT string_agg(p.gid, ',' ORDER BY p.gid) FROM pg_catalog.pg_prepared_xacts p
         WHERE p.database = pg_catalog.current_database())
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN deps ON deps.pgt_id = st.pgt_id
-ORDER BY st.pgt_id)sql");
+ORDER BY st.pgt_id)sql";
+        auto rows = spi.execute_cached(tick_query);
         if (rows.empty())
             return;
         // A prepared transaction of this database that went away may have been committed by a
@@ -354,7 +359,8 @@ ORDER BY st.pgt_id)sql");
                 action = "DIFFERENTIAL";
             DueTable due_table{t.id, *r[7], t.last_refresh_us, action, parse_oids(r[10]), false};
             // Not skipped: a capture rebuild waiting for its FULL refresh (no DML announces it),
-            // and cron schedules (each firing is a refresh, changed or not).
+            // cron schedules (each firing is a refresh, changed or not), and queries that read
+            // the clock or the session (their result changes without any write).
             due_table.skippable = t.is_populated && t.status == "ACTIVE" && r[11] &&
                                   *r[11] == "t" && !(r[14] && *r[14] == "t");
             // Skipped looks move last_refresh_at (so monitoring sees the table as fresh), but
