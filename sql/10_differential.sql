@@ -205,6 +205,12 @@ SELECT pgtrickle.create_stream_table('f_due_now', 'SELECT id FROM d_due WHERE du
 SELECT pgtrickle.create_stream_table('f_today', 'SELECT cid, CURRENT_DATE AS d FROM d_customers', schedule => '1h');
 SELECT refresh_mode, functions_used FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_today';
 SELECT pgtrickle.drop_stream_table('f_today');
+-- A clock read inside a view counts too (views are inlined first).
+CREATE VIEW d_due_view AS SELECT id FROM d_due WHERE due_at <= now();
+SELECT pgtrickle.create_stream_table('f_due_v', 'SELECT id FROM d_due_view', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT functions_used FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'f_due_v';
+SELECT pgtrickle.drop_stream_table('f_due_v');
+DROP VIEW d_due_view;
 SELECT pgtrickle.drop_stream_table('f_due');
 
 -- Views as sources are inlined: the stream table is maintained from the view's base tables.

@@ -326,13 +326,17 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         "  SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
         "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
         "  FROM __pgt_delta d WINDOW w AS (PARTITION BY {krow} COLLATE \"C\")),\n"
-        "__pgt_net AS MATERIALIZED (SELECT * FROM __pgt_change WHERE __pgt_rn = 1 AND __pgt_nw <> "
-        "0),\n"
+        // (Whether a key also gets a new version is a window flag, not an anti join: the
+        // planner's estimates for these rows are guesses, and a nested-loop anti join over a
+        // large change costs its square.)
+        "__pgt_net AS MATERIALIZED (\n"
+        "  SELECT x.*, pg_catalog.bool_or(x.__pgt_nw > 0) OVER (PARTITION BY x.__pgt_rid) AS "
+        "__pgt_has_new\n"
+        "  FROM __pgt_change x WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_net c\n"
-        "  WHERE c.__pgt_nw < 0 AND s.__pgt_row_id = c.__pgt_rid AND {keq}\n"
-        "    AND NOT EXISTS (SELECT 1 FROM __pgt_net n WHERE n.__pgt_rid = c.__pgt_rid AND "
-        "n.__pgt_nw > 0)\n"
+        "  WHERE c.__pgt_nw < 0 AND NOT c.__pgt_has_new AND s.__pgt_row_id = c.__pgt_rid AND "
+        "{keq}\n"
         "  RETURNING 1),\n"
         "__pgt_apply_upd AS (\n"
         "  UPDATE {st} s SET {sets} FROM __pgt_net c\n"

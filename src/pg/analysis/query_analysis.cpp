@@ -442,7 +442,7 @@ AnalyzedQuery analyze_query(const std::string& query) {
     // the stored query then means the same thing whoever runs it, whatever their settings.
     const std::string deparsed = deparse(printed);
     out.deparsed = deparsed;
-    out.functions_used = functions_used(q);
+    out.functions_used = functions_used(printed);
     return out;
 }
 

@@ -363,8 +363,14 @@ class Classifier {
             auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
             if (rte->rtekind != RTE_RELATION)
                 continue;
+            // EXISTS (changed row with equal key columns): an equality the planner hashes.
+            // NULL keys (equal for grouping, never for `=`) take a second arm, which an
+            // uncorrelated EXISTS switches off when no changed row has one:
+            //   EXISTS (eq) OR (EXISTS (a NULL key) AND EXISTS (IS NOT DISTINCT FROM))
             Node* qual = pg_call([&]() -> Node* {
-                List* conds = NIL;
+                List* equal = NIL;
+                List* same = NIL;
+                List* null_key = NIL;
                 ListCell* lc;
                 foreach (lc, keys) {
                     auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
@@ -374,22 +380,45 @@ class Classifier {
                     auto* v = reinterpret_cast<Var*>(tle->expr);
                     if (v->varlevelsup != 0 || v->varno != rti || v->varattno <= 0)
                         continue;
-                    Var* changed =
-                        makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
-                    Var* outer =
-                        makeVar(rti, v->varattno, v->vartype, v->vartypmod, v->varcollid, 1);
-                    auto* same = makeNode(DistinctExpr);
-                    same->opno = sgc->eqop;
-                    same->opfuncid = get_opcode(sgc->eqop);
-                    same->opresulttype = BOOLOID;
-                    same->inputcollid = v->varcollid;
-                    same->args = list_make2(changed, outer);
-                    same->location = -1;
-                    conds = lappend(conds, makeBoolExpr(NOT_EXPR, list_make1(same), -1));
+                    auto changed = [&] {
+                        return makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
+                    };
+                    auto outer = [&] {
+                        return makeVar(rti, v->varattno, v->vartype, v->vartypmod, v->varcollid, 1);
+                    };
+                    Expr* eq =
+                        make_opclause(sgc->eqop, BOOLOID, false, reinterpret_cast<Expr*>(changed()),
+                                      reinterpret_cast<Expr*>(outer()), InvalidOid, v->varcollid);
+                    reinterpret_cast<OpExpr*>(eq)->opfuncid = get_opcode(sgc->eqop);
+                    equal = lappend(equal, eq);
+                    auto* distinct = makeNode(DistinctExpr);
+                    distinct->opno = sgc->eqop;
+                    distinct->opfuncid = get_opcode(sgc->eqop);
+                    distinct->opresulttype = BOOLOID;
+                    distinct->inputcollid = v->varcollid;
+                    distinct->args = list_make2(changed(), outer());
+                    distinct->location = -1;
+                    same = lappend(same, makeBoolExpr(NOT_EXPR, list_make1(distinct), -1));
+                    auto* is_null = makeNode(NullTest);
+                    is_null->arg = reinterpret_cast<Expr*>(changed());
+                    is_null->nulltesttype = IS_NULL;
+                    is_null->location = -1;
+                    null_key = lappend(null_key, is_null);
                 }
-                if (conds == NIL)
+                if (equal == NIL)
                     return nullptr;
-                return exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(conds)));
+                Node* by_equality =
+                    exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(equal)));
+                Node* any_null = exists_over(
+                    rte, list_length(null_key) == 1
+                             ? static_cast<Node*>(linitial(null_key))
+                             : reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, null_key, -1)));
+                Node* by_null = exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(same)));
+                return reinterpret_cast<Node*>(makeBoolExpr(
+                    OR_EXPR,
+                    list_make2(by_equality,
+                               makeBoolExpr(AND_EXPR, list_make2(any_null, by_null), -1)),
+                    -1));
             });
             if (qual != nullptr)
                 candidates.push_back({ids_.at(rte), levels_.at(q), qual, scope});
@@ -759,7 +788,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
                 lined_up = false;
             r.original.push_back(next++);
         }
-        if (!lined_up || any != 1 || static_cast<std::size_t>(next) != refs.size())
+        if (!lined_up || any < 1 || static_cast<std::size_t>(next) != refs.size())
             continue;  // no restriction: the plain evaluations are exact too
         auto& ref = out.refs[position_of[static_cast<std::size_t>(c.id)]];
         ref.restriction = static_cast<int>(out.restrictions.size());
