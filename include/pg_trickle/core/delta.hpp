@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,20 @@ struct AlgebraicColumn {
     std::string type_sql;   // the output column's type
 };
 
+// WITH RECURSIVE r(c1, ..., cn) AS (base UNION step) SELECT c1, ..., cn FROM r, where base and
+// step are inner joins (monotone) and step reads r once: the stored rows are the set r. When the
+// sources only gained rows, the new rows are derived semi-naively: seeds are the base's delta and
+// the step over the stored rows with the sources' delta, and the step is iterated from them to a
+// fixpoint (UNION); rows not stored yet are inserted. Deletes and updates recompute.
+struct RecursiveInserts {
+    std::vector<std::string> columns;  // r's column names (c1, ..., cn), in order
+    std::string base;                  // the non-recursive term
+    std::vector<RelationRef> base_refs;
+    std::string step;  // the recursive term
+    std::vector<RelationRef> step_refs;
+    RelationRef self;  // the step's reference to r (`table` unused)
+};
+
 struct DeltaPlan {
     enum class Kind { Linear, Grouped };
     Kind kind = Kind::Linear;
@@ -147,6 +162,9 @@ struct DeltaPlan {
     // The query reads the clock or the session (core/time_dependence.hpp): recomputed at every
     // refresh, changes or not; IMMEDIATE refuses it.
     bool time_dependent = false;
+    // A recompute plan whose insert-only changes are applied semi-naively (see RecursiveInserts);
+    // the refresh drops it when a source had deletes or updates since the frontier.
+    std::optional<RecursiveInserts> recursive_inserts;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).
@@ -187,6 +205,10 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
 
 // How the plan maintains its query, for people (explain_st's operator_tree).
 std::string describe_plan(const DeltaPlan& plan);
+
+// SELECT returning whether any of the relids' buffers has a change since prev other than an
+// insert (RecursiveInserts apply only to inserts).
+std::string has_non_inserts_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
 
 // SELECT returning one boolean per relid (its buffer has changes since prev), then one more:
 // whether any of them was truncated. With no relids: a single false.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,15 @@ struct ReferenceAnalysis {
 // `tree` is a parse-analyzed query and `text` its deparsed form; `table_index` maps every
 // source table's OID to its index in DeltaPlan::tables. Throws std::runtime_error when the text
 // does not line up with the tree (the caller reports the query as unsupported).
+// `cte`: the name of a CTE the text reads unqualified (a recursive term's reference to its own
+// query), whose references are not relations of the query.
 ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
-                                     const std::map<Oid, std::size_t>& table_index);
+                                     const std::map<Oid, std::size_t>& table_index,
+                                     const std::string& cte = "");
+
+// The one unqualified reference of `text` named `cte`; nullopt when there is none, more than
+// one, or it renames columns.
+std::optional<core::RelationRef> cte_reference(const std::string& text, const std::string& cte);
 
 // The subquery expressions (SubLinks) of `node` that belong to its own query level: those
 // nested in another SubLink's subquery are not included.

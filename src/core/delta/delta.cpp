@@ -356,6 +356,72 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
 }
 
+// `text` with the reference `self` replaced by `replacement` (its name kept as alias), and
+// `refs` moved to where they are in the result.
+std::pair<std::string, std::vector<RelationRef>> replace_reference(
+    const std::string& text, const std::vector<RelationRef>& refs, const RelationRef& self,
+    const std::string& replacement) {
+    std::string r = replacement;
+    if (!self.has_alias)
+        r += " " + quote_ident(self.refname);
+    std::string out = text;
+    out.replace(self.location, self.length, r);
+    std::vector<RelationRef> moved = refs;
+    for (auto& ref : moved)
+        if (ref.location > self.location)
+            ref.location = ref.location + r.size() - self.length;
+    return {out, moved};
+}
+
+// Semi-naive insertion into a recursive query's stored rows (DeltaPlan::recursive_inserts).
+std::string recursive_inserts_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                                    const std::string& st) {
+    const RecursiveInserts& rec = *plan.recursive_inserts;
+    std::vector<std::string> cols, stored_as_cols, out_cols, renamed, same;
+    for (std::size_t i = 0; i < rec.columns.size(); ++i) {
+        const std::string c = quote_ident(rec.columns[i]);
+        const std::string o = quote_ident(plan.output_columns[i]);
+        cols.push_back(c);
+        stored_as_cols.push_back(fmt::format("s.{} AS {}", o, c));
+        out_cols.push_back(o);
+        renamed.push_back(fmt::format("r.{} AS {}", c, o));
+        same.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM n.{0}", o));
+    }
+    // Seeds: the base's delta, and the step's delta over its sources with r = the stored rows.
+    std::vector<std::string> seeds = signed_terms(rec.base, rec.base_refs, {}, {}, plan.tables);
+    const auto [over_stored, over_stored_refs] =
+        replace_reference(rec.step, rec.step_refs, rec.self,
+                          fmt::format("(SELECT {} FROM {} s)", join(stored_as_cols, ", "), st));
+    for (auto& t : signed_terms(over_stored, over_stored_refs, {}, {}, plan.tables))
+        seeds.push_back(std::move(t));
+    seeds.push_back(fmt::format("SELECT {}, 0 AS __pgt_w FROM {} s WHERE false",
+                                join(map_columns(plan.output_columns,
+                                                 [](const std::string& c) {
+                                                     return "s." + c;  // (quoted already)
+                                                 }),
+                                     ", "),
+                                st));
+    const std::string iterated =
+        replace_reference(rec.step, rec.step_refs, rec.self, "__pgt_rec").first;
+    return fmt::format(
+        "WITH RECURSIVE {ctes},\n"
+        "__pgt_seed({cols}, __pgt_w) AS MATERIALIZED (\n{seeds}\n),\n"
+        "__pgt_rec({cols}) AS (\n"
+        "  SELECT {cols} FROM __pgt_seed WHERE __pgt_w > 0\n"
+        "  UNION\n{iterated}\n),\n"
+        "__pgt_new AS MATERIALIZED (SELECT DISTINCT {renamed} FROM __pgt_rec r),\n"
+        "__pgt_apply_ins AS (\n"
+        "  INSERT INTO {st} (__pgt_row_id, {out}) SELECT {rid}, {ncols} FROM __pgt_new n\n"
+        "  WHERE NOT EXISTS (SELECT 1 FROM {st} s WHERE {same})\n"
+        "  RETURNING 1)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins), 0::bigint, 0::bigint",
+        fmt::arg("ctes", table_ctes), fmt::arg("cols", join(cols, ", ")),
+        fmt::arg("seeds", join(seeds, "\nUNION ALL\n")), fmt::arg("iterated", iterated),
+        fmt::arg("renamed", join(renamed, ", ")), fmt::arg("st", st),
+        fmt::arg("out", join(out_cols, ", ")), fmt::arg("rid", row_id_expression(plan, "n")),
+        fmt::arg("ncols", prefixed(plan, "n")), fmt::arg("same", join(same, " AND ")));
+}
+
 std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
                           const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
@@ -440,6 +506,8 @@ namespace {
 
 std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
                            const std::string& storage) {
+    if (plan.recursive_inserts)
+        return recursive_inserts_apply(plan, table_ctes, storage);
     if (plan.kind == DeltaPlan::Kind::Linear)
         return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
                                         : keyed_linear_apply(plan, table_ctes, storage);
@@ -498,6 +566,15 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
         out.replace(refs[i].location, refs[i].length, r);
     }
     return out;
+}
+
+std::string has_non_inserts_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {
+    std::vector<std::string> any;
+    const std::string pred = unconsumed_predicate(prev, "b");
+    for (auto relid : relids)
+        any.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE b.action <> 'I' AND {})",
+                                  buffer_table(relid), pred));
+    return "SELECT " + (any.empty() ? std::string("false") : join(any, " OR "));
 }
 
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {

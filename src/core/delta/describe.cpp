@@ -62,6 +62,12 @@ std::string describe_plan(const DeltaPlan& plan) {
         std::vector<std::string> names;
         for (const auto& t : plan.tables)
             names.push_back(t.qualified_name);
+        if (plan.recursive_inserts)
+            return "Recursive, semi-naive inserts: when the sources only gained rows, the new "
+                   "rows are derived from the base's new rows and the step over the stored rows "
+                   "and the new source rows, iterated to a fixpoint; after deletes or updates "
+                   "the query is recomputed and only the rows that differ are written\n  reads: " +
+                   detail::join(names, ", ") + "\n  rows identified by a hash of their content";
         return "Recomputed (" + plan.recompute_reason +
                "): the query is evaluated whole at each refresh and compared with the stored "
                "rows; only the rows that differ are written\n  reads: " +

@@ -16,6 +16,7 @@
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/ordering.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
+#include "pg_trickle/pg/recursion.hpp"
 #include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
@@ -134,6 +135,8 @@ std::vector<std::string> primary_key(Spi& spi, Oid relid) {
 
 namespace {
 
+constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
+
 // What the walk over a query's levels found.
 struct Sources {
     core::DeltaPlan* plan;
@@ -159,7 +162,7 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
     ListCell* cc;
     foreach (cc, q->cteList) {
         auto* cte = static_cast<CommonTableExpr*>(lfirst(cc));
-        recompute("a recursive query (WITH RECURSIVE)");
+        recompute(kRecursiveReason);
         if (cte->search_clause != nullptr || cte->cycle_clause != nullptr)
             return "WITH RECURSIVE ... SEARCH / CYCLE";
         std::string why =
@@ -379,6 +382,8 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         plan.recompute = true;
         plan.recompute_reason = recompute_reason;
         plan.time_dependent = time_dependent;
+        if (recompute_reason == kRecursiveReason)
+            plan.recursive_inserts = recursive_inserts(q, sources.table_index);
         DifferentialAnalysis a;
         a.plan = std::move(plan);
         return a;

@@ -643,10 +643,14 @@ struct TextRef {
     std::string alias;
 };
 
+// (An unqualified reference named `cte` is that CTE's: every relation is printed qualified.)
 std::vector<TextRef> text_refs(const std::string& text,
-                               const std::map<Oid, std::size_t>& table_index) {
+                               const std::map<Oid, std::size_t>& table_index,
+                               const std::string& cte = "") {
     std::vector<TextRef> out;
     for (RangeVar* rv : raw_range_vars(text)) {
+        if (!cte.empty() && rv->schemaname == nullptr && cte == rv->relname)
+            continue;
         Oid relid = pg_call([&] { return RangeVarGetRelid(rv, NoLock, false); });
         auto it = table_index.find(relid);
         if (it == table_index.end())
@@ -672,6 +676,26 @@ std::vector<TextRef> text_refs(const std::string& text,
 }
 
 }  // namespace
+
+std::optional<core::RelationRef> cte_reference(const std::string& text, const std::string& cte) {
+    std::optional<core::RelationRef> found;
+    for (RangeVar* rv : raw_range_vars(text)) {
+        if (rv->schemaname != nullptr || cte != rv->relname)
+            continue;
+        if (found || (rv->alias != nullptr && rv->alias->colnames != NIL))
+            return std::nullopt;  // (read twice, or with renamed columns)
+        core::RelationRef ref;
+        const std::string printed = quote_identifier(rv->relname);
+        ref.location = static_cast<std::size_t>(rv->location);
+        if (text.compare(ref.location, printed.size(), printed) != 0)
+            return std::nullopt;
+        ref.length = printed.size();
+        ref.has_alias = rv->alias != nullptr;
+        ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
+        found = ref;
+    }
+    return found;
+}
 
 std::vector<SubLink*> sublinks_of(Node* node) {
     SublinkState s{NIL};
@@ -707,7 +731,8 @@ std::string deparse(Query* q) {
 }
 
 ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
-                                     const std::map<Oid, std::size_t>& table_index) {
+                                     const std::map<Oid, std::size_t>& table_index,
+                                     const std::string& cte) {
     // (C++ code between the pg_call()s: only plain C calls run inside them.)
     Enumeration e;
     enumerate(tree, e);
@@ -728,8 +753,8 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
             rte->eref->aliasname = pstrdup(n);
         });
     }
-    const auto marked_refs = text_refs(deparse(marked), table_index);
-    const auto refs = text_refs(text, table_index);
+    const auto marked_refs = text_refs(deparse(marked), table_index, cte);
+    const auto refs = text_refs(text, table_index, cte);
     if (marked_refs.size() != refs.size() || refs.size() != e.rels.size())
         throw std::runtime_error("relation references do not line up with the query");
     std::vector<int> id_at(refs.size());
@@ -776,7 +801,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         int next = 0;
         int any = 0;
         bool lined_up = true;
-        for (const auto& t : text_refs(r.text, table_index)) {
+        for (const auto& t : text_refs(r.text, table_index, cte)) {
             r.refs.push_back(t.ref);
             if (t.alias == kAnyAlias) {
                 r.original.push_back(-1);

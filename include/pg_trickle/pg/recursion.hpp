@@ -1,0 +1,20 @@
+// Recognising a recursive query whose inserts can be applied semi-naively
+// (core::RecursiveInserts).
+#pragma once
+
+#include <map>
+#include <optional>
+
+#include "pg_trickle/core/delta.hpp"
+#include "pg_trickle/pg/postgres.hpp"
+
+namespace pgtrickle::pg {
+
+// For `WITH RECURSIVE r(c1, ..., cn) AS (base UNION step) SELECT c1, ..., cn FROM r` (every
+// column of r once, in order, nothing else), where base and step are select-project-joins of
+// inner joins over source tables and step reads r once: the terms' texts and references.
+// nullopt for any other query (it is then recomputed whatever changed).
+std::optional<core::RecursiveInserts> recursive_inserts(
+    Query* q, const std::map<Oid, std::size_t>& table_index);
+
+}  // namespace pgtrickle::pg
