@@ -1,0 +1,362 @@
+// Restricted evaluations of nonlinear relation references (see restrictions.hpp).
+#include "restrictions.hpp"
+
+#include <algorithm>
+
+#include "pg_trickle/pg/guard.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+using Walker = bool (*)();
+template <typename F>
+Walker as_walker(F fn) {
+    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
+}
+
+// Moves an outer join's ON condition into a subquery over the nullable relation (range table
+// index `*context` at this level): its Vars become Var 1 of the subquery, every other Var one
+// level further out.
+bool move_into_sublink(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Var)) {
+        auto* v = reinterpret_cast<Var*>(node);
+        int nullable = *static_cast<int*>(context);
+        if (v->varlevelsup == 0 && static_cast<int>(v->varno) == nullable) {
+            v->varno = 1;
+            v->varnosyn = 1;
+            v->varattnosyn = v->varattno;
+        } else {
+            v->varlevelsup += 1;
+        }
+        return false;
+    }
+    return expression_tree_walker(node, as_walker(move_into_sublink), context);
+}
+
+// The Vars, at any depth, naming the query level `depth` levels above where the walk starts.
+struct OuterVarState {
+    List* vars;
+    int depth;
+};
+
+bool collect_outer_vars(Node* node, void* context) {
+    auto* s = static_cast<OuterVarState*>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Var)) {
+        if (static_cast<int>(reinterpret_cast<Var*>(node)->varlevelsup) == s->depth)
+            s->vars = lappend(s->vars, node);
+        return false;
+    }
+    if (IsA(node, Query)) {
+        s->depth++;
+        bool r = query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_outer_vars),
+                                   context, 0);
+        s->depth--;
+        return r;
+    }
+    return expression_tree_walker(node, as_walker(collect_outer_vars), context);
+}
+
+// EXISTS (SELECT 1 FROM <rel> __pgt_any_ref WHERE <quals>): the condition that restricts an
+// evaluation to the rows a change of `rel` can reach.
+Node* exists_over(RangeTblEntry* rel, Node* quals) {
+    auto* sub = makeNode(Query);
+    sub->commandType = CMD_SELECT;
+    sub->querySource = QSRC_ORIGINAL;
+    sub->canSetTag = true;
+    auto* r = static_cast<RangeTblEntry*>(copyObjectImpl(rel));
+    r->alias = makeAlias(kAnyAlias, NIL);
+    r->eref = static_cast<Alias*>(copyObjectImpl(rel->eref));
+    r->eref->aliasname = pstrdup(kAnyAlias);
+    r->lateral = false;
+    r->inFromCl = true;
+    sub->rtable = list_make1(r);
+    auto* rtr = makeNode(RangeTblRef);
+    rtr->rtindex = 1;
+    sub->jointree = makeFromExpr(list_make1(rtr), quals);
+    Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);
+    sub->targetList =
+        list_make1(makeTargetEntry(reinterpret_cast<Expr*>(one), 1, pstrdup("__pgt_one"), false));
+    auto* link = makeNode(SubLink);
+    link->subLinkType = EXISTS_SUBLINK;
+    link->subselect = reinterpret_cast<Node*>(sub);
+    link->location = -1;
+    return reinterpret_cast<Node*>(link);
+}
+
+// The clauses whose expressions name a part of the level's input (see
+// partition_restrictions), or NIL when the level has no such parts.
+List* partition_key(Query* q) {
+    if (q->setOperations != nullptr || q->limitCount != nullptr || q->limitOffset != nullptr ||
+        q->groupingSets != NIL || q->hasTargetSRFs)
+        return NIL;
+    const bool grouped = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr;
+    if (q->hasWindowFuncs) {
+        if (grouped || (q->distinctClause != NIL && !q->hasDistinctOn))
+            return NIL;
+        // The key columns every window function's partition has in common.
+        WindowFuncLists* funcs = pg_call([&] {
+            Index max_ref = 0;
+            ListCell* lc;
+            foreach (lc, q->windowClause)
+                max_ref = std::max(max_ref, static_cast<WindowClause*>(lfirst(lc))->winref);
+            return find_window_functions(reinterpret_cast<Node*>(q->targetList), max_ref);
+        });
+        List* common = NIL;
+        bool first = true;
+        ListCell* lc;
+        foreach (lc, q->windowClause) {
+            auto* wc = static_cast<WindowClause*>(lfirst(lc));
+            if (funcs->windowFuncs[wc->winref] == NIL)
+                continue;
+            if (first) {
+                common = list_copy(wc->partitionClause);
+                first = false;
+                continue;
+            }
+            List* kept = NIL;
+            ListCell* kc;
+            foreach (kc, common) {
+                auto* a = static_cast<SortGroupClause*>(lfirst(kc));
+                ListCell* pc;
+                foreach (pc, wc->partitionClause)
+                    if (static_cast<SortGroupClause*>(lfirst(pc))->tleSortGroupRef ==
+                        a->tleSortGroupRef)
+                        kept = lappend(kept, a);
+            }
+            common = kept;
+        }
+        // DISTINCT ON at the same level picks among rows of several partitions.
+        if (q->hasDistinctOn)
+            return NIL;
+        return common;
+    }
+    if (grouped)
+        return q->distinctClause != NIL ? NIL : q->groupClause;
+    return q->distinctClause;  // DISTINCT ON keys, or every column of a DISTINCT
+}
+
+// The range table entries of a join tree that no outer join can null (a restriction on
+// their columns keeps or drops a row together with its part) and that the level's WHERE
+// sees (not inside `(...) AS alias`).
+std::vector<Index> preserved_entries(Query* q, Node* n) {
+    if (IsA(n, RangeTblRef))
+        return {static_cast<Index>(reinterpret_cast<RangeTblRef*>(n)->rtindex)};
+    if (IsA(n, FromExpr)) {
+        std::vector<Index> out;
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist) {
+            auto part = preserved_entries(q, static_cast<Node*>(lfirst(lc)));
+            out.insert(out.end(), part.begin(), part.end());
+        }
+        return out;
+    }
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    if (j->alias != nullptr)
+        return {};
+    std::vector<Index> out;
+    if (j->jointype == JOIN_INNER || j->jointype == JOIN_LEFT)
+        out = preserved_entries(q, j->larg);
+    if (j->jointype == JOIN_INNER || j->jointype == JOIN_RIGHT) {
+        auto part = preserved_entries(q, j->rarg);
+        out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+}
+
+// The entries that are the nullable side of a LEFT (RIGHT) JOIN in a preserved position.
+void padded_laterals(Query* q, Node* n, std::vector<Index>& out) {
+    if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            padded_laterals(q, static_cast<Node*>(lfirst(lc)), out);
+        return;
+    }
+    if (!IsA(n, JoinExpr))
+        return;
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    if (j->jointype == JOIN_INNER) {
+        padded_laterals(q, j->larg, out);
+        padded_laterals(q, j->rarg, out);
+    } else if (j->jointype == JOIN_LEFT || j->jointype == JOIN_RIGHT) {
+        Node* nullable = j->jointype == JOIN_LEFT ? j->rarg : j->larg;
+        padded_laterals(q, j->jointype == JOIN_LEFT ? j->larg : j->rarg, out);
+        if (IsA(nullable, RangeTblRef))
+            out.push_back(static_cast<Index>(reinterpret_cast<RangeTblRef*>(nullable)->rtindex));
+    }
+}
+
+// Whether every Var of `sub` (at any depth) that names the level above it names one of
+// `entries`.
+bool reads_only(Query* sub, const std::vector<Index>& entries) {
+    OuterVarState st{NIL, 1};
+    pg_call([&] { query_tree_walker(sub, as_walker(collect_outer_vars), &st, 0); });
+    ListCell* lc;
+    foreach (lc, st.vars) {
+        Index varno = reinterpret_cast<Var*>(lfirst(lc))->varno;
+        if (std::find(entries.begin(), entries.end(), varno) == entries.end())
+            return false;
+    }
+    return true;
+}
+
+bool has_aliased_join(Node* n) {
+    if (IsA(n, JoinExpr)) {
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        return j->alias != nullptr || has_aliased_join(j->larg) || has_aliased_join(j->rarg);
+    }
+    if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            if (has_aliased_join(static_cast<Node*>(lfirst(lc))))
+                return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+void subquery_restriction(Query* q, Query* sub, const char* scope, std::vector<Restriction>& out) {
+    if (sub->setOperations != nullptr || sub->cteList != NIL || list_length(sub->rtable) != 1 ||
+        list_length(sub->jointree->fromlist) != 1 ||
+        !IsA(linitial(sub->jointree->fromlist), RangeTblRef))
+        return;
+    auto* rte = static_cast<RangeTblEntry*>(linitial(sub->rtable));
+    if (rte->rtekind != RTE_RELATION)
+        return;
+    Node* w = sub->jointree->quals;
+    if (w != nullptr && pg_call([&] { return checkExprHasSubLink(w); }))
+        return;
+    Node* qual = pg_call([&] { return exists_over(rte, static_cast<Node*>(copyObjectImpl(w))); });
+    out.push_back({rte, q, qual, scope});
+}
+
+// A level that computes each output row from one part of its input rows (the rows of one
+// group, window partition, DISTINCT ON key or DISTINCT value): the parts a change of `rel`
+// can reach are those holding a changed row of rel, and each part is recognised by rel's
+// columns among the part's key. Keeping only the input rows whose key columns of rel equal
+// a changed row's keeps whole parts, so both evaluations are exact for them, and every other
+// part is the same in both.
+void partition_restrictions(Query* q, std::vector<Restriction>& out) {
+    List* keys = partition_key(q);
+    if (keys == NIL)
+        return;
+    const char* scope = q->hasWindowFuncs  ? "the window partitions holding a changed row"
+                        : q->hasDistinctOn ? "the DISTINCT ON keys of a changed row"
+                        : q->hasAggs || q->groupClause != NIL
+                            ? "the groups holding a changed row"
+                            : "the DISTINCT rows equal to a changed row";
+    for (Index rti : preserved_entries(q, reinterpret_cast<Node*>(q->jointree))) {
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
+        if (rte->rtekind != RTE_RELATION)
+            continue;
+        // EXISTS (changed row with equal key columns): an equality the planner hashes.
+        // NULL keys (equal for grouping, never for `=`) take a second arm, which an
+        // uncorrelated EXISTS switches off when no changed row has one:
+        //   EXISTS (eq) OR (EXISTS (a NULL key) AND EXISTS (IS NOT DISTINCT FROM))
+        Node* qual = pg_call([&]() -> Node* {
+            List* equal = NIL;
+            List* same = NIL;
+            List* null_key = NIL;
+            ListCell* lc;
+            foreach (lc, keys) {
+                auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+                TargetEntry* tle = get_sortgroupclause_tle(sgc, q->targetList);
+                if (!IsA(tle->expr, Var) || !OidIsValid(sgc->eqop))
+                    continue;
+                auto* v = reinterpret_cast<Var*>(tle->expr);
+                if (v->varlevelsup != 0 || v->varno != rti || v->varattno <= 0)
+                    continue;
+                auto changed = [&] {
+                    return makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
+                };
+                auto outer = [&] {
+                    return makeVar(rti, v->varattno, v->vartype, v->vartypmod, v->varcollid, 1);
+                };
+                Expr* eq =
+                    make_opclause(sgc->eqop, BOOLOID, false, reinterpret_cast<Expr*>(changed()),
+                                  reinterpret_cast<Expr*>(outer()), InvalidOid, v->varcollid);
+                reinterpret_cast<OpExpr*>(eq)->opfuncid = get_opcode(sgc->eqop);
+                equal = lappend(equal, eq);
+                auto* distinct = makeNode(DistinctExpr);
+                distinct->opno = sgc->eqop;
+                distinct->opfuncid = get_opcode(sgc->eqop);
+                distinct->opresulttype = BOOLOID;
+                distinct->inputcollid = v->varcollid;
+                distinct->args = list_make2(changed(), outer());
+                distinct->location = -1;
+                same = lappend(same, makeBoolExpr(NOT_EXPR, list_make1(distinct), -1));
+                auto* is_null = makeNode(NullTest);
+                is_null->arg = reinterpret_cast<Expr*>(changed());
+                is_null->nulltesttype = IS_NULL;
+                is_null->location = -1;
+                null_key = lappend(null_key, is_null);
+            }
+            if (equal == NIL)
+                return nullptr;
+            Node* by_equality =
+                exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(equal)));
+            Node* any_null = exists_over(
+                rte, list_length(null_key) == 1
+                         ? static_cast<Node*>(linitial(null_key))
+                         : reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, null_key, -1)));
+            Node* by_null = exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(same)));
+            return reinterpret_cast<Node*>(makeBoolExpr(
+                OR_EXPR,
+                list_make2(by_equality, makeBoolExpr(AND_EXPR, list_make2(any_null, by_null), -1)),
+                -1));
+        });
+        if (qual != nullptr)
+            out.push_back({rte, q, qual, scope});
+    }
+}
+
+// `x, LATERAL (SELECT .. FROM rel WHERE w)` (or x LEFT JOIN LATERAL ... ON true): the
+// subquery's answer for a row of x can only differ between the two evaluations when a
+// changed row of rel satisfies w, exactly as for a subquery expression. (Not on the nullable
+// side of an outer join: there its answer also decides which rows are NULL-padded.)
+// A LEFT JOIN LATERAL whose left side is preserved qualifies too when the subquery reads
+// only preserved entries: the padding of a row then depends on the subquery's answer alone.
+void lateral_restrictions(Query* q, std::vector<Restriction>& out) {
+    Node* tree = reinterpret_cast<Node*>(q->jointree);
+    if (has_aliased_join(tree))
+        return;
+    const auto preserved = preserved_entries(q, tree);
+    std::vector<Index> laterals = preserved;
+    padded_laterals(q, tree, laterals);
+    for (Index rti : laterals) {
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
+        if (rte->rtekind != RTE_SUBQUERY || !rte->lateral)
+            continue;
+        if (std::find(preserved.begin(), preserved.end(), rti) == preserved.end() &&
+            !reads_only(rte->subquery, preserved))
+            continue;
+        subquery_restriction(q, rte->subquery, "rows whose LATERAL subquery reads a changed row",
+                             out);
+    }
+}
+
+// `x LEFT JOIN rel ON p`: the rows of x a change of rel can reach are those matching a
+// changed row on p; every other row of x is padded or joined the same way in both.
+void outer_join_restriction(Query* q, JoinExpr* j, Node* nullable, std::vector<Restriction>& out) {
+    if (!IsA(nullable, RangeTblRef))
+        return;
+    int rti = reinterpret_cast<RangeTblRef*>(nullable)->rtindex;
+    auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, rti - 1));
+    if (rte->rtekind != RTE_RELATION)
+        return;
+    if (j->quals != nullptr && pg_call([&] { return checkExprHasSubLink(j->quals); }))
+        return;
+    Node* qual = pg_call([&] {
+        Node* p = static_cast<Node*>(copyObjectImpl(j->quals));
+        move_into_sublink(p, &rti);
+        return exists_over(rte, p);
+    });
+    out.push_back({rte, q, qual, "rows whose outer-join partner is a changed row"});
+}
+
+}  // namespace pgtrickle::pg
