@@ -6,8 +6,9 @@ DROP TABLE IF EXISTS d_orders, d_customers, d_tags, d_events CASCADE;
 RESET client_min_messages;
 CREATE EXTENSION pg_trickle;
 -- Large changes on these small tables would otherwise make refreshes fall back to FULL (see the
--- end of this file).
+-- end of this file); so could a slow delta (the cost model, pg_trickle.refresh_strategy).
 SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'differential';
 -- schedule => '1h': the scheduler leaves these alone; only the manual refreshes below run.
 
 CREATE TABLE d_customers (cid int PRIMARY KEY, region text, vip boolean);
@@ -154,6 +155,7 @@ SELECT pgtrickle.explain_diff_sql('nonexistent');
 -- When more than pg_trickle.differential_max_change_ratio of a source changed, a full refresh is
 -- cheaper: the refresh says so, runs FULL, and records the fallback.
 RESET pg_trickle.differential_max_change_ratio;
+RESET pg_trickle.refresh_strategy;
 SHOW pg_trickle.differential_max_change_ratio;
 ANALYZE d_customers;
 UPDATE d_customers SET vip = NOT vip;
@@ -168,6 +170,39 @@ JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
 ORDER BY refresh_id DESC LIMIT 1;
 SELECT st, result FROM d_check() WHERE st = 'f_nonequi';
 
+-- The cost model: when a stream table's last DIFFERENTIAL refresh took at least
+-- pg_trickle.cost_model_safety_margin (0.8) times its last FULL one, and 50 ms more, the next
+-- refreshes are FULL (recorded as fallbacks) until 15 in a row have been. Here the history is
+-- made to say so: the last differential refresh took 2 s, a full one 10 ms.
+SHOW pg_trickle.refresh_strategy;
+SHOW pg_trickle.cost_model_safety_margin;
+UPDATE pgtrickle.pgt_refresh_history SET end_time = start_time + interval '2 s'
+WHERE refresh_id = (SELECT max(h.refresh_id) FROM pgtrickle.pgt_refresh_history h
+                    JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
+                    WHERE s.pgt_name = 'f_nonequi' AND h.action = 'DIFFERENTIAL');
+UPDATE pgtrickle.pgt_stream_tables SET last_full_ms = 10 WHERE pgt_name = 'f_nonequi';
+UPDATE d_customers SET vip = NOT vip WHERE cid = 2;
+SELECT pgtrickle.refresh_stream_table('f_nonequi');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+ORDER BY refresh_id DESC LIMIT 1;
+-- refresh_strategy = 'differential' never falls back; 'full' always does.
+UPDATE pgtrickle.pgt_stream_tables SET last_full_ms = 10 WHERE pgt_name = 'f_nonequi';
+SET pg_trickle.refresh_strategy = 'differential';
+UPDATE d_customers SET vip = NOT vip WHERE cid = 2;
+SELECT pgtrickle.refresh_stream_table('f_nonequi');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+ORDER BY refresh_id DESC LIMIT 1;
+SET pg_trickle.refresh_strategy = 'full';
+UPDATE d_customers SET vip = NOT vip WHERE cid = 2;
+SELECT pgtrickle.refresh_stream_table('f_nonequi');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+ORDER BY refresh_id DESC LIMIT 1;
+SET pg_trickle.refresh_strategy = 'differential';
+SELECT st, result FROM d_check() WHERE st = 'f_nonequi';
+
 -- explain_st: how each stream table is maintained.
 SELECT property FROM pgtrickle.explain_st('f_agg');
 SELECT value FROM pgtrickle.explain_st('f_agg') WHERE property = 'operator_tree';
@@ -179,6 +214,7 @@ SELECT value FROM pgtrickle.explain_st('f_exists') WHERE property = 'operator_tr
 SELECT property, value LIKE '%Execution Time%' AS analyzed FROM pgtrickle.explain_st('f_agg', true) WHERE property = 'explain_analyze';
 -- change_buffer_sizes: pending changes per stream table and source.
 SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'differential';
 SELECT d_refresh();
 SELECT stream_table, source_table, cdc_mode, pending_rows FROM pgtrickle.change_buffer_sizes()
 WHERE stream_table IN ('public.f_agg', 'public.f_dups') ORDER BY 1, 2;

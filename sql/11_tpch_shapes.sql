@@ -10,6 +10,7 @@ RESET client_min_messages;
 CREATE SCHEMA tpch;
 SET search_path = tpch, public;
 SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'differential';
 SELECT setseed(0.42);
 CREATE TABLE nation (n_nationkey int PRIMARY KEY, n_name text, n_regionkey int);
 CREATE TABLE supplier (s_suppkey int PRIMARY KEY, s_name text, s_nationkey int, s_acctbal numeric(12,2), s_comment text);

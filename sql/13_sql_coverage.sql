@@ -10,6 +10,7 @@ RESET client_min_messages;
 CREATE EXTENSION pg_trickle;
 -- Large changes on these small tables would otherwise make refreshes fall back to FULL.
 SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'differential';
 CREATE SCHEMA cov;
 SET search_path = cov;
 

@@ -168,10 +168,13 @@ class PropertyCase {
             // Mostly without the fallback to FULL for large changes (a cost decision; FULL is
             // correct by construction): the differential path is what is under test. Sometimes
             // with it, so that refreshes after a fallback are checked too.
-            if (rng_.chance(0.75))
+            if (rng_.chance(0.75)) {
                 q("SET pg_trickle.differential_max_change_ratio = 0");
-            else
+                q("SET pg_trickle.refresh_strategy = 'differential'");
+            } else {
                 q("RESET pg_trickle.differential_max_change_ratio");
+                q("RESET pg_trickle.refresh_strategy");
+            }
             setup();
             const int cycles = rng_.range(4, 7);
             for (int cycle = 0; cycle < cycles; ++cycle)

@@ -22,7 +22,8 @@
 //      refresh was recorded with action DIFFERENTIAL resp. FULL; the IMMEDIATE one is checked
 //      right after the round's writes and after the targeted updates, with no refresh at all.
 //      All three equal to the query means DIFFERENTIAL, IMMEDIATE and FULL agree.
-// pg_trickle.differential_max_change_ratio = 0, so DIFFERENTIAL refreshes never fall back to FULL.
+// pg_trickle.refresh_strategy = 'differential' (and differential_max_change_ratio = 0), so
+// DIFFERENTIAL refreshes never fall back to FULL.
 //
 // TpchGenerator.* checks that the generator and the refresh functions are deterministic.
 //
@@ -122,6 +123,7 @@ void session_settings(Connection& c) {
     c.exec("SET statement_timeout = '120s'");
     c.exec("SET client_min_messages = warning");
     c.exec("SET pg_trickle.differential_max_change_ratio = 0");
+    c.exec("SET pg_trickle.refresh_strategy = 'differential'");
 }
 
 // Loads schema, generator and refresh functions into schema tpch of the connected database.

@@ -15,6 +15,15 @@ extern double differential_max_change_ratio;  // pg_trickle.differential_max_cha
 
 // pg_trickle.parallel_refresh_mode: refresh workers (on), the scheduler alone but logging what
 // it would hand out (dry_run), or the scheduler alone (off).
+// pg_trickle.refresh_strategy: for DIFFERENTIAL stream tables, whether a refresh may fall back to
+// FULL (auto: by the change ratio and the cost model), never does (differential), or always is
+// FULL (full).
+enum class RefreshStrategy : int { Auto = 0, Differential = 1, Full = 2 };
+extern RefreshStrategy refresh_strategy;
+// pg_trickle.cost_model_safety_margin: FULL is chosen when the last DIFFERENTIAL refresh took at
+// least this times the last FULL one (and noticeably longer, see refresh.cpp).
+extern double cost_model_safety_margin;
+
 enum class ParallelRefreshMode : int { Off = 0, DryRun = 1, On = 2 };
 extern ParallelRefreshMode parallel_refresh_mode;
 extern int max_dynamic_refresh_workers;  // pg_trickle.max_dynamic_refresh_workers (cluster)

@@ -39,9 +39,6 @@ AnalyzedQuery analyze_query(const std::string& query);
 // CURRENT_USER, ...) by their keyword in lower case. `tree` is a parse-analyzed query.
 std::vector<std::string> functions_used(Query* tree);
 
-// The same for a query text (parsed and analysed as the current user).
-std::vector<std::string> functions_used_by(const std::string& query);
-
 // Runs the query with LIMIT 0 as the current user: proves SELECT privilege on every source.
 void check_can_read(Spi& spi, const AnalyzedQuery& q);
 

@@ -274,15 +274,6 @@ std::vector<std::string> functions_used(Query* tree) {
     return {names.begin(), names.end()};
 }
 
-std::vector<std::string> functions_used_by(const std::string& query) {
-    const char* text = query.c_str();
-    Query* q = pg_call([&] {
-        List* raw = pg_parse_query(text);
-        return parse_analyze_fixedparams(linitial_node(RawStmt, raw), text, nullptr, 0, nullptr);
-    });
-    return functions_used(q);
-}
-
 AnalyzedQuery analyze_query(const std::string& query) {
     const char* text = query.c_str();
     List* raw = pg_call([&] { return pg_parse_query(text); });

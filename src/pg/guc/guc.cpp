@@ -14,6 +14,8 @@ bool tiered_scheduling = true;
 bool block_source_ddl = true;
 double differential_max_change_ratio = 0.15;
 ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
+RefreshStrategy refresh_strategy = RefreshStrategy::Auto;
+double cost_model_safety_margin = 0.8;
 int max_dynamic_refresh_workers = 4;
 int max_concurrent_refreshes = 4;
 int worker_pool_size = 0;
@@ -21,6 +23,17 @@ int worker_pool_size = 0;
 namespace {
 
 int parallel_refresh_mode_value = static_cast<int>(ParallelRefreshMode::On);
+int refresh_strategy_value = static_cast<int>(RefreshStrategy::Auto);
+
+const struct config_enum_entry kRefreshStrategies[] = {
+    {"auto", static_cast<int>(RefreshStrategy::Auto), false},
+    {"differential", static_cast<int>(RefreshStrategy::Differential), false},
+    {"full", static_cast<int>(RefreshStrategy::Full), false},
+    {nullptr, 0, false}};
+
+void assign_refresh_strategy(int value, void*) {
+    refresh_strategy = static_cast<RefreshStrategy>(value);
+}
 
 const struct config_enum_entry kParallelRefreshModes[] = {
     {"off", static_cast<int>(ParallelRefreshMode::Off), false},
@@ -100,6 +113,21 @@ void define_all() {
                              "0 means never: always apply the delta.",
                              &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_SUSET, 0, nullptr,
                              nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "pg_trickle.refresh_strategy",
+        "Whether a refresh of a DIFFERENTIAL stream table may be done FULL instead.",
+        "auto: when too large a share of a source changed (differential_max_change_ratio) or "
+        "when its last differential refresh was slower than a full one "
+        "(cost_model_safety_margin); differential: never; full: always.",
+        &refresh_strategy_value, static_cast<int>(RefreshStrategy::Auto), kRefreshStrategies,
+        PGC_SUSET, 0, nullptr, assign_refresh_strategy, nullptr);
+    DefineCustomRealVariable(
+        "pg_trickle.cost_model_safety_margin",
+        "A DIFFERENTIAL stream table is refreshed FULL when its last differential refresh took "
+        "at least this times its last full refresh.",
+        "Only when the difference is at least 50 ms; every 16th such refresh tries "
+        "DIFFERENTIAL again.",
+        &cost_model_safety_margin, 0.8, 0.1, 2.0, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.block_source_ddl",
                              "Refuse ALTER TABLE that drops, renames or retypes a column change "
                              "capture keeps for stream tables.",

@@ -20,7 +20,6 @@
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
-#include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "refresh/scopes.hpp"
 
@@ -78,6 +77,47 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
                 "pg_trickle.differential_max_change_ratio = {})",
                 guc::differential_max_change_ratio * 100, guc::differential_max_change_ratio);
         }
+    }
+    return {};
+}
+
+// Below this much time lost, a slower delta is noise, not a reason to switch (tiny tables).
+constexpr double kCostModelMinLossMs = 50;
+// After this many refreshes FULL in a row on the cost model's word, DIFFERENTIAL is tried again
+// (the data, or the change rate, may have moved since).
+constexpr int kCostModelRetryAfter = 15;
+
+// Why this refresh should be FULL by the cost model: the stream table's last DIFFERENTIAL refresh
+// took at least cost_model_safety_margin times its last FULL one, and 50 ms more.
+std::string cost_model_prefers_full(Spi& spi, std::int64_t pgt_id) {
+    AsCatalogOwner owner;
+    auto r = spi.execute(R"sql(
+SELECT h.action, h.was_full_fallback,
+       extract(epoch FROM h.end_time - h.start_time) * 1000, s.last_full_ms
+FROM pgtrickle.pgt_stream_tables s
+JOIN pgtrickle.pgt_refresh_history h USING (pgt_id)
+WHERE s.pgt_id = $1::bigint AND h.status = 'COMPLETED' AND h.action IN ('DIFFERENTIAL', 'FULL')
+ORDER BY h.refresh_id DESC LIMIT 32)sql",
+                         {std::to_string(pgt_id)});
+    int full_in_a_row = 0;
+    for (const auto& row : r.rows) {
+        if (row[0] == Value("FULL")) {
+            if (row[1] != Value("t"))
+                return {};  // (a FULL refresh of its own: the next one is DIFFERENTIAL's test)
+            ++full_in_a_row;
+            continue;
+        }
+        if (full_in_a_row >= kCostModelRetryAfter || !row[2] || !row[3])
+            return {};
+        const double diff_ms = std::stod(*row[2]);
+        const double full_ms = std::stod(*row[3]);
+        if (diff_ms < full_ms * guc::cost_model_safety_margin ||
+            diff_ms - full_ms < kCostModelMinLossMs)
+            return {};
+        return fmt::format(
+            "its last differential refresh took {:.0f} ms, more than its last full refresh "
+            "({:.0f} ms) times pg_trickle.cost_model_safety_margin ({})",
+            diff_ms, full_ms, guc::cost_model_safety_margin);
     }
     return {};
 }
@@ -153,8 +193,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     changed_relids.insert(relids[i]);
             changed = !changed_relids.empty();
             truncated = !relids.empty() && r.rows[0][relids.size()] == Value("t");
-            // A query that reads the clock or the session changes without its sources.
-            if (!changed && core::is_time_dependent(functions_used_by(st.defining_query)))
+            // A query that reads the clock or the session changes without its sources. (From
+            // the catalog: parsing the query here would lock its sources, and a refresh with
+            // nothing to do must not wait for, say, a TRUNCATE in progress.)
+            if (!changed && core::is_time_dependent(st.functions_used))
                 changed = true;
         }
         if (!changed) {
@@ -173,8 +215,18 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 t.changed = changed_relids.count(t.relid) > 0;
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
-        if (differential && guc::differential_max_change_ratio > 0) {
+        const auto strategy = guc::refresh_strategy;
+        if (differential && strategy == guc::RefreshStrategy::Full) {
+            fallback_reason = "pg_trickle.refresh_strategy = 'full'";
+            differential = false;
+        }
+        if (differential && strategy == guc::RefreshStrategy::Auto &&
+            guc::differential_max_change_ratio > 0) {
             fallback_reason = change_ratio_exceeded(spi, relids, *prev);
+            differential = fallback_reason.empty();
+        }
+        if (differential && strategy == guc::RefreshStrategy::Auto) {
+            fallback_reason = cost_model_prefers_full(spi, st.pgt_id);
             differential = fallback_reason.empty();
         }
         // Semi-naive inserts into a recursive query only when its sources only gained rows.
