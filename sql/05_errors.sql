@@ -158,6 +158,14 @@ DELETE FROM boom_src WHERE id = 2;
 SELECT pgtrickle.refresh_stream_table('boomed');
 SELECT id, b FROM boomed ORDER BY id;
 
+-- GROUPING SETS are maintained as one grouped query per set: at most 64 sets (CUBE of 7 columns
+-- has 128). DIFFERENTIAL refuses more; AUTO falls back to FULL.
+CREATE TABLE cube7 (a int, b int, c int, d int, e int, f int, g int, v int);
+SELECT try($$SELECT pgtrickle.create_stream_table('cubed', 'SELECT a, b, c, d, e, f, g, sum(v) AS s FROM cube7 GROUP BY CUBE (a, b, c, d, e, f, g)', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT pgtrickle.create_stream_table('cubed', 'SELECT a, b, c, d, e, f, g, sum(v) AS s FROM cube7 GROUP BY CUBE (a, b, c, d, e, f, g)', schedule => '1h');
+SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'cubed';
+SELECT pgtrickle.drop_stream_table('cubed');
+
 -- Duration parsing.
 SELECT pgtrickle.parse_duration_seconds(d) FROM unnest(ARRAY['30s', '5m', '1h30m', '2m30s', '1d', '1w', '90']) d;
 SELECT try($$SELECT pgtrickle.parse_duration_seconds('1h30')$$);
