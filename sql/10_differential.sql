@@ -186,6 +186,19 @@ SELECT pgtrickle.refresh_stream_table('f_nonequi');
 SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
 JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
 ORDER BY refresh_id DESC LIMIT 1;
+-- It keeps to FULL until 15 refreshes in a row were; the next one measures DIFFERENTIAL again.
+DO $$
+BEGIN
+  FOR i IN 1..15 LOOP
+    UPDATE d_customers SET vip = NOT vip WHERE cid = 2;
+    PERFORM pgtrickle.refresh_stream_table('f_nonequi');
+  END LOOP;
+END $$;
+SELECT action, was_full_fallback, count(*) FROM (
+  SELECT h.action, h.was_full_fallback FROM pgtrickle.pgt_refresh_history h
+  JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_nonequi'
+  ORDER BY h.refresh_id DESC LIMIT 16) x
+GROUP BY 1, 2 ORDER BY 1;
 -- refresh_strategy = 'differential' never falls back; 'full' always does.
 UPDATE pgtrickle.pgt_stream_tables SET last_full_ms = 10 WHERE pgt_name = 'f_nonequi';
 SET pg_trickle.refresh_strategy = 'differential';
