@@ -166,6 +166,10 @@ SELECT pgtrickle.create_stream_table('cubed', 'SELECT a, b, c, d, e, f, g, sum(v
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'cubed';
 SELECT pgtrickle.drop_stream_table('cubed');
 
+-- Still refused in DIFFERENTIAL: a recursive query with SEARCH or CYCLE, and XMLTABLE in FROM.
+SELECT try($$SELECT pgtrickle.create_stream_table('e2', 'WITH RECURSIVE r(n) AS (SELECT a FROM cube7 UNION SELECT n + 1 FROM r WHERE n < 3) CYCLE n SET looped USING path SELECT n FROM r', refresh_mode => 'DIFFERENTIAL')$$);
+SELECT try($$SELECT pgtrickle.create_stream_table('e2', 'SELECT x.v FROM cube7 c, XMLTABLE(''/a'' PASSING xmlelement(name a, c.a) COLUMNS v int PATH ''.'') x', refresh_mode => 'DIFFERENTIAL')$$);
+
 -- Duration parsing.
 SELECT pgtrickle.parse_duration_seconds(d) FROM unnest(ARRAY['30s', '5m', '1h30m', '2m30s', '1d', '1w', '90']) d;
 SELECT try($$SELECT pgtrickle.parse_duration_seconds('1h30')$$);

@@ -24,4 +24,8 @@ namespace pgtrickle::pg {
 // frame) are allowed.
 std::string order_dependence(Spi& spi, Query* q);
 
+// The window functions of the level's select list, by window clause (windowFuncs[winref]; a
+// clause no function uses has NIL). The level must have window functions.
+WindowFuncLists* window_functions(Query* q);
+
 }  // namespace pgtrickle::pg

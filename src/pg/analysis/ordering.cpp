@@ -121,14 +121,20 @@ bool same_for_ties(WindowFunc* wf, WindowClause* wc) {
 
 }  // namespace
 
-std::string order_dependence(Spi& spi, Query* q) {
-    if (q->hasWindowFuncs) {
+WindowFuncLists* window_functions(Query* q) {
+    return pg_call([&] {
         Index max_ref = 0;
         ListCell* lc;
         foreach (lc, q->windowClause)
             max_ref = std::max(max_ref, static_cast<WindowClause*>(lfirst(lc))->winref);
-        WindowFuncLists* funcs = pg_call(
-            [&] { return find_window_functions(reinterpret_cast<Node*>(q->targetList), max_ref); });
+        return find_window_functions(reinterpret_cast<Node*>(q->targetList), max_ref);
+    });
+}
+
+std::string order_dependence(Spi& spi, Query* q) {
+    if (q->hasWindowFuncs) {
+        WindowFuncLists* funcs = window_functions(q);
+        ListCell* lc;
         foreach (lc, q->windowClause) {
             auto* wc = static_cast<WindowClause*>(lfirst(lc));
             List* used = funcs->windowFuncs[wc->winref];

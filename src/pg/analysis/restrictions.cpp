@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/ordering.hpp"
 
 namespace pgtrickle::pg {
 
@@ -99,13 +100,7 @@ List* partition_key(Query* q) {
         if (grouped || (q->distinctClause != NIL && !q->hasDistinctOn))
             return NIL;
         // The key columns every window function's partition has in common.
-        WindowFuncLists* funcs = pg_call([&] {
-            Index max_ref = 0;
-            ListCell* lc;
-            foreach (lc, q->windowClause)
-                max_ref = std::max(max_ref, static_cast<WindowClause*>(lfirst(lc))->winref);
-            return find_window_functions(reinterpret_cast<Node*>(q->targetList), max_ref);
-        });
+        WindowFuncLists* funcs = window_functions(q);
         List* common = NIL;
         bool first = true;
         ListCell* lc;
