@@ -360,8 +360,8 @@ SELECT id, i FROM srf_series ORDER BY id, i;
 SELECT id, key, value FROM srf_imm_each ORDER BY id, key NULLS FIRST;
 
 ------------------------------------------------------------------------------------------------
--- 6. WITH RECURSIVE (recomputed): reachability over a graph with cycles (UNION, so it
---    terminates), a delete that disconnects part of the graph, the edge put back.
+-- 6. WITH RECURSIVE (UNION: delete and rederive): reachability over a graph with cycles, a
+--    delete that disconnects part of the graph, the edge put back.
 ------------------------------------------------------------------------------------------------
 CREATE TABLE r_edge (src int, dst int, PRIMARY KEY (src, dst));
 CREATE TABLE r_root (id int PRIMARY KEY);
@@ -410,6 +410,65 @@ SELECT * FROM cov_check('rec') ORDER BY st;
 SELECT node FROM rec_reach ORDER BY node;
 SELECT a, reachable, on_cycle FROM rec_count ORDER BY a;
 SELECT root, node FROM rec_imm ORDER BY root, node;
+
+-- Rederived: 9 is reachable from 1 through 2 and through 8; deleting 2 -> 9 over-deletes 9 (and
+-- what follows it), and the path through 8 brings them back. A NULL node is a row like others.
+CREATE TABLE r_link (src int, dst int);
+INSERT INTO r_link VALUES (1, 2), (2, 9), (1, 8), (8, 9), (9, 10), (10, NULL), (NULL, 11);
+SELECT pgtrickle.create_stream_table('recd_from1', 'WITH RECURSIVE reach(node, via) AS (SELECT 1, NULL::int UNION SELECT l.dst, CASE WHEN l.dst > 8 THEN NULL ELSE r.node END FROM reach r JOIN r_link l ON l.src = r.node) SELECT node, via FROM reach', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('recd_imm', 'WITH RECURSIVE reach(node, via) AS (SELECT 1, NULL::int UNION SELECT l.dst, CASE WHEN l.dst > 8 THEN NULL ELSE r.node END FROM reach r JOIN r_link l ON l.src = r.node) SELECT node, via FROM reach', refresh_mode => 'IMMEDIATE');
+SELECT node, via FROM recd_from1 ORDER BY node, via;
+DELETE FROM r_link WHERE src = 2 AND dst = 9;
+SELECT * FROM cov_imm('recd') ORDER BY st;
+SELECT cov_refresh('recd');
+SELECT action, rows_inserted, rows_deleted FROM pgtrickle.get_refresh_history('cov.recd_from1', 1);
+SELECT * FROM cov_check('recd') ORDER BY st;
+-- Now 8 -> 9 goes too: 9, 10 and the NULL node leave; an update moves 1 -> 2 to 1 -> 3.
+DELETE FROM r_link WHERE src = 8;
+UPDATE r_link SET dst = 3 WHERE src = 1 AND dst = 2;
+SELECT * FROM cov_imm('recd') ORDER BY st;
+SELECT cov_refresh('recd');
+SELECT action, rows_inserted, rows_deleted FROM pgtrickle.get_refresh_history('cov.recd_from1', 1);
+SELECT * FROM cov_check('recd') ORDER BY st;
+SELECT node, via FROM recd_from1 ORDER BY node, via;
+
+-- UNION ALL (counting paths): an org chart and a bill of materials. A part used twice in an
+-- assembly appears once per path, so rows repeat; deleting a manager removes the subtree's
+-- rows, moving an employee moves them, and the bill's quantities multiply along the path.
+CREATE TABLE r_emp (id int PRIMARY KEY, name text, manager int);
+INSERT INTO r_emp VALUES (1, 'ceo', NULL), (2, 'cto', 1), (3, 'cfo', 1), (4, 'dev', 2),
+  (5, 'ops', 2), (6, 'acct', 3), (7, 'intern', 4);
+CREATE TABLE r_bom (assembly text, part text, qty int);
+INSERT INTO r_bom VALUES ('bike', 'wheel', 2), ('bike', 'frame', 1), ('wheel', 'spoke', 32),
+  ('wheel', 'hub', 1), ('hub', 'bolt', 4), ('frame', 'bolt', 4), ('bike', 'bolt', 4), ('bike', 'bolt', 4);
+SELECT pgtrickle.create_stream_table('reca_org', 'WITH RECURSIVE chain(id, name, depth, top) AS (SELECT id, name, 0, id FROM r_emp WHERE manager IS NULL UNION ALL SELECT e.id, e.name, c.depth + 1, c.top FROM r_emp e JOIN chain c ON e.manager = c.id) SELECT id, name, depth, top FROM chain', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('reca_bom', 'WITH RECURSIVE need(part, qty) AS (SELECT b.part, b.qty FROM r_bom b WHERE b.assembly = ''bike'' UNION ALL SELECT b.part, n.qty * b.qty FROM need n JOIN r_bom b ON b.assembly = n.part) SELECT part, qty FROM need', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('reca_imm', 'WITH RECURSIVE need(part, qty) AS (SELECT b.part, b.qty FROM r_bom b WHERE b.assembly = ''bike'' UNION ALL SELECT b.part, n.qty * b.qty FROM need n JOIN r_bom b ON b.assembly = n.part) SELECT part, qty FROM need', refresh_mode => 'IMMEDIATE');
+SELECT * FROM cov_strategy('reca') ORDER BY st;
+SELECT part, qty, count(*) FROM reca_bom GROUP BY part, qty ORDER BY part, qty;
+-- The cto leaves (their reports now report to nobody and start their own chart); the intern
+-- moves to ops; a hub now needs 6 bolts; one of the two identical bike bolt rows goes.
+DELETE FROM r_emp WHERE id = 2;
+UPDATE r_emp SET manager = 5 WHERE id = 7;
+UPDATE r_emp SET manager = NULL WHERE id IN (4, 5);
+UPDATE r_bom SET qty = 6 WHERE assembly = 'hub';
+DELETE FROM r_bom WHERE ctid = (SELECT min(ctid) FROM r_bom WHERE assembly = 'bike' AND part = 'bolt');
+SELECT * FROM cov_imm('reca') ORDER BY st;
+SELECT cov_refresh('reca');
+SELECT * FROM cov_check('reca') ORDER BY st;
+SELECT id, name, depth, top FROM reca_org ORDER BY top, depth, id;
+SELECT part, qty, count(*) FROM reca_bom GROUP BY part, qty ORDER BY part, qty;
+-- A new wheel type doubles the paths below wheel; then the wheel goes from the bike.
+INSERT INTO r_bom VALUES ('bike', 'wheel', 1);
+SELECT * FROM cov_imm('reca') ORDER BY st;
+SELECT cov_refresh('reca');
+SELECT * FROM cov_check('reca') ORDER BY st;
+DELETE FROM r_bom WHERE assembly = 'bike' AND part = 'wheel';
+SELECT * FROM cov_imm('reca') ORDER BY st;
+SELECT cov_refresh('reca');
+SELECT action, rows_inserted, rows_deleted FROM pgtrickle.get_refresh_history('cov.reca_bom', 1);
+SELECT * FROM cov_check('reca') ORDER BY st;
+SELECT part, qty, count(*) FROM reca_bom GROUP BY part, qty ORDER BY part, qty;
 
 ------------------------------------------------------------------------------------------------
 -- 7. Top-K (ORDER BY ... LIMIT, recomputed): ties, NULLs, the top row deleted, fewer rows than K.

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
@@ -493,7 +494,7 @@ class QueryGen {
 
     QuerySpec generate() {
         QuerySpec q;
-        if (!nested_ && first_ == nullptr && rng_.chance(0.04))
+        if (!nested_ && first_ == nullptr && rng_.chance(recursive_share()))
             return recursive_query();
         from_clause(q);
         if (!nested_ && rng_.chance(0.12))
@@ -879,26 +880,41 @@ class QueryGen {
         }
     }
 
+    // The share of top-level queries that are recursive: 4%, or PGTRICKLE_PROPERTY_RECURSIVE
+    // percent (to test recursion on its own).
+    static double recursive_share() {
+        const char* v = std::getenv("PGTRICKLE_PROPERTY_RECURSIVE");
+        return v == nullptr || *v == '\0' ? 0.04 : std::strtod(v, nullptr) / 100.0;
+    }
+
     // WITH RECURSIVE: the k values reachable from one table's rows through another's, each
-    // with its depth (UNION: finite whatever the data).
+    // with its depth and a value carried along or taken from the last row (NULLs included).
+    // UNION is finite whatever the data; so is UNION ALL, as the depth is bounded.
     QuerySpec recursive_query() {
         QuerySpec q;
         q.shape = "recursive";
         const TableDef& a = rng_.pick(tables_);
         const TableDef& b = rng_.pick(tables_);
         q.tables = {a.name, b.name};
-        std::vector<std::string> ints;
-        for (const auto& c : b.columns)
-            if (c.type == Type::Int)
-                ints.push_back(c.name);
+        auto ints_of = [](const TableDef& t) {
+            std::vector<std::string> out;
+            for (const auto& c : t.columns)
+                if (c.type == Type::Int)
+                    out.push_back(c.name);
+            return out;
+        };
+        const std::vector<std::string> ints = ints_of(b);
         const std::string step =
             rng_.chance(0.5) ? "y.k = rr.k + 1" : fmt::format("y.{} = rr.k", rng_.pick(ints));
+        const std::string carried =
+            rng_.chance(0.5) ? "rr.v" : fmt::format("y.{}", rng_.pick(ints));
         q.sql = fmt::format(
-            "WITH RECURSIVE rr(k, d) AS (SELECT x.k, 0 FROM {} x WHERE x.k IS NOT NULL UNION "
-            "SELECT y.k, rr.d + 1 FROM rr JOIN {} y ON {} WHERE rr.d < {}) "
-            "SELECT k AS c1, d AS c2 FROM rr",
-            a.name, b.name, step, rng_.range(1, 3));
-        q.output_columns = {"c1", "c2"};
+            "WITH RECURSIVE rr(k, d, v) AS (SELECT x.k, 0, x.{} FROM {} x{} UNION{} "
+            "SELECT y.k, rr.d + 1, {} FROM rr JOIN {} y ON {} WHERE rr.d < {}) "
+            "SELECT k AS c1, d AS c2, v AS c3 FROM rr",
+            rng_.pick(ints_of(a)), a.name, rng_.chance(0.5) ? " WHERE x.k IS NOT NULL" : "",
+            rng_.chance(0.5) ? " ALL" : "", carried, b.name, step, rng_.range(1, 3));
+        q.output_columns = {"c1", "c2", "c3"};
         return q;
     }
 

@@ -99,17 +99,27 @@ struct AlgebraicColumn {
 };
 
 // WITH RECURSIVE r(c1, ..., cn) AS (base UNION step) SELECT c1, ..., cn FROM r, where base and
-// step are inner joins (monotone) and step reads r once: the stored rows are the set r. When the
-// sources only gained rows, the new rows are derived semi-naively: seeds are the base's delta and
-// the step over the stored rows with the sources' delta, and the step is iterated from them to a
-// fixpoint (UNION); rows not stored yet are inserted. Deletes and updates recompute.
-struct RecursiveInserts {
+// step are inner joins (monotone) and step reads r once: the stored rows are the set r, kept by
+// delete and rederive (DRed) in one statement:
+//  1. over-delete: every stored row with a derivation through a deleted source row, and
+//     everything derived from those (the step over the old sources), to a fixpoint;
+//  2. the rest of the stored rows stay (each still has a derivation from surviving rows);
+//  3. seeds: rows derived through an inserted source row (from the rows that stay), and
+//     over-deleted rows derived again by the base or the step from the rows that stay;
+//  4. the step over the new sources iterated from the seeds to a fixpoint, never past a row
+//     that stays; over-deleted rows not derived again are deleted, new rows inserted.
+// With inserts only, 1 is empty and this is semi-naive evaluation.
+// With UNION ALL (`all`) r is a multiset, one row per derivation (a path through the source
+// rows), and is maintained by counting: the paths through a deleted row leave, the paths
+// through an inserted row arrive, each found from where the path first meets a changed row.
+struct Recursion {
     std::vector<std::string> columns;  // r's column names (c1, ..., cn), in order
     std::string base;                  // the non-recursive term
     std::vector<RelationRef> base_refs;
     std::string step;  // the recursive term
     std::vector<RelationRef> step_refs;
     RelationRef self;  // the step's reference to r (`table` unused)
+    bool all = false;  // UNION ALL
 };
 
 struct DeltaPlan {
@@ -162,9 +172,8 @@ struct DeltaPlan {
     // The query reads the clock or the session (core/time_dependence.hpp): recomputed at every
     // refresh, changes or not; IMMEDIATE refuses it.
     bool time_dependent = false;
-    // A recompute plan whose insert-only changes are applied semi-naively (see RecursiveInserts);
-    // the refresh drops it when a source had deletes or updates since the frontier.
-    std::optional<RecursiveInserts> recursive_inserts;
+    // A recompute plan maintained by delete and rederive instead (see Recursion).
+    std::optional<Recursion> recursion;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).
@@ -205,10 +214,6 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
 
 // How the plan maintains its query, for people (explain_st's operator_tree).
 std::string describe_plan(const DeltaPlan& plan);
-
-// SELECT returning whether any of the relids' buffers has a change since prev other than an
-// insert (RecursiveInserts apply only to inserts).
-std::string has_non_inserts_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
 
 // SELECT returning one boolean per relid (its buffer has changes since prev), then one more:
 // whether any of them was truncated. With no relids: a single false.

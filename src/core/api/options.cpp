@@ -86,7 +86,7 @@ ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& 
                 fmt::format("unsupported operator for DIFFERENTIAL mode: {}", why_not),
                 "Differential maintenance in this version covers joins of every kind, WHERE, "
                 "expressions, subqueries in FROM and in expressions, LATERAL, set-returning "
-                "functions, UNION, INTERSECT and EXCEPT, WITH (RECURSIVE recomputed), views, "
+                "functions, UNION, INTERSECT and EXCEPT, WITH [RECURSIVE], views, "
                 "GROUP BY with any aggregates, GROUPING SETS, HAVING, DISTINCT [ON], window "
                 "functions and ORDER BY ... LIMIT.",
                 "Use refresh_mode => 'FULL', or 'AUTO' to fall back to FULL automatically.");

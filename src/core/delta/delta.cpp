@@ -155,7 +155,10 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             fmt::arg("table", t.qualified_name), fmt::arg("sel", select_cols),
             fmt::arg("i", index));
     }
+    // __pgt_kept: the rows there before and after (a recursive query's counting, see
+    // counting_apply).
     out += fmt::format(
+        "__pgt_kept_{i} AS NOT MATERIALIZED ({cur}),\n"
         "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i})",
         fmt::arg("i", index), fmt::arg("cur", current), fmt::arg("sel", select_cols),
         fmt::arg("one", one));
@@ -264,17 +267,12 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias) {
 namespace {
 using namespace detail;
 
-std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
-                         const std::string& st) {
-    const auto terms =
-        plan.recompute
-            ? std::vector<std::string>{fmt::format("SELECT q.*, 1 AS __pgt_w FROM (\n{}\n) q",
-                                                   plan.query),
-                                       fmt::format("SELECT {}, -1 AS __pgt_w FROM {} s",
-                                                   prefixed(plan, "s"), st)}
-            : signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
+// Applies `terms` (rows of the output columns with a weight __pgt_w) to `st`, rows identified
+// by their content; `with` holds the CTEs the terms read ("WITH ...").
+std::string content_apply(const DeltaPlan& plan, const std::string& with,
+                          const std::vector<std::string>& terms, const std::string& st) {
     return fmt::format(
-        "WITH {ctes},\n"
+        "{ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
         "__pgt_keyed AS (SELECT {rid} AS __pgt_rid, {krow} AS __pgt_k, d.* FROM __pgt_delta d),\n"
         "__pgt_change AS MATERIALIZED (\n"
@@ -299,11 +297,23 @@ std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
-        fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("ctes", with), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
         fmt::arg("srow", row_text(plan.output_columns, "s2")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
+}
+
+std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                         const std::string& st) {
+    const auto terms =
+        plan.recompute
+            ? std::vector<std::string>{fmt::format("SELECT q.*, 1 AS __pgt_w FROM (\n{}\n) q",
+                                                   plan.query),
+                                       fmt::format("SELECT {}, -1 AS __pgt_w FROM {} s",
+                                                   prefixed(plan, "s"), st)}
+            : signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
+    return content_apply(plan, "WITH " + table_ctes, terms, st);
 }
 
 // Linear query whose output carries the primary key of every relation it reads: each output
@@ -373,11 +383,89 @@ std::pair<std::string, std::vector<RelationRef>> replace_reference(
     return {out, moved};
 }
 
-// Semi-naive insertion into a recursive query's stored rows (DeltaPlan::recursive_inserts).
-std::string recursive_inserts_apply(const DeltaPlan& plan, const std::string& table_ctes,
-                                    const std::string& st) {
-    const RecursiveInserts& rec = *plan.recursive_inserts;
-    std::vector<std::string> cols, stored_as_cols, out_cols, renamed, same;
+// Whether the row `alias`.(cols) is not in `rel` (columns cols), a NULL equal to a NULL as in
+// UNION: an anti join on plain equalities (which the planner can hash) for every row, and for a
+// row holding a NULL a NOT DISTINCT probe as well.
+std::string not_in_set(const std::vector<std::string>& cols, std::string_view alias,
+                       std::string_view rel) {
+    std::vector<std::string> eq, same, null;
+    for (const auto& c : cols) {
+        eq.push_back(fmt::format("__pgt_m.{0} = {1}.{0}", c, alias));
+        same.push_back(fmt::format("__pgt_m.{0} IS NOT DISTINCT FROM {1}.{0}", c, alias));
+        null.push_back(fmt::format("{}.{} IS NULL", alias, c));
+    }
+    return fmt::format(
+        "NOT EXISTS (SELECT 1 FROM {rel} __pgt_m WHERE {eq})\n"
+        "  AND NOT (({null}) AND EXISTS (SELECT 1 FROM {rel} __pgt_m WHERE {same}))",
+        fmt::arg("rel", rel), fmt::arg("eq", join(eq, " AND ")),
+        fmt::arg("null", join(null, " OR ")), fmt::arg("same", join(same, " AND ")));
+}
+
+// `select` (a query over `alias`) kept to the rows that are in `rel` (columns cols), NULLs
+// equal: a semi join on plain equalities for rows without a NULL, UNION ALL a NOT DISTINCT
+// probe for rows with one (evaluated only when `rel` holds such a row).
+std::string in_set(const std::string& select, const std::vector<std::string>& cols,
+                   std::string_view alias, std::string_view rel) {
+    std::vector<std::string> eq, same, not_null, null, rel_null;
+    for (const auto& c : cols) {
+        eq.push_back(fmt::format("__pgt_m.{0} = {1}.{0}", c, alias));
+        same.push_back(fmt::format("__pgt_m.{0} IS NOT DISTINCT FROM {1}.{0}", c, alias));
+        not_null.push_back(fmt::format("{}.{} IS NOT NULL", alias, c));
+        null.push_back(fmt::format("{}.{} IS NULL", alias, c));
+        rel_null.push_back(fmt::format("__pgt_m.{} IS NULL", c));
+    }
+    return fmt::format(
+        "{select} WHERE {not_null} AND EXISTS (SELECT 1 FROM {rel} __pgt_m WHERE {eq})\n"
+        "UNION ALL\n"
+        "{select} WHERE EXISTS (SELECT 1 FROM {rel} __pgt_m WHERE {rel_null}) AND ({null})\n"
+        "  AND EXISTS (SELECT 1 FROM {rel} __pgt_m WHERE {same})",
+        fmt::arg("select", select), fmt::arg("rel", rel), fmt::arg("eq", join(eq, " AND ")),
+        fmt::arg("not_null", join(not_null, " AND ")), fmt::arg("null", join(null, " OR ")),
+        fmt::arg("rel_null", join(rel_null, " OR ")), fmt::arg("same", join(same, " AND ")));
+}
+
+// `text` with every reference read as of `state`: "old" (the table before the change) or ""
+// (the table now).
+std::string every_reference(const std::string& text, const std::vector<RelationRef>& refs,
+                            const std::vector<DeltaTable>& tables, std::string_view state) {
+    std::vector<std::string> repl(refs.size());
+    for (std::size_t j = 0; j < refs.size(); ++j)
+        if (!state.empty() && tables[refs[j].table].changed)
+            repl[j] = fmt::format("__pgt_{}_{}", state, refs[j].table);
+    return substitute(text, refs, repl);
+}
+
+// One query per reference of a changed table: `text` (its columns named `col_list`) with that
+// reference reading only its table's `changed` rows ("ins" or "del"), the others as of
+// `others` (see every_reference). Their union is every derivation through at least one such
+// row.
+std::vector<std::string> through_changed_rows(const std::string& text,
+                                              const std::vector<RelationRef>& refs,
+                                              const std::vector<DeltaTable>& tables,
+                                              std::string_view changed, std::string_view others,
+                                              const std::string& col_list) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        if (!tables[refs[i].table].changed)
+            continue;
+        std::vector<std::string> repl(refs.size());
+        for (std::size_t j = 0; j < refs.size(); ++j)
+            if (j == i)
+                repl[j] = fmt::format("__pgt_{}_{}", changed, refs[j].table);
+            else if (!others.empty() && tables[refs[j].table].changed)
+                repl[j] = fmt::format("__pgt_{}_{}", others, refs[j].table);
+        out.push_back(
+            fmt::format("SELECT * FROM (\n{}\n) q({})", substitute(text, refs, repl), col_list));
+    }
+    return out;
+}
+
+// Delete and rederive for a recursive query's stored rows (DeltaPlan::recursion; the steps are
+// numbered as there). All sets compare rows as UNION does (NULLs equal, by equality).
+std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                            const std::string& st) {
+    const Recursion& rec = *plan.recursion;
+    std::vector<std::string> cols, stored_as_cols, out_cols, renamed;
     for (std::size_t i = 0; i < rec.columns.size(); ++i) {
         const std::string c = quote_ident(rec.columns[i]);
         const std::string o = quote_ident(plan.output_columns[i]);
@@ -385,41 +473,191 @@ std::string recursive_inserts_apply(const DeltaPlan& plan, const std::string& ta
         stored_as_cols.push_back(fmt::format("s.{} AS {}", o, c));
         out_cols.push_back(o);
         renamed.push_back(fmt::format("r.{} AS {}", c, o));
-        same.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM n.{0}", o));
     }
-    // Seeds: the base's delta, and the step's delta over its sources with r = the stored rows.
-    std::vector<std::string> seeds = signed_terms(rec.base, rec.base_refs, {}, {}, plan.tables);
-    const auto [over_stored, over_stored_refs] =
-        replace_reference(rec.step, rec.step_refs, rec.self,
-                          fmt::format("(SELECT {} FROM {} s)", join(stored_as_cols, ", "), st));
-    for (auto& t : signed_terms(over_stored, over_stored_refs, {}, {}, plan.tables))
+    const std::string col_list = join(cols, ", ");
+    // The step with r read from `r_rel`.
+    auto step_over = [&](const std::string& r_rel) {
+        return replace_reference(rec.step, rec.step_refs, rec.self, r_rel);
+    };
+    // Typing: every union below also selects the stored columns (no rows).
+    const std::string typed =
+        fmt::format("SELECT {} FROM {} s WHERE false", join(stored_as_cols, ", "), st);
+
+    // 1. Over-delete seeds: derivations in the old state through a deleted source row.
+    std::vector<std::string> doomed =
+        through_changed_rows(rec.base, rec.base_refs, plan.tables, "del", "old", col_list);
+    {
+        const auto [text, refs] = step_over("__pgt_stored");
+        for (auto& t : through_changed_rows(text, refs, plan.tables, "del", "old", col_list))
+            doomed.push_back(std::move(t));
+    }
+    doomed.push_back(typed);
+    const auto [od_step, od_refs] = step_over("__pgt_od");
+    const std::string od_iterated = every_reference(od_step, od_refs, plan.tables, "old");
+
+    // 3. Seeds: derivations through an inserted source row, and over-deleted rows derived
+    // again, both from the rows that stay.
+    std::vector<std::string> seeds =
+        through_changed_rows(rec.base, rec.base_refs, plan.tables, "ins", "", col_list);
+    const auto [stay_step, stay_refs] = step_over("__pgt_stay");
+    for (auto& t : through_changed_rows(stay_step, stay_refs, plan.tables, "ins", "", col_list))
         seeds.push_back(std::move(t));
-    seeds.push_back(fmt::format("SELECT {}, 0 AS __pgt_w FROM {} s WHERE false",
-                                join(map_columns(plan.output_columns,
-                                                 [](const std::string& c) {
-                                                     return "s." + c;  // (quoted already)
-                                                 }),
-                                     ", "),
-                                st));
+    const std::string rederived_base = in_set(
+        fmt::format("SELECT q.* FROM (\n{}\n) q({})", rec.base, col_list), cols, "q", "__pgt_odm");
+    const std::string rederived_step =
+        in_set(fmt::format("SELECT q.* FROM (\n{}\n) q({})",
+                           every_reference(stay_step, stay_refs, plan.tables, ""), col_list),
+               cols, "q", "__pgt_odm");
+    seeds.push_back(fmt::format(
+        "SELECT * FROM (\n{}\nUNION ALL\n{}\n) q WHERE EXISTS (SELECT 1 FROM __pgt_odm)",
+        rederived_base, rederived_step));
+    seeds.push_back(typed);
+
+    // 4. The step iterated from the seeds, never past a row that stays.
     const std::string iterated =
-        replace_reference(rec.step, rec.step_refs, rec.self, "__pgt_rec").first;
+        fmt::format("SELECT q.* FROM (\n{}\n) q({}) WHERE {}", step_over("__pgt_rec").first,
+                    col_list, not_in_set(cols, "q", "__pgt_stay"));
     return fmt::format(
         "WITH RECURSIVE {ctes},\n"
-        "__pgt_seed({cols}, __pgt_w) AS MATERIALIZED (\n{seeds}\n),\n"
+        "__pgt_stored({cols}) AS NOT MATERIALIZED (SELECT {stored} FROM {st} s),\n"
+        "__pgt_doomed({cols}) AS MATERIALIZED (\n{doomed}\n),\n"
+        "__pgt_od({cols}) AS (\n"
+        "  SELECT {cols} FROM __pgt_doomed\n"
+        "  UNION\n{od_iterated}\n),\n"
+        "__pgt_odm({cols}) AS MATERIALIZED (SELECT {cols} FROM __pgt_od),\n"
+        "__pgt_stay({cols}) AS NOT MATERIALIZED (\n"
+        "  SELECT {cols} FROM __pgt_stored s WHERE {not_od}),\n"
+        "__pgt_seed({cols}) AS MATERIALIZED (\n{seeds}\n),\n"
         "__pgt_rec({cols}) AS (\n"
-        "  SELECT {cols} FROM __pgt_seed WHERE __pgt_w > 0\n"
+        "  SELECT {cols} FROM __pgt_seed s WHERE {not_stay}\n"
         "  UNION\n{iterated}\n),\n"
-        "__pgt_new AS MATERIALIZED (SELECT DISTINCT {renamed} FROM __pgt_rec r),\n"
+        "__pgt_new({cols}) AS MATERIALIZED (SELECT DISTINCT {cols} FROM __pgt_rec),\n"
+        "__pgt_gone({cols}) AS MATERIALIZED (\n"
+        "  SELECT {cols} FROM __pgt_odm EXCEPT SELECT {cols} FROM __pgt_new),\n"
+        "__pgt_gone_rows AS MATERIALIZED (\n{gone_rows}\n),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} s USING __pgt_gone_rows g WHERE s.ctid = g.ctid RETURNING 1),\n"
         "__pgt_apply_ins AS (\n"
-        "  INSERT INTO {st} (__pgt_row_id, {out}) SELECT {rid}, {ncols} FROM __pgt_new n\n"
-        "  WHERE NOT EXISTS (SELECT 1 FROM {st} s WHERE {same})\n"
+        "  INSERT INTO {st} (__pgt_row_id, {out})\n"
+        "  SELECT {rid}, {ncols} FROM (SELECT {renamed} FROM __pgt_new r WHERE {r_new}) n\n"
         "  RETURNING 1)\n"
-        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins), 0::bigint, 0::bigint",
-        fmt::arg("ctes", table_ctes), fmt::arg("cols", join(cols, ", ")),
-        fmt::arg("seeds", join(seeds, "\nUNION ALL\n")), fmt::arg("iterated", iterated),
-        fmt::arg("renamed", join(renamed, ", ")), fmt::arg("st", st),
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
+        fmt::arg("ctes", table_ctes), fmt::arg("cols", col_list),
+        fmt::arg("stored", join(stored_as_cols, ", ")), fmt::arg("st", st),
+        fmt::arg("doomed", join(doomed, "\nUNION ALL\n")), fmt::arg("od_iterated", od_iterated),
+        fmt::arg("not_od", not_in_set(cols, "s", "__pgt_odm")),
+        fmt::arg("seeds", join(seeds, "\nUNION ALL\n")),
+        fmt::arg("not_stay", not_in_set(cols, "s", "__pgt_stay")), fmt::arg("iterated", iterated),
+        fmt::arg("gone_rows",
+                 in_set(fmt::format("SELECT s.ctid FROM (SELECT s.ctid, {} FROM {} s) s",
+                                    join(stored_as_cols, ", "), st),
+                        cols, "s", "__pgt_gone")),
         fmt::arg("out", join(out_cols, ", ")), fmt::arg("rid", row_id_expression(plan, "n")),
-        fmt::arg("ncols", prefixed(plan, "n")), fmt::arg("same", join(same, " AND ")));
+        fmt::arg("ncols", prefixed(plan, "n")), fmt::arg("renamed", join(renamed, ", ")),
+        fmt::arg("r_new", not_in_set(cols, "r", "__pgt_stored")));
+}
+
+// One query per reference of a changed table (each path counted once, at the first changed
+// row it meets in reference order): the references before it read the rows kept (there before
+// and after), it reads its table's `changed` rows ("ins" or "del"), those after it are read as
+// of `after` ("old" or "": now). Columns named `col_list`.
+std::vector<std::string> first_changed_row(const std::string& text,
+                                           const std::vector<RelationRef>& refs,
+                                           const std::vector<DeltaTable>& tables,
+                                           std::string_view changed, std::string_view after,
+                                           const std::string& col_list) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        if (!tables[refs[i].table].changed)
+            continue;
+        std::vector<std::string> repl(refs.size());
+        for (std::size_t j = 0; j < refs.size(); ++j) {
+            if (!tables[refs[j].table].changed)
+                continue;
+            if (j < i)
+                repl[j] = fmt::format("__pgt_kept_{}", refs[j].table);
+            else if (j == i)
+                repl[j] = fmt::format("__pgt_{}_{}", changed, refs[j].table);
+            else if (!after.empty())
+                repl[j] = fmt::format("__pgt_{}_{}", after, refs[j].table);
+        }
+        out.push_back(
+            fmt::format("SELECT * FROM (\n{}\n) q({})", substitute(text, refs, repl), col_list));
+    }
+    return out;
+}
+
+// Counting for a recursive UNION ALL query (DeltaPlan::recursion with `all`): the stored rows
+// minus the old paths through a deleted row (__pgt_gone) plus the new paths through an
+// inserted row (__pgt_born).
+std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                           const std::string& st) {
+    const Recursion& rec = *plan.recursion;
+    std::vector<std::string> cols, stored_as_cols, renamed;
+    for (std::size_t i = 0; i < rec.columns.size(); ++i) {
+        const std::string c = quote_ident(rec.columns[i]);
+        cols.push_back(c);
+        stored_as_cols.push_back(fmt::format("s.{} AS {}", quote_ident(plan.output_columns[i]), c));
+        renamed.push_back(fmt::format("r.{} AS {}", c, quote_ident(plan.output_columns[i])));
+    }
+    const std::string col_list = join(cols, ", ");
+    auto step_over = [&](const std::string& r_rel) {
+        return replace_reference(rec.step, rec.step_refs, rec.self, r_rel);
+    };
+    const std::string typed =
+        fmt::format("SELECT {} FROM {} s WHERE false", join(stored_as_cols, ", "), st);
+
+    // Old paths through a deleted row: where one first meets one (a base row, or a step from
+    // any old path), then continued through kept rows only.
+    std::vector<std::string> gone_seeds =
+        first_changed_row(rec.base, rec.base_refs, plan.tables, "del", "old", col_list);
+    {
+        const auto [text, refs] = step_over("__pgt_stored");
+        for (auto& t : first_changed_row(text, refs, plan.tables, "del", "old", col_list))
+            gone_seeds.push_back(std::move(t));
+    }
+    gone_seeds.push_back(typed);
+    const auto [gone_step, gone_refs] = step_over("__pgt_gone");
+    // New paths through an inserted row: where one first meets one (a base row, or a step from
+    // a path that stays), then continued through any rows now.
+    std::vector<std::string> born_seeds =
+        first_changed_row(rec.base, rec.base_refs, plan.tables, "ins", "", col_list);
+    {
+        const auto [text, refs] = step_over("__pgt_stay");
+        for (auto& t : first_changed_row(text, refs, plan.tables, "ins", "", col_list))
+            born_seeds.push_back(std::move(t));
+    }
+    born_seeds.push_back(typed);
+    const auto [born_step, born_refs] = step_over("__pgt_born");
+
+    const std::string with = fmt::format(
+        "WITH RECURSIVE {ctes},\n"
+        "__pgt_stored({cols}) AS NOT MATERIALIZED (SELECT {stored} FROM {st} s),\n"
+        "__pgt_gone_seed({cols}) AS MATERIALIZED (\n{gone_seeds}\n),\n"
+        "__pgt_gone({cols}) AS (\n"
+        "  SELECT {cols} FROM __pgt_gone_seed\n"
+        "  UNION ALL\n{gone_step}\n),\n"
+        "__pgt_gone_m({cols}) AS MATERIALIZED (SELECT {cols} FROM __pgt_gone),\n"
+        "__pgt_stay({cols}) AS NOT MATERIALIZED (\n"
+        "  SELECT {cols} FROM __pgt_stored WHERE NOT EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
+        "  UNION ALL\n"
+        "  (SELECT {cols} FROM __pgt_stored WHERE EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
+        "   EXCEPT ALL SELECT {cols} FROM __pgt_gone_m)),\n"
+        "__pgt_born_seed({cols}) AS MATERIALIZED (\n{born_seeds}\n),\n"
+        "__pgt_born({cols}) AS (\n"
+        "  SELECT {cols} FROM __pgt_born_seed\n"
+        "  UNION ALL\n{born_step}\n)",
+        fmt::arg("ctes", table_ctes), fmt::arg("cols", col_list),
+        fmt::arg("stored", join(stored_as_cols, ", ")), fmt::arg("st", st),
+        fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
+        fmt::arg("gone_step", every_reference(gone_step, gone_refs, plan.tables, "kept")),
+        fmt::arg("born_seeds", join(born_seeds, "\nUNION ALL\n")),
+        fmt::arg("born_step", every_reference(born_step, born_refs, plan.tables, "")));
+    const std::vector<std::string> terms{
+        fmt::format("SELECT {}, 1 AS __pgt_w FROM __pgt_born r", join(renamed, ", ")),
+        fmt::format("SELECT {}, -1 AS __pgt_w FROM __pgt_gone_m r", join(renamed, ", "))};
+    return content_apply(plan, with, terms, st);
 }
 
 std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
@@ -506,8 +744,9 @@ namespace {
 
 std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
                            const std::string& storage) {
-    if (plan.recursive_inserts)
-        return recursive_inserts_apply(plan, table_ctes, storage);
+    if (plan.recursion)
+        return plan.recursion->all ? counting_apply(plan, table_ctes, storage)
+                                   : recursive_apply(plan, table_ctes, storage);
     if (plan.kind == DeltaPlan::Kind::Linear)
         return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
                                         : keyed_linear_apply(plan, table_ctes, storage);
@@ -566,15 +805,6 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
         out.replace(refs[i].location, refs[i].length, r);
     }
     return out;
-}
-
-std::string has_non_inserts_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {
-    std::vector<std::string> any;
-    const std::string pred = unconsumed_predicate(prev, "b");
-    for (auto relid : relids)
-        any.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE b.action <> 'I' AND {})",
-                                  buffer_table(relid), pred));
-    return "SELECT " + (any.empty() ? std::string("false") : join(any, " OR "));
 }
 
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {

@@ -58,22 +58,27 @@ std::string products_text(const std::vector<RelationRef>& refs, const Products& 
 
 std::string describe_plan(const DeltaPlan& plan) {
     std::string out;
-    if (plan.recompute) {
-        std::vector<std::string> names;
-        for (const auto& t : plan.tables)
-            names.push_back(t.qualified_name);
-        if (plan.recursive_inserts)
-            return "Recursive, semi-naive inserts: when the sources only gained rows, the new "
-                   "rows are derived from the base's new rows and the step over the stored rows "
-                   "and the new source rows, iterated to a fixpoint; after deletes or updates "
-                   "the query is recomputed and only the rows that differ are written\n  reads: " +
-                   detail::join(names, ", ") + "\n  rows identified by a hash of their content";
+    std::vector<std::string> names;
+    for (const auto& t : plan.tables)
+        names.push_back(t.qualified_name);
+    if (plan.recursion && plan.recursion->all)
+        return "Recursive (UNION ALL), counting paths: the paths through a deleted source row "
+               "leave and the paths through an inserted source row arrive, each followed from "
+               "the first changed row it meets to a fixpoint\n  reads: " +
+               detail::join(names, ", ") +
+               "\n  rows identified by a hash of their content; duplicates kept as copies";
+    if (plan.recursion)
+        return "Recursive, delete and rederive: rows derived through a deleted source row "
+               "are removed with everything derived from them, those still derivable from "
+               "the rows that stay come back, and rows derived through an inserted source "
+               "row are added, each step iterated to a fixpoint (semi-naive)\n  reads: " +
+               detail::join(names, ", ") + "\n  rows identified by a hash of their content";
+    if (plan.recompute)
         return "Recomputed (" + plan.recompute_reason +
                "): the query is evaluated whole at each refresh and compared with the stored "
                "rows; only the rows that differ are written\n  reads: " +
                detail::join(names, ", ") +
                "\n  rows identified by a hash of their content; duplicates kept as copies";
-    }
     if (plan.kind == DeltaPlan::Kind::Linear) {
         bool linear = true;
         for (const auto& r : plan.refs)

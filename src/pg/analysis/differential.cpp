@@ -382,8 +382,11 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         plan.recompute = true;
         plan.recompute_reason = recompute_reason;
         plan.time_dependent = time_dependent;
-        if (recompute_reason == kRecursiveReason)
-            plan.recursive_inserts = recursive_inserts(q, sources.table_index);
+        // A recursive query of the common shape is maintained by delete and rederive instead.
+        if (recompute_reason == kRecursiveReason) {
+            plan.recursion = recursive_terms(q, sources.table_index);
+            plan.recompute = !plan.recursion;
+        }
         DifferentialAnalysis a;
         a.plan = std::move(plan);
         return a;

@@ -1,4 +1,4 @@
-// Semi-naive inserts for recursive queries: the shape they need (see recursion.hpp).
+// Recursive queries maintained incrementally: the shape they need (see recursion.hpp).
 #include "pg_trickle/pg/recursion.hpp"
 
 #include <cstring>
@@ -61,7 +61,7 @@ bool monotone_term(Query* t, const char* name, bool step) {
 
 }  // namespace
 
-std::optional<core::RecursiveInserts> recursive_inserts(
+std::optional<core::Recursion> recursive_terms(
     Query* q, const std::map<Oid, std::size_t>& table_index) {
     if (list_length(q->cteList) != 1)
         return std::nullopt;
@@ -99,10 +99,10 @@ std::optional<core::RecursiveInserts> recursive_inserts(
     if (position != ncols)
         return std::nullopt;
 
-    // The CTE: base UNION step (UNION ALL could count rows: not a set).
+    // The CTE: base UNION [ALL] step.
     auto* body = reinterpret_cast<Query*>(cte->ctequery);
     auto* op = reinterpret_cast<SetOperationStmt*>(body->setOperations);
-    if (op == nullptr || !IsA(op, SetOperationStmt) || op->op != SETOP_UNION || op->all ||
+    if (op == nullptr || !IsA(op, SetOperationStmt) || op->op != SETOP_UNION ||
         !IsA(op->larg, RangeTblRef) || !IsA(op->rarg, RangeTblRef))
         return std::nullopt;
     auto term = [&](Node* n) {
@@ -115,7 +115,8 @@ std::optional<core::RecursiveInserts> recursive_inserts(
     if (!monotone_term(base, name, false) || !monotone_term(step, name, true))
         return std::nullopt;
 
-    core::RecursiveInserts rec;
+    core::Recursion rec;
+    rec.all = op->all;
     foreach (lc, cte->ctecolnames)
         rec.columns.push_back(strVal(lfirst(lc)));
     try {

@@ -26,9 +26,6 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
     add("is_populated", st.is_populated ? "true" : "false");
 
     DifferentialAnalysis diff = analyze_differential(spi, st.defining_query);
-    // (IMMEDIATE recomputes a recursive query at each statement: see ivm.cpp.)
-    if (diff.plan && st.refresh_mode == "IMMEDIATE")
-        diff.plan->recursive_inserts.reset();
     add("dvm_supported", diff.plan ? "true" : "false");
     if (!diff.plan)
         add("dvm_error", diff.reason);

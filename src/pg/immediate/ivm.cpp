@@ -333,9 +333,6 @@ class Maintainer {
         p.plan = analyze_differential(spi_, query).plan;
         if (p.plan) {
             p.plan->probe_storage = true;
-            // (A statement's recursive-query delta is recomputed: simpler than telling
-            // insert-only statements apart in the cached plans.)
-            p.plan->recursive_inserts.reset();
             p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
         }
         for (const auto& d : catalog::dependencies(spi_, id))

@@ -229,14 +229,6 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             fallback_reason = cost_model_prefers_full(spi, st.pgt_id);
             differential = fallback_reason.empty();
         }
-        // Semi-naive inserts into a recursive query only when its sources only gained rows.
-        if (differential && plan->recursive_inserts) {
-            const std::vector<std::uint32_t> changed_list(changed_relids.begin(),
-                                                          changed_relids.end());
-            auto r = spi.execute(core::has_non_inserts_query(changed_list, *prev));
-            if (r.scalar() != std::optional<std::string>("f"))
-                plan->recursive_inserts.reset();
-        }
         const std::string table = st.qualified_name();
         {
             AsOwner as_owner(relation_owner(st.relid));
