@@ -14,7 +14,7 @@ namespace pgtrickle::pg {
 // column of r once, in order, nothing else), where base and step are select-project-joins of
 // inner joins over source tables and step reads r once: the terms' texts and references.
 // nullopt for any other query (it is then recomputed whatever changed).
-std::optional<core::Recursion> recursive_terms(
-    Query* q, const std::map<Oid, std::size_t>& table_index);
+std::optional<core::Recursion> recursive_terms(Query* q,
+                                               const std::map<Oid, std::size_t>& table_index);
 
 }  // namespace pgtrickle::pg

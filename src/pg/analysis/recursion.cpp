@@ -61,8 +61,8 @@ bool monotone_term(Query* t, const char* name, bool step) {
 
 }  // namespace
 
-std::optional<core::Recursion> recursive_terms(
-    Query* q, const std::map<Oid, std::size_t>& table_index) {
+std::optional<core::Recursion> recursive_terms(Query* q,
+                                               const std::map<Oid, std::size_t>& table_index) {
     if (list_length(q->cteList) != 1)
         return std::nullopt;
     auto* cte = static_cast<CommonTableExpr*>(linitial(q->cteList));
