@@ -61,7 +61,7 @@ NCUST=$(( ROWS / 100 > 100 ? ROWS / 100 : 100 ))
 NCHG=$(awk -v r="$ROWS" -v p="$CHANGE_PCT" 'BEGIN { printf "%d", r * p / 100 }')
 NCHG_C=$(awk -v r="$NCUST" -v p="$CHANGE_PCT" 'BEGIN { n = int(r * p / 100); printf "%d", n < 1 ? 1 : n }')
 
-ALL_FAMILIES=(window window_total distinct_on rollup lateral_srf lateral_sub exists scalar_sub topk recursive)
+ALL_FAMILIES=(window window_total distinct_on rollup lateral_srf lateral_sub exists scalar_sub topk recursive closure)
 read -r -a FAMILIES <<<"${FAMILIES:-${ALL_FAMILIES[*]}}"
 declare -A Q COLS DEAD  # DEAD["<family> <full|diff>"]=1 once a refresh of that table failed
 
@@ -88,6 +88,9 @@ COLS[topk]="id, amount"
 # the root); everyone reachable from the root within 5 steps, with the depth.
 Q[recursive]="WITH RECURSIVE r (id, depth) AS (SELECT id, 0 FROM customers WHERE id = 1 UNION ALL SELECT c.id, r.depth + 1 FROM customers c JOIN r ON c.referrer_id = r.id WHERE r.depth < 5) SELECT id, depth FROM r"
 COLS[recursive]="id, depth"
+# Every customer's ancestors in the referral tree (UNION: a set, delete and rederive).
+Q[closure]="WITH RECURSIVE anc (id, ancestor) AS (SELECT id, referrer_id FROM customers WHERE referrer_id IS NOT NULL UNION SELECT a.id, c.referrer_id FROM anc a JOIN customers c ON c.id = a.ancestor WHERE c.referrer_id IS NOT NULL) SELECT id, ancestor FROM anc"
+COLS[closure]="id, ancestor"
 
 for f in "${FAMILIES[@]}"; do
     [ -n "${Q[$f]:-}" ] || { echo "unknown family: $f (known: ${ALL_FAMILIES[*]})" >&2; exit 2; }

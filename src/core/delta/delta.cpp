@@ -513,10 +513,31 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
         rederived_base, rederived_step));
     seeds.push_back(typed);
 
-    // 4. The step iterated from the seeds, never past a row that stays.
-    const std::string iterated =
-        fmt::format("SELECT q.* FROM (\n{}\n) q({}) WHERE {}", step_over("__pgt_rec").first,
-                    col_list, not_in_set(cols, "q", "__pgt_stay"));
+    // 4. The step iterated from the seeds, never past a row that stays: one found in the
+    // stored rows through the row-id index (a row stored with another text of an equal value is
+    // not found, and is only followed further) and not over-deleted. (An anti join with the rows
+    // that stay would be planned again at every iteration.)
+    std::vector<std::string> q_cols, same_stored, odm_eq, odm_same, q_null;
+    for (std::size_t i = 0; i < cols.size(); ++i) {
+        q_cols.push_back("q." + cols[i]);
+        same_stored.push_back(fmt::format("s.{} IS NOT DISTINCT FROM q.{}", out_cols[i], cols[i]));
+        odm_eq.push_back(fmt::format("m.{0} = q.{0}", cols[i]));
+        odm_same.push_back(fmt::format("m.{0} IS NOT DISTINCT FROM q.{0}", cols[i]));
+        q_null.push_back(fmt::format("q.{} IS NULL", cols[i]));
+    }
+    const std::string iterated = fmt::format(
+        "SELECT q.* FROM (\n{step}\n) q({cols})\n"
+        "WHERE NOT EXISTS (SELECT 1 FROM {st} s WHERE s.__pgt_row_id = {rid} AND {same})\n"
+        "   OR EXISTS (SELECT 1 FROM __pgt_odm m WHERE {eq})\n"
+        "   OR (({null}) AND EXISTS (SELECT 1 FROM __pgt_odm m WHERE {nd}))",
+        fmt::arg("step", step_over("__pgt_rec").first), fmt::arg("cols", col_list),
+        fmt::arg("st", st), fmt::arg("rid", hash_of(q_cols)),
+        fmt::arg("same", join(same_stored, " AND ")), fmt::arg("eq", join(odm_eq, " AND ")),
+        fmt::arg("null", join(q_null, " OR ")), fmt::arg("nd", join(odm_same, " AND ")));
+    // The planner estimates a recursive CTE at many times its seeds, and hashing a relation
+    // estimated that large takes thousands of batches however small it turns out: the
+    // over-deleted rows are read through DISTINCT (estimated at most a few hundred rows per
+    // column; a hash join grows when it meets more), and the rows that stay are computed once.
     return fmt::format(
         "WITH RECURSIVE {ctes},\n"
         "__pgt_stored({cols}) AS NOT MATERIALIZED (SELECT {stored} FROM {st} s),\n"
@@ -524,8 +545,8 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
         "__pgt_od({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_doomed\n"
         "  UNION\n{od_iterated}\n),\n"
-        "__pgt_odm({cols}) AS MATERIALIZED (SELECT {cols} FROM __pgt_od),\n"
-        "__pgt_stay({cols}) AS NOT MATERIALIZED (\n"
+        "__pgt_odm({cols}) AS MATERIALIZED (SELECT DISTINCT {cols} FROM __pgt_od),\n"
+        "__pgt_stay({cols}) AS MATERIALIZED (\n"
         "  SELECT {cols} FROM __pgt_stored s WHERE {not_od}),\n"
         "__pgt_seed({cols}) AS MATERIALIZED (\n{seeds}\n),\n"
         "__pgt_rec({cols}) AS (\n"
