@@ -908,12 +908,21 @@ class QueryGen {
             rng_.chance(0.5) ? "y.k = rr.k + 1" : fmt::format("y.{} = rr.k", rng_.pick(ints));
         const std::string carried =
             rng_.chance(0.5) ? "rr.v" : fmt::format("y.{}", rng_.pick(ints));
+        // Mostly r as it is (maintained incrementally); now and then r aggregated or joined
+        // again at the top (recomputed).
+        const int top = rng_.range(0, 5);
+        const std::string top_sql =
+            top == 0   ? "SELECT k AS c1, count(*) AS c2, max(v) AS c3 FROM rr GROUP BY k"
+            : top == 1 ? fmt::format(
+                             "SELECT rr.k AS c1, rr.d AS c2, z.k AS c3 FROM rr JOIN {} z "
+                             "ON z.k = rr.v",
+                             a.name)
+                       : "SELECT k AS c1, d AS c2, v AS c3 FROM rr";
         q.sql = fmt::format(
             "WITH RECURSIVE rr(k, d, v) AS (SELECT x.k, 0, x.{} FROM {} x{} UNION{} "
-            "SELECT y.k, rr.d + 1, {} FROM rr JOIN {} y ON {} WHERE rr.d < {}) "
-            "SELECT k AS c1, d AS c2, v AS c3 FROM rr",
+            "SELECT y.k, rr.d + 1, {} FROM rr JOIN {} y ON {} WHERE rr.d < {}) {}",
             rng_.pick(ints_of(a)), a.name, rng_.chance(0.5) ? " WHERE x.k IS NOT NULL" : "",
-            rng_.chance(0.5) ? " ALL" : "", carried, b.name, step, rng_.range(1, 3));
+            rng_.chance(0.5) ? " ALL" : "", carried, b.name, step, rng_.range(1, 3), top_sql);
         q.output_columns = {"c1", "c2", "c3"};
         return q;
     }
