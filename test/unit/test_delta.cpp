@@ -174,6 +174,31 @@ TEST(Delta, AlgebraicPlanKeepsStateColumns) {
     EXPECT_NE(full_insert(p, "st").find("pg_catalog.count(*) AS __pgt_count"), std::string::npos);
 }
 
+TEST(Delta, WeightedKeyQueryReadsEachChangedTableOnceWithItsSign) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "n"};
+    p.group_columns = {"g"};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
+                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    p.query = "SELECT g, count(*) AS n FROM public.t GROUP BY g";
+    p.key_query = std::string("SELECT g AS __pgt_g1, ") + kKeyWeight + " FROM public.t";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    // Unweighted: the inserted rows (+1) and the deleted rows (-1), two terms.
+    const std::string two = apply_statement(p, frontier(), "st", Consolidation::Lean);
+    EXPECT_EQ(count(two, "AS __pgt_w FROM ("), 2u);
+    // Weighted: one term over the signed changes, its weight read from them, in both modes.
+    p.key_weighted = true;
+    for (auto mode : {Consolidation::Lean, Consolidation::Exact}) {
+        const std::string one = apply_statement(p, frontier(), "st", mode);
+        EXPECT_EQ(count(one, "AS __pgt_w FROM ("), 1u);
+        EXPECT_NE(one.find("FROM __pgt_sgn_0 \"t\""), std::string::npos);
+        EXPECT_NE(one.find("\"t\".__pgt_one AS __pgt_wt"), std::string::npos);
+        EXPECT_NE(one.find("__pgt_sgn_0 AS NOT MATERIALIZED"), std::string::npos);
+    }
+}
+
 TEST(Delta, MinMaxAreKeptInPlaceAndRescannedOnlyWhenTheExtremeMayLeave) {
     DeltaPlan p;
     p.kind = DeltaPlan::Kind::Grouped;

@@ -122,6 +122,9 @@ struct Recursion {
     bool all = false;  // UNION ALL
 };
 
+// The last column of a weighted key query (DeltaPlan::key_weighted), as deparsed.
+inline constexpr const char* kKeyWeight = "1 AS __pgt_wt";
+
 struct DeltaPlan {
     enum class Kind { Linear, Grouped };
     Kind kind = Kind::Linear;
@@ -142,6 +145,11 @@ struct DeltaPlan {
     std::vector<RelationRef> key_refs;
     Products key_products;
     std::vector<RestrictedText> key_restrictions;
+    // key_query ends with the column kKeyWeight and names every relation it reads in its
+    // top-level FROM clause: a term varying a linear reference then reads that table's signed
+    // changes once (__pgt_sgn_t, the sign in __pgt_one) and takes its weight from them, one
+    // term where there would be two (inserted rows, deleted rows).
+    bool key_weighted = false;
     std::vector<std::string> group_columns;  // output columns holding the group key, in order
 
     // Grouped only, when every aggregate is COUNT(*), COUNT(x), or SUM/AVG of an integer: one

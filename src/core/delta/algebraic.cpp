@@ -190,7 +190,7 @@ namespace detail {
 std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
                             const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
-                                    plan.key_restrictions, plan.tables);
+                                    plan.key_restrictions, plan.tables, plan.key_weighted);
     std::vector<std::string> merged{"(s.__pgt_row_id IS NOT NULL) AS __pgt_exists",
                                     "coalesce(s.__pgt_count, 0) + d.__pgt_count AS __pgt_count"};
     if (plan.probe_storage)
@@ -306,7 +306,7 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
 std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_ctes,
                                const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
-                                    plan.key_restrictions, plan.tables);
+                                    plan.key_restrictions, plan.tables, plan.key_weighted);
     const auto cols = all_columns(plan);
     const auto states = state_names(plan);
     // The state of a new group is the change itself; of a stored group, the stored state plus

@@ -97,7 +97,9 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         " WHERE b.action = 'I' AND {pred}),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-        " WHERE b.action = 'D' AND {pred})",
+        " WHERE b.action = 'D' AND {pred}),\n"
+        "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 "
+        "END AS __pgt_one FROM {buf} b WHERE b.action IN ('I', 'D') AND {pred})",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
     if (!consolidate)
@@ -127,7 +129,9 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
             "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
             " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
-            "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n",
+            "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n"
+            "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {sel}n.__pgt_nw AS __pgt_one FROM "
+            "__pgt_net_{i} n),\n",
             fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
             fmt::arg("brow", buffer_row), fmt::arg("buf", changes), fmt::arg("pred", unconsumed),
             fmt::arg("one", one));
@@ -198,7 +202,7 @@ Products all_products(const std::vector<RelationRef>& refs, const Products& prod
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
                                       const std::vector<RestrictedText>& restrictions,
-                                      const std::vector<DeltaTable>& tables) {
+                                      const std::vector<DeltaTable>& tables, bool weighted) {
     const Products all = detail::all_products(refs, products);
     std::vector<std::string> terms;
     for (const auto& product : all) {
@@ -227,6 +231,22 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                     return sign > 0 ? "" : fmt::format("__pgt_old_{}", refs[j].table);
                 return fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
             };
+            if (weighted && !varied.nonlinear) {
+                std::vector<std::string> repl(refs.size());
+                for (std::size_t j = 0; j < refs.size(); ++j)
+                    repl[j] = j == product[p] ? fmt::format("__pgt_sgn_{}", varied.table)
+                                              : replacement(j, 1);
+                std::string body = substitute(text, refs, repl);
+                const auto at = body.find(kKeyWeight);
+                if (at != std::string::npos) {
+                    body.replace(at, std::string_view(kKeyWeight).size(),
+                                 fmt::format("{}.__pgt_one AS __pgt_wt",
+                                             quote_ident(varied.refname)));
+                    terms.push_back(fmt::format(
+                        "SELECT q.*, q.__pgt_wt AS __pgt_w FROM (\n{}\n) q", body));
+                    continue;
+                }
+            }
             for (int sign : {1, -1}) {
                 std::string body;
                 if (varied.nonlinear && varied.restriction >= 0) {
@@ -684,7 +704,7 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
 std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
                           const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
-                                    plan.key_restrictions, plan.tables);
+                                    plan.key_restrictions, plan.tables, plan.key_weighted);
     std::vector<std::string> keys, key_hash_inputs, matches;
     for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
         std::string g = fmt::format("__pgt_g{}", k + 1);

@@ -29,11 +29,14 @@ std::string hash_of(const std::vector<std::string>& exprs);
 // straight from its buffer (empty vector = all consolidated).
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
                            const std::vector<bool>& consolidate = {});
-// The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q".
+// The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q"; with
+// `weighted` (DeltaPlan::key_weighted) one copy per linear reference, its weight from the
+// table's signed changes.
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
                                       const std::vector<RestrictedText>& restrictions,
-                                      const std::vector<DeltaTable>& tables);
+                                      const std::vector<DeltaTable>& tables,
+                                      bool weighted = false);
 // `products`, or when empty the single product of all refs.
 Products all_products(const std::vector<RelationRef>& refs, const Products& products);
 std::string insert_columns(const DeltaPlan& plan);

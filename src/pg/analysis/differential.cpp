@@ -594,6 +594,23 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                     makeTargetEntry(reinterpret_cast<Expr*>(one), 1, pstrdup("__pgt_one"), false));
             });
         }
+        // A flat key query (tables and unaliased joins, no subqueries) gets the weight column
+        // (DeltaPlan::key_weighted): every relation it reads is visible to its select list.
+        bool flat = !input->hasSubLinks && input->cteList == NIL && input->setOperations == nullptr;
+        foreach (lc, input->rtable) {
+            auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+            flat = flat && (rte->rtekind == RTE_RELATION ||
+                            (rte->rtekind == RTE_JOIN && rte->alias == nullptr));
+        }
+        if (flat) {
+            const int r = list_length(tlist) + 1;
+            tlist = pg_call([&] {
+                Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);
+                return lappend(tlist, makeTargetEntry(reinterpret_cast<Expr*>(one),
+                                                      static_cast<AttrNumber>(r),
+                                                      pstrdup("__pgt_wt"), false));
+            });
+        }
         input->targetList = tlist;
         input->groupClause = NIL;
         input->hasAggs = false;
@@ -601,6 +618,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         input->distinctClause = NIL;
         input->sortClause = NIL;
         plan.key_query = deparse(input);
+        plan.key_weighted = flat && plan.key_query.find(core::kKeyWeight) != std::string::npos;
         try {
             auto r = analyze_references(input, plan.key_query, table_index);
             plan.key_refs = std::move(r.refs);
