@@ -239,11 +239,11 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                 std::string body = substitute(text, refs, repl);
                 const auto at = body.find(kKeyWeight);
                 if (at != std::string::npos) {
-                    body.replace(at, std::string_view(kKeyWeight).size(),
-                                 fmt::format("{}.__pgt_one AS __pgt_wt",
-                                             quote_ident(varied.refname)));
-                    terms.push_back(fmt::format(
-                        "SELECT q.*, q.__pgt_wt AS __pgt_w FROM (\n{}\n) q", body));
+                    body.replace(
+                        at, std::string_view(kKeyWeight).size(),
+                        fmt::format("{}.__pgt_one AS __pgt_wt", quote_ident(varied.refname)));
+                    terms.push_back(
+                        fmt::format("SELECT q.*, q.__pgt_wt AS __pgt_w FROM (\n{}\n) q", body));
                     continue;
                 }
             }
@@ -456,82 +456,104 @@ std::string every_reference(const std::string& text, const std::vector<RelationR
 }
 
 // One query per reference of a changed table: `text` (its columns named `col_list`) with that
-// reference reading only its table's `changed` rows ("ins" or "del"), the others as of
-// `others` (see every_reference). Their union is every derivation through at least one such
-// row.
+// reference reading only its table's `changed` rows ("ins" or "del") and the others as of
+// `others` (see every_reference): their union is every derivation through at least one such
+// row. With `first`, the references before it read the rows kept (there before and after), so
+// that each derivation is counted once, at the first changed row it meets in reference order.
 std::vector<std::string> through_changed_rows(const std::string& text,
                                               const std::vector<RelationRef>& refs,
                                               const std::vector<DeltaTable>& tables,
                                               std::string_view changed, std::string_view others,
-                                              const std::string& col_list) {
+                                              const std::string& col_list, bool first = false) {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < refs.size(); ++i) {
         if (!tables[refs[i].table].changed)
             continue;
         std::vector<std::string> repl(refs.size());
-        for (std::size_t j = 0; j < refs.size(); ++j)
+        for (std::size_t j = 0; j < refs.size(); ++j) {
+            if (!tables[refs[j].table].changed)
+                continue;
             if (j == i)
                 repl[j] = fmt::format("__pgt_{}_{}", changed, refs[j].table);
-            else if (!others.empty() && tables[refs[j].table].changed)
+            else if (first && j < i)
+                repl[j] = fmt::format("__pgt_kept_{}", refs[j].table);
+            else if (!others.empty())
                 repl[j] = fmt::format("__pgt_{}_{}", others, refs[j].table);
+        }
         out.push_back(
             fmt::format("SELECT * FROM (\n{}\n) q({})", substitute(text, refs, repl), col_list));
     }
     return out;
 }
 
+// The pieces of text both recursive strategies build their statement from.
+struct RecursiveText {
+    const DeltaPlan& plan;
+    const Recursion& rec;
+    std::vector<std::string> cols, out_cols, renamed;
+    std::string col_list;
+    std::string stored;  // the stored columns named as r's
+    std::string typed;   // no rows, the stored columns' types: every union below selects it too
+
+    RecursiveText(const DeltaPlan& p, const std::string& st) : plan(p), rec(*p.recursion) {
+        std::vector<std::string> stored_as;
+        for (std::size_t i = 0; i < rec.columns.size(); ++i) {
+            const std::string c = quote_ident(rec.columns[i]);
+            const std::string o = quote_ident(plan.output_columns[i]);
+            cols.push_back(c);
+            out_cols.push_back(o);
+            stored_as.push_back(fmt::format("s.{} AS {}", o, c));
+            renamed.push_back(fmt::format("r.{} AS {}", c, o));
+        }
+        col_list = join(cols, ", ");
+        stored = join(stored_as, ", ");
+        typed = fmt::format("SELECT {} FROM {} s WHERE false", stored, st);
+    }
+    // The step with r read from `r_rel`.
+    std::pair<std::string, std::vector<RelationRef>> step_over(const std::string& r_rel) const {
+        return replace_reference(rec.step, rec.step_refs, rec.self, r_rel);
+    }
+    // The derivations through a changed row (through_changed_rows) of the base and of the step
+    // over `r_rel`, and `typed`.
+    std::vector<std::string> through_changes(std::string_view changed, std::string_view others,
+                                             const std::string& r_rel, bool first) const {
+        auto out = through_changed_rows(rec.base, rec.base_refs, plan.tables, changed, others,
+                                        col_list, first);
+        const auto [text, refs] = step_over(r_rel);
+        for (auto& t :
+             through_changed_rows(text, refs, plan.tables, changed, others, col_list, first))
+            out.push_back(std::move(t));
+        out.push_back(typed);
+        return out;
+    }
+};
+
 // Delete and rederive for a recursive query's stored rows (DeltaPlan::recursion; the steps are
 // numbered as there). All sets compare rows as UNION does (NULLs equal, by equality).
 std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes,
                             const std::string& st) {
-    const Recursion& rec = *plan.recursion;
-    std::vector<std::string> cols, stored_as_cols, out_cols, renamed;
-    for (std::size_t i = 0; i < rec.columns.size(); ++i) {
-        const std::string c = quote_ident(rec.columns[i]);
-        const std::string o = quote_ident(plan.output_columns[i]);
-        cols.push_back(c);
-        stored_as_cols.push_back(fmt::format("s.{} AS {}", o, c));
-        out_cols.push_back(o);
-        renamed.push_back(fmt::format("r.{} AS {}", c, o));
-    }
-    const std::string col_list = join(cols, ", ");
-    // The step with r read from `r_rel`.
-    auto step_over = [&](const std::string& r_rel) {
-        return replace_reference(rec.step, rec.step_refs, rec.self, r_rel);
-    };
-    // Typing: every union below also selects the stored columns (no rows).
-    const std::string typed =
-        fmt::format("SELECT {} FROM {} s WHERE false", join(stored_as_cols, ", "), st);
+    const RecursiveText r(plan, st);
+    const auto& cols = r.cols;
 
     // 1. Over-delete seeds: derivations in the old state through a deleted source row.
-    std::vector<std::string> doomed =
-        through_changed_rows(rec.base, rec.base_refs, plan.tables, "del", "old", col_list);
-    {
-        const auto [text, refs] = step_over("__pgt_stored");
-        for (auto& t : through_changed_rows(text, refs, plan.tables, "del", "old", col_list))
-            doomed.push_back(std::move(t));
-    }
-    doomed.push_back(typed);
-    const auto [od_step, od_refs] = step_over("__pgt_od");
+    const auto doomed = r.through_changes("del", "old", "__pgt_stored", false);
+    const auto [od_step, od_refs] = r.step_over("__pgt_od");
     const std::string od_iterated = every_reference(od_step, od_refs, plan.tables, "old");
 
     // 3. Seeds: derivations through an inserted source row, and over-deleted rows derived
     // again, both from the rows that stay.
-    std::vector<std::string> seeds =
-        through_changed_rows(rec.base, rec.base_refs, plan.tables, "ins", "", col_list);
-    const auto [stay_step, stay_refs] = step_over("__pgt_stay");
-    for (auto& t : through_changed_rows(stay_step, stay_refs, plan.tables, "ins", "", col_list))
-        seeds.push_back(std::move(t));
-    const std::string rederived_base = in_set(
-        fmt::format("SELECT q.* FROM (\n{}\n) q({})", rec.base, col_list), cols, "q", "__pgt_odm");
+    auto seeds = r.through_changes("ins", "", "__pgt_stay", false);
+    const auto [stay_step, stay_refs] = r.step_over("__pgt_stay");
+    const std::string rederived_base =
+        in_set(fmt::format("SELECT q.* FROM (\n{}\n) q({})", r.rec.base, r.col_list), cols, "q",
+               "__pgt_odm");
     const std::string rederived_step =
         in_set(fmt::format("SELECT q.* FROM (\n{}\n) q({})",
-                           every_reference(stay_step, stay_refs, plan.tables, ""), col_list),
+                           every_reference(stay_step, stay_refs, plan.tables, ""), r.col_list),
                cols, "q", "__pgt_odm");
     seeds.push_back(fmt::format(
         "SELECT * FROM (\n{}\nUNION ALL\n{}\n) q WHERE EXISTS (SELECT 1 FROM __pgt_odm)",
         rederived_base, rederived_step));
-    seeds.push_back(typed);
 
     // 4. The step iterated from the seeds, never past a row that stays: one found in the
     // stored rows through the row-id index (a row stored with another text of an equal value is
@@ -540,7 +562,8 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
     std::vector<std::string> q_cols, same_stored, odm_eq, odm_same, q_null;
     for (std::size_t i = 0; i < cols.size(); ++i) {
         q_cols.push_back("q." + cols[i]);
-        same_stored.push_back(fmt::format("s.{} IS NOT DISTINCT FROM q.{}", out_cols[i], cols[i]));
+        same_stored.push_back(
+            fmt::format("s.{} IS NOT DISTINCT FROM q.{}", r.out_cols[i], cols[i]));
         odm_eq.push_back(fmt::format("m.{0} = q.{0}", cols[i]));
         odm_same.push_back(fmt::format("m.{0} IS NOT DISTINCT FROM q.{0}", cols[i]));
         q_null.push_back(fmt::format("q.{} IS NULL", cols[i]));
@@ -550,7 +573,7 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
         "WHERE NOT EXISTS (SELECT 1 FROM {st} s WHERE s.__pgt_row_id = {rid} AND {same})\n"
         "   OR EXISTS (SELECT 1 FROM __pgt_odm m WHERE {eq})\n"
         "   OR (({null}) AND EXISTS (SELECT 1 FROM __pgt_odm m WHERE {nd}))",
-        fmt::arg("step", step_over("__pgt_rec").first), fmt::arg("cols", col_list),
+        fmt::arg("step", r.step_over("__pgt_rec").first), fmt::arg("cols", r.col_list),
         fmt::arg("st", st), fmt::arg("rid", hash_of(q_cols)),
         fmt::arg("same", join(same_stored, " AND ")), fmt::arg("eq", join(odm_eq, " AND ")),
         fmt::arg("null", join(q_null, " OR ")), fmt::arg("nd", join(odm_same, " AND ")));
@@ -584,49 +607,19 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
-        fmt::arg("ctes", table_ctes), fmt::arg("cols", col_list),
-        fmt::arg("stored", join(stored_as_cols, ", ")), fmt::arg("st", st),
-        fmt::arg("doomed", join(doomed, "\nUNION ALL\n")), fmt::arg("od_iterated", od_iterated),
+        fmt::arg("ctes", table_ctes), fmt::arg("cols", r.col_list), fmt::arg("stored", r.stored),
+        fmt::arg("st", st), fmt::arg("doomed", join(doomed, "\nUNION ALL\n")),
+        fmt::arg("od_iterated", od_iterated),
         fmt::arg("not_od", not_in_set(cols, "s", "__pgt_odm")),
         fmt::arg("seeds", join(seeds, "\nUNION ALL\n")),
         fmt::arg("not_stay", not_in_set(cols, "s", "__pgt_stay")), fmt::arg("iterated", iterated),
-        fmt::arg("gone_rows",
-                 in_set(fmt::format("SELECT s.ctid FROM (SELECT s.ctid, {} FROM {} s) s",
-                                    join(stored_as_cols, ", "), st),
-                        cols, "s", "__pgt_gone")),
-        fmt::arg("out", join(out_cols, ", ")), fmt::arg("rid", row_id_expression(plan, "n")),
-        fmt::arg("ncols", prefixed(plan, "n")), fmt::arg("renamed", join(renamed, ", ")),
+        fmt::arg(
+            "gone_rows",
+            in_set(fmt::format("SELECT s.ctid FROM (SELECT s.ctid, {} FROM {} s) s", r.stored, st),
+                   cols, "s", "__pgt_gone")),
+        fmt::arg("out", join(r.out_cols, ", ")), fmt::arg("rid", row_id_expression(plan, "n")),
+        fmt::arg("ncols", prefixed(plan, "n")), fmt::arg("renamed", join(r.renamed, ", ")),
         fmt::arg("r_new", not_in_set(cols, "r", "__pgt_stored")));
-}
-
-// One query per reference of a changed table (each path counted once, at the first changed
-// row it meets in reference order): the references before it read the rows kept (there before
-// and after), it reads its table's `changed` rows ("ins" or "del"), those after it are read as
-// of `after` ("old" or "": now). Columns named `col_list`.
-std::vector<std::string> first_changed_row(const std::string& text,
-                                           const std::vector<RelationRef>& refs,
-                                           const std::vector<DeltaTable>& tables,
-                                           std::string_view changed, std::string_view after,
-                                           const std::string& col_list) {
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < refs.size(); ++i) {
-        if (!tables[refs[i].table].changed)
-            continue;
-        std::vector<std::string> repl(refs.size());
-        for (std::size_t j = 0; j < refs.size(); ++j) {
-            if (!tables[refs[j].table].changed)
-                continue;
-            if (j < i)
-                repl[j] = fmt::format("__pgt_kept_{}", refs[j].table);
-            else if (j == i)
-                repl[j] = fmt::format("__pgt_{}_{}", changed, refs[j].table);
-            else if (!after.empty())
-                repl[j] = fmt::format("__pgt_{}_{}", after, refs[j].table);
-        }
-        out.push_back(
-            fmt::format("SELECT * FROM (\n{}\n) q({})", substitute(text, refs, repl), col_list));
-    }
-    return out;
 }
 
 // Counting for a recursive UNION ALL query (DeltaPlan::recursion with `all`): the stored rows
@@ -634,43 +627,15 @@ std::vector<std::string> first_changed_row(const std::string& text,
 // inserted row (__pgt_born).
 std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
                            const std::string& st) {
-    const Recursion& rec = *plan.recursion;
-    std::vector<std::string> cols, stored_as_cols, renamed;
-    for (std::size_t i = 0; i < rec.columns.size(); ++i) {
-        const std::string c = quote_ident(rec.columns[i]);
-        cols.push_back(c);
-        stored_as_cols.push_back(fmt::format("s.{} AS {}", quote_ident(plan.output_columns[i]), c));
-        renamed.push_back(fmt::format("r.{} AS {}", c, quote_ident(plan.output_columns[i])));
-    }
-    const std::string col_list = join(cols, ", ");
-    auto step_over = [&](const std::string& r_rel) {
-        return replace_reference(rec.step, rec.step_refs, rec.self, r_rel);
-    };
-    const std::string typed =
-        fmt::format("SELECT {} FROM {} s WHERE false", join(stored_as_cols, ", "), st);
-
+    const RecursiveText r(plan, st);
     // Old paths through a deleted row: where one first meets one (a base row, or a step from
     // any old path), then continued through kept rows only.
-    std::vector<std::string> gone_seeds =
-        first_changed_row(rec.base, rec.base_refs, plan.tables, "del", "old", col_list);
-    {
-        const auto [text, refs] = step_over("__pgt_stored");
-        for (auto& t : first_changed_row(text, refs, plan.tables, "del", "old", col_list))
-            gone_seeds.push_back(std::move(t));
-    }
-    gone_seeds.push_back(typed);
-    const auto [gone_step, gone_refs] = step_over("__pgt_gone");
+    const auto gone_seeds = r.through_changes("del", "old", "__pgt_stored", true);
+    const auto [gone_step, gone_refs] = r.step_over("__pgt_gone");
     // New paths through an inserted row: where one first meets one (a base row, or a step from
     // a path that stays), then continued through any rows now.
-    std::vector<std::string> born_seeds =
-        first_changed_row(rec.base, rec.base_refs, plan.tables, "ins", "", col_list);
-    {
-        const auto [text, refs] = step_over("__pgt_stay");
-        for (auto& t : first_changed_row(text, refs, plan.tables, "ins", "", col_list))
-            born_seeds.push_back(std::move(t));
-    }
-    born_seeds.push_back(typed);
-    const auto [born_step, born_refs] = step_over("__pgt_born");
+    const auto born_seeds = r.through_changes("ins", "", "__pgt_stay", true);
+    const auto [born_step, born_refs] = r.step_over("__pgt_born");
 
     const std::string with = fmt::format(
         "WITH RECURSIVE {ctes},\n"
@@ -689,15 +654,14 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "__pgt_born({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_born_seed\n"
         "  UNION ALL\n{born_step}\n)",
-        fmt::arg("ctes", table_ctes), fmt::arg("cols", col_list),
-        fmt::arg("stored", join(stored_as_cols, ", ")), fmt::arg("st", st),
-        fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
+        fmt::arg("ctes", table_ctes), fmt::arg("cols", r.col_list), fmt::arg("stored", r.stored),
+        fmt::arg("st", st), fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
         fmt::arg("gone_step", every_reference(gone_step, gone_refs, plan.tables, "kept")),
         fmt::arg("born_seeds", join(born_seeds, "\nUNION ALL\n")),
         fmt::arg("born_step", every_reference(born_step, born_refs, plan.tables, "")));
     const std::vector<std::string> terms{
-        fmt::format("SELECT {}, 1 AS __pgt_w FROM __pgt_born r", join(renamed, ", ")),
-        fmt::format("SELECT {}, -1 AS __pgt_w FROM __pgt_gone_m r", join(renamed, ", "))};
+        fmt::format("SELECT {}, 1 AS __pgt_w FROM __pgt_born r", join(r.renamed, ", ")),
+        fmt::format("SELECT {}, -1 AS __pgt_w FROM __pgt_gone_m r", join(r.renamed, ", "))};
     return content_apply(plan, with, terms, st);
 }
 

@@ -35,8 +35,7 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
                                       const std::vector<RestrictedText>& restrictions,
-                                      const std::vector<DeltaTable>& tables,
-                                      bool weighted = false);
+                                      const std::vector<DeltaTable>& tables, bool weighted = false);
 // `products`, or when empty the single product of all refs.
 Products all_products(const std::vector<RelationRef>& refs, const Products& products);
 std::string insert_columns(const DeltaPlan& plan);

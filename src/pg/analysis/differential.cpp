@@ -606,9 +606,9 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             const int r = list_length(tlist) + 1;
             tlist = pg_call([&] {
                 Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);
-                return lappend(tlist, makeTargetEntry(reinterpret_cast<Expr*>(one),
-                                                      static_cast<AttrNumber>(r),
-                                                      pstrdup("__pgt_wt"), false));
+                return lappend(
+                    tlist, makeTargetEntry(reinterpret_cast<Expr*>(one), static_cast<AttrNumber>(r),
+                                           pstrdup("__pgt_wt"), false));
             });
         }
         input->targetList = tlist;
