@@ -96,6 +96,9 @@ struct AlgebraicColumn {
     Kind kind = Kind::Key;
     std::size_t index = 0;  // 1-based: group key (Key) or aggregate argument (__pgt_a<index>)
     std::string type_sql;   // the output column's type
+    // Sum / Avg of a numeric argument: its NaN values are counted apart from the running sum
+    // (__pgt_aux_nan_<index>), since subtracting a NaN can never give a number back.
+    bool nan_possible = false;
 };
 
 // WITH RECURSIVE r(c1, ..., cn) AS (base UNION step) SELECT c1, ..., cn FROM r, where base and

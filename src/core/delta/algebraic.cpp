@@ -22,6 +22,16 @@ std::vector<bool> summed_args(const DeltaPlan& plan) {
     return summed;
 }
 
+// Per argument index: whether its NaN values are counted apart (AlgebraicColumn::nan_possible).
+std::vector<bool> nan_args(const DeltaPlan& plan) {
+    std::vector<bool> nan(plan.algebraic_args + 1, false);
+    for (const auto& c : plan.algebraic)
+        if ((c.kind == AlgebraicColumn::Kind::Sum || c.kind == AlgebraicColumn::Kind::Avg) &&
+            c.nan_possible)
+            nan[c.index] = true;
+    return nan;
+}
+
 // Per argument index: the MIN / MAX column using it (nullptr for the others), and where.
 struct Extreme {
     const AlgebraicColumn* column = nullptr;
@@ -45,12 +55,22 @@ std::vector<Extreme> extremes(const DeltaPlan& plan) {
 std::vector<std::string> state_names(const DeltaPlan& plan) {
     std::vector<std::string> out{"__pgt_count"};
     auto summed = summed_args(plan);
+    auto nan = nan_args(plan);
     for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
         out.push_back(fmt::format("__pgt_aux_count_{}", i));
         if (summed[i])
             out.push_back(fmt::format("__pgt_aux_sum_{}", i));
+        if (nan[i])
+            out.push_back(fmt::format("__pgt_aux_nan_{}", i));
     }
     return out;
+}
+
+// "WHEN <a NaN was summed> THEN 'NaN' " for a column counting its NaN values apart.
+std::string nan_case(const AlgebraicColumn& c, std::string_view m) {
+    if (!c.nan_possible)
+        return "";
+    return fmt::format("WHEN {}.__pgt_aux_nan_{} > 0 THEN 'NaN'::numeric ", m, c.index);
 }
 
 std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
@@ -67,9 +87,9 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
             break;
         case AlgebraicColumn::Kind::Sum:
             e = fmt::format(
-                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL ELSE "
+                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL {nan}ELSE "
                 "{m}.__pgt_aux_sum_{i} END",
-                fmt::arg("m", m), fmt::arg("i", c.index));
+                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)));
             break;
         case AlgebraicColumn::Kind::Min:
         case AlgebraicColumn::Kind::Max:
@@ -78,9 +98,9 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
         case AlgebraicColumn::Kind::Avg:
             // The same numeric division avg(integer) performs.
             e = fmt::format(
-                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL ELSE "
+                "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL {nan}ELSE "
                 "{m}.__pgt_aux_sum_{i} / {m}.__pgt_aux_count_{i}::numeric END",
-                fmt::arg("m", m), fmt::arg("i", c.index));
+                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)));
             break;
     }
     return fmt::format("({})::{}", e, c.type_sql);
@@ -93,9 +113,16 @@ std::string group_keys(const DeltaPlan& plan, std::string_view alias) {
     return join(keys, ", ");
 }
 
+// Argument i as it enters the running sum: a NaN as 0 when NaN values are counted apart.
+std::string summand(std::size_t i, bool nan) {
+    return nan ? fmt::format("(CASE WHEN x.__pgt_a{0} = 'NaN' THEN 0 ELSE x.__pgt_a{0} END)", i)
+               : fmt::format("x.__pgt_a{}", i);
+}
+
 // Per group of the key query's rows in `from`: the state (weighted: the change of the state).
 std::string state_select(const DeltaPlan& plan, const std::string& from, bool weighted) {
     auto summed = summed_args(plan);
+    auto nan = nan_args(plan);
     const auto ext = extremes(plan);
     std::vector<std::string> cols;
     std::string keys = group_keys(plan, "x");
@@ -110,8 +137,13 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
                             "__pgt_aux_count_{0}",
                             i));
             if (summed[i])
+                cols.push_back(
+                    fmt::format("pg_catalog.sum(x.__pgt_w * {1}::numeric) AS __pgt_aux_sum_{0}", i,
+                                summand(i, nan[i])));
+            if (nan[i])
                 cols.push_back(fmt::format(
-                    "pg_catalog.sum(x.__pgt_w * x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+                    "pg_catalog.sum(x.__pgt_w * (x.__pgt_a{0} = 'NaN')::int) AS __pgt_aux_nan_{0}",
+                    i));
             if (ext[i].column) {
                 cols.push_back(fmt::format(
                     "{1}(x.__pgt_a{0}) FILTER (WHERE x.__pgt_w > 0) AS __pgt_ins_ext_{0}", i,
@@ -123,8 +155,12 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
         } else {
             cols.push_back(fmt::format("pg_catalog.count(x.__pgt_a{0}) AS __pgt_aux_count_{0}", i));
             if (summed[i])
-                cols.push_back(
-                    fmt::format("pg_catalog.sum(x.__pgt_a{0}::numeric) AS __pgt_aux_sum_{0}", i));
+                cols.push_back(fmt::format("pg_catalog.sum({1}::numeric) AS __pgt_aux_sum_{0}", i,
+                                           summand(i, nan[i])));
+            if (nan[i])
+                cols.push_back(fmt::format(
+                    "pg_catalog.count(*) FILTER (WHERE x.__pgt_a{0} = 'NaN') AS __pgt_aux_nan_{0}",
+                    i));
             if (ext[i].column)
                 cols.push_back(fmt::format("{1}(x.__pgt_a{0}) AS __pgt_ext_{0}", i, ext[i].agg()));
         }

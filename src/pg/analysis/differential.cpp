@@ -137,6 +137,54 @@ namespace {
 
 constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
 
+// Whether every value of the numeric expression `n` has the same display scale: integers,
+// numerics of a declared scale, constants, and +, - and * of those (numeric addition keeps the
+// larger scale of its operands, multiplication their sum). A running sum of such values then
+// prints exactly as the sum recomputed from the rows (sum(price * (1 - discount)) over
+// numeric(15,2) columns always has scale 4), so it can be kept instead of rescanned.
+bool constant_scale(Node* n) {
+    if (n == nullptr)
+        return false;
+    const Oid type = exprType(n);
+    if (type == INT2OID || type == INT4OID || type == INT8OID)
+        return true;
+    if (type != NUMERICOID)
+        return false;
+    if (IsA(n, Const) || exprTypmod(n) >= 0)
+        return true;
+    if (IsA(n, RelabelType))
+        return constant_scale(reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(n)->arg));
+    List* args = nullptr;
+    Oid fn = InvalidOid;
+    if (IsA(n, OpExpr)) {
+        fn = reinterpret_cast<OpExpr*>(n)->opfuncid;
+        args = reinterpret_cast<OpExpr*>(n)->args;
+    } else if (IsA(n, FuncExpr)) {
+        fn = reinterpret_cast<FuncExpr*>(n)->funcid;
+        args = reinterpret_cast<FuncExpr*>(n)->args;
+    } else {
+        return false;
+    }
+    switch (fn) {
+        case F_NUMERIC_ADD:
+        case F_NUMERIC_SUB:
+        case F_NUMERIC_MUL:
+        case F_NUMERIC_UMINUS:
+        case F_NUMERIC_UPLUS:
+        case F_NUMERIC_INT2:
+        case F_NUMERIC_INT4:
+        case F_NUMERIC_INT8:
+            break;
+        default:
+            return false;
+    }
+    ListCell* lc;
+    foreach (lc, args)
+        if (!constant_scale(static_cast<Node*>(lfirst(lc))))
+            return false;
+    return true;
+}
+
 // What the walk over a query's levels found.
 struct Sources {
     core::DeltaPlan* plan;
@@ -537,18 +585,21 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             }
             auto* arg = static_cast<TargetEntry*>(linitial(agg->args));
             Oid arg_type = pg_call([&] { return exprType(reinterpret_cast<Node*>(arg->expr)); });
-            // Exact sums: integers, or numerics of one declared scale (a sum of numeric(p,s)
-            // values always has scale s, so no display scale can drift as rows come and go).
+            // Exact sums: integers, or numerics whose every value has the same scale (a sum
+            // of them always has that scale, so no display scale can drift as rows come and
+            // go; see constant_scale).
             int32 arg_typmod =
                 pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg->expr)); });
-            bool integer = arg_type == INT2OID || arg_type == INT4OID || arg_type == INT8OID ||
-                           (arg_type == NUMERICOID && arg_typmod >= 0);
+            bool integer =
+                pg_call([&] { return constant_scale(reinterpret_cast<Node*>(arg->expr)); });
             if (name == "count") {
                 col.kind = core::AlgebraicColumn::Kind::Count;
             } else if (name == "sum" && integer) {
                 col.kind = core::AlgebraicColumn::Kind::Sum;
+                col.nan_possible = arg_type == NUMERICOID;
             } else if (name == "avg" && integer) {
                 col.kind = core::AlgebraicColumn::Kind::Avg;
+                col.nan_possible = arg_type == NUMERICOID;
             } else if ((name == "min" || name == "max") && agg->aggorder == NIL &&
                        // Types whose equal values may print differently (1.0 / 1.00, -0)
                        // would keep whichever tied value came first: rescanned instead.
