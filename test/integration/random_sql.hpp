@@ -18,6 +18,7 @@
 //  - no floating point; numeric values and numeric expressions always have exactly two decimal
 //    digits (columns are numeric(6,2), literals are written 1.50, only operations that keep the
 //    scale are used), so equal numbers always print the same and grouping on them is stable;
+//    now and then a value is NaN;
 //  - ordered aggregates order by the aggregated value itself (or by another value then by it), so
 //    ties only ever involve identical elements;
 //  - no division (the failure test uses it on purpose), no stable or volatile functions.
@@ -108,6 +109,9 @@ inline std::string literal(Rng& rng, Type t) {
         case Type::Int:
             return std::to_string(rng.chance(0.9) ? rng.range(0, 4) : rng.range(-2, 9));
         case Type::Num:
+            // Now and then a NaN, which numeric(p,s) columns accept too.
+            if (rng.chance(0.03))
+                return "'NaN'::numeric";
             return rng.pick(std::vector<std::string>{"0.00", "1.50", "2.25", "(-1.00)", "3.00",
                                                      "1.50", "10.75"});
         case Type::Text:
