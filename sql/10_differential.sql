@@ -338,15 +338,18 @@ CREATE TABLE d_lines (id int PRIMARY KEY, g int, price numeric(10,2), disc numer
 INSERT INTO d_lines SELECT i, i % 3, i * 1.25, (i % 5) * 0.01, i % 7 FROM generate_series(1, 30) i;
 SELECT pgtrickle.create_stream_table('f_rev', 'SELECT g, sum(price * (1 - disc)) AS rev, sum(price * (1 - disc) * (1 + 0.05)) AS gross, avg(price) AS avg_price, sum(qty * price) AS qp, sum(-price + qty) AS mixed FROM d_lines GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('f_rev_div', 'SELECT g, sum(price / 3) AS third FROM d_lines GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- Nor can a running sum subtract an infinity back out: rescanned too.
+SELECT pgtrickle.create_stream_table('f_rev_inf', 'SELECT g, sum(price * ''Infinity''::numeric) AS inf FROM d_lines GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT s.pgt_name, split_part(e.value, E'\n', 1) AS strategy
 FROM pgtrickle.pgt_stream_tables s, LATERAL pgtrickle.explain_st(s.pgt_name) e
-WHERE s.pgt_name IN ('f_rev', 'f_rev_div') AND e.property = 'operator_tree' ORDER BY 1;
+WHERE s.pgt_name IN ('f_rev', 'f_rev_div', 'f_rev_inf') AND e.property = 'operator_tree' ORDER BY 1;
 DELETE FROM d_lines WHERE g = 0;
 UPDATE d_lines SET price = price + 0.01, disc = 0 WHERE g = 1;
 INSERT INTO d_lines VALUES (100, 2, 7, 0.5, 1), (101, 3, 0.1, 0.05, 2);
 SELECT pgtrickle.refresh_stream_table('f_rev');
 SELECT pgtrickle.refresh_stream_table('f_rev_div');
-SELECT * FROM d_check() WHERE st IN ('f_rev', 'f_rev_div');
+SELECT pgtrickle.refresh_stream_table('f_rev_inf');
+SELECT * FROM d_check() WHERE st IN ('f_rev', 'f_rev_div', 'f_rev_inf');
 -- Equal as text too: the same display scales as the query's own sums.
 SELECT count(*) AS differing_text FROM (
   SELECT g, rev::text, gross::text, avg_price::text, qp::text, mixed::text FROM f_rev
@@ -366,3 +369,4 @@ SELECT g, rev, avg_price, qp FROM f_rev WHERE g = 3;
 SELECT * FROM d_check() WHERE st = 'f_rev';
 SELECT pgtrickle.drop_stream_table('f_rev');
 SELECT pgtrickle.drop_stream_table('f_rev_div');
+SELECT pgtrickle.drop_stream_table('f_rev_inf');

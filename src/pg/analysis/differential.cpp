@@ -141,7 +141,8 @@ constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
 // numerics of a declared scale, constants, and +, - and * of those (numeric addition keeps the
 // larger scale of its operands, multiplication their sum). A running sum of such values then
 // prints exactly as the sum recomputed from the rows (sum(price * (1 - discount)) over
-// numeric(15,2) columns always has scale 4), so it can be kept instead of rescanned.
+// numeric(15,2) columns always has scale 4), so it can be kept instead of rescanned. (NaN values
+// are counted apart by the running state; infinities are refused below.)
 bool constant_scale(Node* n) {
     if (n == nullptr)
         return false;
@@ -150,7 +151,12 @@ bool constant_scale(Node* n) {
         return true;
     if (type != NUMERICOID)
         return false;
-    if (IsA(n, Const) || exprTypmod(n) >= 0)
+    // (A constant infinity would make a running sum that can never subtract back to a number.)
+    if (IsA(n, Const)) {
+        auto* c = reinterpret_cast<Const*>(n);
+        return c->constisnull || !numeric_is_inf(DatumGetNumeric(c->constvalue));
+    }
+    if (exprTypmod(n) >= 0)
         return true;
     if (IsA(n, RelabelType))
         return constant_scale(reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(n)->arg));
