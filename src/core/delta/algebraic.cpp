@@ -125,32 +125,34 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
     auto nan = nan_args(plan);
     const auto ext = extremes(plan);
     std::vector<std::string> cols;
+    // Weighted: per column, the condition under which it says the group changed.
+    std::vector<std::string> changed;
+    auto add = [&](std::string agg, std::string name, std::string_view when) {
+        changed.push_back(agg + std::string(when));
+        cols.push_back(agg + " AS " + name);
+    };
     std::string keys = group_keys(plan, "x");
     if (!keys.empty())
         cols.push_back(keys);
-    cols.push_back(weighted ? "pg_catalog.sum(x.__pgt_w) AS __pgt_count"
-                            : "pg_catalog.count(*) AS __pgt_count");
+    if (weighted)
+        add("pg_catalog.sum(x.__pgt_w)", "__pgt_count", " <> 0");
+    else
+        cols.push_back("pg_catalog.count(*) AS __pgt_count");
     for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
         if (weighted) {
-            cols.push_back(
-                fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{0} IS NOT NULL)::int) AS "
-                            "__pgt_aux_count_{0}",
-                            i));
+            add(fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{} IS NOT NULL)::int)", i),
+                fmt::format("__pgt_aux_count_{}", i), " <> 0");
             if (summed[i])
-                cols.push_back(
-                    fmt::format("pg_catalog.sum(x.__pgt_w * {1}::numeric) AS __pgt_aux_sum_{0}", i,
-                                summand(i, nan[i])));
+                add(fmt::format("pg_catalog.sum(x.__pgt_w * {}::numeric)", summand(i, nan[i])),
+                    fmt::format("__pgt_aux_sum_{}", i), " <> 0");
             if (nan[i])
-                cols.push_back(fmt::format(
-                    "pg_catalog.sum(x.__pgt_w * (x.__pgt_a{0} = 'NaN')::int) AS __pgt_aux_nan_{0}",
-                    i));
+                add(fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{} = 'NaN')::int)", i),
+                    fmt::format("__pgt_aux_nan_{}", i), " <> 0");
             if (ext[i].column) {
-                cols.push_back(fmt::format(
-                    "{1}(x.__pgt_a{0}) FILTER (WHERE x.__pgt_w > 0) AS __pgt_ins_ext_{0}", i,
-                    ext[i].agg()));
-                cols.push_back(fmt::format(
-                    "{1}(x.__pgt_a{0}) FILTER (WHERE x.__pgt_w < 0) AS __pgt_del_ext_{0}", i,
-                    ext[i].agg()));
+                add(fmt::format("{}(x.__pgt_a{}) FILTER (WHERE x.__pgt_w > 0)", ext[i].agg(), i),
+                    fmt::format("__pgt_ins_ext_{}", i), " IS NOT NULL");
+                add(fmt::format("{}(x.__pgt_a{}) FILTER (WHERE x.__pgt_w < 0)", ext[i].agg(), i),
+                    fmt::format("__pgt_del_ext_{}", i), " IS NOT NULL");
             }
         } else {
             cols.push_back(fmt::format("pg_catalog.count(x.__pgt_a{0}) AS __pgt_aux_count_{0}", i));
@@ -168,9 +170,12 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
     std::string sql = fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
     if (!keys.empty())
         sql += " GROUP BY " + keys;
-    // A delta with no rows for a scalar aggregate is no change at all, not a NULL one.
-    if (weighted && keys.empty())
-        sql += " HAVING pg_catalog.count(*) > 0";
+    // Weighted: only the groups whose state changes (an update that leaves a group's aggregated
+    // values as they were changes nothing), so every group written has a new state. A delta
+    // with no rows for a scalar aggregate is no change at all, not a NULL one.
+    if (weighted)
+        sql += fmt::format(" HAVING {}({})", keys.empty() ? "pg_catalog.count(*) > 0 AND " : "",
+                           join(changed, " OR "));
     return sql;
 }
 
@@ -315,8 +320,7 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         "    AND {row_match} RETURNING 1),\n"
         "__pgt_apply_upd AS (\n"
         "  UPDATE {st} s SET {sets} FROM __pgt_v v\n"
-        "  WHERE v.__pgt_exists AND {live} AND {row_match}\n"
-        "    AND {srow} IS DISTINCT FROM {vrow} RETURNING 1),\n"
+        "  WHERE v.__pgt_exists AND {live} AND {row_match}{differs} RETURNING 1),\n"
         "__pgt_apply_ins AS (\n"
         "  INSERT INTO {st} (__pgt_row_id, {icols}) SELECT v.__pgt_rid, {vcols} FROM __pgt_v v\n"
         "  WHERE NOT v.__pgt_exists AND {live} RETURNING 1)\n"
@@ -333,7 +337,12 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
         fmt::arg("mkeys", plan.group_columns.empty() ? "" : ", " + group_keys(plan, "m")),
         fmt::arg("values", value_list(plan, "m")), fmt::arg("del", plan.scalar ? "false" : "true"),
         fmt::arg("sets", join(sets, ", ")), fmt::arg("live", live),
-        fmt::arg("srow", row_text(cols, "s")), fmt::arg("vrow", row_text(cols, "v")),
+        // Every group in __pgt_d has a new state, so its row changes; only a MIN / MAX moved
+        // by values that cancel out may leave it as it was.
+        fmt::arg("differs", rescan_flags.empty()
+                                ? std::string()
+                                : fmt::format("\n    AND {} IS DISTINCT FROM {}",
+                                              row_text(cols, "s"), row_text(cols, "v"))),
         fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
         fmt::arg("vcols",
                  join(map_columns(cols, [](const std::string& c) { return "v." + c; }), ", ")));
