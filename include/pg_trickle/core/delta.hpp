@@ -163,9 +163,9 @@ struct DeltaPlan {
     std::size_t algebraic_args = 0;
     bool scalar = false;  // aggregates without GROUP BY: exactly one row, always
     // Grouped algebraic only: look up each changed group's storage row through the row-id index
-    // (one probe per group, then by ctid) instead of joining the storage table as a whole. For
-    // IMMEDIATE, whose deltas are one statement's rows and whose cached plans cannot rely on
-    // the estimates of the moment.
+    // (one probe per group) and write it again by the ctid found there, instead of joining the
+    // storage table twice. Set for every algebraic plan: IMMEDIATE's cached plans cannot rely on
+    // the estimates of the moment, and a refresh saves the second probe of each group.
     bool probe_storage = false;
     // Grouped algebraic over one table only (relative_apply_possible): apply the change of
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET

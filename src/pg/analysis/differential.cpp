@@ -628,6 +628,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         }
         if (algebraic) {
             plan.algebraic = columns;
+            plan.probe_storage = true;
             plan.algebraic_args = static_cast<std::size_t>(list_length(args));
             int i = 0;
             foreach (lc, args) {

@@ -331,10 +331,8 @@ class Maintainer {
         p.qualified_name = st->qualified_name();
         p.owner = relation_owner(storage);
         p.plan = analyze_differential(spi_, query).plan;
-        if (p.plan) {
-            p.plan->probe_storage = true;
+        if (p.plan)
             p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
-        }
         for (const auto& d : catalog::dependencies(spi_, id))
             p.sources.insert(d.source_relid);
         cache.known.insert(p.sources.begin(), p.sources.end());
