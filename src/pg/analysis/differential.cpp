@@ -14,6 +14,7 @@
 #include "pg_trickle/core/time_dependence.hpp"
 #include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
 #include "pg_trickle/pg/ordering.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/recursion.hpp"
@@ -22,12 +23,6 @@
 namespace pgtrickle::pg {
 
 namespace {
-
-using Walker = bool (*)();
-template <typename F>
-Walker as_walker(F fn) {
-    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
-}
 
 // Plain C state for walkers (they run inside PostgreSQL frames: no C++ exceptions there).
 struct VarState {

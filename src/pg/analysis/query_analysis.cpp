@@ -8,6 +8,7 @@
 
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
 #include "pg_trickle/pg/references.hpp"
 
 namespace pgtrickle::pg {
@@ -27,11 +28,6 @@ bool walk_query_tree(Node* node, void* context);
 
 // PostgreSQL 15 declares walkers as bool (*)(); void (*)() converts from any function pointer
 // without -Wcast-function-type complaining.
-using Walker = bool (*)();
-Walker as_walker(bool (*fn)(Node*, void*)) {
-    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
-}
-
 bool walk_query(Query* q, WalkState* state) {
     if (q->rowMarks != NIL)
         state->row_marks = true;

@@ -13,17 +13,12 @@
 
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
 #include "restrictions.hpp"
 
 namespace pgtrickle::pg {
 
 namespace {
-
-using Walker = bool (*)();
-template <typename F>
-Walker as_walker(F fn) {
-    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
-}
 
 constexpr const char* kMarkerPrefix = "__pgt_m";
 

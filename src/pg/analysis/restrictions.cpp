@@ -4,17 +4,12 @@
 #include <algorithm>
 
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
 #include "pg_trickle/pg/ordering.hpp"
 
 namespace pgtrickle::pg {
 
 namespace {
-
-using Walker = bool (*)();
-template <typename F>
-Walker as_walker(F fn) {
-    return reinterpret_cast<Walker>(reinterpret_cast<void (*)()>(fn));
-}
 
 // Moves an outer join's ON condition into a subquery over the nullable relation (range table
 // index `*context` at this level): its Vars become Var 1 of the subquery, every other Var one
