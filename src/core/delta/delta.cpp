@@ -494,8 +494,10 @@ struct RecursiveText {
     std::string col_list;
     std::string stored;  // the stored columns named as r's
     std::string typed;   // no rows, the stored columns' types: every union below selects it too
+    std::string storage;
 
-    RecursiveText(const DeltaPlan& p, const std::string& st) : plan(p), rec(*p.recursion) {
+    RecursiveText(const DeltaPlan& p, const std::string& st)
+        : plan(p), rec(*p.recursion), storage(st) {
         std::vector<std::string> stored_as;
         for (std::size_t i = 0; i < rec.columns.size(); ++i) {
             const std::string c = quote_ident(rec.columns[i]);
@@ -508,6 +510,12 @@ struct RecursiveText {
         col_list = join(cols, ", ");
         stored = join(stored_as, ", ");
         typed = fmt::format("SELECT {} FROM {} s WHERE false", stored, st);
+    }
+    // The statement's head: the source CTEs, then __pgt_stored (the stored rows as r's columns).
+    std::string head(const std::string& table_ctes) const {
+        return fmt::format(
+            "WITH RECURSIVE {},\n__pgt_stored({}) AS NOT MATERIALIZED (SELECT {} FROM {} s)",
+            table_ctes, col_list, stored, storage);
     }
     // The step with r read from `r_rel`.
     std::pair<std::string, std::vector<RelationRef>> step_over(const std::string& r_rel) const {
@@ -582,8 +590,7 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
     // over-deleted rows are read through DISTINCT (estimated at most a few hundred rows per
     // column; a hash join grows when it meets more), and the rows that stay are computed once.
     return fmt::format(
-        "WITH RECURSIVE {ctes},\n"
-        "__pgt_stored({cols}) AS NOT MATERIALIZED (SELECT {stored} FROM {st} s),\n"
+        "{head},\n"
         "__pgt_doomed({cols}) AS MATERIALIZED (\n{doomed}\n),\n"
         "__pgt_od({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_doomed\n"
@@ -607,9 +614,8 @@ std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
-        fmt::arg("ctes", table_ctes), fmt::arg("cols", r.col_list), fmt::arg("stored", r.stored),
-        fmt::arg("st", st), fmt::arg("doomed", join(doomed, "\nUNION ALL\n")),
-        fmt::arg("od_iterated", od_iterated),
+        fmt::arg("head", r.head(table_ctes)), fmt::arg("cols", r.col_list), fmt::arg("st", st),
+        fmt::arg("doomed", join(doomed, "\nUNION ALL\n")), fmt::arg("od_iterated", od_iterated),
         fmt::arg("not_od", not_in_set(cols, "s", "__pgt_odm")),
         fmt::arg("seeds", join(seeds, "\nUNION ALL\n")),
         fmt::arg("not_stay", not_in_set(cols, "s", "__pgt_stay")), fmt::arg("iterated", iterated),
@@ -638,8 +644,7 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
     const auto [born_step, born_refs] = r.step_over("__pgt_born");
 
     const std::string with = fmt::format(
-        "WITH RECURSIVE {ctes},\n"
-        "__pgt_stored({cols}) AS NOT MATERIALIZED (SELECT {stored} FROM {st} s),\n"
+        "{head},\n"
         "__pgt_gone_seed({cols}) AS MATERIALIZED (\n{gone_seeds}\n),\n"
         "__pgt_gone({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_gone_seed\n"
@@ -654,8 +659,8 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "__pgt_born({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_born_seed\n"
         "  UNION ALL\n{born_step}\n)",
-        fmt::arg("ctes", table_ctes), fmt::arg("cols", r.col_list), fmt::arg("stored", r.stored),
-        fmt::arg("st", st), fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
+        fmt::arg("head", r.head(table_ctes)), fmt::arg("cols", r.col_list),
+        fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
         fmt::arg("gone_step", every_reference(gone_step, gone_refs, plan.tables, "kept")),
         fmt::arg("born_seeds", join(born_seeds, "\nUNION ALL\n")),
         fmt::arg("born_step", every_reference(born_step, born_refs, plan.tables, "")));
