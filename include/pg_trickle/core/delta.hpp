@@ -83,6 +83,11 @@ struct DeltaTable {
     // change_source holds each row version at most once (one statement's transition tables):
     // no consolidation is needed to keep intermediate versions out.
     bool net = false;
+    // Every used column's type has an equality under which equal values are identical (integers,
+    // dates, numeric with a fixed scale, text under a deterministic collation ...): the net
+    // change can then be summed with GROUP BY over the columns themselves instead of over
+    // their text, which costs an output function call per value and a sort.
+    bool groupable = false;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the

@@ -115,15 +115,39 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         // The net change per row content: an intermediate version of a row (inserted and changed
         // again before this refresh) cancels out here and is never evaluated by the query, so it
         // cannot raise an error the query over the current rows would not.
-        out = fmt::format(
-            "__pgt_net_{i} AS MATERIALIZED (\n"
-            "  SELECT {sel}__pgt_nw FROM (\n"
-            "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
-            "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
-            "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
-            "                 {brow} COLLATE \"C\" AS __pgt_k\n"
-            "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
-            "  WHERE __pgt_rn = 1 AND __pgt_nw <> 0),\n"
+        if (t.groupable && !t.columns.empty()) {
+            // Grouped by the columns themselves (DeltaTable::groupable).
+            std::string group_by;
+            for (std::size_t c = 0; c < t.columns.size(); ++c)
+                group_by += (c ? ", b." : "b.") + quote_ident(buffer_column(t.columns[c].name));
+            out = fmt::format(
+                "__pgt_net_{i} AS MATERIALIZED (\n"
+                "  SELECT {bcols}pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) AS "
+                "__pgt_nw\n"
+                "  FROM {buf} b WHERE b.action <> 'T' AND {pred}\n"
+                "  GROUP BY {group_by}\n"
+                "  HAVING pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) <> 0),\n",
+                fmt::arg("i", index), fmt::arg("bcols", buffer_cols), fmt::arg("buf", changes),
+                fmt::arg("pred", unconsumed), fmt::arg("group_by", group_by));
+        } else {
+            // Partitioned by the row's text. `__pgt_rn < 2`, not `= 1`: the planner, with no
+            // statistics for a window function's result, takes an equality to keep 0.5% of the
+            // rows and would then rescan this CTE in nested loops; an inequality keeps a third,
+            // nearer the truth (most changed rows survive).
+            out = fmt::format(
+                "__pgt_net_{i} AS MATERIALIZED (\n"
+                "  SELECT {sel}__pgt_nw FROM (\n"
+                "    SELECT {sel}pg_catalog.sum(__pgt_w) OVER (PARTITION BY __pgt_k) AS __pgt_nw,\n"
+                "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
+                "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
+                "                 {brow} COLLATE \"C\" AS __pgt_k\n"
+                "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
+                "  WHERE __pgt_rn < 2 AND __pgt_nw <> 0),\n",
+                fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
+                fmt::arg("brow", buffer_row), fmt::arg("buf", changes),
+                fmt::arg("pred", unconsumed));
+        }
+        out += fmt::format(
             "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
             " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
             "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
@@ -132,9 +156,7 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n"
             "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {sel}n.__pgt_nw AS __pgt_one FROM "
             "__pgt_net_{i} n),\n",
-            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-            fmt::arg("brow", buffer_row), fmt::arg("buf", changes), fmt::arg("pred", unconsumed),
-            fmt::arg("one", one));
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("one", one));
     }
 
     std::string current;
@@ -186,6 +208,10 @@ std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
     return join(ctes, ",\n");
 }
 
+// How many old-state references of one weighted delta term are expanded into the table and its
+// signed changes (see signed_terms): 2^k copies of the term for k of them.
+constexpr std::size_t kMaxExpanded = 4;
+
 Products all_products(const std::vector<RelationRef>& refs, const Products& products) {
     if (!products.empty())
         return products;
@@ -231,21 +257,46 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                     return sign > 0 ? "" : fmt::format("__pgt_old_{}", refs[j].table);
                 return fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
             };
-            if (weighted && !varied.nonlinear) {
-                std::vector<std::string> repl(refs.size());
+            if (weighted && !varied.nonlinear && text.find(kKeyWeight) != std::string::npos) {
+                // The changed references after i are read old. As Z-sets a table's old state
+                // is the table now minus its signed net change (old = new - sgn), so each one
+                // the query is linear in (the sum distributes over it; not so a nullable side
+                // of an outer join) is read either as the table itself or as its signed changes
+                // with the weight negated: every copy then joins base tables (their indexes serve
+                // the join) and small change sets, where the old state (the table minus its
+                // inserted rows plus its deleted ones) is a union the planner cannot probe by
+                // index. 2^k copies for k such references; past kMaxExpanded they read the old
+                // state.
+                std::vector<std::size_t> later;
                 for (std::size_t j = 0; j < refs.size(); ++j)
-                    repl[j] = j == product[p] ? fmt::format("__pgt_sgn_{}", varied.table)
-                                              : replacement(j, 1);
-                std::string body = substitute(text, refs, repl);
-                const auto at = body.find(kKeyWeight);
-                if (at != std::string::npos) {
-                    body.replace(
-                        at, std::string_view(kKeyWeight).size(),
-                        fmt::format("{}.__pgt_one AS __pgt_wt", quote_ident(varied.refname)));
+                    if (position[j] > static_cast<int>(p) && tables[refs[j].table].changed &&
+                        !refs[j].nonlinear)
+                        later.push_back(j);
+                const bool expand = later.size() <= kMaxExpanded;
+                const std::size_t copies = expand ? (std::size_t{1} << later.size()) : 1;
+                for (std::size_t mask = 0; mask < copies; ++mask) {
+                    std::vector<std::string> repl(refs.size());
+                    std::string weight = quote_ident(varied.refname) + ".__pgt_one";
+                    for (std::size_t j = 0; j < refs.size(); ++j)
+                        repl[j] = j == product[p] ? fmt::format("__pgt_sgn_{}", varied.table)
+                                                  : replacement(j, 1);
+                    for (std::size_t b = 0; expand && b < later.size(); ++b) {
+                        const std::size_t j = later[b];
+                        if (mask & (std::size_t{1} << b)) {
+                            repl[j] = fmt::format("__pgt_sgn_{}", refs[j].table);
+                            weight +=
+                                fmt::format(" * (-{}.__pgt_one)", quote_ident(refs[j].refname));
+                        } else {
+                            repl[j] = "";
+                        }
+                    }
+                    std::string body = substitute(text, refs, repl);
+                    body.replace(body.find(kKeyWeight), std::string_view(kKeyWeight).size(),
+                                 fmt::format("{} AS __pgt_wt", weight));
                     terms.push_back(
                         fmt::format("SELECT q.*, q.__pgt_wt AS __pgt_w FROM (\n{}\n) q", body));
-                    continue;
                 }
+                continue;
             }
             for (int sign : {1, -1}) {
                 std::string body;
@@ -782,8 +833,11 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
                             Consolidation mode) {
     std::vector<bool> consolidate(plan.tables.size(), true);
     // Lean: a grouped plan's terms are summed per group, so a table whose old state and
-    // changed-row set no term reads can feed its buffered rows unconsolidated.
-    if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped) {
+    // changed-row set no term reads can feed its buffered rows unconsolidated. Not when the
+    // terms join tables: an update of columns the query does not read leaves a pair of rows
+    // that cancel, and every join would multiply them before the sum does.
+    if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped &&
+        plan.key_refs.size() <= 1) {
         const std::string body = statement_with(plan, "__pgt_tables", storage);
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||

@@ -132,6 +132,38 @@ namespace {
 
 constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
 
+// Whether two values of the type that its equality operator calls equal are the same value, so
+// that grouping a table's changes by the column keeps rows apart that print differently
+// (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
+// intervals ('1 day' = '24 hours'), json(b), or text under a nondeterministic collation.
+bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
+    switch (type) {
+        case INT2OID:
+        case INT4OID:
+        case INT8OID:
+        case OIDOID:
+        case BOOLOID:
+        case CHAROID:
+        case DATEOID:
+        case TIMEOID:
+        case TIMESTAMPOID:
+        case TIMESTAMPTZOID:
+        case UUIDOID:
+        case BYTEAOID:
+            return true;
+        case NUMERICOID:
+        case BPCHAROID:  // padded to its length: no trailing blanks to ignore
+            return typmod >= 0;
+        case TEXTOID:
+        case VARCHAROID:
+        case NAMEOID:
+            return !OidIsValid(collation) ||
+                   pg_call([&] { return get_collation_isdeterministic(collation); });
+        default:
+            return false;
+    }
+}
+
 // Whether every value of the numeric expression `n` has the same display scale: integers,
 // numerics of a declared scale, constants, and +, - and * of those (numeric addition keeps the
 // larger scale of its operands, multiplication their sum). A running sum of such values then
@@ -397,6 +429,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     // Used columns (key columns always included, first).
     for (auto& t : plan.tables) {
         std::set<std::string> seen;
+        t.groupable = true;
         auto add = [&](AttrNumber att) {
             char* name = pg_call([&] { return get_attname(t.relid, att, false); });
             if (!seen.insert(name).second)
@@ -410,6 +443,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                                             FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
             });
             t.columns.push_back({name, type_sql});
+            t.groupable = t.groupable && equality_is_identity(type, typmod, coll);
         };
         for (const auto& k : t.key) {
             const char* kn = k.c_str();
