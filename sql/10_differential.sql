@@ -370,3 +370,36 @@ SELECT * FROM d_check() WHERE st = 'f_rev';
 SELECT pgtrickle.drop_stream_table('f_rev');
 SELECT pgtrickle.drop_stream_table('f_rev_div');
 SELECT pgtrickle.drop_stream_table('f_rev_inf');
+
+-- An expression over counts, sums and averages (TPC-H Q8 and Q14's shape) is recomputed from
+-- their running states; over a plain subquery in FROM (Q7 to Q9's shape) the key query reads
+-- the subquery's tables directly. A MIN / MAX inside an expression makes it rescanned.
+CREATE TABLE d_parts (pid int PRIMARY KEY, promo boolean);
+INSERT INTO d_parts SELECT i, i % 4 = 0 FROM generate_series(1, 10) i;
+ALTER TABLE d_lines ADD COLUMN pid int;
+UPDATE d_lines SET pid = id % 10 + 1;
+SELECT pgtrickle.create_stream_table('f_share', 'SELECT g, 100.00 * sum(CASE WHEN p.promo THEN price * (1 - disc) ELSE 0 END) / sum(price * (1 - disc)) AS promo_share, count(*) * 2 + 1 AS odd, COALESCE(sum(qty), 0) - avg(qty) AS spread FROM d_lines l JOIN d_parts p ON p.pid = l.pid GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_share_sub', 'SELECT promo, sum(rev) / count(*) AS avg_rev, sum(rev) AS rev FROM (SELECT p.promo, l.price * (1 - l.disc) AS rev FROM d_lines l, d_parts p WHERE p.pid = l.pid AND l.qty > 0) x GROUP BY promo', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_share_ext', 'SELECT g, max(price) - min(price) AS range FROM d_lines GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT s.pgt_name, e.value AS operator_tree
+FROM pgtrickle.pgt_stream_tables s, LATERAL pgtrickle.explain_st(s.pgt_name) e
+WHERE s.pgt_name IN ('f_share', 'f_share_sub', 'f_share_ext') AND e.property = 'operator_tree' ORDER BY 1;
+UPDATE d_parts SET promo = NOT promo WHERE pid IN (2, 4);
+DELETE FROM d_lines WHERE id % 6 = 0;
+UPDATE d_lines SET qty = qty + 1, price = price * 2 WHERE g = 2;
+INSERT INTO d_lines VALUES (200, 1, 3.50, 0.1, 0, 4), (201, 4, 9.99, 0, 5, 8);
+SELECT pgtrickle.refresh_stream_table('f_share');
+SELECT pgtrickle.refresh_stream_table('f_share_sub');
+SELECT pgtrickle.refresh_stream_table('f_share_ext');
+SELECT * FROM d_check() WHERE st IN ('f_share', 'f_share_sub', 'f_share_ext');
+SELECT count(*) AS differing_text FROM (
+  SELECT g, promo_share::text, odd::text, spread::text FROM f_share
+  EXCEPT ALL
+  SELECT g, (100.00 * sum(CASE WHEN p.promo THEN price * (1 - disc) ELSE 0 END) / sum(price * (1 - disc)))::text,
+         (count(*) * 2 + 1)::text, (COALESCE(sum(qty), 0) - avg(qty))::text
+  FROM d_lines l JOIN d_parts p ON p.pid = l.pid GROUP BY g) x;
+SELECT g, promo_share, odd, spread FROM f_share ORDER BY g;
+SELECT promo, avg_rev, rev FROM f_share_sub ORDER BY promo;
+SELECT pgtrickle.drop_stream_table('f_share');
+SELECT pgtrickle.drop_stream_table('f_share_sub');
+SELECT pgtrickle.drop_stream_table('f_share_ext');

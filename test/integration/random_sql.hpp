@@ -1365,11 +1365,34 @@ class QueryGen {
                     return eg.column_or_literal(rng_.chance(0.5) ? Type::Int : Type::Num);
             }
         };
-        switch (rng_.range(0, 6)) {
+        // COUNT / SUM / AVG alone (not MIN / MAX, which keep their value in their column).
+        auto running = [&]() -> std::string {
+            switch (rng_.range(0, 3)) {
+                case 0:
+                    return "count(*)";
+                case 1:
+                    return fmt::format("sum({})", summable());
+                case 2:
+                    return fmt::format("avg({})", summable());
+                default:
+                    return fmt::format("count({})", eg.expr(eg.random_type(), 1));
+            }
+        };
+        switch (rng_.range(0, 7)) {
             case 0:
                 return "count(*)";
             case 1:
                 return fmt::format("count({})", eg.expr(eg.random_type(), 1));
+            case 7:
+                // An expression over running aggregates, recomputed from their states.
+                switch (rng_.range(0, 2)) {
+                    case 0:
+                        return fmt::format("(100.00 * {} / NULLIF({}, 0))", running(), running());
+                    case 1:
+                        return fmt::format("(COALESCE({}, 0) - {})", running(), running());
+                    default:
+                        return fmt::format("({} * 2 + 1)", running());
+                }
             case 2:
             case 3:
                 return fmt::format("sum({})", summable());

@@ -292,6 +292,33 @@ TEST(Delta, WeightedTermsReadLaterTablesAsTableMinusChanges) {
     EXPECT_EQ(count(sql, "__pgt_sgn_1 b"), 0u);
 }
 
+// An expression over running aggregates: its $k are the k-th aggregate's value recomputed from
+// the state (not inside a string literal), and each aggregate keeps its state columns.
+TEST(Delta, ExpressionOverAggregatesIsRecomputedFromTheirStates) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "share"};
+    p.group_columns = {"g"};
+    AlgebraicColumn share{AlgebraicColumn::Kind::Expr, 0, "numeric"};
+    share.expr_sql = "(100.00 * $1) / $2 || '$1'";
+    share.parts = {{AlgebraicColumn::Kind::Sum, 1, "bigint"},
+                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"}, share};
+    p.algebraic_args = 1;
+    p.query = "SELECT g, 100.00 * sum(v) / count(*) AS share FROM public.t GROUP BY g";
+    p.key_query = "SELECT g AS __pgt_g1, v AS __pgt_a1 FROM public.t";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"v", "integer"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    const auto state = state_columns(p);
+    ASSERT_EQ(state.size(), 3u);  // __pgt_count, __pgt_aux_count_1, __pgt_aux_sum_1
+    EXPECT_EQ(state[2].name, "__pgt_aux_sum_1");
+    const std::string sql = apply_statement(p, frontier(), "st");
+    EXPECT_NE(sql.find("((100.00 * (CASE WHEN m.__pgt_aux_count_1 = 0 THEN NULL ELSE "
+                       "m.__pgt_aux_sum_1 END)::bigint) / (m.__pgt_count)::bigint || '$1')::numeric"
+                       " AS \"share\""),
+              std::string::npos);
+}
+
 TEST(Delta, MinMaxAreKeptInPlaceAndRescannedOnlyWhenTheExtremeMayLeave) {
     DeltaPlan p;
     p.kind = DeltaPlan::Kind::Grouped;

@@ -97,13 +97,19 @@ struct DeltaTable {
 // directly, and a group is rescanned (its argument re-aggregated over the group's rows) only
 // when a removed value could have been the extreme.
 struct AlgebraicColumn {
-    enum class Kind { Key, CountStar, Count, Sum, Avg, Min, Max };
+    // Expr: an expression over COUNT / SUM / AVG aggregates and constants, such as
+    // `100.00 * sum(a) / sum(b)` (TPC-H Q8, Q14).
+    enum class Kind { Key, CountStar, Count, Sum, Avg, Min, Max, Expr };
     Kind kind = Kind::Key;
     std::size_t index = 0;  // 1-based: group key (Key) or aggregate argument (__pgt_a<index>)
     std::string type_sql;   // the output column's type
     // Sum / Avg of a numeric argument: its NaN values are counted apart from the running sum
     // (__pgt_aux_nan_<index>), since subtracting a NaN can never give a number back.
     bool nan_possible = false;
+    // Expr: the expression's SQL with $1, $2, ... where its aggregates are, and those
+    // aggregates (parts[k] is $k+1; each a CountStar, Count, Sum or Avg column).
+    std::string expr_sql;
+    std::vector<AlgebraicColumn> parts;
 };
 
 // WITH RECURSIVE r(c1, ..., cn) AS (base UNION step) SELECT c1, ..., cn FROM r, where base and

@@ -43,5 +43,8 @@ std::vector<SubLink*> level_sublinks(Query* q);
 
 // The query's SQL text, every name schema-qualified.
 std::string deparse(Query* q);
+// An expression without Vars (constants, parameters, operators, function calls), printed the
+// way deparse() prints.
+std::string deparse_expression(Node* e);
 
 }  // namespace pgtrickle::pg

@@ -4,6 +4,8 @@
 // and the visible values are recomputed from the state. Integer inputs keep it exact: sums of
 // integers have no rounding and no display scale to drift. MIN/MAX keep their value in the
 // output column; only a group that may have lost its extreme is rescanned.
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "delta_internal.hpp"
@@ -14,22 +16,69 @@ namespace {
 
 using namespace detail;
 
+// The aggregate columns of the plan, those inside expressions (AlgebraicColumn::parts)
+// included.
+std::vector<const AlgebraicColumn*> aggregates(const DeltaPlan& plan) {
+    std::vector<const AlgebraicColumn*> out;
+    for (const auto& c : plan.algebraic) {
+        out.push_back(&c);
+        for (const auto& p : c.parts)
+            out.push_back(&p);
+    }
+    return out;
+}
+
 std::vector<bool> summed_args(const DeltaPlan& plan) {
     std::vector<bool> summed(plan.algebraic_args + 1, false);
-    for (const auto& c : plan.algebraic)
-        if (c.kind == AlgebraicColumn::Kind::Sum || c.kind == AlgebraicColumn::Kind::Avg)
-            summed[c.index] = true;
+    for (const auto* c : aggregates(plan))
+        if (c->kind == AlgebraicColumn::Kind::Sum || c->kind == AlgebraicColumn::Kind::Avg)
+            summed[c->index] = true;
     return summed;
 }
 
 // Per argument index: whether its NaN values are counted apart (AlgebraicColumn::nan_possible).
 std::vector<bool> nan_args(const DeltaPlan& plan) {
     std::vector<bool> nan(plan.algebraic_args + 1, false);
-    for (const auto& c : plan.algebraic)
-        if ((c.kind == AlgebraicColumn::Kind::Sum || c.kind == AlgebraicColumn::Kind::Avg) &&
-            c.nan_possible)
-            nan[c.index] = true;
+    for (const auto* c : aggregates(plan))
+        if ((c->kind == AlgebraicColumn::Kind::Sum || c->kind == AlgebraicColumn::Kind::Avg) &&
+            c->nan_possible)
+            nan[c->index] = true;
     return nan;
+}
+
+// `sql` with each placeholder $k (k = 1..values.size(), outside string literals and quoted
+// names) replaced by values[k - 1].
+std::string fill_placeholders(const std::string& sql, const std::vector<std::string>& values) {
+    std::string out;
+    char quote = 0;
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        const char ch = sql[i];
+        if (quote) {
+            out += ch;
+            if (ch == quote)
+                quote = 0;
+            continue;
+        }
+        if (ch == '\'' || ch == '"') {
+            quote = ch;
+            out += ch;
+            continue;
+        }
+        if (ch == '$' && i + 1 < sql.size() &&
+            std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+            std::size_t j = i + 1;
+            std::size_t k = 0;
+            while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j])))
+                k = k * 10 + static_cast<std::size_t>(sql[j++] - '0');
+            if (k >= 1 && k <= values.size()) {
+                out += values[k - 1];
+                i = j - 1;
+                continue;
+            }
+        }
+        out += ch;
+    }
+    return out;
 }
 
 // Per argument index: the MIN / MAX column using it (nullptr for the others), and where.
@@ -102,6 +151,13 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
                 "{m}.__pgt_aux_sum_{i} / {m}.__pgt_aux_count_{i}::numeric END",
                 fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)));
             break;
+        case AlgebraicColumn::Kind::Expr: {
+            std::vector<std::string> values;
+            for (const auto& p : c.parts)
+                values.push_back(output_expression(p, m));
+            e = fill_placeholders(c.expr_sql, values);
+            break;
+        }
     }
     return fmt::format("({})::{}", e, c.type_sql);
 }

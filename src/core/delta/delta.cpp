@@ -147,16 +147,22 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 fmt::arg("brow", buffer_row), fmt::arg("buf", changes),
                 fmt::arg("pred", unconsumed));
         }
+        // A keyed table holds one row of a given content at a time, so its net count per
+        // content is 1 or -1: no copies to make. (The planner takes a set-returning function
+        // to return 1,000 rows, which would inflate every estimate over these CTEs.)
+        const std::string copies =
+            t.key.empty() ? ", pg_catalog.generate_series(1, pg_catalog.abs(n.__pgt_nw))" : "";
         out += fmt::format(
-            "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
-            " pg_catalog.generate_series(1, n.__pgt_nw) WHERE n.__pgt_nw > 0),\n"
+            "__pgt_ins_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n{copies}"
+            " WHERE n.__pgt_nw > 0),\n"
             "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
-            "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n,"
-            " pg_catalog.generate_series(1, -n.__pgt_nw) WHERE n.__pgt_nw < 0),\n"
+            "__pgt_del_{i} AS MATERIALIZED (SELECT {sel}{one} FROM __pgt_net_{i} n{copies}"
+            " WHERE n.__pgt_nw < 0),\n"
             "__pgt_any_{i} AS (SELECT {sel}{one} FROM __pgt_net_{i} n),\n"
             "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {sel}n.__pgt_nw AS __pgt_one FROM "
             "__pgt_net_{i} n),\n",
-            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("one", one));
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("one", one),
+            fmt::arg("copies", copies));
     }
 
     std::string current;

@@ -25,6 +25,8 @@ std::string kind_name(AlgebraicColumn::Kind k) {
                    "have been the maximum";
         case AlgebraicColumn::Kind::Avg:
             return "avg from a running sum and count";
+        case AlgebraicColumn::Kind::Expr:
+            return "an expression over running counts and sums";
     }
     return "";
 }

@@ -132,6 +132,89 @@ namespace {
 
 constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
 
+// Plain C state for the walkers over an expression of aggregates (they run inside PostgreSQL
+// frames).
+struct AggExprState {
+    List* aggs;  // the Aggrefs, outermost only, in order
+    bool ok;     // no Var outside them, no subquery, window function or parameter
+};
+
+bool collect_aggregates(Node* node, void* context) {
+    auto* st = static_cast<AggExprState*>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Aggref)) {
+        st->aggs = lappend(st->aggs, node);
+        return false;
+    }
+    if (IsA(node, Var) || IsA(node, SubLink) || IsA(node, WindowFunc) || IsA(node, GroupingFunc) ||
+        IsA(node, Param)) {
+        st->ok = false;
+        return true;
+    }
+    return expression_tree_walker(node, as_walker(collect_aggregates), context);
+}
+
+// The expression with its k-th aggregate (of collect_aggregates' list, compared by equality)
+// replaced by the parameter $k of the aggregate's type.
+Node* aggregates_to_params(Node* node, void* context) {
+    auto* st = static_cast<AggExprState*>(context);
+    if (node == nullptr)
+        return nullptr;
+    if (IsA(node, Aggref)) {
+        int k = 0;
+        ListCell* lc;
+        foreach (lc, st->aggs) {
+            ++k;
+            if (equal(lfirst(lc), node)) {
+                Param* p = makeNode(Param);
+                p->paramkind = PARAM_EXTERN;
+                p->paramid = k;
+                p->paramtype = exprType(node);
+                p->paramtypmod = exprTypmod(node);
+                p->paramcollid = exprCollation(node);
+                p->location = -1;
+                return reinterpret_cast<Node*>(p);
+            }
+        }
+    }
+    using Mutator = Node* (*)();
+    return expression_tree_mutator(
+        node, reinterpret_cast<Mutator>(reinterpret_cast<void (*)()>(aggregates_to_params)),
+        context);
+}
+
+// The subquery of a query that reads nothing but one plain subquery in FROM (`SELECT ... FROM
+// (SELECT ... FROM a, b WHERE ...) x GROUP BY ...`, TPC-H's Q7 to Q9), or nullptr. Its key query
+// can then read the subquery's tables directly: the subquery's rows are its join's rows, one for
+// one, so the outer expressions are the subquery's output expressions put in for its columns.
+Query* liftable_subquery(Query* q) {
+    if (list_length(q->rtable) != 1 || q->hasSubLinks || q->cteList != NIL ||
+        q->setOperations != nullptr || list_length(q->jointree->fromlist) != 1 ||
+        !IsA(linitial(q->jointree->fromlist), RangeTblRef))
+        return nullptr;
+    auto* rte = static_cast<RangeTblEntry*>(linitial(q->rtable));
+    if (rte->rtekind != RTE_SUBQUERY || rte->lateral)
+        return nullptr;
+    Query* sub = rte->subquery;
+    if (sub->commandType != CMD_SELECT || sub->hasAggs || sub->hasWindowFuncs ||
+        sub->hasTargetSRFs || sub->hasSubLinks || sub->hasRecursive || sub->hasForUpdate ||
+        sub->groupClause != NIL || sub->groupingSets != NIL || sub->havingQual != nullptr ||
+        sub->distinctClause != NIL || sub->sortClause != NIL || sub->limitCount != nullptr ||
+        sub->limitOffset != nullptr || sub->setOperations != nullptr || sub->cteList != NIL ||
+        sub->rowMarks != NIL)
+        return nullptr;
+    return sub;
+}
+
+// `e` (of the query liftable_subquery accepted) over the subquery's tables.
+Expr* lifted(Expr* e, Query* outer) {
+    auto* rte = static_cast<RangeTblEntry*>(linitial(outer->rtable));
+    return reinterpret_cast<Expr*>(ReplaceVarsFromTargetList(reinterpret_cast<Node*>(e), 1, 0, rte,
+                                                             rte->subquery->targetList,
+                                                             REPLACEVARS_REPORT_ERROR, 0, nullptr));
+}
+
 // Whether two values of the type that its equality operator calls equal are the same value, so
 // that grouping a table's changes by the column keeps rows apart that print differently
 // (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
@@ -551,8 +634,28 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 key_tles = lappend(key_tles, tle);
             }
         }
-        // The input query: same FROM and WHERE, the group keys as __pgt_g1..k.
+        // The input query: same FROM and WHERE, the group keys as __pgt_g1..k. Over a plain
+        // subquery in FROM, the subquery itself with the outer WHERE added (liftable_subquery).
         Query* input = pg_call([&] { return static_cast<Query*>(copyObjectImpl(q)); });
+        Query* outer = pg_call([&] { return liftable_subquery(input); }) ? input : nullptr;
+        auto over_input = [&](Expr* e) {
+            return pg_call([&] {
+                Expr* c = static_cast<Expr*>(copyObjectImpl(e));
+                return outer ? lifted(c, outer) : c;
+            });
+        };
+        if (outer) {
+            input = pg_call([&] {
+                auto* rte = static_cast<RangeTblEntry*>(linitial(outer->rtable));
+                Query* sub = static_cast<Query*>(copyObjectImpl(rte->subquery));
+                if (outer->jointree->quals != nullptr)
+                    sub->jointree->quals = reinterpret_cast<Node*>(make_and_qual(
+                        sub->jointree->quals,
+                        reinterpret_cast<Node*>(lifted(
+                            static_cast<Expr*>(copyObjectImpl(outer->jointree->quals)), outer))));
+                return sub;
+            });
+        }
         List* tlist = NIL;
         int resno = 0;
         foreach (lc, key_tles) {
@@ -561,12 +664,11 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             ++resno;
             std::string name = fmt::format("__pgt_g{}", resno);
             const char* n = name.c_str();
-            Expr* e = tle->expr;
+            Expr* e = over_input(tle->expr);
             int r = resno;
             tlist = pg_call([&] {
                 return lappend(tlist,
-                               makeTargetEntry(static_cast<Expr*>(copyObjectImpl(e)),
-                                               static_cast<AttrNumber>(r), pstrdup(n), false));
+                               makeTargetEntry(e, static_cast<AttrNumber>(r), pstrdup(n), false));
             });
         }
         // Algebraic aggregates: every other output column is COUNT(*), COUNT(x), SUM(int) or
@@ -574,6 +676,58 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         bool algebraic = q->distinctClause == NIL && q->havingQual == nullptr;
         std::vector<core::AlgebraicColumn> columns;
         List* args = NIL;
+        // Whether `agg` is kept by running state: fills col's kind and argument, and adds the
+        // argument to args. MIN / MAX only when allowed (not inside an expression: they keep
+        // their value in their own output column).
+        auto classify = [&](Aggref* agg, core::AlgebraicColumn& col, bool extremes) -> bool {
+            char* fname = pg_call([&] { return get_func_name(agg->aggfnoid); });
+            Oid fnsp = pg_call([&] { return get_func_namespace(agg->aggfnoid); });
+            std::string name = fname ? fname : "";
+            if (agg->aggdistinct != NIL || agg->aggfilter != nullptr ||
+                agg->aggkind != AGGKIND_NORMAL || fnsp != PG_CATALOG_NAMESPACE || agg->aggvariadic)
+                return false;
+            if (name == "count" && agg->aggstar) {
+                col.kind = core::AlgebraicColumn::Kind::CountStar;
+                return true;
+            }
+            if (list_length(agg->args) != 1)
+                return false;
+            Expr* arg_expr = over_input(static_cast<TargetEntry*>(linitial(agg->args))->expr);
+            Oid arg_type = pg_call([&] { return exprType(reinterpret_cast<Node*>(arg_expr)); });
+            // Exact sums: integers, or numerics whose every value has the same scale (a sum
+            // of them always has that scale, so no display scale can drift as rows come and
+            // go; see constant_scale).
+            int32 arg_typmod =
+                pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg_expr)); });
+            bool integer =
+                pg_call([&] { return constant_scale(reinterpret_cast<Node*>(arg_expr)); });
+            if (name == "count") {
+                col.kind = core::AlgebraicColumn::Kind::Count;
+            } else if (name == "sum" && integer) {
+                col.kind = core::AlgebraicColumn::Kind::Sum;
+                col.nan_possible = arg_type == NUMERICOID;
+            } else if (name == "avg" && integer) {
+                col.kind = core::AlgebraicColumn::Kind::Avg;
+                col.nan_possible = arg_type == NUMERICOID;
+            } else if (extremes && (name == "min" || name == "max") && agg->aggorder == NIL &&
+                       // Types whose equal values may print differently (1.0 / 1.00, -0)
+                       // would keep whichever tied value came first: rescanned instead.
+                       !(arg_type == NUMERICOID && arg_typmod < 0) && arg_type != FLOAT4OID &&
+                       arg_type != FLOAT8OID && arg_type != INTERVALOID && pg_call([&]() -> bool {
+                           Oid c = exprCollation(reinterpret_cast<Node*>(arg_expr));
+                           return c == InvalidOid || c == DEFAULT_COLLATION_OID;
+                       })) {
+                // (With another collation the stored value would be compared in the default
+                // one, which may order differently.)
+                col.kind = name == "min" ? core::AlgebraicColumn::Kind::Min
+                                         : core::AlgebraicColumn::Kind::Max;
+            } else {
+                return false;
+            }
+            args = lappend(args, arg_expr);
+            col.index = static_cast<std::size_t>(list_length(args));
+            return true;
+        };
         foreach (lc, q->targetList) {
             auto* tle = static_cast<TargetEntry*>(lfirst(lc));
             if (tle->resjunk || !algebraic)
@@ -595,64 +749,40 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 columns.push_back(col);
                 continue;
             }
-            if (!IsA(tle->expr, Aggref)) {
+            if (IsA(tle->expr, Aggref)) {
+                algebraic = classify(reinterpret_cast<Aggref*>(tle->expr), col, true);
+                if (algebraic)
+                    columns.push_back(col);
+                continue;
+            }
+            // An expression over aggregates (and constants): each aggregate is kept as above,
+            // the expression recomputed from them.
+            AggExprState found{NIL, true};
+            pg_call([&] { collect_aggregates(reinterpret_cast<Node*>(tle->expr), &found); });
+            if (!found.ok || found.aggs == NIL) {
                 algebraic = false;
                 continue;
             }
-            auto* agg = reinterpret_cast<Aggref*>(tle->expr);
-            char* fname = pg_call([&] { return get_func_name(agg->aggfnoid); });
-            Oid fnsp = pg_call([&] { return get_func_namespace(agg->aggfnoid); });
-            std::string name = fname ? fname : "";
-            if (agg->aggdistinct != NIL || agg->aggfilter != nullptr ||
-                agg->aggkind != AGGKIND_NORMAL || fnsp != PG_CATALOG_NAMESPACE ||
-                agg->aggvariadic) {
-                algebraic = false;
-                continue;
+            col.kind = core::AlgebraicColumn::Kind::Expr;
+            ListCell* ac;
+            foreach (ac, found.aggs) {
+                auto* agg = static_cast<Aggref*>(lfirst(ac));
+                core::AlgebraicColumn part;
+                part.type_sql = pg_call([&]() -> char* {
+                    return format_type_extended(
+                        exprType(reinterpret_cast<Node*>(agg)),
+                        exprTypmod(reinterpret_cast<Node*>(agg)),
+                        FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+                });
+                algebraic = algebraic && classify(agg, part, false);
+                col.parts.push_back(part);
             }
-            if (name == "count" && agg->aggstar) {
-                col.kind = core::AlgebraicColumn::Kind::CountStar;
-                columns.push_back(col);
+            if (!algebraic)
                 continue;
-            }
-            if (list_length(agg->args) != 1) {
-                algebraic = false;
-                continue;
-            }
-            auto* arg = static_cast<TargetEntry*>(linitial(agg->args));
-            Oid arg_type = pg_call([&] { return exprType(reinterpret_cast<Node*>(arg->expr)); });
-            // Exact sums: integers, or numerics whose every value has the same scale (a sum
-            // of them always has that scale, so no display scale can drift as rows come and
-            // go; see constant_scale).
-            int32 arg_typmod =
-                pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg->expr)); });
-            bool integer =
-                pg_call([&] { return constant_scale(reinterpret_cast<Node*>(arg->expr)); });
-            if (name == "count") {
-                col.kind = core::AlgebraicColumn::Kind::Count;
-            } else if (name == "sum" && integer) {
-                col.kind = core::AlgebraicColumn::Kind::Sum;
-                col.nan_possible = arg_type == NUMERICOID;
-            } else if (name == "avg" && integer) {
-                col.kind = core::AlgebraicColumn::Kind::Avg;
-                col.nan_possible = arg_type == NUMERICOID;
-            } else if ((name == "min" || name == "max") && agg->aggorder == NIL &&
-                       // Types whose equal values may print differently (1.0 / 1.00, -0)
-                       // would keep whichever tied value came first: rescanned instead.
-                       !(arg_type == NUMERICOID && arg_typmod < 0) && arg_type != FLOAT4OID &&
-                       arg_type != FLOAT8OID && arg_type != INTERVALOID && pg_call([&]() -> bool {
-                           Oid c = exprCollation(reinterpret_cast<Node*>(arg->expr));
-                           return c == InvalidOid || c == DEFAULT_COLLATION_OID;
-                       })) {
-                // (With another collation the stored value would be compared in the default
-                // one, which may order differently.)
-                col.kind = name == "min" ? core::AlgebraicColumn::Kind::Min
-                                         : core::AlgebraicColumn::Kind::Max;
-            } else {
-                algebraic = false;
-                continue;
-            }
-            args = lappend(args, arg->expr);
-            col.index = static_cast<std::size_t>(list_length(args));
+            Node* with_params = pg_call([&] {
+                return aggregates_to_params(static_cast<Node*>(copyObjectImpl(tle->expr)), &found);
+            });
+            col.expr_sql = deparse_expression(with_params);
             columns.push_back(col);
         }
         if (algebraic) {

@@ -374,11 +374,15 @@ std::vector<SubLink*> level_sublinks(Query* q) {
     return to_vector(s.found);
 }
 
-// Under an empty search path (every name schema-qualified) and output settings whose forms
-// every setting reads back the same way: a date printed under DateStyle 'SQL, DMY' would be read
-// back as another date (or not at all) under the settings of a refresh.
-std::string deparse(Query* q) {
-    char* s = pg_call([&] {
+namespace {
+
+// Runs `print` (plain C calls) under an empty search path (every name schema-qualified) and
+// output settings whose forms every setting reads back the same way: a date printed under
+// DateStyle 'SQL, DMY' would be read back as another date (or not at all) under the settings of
+// a refresh.
+template <typename F>
+char* printed(F print) {
+    return pg_call([&] {
         int nest = NewGUCNestLevel();
         set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
@@ -388,11 +392,20 @@ std::string deparse(Query* q) {
                           true, 0, false);
         set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
                           true, 0, false);
-        char* out = pg_get_querydef(q, false);
+        char* out = print();
         AtEOXact_GUC(true, nest);
         return out;
     });
-    return s;
+}
+
+}  // namespace
+
+std::string deparse(Query* q) {
+    return printed([&] { return pg_get_querydef(q, false); });
+}
+
+std::string deparse_expression(Node* e) {
+    return printed([&] { return ::deparse_expression(e, NIL, false, false); });
 }
 
 ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
