@@ -1350,7 +1350,11 @@ class QueryGen {
     // COUNT / SUM / AVG over integers (int2, int4, int8) and fixed-scale numerics, MIN / MAX.
     std::string algebraic_aggregate(ExprGen& eg) {
         auto summable = [&]() -> std::string {
-            switch (rng_.range(0, 6)) {
+            switch (rng_.range(0, 7)) {
+                case 7:
+                    // Values of two scales (2 and 0): kept with a count of the scale-2 ones.
+                    return fmt::format("CASE WHEN {} THEN ({})::numeric(10,2) ELSE 0 END",
+                                       eg.predicate(1), eg.expr(Type::Num, 1));
                 case 0:
                     return eg.expr(Type::Int, 1);
                 case 1:

@@ -106,6 +106,11 @@ struct AlgebraicColumn {
     // Sum / Avg of a numeric argument: its NaN values are counted apart from the running sum
     // (__pgt_aux_nan_<index>), since subtracting a NaN can never give a number back.
     bool nan_possible = false;
+    // Sum / Avg whose argument's values have one of two display scales (CASE WHEN ... THEN
+    // price * (1 - discount) ELSE 0 END): the lower one, and __pgt_aux_hi_<index> counts the
+    // values of the higher one; while it is 0 the sum is printed with the lower scale, as the
+    // sum recomputed from the rows would be. -1: one scale.
+    int low_scale = -1;
     // Expr: the expression's SQL with $1, $2, ... where its aggregates are, and those
     // aggregates (parts[k] is $k+1; each a CountStar, Count, Sum or Avg column).
     std::string expr_sql;

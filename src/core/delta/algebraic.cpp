@@ -46,6 +46,16 @@ std::vector<bool> nan_args(const DeltaPlan& plan) {
     return nan;
 }
 
+// Per argument index: the lower of its two display scales (AlgebraicColumn::low_scale), or -1.
+std::vector<int> low_scales(const DeltaPlan& plan) {
+    std::vector<int> low(plan.algebraic_args + 1, -1);
+    for (const auto* c : aggregates(plan))
+        if ((c->kind == AlgebraicColumn::Kind::Sum || c->kind == AlgebraicColumn::Kind::Avg) &&
+            c->low_scale >= 0)
+            low[c->index] = c->low_scale;
+    return low;
+}
+
 // `sql` with each placeholder $k (k = 1..values.size(), outside string literals and quoted
 // names) replaced by values[k - 1].
 std::string fill_placeholders(const std::string& sql, const std::vector<std::string>& values) {
@@ -105,12 +115,15 @@ std::vector<std::string> state_names(const DeltaPlan& plan) {
     std::vector<std::string> out{"__pgt_count"};
     auto summed = summed_args(plan);
     auto nan = nan_args(plan);
+    auto low = low_scales(plan);
     for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
         out.push_back(fmt::format("__pgt_aux_count_{}", i));
         if (summed[i])
             out.push_back(fmt::format("__pgt_aux_sum_{}", i));
         if (nan[i])
             out.push_back(fmt::format("__pgt_aux_nan_{}", i));
+        if (low[i] >= 0)
+            out.push_back(fmt::format("__pgt_aux_hi_{}", i));
     }
     return out;
 }
@@ -120,6 +133,16 @@ std::string nan_case(const AlgebraicColumn& c, std::string_view m) {
     if (!c.nan_possible)
         return "";
     return fmt::format("WHEN {}.__pgt_aux_nan_{} > 0 THEN 'NaN'::numeric ", m, c.index);
+}
+
+// The running sum of a Sum / Avg column, printed with the scale the recomputed sum would have.
+std::string running_sum(const AlgebraicColumn& c, std::string_view m) {
+    if (c.low_scale < 0)
+        return fmt::format("{}.__pgt_aux_sum_{}", m, c.index);
+    return fmt::format(
+        "(CASE WHEN {m}.__pgt_aux_hi_{i} = 0 THEN pg_catalog.round({m}.__pgt_aux_sum_{i}, {lo}) "
+        "ELSE {m}.__pgt_aux_sum_{i} END)",
+        fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("lo", c.low_scale));
 }
 
 std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
@@ -137,8 +160,9 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
         case AlgebraicColumn::Kind::Sum:
             e = fmt::format(
                 "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL {nan}ELSE "
-                "{m}.__pgt_aux_sum_{i} END",
-                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)));
+                "{sum} END",
+                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)),
+                fmt::arg("sum", running_sum(c, m)));
             break;
         case AlgebraicColumn::Kind::Min:
         case AlgebraicColumn::Kind::Max:
@@ -148,8 +172,9 @@ std::string output_expression(const AlgebraicColumn& c, std::string_view m) {
             // The same numeric division avg(integer) performs.
             e = fmt::format(
                 "CASE WHEN {m}.__pgt_aux_count_{i} = 0 THEN NULL {nan}ELSE "
-                "{m}.__pgt_aux_sum_{i} / {m}.__pgt_aux_count_{i}::numeric END",
-                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)));
+                "{sum} / {m}.__pgt_aux_count_{i}::numeric END",
+                fmt::arg("m", m), fmt::arg("i", c.index), fmt::arg("nan", nan_case(c, m)),
+                fmt::arg("sum", running_sum(c, m)));
             break;
         case AlgebraicColumn::Kind::Expr: {
             std::vector<std::string> values;
@@ -179,6 +204,7 @@ std::string summand(std::size_t i, bool nan) {
 std::string state_select(const DeltaPlan& plan, const std::string& from, bool weighted) {
     auto summed = summed_args(plan);
     auto nan = nan_args(plan);
+    auto low = low_scales(plan);
     const auto ext = extremes(plan);
     std::vector<std::string> cols;
     // Weighted: per column, the condition under which it says the group changed.
@@ -204,6 +230,11 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
             if (nan[i])
                 add(fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{} = 'NaN')::int)", i),
                     fmt::format("__pgt_aux_nan_{}", i), " <> 0");
+            if (low[i] >= 0)
+                add(fmt::format("pg_catalog.sum(x.__pgt_w * (pg_catalog.scale(x.__pgt_a{}) > "
+                                "{})::int)",
+                                i, low[i]),
+                    fmt::format("__pgt_aux_hi_{}", i), " <> 0");
             if (ext[i].column) {
                 add(fmt::format("{}(x.__pgt_a{}) FILTER (WHERE x.__pgt_w > 0)", ext[i].agg(), i),
                     fmt::format("__pgt_ins_ext_{}", i), " IS NOT NULL");
@@ -219,6 +250,12 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
                 cols.push_back(fmt::format(
                     "pg_catalog.count(*) FILTER (WHERE x.__pgt_a{0} = 'NaN') AS __pgt_aux_nan_{0}",
                     i));
+            if (low[i] >= 0)
+                cols.push_back(
+                    fmt::format("pg_catalog.count(*) FILTER (WHERE "
+                                "pg_catalog.scale(x.__pgt_a{0}) > {1}) AS "
+                                "__pgt_aux_hi_{0}",
+                                i, low[i]));
             if (ext[i].column)
                 cols.push_back(fmt::format("{1}(x.__pgt_a{0}) AS __pgt_ext_{0}", i, ext[i].agg()));
         }

@@ -5,6 +5,7 @@
 #include "pg_trickle/pg/differential.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 
@@ -247,31 +248,72 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
     }
 }
 
-// Whether every value of the numeric expression `n` has the same display scale: integers,
-// numerics of a declared scale, constants, and +, - and * of those (numeric addition keeps the
-// larger scale of its operands, multiplication their sum). A running sum of such values then
-// prints exactly as the sum recomputed from the rows (sum(price * (1 - discount)) over
-// numeric(15,2) columns always has scale 4), so it can be kept instead of rescanned. (NaN values
-// are counted apart by the running state; infinities are refused below.)
-bool constant_scale(Node* n) {
+// The display scales the values of the numeric expression `n` can have, as a bit set (bit s =
+// scale s), or false when they are not known: integers (0), numerics of a declared scale,
+// constants, +, - and * of those (numeric addition keeps the larger scale of its operands,
+// multiplication their sum), and CASE / COALESCE choosing among those. A running sum of
+// values of one scale prints exactly as the sum recomputed from the rows (sum(price * (1 -
+// discount)) over numeric(15,2) columns always has scale 4); with two scales (CASE WHEN ... THEN
+// price * (1 - discount) ELSE 0 END, TPC-H Q8 and Q14) the sum has the larger one exactly while
+// a value of that scale is among the rows, which the running state counts
+// (AlgebraicColumn::low_scale). NaN values are counted apart by the running state and add no
+// scale; infinities are refused (a running sum could never subtract one back out).
+bool value_scales(Node* n, uint64_t* scales) {
+    *scales = 0;
     if (n == nullptr)
         return false;
     const Oid type = exprType(n);
-    if (type == INT2OID || type == INT4OID || type == INT8OID)
+    if (type == INT2OID || type == INT4OID || type == INT8OID) {
+        *scales = 1;
         return true;
+    }
     if (type != NUMERICOID)
         return false;
-    // (A constant infinity would make a running sum that can never subtract back to a number.)
     if (IsA(n, Const)) {
         auto* c = reinterpret_cast<Const*>(n);
-        return c->constisnull || !numeric_is_inf(DatumGetNumeric(c->constvalue));
-    }
-    if (exprTypmod(n) >= 0)
+        if (c->constisnull || numeric_is_nan(DatumGetNumeric(c->constvalue)))
+            return true;
+        if (numeric_is_inf(DatumGetNumeric(c->constvalue)))
+            return false;
+        const int32 scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, c->constvalue));
+        if (scale < 0 || scale > 63)
+            return false;
+        *scales = uint64_t{1} << scale;
         return true;
+    }
+    if (exprTypmod(n) >= 0) {
+        // numeric(p, s): every value is rounded to scale s (none below 0 is displayed).
+        const int32 scale = (((exprTypmod(n) - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+        if (scale > 63)
+            return false;
+        *scales = uint64_t{1} << (scale < 0 ? 0 : scale);
+        return true;
+    }
     if (IsA(n, RelabelType))
-        return constant_scale(reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(n)->arg));
+        return value_scales(reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(n)->arg),
+                            scales);
     List* args = nullptr;
     Oid fn = InvalidOid;
+    if (IsA(n, CaseExpr) || IsA(n, CoalesceExpr)) {
+        List* choices = NIL;
+        if (IsA(n, CoalesceExpr)) {
+            choices = reinterpret_cast<CoalesceExpr*>(n)->args;
+        } else {
+            auto* c = reinterpret_cast<CaseExpr*>(n);
+            ListCell* lc;
+            foreach (lc, c->args)
+                choices = lappend(choices, reinterpret_cast<CaseWhen*>(lfirst(lc))->result);
+            choices = lappend(choices, c->defresult);
+        }
+        ListCell* lc;
+        foreach (lc, choices) {
+            uint64_t one = 0;
+            if (!value_scales(static_cast<Node*>(lfirst(lc)), &one))
+                return false;
+            *scales |= one;
+        }
+        return true;
+    }
     if (IsA(n, OpExpr)) {
         fn = reinterpret_cast<OpExpr*>(n)->opfuncid;
         args = reinterpret_cast<OpExpr*>(n)->args;
@@ -282,22 +324,37 @@ bool constant_scale(Node* n) {
         return false;
     }
     switch (fn) {
-        case F_NUMERIC_ADD:
-        case F_NUMERIC_SUB:
-        case F_NUMERIC_MUL:
-        case F_NUMERIC_UMINUS:
-        case F_NUMERIC_UPLUS:
         case F_NUMERIC_INT2:
         case F_NUMERIC_INT4:
         case F_NUMERIC_INT8:
+            *scales = 1;
+            return true;
+        case F_NUMERIC_UMINUS:
+        case F_NUMERIC_UPLUS:
+            return value_scales(static_cast<Node*>(linitial(args)), scales);
+        case F_NUMERIC_ADD:
+        case F_NUMERIC_SUB:
+        case F_NUMERIC_MUL:
             break;
         default:
             return false;
     }
-    ListCell* lc;
-    foreach (lc, args)
-        if (!constant_scale(static_cast<Node*>(lfirst(lc))))
-            return false;
+    uint64_t a = 0, b = 0;
+    if (!value_scales(static_cast<Node*>(linitial(args)), &a) ||
+        !value_scales(static_cast<Node*>(lsecond(args)), &b))
+        return false;
+    for (int i = 0; i < 64; ++i) {
+        if (!(a & (uint64_t{1} << i)))
+            continue;
+        for (int j = 0; j < 64; ++j) {
+            if (!(b & (uint64_t{1} << j)))
+                continue;
+            const int r = fn == F_NUMERIC_MUL ? i + j : (i > j ? i : j);
+            if (r > 63)
+                return false;
+            *scales |= uint64_t{1} << r;
+        }
+    }
     return true;
 }
 
@@ -694,13 +751,19 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 return false;
             Expr* arg_expr = over_input(static_cast<TargetEntry*>(linitial(agg->args))->expr);
             Oid arg_type = pg_call([&] { return exprType(reinterpret_cast<Node*>(arg_expr)); });
-            // Exact sums: integers, or numerics whose every value has the same scale (a sum
-            // of them always has that scale, so no display scale can drift as rows come and
-            // go; see constant_scale).
+            // Exact sums: integers, or numerics whose values have one known scale (a sum of
+            // them always has that scale, so no display scale can drift as rows come and go)
+            // or two (see value_scales).
             int32 arg_typmod =
                 pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg_expr)); });
-            bool integer =
-                pg_call([&] { return constant_scale(reinterpret_cast<Node*>(arg_expr)); });
+            uint64_t scales = 0;
+            const bool known =
+                pg_call([&] { return value_scales(reinterpret_cast<Node*>(arg_expr), &scales); });
+            const int kinds = std::popcount(scales);
+            // One scale (or none: only NULLs and NaNs), or two told apart by a count.
+            const bool integer = known && kinds <= 2;
+            if (kinds == 2)
+                col.low_scale = std::countr_zero(scales);
             if (name == "count") {
                 col.kind = core::AlgebraicColumn::Kind::Count;
             } else if (name == "sum" && integer) {
@@ -724,6 +787,9 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             } else {
                 return false;
             }
+            if (col.kind != core::AlgebraicColumn::Kind::Sum &&
+                col.kind != core::AlgebraicColumn::Kind::Avg)
+                col.low_scale = -1;
             args = lappend(args, arg_expr);
             col.index = static_cast<std::size_t>(list_length(args));
             return true;
