@@ -10,6 +10,7 @@ extern int max_consecutive_errors;    // pg_trickle.max_consecutive_errors
 extern int scheduler_interval_ms;     // pg_trickle.scheduler_interval_ms
 extern bool tiered_scheduling;
 extern bool block_source_ddl;                 // pg_trickle.block_source_ddl
+extern bool planner_aggressive;               // pg_trickle.planner_aggressive
 extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
                                               // pg_trickle.tiered_scheduling
 

@@ -12,6 +12,7 @@ int max_consecutive_errors = 3;
 int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
 bool block_source_ddl = true;
+bool planner_aggressive = true;
 double differential_max_change_ratio = 0.15;
 ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
 RefreshStrategy refresh_strategy = RefreshStrategy::Auto;
@@ -135,6 +136,12 @@ void define_all() {
                              "rebuilt and the stream tables reading it are refreshed in full "
                              "next time.",
                              &block_source_ddl, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("pg_trickle.planner_aggressive",
+                             "Plan delta statements for index probes per changed row.",
+                             "When on, a differential refresh plans its "
+                             "delta statement with random_page_cost at most 1.1 times "
+                             "seq_page_cost.",
+                             &planner_aggressive, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.tiered_scheduling",
                              "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
                              nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,

@@ -246,6 +246,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     statements.push_back(std::move(exact));
                 std::optional<QueryResult> r;
                 std::string error;
+                DeltaPlannerSettings planner(guc::planner_aggressive);
                 for (const auto& statement : statements) {
                     Subtransaction sub;
                     try {

@@ -77,6 +77,42 @@ class PinnedSettings {
     int nest_;
 };
 
+// Planner settings for a delta statement (pg_trickle.planner_aggressive): random_page_cost no
+// higher than 1.1 x seq_page_cost. A delta joins a few changed rows with large tables, whose
+// pages the refreshes keep in cache; priced as random disk reads, probing the tables' indexes
+// once per changed row loses to scanning them whole, which can cost many times more. Restored
+// at scope exit (an error aborts the transaction, which restores it too).
+class DeltaPlannerSettings {
+  public:
+    explicit DeltaPlannerSettings(bool aggressive) {
+        nest_ = pg_call([&] {
+            int nest = NewGUCNestLevel();
+            if (!aggressive)
+                return nest;
+            // (GetConfigOption prints numbers into one static buffer: read each at once.)
+            const char* seq = GetConfigOption("seq_page_cost", true, false);
+            const double cap = (seq != nullptr ? strtod(seq, nullptr) : 1.0) * 1.1;
+            const char* random = GetConfigOption("random_page_cost", true, false);
+            if (random != nullptr && strtod(random, nullptr) > cap) {
+                char value[64];
+                snprintf(value, sizeof(value), "%g", cap);
+                set_config_option("random_page_cost", value, PGC_USERSET, PGC_S_SESSION,
+                                  GUC_ACTION_SAVE, true, 0, false);
+            }
+            return nest;
+        });
+    }
+    ~DeltaPlannerSettings() {
+        if (std::uncaught_exceptions() == 0)
+            AtEOXact_GUC(true, nest_);
+    }
+    DeltaPlannerSettings(const DeltaPlannerSettings&) = delete;
+    DeltaPlannerSettings& operator=(const DeltaPlannerSettings&) = delete;
+
+  private:
+    int nest_;
+};
+
 // An internal subtransaction, as PL/pgSQL's exception blocks use: commit() releases it;
 // otherwise the destructor rolls it back (after a caught PostgreSQL error) and restores the
 // caller's memory context and resource owner.
