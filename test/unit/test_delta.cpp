@@ -277,14 +277,19 @@ TEST(Delta, WeightedTermsReadLaterTablesAsTableMinusChanges) {
     EXPECT_NE(sql.find("\"a\".__pgt_one * (-\"b\".__pgt_one) AS __pgt_wt"), std::string::npos);
     EXPECT_EQ(count(sql, "FROM public.a a JOIN __pgt_sgn_1 b"), 1u);
     EXPECT_EQ(count(sql, "JOIN __pgt_old_1"), 0u);
-    // Joined tables are consolidated even in Lean mode (updates of unread columns cancel
-    // before the join), grouped by the columns when their equality is identity.
+    // Joined changed tables are consolidated even in Lean mode (updates of unread columns
+    // cancel before the join), grouped by the columns when their equality is identity.
     EXPECT_NE(sql.find("__pgt_net_0 AS MATERIALIZED"), std::string::npos);
     EXPECT_EQ(count(sql, "OVER (PARTITION BY __pgt_k)"), 4u);
     p.tables[0].groupable = true;
     sql = apply_statement(p, frontier(), "st", Consolidation::Lean);
     EXPECT_EQ(count(sql, "OVER (PARTITION BY __pgt_k)"), 2u);
     EXPECT_NE(sql.find("GROUP BY b.\"k\", b.\"g\"\n  HAVING"), std::string::npos);
+    // With one changed table, its buffered rows are read as they are.
+    p.tables[1].changed = false;
+    sql = apply_statement(p, frontier(), "st", Consolidation::Lean);
+    EXPECT_EQ(count(sql, "__pgt_net_0 AS MATERIALIZED"), 0u);
+    p.tables[1].changed = true;
     // b on the nullable side of an outer join: the term varying a keeps b's old state.
     p.key_refs[1].nonlinear = true;
     sql = apply_statement(p, frontier(), "st", Consolidation::Lean);

@@ -87,6 +87,10 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("plain", plain_cols),
             fmt::arg("table", t.qualified_name), fmt::arg("one", one));
     }
+    // Every read of the buffer filters inside one CASE: the planner takes it for an opaque
+    // condition keeping half the rows (see unconsumed_predicate). The buffer's statistics, if
+    // any, describe rows long consumed: an action or xid test would be estimated from them to
+    // keep next to none, and a buffer of thousands of changes joined by nested loops.
     // The changed rows as they are. Enough when the source already holds each row version once
     // (DeltaTable::net), or when the statement never reads the table's old state and changed-row
     // set (apply_statement's Lean mode: the sum over the terms is the same, each term being
@@ -94,12 +98,14 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     // then runs the consolidated statement).
     const std::string raw = fmt::format(
         "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-        " WHERE b.action = 'I' AND {pred}),\n"
+        " WHERE CASE WHEN b.action = 'I' AND {pred} THEN true ELSE false END),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-        " WHERE b.action = 'D' AND {pred}),\n"
+        " WHERE CASE WHEN b.action = 'D' AND {pred} THEN true ELSE false END),\n"
         "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 "
-        "END AS __pgt_one FROM {buf} b WHERE b.action IN ('I', 'D') AND {pred})",
+        "END AS __pgt_one FROM {buf} b WHERE CASE WHEN b.action IN ('I', 'D') AND {pred} THEN true "
+        "ELSE "
+        "false END)",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
         fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
     if (!consolidate)
@@ -124,7 +130,8 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "__pgt_net_{i} AS MATERIALIZED (\n"
                 "  SELECT {bcols}pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) AS "
                 "__pgt_nw\n"
-                "  FROM {buf} b WHERE b.action <> 'T' AND {pred}\n"
+                "  FROM {buf} b WHERE CASE WHEN b.action <> 'T' AND {pred} THEN true ELSE false "
+                "END\n"
                 "  GROUP BY {group_by}\n"
                 "  HAVING pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) <> 0),\n",
                 fmt::arg("i", index), fmt::arg("bcols", buffer_cols), fmt::arg("buf", changes),
@@ -141,7 +148,9 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
                 "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
                 "                 {brow} COLLATE \"C\" AS __pgt_k\n"
-                "          FROM {buf} b WHERE b.action <> 'T' AND {pred}) r) x\n"
+                "          FROM {buf} b\n"
+                "          WHERE CASE WHEN b.action <> 'T' AND {pred} THEN true ELSE false END) r) "
+                "x\n"
                 "  WHERE __pgt_rn < 2 AND __pgt_nw <> 0),\n",
                 fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
                 fmt::arg("brow", buffer_row), fmt::arg("buf", changes),
@@ -840,10 +849,13 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
     std::vector<bool> consolidate(plan.tables.size(), true);
     // Lean: a grouped plan's terms are summed per group, so a table whose old state and
     // changed-row set no term reads can feed its buffered rows unconsolidated. Not when the
-    // terms join tables: an update of columns the query does not read leaves a pair of rows
-    // that cancel, and every join would multiply them before the sum does.
+    // terms join several changed tables: an update of columns the query does not read leaves a
+    // pair of rows that cancel, and the joins between changed tables' rows (the copies of
+    // signed_terms) would multiply them before the sum does.
+    const auto changed = std::count_if(plan.tables.begin(), plan.tables.end(),
+                                       [](const DeltaTable& t) { return t.changed; });
     if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped &&
-        plan.key_refs.size() <= 1) {
+        (plan.key_refs.size() <= 1 || changed <= 1)) {
         const std::string body = statement_with(plan, "__pgt_tables", storage);
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
