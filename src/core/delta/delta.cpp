@@ -203,6 +203,26 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         "__pgt_old_{i} AS NOT MATERIALIZED ({cur} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i})",
         fmt::arg("i", index), fmt::arg("cur", current), fmt::arg("sel", select_cols),
         fmt::arg("one", one));
+    // __pgt_oldh: the same rows for a reference the query is not linear in, which may sit in a
+    // correlated subquery run once per outer row. There an anti join with the inserted rows is
+    // planned for one outer row at a time (a nested loop over all of them, or a hash built
+    // again per call); `NOT IN` makes one hash of the inserted keys for the whole statement.
+    // (Keys are NOT NULL, so NOT IN means what NOT EXISTS does.)
+    std::string hashed = fmt::format("SELECT * FROM __pgt_old_{}", index);
+    if (!t.key.empty()) {
+        std::vector<std::string> rk, ik;
+        for (const auto& k : t.key) {
+            rk.push_back("r." + quote_ident(k));
+            ik.push_back("i." + quote_ident(k));
+        }
+        hashed = fmt::format(
+            "SELECT {plain}{one} FROM {table} r WHERE ({rk}) NOT IN (SELECT {ik} FROM "
+            "__pgt_ins_{i} i) UNION ALL SELECT {sel}{one} FROM __pgt_del_{i}",
+            fmt::arg("plain", plain_cols), fmt::arg("one", one),
+            fmt::arg("table", t.qualified_name), fmt::arg("rk", join(rk, ", ")),
+            fmt::arg("ik", join(ik, ", ")), fmt::arg("i", index), fmt::arg("sel", select_cols));
+    }
+    out += fmt::format(",\n__pgt_oldh_{} AS NOT MATERIALIZED ({})", index, hashed);
     (void)cols;
     return out;
 }
@@ -258,6 +278,10 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
             // An unchanged table contributes no delta term, and its old state is the table.
             if (!tables[varied.table].changed)
                 continue;
+            auto old_state = [&](std::size_t j) {
+                return fmt::format("__pgt_{}_{}", refs[j].nonlinear ? "oldh" : "old",
+                                   refs[j].table);
+            };
             // The reference j's text in the term with the given sign ("" = the table now).
             auto replacement = [&](std::size_t j, int sign) -> std::string {
                 const int pj = position[j];
@@ -267,9 +291,9 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                     (pj > static_cast<int>(p) && !tables[refs[j].table].changed))
                     return "";
                 if (pj > static_cast<int>(p))
-                    return fmt::format("__pgt_old_{}", refs[j].table);
+                    return old_state(j);
                 if (varied.nonlinear)
-                    return sign > 0 ? "" : fmt::format("__pgt_old_{}", refs[j].table);
+                    return sign > 0 ? "" : old_state(j);
                 return fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
             };
             if (weighted && !varied.nonlinear && text.find(kKeyWeight) != std::string::npos) {
@@ -859,6 +883,7 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
         const std::string body = statement_with(plan, "__pgt_tables", storage);
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
+                             mentions(body, fmt::format("__pgt_oldh_{}", i)) ||
                              mentions(body, fmt::format("__pgt_any_{}", i));
     }
     return statement_with(plan, all_table_ctes(plan, prev, consolidate), storage);
