@@ -179,10 +179,7 @@ Node* aggregates_to_params(Node* node, void* context) {
             }
         }
     }
-    using Mutator = Node* (*)();
-    return expression_tree_mutator(
-        node, reinterpret_cast<Mutator>(reinterpret_cast<void (*)()>(aggregates_to_params)),
-        context);
+    return expression_tree_mutator(node, as_mutator(aggregates_to_params), context);
 }
 
 // The subquery of a query that reads nothing but one plain subquery in FROM (`SELECT ... FROM

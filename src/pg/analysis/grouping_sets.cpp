@@ -5,16 +5,11 @@
 
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/references.hpp"
+#include "pg_trickle/pg/walker.hpp"
 
 namespace pgtrickle::pg {
 
 namespace {
-
-using Mutator = Node* (*)();
-template <typename F>
-Mutator as_mutator(F fn) {
-    return reinterpret_cast<Mutator>(reinterpret_cast<void (*)()>(fn));
-}
 
 // Plain C state for the mutator (it runs inside PostgreSQL frames).
 struct BranchState {
