@@ -1,0 +1,224 @@
+// Running-state support of the differential analysis (see running_state.hpp).
+#include "running_state.hpp"
+
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
+
+namespace pgtrickle::pg {
+
+bool collect_aggregates(Node* node, void* context) {
+    auto* st = static_cast<AggExprState*>(context);
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Aggref)) {
+        st->aggs = lappend(st->aggs, node);
+        return false;
+    }
+    if (IsA(node, Var) || IsA(node, SubLink) || IsA(node, WindowFunc) || IsA(node, GroupingFunc) ||
+        IsA(node, Param)) {
+        st->ok = false;
+        return true;
+    }
+    return expression_tree_walker(node, as_walker(collect_aggregates), context);
+}
+
+// The expression with its k-th aggregate (of collect_aggregates' list, compared by equality)
+// replaced by the parameter $k of the aggregate's type.
+Node* aggregates_to_params(Node* node, void* context) {
+    auto* st = static_cast<AggExprState*>(context);
+    if (node == nullptr)
+        return nullptr;
+    if (IsA(node, Aggref)) {
+        int k = 0;
+        ListCell* lc;
+        foreach (lc, st->aggs) {
+            ++k;
+            if (equal(lfirst(lc), node)) {
+                Param* p = makeNode(Param);
+                p->paramkind = PARAM_EXTERN;
+                p->paramid = k;
+                p->paramtype = exprType(node);
+                p->paramtypmod = exprTypmod(node);
+                p->paramcollid = exprCollation(node);
+                p->location = -1;
+                return reinterpret_cast<Node*>(p);
+            }
+        }
+    }
+    return expression_tree_mutator(node, as_mutator(aggregates_to_params), context);
+}
+
+// The subquery of a query that reads nothing but one plain subquery in FROM (`SELECT ... FROM
+// (SELECT ... FROM a, b WHERE ...) x GROUP BY ...`, TPC-H's Q7 to Q9), or nullptr. Its key query
+// can then read the subquery's tables directly: the subquery's rows are its join's rows, one for
+// one, so the outer expressions are the subquery's output expressions put in for its columns.
+Query* liftable_subquery(Query* q) {
+    if (list_length(q->rtable) != 1 || q->hasSubLinks || q->cteList != NIL ||
+        q->setOperations != nullptr || list_length(q->jointree->fromlist) != 1 ||
+        !IsA(linitial(q->jointree->fromlist), RangeTblRef))
+        return nullptr;
+    auto* rte = static_cast<RangeTblEntry*>(linitial(q->rtable));
+    if (rte->rtekind != RTE_SUBQUERY || rte->lateral)
+        return nullptr;
+    Query* sub = rte->subquery;
+    if (sub->commandType != CMD_SELECT || sub->hasAggs || sub->hasWindowFuncs ||
+        sub->hasTargetSRFs || sub->hasSubLinks || sub->hasRecursive || sub->hasForUpdate ||
+        sub->groupClause != NIL || sub->groupingSets != NIL || sub->havingQual != nullptr ||
+        sub->distinctClause != NIL || sub->sortClause != NIL || sub->limitCount != nullptr ||
+        sub->limitOffset != nullptr || sub->setOperations != nullptr || sub->cteList != NIL ||
+        sub->rowMarks != NIL)
+        return nullptr;
+    return sub;
+}
+
+// `e` (of the query liftable_subquery accepted) over the subquery's tables.
+Expr* lifted(Expr* e, Query* outer) {
+    auto* rte = static_cast<RangeTblEntry*>(linitial(outer->rtable));
+    return reinterpret_cast<Expr*>(ReplaceVarsFromTargetList(reinterpret_cast<Node*>(e), 1, 0, rte,
+                                                             rte->subquery->targetList,
+                                                             REPLACEVARS_REPORT_ERROR, 0, nullptr));
+}
+
+// Whether two values of the type that its equality operator calls equal are the same value, so
+// that grouping a table's changes by the column keeps rows apart that print differently
+// (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
+// intervals ('1 day' = '24 hours'), json(b), or text under a nondeterministic collation.
+bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
+    switch (type) {
+        case INT2OID:
+        case INT4OID:
+        case INT8OID:
+        case OIDOID:
+        case BOOLOID:
+        case CHAROID:
+        case DATEOID:
+        case TIMEOID:
+        case TIMESTAMPOID:
+        case TIMESTAMPTZOID:
+        case UUIDOID:
+        case BYTEAOID:
+            return true;
+        case NUMERICOID:
+        case BPCHAROID:  // padded to its length: no trailing blanks to ignore
+            return typmod >= 0;
+        case TEXTOID:
+        case VARCHAROID:
+        case NAMEOID:
+            return !OidIsValid(collation) ||
+                   pg_call([&] { return get_collation_isdeterministic(collation); });
+        default:
+            return false;
+    }
+}
+
+// The display scales the values of the numeric expression `n` can have, as a bit set (bit s =
+// scale s), or false when they are not known: integers (0), numerics of a declared scale,
+// constants, +, - and * of those (numeric addition keeps the larger scale of its operands,
+// multiplication their sum), and CASE / COALESCE choosing among those. A running sum of
+// values of one scale prints exactly as the sum recomputed from the rows (sum(price * (1 -
+// discount)) over numeric(15,2) columns always has scale 4); with two scales (CASE WHEN ... THEN
+// price * (1 - discount) ELSE 0 END, TPC-H Q8 and Q14) the sum has the larger one exactly while
+// a value of that scale is among the rows, which the running state counts
+// (AlgebraicColumn::low_scale). NaN values are counted apart by the running state and add no
+// scale; infinities are refused (a running sum could never subtract one back out).
+bool value_scales(Node* n, uint64_t* scales) {
+    *scales = 0;
+    if (n == nullptr)
+        return false;
+    const Oid type = exprType(n);
+    if (type == INT2OID || type == INT4OID || type == INT8OID) {
+        *scales = 1;
+        return true;
+    }
+    if (type != NUMERICOID)
+        return false;
+    if (IsA(n, Const)) {
+        auto* c = reinterpret_cast<Const*>(n);
+        if (c->constisnull || numeric_is_nan(DatumGetNumeric(c->constvalue)))
+            return true;
+        if (numeric_is_inf(DatumGetNumeric(c->constvalue)))
+            return false;
+        const int32 scale = DatumGetInt32(DirectFunctionCall1(numeric_scale, c->constvalue));
+        if (scale < 0 || scale > 63)
+            return false;
+        *scales = uint64_t{1} << scale;
+        return true;
+    }
+    if (exprTypmod(n) >= 0) {
+        // numeric(p, s): every value is rounded to scale s (none below 0 is displayed).
+        const int32 scale = (((exprTypmod(n) - VARHDRSZ) & 0x7ff) ^ 1024) - 1024;
+        if (scale > 63)
+            return false;
+        *scales = uint64_t{1} << (scale < 0 ? 0 : scale);
+        return true;
+    }
+    if (IsA(n, RelabelType))
+        return value_scales(reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(n)->arg),
+                            scales);
+    List* args = nullptr;
+    Oid fn = InvalidOid;
+    if (IsA(n, CaseExpr) || IsA(n, CoalesceExpr)) {
+        List* choices = NIL;
+        if (IsA(n, CoalesceExpr)) {
+            choices = reinterpret_cast<CoalesceExpr*>(n)->args;
+        } else {
+            auto* c = reinterpret_cast<CaseExpr*>(n);
+            ListCell* lc;
+            foreach (lc, c->args)
+                choices = lappend(choices, reinterpret_cast<CaseWhen*>(lfirst(lc))->result);
+            choices = lappend(choices, c->defresult);
+        }
+        ListCell* lc;
+        foreach (lc, choices) {
+            uint64_t one = 0;
+            if (!value_scales(static_cast<Node*>(lfirst(lc)), &one))
+                return false;
+            *scales |= one;
+        }
+        return true;
+    }
+    if (IsA(n, OpExpr)) {
+        fn = reinterpret_cast<OpExpr*>(n)->opfuncid;
+        args = reinterpret_cast<OpExpr*>(n)->args;
+    } else if (IsA(n, FuncExpr)) {
+        fn = reinterpret_cast<FuncExpr*>(n)->funcid;
+        args = reinterpret_cast<FuncExpr*>(n)->args;
+    } else {
+        return false;
+    }
+    switch (fn) {
+        case F_NUMERIC_INT2:
+        case F_NUMERIC_INT4:
+        case F_NUMERIC_INT8:
+            *scales = 1;
+            return true;
+        case F_NUMERIC_UMINUS:
+        case F_NUMERIC_UPLUS:
+            return value_scales(static_cast<Node*>(linitial(args)), scales);
+        case F_NUMERIC_ADD:
+        case F_NUMERIC_SUB:
+        case F_NUMERIC_MUL:
+            break;
+        default:
+            return false;
+    }
+    uint64_t a = 0, b = 0;
+    if (!value_scales(static_cast<Node*>(linitial(args)), &a) ||
+        !value_scales(static_cast<Node*>(lsecond(args)), &b))
+        return false;
+    for (int i = 0; i < 64; ++i) {
+        if (!(a & (uint64_t{1} << i)))
+            continue;
+        for (int j = 0; j < 64; ++j) {
+            if (!(b & (uint64_t{1} << j)))
+                continue;
+            const int r = fn == F_NUMERIC_MUL ? i + j : (i > j ? i : j);
+            if (r > 63)
+                return false;
+            *scales |= uint64_t{1} << r;
+        }
+    }
+    return true;
+}
+
+}  // namespace pgtrickle::pg

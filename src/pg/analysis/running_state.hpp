@@ -1,0 +1,41 @@
+// What a grouped query's running state can be kept for: aggregate arguments whose display
+// scales are known (value_scales), expressions over aggregates (collect_aggregates,
+// aggregates_to_params), columns whose net change can be grouped on (equality_is_identity),
+// and a grouped query over one plain subquery, whose key query reads the subquery's tables
+// (liftable_subquery, lifted). Plain C inside: these run in pg_call() or as PostgreSQL walkers.
+#pragma once
+
+#include <cstdint>
+
+#include "pg_trickle/pg/postgres.hpp"
+
+namespace pgtrickle::pg {
+
+// Plain C state for the walkers over an expression of aggregates (they run inside PostgreSQL
+// frames).
+struct AggExprState {
+    List* aggs;  // the Aggrefs, outermost only, in order
+    bool ok;     // no Var outside them, no subquery, window function or parameter
+};
+
+// Walker: collects the expression's aggregates into an AggExprState.
+bool collect_aggregates(Node* node, void* context);
+
+// Mutator: the expression with its k-th aggregate (of collect_aggregates' list, compared by
+// equality) replaced by the parameter $k of the aggregate's type.
+Node* aggregates_to_params(Node* node, void* context);
+
+// The subquery of a query that reads nothing but one plain subquery in FROM, or nullptr.
+Query* liftable_subquery(Query* q);
+
+// `e` (of a query liftable_subquery accepted) over the subquery's tables.
+Expr* lifted(Expr* e, Query* outer);
+
+// Whether two values of the type that its equality operator calls equal are the same value.
+bool equality_is_identity(Oid type, int32 typmod, Oid collation);
+
+// The display scales the values of the numeric expression `n` can have, as a bit set, or false
+// when they are not known.
+bool value_scales(Node* n, uint64_t* scales);
+
+}  // namespace pgtrickle::pg
