@@ -39,42 +39,51 @@ inline Oid relation_owner(Oid relid) {
     });
 }
 
-// Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
-// the transaction, which restores them too).
-class PinnedSettings {
-  public:
-    PinnedSettings() {
-        nest_ = pg_call([] {
-            int nest = NewGUCNestLevel();
-            auto set = [](const char* name, const char* value) {
-                // (Already so: nothing to set, nothing to restore. Saves IMMEDIATE writers time.)
-                const char* current = GetConfigOption(name, true, false);
-                if (current != nullptr && strcmp(current, value) == 0)
-                    return;
-                set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                  false);
-            };
-            set("DateStyle", "ISO, YMD");
-            set("IntervalStyle", "postgres");
-            set("TimeZone", "UTC");
-            set("extra_float_digits", "1");
-            set("bytea_output", "hex");
-            // Delta statements are cheap but their estimates are not: JIT would compile them
-            // for far longer than they run.
-            set("jit", "off");
-            set("search_path", "pg_catalog, pg_temp");
-            return nest;
-        });
-    }
-    ~PinnedSettings() {
+// Settings changed for a scope: the derived class sets them, in its constructor, at the GUC
+// nest level this opens (GUC_ACTION_SAVE); the scope's exit restores them (an error aborts the
+// transaction, which restores them too).
+class GucScope {
+  protected:
+    GucScope() : nest_(pg_call([] { return NewGUCNestLevel(); })) {}
+    ~GucScope() {
         if (std::uncaught_exceptions() == 0)
             AtEOXact_GUC(true, nest_);
     }
-    PinnedSettings(const PinnedSettings&) = delete;
-    PinnedSettings& operator=(const PinnedSettings&) = delete;
+    GucScope(const GucScope&) = delete;
+    GucScope& operator=(const GucScope&) = delete;
+
+    // Sets `name` to `value` for the scope (plain C: call inside pg_call).
+    static void set(const char* name, const char* value) {
+        set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    }
 
   private:
     int nest_;
+};
+
+// Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
+// the transaction, which restores them too).
+class PinnedSettings : GucScope {
+  public:
+    PinnedSettings() {
+        pg_call([] {
+            auto pin = [](const char* name, const char* value) {
+                // (Already so: nothing to set, nothing to restore. Saves IMMEDIATE writers time.)
+                const char* current = GetConfigOption(name, true, false);
+                if (current == nullptr || strcmp(current, value) != 0)
+                    set(name, value);
+            };
+            pin("DateStyle", "ISO, YMD");
+            pin("IntervalStyle", "postgres");
+            pin("TimeZone", "UTC");
+            pin("extra_float_digits", "1");
+            pin("bytea_output", "hex");
+            // Delta statements are cheap but their estimates are not: JIT would compile them
+            // for far longer than they run.
+            pin("jit", "off");
+            pin("search_path", "pg_catalog, pg_temp");
+        });
+    }
 };
 
 // Planner settings for a delta statement (pg_trickle.planner_aggressive): random_page_cost no
@@ -82,13 +91,12 @@ class PinnedSettings {
 // pages the refreshes keep in cache; priced as random disk reads, probing the tables' indexes
 // once per changed row loses to scanning them whole, which can cost many times more. Restored
 // at scope exit (an error aborts the transaction, which restores it too).
-class DeltaPlannerSettings {
+class DeltaPlannerSettings : GucScope {
   public:
     explicit DeltaPlannerSettings(bool aggressive) {
-        nest_ = pg_call([&] {
-            int nest = NewGUCNestLevel();
-            if (!aggressive)
-                return nest;
+        if (!aggressive)
+            return;
+        pg_call([] {
             // (GetConfigOption prints numbers into one static buffer: read each at once.)
             const char* seq = GetConfigOption("seq_page_cost", true, false);
             const double cap = (seq != nullptr ? strtod(seq, nullptr) : 1.0) * 1.1;
@@ -96,21 +104,10 @@ class DeltaPlannerSettings {
             if (random != nullptr && strtod(random, nullptr) > cap) {
                 char value[64];
                 snprintf(value, sizeof(value), "%g", cap);
-                set_config_option("random_page_cost", value, PGC_USERSET, PGC_S_SESSION,
-                                  GUC_ACTION_SAVE, true, 0, false);
+                set("random_page_cost", value);
             }
-            return nest;
         });
     }
-    ~DeltaPlannerSettings() {
-        if (std::uncaught_exceptions() == 0)
-            AtEOXact_GUC(true, nest_);
-    }
-    DeltaPlannerSettings(const DeltaPlannerSettings&) = delete;
-    DeltaPlannerSettings& operator=(const DeltaPlannerSettings&) = delete;
-
-  private:
-    int nest_;
 };
 
 // An internal subtransaction, as PL/pgSQL's exception blocks use: commit() releases it;
