@@ -43,18 +43,12 @@ std::string hash_of(const std::vector<std::string>& exprs) {
     return fmt::format("pgtrickle.pg_trickle_hash_multi(ARRAY[{}])", join(texts, ", "));
 }
 
-std::vector<std::string> column_names(const DeltaTable& t) {
-    std::vector<std::string> out;
-    for (const auto& c : t.columns)
-        out.push_back(c.name);
-    return out;
-}
-
 // Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
-// multisets (__pgt_ins_t, __pgt_del_t) and the table's state before the change (__pgt_old_t).
+// multisets (__pgt_ins_t, __pgt_del_t), its rows weighted by their net count (__pgt_sgn_t), and
+// the table's state before the change (__pgt_old_t; __pgt_oldh_t for references read inside
+// correlated subqueries; __pgt_kept_t, the rows there before and after).
 std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev,
                        bool consolidate) {
-    const auto cols = column_names(t);
     // A relation with no used column still needs a column for set operations.
     std::string select_cols;
     std::string buffer_cols;
@@ -70,6 +64,14 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         t.change_source.empty() ? buffer_table(t.relid) : "(" + t.change_source + ")";
     const std::string unconsumed =
         t.change_source.empty() ? unconsumed_predicate(prev, "b") : std::string("true");
+    // Every read of the buffer filters inside one CASE: the planner takes it for an opaque
+    // condition keeping half the rows (see unconsumed_predicate). The buffer's statistics, if
+    // any, describe rows long consumed: an action or xid test would be estimated from them to
+    // keep next to none, and a buffer of thousands of changes joined by nested loops.
+    auto buffer_rows = [&](std::string_view action) {
+        return fmt::format("CASE WHEN b.action {} AND {} THEN true ELSE false END", action,
+                           unconsumed);
+    };
     std::string buffer_row = "ROW(";
     for (std::size_t i = 0; i < t.columns.size(); ++i)
         buffer_row += (i ? ", b." : "b.") + quote_ident(buffer_column(t.columns[i].name));
@@ -87,27 +89,20 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("plain", plain_cols),
             fmt::arg("table", t.qualified_name), fmt::arg("one", one));
     }
-    // Every read of the buffer filters inside one CASE: the planner takes it for an opaque
-    // condition keeping half the rows (see unconsumed_predicate). The buffer's statistics, if
-    // any, describe rows long consumed: an action or xid test would be estimated from them to
-    // keep next to none, and a buffer of thousands of changes joined by nested loops.
     // The changed rows as they are. Enough when the source already holds each row version once
     // (DeltaTable::net), or when the statement never reads the table's old state and changed-row
     // set (apply_statement's Lean mode: the sum over the terms is the same, each term being
     // linear in the table's change; an intermediate version may raise an error, and the refresh
     // then runs the consolidated statement).
     const std::string raw = fmt::format(
-        "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-        " WHERE CASE WHEN b.action = 'I' AND {pred} THEN true ELSE false END),\n"
+        "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE {ins}),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
-        "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b"
-        " WHERE CASE WHEN b.action = 'D' AND {pred} THEN true ELSE false END),\n"
+        "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE {del}),\n"
         "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 "
-        "END AS __pgt_one FROM {buf} b WHERE CASE WHEN b.action IN ('I', 'D') AND {pred} THEN true "
-        "ELSE "
-        "false END)",
+        "END AS __pgt_one FROM {buf} b WHERE {both})",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-        fmt::arg("buf", changes), fmt::arg("pred", unconsumed), fmt::arg("one", one));
+        fmt::arg("buf", changes), fmt::arg("one", one), fmt::arg("ins", buffer_rows("= 'I'")),
+        fmt::arg("del", buffer_rows("= 'D'")), fmt::arg("both", buffer_rows("IN ('I', 'D')")));
     if (!consolidate)
         return raw;  // no __pgt_old / __pgt_any: nothing may read them
 
@@ -130,12 +125,11 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "__pgt_net_{i} AS MATERIALIZED (\n"
                 "  SELECT {bcols}pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) AS "
                 "__pgt_nw\n"
-                "  FROM {buf} b WHERE CASE WHEN b.action <> 'T' AND {pred} THEN true ELSE false "
-                "END\n"
+                "  FROM {buf} b WHERE {rows}\n"
                 "  GROUP BY {group_by}\n"
                 "  HAVING pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) <> 0),\n",
                 fmt::arg("i", index), fmt::arg("bcols", buffer_cols), fmt::arg("buf", changes),
-                fmt::arg("pred", unconsumed), fmt::arg("group_by", group_by));
+                fmt::arg("rows", buffer_rows("<> 'T'")), fmt::arg("group_by", group_by));
         } else {
             // Partitioned by the row's text. `__pgt_rn < 2`, not `= 1`: the planner, with no
             // statistics for a window function's result, takes an equality to keep 0.5% of the
@@ -148,13 +142,11 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "           pg_catalog.row_number() OVER (PARTITION BY __pgt_k) AS __pgt_rn\n"
                 "    FROM (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 END AS __pgt_w,\n"
                 "                 {brow} COLLATE \"C\" AS __pgt_k\n"
-                "          FROM {buf} b\n"
-                "          WHERE CASE WHEN b.action <> 'T' AND {pred} THEN true ELSE false END) r) "
-                "x\n"
+                "          FROM {buf} b WHERE {rows}) r) x\n"
                 "  WHERE __pgt_rn < 2 AND __pgt_nw <> 0),\n",
                 fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
                 fmt::arg("brow", buffer_row), fmt::arg("buf", changes),
-                fmt::arg("pred", unconsumed));
+                fmt::arg("rows", buffer_rows("<> 'T'")));
         }
         // A keyed table holds one row of a given content at a time, so its net count per
         // content is 1 or -1: no copies to make. (The planner takes a set-returning function
@@ -223,7 +215,6 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             fmt::arg("ik", join(ik, ", ")), fmt::arg("i", index), fmt::arg("sel", select_cols));
     }
     out += fmt::format(",\n__pgt_oldh_{} AS NOT MATERIALIZED ({})", index, hashed);
-    (void)cols;
     return out;
 }
 
