@@ -134,6 +134,14 @@ namespace {
 
 constexpr const char* kRecursiveReason = "a recursive query (WITH RECURSIVE)";
 
+// The type of expression `e` as SQL, schema-qualified, with its modifier (numeric(15,2)).
+std::string type_sql_of(Node* e) {
+    return pg_call([&] {
+        return format_type_extended(exprType(e), exprTypmod(e),
+                                    FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+    });
+}
+
 // What the walk over a query's levels found.
 struct Sources {
     core::DeltaPlan* plan;
@@ -537,17 +545,14 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 pg_call([&] { return value_scales(reinterpret_cast<Node*>(arg_expr), &scales); });
             const int kinds = std::popcount(scales);
             // One scale (or none: only NULLs and NaNs), or two told apart by a count.
-            const bool integer = known && kinds <= 2;
-            if (kinds == 2)
-                col.low_scale = std::countr_zero(scales);
+            const bool exact_sum = known && kinds <= 2;
             if (name == "count") {
                 col.kind = core::AlgebraicColumn::Kind::Count;
-            } else if (name == "sum" && integer) {
-                col.kind = core::AlgebraicColumn::Kind::Sum;
+            } else if ((name == "sum" || name == "avg") && exact_sum) {
+                col.kind = name == "sum" ? core::AlgebraicColumn::Kind::Sum
+                                         : core::AlgebraicColumn::Kind::Avg;
                 col.nan_possible = arg_type == NUMERICOID;
-            } else if (name == "avg" && integer) {
-                col.kind = core::AlgebraicColumn::Kind::Avg;
-                col.nan_possible = arg_type == NUMERICOID;
+                col.low_scale = kinds == 2 ? std::countr_zero(scales) : -1;
             } else if (extremes && (name == "min" || name == "max") && agg->aggorder == NIL &&
                        // Types whose equal values may print differently (1.0 / 1.00, -0)
                        // would keep whichever tied value came first: rescanned instead.
@@ -563,9 +568,6 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             } else {
                 return false;
             }
-            if (col.kind != core::AlgebraicColumn::Kind::Sum &&
-                col.kind != core::AlgebraicColumn::Kind::Avg)
-                col.low_scale = -1;
             args = lappend(args, arg_expr);
             col.index = static_cast<std::size_t>(list_length(args));
             return true;
@@ -575,12 +577,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             if (tle->resjunk || !algebraic)
                 continue;
             core::AlgebraicColumn col;
-            char* type_sql = pg_call([&] {
-                return format_type_extended(exprType(reinterpret_cast<Node*>(tle->expr)),
-                                            exprTypmod(reinterpret_cast<Node*>(tle->expr)),
-                                            FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-            });
-            col.type_sql = type_sql;
+            col.type_sql = type_sql_of(reinterpret_cast<Node*>(tle->expr));
             int key_pos = -1;
             for (int k = 0; k < list_length(key_tles); ++k)
                 if (list_nth(key_tles, k) == tle)
@@ -610,12 +607,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             foreach (ac, found.aggs) {
                 auto* agg = static_cast<Aggref*>(lfirst(ac));
                 core::AlgebraicColumn part;
-                part.type_sql = pg_call([&]() -> char* {
-                    return format_type_extended(
-                        exprType(reinterpret_cast<Node*>(agg)),
-                        exprTypmod(reinterpret_cast<Node*>(agg)),
-                        FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
-                });
+                part.type_sql = type_sql_of(reinterpret_cast<Node*>(agg));
                 algebraic = algebraic && classify(agg, part, false);
                 col.parts.push_back(part);
             }
