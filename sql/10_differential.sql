@@ -413,3 +413,26 @@ SELECT promo, avg_rev, rev FROM f_share_sub ORDER BY promo;
 SELECT pgtrickle.drop_stream_table('f_share');
 SELECT pgtrickle.drop_stream_table('f_share_sub');
 SELECT pgtrickle.drop_stream_table('f_share_ext');
+
+-- pg_trickle.planner_aggressive: the delta statement is planned with random_page_cost at most
+-- 1.1 x seq_page_cost, for that statement only. (The probe is declared immutable, so the
+-- planner runs it while it plans, and it reports the setting the plan is made under.)
+CREATE FUNCTION d_plan_probe() RETURNS boolean IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE NOTICE 'planned with random_page_cost = %', current_setting('random_page_cost');
+  RETURN true;
+END $$;
+CREATE TABLE d_probe (id int PRIMARY KEY, v int);
+SELECT pgtrickle.create_stream_table('f_probe', 'SELECT count(*) AS n FROM d_probe WHERE d_plan_probe()', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_probe VALUES (1, 1);
+SET random_page_cost = 4;
+SELECT pgtrickle.refresh_stream_table('f_probe');
+SHOW random_page_cost;
+SET pg_trickle.planner_aggressive = off;
+INSERT INTO d_probe VALUES (2, 2);
+SELECT pgtrickle.refresh_stream_table('f_probe');
+RESET pg_trickle.planner_aggressive;
+RESET random_page_cost;
+SELECT n FROM f_probe;
+SELECT pgtrickle.drop_stream_table('f_probe');
+DROP FUNCTION d_plan_probe();
