@@ -857,6 +857,35 @@ bool mentions(const std::string& text, const std::string& name) {
     return false;
 }
 
+// The CTEs of `ctes` (table_ctes' output: each starts a line with its name, "__pgt_") that
+// `body` reads, directly or through another one kept. PostgreSQL plans every CTE something
+// mentions, even a CTE only unused ones mention, and initializes each plan at every execution:
+// in IMMEDIATE mode, where a statement changes a row or two, that was most of the delta's cost.
+std::string used_ctes(const std::string& ctes, const std::string& body) {
+    std::vector<std::pair<std::string, std::string>> entries;  // name, definition
+    std::size_t start = 0;
+    while (start < ctes.size()) {
+        auto next = ctes.find(",\n__pgt_", start);
+        const auto end = next == std::string::npos ? ctes.size() : next;
+        std::string text = ctes.substr(start, end - start);
+        entries.emplace_back(text.substr(0, text.find(' ')), std::move(text));
+        start = next == std::string::npos ? ctes.size() : next + 2;
+    }
+    std::vector<bool> used(entries.size(), false);
+    std::string readers = body;  // the body and every CTE kept so far (later ones read earlier)
+    for (std::size_t i = entries.size(); i-- > 0;) {
+        if (mentions(readers, entries[i].first)) {
+            used[i] = true;
+            readers += "\n" + entries[i].second;
+        }
+    }
+    std::vector<std::string> kept;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+        if (used[i])
+            kept.push_back(entries[i].second);
+    return kept.empty() ? ctes : join(kept, ",\n");
+}
+
 }  // namespace
 
 std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const std::string& storage,
@@ -869,15 +898,16 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
     // signed_terms) would multiply them before the sum does.
     const auto changed = std::count_if(plan.tables.begin(), plan.tables.end(),
                                        [](const DeltaTable& t) { return t.changed; });
+    // The statement with its table CTEs left out, to see which of them it reads.
+    const std::string body = statement_with(plan, "__pgt_tables", storage);
     if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped &&
         (plan.key_refs.size() <= 1 || changed <= 1)) {
-        const std::string body = statement_with(plan, "__pgt_tables", storage);
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
                              mentions(body, fmt::format("__pgt_oldh_{}", i)) ||
                              mentions(body, fmt::format("__pgt_any_{}", i));
     }
-    return statement_with(plan, all_table_ctes(plan, prev, consolidate), storage);
+    return statement_with(plan, used_ctes(all_table_ctes(plan, prev, consolidate), body), storage);
 }
 
 std::string relative_cleanup(const std::string& storage) {
