@@ -93,6 +93,18 @@ SELECT * FROM check_all();
 INSERT INTO accounts VALUES (10, 'north', 10.00), (11, 'north', 11.00);
 SELECT * FROM check_all();
 SELECT branch, top, low FROM peak ORDER BY branch;
+-- A row-id collision is an error, never an overwrite of another group's row. Simulated: the row
+-- stored under branch north's row id made to hold another branch.
+ALTER TABLE branch_totals DISABLE TRIGGER pgt_dml_guard;
+UPDATE branch_totals SET branch = 'elsewhere' WHERE branch = 'north';
+\set SHOW_CONTEXT never
+INSERT INTO accounts VALUES (12, 'north', 1.00);
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+\set SHOW_CONTEXT errors
+UPDATE branch_totals SET branch = 'north' WHERE branch = 'elsewhere';
+ALTER TABLE branch_totals ENABLE ALWAYS TRIGGER pgt_dml_guard;
+INSERT INTO accounts VALUES (12, 'north', 1.00);
+SELECT * FROM check_all();
 -- Dropping a stream table removes the triggers no other IMMEDIATE stream table needs.
 SELECT pgtrickle.drop_stream_table('movement');
 SELECT pgtrickle.drop_stream_table('quiet');

@@ -186,9 +186,9 @@ struct DeltaPlan {
     // Grouped algebraic over one table only (relative_apply_possible): apply the change of
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET
     // state = state + change), so concurrent writers of different groups never wait for each
-    // other and writers of one group wait only for its row. The statement returns
-    // (groups changed, groups written, row ids whose count reached 0 or NULL); those rows are
-    // then removed by relative_cleanup. Used by IMMEDIATE.
+    // other and writers of one group wait only for its row. The statement returns one row per
+    // group written: its row id if its count reached 0 (else NULL); those rows are then removed
+    // by relative_cleanup. A row-id collision raises inside it. Used by IMMEDIATE.
     bool relative_apply = false;
     // A query whose change cannot be derived from its inputs' changes alone (top-K: ORDER BY
     // ... LIMIT; a grouped query with a subquery in its select list or HAVING). Its delta is the

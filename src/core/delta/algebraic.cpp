@@ -464,23 +464,24 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
     std::vector<std::string> keq;
     for (const auto& g : plan.group_columns)
         keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", quote_ident(g)));
+    // One INSERT and nothing around it: each CTE, subquery result or aggregate over RETURNING
+    // would be one more plan node to set up at every execution, and IMMEDIATE runs this once per
+    // writing statement, mostly for a row or two. A stored row met under a group's row id but
+    // holding other group keys is a row-id collision: raised from inside the statement. The
+    // statement returns the row id of each group left empty (NULL for the others), for
+    // relative_cleanup.
     return fmt::format(
-        "WITH {ctes},\n"
-        "__pgt_d AS MATERIALIZED ({delta}),\n"
-        "__pgt_u AS (\n"
-        "  INSERT INTO {st} AS s (__pgt_row_id, {icols})\n"
-        "  SELECT {rid}, v.* FROM __pgt_d d, LATERAL (SELECT {values} FROM (SELECT {new_state}) "
+        "WITH {ctes}\n"
+        "INSERT INTO {st} AS s (__pgt_row_id, {icols})\n"
+        "SELECT {rid}, v.* FROM ({delta}) d, LATERAL (SELECT {values} FROM (SELECT {new_state}) "
         "m) v\n"
-        "  ON CONFLICT (__pgt_row_id) DO UPDATE SET ({icols}) = (\n"
-        "    SELECT {values} FROM (SELECT {added_state}) m)\n"
-        "  WHERE {keq}\n"
-        "  RETURNING s.__pgt_row_id, s.__pgt_count)\n"
-        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_d), (SELECT pg_catalog.count(*) FROM "
-        "__pgt_u),"
-        " (SELECT pg_catalog.array_agg(__pgt_row_id) FROM __pgt_u WHERE __pgt_count = 0)",
+        "ON CONFLICT (__pgt_row_id) DO UPDATE SET ({icols}) = (\n"
+        "  SELECT {values} FROM (SELECT {added_state}) m)\n"
+        "WHERE CASE WHEN {keq} THEN true ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
+        "RETURNING CASE WHEN s.__pgt_count = 0 THEN s.__pgt_row_id END",
         fmt::arg("ctes", table_ctes),
         fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
-        fmt::arg("st", st),
+        fmt::arg("st", st), fmt::arg("name", quote_literal(st)),
         fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
         fmt::arg("rid", key_hash(plan, "d")), fmt::arg("values", value_list(plan, "m")),
         fmt::arg("new_state", join(new_state, ", ")),

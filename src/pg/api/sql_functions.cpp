@@ -1,5 +1,7 @@
 // The SQL-callable entry points of the pgtrickle schema. Each one only reads its arguments and
 // hands over to C++ through pg_guard; the logic lives in the lifecycle and core code.
+#include <fmt/format.h>
+
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/duration.hpp"
 #include "pg_trickle/core/error.hpp"
@@ -231,6 +233,19 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
             inputs[i] = texts[i];
         }
         PG_RETURN_INT64(core::hash_multi(inputs));
+    });
+}
+
+// Raised from inside an IMMEDIATE delta statement (core::algebraic_relative) when a group's row
+// id is held by a stored row of other group keys. Never returns.
+PG_FUNCTION_INFO_V1(pgt_row_id_collision);
+Datum pgt_row_id_collision(PG_FUNCTION_ARGS) {
+    return pg_guard([&]() -> Datum {
+        throw core::Error(
+            "XX000",
+            fmt::format("row id collision in stream table {}", text_arg(fcinfo, 0).value_or("?")),
+            "Two groups of its defining query hash to the same __pgt_row_id.",
+            "Recompute it with pgtrickle.refresh_stream_table().");
     });
 }
 

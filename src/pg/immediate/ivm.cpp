@@ -429,17 +429,16 @@ class Maintainer {
             if (p.relative) {
                 // One table, immutable expressions: the rows that left it were evaluated when
                 // they entered, so the delta raises no error the query over the table would
-                // not (no subtransaction needed to fall back).
+                // not (no subtransaction needed to fall back). It returns the row id of each
+                // group it emptied (NULL for the others); a row-id collision raises inside it.
                 auto r = run_delta(p, sql);
-                // (groups changed, groups written, emptied groups): a group the insert met
-                // under its row id but with other key values would be a row-id collision.
-                if (r.rows.empty() || r.rows[0][0] != r.rows[0][1])
-                    throw core::Error(
-                        "XX000",
-                        fmt::format("row id collision in stream table {}", p.qualified_name), {},
-                        "Recompute it with pgtrickle.refresh_stream_table().");
-                if (r.rows[0][2])
-                    spi_.execute_cached(core::relative_cleanup(p.qualified_name), {r.rows[0][2]});
+                std::string emptied;
+                for (const auto& row : r.rows)
+                    if (row[0])
+                        emptied += (emptied.empty() ? "" : ",") + *row[0];
+                if (!emptied.empty())
+                    spi_.execute_cached(core::relative_cleanup(p.qualified_name),
+                                        {"{" + emptied + "}"});
                 return;
             }
             // As in a refresh: a row that left a source can raise a data error the query over
