@@ -226,6 +226,43 @@ TEST(Delta, AlgebraicPlanKeepsStateColumns) {
     EXPECT_NE(full_insert(p, "st").find("pg_catalog.count(*) AS __pgt_count"), std::string::npos);
 }
 
+TEST(Delta, AlgebraicChangeEvaluatesArgumentsOnceAndKeepsOnlyTheCtesItReads) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "s"};
+    p.group_columns = {"g"};
+    AlgebraicColumn sum{AlgebraicColumn::Kind::Sum, 1, "numeric"};
+    sum.nan_possible = true;
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"}, sum};
+    p.algebraic_args = 1;
+    p.query = "SELECT g, sum(v * 2) AS s FROM public.t GROUP BY g";
+    p.key_query =
+        std::string("SELECT g AS __pgt_g1, v * 2 AS __pgt_a1, ") + kKeyWeight + " FROM public.t";
+    p.key_weighted = true;
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"v", "numeric"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    std::string sql = apply_statement(p, frontier(), "st", Consolidation::Lean);
+    // The arguments and their NaN tests are computed in a subquery kept apart (OFFSET 0), and
+    // the sums take or negate values of weight 1 or -1 instead of multiplying them.
+    EXPECT_NE(sql.find("(x.__pgt_a1 = 'NaN') AS __pgt_n1"), std::string::npos) << sql;
+    EXPECT_NE(sql.find(") x OFFSET 0) x GROUP BY x.__pgt_g1"), std::string::npos) << sql;
+    EXPECT_EQ(count(sql, "= 'NaN'"), 1u) << sql;
+    EXPECT_NE(sql.find("WHEN x.__pgt_w = -1 THEN -(x.__pgt_a1::numeric)"), std::string::npos);
+    // Only the signed changes are read: no CTE for inserted, deleted or old rows is defined.
+    EXPECT_NE(sql.find("__pgt_sgn_0 AS"), std::string::npos);
+    for (const char* unused : {"__pgt_ins_0 AS", "__pgt_del_0 AS", "__pgt_old_0 AS",
+                               "__pgt_oldh_0 AS", "__pgt_none_0 AS", "__pgt_kept_0 AS"})
+        EXPECT_EQ(sql.find(unused), std::string::npos) << unused;
+
+    // Increments (IMMEDIATE): one INSERT ... ON CONFLICT, no subquery fence, collisions raised.
+    p.relative_apply = true;
+    sql = apply_statement(p, frontier(), "st");
+    EXPECT_EQ(sql.find("OFFSET 0"), std::string::npos);
+    EXPECT_NE(sql.find("ON CONFLICT (__pgt_row_id) DO UPDATE"), std::string::npos);
+    EXPECT_NE(sql.find("ELSE pgtrickle._pgt_row_id_collision('st') END"), std::string::npos);
+    EXPECT_EQ(sql.find("__pgt_u AS"), std::string::npos);
+}
+
 TEST(Delta, WeightedKeyQueryReadsEachChangedTableOnceWithItsSign) {
     DeltaPlan p;
     p.kind = DeltaPlan::Kind::Grouped;

@@ -194,10 +194,28 @@ std::string group_keys(const DeltaPlan& plan, std::string_view alias) {
     return join(keys, ", ");
 }
 
-// Argument i as it enters the running sum: a NaN as 0 when NaN values are counted apart.
-std::string summand(std::size_t i, bool nan) {
-    return nan ? fmt::format("(CASE WHEN x.__pgt_a{0} = 'NaN' THEN 0 ELSE x.__pgt_a{0} END)", i)
-               : fmt::format("x.__pgt_a{}", i);
+// Argument i as it enters the running sum: a NaN as 0 when NaN values are counted apart
+// (`is_nan`: the test for one; empty when they are not).
+std::string summand(std::size_t i, const std::string& is_nan) {
+    return is_nan.empty() ? fmt::format("x.__pgt_a{}", i)
+                          : fmt::format("(CASE WHEN {} THEN 0 ELSE x.__pgt_a{} END)", is_nan, i);
+}
+
+// Argument i as it enters the running sum of a change: times its weight, NaN as 0 when NaN
+// values are counted apart. Weights are almost always 1 or -1: taking or negating the value
+// then costs a third of multiplying it (an integer weight made numeric, then a numeric product,
+// for each row and sum of a change set).
+std::string weighted_summand(std::size_t i, const std::string& is_nan) {
+    return fmt::format(
+        "CASE {nan}WHEN x.__pgt_w = 1 THEN x.__pgt_a{i}::numeric WHEN x.__pgt_w = -1 THEN "
+        "-(x.__pgt_a{i}::numeric) ELSE x.__pgt_w * x.__pgt_a{i}::numeric END",
+        fmt::arg("i", i),
+        fmt::arg("nan", is_nan.empty() ? "" : fmt::format("WHEN {} THEN 0 ", is_nan)));
+}
+
+// The weighted number of rows of a change meeting `condition` (0 when none does).
+std::string weighted_count(const std::string& condition) {
+    return fmt::format("coalesce(pg_catalog.sum(x.__pgt_w) FILTER (WHERE {}), 0)", condition);
 }
 
 // Per group of the key query's rows in `from`: the state (weighted: the change of the state).
@@ -213,6 +231,21 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
         changed.push_back(agg + std::string(when));
         cols.push_back(agg + " AS " + name);
     };
+    // Each argument is evaluated once per row, in a subquery the planner keeps (OFFSET 0): pulled
+    // up, an argument such as `price * (1 - discount)` would be computed again in every aggregate,
+    // filter and CASE reading it, and so would each NaN test (a numeric comparison, which copies
+    // its operands), evaluated here once per argument and read as __pgt_n<i>. Not for an
+    // increment statement (relative_apply), which sees a row or two and pays per plan node.
+    const bool fence = !plan.relative_apply;
+    std::string nan_flags;
+    auto is_nan = [&](std::size_t i) -> std::string {
+        if (!nan[i])
+            return {};
+        return fence ? fmt::format("x.__pgt_n{}", i) : fmt::format("x.__pgt_a{} = 'NaN'", i);
+    };
+    for (std::size_t i = 1; i <= plan.algebraic_args; ++i)
+        if (nan[i])
+            nan_flags += fmt::format(", (x.__pgt_a{0} = 'NaN') AS __pgt_n{0}", i);
     std::string keys = group_keys(plan, "x");
     if (!keys.empty())
         cols.push_back(keys);
@@ -222,18 +255,17 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
         cols.push_back("pg_catalog.count(*) AS __pgt_count");
     for (std::size_t i = 1; i <= plan.algebraic_args; ++i) {
         if (weighted) {
-            add(fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{} IS NOT NULL)::int)", i),
+            // Weighted counts sum the weights of the rows that qualify (a FILTER, not a product
+            // with the condition: no arithmetic for rows that do not, and NaN rows are rare).
+            add(weighted_count(fmt::format("x.__pgt_a{} IS NOT NULL", i)),
                 fmt::format("__pgt_aux_count_{}", i), " <> 0");
             if (summed[i])
-                add(fmt::format("pg_catalog.sum(x.__pgt_w * {}::numeric)", summand(i, nan[i])),
+                add(fmt::format("pg_catalog.sum({})", weighted_summand(i, is_nan(i))),
                     fmt::format("__pgt_aux_sum_{}", i), " <> 0");
             if (nan[i])
-                add(fmt::format("pg_catalog.sum(x.__pgt_w * (x.__pgt_a{} = 'NaN')::int)", i),
-                    fmt::format("__pgt_aux_nan_{}", i), " <> 0");
+                add(weighted_count(is_nan(i)), fmt::format("__pgt_aux_nan_{}", i), " <> 0");
             if (low[i] >= 0)
-                add(fmt::format("pg_catalog.sum(x.__pgt_w * (pg_catalog.scale(x.__pgt_a{}) > "
-                                "{})::int)",
-                                i, low[i]),
+                add(weighted_count(fmt::format("pg_catalog.scale(x.__pgt_a{}) > {}", i, low[i])),
                     fmt::format("__pgt_aux_hi_{}", i), " <> 0");
             if (ext[i].column) {
                 add(fmt::format("{}(x.__pgt_a{}) FILTER (WHERE x.__pgt_w > 0)", ext[i].agg(), i),
@@ -245,11 +277,10 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
             cols.push_back(fmt::format("pg_catalog.count(x.__pgt_a{0}) AS __pgt_aux_count_{0}", i));
             if (summed[i])
                 cols.push_back(fmt::format("pg_catalog.sum({1}::numeric) AS __pgt_aux_sum_{0}", i,
-                                           summand(i, nan[i])));
+                                           summand(i, is_nan(i))));
             if (nan[i])
                 cols.push_back(fmt::format(
-                    "pg_catalog.count(*) FILTER (WHERE x.__pgt_a{0} = 'NaN') AS __pgt_aux_nan_{0}",
-                    i));
+                    "pg_catalog.count(*) FILTER (WHERE {}) AS __pgt_aux_nan_{}", is_nan(i), i));
             if (low[i] >= 0)
                 cols.push_back(
                     fmt::format("pg_catalog.count(*) FILTER (WHERE "
@@ -260,7 +291,10 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
                 cols.push_back(fmt::format("{1}(x.__pgt_a{0}) AS __pgt_ext_{0}", i, ext[i].agg()));
         }
     }
-    std::string sql = fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
+    std::string sql = fence
+                          ? fmt::format("SELECT {} FROM (SELECT x.*{} FROM (\n{}\n) x OFFSET 0) x",
+                                        join(cols, ", "), nan_flags, from)
+                          : fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
     if (!keys.empty())
         sql += " GROUP BY " + keys;
     // Weighted: only the groups whose state changes (an update that leaves a group's aggregated

@@ -520,6 +520,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         // Whether `agg` is kept by running state: fills col's kind and argument, and adds the
         // argument to args. MIN / MAX only when allowed (not inside an expression: they keep
         // their value in their own output column).
+        std::vector<bool> shared_args;  // per entry of args: not an extreme's (see classify)
         auto classify = [&](Aggref* agg, core::AlgebraicColumn& col, bool extremes) -> bool {
             char* fname = pg_call([&] { return get_func_name(agg->aggfnoid); });
             Oid fnsp = pg_call([&] { return get_func_namespace(agg->aggfnoid); });
@@ -568,7 +569,22 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             } else {
                 return false;
             }
+            // COUNT / SUM / AVG of one argument share its running state (sum(x) and avg(x)
+            // both read __pgt_aux_count_<i> and __pgt_aux_sum_<i>), so the argument is
+            // evaluated and summed once. A MIN / MAX keeps an extreme of its own.
+            const bool extreme = col.kind == core::AlgebraicColumn::Kind::Min ||
+                                 col.kind == core::AlgebraicColumn::Kind::Max;
+            if (!extreme) {
+                for (int k = 0; k < list_length(args); ++k) {
+                    if (shared_args[k] &&
+                        pg_call([&] { return equal(list_nth(args, k), arg_expr); })) {
+                        col.index = static_cast<std::size_t>(k) + 1;
+                        return true;
+                    }
+                }
+            }
             args = lappend(args, arg_expr);
+            shared_args.push_back(!extreme);
             col.index = static_cast<std::size_t>(list_length(args));
             return true;
         };
