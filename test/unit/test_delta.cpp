@@ -254,8 +254,12 @@ TEST(Delta, AlgebraicChangeEvaluatesArgumentsOnceAndKeepsOnlyTheCtesItReads) {
                                "__pgt_oldh_0 AS", "__pgt_none_0 AS", "__pgt_kept_0 AS"})
         EXPECT_EQ(sql.find(unused), std::string::npos) << unused;
 
-    // Increments (IMMEDIATE): one INSERT ... ON CONFLICT, no subquery fence, collisions raised.
+    // Increments: one INSERT ... ON CONFLICT, collisions raised; for one statement's change
+    // (IMMEDIATE) no subquery kept apart.
     p.relative_apply = true;
+    sql = apply_statement(p, frontier(), "st");
+    EXPECT_NE(sql.find("OFFSET 0"), std::string::npos);
+    p.per_statement = true;
     sql = apply_statement(p, frontier(), "st");
     EXPECT_EQ(sql.find("OFFSET 0"), std::string::npos);
     EXPECT_NE(sql.find("ON CONFLICT (__pgt_row_id) DO UPDATE"), std::string::npos);

@@ -186,10 +186,15 @@ struct DeltaPlan {
     // Grouped algebraic over one table only (relative_apply_possible): apply the change of
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET
     // state = state + change), so concurrent writers of different groups never wait for each
-    // other and writers of one group wait only for its row. The statement returns one row per
-    // group written: its row id if its count reached 0 (else NULL); those rows are then removed
-    // by relative_cleanup. A row-id collision raises inside it. Used by IMMEDIATE.
+    // other and writers of one group wait only for its row, and each group's row is visited
+    // once. The statement returns one row per group written: its row id if its count reached 0
+    // (else NULL), and whether the group is new; the emptied rows are then removed by
+    // relative_cleanup. A row-id collision raises inside it. Set by the analysis when
+    // increments_possible; IMMEDIATE narrows it to relative_apply_possible.
     bool relative_apply = false;
+    // The change of one statement (IMMEDIATE), mostly a row or two: the statement is shaped for
+    // few plan nodes rather than for per-row cost.
+    bool per_statement = false;
     // A query whose change cannot be derived from its inputs' changes alone (top-K: ORDER BY
     // ... LIMIT; a grouped query with a subquery in its select list or HAVING). Its delta is the
     // query evaluated whole minus the stored rows (a Linear, content-identified plan), so only
@@ -210,8 +215,13 @@ std::vector<Column> state_columns(const DeltaPlan& plan);
 // for Grouped).
 std::string row_id_expression(const DeltaPlan& plan, std::string_view alias);
 
-// Whether relative_apply can maintain the plan: COUNT / SUM / AVG (no MIN / MAX) grouped over
-// a single reference of a single table, whose change alone determines each group's change.
+// Whether a refresh can apply the plan's change as increments (relative_apply): COUNT / SUM /
+// AVG (no MIN / MAX) per group of a GROUP BY (a scalar aggregate keeps its row at count 0).
+bool increments_possible(const DeltaPlan& plan);
+
+// Whether IMMEDIATE maintenance can: increments over a single reference of a single table,
+// whose change alone determines each group's change, so concurrent writers of other tables
+// need no lock on the stream table.
 bool relative_apply_possible(const DeltaPlan& plan);
 
 // After a relative apply: removes the groups (row ids in $1, a bigint[]) whose count is 0.

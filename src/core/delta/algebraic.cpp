@@ -234,9 +234,9 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
     // Each argument is evaluated once per row, in a subquery the planner keeps (OFFSET 0): pulled
     // up, an argument such as `price * (1 - discount)` would be computed again in every aggregate,
     // filter and CASE reading it, and so would each NaN test (a numeric comparison, which copies
-    // its operands), evaluated here once per argument and read as __pgt_n<i>. Not for an
-    // increment statement (relative_apply), which sees a row or two and pays per plan node.
-    const bool fence = !plan.relative_apply;
+    // its operands), evaluated here once per argument and read as __pgt_n<i>. Not for the
+    // change of one statement (per_statement), mostly a row or two, which pays per plan node.
+    const bool fence = !plan.per_statement;
     std::string nan_flags;
     auto is_nan = [&](std::size_t i) -> std::string {
         if (!nan[i])
@@ -503,7 +503,9 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
     // writing statement, mostly for a row or two. A stored row met under a group's row id but
     // holding other group keys is a row-id collision: raised from inside the statement. The
     // statement returns the row id of each group left empty (NULL for the others), for
-    // relative_cleanup.
+    // relative_cleanup, and whether the group is new (a row version an ON CONFLICT update wrote
+    // keeps the conflicting row's lock in xmax; an inserted one has none), for the counts of a
+    // refresh.
     return fmt::format(
         "WITH {ctes}\n"
         "INSERT INTO {st} AS s (__pgt_row_id, {icols})\n"
@@ -512,7 +514,7 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
         "ON CONFLICT (__pgt_row_id) DO UPDATE SET ({icols}) = (\n"
         "  SELECT {values} FROM (SELECT {added_state}) m)\n"
         "WHERE CASE WHEN {keq} THEN true ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
-        "RETURNING CASE WHEN s.__pgt_count = 0 THEN s.__pgt_row_id END",
+        "RETURNING CASE WHEN s.__pgt_count = 0 THEN s.__pgt_row_id END, s.xmax = 0",
         fmt::arg("ctes", table_ctes),
         fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
         fmt::arg("st", st), fmt::arg("name", quote_literal(st)),
@@ -536,14 +538,19 @@ std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) 
 
 }  // namespace detail
 
-bool relative_apply_possible(const DeltaPlan& plan) {
+bool increments_possible(const DeltaPlan& plan) {
     if (plan.kind != DeltaPlan::Kind::Grouped || plan.algebraic.empty() || plan.scalar ||
-        plan.tables.size() != 1 || plan.key_refs.size() != 1 || plan.key_refs[0].nonlinear)
+        plan.recompute)
         return false;
     for (const auto& c : plan.algebraic)
         if (c.kind == AlgebraicColumn::Kind::Min || c.kind == AlgebraicColumn::Kind::Max)
             return false;
     return true;
+}
+
+bool relative_apply_possible(const DeltaPlan& plan) {
+    return increments_possible(plan) && plan.tables.size() == 1 && plan.key_refs.size() == 1 &&
+           !plan.key_refs[0].nonlinear;
 }
 
 }  // namespace pgtrickle::core

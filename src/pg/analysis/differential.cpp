@@ -696,6 +696,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 fmt::format("a query shape the analysis cannot place ({})", e.what()));
         }
     }
+    plan.relative_apply = core::increments_possible(plan);
     DifferentialAnalysis a;
     a.plan = std::move(plan);
     return a;

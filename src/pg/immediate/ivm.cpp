@@ -331,8 +331,10 @@ class Maintainer {
         p.qualified_name = st->qualified_name();
         p.owner = relation_owner(storage);
         p.plan = analyze_differential(spi_, query).plan;
-        if (p.plan)
+        if (p.plan) {
             p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
+            p.plan->per_statement = true;
+        }
         for (const auto& d : catalog::dependencies(spi_, id))
             p.sources.insert(d.source_relid);
         cache.known.insert(p.sources.begin(), p.sources.end());

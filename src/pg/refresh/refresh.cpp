@@ -259,7 +259,24 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                         error = e.what();
                     }
                 }
-                if (r) {
+                if (r && plan->relative_apply) {
+                    // Increments: a row per group written (emptied row id or NULL, new or not);
+                    // an update counts as a delete and an insert, as below.
+                    std::string emptied;
+                    std::int64_t added = 0, removed = 0;
+                    for (const auto& row : r->rows) {
+                        if (row[0]) {
+                            emptied += (removed++ ? "," : "") + *row[0];
+                        }
+                        added += row[1] == Value("t");
+                    }
+                    if (removed > 0)
+                        spi.execute(core::relative_cleanup(table), {"{" + emptied + "}"});
+                    const auto written = static_cast<std::int64_t>(r->rows.size());
+                    result.rows_inserted = written - removed;
+                    result.rows_deleted = written - added;
+                    result.action = "DIFFERENTIAL";
+                } else if (r) {
                     result.rows_inserted = count_of(r->rows[0][0]) + count_of(r->rows[0][2]);
                     result.rows_deleted = count_of(r->rows[0][1]) + count_of(r->rows[0][2]);
                     result.action = "DIFFERENTIAL";
