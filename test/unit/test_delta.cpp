@@ -254,6 +254,14 @@ TEST(Delta, AlgebraicChangeEvaluatesArgumentsOnceAndKeepsOnlyTheCtesItReads) {
                                "__pgt_oldh_0 AS", "__pgt_none_0 AS", "__pgt_kept_0 AS"})
         EXPECT_EQ(sql.find(unused), std::string::npos) << unused;
 
+    // A quoted column name that looks like a CTE boundary does not split a CTE.
+    DeltaPlan odd = p;
+    odd.tables[0].columns[1].name = "v,\n__pgt_x AS (";
+    const std::string odd_sql = apply_statement(odd, frontier(), "st", Consolidation::Lean);
+    EXPECT_NE(odd_sql.find("b.\"v,\n__pgt_x AS (\" AS \"v,\n__pgt_x AS (\""), std::string::npos)
+        << odd_sql;
+    EXPECT_EQ(odd_sql.find("__pgt_ins_0 AS"), std::string::npos);
+
     // Increments: one INSERT ... ON CONFLICT, collisions raised; for one statement's change
     // (IMMEDIATE) no subquery kept apart.
     p.relative_apply = true;

@@ -863,14 +863,32 @@ bool mentions(const std::string& text, const std::string& name) {
 // in IMMEDIATE mode, where a statement changes a row or two, that was most of the delta's cost.
 std::string used_ctes(const std::string& ctes, const std::string& body) {
     std::vector<std::pair<std::string, std::string>> entries;  // name, definition
+    // Entries are separated by ",\n__pgt_" outside parentheses and quotes (a quoted column name
+    // may hold anything).
     std::size_t start = 0;
-    while (start < ctes.size()) {
-        auto next = ctes.find(",\n__pgt_", start);
-        const auto end = next == std::string::npos ? ctes.size() : next;
+    int depth = 0;
+    char quote = 0;
+    auto add = [&](std::size_t end) {
         std::string text = ctes.substr(start, end - start);
         entries.emplace_back(text.substr(0, text.find(' ')), std::move(text));
-        start = next == std::string::npos ? ctes.size() : next + 2;
+    };
+    for (std::size_t i = 0; i < ctes.size(); ++i) {
+        const char c = ctes[i];
+        if (quote != 0) {
+            if (c == quote)
+                quote = 0;  // a doubled quote closes and reopens: the same
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '(') {
+            ++depth;
+        } else if (c == ')') {
+            --depth;
+        } else if (depth == 0 && ctes.compare(i, 8, ",\n__pgt_") == 0) {
+            add(i);
+            start = i + 2;
+        }
     }
+    add(ctes.size());
     std::vector<bool> used(entries.size(), false);
     std::string readers = body;  // the body and every CTE kept so far (later ones read earlier)
     for (std::size_t i = entries.size(); i-- > 0;) {
