@@ -436,3 +436,34 @@ RESET random_page_cost;
 SELECT n FROM f_probe;
 SELECT pgtrickle.drop_stream_table('f_probe');
 DROP FUNCTION d_plan_probe();
+
+-- Groups kept by increments (count, sum, avg per group): a group left empty is deleted without
+-- its outputs being computed over no rows (100.0 / count(*) would divide by zero), and the
+-- refresh stays DIFFERENTIAL, with the groups written counted as in the history. A stream table
+-- read by another one (its storage has their triggers) is refreshed without increments: the
+-- readers never see an emptied group's row in between.
+SET pg_trickle.differential_max_change_ratio = 0;
+CREATE TABLE d_inc (id int PRIMARY KEY, g int, v int);
+INSERT INTO d_inc VALUES (1, 1, 10), (2, 1, 20), (3, 2, 30), (4, 3, 40);
+SELECT pgtrickle.create_stream_table('f_inc', 'SELECT g, count(*) AS n, 100.0 / count(*) AS inv, sum(v) AS s, avg(v) AS a FROM d_inc GROUP BY g', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.explain_diff_sql('f_inc') LIKE '%ON CONFLICT (__pgt_row_id) DO UPDATE%' AS increments;
+DELETE FROM d_inc WHERE g = 2;
+UPDATE d_inc SET v = v + 1 WHERE id = 1;
+INSERT INTO d_inc VALUES (5, 4, 50);
+SELECT pgtrickle.refresh_stream_table('f_inc');
+SELECT action, was_full_fallback, rows_inserted, rows_deleted FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_inc'
+ORDER BY refresh_id DESC LIMIT 1;
+SELECT g, n, inv, s, a FROM f_inc ORDER BY g;
+SELECT pgtrickle.create_stream_table('f_inc_reader', 'SELECT g, 1000 / n AS per FROM f_inc', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.explain_diff_sql('f_inc') LIKE '%ON CONFLICT (__pgt_row_id) DO UPDATE%' AS increments;
+DELETE FROM d_inc WHERE g = 3;
+SELECT pgtrickle.refresh_stream_table('f_inc');
+SELECT action, was_full_fallback FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_inc'
+ORDER BY refresh_id DESC LIMIT 1;
+SELECT g, per FROM f_inc_reader ORDER BY g;
+SELECT st, result FROM d_check() WHERE st IN ('f_inc', 'f_inc_reader') ORDER BY st;
+SELECT pgtrickle.drop_stream_table('f_inc_reader');
+SELECT pgtrickle.drop_stream_table('f_inc');
+RESET pg_trickle.differential_max_change_ratio;

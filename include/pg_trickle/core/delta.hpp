@@ -187,10 +187,10 @@ struct DeltaPlan {
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET
     // state = state + change), so concurrent writers of different groups never wait for each
     // other and writers of one group wait only for its row, and each group's row is visited
-    // once. The statement returns one row per group written: its row id if its count reached 0
-    // (else NULL), and whether the group is new; the emptied rows are then removed by
-    // relative_cleanup. A row-id collision raises inside it. Set by the analysis when
-    // increments_possible; IMMEDIATE narrows it to relative_apply_possible.
+    // once. A group whose count reaches 0 keeps a row with count 0 until relative_cleanup
+    // removes it, in a second statement: triggers on the storage table in between would see
+    // it (see increments_allowed in src/pg). A row-id collision raises inside it. Set by the
+    // analysis when increments_possible; IMMEDIATE narrows it to relative_apply_possible.
     bool relative_apply = false;
     // The change of one statement (IMMEDIATE), mostly a row or two: the statement is shaped for
     // few plan nodes rather than for per-row cost.
@@ -240,7 +240,9 @@ std::string full_insert(const DeltaPlan& plan, const std::string& storage);
 enum class Consolidation { Exact, Lean };
 
 // One statement applying the change since `prev` to `storage` (quoted name). It returns one row
-// (rows_inserted bigint, rows_deleted bigint, rows_updated bigint).
+// (rows_inserted bigint, rows_deleted bigint, rows_updated bigint); with relative_apply, one row
+// (row ids of the groups emptied bigint[] or NULL, groups written bigint, groups new bigint),
+// or with per_statement too, a row per group written (its row id if emptied, else NULL; new).
 std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const std::string& storage,
                             Consolidation mode = Consolidation::Exact);
 

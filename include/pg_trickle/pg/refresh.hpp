@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/spi.hpp"
 
@@ -31,6 +32,12 @@ void lock_for_recompute(Spi& spi, std::int64_t pgt_id);
 // That lock in shared mode: IMMEDIATE writers that apply increments (DeltaPlan::relative_apply)
 // hold it, so they never overlap a refresh or recomputation, but do overlap each other.
 void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
+
+// Whether a refresh of the stream table stored in `storage` applies `plan` by increments
+// (DeltaPlan::relative_apply): only while no trigger but pg_trickle's guards is on the storage
+// table. An emptied group keeps a row with count 0 between the increments and their cleanup, a
+// row the triggers of stream tables reading this one (or a user's) would otherwise see.
+void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan);
 
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:

@@ -326,9 +326,15 @@ std::vector<std::string> all_columns(const DeltaPlan& plan) {
 
 std::string value_list(const DeltaPlan& plan, std::string_view m) {
     std::vector<std::string> out;
-    for (std::size_t i = 0; i < plan.algebraic.size(); ++i)
-        out.push_back(output_expression(plan.algebraic[i], m) + " AS " +
-                      quote_ident(plan.output_columns[i]));
+    for (std::size_t i = 0; i < plan.algebraic.size(); ++i) {
+        std::string e = output_expression(plan.algebraic[i], m);
+        // A group left with no rows is deleted, never shown: an expression over its empty
+        // state (`100.0 / count(*)`) is not evaluated, where it could raise an error the
+        // query never would. (A scalar aggregate's one row stays, and so does the error.)
+        if (plan.algebraic[i].kind == AlgebraicColumn::Kind::Expr && !plan.scalar)
+            e = fmt::format("CASE WHEN {}.__pgt_count = 0 THEN NULL ELSE {} END", m, e);
+        out.push_back(e + " AS " + quote_ident(plan.output_columns[i]));
+    }
     for (const auto& n : state_names(plan))
         out.push_back(fmt::format("{}.{}", m, n));
     return join(out, ", ");
@@ -503,19 +509,18 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
     // writing statement, mostly for a row or two. A stored row met under a group's row id but
     // holding other group keys is a row-id collision: raised from inside the statement. The
     // statement returns the row id of each group left empty (NULL for the others), for
-    // relative_cleanup, and whether the group is new (a row version an ON CONFLICT update wrote
-    // keeps the conflicting row's lock in xmax; an inserted one has none), for the counts of a
-    // refresh.
-    return fmt::format(
-        "WITH {ctes}\n"
+    // relative_cleanup, and whether the group is new, for the counts of a refresh: a version an
+    // ON CONFLICT update wrote keeps the lock the statement took on the row it replaces in its
+    // xmax (heap_update carries a remaining locker over), an inserted one has none.
+    const std::string upsert = fmt::format(
         "INSERT INTO {st} AS s (__pgt_row_id, {icols})\n"
         "SELECT {rid}, v.* FROM ({delta}) d, LATERAL (SELECT {values} FROM (SELECT {new_state}) "
         "m) v\n"
         "ON CONFLICT (__pgt_row_id) DO UPDATE SET ({icols}) = (\n"
         "  SELECT {values} FROM (SELECT {added_state}) m)\n"
         "WHERE CASE WHEN {keq} THEN true ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
-        "RETURNING CASE WHEN s.__pgt_count = 0 THEN s.__pgt_row_id END, s.xmax = 0",
-        fmt::arg("ctes", table_ctes),
+        "RETURNING CASE WHEN s.__pgt_count = 0 THEN s.__pgt_row_id END AS __pgt_emptied,"
+        " s.xmax = 0 AS __pgt_new",
         fmt::arg("delta", state_select(plan, join(terms, "\nUNION ALL\n"), true)),
         fmt::arg("st", st), fmt::arg("name", quote_literal(st)),
         fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
@@ -523,6 +528,15 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
         fmt::arg("new_state", join(new_state, ", ")),
         fmt::arg("added_state", join(added_state, ", ")),
         fmt::arg("keq", keq.empty() ? "true" : join(keq, " AND ")));
+    // One statement's change returns its few rows as they are; a refresh's, one row of totals
+    // (the emptied row ids, groups written, groups new), however many groups it wrote.
+    if (plan.per_statement)
+        return fmt::format("WITH {}\n{}", table_ctes, upsert);
+    return fmt::format(
+        "WITH {},\n__pgt_u AS (\n{})\n"
+        "SELECT pg_catalog.array_agg(__pgt_emptied) FILTER (WHERE __pgt_emptied IS NOT NULL),"
+        " pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE __pgt_new) FROM __pgt_u",
+        table_ctes, upsert);
 }
 
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) {

@@ -244,8 +244,10 @@ Datum pgt_row_id_collision(PG_FUNCTION_ARGS) {
         throw core::Error(
             "XX000",
             fmt::format("row id collision in stream table {}", text_arg(fcinfo, 0).value_or("?")),
-            "Two groups of its defining query hash to the same __pgt_row_id.",
-            "Recompute it with pgtrickle.refresh_stream_table().");
+            "The row stored under a group's row id holds other group keys: the storage table "
+            "was changed by hand, or two groups' keys hash alike.",
+            "Recompute it: SET pg_trickle.refresh_strategy = 'full', then call "
+            "pgtrickle.refresh_stream_table().");
     });
 }
 

@@ -124,6 +124,16 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
 
 }  // namespace
 
+void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
+    if (!plan.relative_apply)
+        return;
+    auto r = spi.execute_cached(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
+        " AND tgname NOT IN ('pgt_dml_guard', 'pgt_truncate_guard'))",
+        {std::to_string(storage)});
+    plan.relative_apply = r.rows[0][0] != Value("t");
+}
+
 void lock_for_recompute(Spi& spi, std::int64_t pgt_id) {
     spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, $2::integer)",
             {kRefreshLockClass, std::to_string(pgt_id)});
@@ -210,9 +220,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         std::optional<core::DeltaPlan> plan;
         if (st.refresh_mode == "DIFFERENTIAL" || immediate)
             plan = analyze_differential(spi, st.defining_query).plan;
-        if (plan)
+        if (plan) {
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
+            choose_increments(spi, st.relid, *plan);
+        }
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
         const auto strategy = guc::refresh_strategy;
@@ -260,19 +272,15 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     }
                 }
                 if (r && plan->relative_apply) {
-                    // Increments: a row per group written (emptied row id or NULL, new or not);
-                    // an update counts as a delete and an insert, as below.
-                    std::string emptied;
-                    std::int64_t added = 0, removed = 0;
-                    for (const auto& row : r->rows) {
-                        if (row[0]) {
-                            emptied += (removed++ ? "," : "") + *row[0];
-                        }
-                        added += row[1] == Value("t");
+                    // Increments (emptied row ids, groups written, groups new); an update
+                    // counts as a delete and an insert, as below.
+                    const auto& row = r->rows[0];
+                    const std::int64_t written = count_of(row[1]), added = count_of(row[2]);
+                    std::int64_t removed = 0;
+                    if (row[0]) {
+                        removed = static_cast<std::int64_t>(
+                            spi.run(core::relative_cleanup(table), {*row[0]}));
                     }
-                    if (removed > 0)
-                        spi.execute(core::relative_cleanup(table), {"{" + emptied + "}"});
-                    const auto written = static_cast<std::int64_t>(r->rows.size());
                     result.rows_inserted = written - removed;
                     result.rows_deleted = written - added;
                     result.action = "DIFFERENTIAL";
