@@ -347,7 +347,7 @@ class ExprGen {
                     case 6:
                         return fmt::format("round({} * {}, 2)", expr(t, d), expr(t, d));
                     case 7:
-                        return fmt::format("({})::numeric(10,2)", expr(Type::Int, d));
+                        return fmt::format("(({}) % 1000000)::numeric(10,2)", expr(Type::Int, d));
                     case 8:
                         return fmt::format("(- {})", expr(t, d));
                     default:
@@ -1353,8 +1353,9 @@ class QueryGen {
             switch (rng_.range(0, 7)) {
                 case 7:
                     // Values of two scales (2 and 0): kept with a count of the scale-2 ones.
-                    return fmt::format("CASE WHEN {} THEN ({})::numeric(10,2) ELSE 0 END",
-                                       eg.predicate(1), eg.expr(Type::Num, 1));
+                    return fmt::format(
+                        "CASE WHEN {} THEN (({}) % 1000000)::numeric(10,2) ELSE 0 END",
+                        eg.predicate(1), eg.expr(Type::Num, 1));
                 case 0:
                     return eg.expr(Type::Int, 1);
                 case 1:
@@ -1362,7 +1363,7 @@ class QueryGen {
                 case 2:
                     return fmt::format("(({}) % 1000)::smallint", eg.column_or_literal(Type::Int));
                 case 3:
-                    return fmt::format("({})::numeric(10,2)", eg.expr(Type::Num, 1));
+                    return fmt::format("(({}) % 1000000)::numeric(10,2)", eg.expr(Type::Num, 1));
                 case 4:
                     return eg.expr(Type::Num, 1);
                 default:

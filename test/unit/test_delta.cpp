@@ -273,6 +273,14 @@ TEST(Delta, AlgebraicChangeEvaluatesArgumentsOnceAndKeepsOnlyTheCtesItReads) {
     EXPECT_NE(sql.find("ON CONFLICT (__pgt_row_id) DO UPDATE"), std::string::npos);
     EXPECT_NE(sql.find("ELSE pgtrickle._pgt_row_id_collision('st') END"), std::string::npos);
     EXPECT_EQ(sql.find("__pgt_u AS"), std::string::npos);
+    // Each column set from the stored state plus the change, written out in place (no
+    // sub-SELECT run per row).
+    EXPECT_NE(sql.find("DO UPDATE SET \"g\" = (excluded.\"g\")::integer, \"s\" = (CASE WHEN "
+                       "(coalesce(s.__pgt_aux_count_1, 0) + coalesce(excluded.__pgt_aux_count_1, "
+                       "0)) = 0 THEN NULL"),
+              std::string::npos)
+        << sql;
+    EXPECT_EQ(sql.find("__pgt_m"), std::string::npos);
 }
 
 TEST(Delta, WeightedKeyQueryReadsEachChangedTableOnceWithItsSign) {
