@@ -6,6 +6,8 @@
 // output column; only a group that may have lost its extreme is rescanned.
 #include <cctype>
 #include <map>
+#include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -57,39 +59,52 @@ std::vector<int> low_scales(const DeltaPlan& plan) {
     return low;
 }
 
-// `sql` with each placeholder $k (k = 1..values.size(), outside string literals and quoted
-// names) replaced by values[k - 1].
-std::string fill_placeholders(const std::string& sql, const std::vector<std::string>& values) {
+// `sql` with each `<prefix><name>` outside string literals and quoted names, where name is the
+// longest run of characters `in_name` accepts after the prefix, replaced by `replace(name)`
+// (left as it is when that gives nothing).
+template <typename InName, typename Replace>
+std::string replace_names(std::string_view sql, std::string_view prefix, InName in_name,
+                          Replace replace) {
     std::string out;
     char quote = 0;
-    for (std::size_t i = 0; i < sql.size(); ++i) {
+    for (std::size_t i = 0; i < sql.size();) {
         const char ch = sql[i];
-        if (quote) {
+        if (quote != 0 || ch == '\'' || ch == '"') {
+            quote = quote == 0 ? ch : (ch == quote ? 0 : quote);
             out += ch;
-            if (ch == quote)
-                quote = 0;
+            ++i;
             continue;
         }
-        if (ch == '\'' || ch == '"') {
-            quote = ch;
-            out += ch;
-            continue;
-        }
-        if (ch == '$' && i + 1 < sql.size() &&
-            std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
-            std::size_t j = i + 1;
-            std::size_t k = 0;
-            while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j])))
-                k = k * 10 + static_cast<std::size_t>(sql[j++] - '0');
-            if (k >= 1 && k <= values.size()) {
-                out += values[k - 1];
-                i = j - 1;
+        if (sql.compare(i, prefix.size(), prefix) == 0) {
+            std::size_t end = i + prefix.size();
+            while (end < sql.size() && in_name(static_cast<unsigned char>(sql[end])))
+                ++end;
+            const std::string_view name = sql.substr(i + prefix.size(), end - i - prefix.size());
+            if (std::optional<std::string> r = name.empty() ? std::nullopt : replace(name)) {
+                out += *r;
+                i = end;
                 continue;
             }
         }
         out += ch;
+        ++i;
     }
     return out;
+}
+
+// `sql` with each placeholder $k (k = 1..values.size(), outside string literals and quoted
+// names) replaced by values[k - 1].
+std::string fill_placeholders(const std::string& sql, const std::vector<std::string>& values) {
+    return replace_names(
+        sql, "$", [](unsigned char c) { return std::isdigit(c) != 0; },
+        [&](std::string_view digits) -> std::optional<std::string> {
+            std::size_t k = 0;
+            for (char d : digits)
+                k = k * 10 + static_cast<std::size_t>(d - '0');
+            if (k < 1 || k > values.size())
+                return std::nullopt;
+            return values[k - 1];
+        });
 }
 
 // Per argument index: the MIN / MAX column using it (nullptr for the others), and where.
@@ -517,34 +532,14 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
     const auto exprs = value_exprs(plan, "__pgt_m");
     for (std::size_t i = 0; i < cols.size(); ++i) {
         // Each `__pgt_m.<state>` outside quotes (an expression's literals are the user's).
-        std::string e;
-        const std::string_view text = exprs[i], prefix = "__pgt_m.";
-        char quote = 0;
-        for (std::size_t at = 0; at < text.size();) {
-            const char c = text[at];
-            if (quote != 0 || (c != '_' && c != '\'' && c != '"') ||
-                (c == '_' && text.compare(at, prefix.size(), prefix) != 0)) {
-                if (quote != 0 && c == quote)
-                    quote = 0;
-                e += c;
-                ++at;
-                continue;
-            }
-            if (c != '_') {
-                quote = c;
-                e += c;
-                ++at;
-                continue;
-            }
-            std::size_t end = at + prefix.size();
-            while (end < text.size() &&
-                   (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_'))
-                ++end;
-            auto found =
-                added.find(std::string(text.substr(at + prefix.size(), end - at - prefix.size())));
-            e += found != added.end() ? found->second : std::string(text.substr(at, end - at));
-            at = end;
-        }
+        const std::string e = replace_names(
+            exprs[i], "__pgt_m.", [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; },
+            [&](std::string_view name) -> std::optional<std::string> {
+                auto found = added.find(std::string(name));
+                if (found == added.end())
+                    return std::nullopt;
+                return found->second;
+            });
         sets.push_back(fmt::format("{} = {}", quote_ident(cols[i]), e));
     }
     std::vector<std::string> keq;
