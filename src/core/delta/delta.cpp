@@ -889,18 +889,15 @@ std::string used_ctes(const std::string& ctes, const std::string& body) {
         }
     }
     add(ctes.size());
-    std::vector<bool> used(entries.size(), false);
-    std::string readers = body;  // the body and every CTE kept so far (later ones read earlier)
-    for (std::size_t i = entries.size(); i-- > 0;) {
-        if (mentions(readers, entries[i].first)) {
-            used[i] = true;
-            readers += "\n" + entries[i].second;
+    std::vector<std::string> kept;  // last to first
+    std::string readers = body;     // the body and every CTE kept so far (later ones read earlier)
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        if (mentions(readers, it->first)) {
+            kept.push_back(it->second);
+            readers += "\n" + it->second;
         }
     }
-    std::vector<std::string> kept;
-    for (std::size_t i = 0; i < entries.size(); ++i)
-        if (used[i])
-            kept.push_back(entries[i].second);
+    std::reverse(kept.begin(), kept.end());
     return kept.empty() ? ctes : join(kept, ",\n");
 }
 
