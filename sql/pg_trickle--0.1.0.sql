@@ -373,8 +373,8 @@ REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_ivm_before() FROM PUBLIC;
 CREATE FUNCTION pgtrickle.pg_trickle_ivm_after()
 RETURNS trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pg_trickle_ivm_after';
 REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_ivm_after() FROM PUBLIC;
--- Raises the row-id-collision error from inside an IMMEDIATE delta statement (which runs as the
--- stream table's owner, hence executable by all; it only raises).
+-- Raises the row-id-collision error from inside an increment statement, IMMEDIATE or refresh
+-- (which runs as the stream table's owner, hence executable by all; it only raises).
 CREATE FUNCTION pgtrickle._pgt_row_id_collision(stream_table text)
 RETURNS boolean VOLATILE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_row_id_collision';
 

@@ -236,8 +236,8 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
     });
 }
 
-// Raised from inside an IMMEDIATE delta statement (core::algebraic_relative) when a group's row
-// id is held by a stored row of other group keys. Never returns.
+// Raised from inside an increment statement (core::algebraic_relative: IMMEDIATE maintenance and
+// refreshes) when a group's row id is held by a stored row of other group keys. Never returns.
 PG_FUNCTION_INFO_V1(pgt_row_id_collision);
 Datum pgt_row_id_collision(PG_FUNCTION_ARGS) {
     return pg_guard([&]() -> Datum {

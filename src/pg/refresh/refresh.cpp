@@ -127,9 +127,10 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
 void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
     if (!plan.relative_apply)
         return;
+    // (Our guards are told apart by their function, not by name.)
     auto r = spi.execute_cached(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
-        " AND tgname NOT IN ('pgt_dml_guard', 'pgt_truncate_guard'))",
+        " AND tgfoid <> 'pgtrickle._pgt_guard()'::pg_catalog.regprocedure)",
         {std::to_string(storage)});
     plan.relative_apply = r.rows[0][0] != Value("t");
 }
@@ -220,11 +221,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         std::optional<core::DeltaPlan> plan;
         if (st.refresh_mode == "DIFFERENTIAL" || immediate)
             plan = analyze_differential(spi, st.defining_query).plan;
-        if (plan) {
+        if (plan)
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
-            choose_increments(spi, st.relid, *plan);
-        }
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
         const auto strategy = guc::refresh_strategy;
@@ -251,6 +250,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 // query over the current rows would not. The Lean statement may also evaluate
                 // a row version that was never visible to a refresh: after a data error the
                 // Exact statement runs, and after another one the refresh is done FULL.
+                choose_increments(spi, st.relid, *plan);
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
                 if (std::string exact = core::apply_statement(*plan, *prev, table);
