@@ -136,6 +136,24 @@ SELECT DISTINCT last_action FROM d_check();
 
 -- TRUNCATE of a source: the next refresh is FULL, and still exact.
 TRUNCATE d_tags;
+-- Every refresh asks whether a TRUNCATE marker is pending: markers are found through the
+-- buffer's partial index (with sequential scans off, a marker missing from it would count 0).
+CREATE FUNCTION pg_temp.truncate_markers(src regclass, OUT by_index boolean, OUT markers bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    q text := format('SELECT count(*) FROM pgtrickle_changes.%I WHERE action = %L',
+                     'changes_' || src::oid, 'T');
+    line text;
+BEGIN
+    by_index := false;
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        by_index := by_index OR line LIKE '%_truncates%';
+    END LOOP;
+    EXECUTE q INTO markers;
+END $$;
+SET enable_seqscan = off;
+SELECT * FROM pg_temp.truncate_markers('d_tags');
+RESET enable_seqscan;
 SELECT d_refresh();
 SELECT st, last_action, result FROM d_check() WHERE st IN ('f_three', 'f_dups', 'f_distinct', 'f_union');
 INSERT INTO d_tags VALUES (1, 'z'), (1, 'z');

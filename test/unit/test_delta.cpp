@@ -457,6 +457,11 @@ TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) 
     EXPECT_EQ(count(all, "EXECUTE FUNCTION pgtrickle.pg_trickle_capture()"), 4u);
     // A source column named like a buffer column is stored under another name.
     EXPECT_NE(buffer_ddl(s)[0].find("\"__usr_action\""), std::string::npos);
+    // The only index: a partial one on TRUNCATE markers, which no change row enters.
+    ASSERT_EQ(buffer_ddl(s).size(), 2u);
+    EXPECT_EQ(buffer_ddl(s)[1],
+              "CREATE INDEX \"changes_42_truncates\" ON pgtrickle_changes.\"changes_42\" (xid) "
+              "WHERE action = 'T'");
     EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
 }
 

@@ -44,7 +44,8 @@ std::string buffer_table(std::uint32_t relid);  // quoted pgtrickle_changes.chan
 // itself, which get a __usr_ prefix.
 std::string buffer_column(std::string_view source_column);
 
-// DDL creating the buffer (without its data columns' constraints) and its index.
+// DDL creating the buffer (without its data columns' constraints) and the partial index on its
+// TRUNCATE markers.
 std::vector<std::string> buffer_ddl(const CaptureSource& source);
 // ALTER TABLE statements adding `columns` to an existing buffer.
 std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,

@@ -38,13 +38,18 @@ std::vector<std::string> buffer_ddl(const CaptureSource& s) {
     std::string cols;
     for (const auto& c : s.columns)
         cols += fmt::format(", {} {}", quote_ident(buffer_column(c.name)), c.type_sql);
-    // No index: an index on xid costs every writer about as much as the copy itself, and a
-    // buffer holds only changes not yet consumed by every reader, which a refresh reads in
-    // full anyway.
+    // No index on the changes themselves: an index on xid costs every writer about as much as
+    // the copy itself, and a buffer holds only changes not yet consumed by every reader, which a
+    // refresh reads in full anyway. Only the TRUNCATE markers are indexed, by a partial index no
+    // change row enters (the capture trigger writes changes without index maintenance, and
+    // markers through the executor): every refresh asks whether a marker is pending, which
+    // otherwise scans the whole buffer.
     return {
         fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, seq bigint NOT NULL, "
                     "action \"char\" NOT NULL{})",
                     buffer_table(s.relid), cols),
+        fmt::format("CREATE INDEX {} ON {} (xid) WHERE action = 'T'",
+                    quote_ident(buffer_name(s.relid) + "_truncates"), buffer_table(s.relid)),
     };
 }
 

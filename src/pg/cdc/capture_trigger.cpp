@@ -4,7 +4,8 @@
 // This is every writer's cost, so it does the least it can: per statement it resolves the
 // buffer and the column mapping once, takes one change sequence value, and writes the rows with
 // table_multi_insert in batches (one WAL record per page instead of one per row, no executor,
-// no SQL). The buffer has no index (see buffer_ddl), so nothing else needs maintaining.
+// no SQL). The buffer's only index holds TRUNCATE markers (see buffer_ddl and
+// add_truncate_marker), so nothing else needs maintaining.
 //
 // Written as plain C (no C++ object lives in these frames): an ERROR raised inside PostgreSQL
 // may longjmp through them safely.
@@ -139,6 +140,23 @@ void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_des
     ExecDropSingleTupleTableSlot(in);
 }
 
+// A TRUNCATE marker goes in through the executor, so that the buffer's partial index on
+// markers (see core::buffer_ddl) gets its entry; changes never match that index's predicate, so
+// writing them without index maintenance leaves it complete.
+void add_truncate_marker(const char* buffer, Datum xid, Datum seq) {
+    char sql[128 + NAMEDATALEN];
+    snprintf(sql, sizeof(sql), "INSERT INTO %s.%s (xid, seq, action) VALUES ($1, $2, 'T')",
+             kChangeSchema, buffer);
+    Oid types[2] = {XID8OID, INT8OID};
+    Datum values[2] = {xid, seq};
+    if (SPI_connect() != SPI_OK_CONNECT)
+        ereport(ERROR, (errmsg("SPI_connect failed")));
+    if (SPI_execute_with_args(sql, 2, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+        ereport(ERROR, (errmsg("could not record a TRUNCATE in change buffer %s.%s", kChangeSchema,
+                               buffer)));
+    SPI_finish();
+}
+
 }  // namespace
 
 extern "C" {
@@ -186,7 +204,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     w.slots = static_cast<TupleTableSlot**>(palloc(sizeof(TupleTableSlot*) * kBatch));
 
     if (truncate) {
-        add(&w, 'T', nullptr);
+        add_truncate_marker(name, w.xid, w.seq);
     } else {
         add_all(&w, 'D', old_rows, RelationGetDescr(source));
         add_all(&w, 'I', new_rows, RelationGetDescr(source));
