@@ -37,6 +37,14 @@ SELECT pgtrickle.create_stream_table('q21', $$SELECT s_name, count(*) AS numwait
 SELECT pgtrickle.create_stream_table('q22', $$SELECT cntrycode, count(*) AS numcust, sum(c_acctbal) AS totacctbal FROM (SELECT substring(c_phone FROM 1 FOR 2) AS cntrycode, c_acctbal FROM customer WHERE substring(c_phone FROM 1 FOR 2) IN ('13','17','18','23','29') AND c_acctbal > (SELECT avg(c_acctbal) FROM customer WHERE c_acctbal > 0.00 AND substring(c_phone FROM 1 FOR 2) IN ('13','17','18','23','29')) AND NOT EXISTS (SELECT * FROM orders WHERE o_custkey = c_custkey)) AS custsale GROUP BY cntrycode$$, refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('q2', $$SELECT s_acctbal, s_name, n_name, p_partkey FROM part, supplier, partsupp, nation WHERE p_partkey = ps_partkey AND s_suppkey = ps_suppkey AND p_size = 5 AND s_nationkey = n_nationkey AND ps_supplycost = (SELECT min(ps_supplycost) FROM partsupp, supplier, nation WHERE p_partkey = ps_partkey AND s_suppkey = ps_suppkey AND s_nationkey = n_nationkey)$$, refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 
+-- EXISTS (SELECT * ...) reads none of its select list: only the columns its conditions use are
+-- captured and consolidated (q21's lineitem: what l1, l2 and l3 test; q22's orders: the key and
+-- o_custkey).
+SELECT s.pgt_name, d.source_relid::regclass AS source, d.columns_used
+FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
+WHERE s.pgt_name IN ('q21', 'q22') AND d.source_relid IN ('tpch.lineitem'::regclass, 'tpch.orders'::regclass)
+ORDER BY 1, 2::text;
+
 CREATE FUNCTION tpch.chk() RETURNS TABLE (st text, result text) LANGUAGE plpgsql AS $f$
 DECLARE r record; cols text; d bigint;
 BEGIN

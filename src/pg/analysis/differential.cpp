@@ -108,6 +108,46 @@ Query* parse_one(const std::string& text) {
     });
 }
 
+// Whether `EXISTS (sub)` keeps its answer when sub's select list is replaced by a constant:
+// PostgreSQL's planner drops that list itself (simplify_EXISTS_query) under these conditions,
+// none of which lets the list change whether a row comes out.
+bool exists_list_irrelevant(const Query* sub) {
+    return sub->commandType == CMD_SELECT && sub->setOperations == nullptr && !sub->hasAggs &&
+           sub->groupingSets == NIL && !sub->hasWindowFuncs && !sub->hasTargetSRFs &&
+           !sub->hasModifyingCTE && sub->havingQual == nullptr && sub->limitOffset == nullptr &&
+           sub->rowMarks == NIL &&
+           !(list_length(sub->targetList) == 1 &&
+             IsA(static_cast<TargetEntry*>(linitial(sub->targetList))->expr, Const));
+}
+
+// Reads every `EXISTS (SELECT <list> ...)` below `node` as `EXISTS (SELECT 1 ...)` (with the
+// clauses that refer to the list, which cannot change the answer either: GROUP BY, DISTINCT,
+// ORDER BY, WINDOW). `EXISTS (SELECT * FROM t ...)` would otherwise make every column of t a
+// used column: captured for every writer of t, and consolidated by every refresh.
+bool drop_exists_lists(Node* node, void* changed) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, SubLink)) {
+        auto* link = reinterpret_cast<SubLink*>(node);
+        auto* sub = reinterpret_cast<Query*>(link->subselect);
+        if (link->subLinkType == EXISTS_SUBLINK && IsA(sub, Query) && exists_list_irrelevant(sub)) {
+            Const* one = makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(1), false, true);
+            sub->targetList =
+                list_make1(makeTargetEntry(reinterpret_cast<Expr*>(one), 1, pstrdup("one"), false));
+            sub->groupClause = NIL;
+            sub->windowClause = NIL;
+            sub->distinctClause = NIL;
+            sub->sortClause = NIL;
+            sub->hasDistinctOn = false;
+            *static_cast<bool*>(changed) = true;
+        }
+    }
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(drop_exists_lists),
+                                 changed, 0);
+    return expression_tree_walker(node, as_walker(drop_exists_lists), changed);
+}
+
 DifferentialAnalysis unsupported(std::string reason) {
     DifferentialAnalysis a;
     a.reason = std::move(reason);
@@ -324,6 +364,14 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         auto a = unsupported("volatile functions");
         a.volatile_functions = true;
         return a;
+    }
+    // (After the check above: a volatile function in an EXISTS select list is refused like
+    // anywhere else, though the planner never evaluates it.)
+    bool lists_dropped = false;
+    pg_call([&] { query_tree_walker(q, as_walker(drop_exists_lists), &lists_dropped, 0); });
+    if (lists_dropped) {
+        deparsed = deparse(q);
+        q = parse_one(deparsed);
     }
 
     // Time or session: evaluated as of each refresh, which recomputes the query (the result
