@@ -1227,13 +1227,28 @@ class QueryGen {
             corr = fmt::format("{} AND {}", corr, sublink_predicate(bg, depth - 1));
             scope_ = saved;
         }
+        // What an EXISTS selects cannot change its answer (the engine reads it as SELECT 1).
+        auto exists_list = [&] {
+            switch (rng_.range(0, 5)) {
+                case 0:
+                    return std::string("*");
+                case 1:
+                    return ig.column_or_literal(Type::Int);
+                case 2:
+                    return "DISTINCT " + ig.expr(Type::Text, 1);
+                default:
+                    return std::string("1");
+            }
+        };
         switch (rng_.range(0, 9)) {
             case 0:
             case 1:
-                return fmt::format("EXISTS (SELECT 1 FROM {} WHERE {})", sub.from, corr);
+                return fmt::format("EXISTS (SELECT {} FROM {} WHERE {})", exists_list(), sub.from,
+                                   corr);
             case 2:
             case 3:
-                return fmt::format("NOT EXISTS (SELECT 1 FROM {} WHERE {})", sub.from, corr);
+                return fmt::format("NOT EXISTS (SELECT {} FROM {} WHERE {})", exists_list(),
+                                   sub.from, corr);
             case 4: {
                 Type t = rng_.pick(std::vector<Type>{Type::Int, Type::Int, Type::Text, Type::Num});
                 return fmt::format("({} {}IN (SELECT {} FROM {}{}))", eg.expr(t, 1),
