@@ -485,3 +485,32 @@ SELECT st, result FROM d_check() WHERE st IN ('f_inc', 'f_inc_reader') ORDER BY 
 SELECT pgtrickle.drop_stream_table('f_inc_reader');
 SELECT pgtrickle.drop_stream_table('f_inc');
 RESET pg_trickle.differential_max_change_ratio;
+
+-- A change to a relation that a query not grouped at the top reads where it is not linear in
+-- it, unrestricted (here d_top inside an uncorrelated scalar subquery: any change can move the
+-- maximum), would make the delta evaluate the whole query twice, with d_top new and old. Under
+-- refresh_strategy = 'auto' such a refresh recomputes the query once instead (still recorded
+-- as DIFFERENTIAL); under 'differential' the delta terms run.
+SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'auto';
+CREATE TABLE d_top (id int PRIMARY KEY, v int);
+INSERT INTO d_top SELECT g, g % 7 FROM generate_series(1, 20) g;
+SELECT pgtrickle.create_stream_table('f_top', 'SELECT id, v FROM d_top WHERE v = (SELECT max(v) FROM d_top)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_top') WHERE property = 'operator_tree';
+UPDATE d_top SET v = 9 WHERE id IN (3, 4);
+SELECT pgtrickle.refresh_stream_table('f_top');
+SELECT id, v FROM f_top ORDER BY id;
+SET pg_trickle.refresh_strategy = 'differential';
+SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_top') WHERE property = 'operator_tree';
+DELETE FROM d_top WHERE id = 3;
+SELECT pgtrickle.refresh_stream_table('f_top');
+SET pg_trickle.refresh_strategy = 'auto';
+DELETE FROM d_top WHERE id = 4;
+SELECT pgtrickle.refresh_stream_table('f_top');
+SELECT id, v FROM f_top ORDER BY id;
+SELECT action, count(*) FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = 'f_top' GROUP BY 1 ORDER BY 1;
+SELECT st, result FROM d_check() WHERE st = 'f_top';
+SELECT pgtrickle.drop_stream_table('f_top');
+RESET pg_trickle.refresh_strategy;
+RESET pg_trickle.differential_max_change_ratio;

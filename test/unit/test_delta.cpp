@@ -76,6 +76,38 @@ TEST(Delta, TopKIsTheWholeQueryMinusTheStoredRows) {
               std::string::npos)
         << sql;
     EXPECT_EQ(sql.find("__pgt_ins_0 a"), std::string::npos);
+    // Nor any CTE over the changes: nothing reads them.
+    EXPECT_EQ(sql.find("__pgt_ins_0"), std::string::npos);
+    EXPECT_NE(sql.find("WITH __pgt_nothing AS (SELECT),\n__pgt_delta"), std::string::npos);
+}
+
+TEST(Delta, RecomputeIsCheaperOnlyForAChangedUnrestrictedNonlinearReference) {
+    DeltaPlan p = join_plan();
+    EXPECT_FALSE(recompute_cheaper(p));  // linear in both
+    p.refs[1].nonlinear = true;          // b read, say, inside EXISTS
+    EXPECT_TRUE(recompute_cheaper(p));
+    p.tables[1].changed = false;  // only a changed: its terms are cheap
+    EXPECT_FALSE(recompute_cheaper(p));
+    p.tables[1].changed = true;
+    p.refs[1].restriction = 0;  // restricted: its evaluations keep only the rows it reaches
+    p.restrictions.resize(1);
+    EXPECT_FALSE(recompute_cheaper(p));
+    p.restrictions[0].correlated = false;  // (keeps all rows or none)
+    EXPECT_TRUE(recompute_cheaper(p));
+    p.refs[1].restriction = -1;
+    p.kind = DeltaPlan::Kind::Grouped;  // running state a recomputation would not write
+    EXPECT_FALSE(recompute_cheaper(p));
+}
+
+TEST(Delta, KeyedRecomputeUpdatesTheRowsWhoseKeyStays) {
+    DeltaPlan p = join_plan();
+    p.key_columns = {"x"};
+    p.recompute = true;
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM "), 2u);
+    EXPECT_NE(sql.find("SELECT s.\"x\", s.\"y\", -1 AS __pgt_w FROM \"public\".\"st\" s"),
+              std::string::npos);
+    EXPECT_NE(sql.find("UPDATE \"public\".\"st\" s SET"), std::string::npos) << sql;
 }
 
 // WITH RECURSIVE r(a, b) AS (SELECT src, dst FROM e UNION [ALL] SELECT r.a, f.dst FROM r JOIN e

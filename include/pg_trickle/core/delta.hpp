@@ -62,6 +62,10 @@ struct RestrictedText {
     // reference in the added condition, which reads the changed rows (__pgt_any_<table>).
     std::vector<int> original;
     std::string scope;  // which rows the condition keeps, for people (explain_st)
+    // Whether the condition depends on the row it is tested for. One that does not (a changed
+    // row satisfies `w` of an uncorrelated `(SELECT max(x) FROM t WHERE w)`) keeps every row or
+    // none.
+    bool correlated = true;
 };
 
 // A query that is a sum (UNION ALL) of products (joins) of relation references: each inner
@@ -223,6 +227,14 @@ bool increments_possible(const DeltaPlan& plan);
 // whose change alone determines each group's change, so concurrent writers of other tables
 // need no lock on the stream table.
 bool relative_apply_possible(const DeltaPlan& plan);
+
+// Whether this refresh (DeltaTable::changed set) of a linear plan costs less recomputed (see
+// DeltaPlan::recompute): a changed table read where the query is not linear in it, without a
+// restriction (or only an uncorrelated one), gets a delta term that evaluates the whole query twice
+// (the table new, then old, a union the planner can neither estimate nor probe by index);
+// recomputing evaluates it once. (A grouped plan keeps running state a recomputation does not
+// write.)
+bool recompute_cheaper(const DeltaPlan& plan);
 
 // After a relative apply: removes the groups (row ids in $1, a bigint[]) whose count is 0.
 std::string relative_cleanup(const std::string& storage);

@@ -38,6 +38,9 @@ void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
 // table. An emptied group keeps a row with count 0 between the increments and their cleanup, a
 // row the triggers of stream tables reading this one (or a user's) would otherwise see.
 void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan);
+// Whether this refresh recomputes the linear `plan` instead (core::recompute_cheaper): only
+// under pg_trickle.refresh_strategy = 'auto'; 'differential' always runs the delta rules.
+void choose_recompute(core::DeltaPlan& plan);
 // Whether a trigger that would see such a count-0 row is on `storage`: any trigger but
 // pg_trickle's guards and, with `maintenance_ok`, its IMMEDIATE maintenance triggers (they run
 // once the writing statement has ended, and see the increments and their cleanup as one change).

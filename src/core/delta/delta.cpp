@@ -405,24 +405,25 @@ std::string content_apply(const DeltaPlan& plan, const std::string& with,
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
 }
 
+// The weighted rows of a linear plan's change: its delta terms, or, recomputed, the query
+// (+1) and the stored rows (-1), which cancel where they agree.
+std::vector<std::string> linear_terms(const DeltaPlan& plan, const std::string& st) {
+    if (plan.recompute)
+        return {fmt::format("SELECT q.*, 1 AS __pgt_w FROM (\n{}\n) q", plan.query),
+                fmt::format("SELECT {}, -1 AS __pgt_w FROM {} s", prefixed(plan, "s"), st)};
+    return signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
+}
+
 std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
                          const std::string& st) {
-    const auto terms =
-        plan.recompute
-            ? std::vector<std::string>{fmt::format("SELECT q.*, 1 AS __pgt_w FROM (\n{}\n) q",
-                                                   plan.query),
-                                       fmt::format("SELECT {}, -1 AS __pgt_w FROM {} s",
-                                                   prefixed(plan, "s"), st)}
-            : signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
-    return content_apply(plan, "WITH " + table_ctes, terms, st);
+    return content_apply(plan, "WITH " + table_ctes, linear_terms(plan, st), st);
 }
 
 // Linear query whose output carries the primary key of every relation it reads: each output
 // row is unique and keeps its identity across changes, so a changed row is updated in place.
 std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
                                const std::string& st) {
-    const auto terms =
-        signed_terms(plan.query, plan.refs, plan.products, plan.restrictions, plan.tables);
+    const auto terms = linear_terms(plan, st);
     std::vector<std::string> keq, sets;
     for (const auto& k : plan.key_columns) {
         std::string q = quote_ident(k);
@@ -898,7 +899,8 @@ std::string used_ctes(const std::string& ctes, const std::string& body) {
         }
     }
     std::reverse(kept.begin(), kept.end());
-    return kept.empty() ? ctes : join(kept, ",\n");
+    // (A statement reading none, a recomputation, still needs one after its WITH.)
+    return kept.empty() ? "__pgt_nothing AS (SELECT)" : join(kept, ",\n");
 }
 
 }  // namespace
@@ -923,6 +925,17 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
                              mentions(body, fmt::format("__pgt_any_{}", i));
     }
     return statement_with(plan, used_ctes(all_table_ctes(plan, prev, consolidate), body), storage);
+}
+
+bool recompute_cheaper(const DeltaPlan& plan) {
+    if (plan.kind != DeltaPlan::Kind::Linear || plan.recompute || plan.recursion)
+        return false;
+    return std::any_of(plan.refs.begin(), plan.refs.end(), [&](const RelationRef& r) {
+        const bool restricted =
+            r.restriction >= 0 &&
+            plan.restrictions[static_cast<std::size_t>(r.restriction)].correlated;
+        return r.nonlinear && !restricted && plan.tables[r.table].changed;
+    });
 }
 
 std::string relative_cleanup(const std::string& storage) {

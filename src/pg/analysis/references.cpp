@@ -476,6 +476,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         core::RestrictedText r;
         r.text = deparse(variant);
         r.scope = c.scope;
+        r.correlated = pg_call([&] { return contain_vars_of_level(c.qual, 0); });
         int next = 0;
         int any = 0;
         bool lined_up = true;

@@ -93,8 +93,10 @@ std::string explain_diff_sql(const std::string& name) {
     std::optional<core::DeltaPlan> plan;
     if (st.refresh_mode == "DIFFERENTIAL")
         plan = analyze_differential(spi, st.defining_query).plan;
-    if (plan)
+    if (plan) {
         choose_increments(spi, st.relid, *plan);
+        choose_recompute(*plan);
+    }
     std::optional<core::Frontier> frontier;
     if (st.frontier)
         frontier = core::Frontier::from_json(*st.frontier);

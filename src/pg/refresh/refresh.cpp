@@ -141,6 +141,15 @@ void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
         plan.relative_apply = !triggers_see_increments(spi, storage, false);
 }
 
+void choose_recompute(core::DeltaPlan& plan) {
+    if (guc::refresh_strategy == guc::RefreshStrategy::Auto && core::recompute_cheaper(plan)) {
+        plan.recompute = true;
+        plan.recompute_reason =
+            "a change to a relation read where the query is not linear in it, which the delta "
+            "would evaluate whole twice";
+    }
+}
+
 void lock_for_recompute(Spi& spi, std::int64_t pgt_id) {
     spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, $2::integer)",
             {kRefreshLockClass, std::to_string(pgt_id)});
@@ -257,6 +266,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 // a row version that was never visible to a refresh: after a data error the
                 // Exact statement runs, and after another one the refresh is done FULL.
                 choose_increments(spi, st.relid, *plan);
+                choose_recompute(*plan);
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
                 if (std::string exact = core::apply_statement(*plan, *prev, table);
