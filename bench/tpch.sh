@@ -14,6 +14,10 @@
 #              lineitems, RF2 deletes about CHURN_PCT% of the orders with their lineitems, and
 #              tpch_rf_update changes about CHURN_PCT% of lineitems and orders (10x that of
 #              customer, partsupp, supplier); test/tpch/refresh_functions.sql
+#   STRATEGY   pg_trickle.refresh_strategy of the refreshes (default differential: the delta rules
+#              themselves, never FULL); auto: as users run them, where a refresh may recompute a
+#              query instead (DIFFERENTIAL.md) or run FULL by the cost model (then its action says
+#              FULL)
 #   OUT        where results go (default /tmp/pgt-tpch-bench-out): results.txt, server log
 #   KEEP       1: leave the cluster running at the end (default: stop it)
 #
@@ -35,12 +39,14 @@ PORT=55900
 SF=${SF:-0.1}
 CYCLES=${CYCLES:-3}
 CHURN_PCT=${CHURN_PCT:-1}
+STRATEGY=${STRATEGY:-differential}
 KEEP=${KEEP:-0}
 TPCH="$ROOT/test/tpch"
 
 start_cluster
 trap '[ "$KEEP" = 1 ] || stop_cluster' EXIT
-echo "== bench/tpch.sh  SF=$SF CYCLES=$CYCLES CHURN_PCT=$CHURN_PCT"
+bq -c "ALTER SYSTEM SET pg_trickle.refresh_strategy = '$STRATEGY'" -c "SELECT pg_reload_conf()" >/dev/null
+echo "== bench/tpch.sh  SF=$SF CYCLES=$CYCLES CHURN_PCT=$CHURN_PCT STRATEGY=$STRATEGY"
 print_facts
 
 tq() {  # psql in schema tpch; INFO/WARNING chatter of create_stream_table filtered out

@@ -30,6 +30,16 @@ void wake_launcher_at_commit();
 // of source `relid` and wakes this database's scheduler. Plain C: never throws or raises.
 void note_source_change(Oid relid);
 
+// The buffer floor of source `relid`: no row of its change buffer has an older xid (a full
+// transaction id as uint64), so a trim below it would delete nothing; 0 when not known (after a
+// restart; or without shared memory). Sources hashing to one bucket share a floor, the lowest:
+// a floor set too high for one of them only delays its trims. Plain C, never raises.
+// The capture trigger lowers the floor to its transaction's xid before writing rows;
+// trim_buffer (cdc.hpp) sets it after trimming.
+void note_buffer_write(Oid relid, uint64 xid);
+uint64 buffer_floor(Oid relid);
+void set_buffer_floor(Oid relid, uint64 xid);
+
 }  // namespace pgtrickle::pg::worker
 
 extern "C" {

@@ -12,6 +12,7 @@
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/immediate.hpp"
+#include "pg_trickle/pg/worker.hpp"
 
 namespace pgtrickle::pg {
 
@@ -213,18 +214,41 @@ void rebuild_capture(Spi& spi, Oid relid) {
 
 void trim_buffer(Spi& spi, Oid relid) {
     AsCatalogOwner owner;
+    const std::string id = std::to_string(relid);
     // Conservative: everything older than every consumer's snapshot xmin, except rows of a
-    // transaction some consumer refreshed in (those are told apart by command id).
-    spi.run(fmt::format(
-                "DELETE FROM {} b WHERE b.xid < (SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
-                "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot)) FROM "
-                "pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id) "
-                "WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL)"
-                " AND b.xid <> ALL (ARRAY(SELECT (st.frontier->>'own_xid')::pg_catalog.xid8 FROM "
-                "pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id) "
-                "WHERE d.source_relid = $1::oid AND st.frontier->>'own_xid' IS NOT NULL))",
-                core::buffer_table(relid)),
-            {std::to_string(relid)});
+    // transaction some consumer refreshed in (those are told apart by their sequence number).
+    auto cut = spi.execute_cached(
+        "SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
+        "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot))::text, pg_catalog.count(*)"
+        " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id)"
+        " WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL",
+        {id});
+    const Value cutoff = cut.rows[0][0];
+    if (!cutoff)
+        return;
+    // With several consumers, most refreshes move the cutoff past no buffered row (the last of
+    // them to consume a change deletes it): the buffer floor (worker.hpp) says so without a
+    // scan of the buffer.
+    const bool shared = std::stoll(*cut.rows[0][1]) > 1;
+    const uint64 floor = worker::buffer_floor(relid);
+    if (shared && floor != 0 && std::stoull(*cutoff) <= floor)
+        return;
+    spi.run(fmt::format("DELETE FROM {} b WHERE b.xid < $2::pg_catalog.xid8"
+                        " AND b.xid <> ALL (ARRAY(SELECT (st.frontier->>'own_xid')::pg_catalog.xid8"
+                        " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d"
+                        " USING (pgt_id) WHERE d.source_relid = $1::oid"
+                        " AND st.frontier->>'own_xid' IS NOT NULL))",
+                        core::buffer_table(relid)),
+            {id, *cutoff});
+    if (!shared)
+        return;
+    // The rows left, and those of transactions this snapshot cannot see yet (whose xids are at
+    // least its xmin), are no older than this.
+    auto left = spi.execute(fmt::format(
+        "SELECT LEAST(pg_catalog.min(b.xid),"
+        " pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()))::text FROM {} b",
+        core::buffer_table(relid)));
+    worker::set_buffer_floor(relid, std::stoull(*left.scalar()));
 }
 
 }  // namespace pgtrickle::pg

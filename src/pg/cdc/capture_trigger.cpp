@@ -194,7 +194,11 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     Writer w{};
     w.buffer = table_open(buffer_id, RowExclusiveLock);
     w.map = column_map(w.buffer, source);
-    w.xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+    const FullTransactionId top = GetTopFullTransactionId();
+    w.xid = FullTransactionIdGetDatum(top);
+    // Before any row exists: a trim compares its cutoff with this floor (trim_buffer).
+    pgtrickle::pg::worker::note_buffer_write(RelationGetRelid(source),
+                                             U64FromFullTransactionId(top));
     // One sequence value per statement orders a transaction's own statements (see cdc.hpp).
     w.seq = Int64GetDatum(nextval_internal(seq_id, false));
     w.cid = GetCurrentCommandId(true);

@@ -52,6 +52,8 @@ void attach_shared_memory() {
         state->nslots = max_worker_processes;
         for (auto& bucket : state->change_buckets)
             pg_atomic_init_u64(&bucket, 0);
+        for (auto& floor : state->buffer_floors)
+            pg_atomic_init_u64(&floor, 0);
         pg_atomic_init_u64(&state->publishes, 0);
     }
     LWLockRelease(AddinShmemInitLock);
@@ -275,6 +277,28 @@ uint64 change_count(Oid dboid, Oid relid) {
     if (state == nullptr)
         return 0;
     return pg_atomic_read_u64(&state->change_buckets[bucket_of(dboid, relid)]);
+}
+
+void note_buffer_write(Oid relid, uint64 xid) {
+    if (state == nullptr)
+        return;
+    pg_atomic_uint64* floor = &state->buffer_floors[bucket_of(MyDatabaseId, relid)];
+    uint64 seen = pg_atomic_read_u64(floor);
+    // (Unknown stays unknown; a failed exchange reloads `seen`.)
+    while (seen != 0 && xid < seen && !pg_atomic_compare_exchange_u64(floor, &seen, xid)) {
+    }
+}
+
+uint64 buffer_floor(Oid relid) {
+    if (state == nullptr)
+        return 0;
+    return pg_atomic_read_u64(&state->buffer_floors[bucket_of(MyDatabaseId, relid)]);
+}
+
+void set_buffer_floor(Oid relid, uint64 xid) {
+    if (state == nullptr)
+        return;
+    pg_atomic_write_u64(&state->buffer_floors[bucket_of(MyDatabaseId, relid)], xid);
 }
 
 }  // namespace pgtrickle::pg::worker

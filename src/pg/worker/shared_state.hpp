@@ -77,6 +77,9 @@ struct SharedState {
     pid_t launcher_pid;
     Latch* launcher_latch;  // nullptr while no launcher runs
     pg_atomic_uint64 change_buckets[kChangeBuckets];
+    // Per bucket of change_buckets: no row of the change buffers of its sources has an older
+    // xid than this (0: not known). See note_buffer_write.
+    pg_atomic_uint64 buffer_floors[kChangeBuckets];
     pg_atomic_uint64 publishes;  // bumped by every publication of committed changes
     RefreshJob jobs[kMaxRefreshJobs];
     CheckedEntry checked[kCheckedEntries];
