@@ -55,6 +55,15 @@ SELECT pgtrickle.refresh_stream_table('perm.alice_st');
 GRANT SELECT ON perm.open TO pgt_alice;
 SELECT pgtrickle.refresh_stream_table('perm.alice_st');
 
+-- Writers need no privilege on the change buffers, for a TRUNCATE (its marker) either.
+GRANT TRUNCATE ON perm.open TO pgt_alice;
+SET ROLE pgt_alice;
+TRUNCATE perm.open;
+INSERT INTO perm.open VALUES (5, 5);
+SELECT pgtrickle.refresh_stream_table('perm.alice_st');
+SELECT id, v FROM perm.alice_st ORDER BY id;
+RESET ROLE;
+
 SET ROLE pgt_alice;
 SELECT pgtrickle.drop_stream_table('perm.alice_st');
 RESET ROLE;

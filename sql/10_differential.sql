@@ -514,3 +514,21 @@ SELECT st, result FROM d_check() WHERE st = 'f_top';
 SELECT pgtrickle.drop_stream_table('f_top');
 RESET pg_trickle.refresh_strategy;
 RESET pg_trickle.differential_max_change_ratio;
+
+-- What an EXISTS selects does not change its answer: it is not a used column, except where it
+-- does matter, an aggregate of the outer query (one row, not one per order), and FETCH ... WITH
+-- TIES keeps its ORDER BY.
+SET pg_trickle.differential_max_change_ratio = 0;
+SELECT pgtrickle.create_stream_table('f_exists_list', 'SELECT o.oid FROM d_orders o WHERE EXISTS (SELECT * FROM d_tags t WHERE t.cid = o.cid ORDER BY t.tag FETCH FIRST 1 ROWS WITH TIES)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_exists_agg', 'SELECT EXISTS (SELECT sum(o.amount) FROM d_tags t WHERE t.tag = ''t1'') AS e FROM d_orders o', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT s.pgt_name, d.source_relid::regclass AS source, d.columns_used
+FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
+WHERE s.pgt_name IN ('f_exists_list', 'f_exists_agg') ORDER BY 1, 2::text;
+INSERT INTO d_orders VALUES (900, 1, 5, 1.00, 'x'), (901, 2, 6, 2.00, 'y');
+DELETE FROM d_tags WHERE cid = 2;
+SELECT d_refresh();
+SELECT count(*) AS rows FROM f_exists_agg;
+SELECT st, result FROM d_check() WHERE st IN ('f_exists_list', 'f_exists_agg') ORDER BY st;
+SELECT pgtrickle.drop_stream_table('f_exists_list');
+SELECT pgtrickle.drop_stream_table('f_exists_agg');
+RESET pg_trickle.differential_max_change_ratio;

@@ -41,10 +41,6 @@ void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan);
 // Whether this refresh recomputes the linear `plan` instead (core::recompute_cheaper): only
 // under pg_trickle.refresh_strategy = 'auto'; 'differential' always runs the delta rules.
 void choose_recompute(core::DeltaPlan& plan);
-// Whether a trigger that would see such a count-0 row is on `storage`: any trigger but
-// pg_trickle's guards and, with `maintenance_ok`, its IMMEDIATE maintenance triggers (they run
-// once the writing statement has ended, and see the increments and their cleanup as one change).
-bool triggers_see_increments(Spi& spi, Oid storage, bool maintenance_ok);
 
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:

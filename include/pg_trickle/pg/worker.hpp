@@ -32,8 +32,8 @@ void note_source_change(Oid relid);
 
 // The buffer floor of source `relid`: no row of its change buffer has an older xid (a full
 // transaction id as uint64), so a trim below it would delete nothing; 0 when not known (after a
-// restart; or without shared memory). Sources hashing to one bucket share a floor, the lowest:
-// a floor set too high for one of them only delays its trims. Plain C, never raises.
+// restart, without shared memory, or while another source hashing to the same bucket holds it).
+// Plain C, never raises.
 // The capture trigger lowers the floor to its transaction's xid before writing rows;
 // trim_buffer (cdc.hpp) sets it after trimming.
 void note_buffer_write(Oid relid, uint64 xid);

@@ -108,14 +108,28 @@ Query* parse_one(const std::string& text) {
     });
 }
 
+bool has_aggregate(Node* node, void*) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Aggref) || IsA(node, GroupingFunc))
+        return true;
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(has_aggregate), nullptr,
+                                 0);
+    return expression_tree_walker(node, as_walker(has_aggregate), nullptr);
+}
+
 // Whether `EXISTS (sub)` keeps its answer when sub's select list is replaced by a constant:
 // PostgreSQL's planner drops that list itself (simplify_EXISTS_query) under these conditions,
-// none of which lets the list change whether a row comes out.
-bool exists_list_irrelevant(const Query* sub) {
+// none of which lets the list change whether a row comes out. Not when the list holds an
+// aggregate of an outer query (`EXISTS (SELECT sum(o.x) FROM t)` makes the outer query
+// aggregate), nor with FETCH ... WITH TIES, which needs the ORDER BY dropped with the list.
+bool exists_list_irrelevant(Query* sub) {
     return sub->commandType == CMD_SELECT && sub->setOperations == nullptr && !sub->hasAggs &&
            sub->groupingSets == NIL && !sub->hasWindowFuncs && !sub->hasTargetSRFs &&
            !sub->hasModifyingCTE && sub->havingQual == nullptr && sub->limitOffset == nullptr &&
-           sub->rowMarks == NIL &&
+           sub->limitOption != LIMIT_OPTION_WITH_TIES && sub->rowMarks == NIL &&
+           !has_aggregate(reinterpret_cast<Node*>(sub->targetList), nullptr) &&
            !(list_length(sub->targetList) == 1 &&
              IsA(static_cast<TargetEntry*>(linitial(sub->targetList))->expr, Const));
 }

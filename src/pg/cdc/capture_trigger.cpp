@@ -142,19 +142,26 @@ void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_des
 
 // A TRUNCATE marker goes in through the executor, so that the buffer's partial index on
 // markers (see core::buffer_ddl) gets its entry; changes never match that index's predicate, so
-// writing them without index maintenance leaves it complete.
-void add_truncate_marker(const char* buffer, Datum xid, Datum seq) {
+// writing them without index maintenance leaves it complete. As the buffer's owner: the writer
+// needs no privilege on pgtrickle_changes (an ERROR restores the user at abort).
+void add_truncate_marker(Relation buffer, Datum xid, Datum seq) {
     char sql[128 + NAMEDATALEN];
     snprintf(sql, sizeof(sql), "INSERT INTO %s.%s (xid, seq, action) VALUES ($1, $2, 'T')",
-             kChangeSchema, buffer);
+             kChangeSchema, RelationGetRelationName(buffer));
     Oid types[2] = {XID8OID, INT8OID};
     Datum values[2] = {xid, seq};
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(buffer->rd_rel->relowner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                                         SECURITY_RESTRICTED_OPERATION);
     if (SPI_connect() != SPI_OK_CONNECT)
         ereport(ERROR, (errmsg("SPI_connect failed")));
     if (SPI_execute_with_args(sql, 2, types, values, nullptr, false, 0) != SPI_OK_INSERT)
         ereport(ERROR, (errmsg("could not record a TRUNCATE in change buffer %s.%s", kChangeSchema,
-                               buffer)));
+                               RelationGetRelationName(buffer))));
     SPI_finish();
+    SetUserIdAndSecContext(saved_user, saved_context);
 }
 
 }  // namespace
@@ -208,7 +215,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     w.slots = static_cast<TupleTableSlot**>(palloc(sizeof(TupleTableSlot*) * kBatch));
 
     if (truncate) {
-        add_truncate_marker(name, w.xid, w.seq);
+        add_truncate_marker(w.buffer, w.xid, w.seq);
     } else {
         add_all(&w, 'D', old_rows, RelationGetDescr(source));
         add_all(&w, 'I', new_rows, RelationGetDescr(source));

@@ -332,9 +332,7 @@ class Maintainer {
         p.owner = relation_owner(storage);
         p.plan = analyze_differential(spi_, query).plan;
         if (p.plan) {
-            // (Creating a trigger on the storage invalidates this entry: it is a known relation.)
-            p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan) &&
-                                                  !triggers_see_increments(spi_, storage, true);
+            p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
             p.plan->per_statement = true;
         }
         for (const auto& d : catalog::dependencies(spi_, id))

@@ -124,21 +124,15 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
 
 }  // namespace
 
-bool triggers_see_increments(Spi& spi, Oid storage, bool maintenance_ok) {
-    // (Ours are told apart by their function, not by name.)
+void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
+    if (!plan.relative_apply)
+        return;
+    // (Our guards are told apart by their function, not by name.)
     auto r = spi.execute_cached(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
-        " AND tgfoid <> 'pgtrickle._pgt_guard()'::pg_catalog.regprocedure"
-        " AND NOT ($2::boolean AND tgfoid IN"
-        " ('pgtrickle.pg_trickle_ivm_before()'::pg_catalog.regprocedure,"
-        "  'pgtrickle.pg_trickle_ivm_after()'::pg_catalog.regprocedure)))",
-        {std::to_string(storage), maintenance_ok ? "true" : "false"});
-    return r.rows[0][0] == Value("t");
-}
-
-void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
-    if (plan.relative_apply)
-        plan.relative_apply = !triggers_see_increments(spi, storage, false);
+        " AND tgfoid <> 'pgtrickle._pgt_guard()'::pg_catalog.regprocedure)",
+        {std::to_string(storage)});
+    plan.relative_apply = r.rows[0][0] != Value("t");
 }
 
 void choose_recompute(core::DeltaPlan& plan) {

@@ -52,6 +52,8 @@ void attach_shared_memory() {
         state->nslots = max_worker_processes;
         for (auto& bucket : state->change_buckets)
             pg_atomic_init_u64(&bucket, 0);
+        for (auto& owner : state->floor_owners)
+            pg_atomic_init_u64(&owner, 0);
         for (auto& floor : state->buffer_floors)
             pg_atomic_init_u64(&floor, 0);
         pg_atomic_init_u64(&state->publishes, 0);
@@ -279,26 +281,48 @@ uint64 change_count(Oid dboid, Oid relid) {
     return pg_atomic_read_u64(&state->change_buckets[bucket_of(dboid, relid)]);
 }
 
+namespace {
+uint64 floor_key(Oid relid) {
+    return (static_cast<uint64>(MyDatabaseId) << 32) | relid;
+}
+}  // namespace
+
 void note_buffer_write(Oid relid, uint64 xid) {
     if (state == nullptr)
         return;
-    pg_atomic_uint64* floor = &state->buffer_floors[bucket_of(MyDatabaseId, relid)];
+    const int b = bucket_of(MyDatabaseId, relid);
+    // Another source's floor in this bucket says nothing about this buffer: this one's is unknown
+    // until its next trim sets it, counting these rows. (A floor lowered for a source that has
+    // just taken the bucket over is only lower than needed.)
+    if (pg_atomic_read_u64(&state->floor_owners[b]) != floor_key(relid))
+        return;
+    pg_atomic_uint64* floor = &state->buffer_floors[b];
     uint64 seen = pg_atomic_read_u64(floor);
-    // (Unknown stays unknown; a failed exchange reloads `seen`.)
-    while (seen != 0 && xid < seen && !pg_atomic_compare_exchange_u64(floor, &seen, xid)) {
+    // (A failed exchange reloads `seen`.)
+    while (xid < seen && !pg_atomic_compare_exchange_u64(floor, &seen, xid)) {
     }
 }
 
 uint64 buffer_floor(Oid relid) {
     if (state == nullptr)
         return 0;
-    return pg_atomic_read_u64(&state->buffer_floors[bucket_of(MyDatabaseId, relid)]);
+    const int b = bucket_of(MyDatabaseId, relid);
+    LWLockAcquire(state->lock, LW_SHARED);
+    const uint64 floor = pg_atomic_read_u64(&state->floor_owners[b]) == floor_key(relid)
+                             ? pg_atomic_read_u64(&state->buffer_floors[b])
+                             : 0;
+    LWLockRelease(state->lock);
+    return floor;
 }
 
 void set_buffer_floor(Oid relid, uint64 xid) {
     if (state == nullptr)
         return;
-    pg_atomic_write_u64(&state->buffer_floors[bucket_of(MyDatabaseId, relid)], xid);
+    const int b = bucket_of(MyDatabaseId, relid);
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    pg_atomic_write_u64(&state->floor_owners[b], floor_key(relid));
+    pg_atomic_write_u64(&state->buffer_floors[b], xid);
+    LWLockRelease(state->lock);
 }
 
 }  // namespace pgtrickle::pg::worker

@@ -77,8 +77,10 @@ struct SharedState {
     pid_t launcher_pid;
     Latch* launcher_latch;  // nullptr while no launcher runs
     pg_atomic_uint64 change_buckets[kChangeBuckets];
-    // Per bucket of change_buckets: no row of the change buffers of its sources has an older
-    // xid than this (0: not known). See note_buffer_write.
+    // Per bucket of change_buckets: the source whose buffer floor it holds ((database << 32) |
+    // relid; 0: none), and that floor: no row of its change buffer has an older xid. Set
+    // together under `lock`; lowered without it. See note_buffer_write.
+    pg_atomic_uint64 floor_owners[kChangeBuckets];
     pg_atomic_uint64 buffer_floors[kChangeBuckets];
     pg_atomic_uint64 publishes;  // bumped by every publication of committed changes
     RefreshJob jobs[kMaxRefreshJobs];
