@@ -532,3 +532,26 @@ SELECT st, result FROM d_check() WHERE st IN ('f_exists_list', 'f_exists_agg') O
 SELECT pgtrickle.drop_stream_table('f_exists_list');
 SELECT pgtrickle.drop_stream_table('f_exists_agg');
 RESET pg_trickle.differential_max_change_ratio;
+
+-- A row-id collision of a keyed stream table is an error, never an overwrite of another key's
+-- row nor a lost row. Simulated: the row stored under key 1's row id made to hold key -1.
+SET pg_trickle.differential_max_change_ratio = 0;
+CREATE TABLE d_keyed (id int PRIMARY KEY, v int);
+INSERT INTO d_keyed VALUES (1, 10), (2, 20);
+SELECT pgtrickle.create_stream_table('f_keyed', 'SELECT id, v FROM d_keyed', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER TABLE f_keyed DISABLE TRIGGER pgt_dml_guard;
+UPDATE f_keyed SET id = -1 WHERE id = 1;
+ALTER TABLE f_keyed ENABLE ALWAYS TRIGGER pgt_dml_guard;
+UPDATE d_keyed SET v = 11 WHERE id = 1;
+\set SHOW_CONTEXT never
+SELECT pgtrickle.refresh_stream_table('f_keyed');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+\set SHOW_CONTEXT errors
+ALTER TABLE f_keyed DISABLE TRIGGER pgt_dml_guard;
+UPDATE f_keyed SET id = 1 WHERE id = -1;
+ALTER TABLE f_keyed ENABLE ALWAYS TRIGGER pgt_dml_guard;
+SELECT pgtrickle.refresh_stream_table('f_keyed');
+SELECT id, v FROM f_keyed ORDER BY id;
+SELECT st, result FROM d_check() WHERE st = 'f_keyed';
+SELECT pgtrickle.drop_stream_table('f_keyed');
+RESET pg_trickle.differential_max_change_ratio;

@@ -424,13 +424,20 @@ std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
 std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
                                const std::string& st) {
     const auto terms = linear_terms(plan, st);
-    std::vector<std::string> keq, sets;
+    std::vector<std::string> keq, same_key, sets;
     for (const auto& k : plan.key_columns) {
         std::string q = quote_ident(k);
         keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM c.{0}", q));
+        same_key.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", q));
     }
     for (const auto& c : plan.output_columns)
-        sets.push_back(fmt::format("{0} = c.{0}", quote_ident(c)));
+        sets.push_back(fmt::format("{0} = excluded.{0}", quote_ident(c)));
+    // Each key's new version is written by one upsert: one probe of the row-id index per row,
+    // where an UPDATE and an INSERT guarded by NOT EXISTS probed it twice. A stored row met under
+    // the row id but holding another key is a row-id collision: raised from inside the statement
+    // (a plain UPDATE matching on the key would have dropped the new row). Inserted rows are
+    // told from updated ones as in the increments (see algebraic.cpp): an updated version keeps
+    // the statement's lock in its xmax.
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
@@ -450,21 +457,20 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         "  WHERE c.__pgt_nw < 0 AND NOT c.__pgt_has_new AND s.__pgt_row_id = c.__pgt_rid AND "
         "{keq}\n"
         "  RETURNING 1),\n"
-        "__pgt_apply_upd AS (\n"
-        "  UPDATE {st} s SET {sets} FROM __pgt_net c\n"
-        "  WHERE c.__pgt_nw > 0 AND s.__pgt_row_id = c.__pgt_rid AND {keq} RETURNING 1),\n"
-        "__pgt_apply_ins AS (\n"
-        "  INSERT INTO {st} ({icols}) SELECT c.__pgt_rid, {ccols} FROM __pgt_net c\n"
-        "  WHERE c.__pgt_nw > 0 AND NOT EXISTS (SELECT 1 FROM {st} e WHERE e.__pgt_row_id = "
-        "c.__pgt_rid)\n"
-        "  RETURNING 1)\n"
-        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
+        "__pgt_apply_put AS (\n"
+        "  INSERT INTO {st} AS s ({icols}) SELECT c.__pgt_rid, {ccols} FROM __pgt_net c\n"
+        "  WHERE c.__pgt_nw > 0\n"
+        "  ON CONFLICT (__pgt_row_id) DO UPDATE SET {sets}\n"
+        "  WHERE CASE WHEN {same_key} THEN true ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
+        "  RETURNING s.xmax = 0 AS __pgt_new)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE __pgt_new),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
-        " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new)",
         fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
-        fmt::arg("keq", join(keq, " AND ")), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("keq", join(keq, " AND ")), fmt::arg("same_key", join(same_key, " AND ")),
+        fmt::arg("sets", join(sets, ", ")), fmt::arg("name", quote_literal(st)),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
 }
 

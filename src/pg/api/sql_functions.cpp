@@ -236,16 +236,16 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
     });
 }
 
-// Raised from inside an increment statement (core::algebraic_relative: IMMEDIATE maintenance and
-// refreshes) when a group's row id is held by a stored row of other group keys. Never returns.
+// Raised from inside an upsert (core::algebraic_relative and keyed linear plans: IMMEDIATE and
+// refreshes) when a group's or key's row id is held by a stored row of another. Never returns.
 PG_FUNCTION_INFO_V1(pgt_row_id_collision);
 Datum pgt_row_id_collision(PG_FUNCTION_ARGS) {
     return pg_guard([&]() -> Datum {
         throw core::Error(
             "XX000",
             fmt::format("row id collision in stream table {}", text_arg(fcinfo, 0).value_or("?")),
-            "The row stored under a group's row id holds other group keys: the storage table "
-            "was changed by hand, or two groups' keys hash alike.",
+            "The row stored under a row id holds another group's or key's values: the storage "
+            "table was changed by hand, or two groups or keys hash alike.",
             "Recompute it: SET pg_trickle.refresh_strategy = 'full', then call "
             "pgtrickle.refresh_stream_table().");
     });
