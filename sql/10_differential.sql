@@ -555,3 +555,21 @@ SELECT id, v FROM f_keyed ORDER BY id;
 SELECT st, result FROM d_check() WHERE st = 'f_keyed';
 SELECT pgtrickle.drop_stream_table('f_keyed');
 RESET pg_trickle.differential_max_change_ratio;
+
+-- x IN (SELECT c FROM t WHERE w): a change of t is evaluated again only for the rows whose x
+-- meets a changed row's c (or is NULL, or meets a NULL c). That restriction depends on the row,
+-- so under 'auto' such a query is differentiated, not recomputed.
+SET pg_trickle.differential_max_change_ratio = 0;
+SET pg_trickle.refresh_strategy = 'auto';
+SELECT pgtrickle.create_stream_table('f_in', 'SELECT oid, cid FROM d_orders WHERE cid IN (SELECT cid FROM d_customers WHERE vip) AND cid NOT IN (SELECT cid FROM d_tags WHERE tag = ''t1'')', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_in') WHERE property = 'operator_tree';
+UPDATE d_customers SET vip = NOT vip WHERE cid IN (1, 2, 3);
+INSERT INTO d_tags VALUES (4, 't1'), (NULL, 't1');
+SELECT pgtrickle.refresh_stream_table('f_in');
+DELETE FROM d_tags WHERE cid IS NULL;
+UPDATE d_orders SET cid = NULL WHERE oid = 11;
+SELECT pgtrickle.refresh_stream_table('f_in');
+SELECT st, result FROM d_check() WHERE st = 'f_in';
+SELECT pgtrickle.drop_stream_table('f_in');
+RESET pg_trickle.refresh_strategy;
+RESET pg_trickle.differential_max_change_ratio;

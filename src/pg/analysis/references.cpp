@@ -255,7 +255,7 @@ class Classifier {
     // between the two evaluations when a changed row of rel satisfies w.
     void sublink_candidate(Query* q, SubLink* s) {
         std::vector<Restriction> found;
-        subquery_restriction(q, reinterpret_cast<Query*>(s->subselect),
+        subquery_restriction(q, reinterpret_cast<Query*>(s->subselect), s,
                              "rows whose subquery expression reads a changed row", found);
         add(found);
     }

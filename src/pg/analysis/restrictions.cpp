@@ -210,7 +210,60 @@ bool has_aliased_join(Node* n) {
 
 }  // namespace
 
-void subquery_restriction(Query* q, Query* sub, const char* scope, std::vector<Restriction>& out) {
+namespace {
+
+// `x op (SELECT e FROM rel WHERE w)` of an `x IN / = ANY (...)`: a changed row `a` of rel can
+// change the value for a row of q only if w holds for it and `x op e(a)` is not false (a row
+// whose comparison is false changes neither "some comparison true" nor "some NULL"). As three
+// arms, the first one a correlation the planner can hash:
+//   EXISTS (a: w AND x op e) OR (x IS NULL AND EXISTS (a: w)) OR EXISTS (a: w AND e IS NULL)
+// (the last two, uncorrelated, are evaluated once). nullptr when the test is not one strict
+// operator between an expression of q and the subquery's single output column, or the subquery
+// is not a plain select whose rows are exactly those satisfying w.
+Node* in_test_qual(SubLink* link, Query* sub, RangeTblEntry* rte, Node* w) {
+    if (link == nullptr || link->subLinkType != ANY_SUBLINK || link->testexpr == nullptr ||
+        !IsA(link->testexpr, OpExpr) || list_length(sub->targetList) != 1 || sub->hasAggs ||
+        sub->groupClause != NIL || sub->groupingSets != NIL || sub->havingQual != nullptr ||
+        sub->hasWindowFuncs || sub->hasTargetSRFs || sub->distinctClause != NIL ||
+        sub->limitCount != nullptr || sub->limitOffset != nullptr)
+        return nullptr;
+    auto* op = reinterpret_cast<OpExpr*>(link->testexpr);
+    if (list_length(op->args) != 2 || !IsA(lsecond(op->args), Param) ||
+        reinterpret_cast<Param*>(lsecond(op->args))->paramkind != PARAM_SUBLINK ||
+        !func_strict(op->opfuncid))
+        return nullptr;
+    auto* x = static_cast<Node*>(linitial(op->args));
+    if (checkExprHasSubLink(x) || contain_volatile_functions(x) || contain_agg_clause(x))
+        return nullptr;
+    auto* tle = static_cast<TargetEntry*>(linitial(sub->targetList));
+    auto* e = reinterpret_cast<Node*>(tle->expr);
+    auto is_null = [](Node* arg) {
+        auto* t = makeNode(NullTest);
+        t->arg = reinterpret_cast<Expr*>(copyObjectImpl(arg));
+        t->nulltesttype = IS_NULL;
+        t->location = -1;
+        return reinterpret_cast<Node*>(t);
+    };
+    auto both = [](Node* a, Node* b) {
+        return a == nullptr ? b : make_and_qual(static_cast<Node*>(copyObjectImpl(a)), b);
+    };
+    // x inside the EXISTS is one level further from q.
+    auto* inner_x = static_cast<Node*>(copyObjectImpl(x));
+    IncrementVarSublevelsUp(inner_x, 1, 0);
+    auto* matches = static_cast<OpExpr*>(copyObjectImpl(op));
+    matches->args = list_make2(inner_x, copyObjectImpl(e));
+    Node* hashable = exists_over(rte, both(w, reinterpret_cast<Node*>(matches)));
+    Node* x_null = make_and_qual(
+        is_null(x),
+        exists_over(rte, w == nullptr ? nullptr : static_cast<Node*>(copyObjectImpl(w))));
+    Node* e_null = exists_over(rte, both(w, is_null(e)));
+    return reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, list_make3(hashable, x_null, e_null), -1));
+}
+
+}  // namespace
+
+void subquery_restriction(Query* q, Query* sub, SubLink* link, const char* scope,
+                          std::vector<Restriction>& out) {
     if (sub->setOperations != nullptr || sub->cteList != NIL || list_length(sub->rtable) != 1 ||
         list_length(sub->jointree->fromlist) != 1 ||
         !IsA(linitial(sub->jointree->fromlist), RangeTblRef))
@@ -221,7 +274,11 @@ void subquery_restriction(Query* q, Query* sub, const char* scope, std::vector<R
     Node* w = sub->jointree->quals;
     if (w != nullptr && pg_call([&] { return checkExprHasSubLink(w); }))
         return;
-    Node* qual = pg_call([&] { return exists_over(rte, static_cast<Node*>(copyObjectImpl(w))); });
+    Node* qual = pg_call([&] {
+        if (Node* in_test = in_test_qual(link, sub, rte, w))
+            return in_test;
+        return exists_over(rte, static_cast<Node*>(copyObjectImpl(w)));
+    });
     out.push_back({rte, q, qual, scope});
 }
 
@@ -325,8 +382,8 @@ void lateral_restrictions(Query* q, std::vector<Restriction>& out) {
         if (std::find(preserved.begin(), preserved.end(), rti) == preserved.end() &&
             !reads_only(rte->subquery, preserved))
             continue;
-        subquery_restriction(q, rte->subquery, "rows whose LATERAL subquery reads a changed row",
-                             out);
+        subquery_restriction(q, rte->subquery, nullptr,
+                             "rows whose LATERAL subquery reads a changed row", out);
     }
 }
 

@@ -23,9 +23,11 @@ struct Restriction {
     const char* scope;
 };
 
-// `EXISTS / IN / scalar (SELECT .. FROM rel WHERE w)` or a LATERAL subquery of that shape at
-// level q: the rows of q whose subquery reads a changed row of rel.
-void subquery_restriction(Query* q, Query* sub, const char* scope, std::vector<Restriction>& out);
+// `EXISTS / IN / scalar (SELECT .. FROM rel WHERE w)` (the sublink `link`) or a LATERAL
+// subquery of that shape (`link` nullptr) at level q: the rows of q whose subquery reads a
+// changed row of rel; for `x IN (SELECT e ...)`, only those whose x can meet e of one.
+void subquery_restriction(Query* q, Query* sub, SubLink* link, const char* scope,
+                          std::vector<Restriction>& out);
 
 // A window / grouped / DISTINCT ON / DISTINCT level q in a linear place: the parts holding a
 // changed row, for each relation of q no outer join can null.
