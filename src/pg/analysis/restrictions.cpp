@@ -212,15 +212,37 @@ bool has_aliased_join(Node* n) {
 
 namespace {
 
-// `x op (SELECT e FROM rel WHERE w)` of an `x IN / = ANY (...)`: a changed row `a` of rel can
-// change the value for a row of q only if w holds for it and `x op e(a)` is not false (a row
-// whose comparison is false changes neither "some comparison true" nor "some NULL"). As three
-// arms, the first one a correlation the planner can hash:
-//   EXISTS (a: w AND x op e) OR (x IS NULL AND EXISTS (a: w)) OR EXISTS (a: w AND e IS NULL)
-// (the last two, uncorrelated, are evaluated once). nullptr when the test is not one strict
-// operator between an expression of q and the subquery's single output column, or the subquery
-// is not a plain select whose rows are exactly those satisfying w.
-Node* in_test_qual(SubLink* link, Query* sub, RangeTblEntry* rte, Node* w) {
+// Whether `expr` is a column declared NOT NULL of a table in `rtable` (of its own level).
+bool not_null_column(Node* expr, List* rtable) {
+    if (!IsA(expr, Var))
+        return false;
+    auto* v = reinterpret_cast<Var*>(expr);
+    if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
+        static_cast<int>(v->varno) > list_length(rtable))
+        return false;
+    auto* rte = static_cast<RangeTblEntry*>(list_nth(rtable, static_cast<int>(v->varno) - 1));
+    if (rte->rtekind != RTE_RELATION)
+        return false;
+    HeapTuple tuple =
+        SearchSysCache2(ATTNUM, ObjectIdGetDatum(rte->relid), Int16GetDatum(v->varattno));
+    if (!HeapTupleIsValid(tuple))
+        return false;
+    const bool not_null = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tuple))->attnotnull;
+    ReleaseSysCache(tuple);
+    return not_null;
+}
+
+// `x op (SELECT e FROM rel WHERE w)` of an `x IN / = ANY (...)` at level q: a changed row `a` of
+// rel can change the value for a row of q only if w holds for it and `x op e(a)` is not false (a
+// row whose comparison is false changes neither "some comparison true" nor "some NULL"), that is
+//   EXISTS (a: w AND x op e) OR (x IS NULL AND EXISTS (a: w)) OR EXISTS (a: w AND e IS NULL).
+// The NULL arms are left out for a column declared NOT NULL; what remains of them is ANDed
+// with EXISTS (a: w), which is evaluated once and skips the whole evaluation when no changed
+// row satisfies w. Alone, the first arm is a semi join the planner drives from the changed rows.
+// nullptr when the test is not one strict operator between an expression of q and the
+// subquery's single output column, or the subquery is not a plain select whose rows are exactly
+// those satisfying w.
+Node* in_test_qual(Query* q, SubLink* link, Query* sub, RangeTblEntry* rte, Node* w) {
     if (link == nullptr || link->subLinkType != ANY_SUBLINK || link->testexpr == nullptr ||
         !IsA(link->testexpr, OpExpr) || list_length(sub->targetList) != 1 || sub->hasAggs ||
         sub->groupClause != NIL || sub->groupingSets != NIL || sub->havingQual != nullptr ||
@@ -244,20 +266,25 @@ Node* in_test_qual(SubLink* link, Query* sub, RangeTblEntry* rte, Node* w) {
         t->location = -1;
         return reinterpret_cast<Node*>(t);
     };
-    auto both = [](Node* a, Node* b) {
-        return a == nullptr ? b : make_and_qual(static_cast<Node*>(copyObjectImpl(a)), b);
+    auto with_w = [&](Node* b) {
+        return w == nullptr ? b : make_and_qual(static_cast<Node*>(copyObjectImpl(w)), b);
+    };
+    auto satisfies_w = [&] {
+        return exists_over(rte, w == nullptr ? nullptr : static_cast<Node*>(copyObjectImpl(w)));
     };
     // x inside the EXISTS is one level further from q.
     auto* inner_x = static_cast<Node*>(copyObjectImpl(x));
     IncrementVarSublevelsUp(inner_x, 1, 0);
     auto* matches = static_cast<OpExpr*>(copyObjectImpl(op));
     matches->args = list_make2(inner_x, copyObjectImpl(e));
-    Node* hashable = exists_over(rte, both(w, reinterpret_cast<Node*>(matches)));
-    Node* x_null = make_and_qual(
-        is_null(x),
-        exists_over(rte, w == nullptr ? nullptr : static_cast<Node*>(copyObjectImpl(w))));
-    Node* e_null = exists_over(rte, both(w, is_null(e)));
-    return reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, list_make3(hashable, x_null, e_null), -1));
+    List* arms = list_make1(exists_over(rte, with_w(reinterpret_cast<Node*>(matches))));
+    if (!not_null_column(x, q->rtable))
+        arms = lappend(arms, make_and_qual(is_null(x), satisfies_w()));
+    if (!not_null_column(e, sub->rtable))
+        arms = lappend(arms, exists_over(rte, with_w(is_null(e))));
+    if (list_length(arms) == 1)
+        return static_cast<Node*>(linitial(arms));
+    return make_and_qual(satisfies_w(), reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, arms, -1)));
 }
 
 }  // namespace
@@ -275,7 +302,7 @@ void subquery_restriction(Query* q, Query* sub, SubLink* link, const char* scope
     if (w != nullptr && pg_call([&] { return checkExprHasSubLink(w); }))
         return;
     Node* qual = pg_call([&] {
-        if (Node* in_test = in_test_qual(link, sub, rte, w))
+        if (Node* in_test = in_test_qual(q, link, sub, rte, w))
             return in_test;
         return exists_over(rte, static_cast<Node*>(copyObjectImpl(w)));
     });
