@@ -33,14 +33,15 @@ void lock_for_recompute(Spi& spi, std::int64_t pgt_id);
 // hold it, so they never overlap a refresh or recomputation, but do overlap each other.
 void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
 
-// Whether a refresh of the stream table stored in `storage` applies `plan` by increments
-// (DeltaPlan::relative_apply): only while no trigger but pg_trickle's guards is on the storage
-// table. An emptied group keeps a row with count 0 between the increments and their cleanup, a
-// row the triggers of stream tables reading this one (or a user's) would otherwise see.
-void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan);
-// Whether this refresh recomputes the linear `plan` instead (core::recompute_cheaper): only
-// under pg_trickle.refresh_strategy = 'auto'; 'differential' always runs the delta rules.
-void choose_recompute(core::DeltaPlan& plan);
+// How a refresh of the stream table stored in `storage` applies `plan` (what explain_st and
+// explain_diff_sql show too, taking every source as changed):
+// - by increments (DeltaPlan::relative_apply) only while no trigger but pg_trickle's guards is on
+//   the storage table: an emptied group keeps a row with count 0 between the increments and
+//   their cleanup, a row the triggers of stream tables reading this one (or a user's) would
+//   otherwise see;
+// - recomputed, a linear plan (core::recompute_cheaper), only under pg_trickle.refresh_strategy
+//   = 'auto'; 'differential' always runs the delta rules.
+void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan);
 
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:

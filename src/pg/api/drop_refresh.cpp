@@ -93,10 +93,8 @@ std::string explain_diff_sql(const std::string& name) {
     std::optional<core::DeltaPlan> plan;
     if (st.refresh_mode == "DIFFERENTIAL")
         plan = analyze_differential(spi, st.defining_query).plan;
-    if (plan) {
-        choose_increments(spi, st.relid, *plan);
-        choose_recompute(*plan);
-    }
+    if (plan)
+        choose_apply(spi, st.relid, *plan);
     std::optional<core::Frontier> frontier;
     if (st.frontier)
         frontier = core::Frontier::from_json(*st.frontier);

@@ -27,10 +27,8 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
     add("is_populated", st.is_populated ? "true" : "false");
 
     DifferentialAnalysis diff = analyze_differential(spi, st.defining_query);
-    if (diff.plan) {
-        choose_increments(spi, st.relid, *diff.plan);
-        choose_recompute(*diff.plan);
-    }
+    if (diff.plan)
+        choose_apply(spi, st.relid, *diff.plan);
     add("dvm_supported", diff.plan ? "true" : "false");
     if (!diff.plan)
         add("dvm_error", diff.reason);

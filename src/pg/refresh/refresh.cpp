@@ -122,8 +122,6 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
     return {};
 }
 
-}  // namespace
-
 void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
     if (!plan.relative_apply)
         return;
@@ -142,6 +140,13 @@ void choose_recompute(core::DeltaPlan& plan) {
             "a change to a relation read where the query is not linear in it, which the delta "
             "would evaluate whole twice";
     }
+}
+
+}  // namespace
+
+void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan) {
+    choose_increments(spi, storage, plan);
+    choose_recompute(plan);
 }
 
 void lock_for_recompute(Spi& spi, std::int64_t pgt_id) {
@@ -259,8 +264,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 // query over the current rows would not. The Lean statement may also evaluate
                 // a row version that was never visible to a refresh: after a data error the
                 // Exact statement runs, and after another one the refresh is done FULL.
-                choose_increments(spi, st.relid, *plan);
-                choose_recompute(*plan);
+                choose_apply(spi, st.relid, *plan);
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
                 if (std::string exact = core::apply_statement(*plan, *prev, table);
