@@ -561,15 +561,66 @@ RESET pg_trickle.differential_max_change_ratio;
 -- so under 'auto' such a query is differentiated, not recomputed.
 SET pg_trickle.differential_max_change_ratio = 0;
 SET pg_trickle.refresh_strategy = 'auto';
-SELECT pgtrickle.create_stream_table('f_in', 'SELECT oid, cid FROM d_orders WHERE cid IN (SELECT cid FROM d_customers WHERE vip) AND cid NOT IN (SELECT cid FROM d_tags WHERE tag = ''t1'')', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
-SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_in') WHERE property = 'operator_tree';
+SELECT pgtrickle.create_stream_table('f_in_test', 'SELECT oid, cid FROM d_orders WHERE cid IN (SELECT cid FROM d_customers WHERE vip) AND cid NOT IN (SELECT cid FROM d_tags WHERE tag = ''t1'')', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_in_test') WHERE property = 'operator_tree';
 UPDATE d_customers SET vip = NOT vip WHERE cid IN (1, 2, 3);
 INSERT INTO d_tags VALUES (4, 't1'), (NULL, 't1');
-SELECT pgtrickle.refresh_stream_table('f_in');
+SELECT pgtrickle.refresh_stream_table('f_in_test');
 DELETE FROM d_tags WHERE cid IS NULL;
 UPDATE d_orders SET cid = NULL WHERE oid = 11;
-SELECT pgtrickle.refresh_stream_table('f_in');
-SELECT st, result FROM d_check() WHERE st = 'f_in';
-SELECT pgtrickle.drop_stream_table('f_in');
+SELECT pgtrickle.refresh_stream_table('f_in_test');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_in_test';
+SELECT pgtrickle.drop_stream_table('f_in_test');
 RESET pg_trickle.refresh_strategy;
 RESET pg_trickle.differential_max_change_ratio;
+
+-- Change filters: a condition that every reference to a table imposes on its rows alone is
+-- applied to the table's changed rows before they are consolidated (the buffer rows failing it
+-- cannot move the result). Shown by explain_diff_sql: d_orders' changes filtered on amount in
+-- f_cf_where; none for d_customers on the nullable side of a LEFT JOIN read under a WHERE that
+-- a missing row meets (region IS NULL); the ON condition of that join does filter it; a FULL
+-- JOIN's never does; a condition calling a function of the user's is left to the query, and the
+-- cheaper conditions come first; the self-join's two references filter with their disjunction.
+SET pg_trickle.differential_max_change_ratio = 0;
+SELECT pgtrickle.create_stream_table('f_cf_where', 'SELECT cid, sum(amount) AS s FROM d_orders WHERE amount > 5 AND note <> ''n7'' GROUP BY cid', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_cf_left', 'SELECT o.oid, c.region FROM d_orders o LEFT JOIN d_customers c ON c.cid = o.cid AND c.vip WHERE c.region IS NULL', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_cf_full', 'SELECT o.oid, c.cid FROM d_orders o FULL JOIN d_customers c ON c.cid = o.cid AND c.vip AND o.amount < 9', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+CREATE FUNCTION d_positive(int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT $1 > 0';
+SELECT pgtrickle.create_stream_table('f_cf_userfn', 'SELECT oid FROM d_orders WHERE d_positive(amount) AND 100 / amount > 10 AND amount <> 0', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_cf_self', 'SELECT a.oid, b.oid AS other FROM d_orders a JOIN d_orders b ON a.cid = b.cid WHERE a.amount = 1 AND b.amount = 2', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT st, (SELECT string_agg(DISTINCT m[1], ' | ') FROM regexp_matches(pgtrickle.explain_diff_sql(st), 'changes_\d+" b WHERE CASE WHEN b\.action [^\n]*? END\) AND (\(.*?\)) THEN true ELSE false END', 'g') m) AS change_filters
+FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_userfn', 'f_cf_self']) st;
+-- Changes that meet no filter (amounts 5 and below, before and after) leave the result as it
+-- is: f_cf_where's refresh has no data to apply.
+UPDATE d_orders SET qty = qty + 1 WHERE amount <= 5;
+SELECT pgtrickle.refresh_stream_table('f_cf_where');
+SELECT action FROM pgtrickle.get_refresh_history('f_cf_where', 1);
+UPDATE d_orders SET amount = amount + 1 WHERE oid % 5 = 0;
+UPDATE d_orders SET note = 'n7' WHERE oid = 8;
+UPDATE d_customers SET vip = NOT vip, region = CASE WHEN cid % 3 = 0 THEN NULL ELSE region END WHERE cid % 4 = 1;
+DELETE FROM d_orders WHERE oid % 11 = 0;
+INSERT INTO d_orders VALUES (950, 3, 1, 1, 'a'), (951, 3, 2, 1, 'b'), (952, 4, 7, 1, NULL);
+SELECT d_refresh();
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_cf\_%' ORDER BY st;
+-- A filter that raises a data error on a row version no refresh ever saw (inserted and changed
+-- again between refreshes): the statement runs again without change filters, not FULL.
+SELECT pgtrickle.create_stream_table('f_cf_error', 'SELECT oid, amount FROM d_orders WHERE 100 / amount > 20', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_orders VALUES (960, 1, 0, 1, 'zero');
+UPDATE d_orders SET amount = 4 WHERE oid = 960;
+SELECT pgtrickle.refresh_stream_table('f_cf_error');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_cf_error';
+SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_userfn', 'f_cf_self', 'f_cf_error']) st;
+DROP FUNCTION d_positive(int);
+RESET pg_trickle.differential_max_change_ratio;
+
+-- A change buffer's columns have their source columns' collations: the delta compares changed
+-- rows as the query compares the table's ('B' < 'a' under "C", not under ICU's en-US).
+CREATE TABLE d_names (id int PRIMARY KEY, name text COLLATE "en-US-x-icu");
+INSERT INTO d_names VALUES (1, 'a');
+SELECT pgtrickle.create_stream_table('f_collate', 'SELECT id, name FROM d_names WHERE name < ''a''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_names VALUES (2, 'B'), (3, 'Z'), (4, '0');
+SELECT pgtrickle.refresh_stream_table('f_collate');
+SELECT id, name FROM f_collate ORDER BY id;
+SELECT st, result FROM d_check() WHERE st = 'f_collate';
+SELECT pgtrickle.drop_stream_table('f_collate');
+DROP TABLE d_names;

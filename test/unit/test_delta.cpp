@@ -512,3 +512,29 @@ TEST(Delta, KeyedLinearPlanUpdatesRowsInPlace) {
     // Identity is the key, not the whole row.
     EXPECT_NE(row_id_expression(p, "q").find("ARRAY[q.\"x\"::text]"), std::string::npos);
 }
+
+TEST(Delta, ChangeFiltersApplyToEveryBufferReadAndDecideWhatChanged) {
+    DeltaPlan p = join_plan();
+    p.tables[0].change_filter = "(b.x > 5)";
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    // Every read of a's buffer (inserted, deleted, net) filters; none of b's does.
+    const auto reads_a = count(sql, "\"changes_1001\" b WHERE");
+    EXPECT_GT(reads_a, 0u);
+    EXPECT_EQ(count(sql, "AND ((b.x > 5)) THEN true ELSE false END"), reads_a);
+    EXPECT_GT(count(sql, "\"changes_1002\" b WHERE"), 0u);
+    // One EXISTS per changed table with a filter; none when there is none.
+    std::string q = filtered_changes_query(p, frontier());
+    EXPECT_EQ(count(q, "EXISTS ("), 1u);
+    EXPECT_NE(q.find("\"changes_1001\" b WHERE CASE WHEN b.action IN ('I', 'D') AND"),
+              std::string::npos);
+    EXPECT_NE(q.find("AND ((b.x > 5)) THEN true ELSE false END)"), std::string::npos);
+    p.tables[0].changed = false;
+    EXPECT_EQ(filtered_changes_query(p, frontier()), "");
+    // A statement's transition tables (IMMEDIATE) are read unfiltered.
+    p.tables[0].changed = true;
+    p.tables[0].change_source = "SELECT 'I'::\"char\" AS action, 1 AS k, 9 AS x";
+    p.tables[0].net = true;
+    sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(sql.find("(b.x > 5)"), std::string::npos);
+    EXPECT_EQ(filtered_changes_query(p, frontier()), "");
+}

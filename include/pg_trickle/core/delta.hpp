@@ -92,6 +92,12 @@ struct DeltaTable {
     // change can then be summed with GROUP BY over the columns themselves instead of over
     // their text, which costs an output function call per value and a sort.
     bool groupable = false;
+    // A condition over the buffer's columns (alias b) that every reference to the table in the
+    // query imposes on the rows it reads (pg/analysis/change_filters.hpp); empty = none. Changed
+    // rows failing it cannot move the result, and are left out before they are consolidated.
+    // Evaluated on every buffered row version, also on one no refresh ever saw: a data error
+    // there makes the refresh run the statement again without it.
+    std::string change_filter;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -269,5 +275,10 @@ std::string describe_plan(const DeltaPlan& plan);
 // SELECT returning one boolean per relid (its buffer has changes since prev), then one more:
 // whether any of them was truncated. With no relids: a single false.
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
+
+// SELECT returning one boolean per table of the plan that has changes and a change filter:
+// whether an unconsumed change of it meets the filter (DeltaTable::change_filter). Empty when
+// there is no such table. A table none of whose changes meets it is, for this query, unchanged.
+std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev);
 
 }  // namespace pgtrickle::core

@@ -68,9 +68,15 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     // condition keeping half the rows (see unconsumed_predicate). The buffer's statistics, if
     // any, describe rows long consumed: an action or xid test would be estimated from them to
     // keep next to none, and a buffer of thousands of changes joined by nested loops.
+    // The change filter goes inside too: with the buffer's statistics stale, an estimate of
+    // its selectivity would be no better. Not on a statement's transition tables (IMMEDIATE):
+    // they are small, and an error there would be the writer's.
+    const std::string filter = t.change_filter.empty() || !t.change_source.empty()
+                                   ? std::string()
+                                   : fmt::format(" AND ({})", t.change_filter);
     auto buffer_rows = [&](std::string_view action) {
-        return fmt::format("CASE WHEN b.action {} AND {} THEN true ELSE false END", action,
-                           unconsumed);
+        return fmt::format("CASE WHEN b.action {} AND {}{} THEN true ELSE false END", action,
+                           unconsumed, filter);
     };
     std::string buffer_row = "ROW(";
     for (std::size_t i = 0; i < t.columns.size(); ++i)
@@ -967,6 +973,21 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
         out.replace(refs[i].location, refs[i].length, r);
     }
     return out;
+}
+
+std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev) {
+    std::vector<std::string> cols;
+    const std::string pred = unconsumed_predicate(prev, "b");
+    for (const auto& t : plan.tables) {
+        if (!t.changed || t.change_filter.empty() || !t.change_source.empty())
+            continue;
+        // In one CASE, as in table_ctes: the filter is evaluated only on unconsumed changes.
+        cols.push_back(
+            fmt::format("EXISTS (SELECT 1 FROM {} b WHERE CASE WHEN b.action IN ('I', "
+                        "'D') AND {} AND ({}) THEN true ELSE false END)",
+                        buffer_table(t.relid), pred, t.change_filter));
+    }
+    return cols.empty() ? std::string() : "SELECT " + join(cols, ", ");
 }
 
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {

@@ -16,6 +16,7 @@
 #include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/walker.hpp"
+#include "change_filters.hpp"
 #include "pg_trickle/pg/ordering.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/recursion.hpp"
@@ -201,6 +202,10 @@ struct Sources {
     core::DeltaPlan* plan;
     std::map<Oid, std::size_t> table_index;
     std::map<Oid, std::set<AttrNumber>> used;
+    // Per table, the change filter of each reference to it (change_filters.hpp); a reference
+    // without one makes the table's changes unfiltered.
+    std::map<Oid, std::vector<std::string>> filters;
+    std::set<Oid> unfiltered;
     // Set when a part can only be maintained by recomputing the whole query: why.
     std::string recompute_reason;
 };
@@ -306,6 +311,10 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
         if (has_children)
             return "tables with inheritance children";
         rte_relid[rti] = rte->relid;
+        if (std::string filter = change_filter(q, rti, rte->relid); filter.empty())
+            out.unfiltered.insert(rte->relid);
+        else
+            out.filters[rte->relid].push_back(std::move(filter));
         if (out.table_index.count(rte->relid))
             continue;
         core::DeltaTable t;
@@ -438,6 +447,16 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         }
         for (AttrNumber att : sources.used[t.relid])
             add(att);
+        // The change filter: the disjunction of the references' filters.
+        std::vector<std::string>& filters = sources.filters[t.relid];
+        std::sort(filters.begin(), filters.end());
+        filters.erase(std::unique(filters.begin(), filters.end()), filters.end());
+        if (!sources.unfiltered.count(t.relid)) {
+            for (const auto& f : filters) {
+                t.change_filter +=
+                    filters.size() == 1 ? f : (t.change_filter.empty() ? "(" : " OR (") + f + ")";
+            }
+        }
     }
 
     foreach (lc, q->targetList) {

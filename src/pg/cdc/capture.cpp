@@ -137,10 +137,17 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         return;
     }
 
+    // The buffer column has the source column's collation: the delta compares and sorts the
+    // changed rows' values as the query does the table's (`name < 'a'` under "C" and under an
+    // ICU collation keep different rows).
     auto column_of = [&](const std::string& name) {
         Value type = spi.execute(
-                            "SELECT pg_catalog.format_type(atttypid, atttypmod) FROM "
-                            "pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attname = $2",
+                            "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)"
+                            " || CASE WHEN a.attcollation <> t.typcollation"
+                            "    THEN ' COLLATE ' || a.attcollation::pg_catalog.regcollation::text"
+                            "    ELSE '' END"
+                            " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t"
+                            " ON t.oid = a.atttypid WHERE a.attrelid = $1::oid AND a.attname = $2",
                             {id, name})
                          .scalar();
         return core::Column{name, *type};
@@ -188,7 +195,8 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
         "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
         "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"
-        "       AND s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod)"
+        "       AND s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod"
+        "       AND s.attcollation = a.attcollation)"
         " ORDER BY a.attnum",
         {std::to_string(relid), core::buffer_table(relid)});
     std::vector<std::string> out;

@@ -8,6 +8,7 @@
 // expressions in a defining query are evaluated in UTC whoever refreshes.
 #include "pg_trickle/pg/refresh.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -120,6 +121,36 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
             diff_ms, full_ms, guc::cost_model_safety_margin);
     }
     return {};
+}
+
+// Marks unchanged each table of the plan none of whose changes meets its change filter, and says
+// whether no table is left changed. A data error raised by a filter (over a row version no
+// refresh saw, see DeltaTable::change_filter) leaves every table as it was.
+bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::Frontier& prev) {
+    const std::string query = core::filtered_changes_query(plan, prev);
+    if (query.empty())
+        return false;
+    std::optional<QueryResult> r;
+    {
+        AsOwner as_owner(relation_owner(storage));  // (as the delta: the query's owner)
+        Subtransaction sub;
+        try {
+            r = spi.execute(query);
+            sub.commit();
+        } catch (const PgException& e) {
+            if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+                throw;
+            return false;
+        }
+    }
+    std::size_t i = 0;
+    for (auto& t : plan.tables) {
+        if (!t.changed || t.change_filter.empty() || !t.change_source.empty())
+            continue;  // (the order of filtered_changes_query's columns)
+        t.changed = r->rows[0][i++] == Value("t");
+    }
+    return std::none_of(plan.tables.begin(), plan.tables.end(),
+                        [](const core::DeltaTable& t) { return t.changed; });
 }
 
 void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
@@ -238,6 +269,18 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         if (plan)
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
+        // Changes that no part of the query reads (all failing the change filters) leave the
+        // result as it is: the table counts as unchanged, and with no other change the refresh
+        // has no data to apply.
+        if (plan && changed && !truncated && all_captured && prev && st.is_populated &&
+            !force_full && !immediate && !core::is_time_dependent(st.functions_used) &&
+            !plan->time_dependent && filter_unchanged(spi, st.relid, *plan, *prev)) {
+            std::string f = frontier_now(spi, seq_start);
+            spi.use_snapshot(nullptr);
+            catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
+            result.action = "NO_DATA";
+            return result;
+        }
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
         const auto strategy = guc::refresh_strategy;
@@ -261,15 +304,22 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             if (differential) {
                 // A delta also evaluates the query over the rows that left the sources, and
                 // such a row can raise a data error (a division by zero, a bad cast) that the
-                // query over the current rows would not. The Lean statement may also evaluate
-                // a row version that was never visible to a refresh: after a data error the
-                // Exact statement runs, and after another one the refresh is done FULL.
+                // query over the current rows would not. The Lean statement, and the change
+                // filters of both, may also evaluate a row version that was never visible to a
+                // refresh: after a data error the Exact statement runs, then the Exact one
+                // without change filters, and after another one the refresh is done FULL.
                 choose_apply(spi, st.relid, *plan);
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
-                if (std::string exact = core::apply_statement(*plan, *prev, table);
-                    exact != statements.front())
-                    statements.push_back(std::move(exact));
+                auto add = [&](std::string s) {
+                    if (std::find(statements.begin(), statements.end(), s) == statements.end())
+                        statements.push_back(std::move(s));
+                };
+                add(core::apply_statement(*plan, *prev, table));
+                core::DeltaPlan unfiltered = *plan;
+                for (auto& t : unfiltered.tables)
+                    t.change_filter.clear();
+                add(core::apply_statement(unfiltered, *prev, table));
                 std::optional<QueryResult> r;
                 std::string error;
                 DeltaPlannerSettings planner(guc::planner_aggressive);

@@ -1,0 +1,174 @@
+// Change filters of relation references (see change_filters.hpp).
+#include "change_filters.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/walker.hpp"
+
+namespace pgtrickle::pg {
+
+namespace {
+
+// The conjuncts that every row of range table entry `rti` must meet to reach the output of the
+// level whose join tree `node` is part of, given `applicable`, those that bind the rows `node`
+// produces. Outer joins: the conditions above a join bind its preserved side, not its nullable
+// side (a condition such as `u.z IS NULL` is met by the NULLs a missing row of u leaves), and
+// the join's own ON clause binds only its nullable side. Plain C: runs inside pg_call.
+bool gather(Node* node, Index rti, List* applicable, List** out) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, RangeTblRef)) {
+        if (reinterpret_cast<RangeTblRef*>(node)->rtindex != static_cast<int>(rti))
+            return false;
+        *out = applicable;
+        return true;
+    }
+    if (IsA(node, FromExpr)) {
+        auto* from = reinterpret_cast<FromExpr*>(node);
+        List* here =
+            list_concat_copy(applicable, make_ands_implicit(reinterpret_cast<Expr*>(from->quals)));
+        ListCell* lc;
+        foreach (lc, from->fromlist) {
+            if (gather(static_cast<Node*>(lfirst(lc)), rti, here, out))
+                return true;
+        }
+        return false;
+    }
+    if (IsA(node, JoinExpr)) {
+        auto* join = reinterpret_cast<JoinExpr*>(node);
+        List* on = make_ands_implicit(reinterpret_cast<Expr*>(join->quals));
+        switch (join->jointype) {
+            case JOIN_INNER: {
+                List* here = list_concat_copy(applicable, on);
+                return gather(join->larg, rti, here, out) || gather(join->rarg, rti, here, out);
+            }
+            case JOIN_LEFT:
+                return gather(join->larg, rti, applicable, out) || gather(join->rarg, rti, on, out);
+            case JOIN_RIGHT:
+                return gather(join->rarg, rti, applicable, out) || gather(join->larg, rti, on, out);
+            default:  // FULL: a row failing any condition still comes out, NULL-extended
+                return gather(join->larg, rti, NIL, out) || gather(join->rarg, rti, NIL, out);
+        }
+    }
+    return false;
+}
+
+struct OwnVarsState {
+    Index rti;
+    int vars;       // Vars seen
+    int functions;  // functions called (an estimate of the conjunct's cost, for their order)
+    bool ok;        // every Var a user column of rti at this level; nothing else disqualifying
+};
+
+bool user_defined(Oid func, void*) {
+    return func >= FirstNormalObjectId;
+}
+
+bool count_function(Oid, void* context) {
+    static_cast<OwnVarsState*>(context)->functions++;
+    return false;
+}
+
+// Whether an expression reads nothing but columns of `rti` at its own level: no outer
+// reference, no subquery (its rows may be any relation's), no aggregate (an outer query's
+// `count(*)` has no Var at all) or window function, no parameter; and calls built-in functions
+// only. A filter sees row versions the query never does (one inserted and changed again between
+// two refreshes): a built-in function can fail on one only with a data error, which the refresh
+// answers by running without filters, where a user's function may raise anything, or depend on
+// who calls it. (Domain checks, GREATEST/LEAST and subscripts of user-defined types call
+// functions check_functions_in_node does not see: not either.) Plain C.
+bool own_vars_only(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<OwnVarsState*>(context);
+    if (check_functions_in_node(node, user_defined, nullptr) || IsA(node, CoerceToDomain) ||
+        (IsA(node, MinMaxExpr) && exprType(node) >= FirstNormalObjectId) ||
+        (IsA(node, SubscriptingRef) &&
+         reinterpret_cast<SubscriptingRef*>(node)->refcontainertype >= FirstNormalObjectId)) {
+        s->ok = false;
+        return true;
+    }
+    check_functions_in_node(node, count_function, context);
+    if (IsA(node, Var)) {
+        auto* v = reinterpret_cast<Var*>(node);
+        if (v->varlevelsup != 0 || static_cast<Index>(v->varno) != s->rti || v->varattno <= 0)
+            s->ok = false;
+        s->vars++;
+        return false;
+    }
+    if (IsA(node, SubLink) || IsA(node, Aggref) || IsA(node, GroupingFunc) ||
+        IsA(node, WindowFunc) || IsA(node, Param) || IsA(node, CurrentOfExpr) || IsA(node, Query)) {
+        s->ok = false;
+        return true;
+    }
+    return expression_tree_walker(node, as_walker(own_vars_only), context);
+}
+
+// Moves `rti`'s Vars to range table entry 1 (the alias of deparse_context_for). Plain C.
+bool to_first_entry(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Var)) {
+        auto* v = reinterpret_cast<Var*>(node);
+        (void)context;
+        v->varno = 1;
+        v->varnosyn = 1;
+        v->varattnosyn = v->varattno;
+        return false;
+    }
+    return expression_tree_walker(node, as_walker(to_first_entry), context);
+}
+
+// Whether every column the conjunct reads keeps its name in the change buffer (core::
+// buffer_column renames a few that would collide with the buffer's own columns).
+bool names_kept(Node* conjunct, Oid relid) {
+    List* vars = pg_call([&] { return pull_var_clause(conjunct, 0); });
+    ListCell* lc;
+    foreach (lc, vars) {
+        auto* v = static_cast<Var*>(lfirst(lc));
+        const char* name = pg_call([&] { return get_attname(relid, v->varattno, false); });
+        if (core::buffer_column(name) != name)
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string change_filter(Query* q, Index rti, Oid relid) {
+    List* conjuncts = nullptr;
+    bool found =
+        pg_call([&] { return gather(reinterpret_cast<Node*>(q->jointree), rti, NIL, &conjuncts); });
+    if (!found)
+        return "";
+    // The cheaper conjuncts first (by functions called, as PostgreSQL orders a scan's
+    // conditions by cost): `x <> 0 AND 100 / x > 1` is evaluated in that order either way.
+    std::vector<std::pair<int, std::string>> parts;
+    ListCell* lc;
+    foreach (lc, conjuncts) {
+        auto* conjunct = static_cast<Node*>(lfirst(lc));
+        OwnVarsState s{rti, 0, 0, true};
+        pg_call([&] { own_vars_only(conjunct, &s); });
+        if (!s.ok || s.vars == 0 || !names_kept(conjunct, relid))
+            continue;
+        char* text = pg_call([&] {
+            Node* copy = static_cast<Node*>(copyObjectImpl(conjunct));
+            to_first_entry(copy, nullptr);
+            List* context = deparse_context_for("b", relid);
+            return deparse_expression(copy, context, true, false);
+        });
+        parts.emplace_back(s.functions, text);
+    }
+    std::stable_sort(parts.begin(), parts.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out;
+    for (const auto& [cost, text] : parts)
+        out += (out.empty() ? "" : " AND ") + text;  // (deparsed conditions are self-delimited)
+    return out;
+}
+
+}  // namespace pgtrickle::pg

@@ -1,0 +1,28 @@
+// Change filters: the conditions of a defining query that restrict the rows of one relation
+// reference alone (`l_shipmode IN ('MAIL', 'SHIP')` in TPC-H Q12), applied to that relation's
+// changed rows before they are consolidated (core::DeltaTable::change_filter).
+//
+// A changed row that fails every reference's filter is invisible to the query: whichever way it
+// changes, no reference ever reads it. Dropping it from the change set (before consolidation,
+// where a refresh spends most of its time on a large buffer) leaves every term's result the
+// same: each term reads the relation's changed rows, old state and new state through one of
+// those references, whose own condition drops the row again.
+#pragma once
+
+#include <string>
+
+#include "pg_trickle/pg/postgres.hpp"
+
+namespace pgtrickle::pg {
+
+// The conjuncts of query level `q` that restrict the rows of range table entry `rti` (a plain
+// table, `relid`) alone, over the alias `b` with the table's column names (those of its change
+// buffer), joined by AND; empty when there are none. A conjunct qualifies when it is part of
+// the WHERE clause or of an inner join's ON clause whose rows reach `rti` through inner joins
+// only, or of a LEFT (RIGHT) join's ON clause with `rti` on the nullable side (a row failing it
+// matches nothing); when its only Vars are `rti`'s own columns; and when it holds no subquery,
+// aggregate, window function or parameter, and calls built-in functions and operators only.
+// Cheaper conjuncts come first. Must run where PostgreSQL errors can be thrown (pg_call inside).
+std::string change_filter(Query* q, Index rti, Oid relid);
+
+}  // namespace pgtrickle::pg
