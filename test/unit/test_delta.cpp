@@ -95,8 +95,37 @@ TEST(Delta, RecomputeIsCheaperOnlyForAChangedUnrestrictedNonlinearReference) {
     p.restrictions[0].correlated = false;  // (keeps all rows or none)
     EXPECT_TRUE(recompute_cheaper(p));
     p.refs[1].restriction = -1;
-    p.kind = DeltaPlan::Kind::Grouped;  // running state a recomputation would not write
+    p.kind = DeltaPlan::Kind::Grouped;  // without running state: rescans the groups touched
     EXPECT_FALSE(recompute_cheaper(p));
+}
+
+TEST(Delta, GroupedAlgebraicPlanIsRecomputedWithItsStateWritingOnlyGroupsThatDiffer) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "n"};
+    p.group_columns = {"g"};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
+                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    p.query =
+        "SELECT g, count(*) AS n FROM public.t WHERE v > (SELECT avg(v) FROM public.t) GROUP BY g";
+    p.key_query = "SELECT g AS __pgt_g1 FROM public.t WHERE v > (SELECT avg(v) FROM public.t t2)";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"v", "integer"}}, {}, true}};
+    RelationRef outer{p.key_query.find("public.t"), 8, false, "t", 0};
+    RelationRef inner{p.key_query.rfind("public.t"), 8, true, "t2", 0};
+    inner.nonlinear = true;  // any change can move the average, and so every group
+    p.key_refs = {outer, inner};
+    EXPECT_TRUE(recompute_cheaper(p));
+    p.tables[0].changed = false;
+    EXPECT_FALSE(recompute_cheaper(p));
+    p.tables[0].changed = true;
+    p.recompute = true;
+    std::string sql = apply_statement(p, frontier(), "st");
+    // Every group's state from the sources, none of the changes; only differing rows written.
+    EXPECT_NE(sql.find("__pgt_n AS MATERIALIZED (SELECT"), std::string::npos);
+    EXPECT_NE(sql.find("pg_catalog.count(*) AS __pgt_count"), std::string::npos);
+    EXPECT_EQ(sql.find("changes_7"), std::string::npos);
+    EXPECT_NE(sql.find("IS DISTINCT FROM ROW(excluded."), std::string::npos);
+    EXPECT_NE(sql.find("DELETE FROM st s WHERE NOT EXISTS"), std::string::npos);
 }
 
 TEST(Delta, KeyedRecomputeUpdatesTheRowsWhoseKeyStays) {

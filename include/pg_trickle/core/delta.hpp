@@ -208,7 +208,9 @@ struct DeltaPlan {
     // A query whose change cannot be derived from its inputs' changes alone (top-K: ORDER BY
     // ... LIMIT; a grouped query with a subquery in its select list or HAVING). Its delta is the
     // query evaluated whole minus the stored rows (a Linear, content-identified plan), so only
-    // the rows that differ are written; it costs what evaluating the query costs.
+    // the rows that differ are written; it costs what evaluating the query costs. Also set by
+    // a refresh when recompute_cheaper: then a Grouped algebraic plan recomputes every group's
+    // state (algebraic_recompute).
     bool recompute = false;
     std::string recompute_reason;  // why (for people): "a top-K query (ORDER BY ... LIMIT)", ...
     // The query reads the clock or the session (core/time_dependence.hpp): recomputed at every
@@ -234,12 +236,13 @@ bool increments_possible(const DeltaPlan& plan);
 // need no lock on the stream table.
 bool relative_apply_possible(const DeltaPlan& plan);
 
-// Whether this refresh (DeltaTable::changed set) of a linear plan costs less recomputed (see
-// DeltaPlan::recompute): a changed table read where the query is not linear in it, without a
-// restriction (or only an uncorrelated one), gets a delta term that evaluates the whole query twice
-// (the table new, then old, a union the planner can neither estimate nor probe by index);
-// recomputing evaluates it once. (A grouped plan keeps running state a recomputation does not
-// write.)
+// Whether this refresh (DeltaTable::changed set) of a linear or grouped algebraic plan costs
+// less recomputed (see DeltaPlan::recompute): a changed table read where the query is not
+// linear in it, without a restriction (or only an uncorrelated one), gets a delta term that
+// evaluates the whole query twice (the table new, then old, a union the planner can neither
+// estimate nor probe by index); recomputing evaluates it once. A grouped algebraic plan is then
+// recomputed with its running state (algebraic_recompute); a grouped plan without running state
+// rescans the groups it finds touched instead, and is not recomputed.
 bool recompute_cheaper(const DeltaPlan& plan);
 
 // After a relative apply: removes the groups (row ids in $1, a bigint[]) whose count is 0.
@@ -251,10 +254,11 @@ std::string full_insert(const DeltaPlan& plan, const std::string& storage);
 // How a statement reads the buffered changes of a source.
 //  Exact: consolidated per row content first (a row inserted and changed again before the
 //    refresh nets out), so the query only ever sees rows that were present before or after.
-//  Lean: a grouped plan reads the buffered rows of a source as they are when the statement
-//    never reads that source's old state; the result is the same, but an intermediate row
-//    version is evaluated too and can raise an error the Exact statement would not. The
-//    refresh runs Lean first and Exact after such an error.
+//  Lean: a grouped or linear plan reads the buffered rows of a source as they are when the
+//    statement never reads that source's old state (its terms' sum per group or per output row
+//    nets them out); the result is the same, but an intermediate row version is evaluated too
+//    and can raise an error the Exact statement would not. The refresh runs Lean first and
+//    Exact after such an error.
 enum class Consolidation { Exact, Lean };
 
 // One statement applying the change since `prev` to `storage` (quoted name). It returns one row

@@ -578,6 +578,41 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
         table_ctes, upsert);
 }
 
+std::string algebraic_recompute(const DeltaPlan& plan, const std::string& table_ctes,
+                                const std::string& st) {
+    const auto cols = all_columns(plan);
+    std::vector<std::string> sets, keq;
+    for (const auto& c : cols)
+        sets.push_back(fmt::format("{0} = excluded.{0}", quote_ident(c)));
+    for (const auto& g : plan.group_columns)
+        keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", quote_ident(g)));
+    // The new rows are compared with the stored ones as text, as every recomputation compares
+    // them (numeric 1.0 and 1.00 are equal, and print differently).
+    return fmt::format(
+        "WITH {ctes},\n"
+        "__pgt_n AS MATERIALIZED (SELECT {rid} AS __pgt_rid, {values} FROM ({state}) m),\n"
+        "__pgt_apply_del AS (\n"
+        "  DELETE FROM {st} s WHERE NOT EXISTS (SELECT 1 FROM __pgt_n n WHERE n.__pgt_rid = "
+        "s.__pgt_row_id)\n"
+        "  RETURNING 1),\n"
+        "__pgt_apply_put AS (\n"
+        "  INSERT INTO {st} AS s (__pgt_row_id, {icols}) SELECT * FROM __pgt_n\n"
+        "  ON CONFLICT (__pgt_row_id) DO UPDATE SET {sets}\n"
+        "  WHERE CASE WHEN {keq} THEN {srow} IS DISTINCT FROM {erow}\n"
+        "    ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
+        "  RETURNING s.xmax = 0 AS __pgt_new)\n"
+        "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE __pgt_new),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new)",
+        fmt::arg("ctes", table_ctes), fmt::arg("st", st), fmt::arg("name", quote_literal(st)),
+        fmt::arg("rid", key_hash(plan, "m")), fmt::arg("values", value_list(plan, "m")),
+        fmt::arg("state", state_select(plan, plan.key_query, false)),
+        fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
+        fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("keq", keq.empty() ? "true" : join(keq, " AND ")),
+        fmt::arg("srow", row_text(cols, "s")), fmt::arg("erow", row_text(cols, "excluded")));
+}
+
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) {
     const auto cols = all_columns(plan);
     return fmt::format(

@@ -854,9 +854,12 @@ std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
     if (plan.kind == DeltaPlan::Kind::Linear)
         return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
                                         : keyed_linear_apply(plan, table_ctes, storage);
-    if (!plan.algebraic.empty())
+    if (!plan.algebraic.empty()) {
+        if (plan.recompute)
+            return algebraic_recompute(plan, table_ctes, storage);
         return plan.relative_apply ? algebraic_relative(plan, table_ctes, storage)
                                    : algebraic_apply(plan, table_ctes, storage);
+    }
     return grouped_apply(plan, table_ctes, storage);
 }
 
@@ -920,17 +923,21 @@ std::string used_ctes(const std::string& ctes, const std::string& body) {
 std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const std::string& storage,
                             Consolidation mode) {
     std::vector<bool> consolidate(plan.tables.size(), true);
-    // Lean: a grouped plan's terms are summed per group, so a table whose old state and
-    // changed-row set no term reads can feed its buffered rows unconsolidated. Not when the
-    // terms join several changed tables: an update of columns the query does not read leaves a
-    // pair of rows that cancel, and the joins between changed tables' rows (the copies of
-    // signed_terms) would multiply them before the sum does.
+    // Lean: a grouped plan's terms are summed per group, and a linear plan's per output row
+    // (content_apply, keyed_linear_apply), so a table whose old state and changed-row set no
+    // term reads can feed its buffered rows unconsolidated. Not when the terms join several
+    // changed tables: an update of columns the query does not read leaves a pair of rows that
+    // cancel, and the joins between changed tables' rows (the copies of signed_terms) would
+    // multiply them before the sum does.
     const auto changed = std::count_if(plan.tables.begin(), plan.tables.end(),
                                        [](const DeltaTable& t) { return t.changed; });
     // The statement with its table CTEs left out, to see which of them it reads.
     const std::string body = statement_with(plan, "__pgt_tables", storage);
-    if (mode == Consolidation::Lean && plan.kind == DeltaPlan::Kind::Grouped &&
-        (plan.key_refs.size() <= 1 || changed <= 1)) {
+    const bool lean_grouped =
+        plan.kind == DeltaPlan::Kind::Grouped && (plan.key_refs.size() <= 1 || changed <= 1);
+    const bool lean_linear = plan.kind == DeltaPlan::Kind::Linear && !plan.recompute &&
+                             !plan.recursion && (plan.refs.size() <= 1 || changed <= 1);
+    if (mode == Consolidation::Lean && (lean_grouped || lean_linear)) {
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
                              mentions(body, fmt::format("__pgt_oldh_{}", i)) ||
@@ -940,14 +947,22 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
 }
 
 bool recompute_cheaper(const DeltaPlan& plan) {
-    if (plan.kind != DeltaPlan::Kind::Linear || plan.recompute || plan.recursion)
+    if (plan.recompute || plan.recursion)
         return false;
-    return std::any_of(plan.refs.begin(), plan.refs.end(), [&](const RelationRef& r) {
-        const bool restricted =
-            r.restriction >= 0 &&
-            plan.restrictions[static_cast<std::size_t>(r.restriction)].correlated;
-        return r.nonlinear && !restricted && plan.tables[r.table].changed;
-    });
+    auto unrestricted_change = [&](const std::vector<RelationRef>& refs,
+                                   const std::vector<RestrictedText>& restrictions) {
+        return std::any_of(refs.begin(), refs.end(), [&](const RelationRef& r) {
+            const bool restricted =
+                r.restriction >= 0 &&
+                restrictions[static_cast<std::size_t>(r.restriction)].correlated;
+            return r.nonlinear && !restricted && plan.tables[r.table].changed;
+        });
+    };
+    if (plan.kind == DeltaPlan::Kind::Linear)
+        return unrestricted_change(plan.refs, plan.restrictions);
+    // Grouped: a group's running state can be recomputed from the sources (algebraic plans
+    // only; the others keep no state to recompute but rescan the groups they find touched).
+    return !plan.algebraic.empty() && unrestricted_change(plan.key_refs, plan.key_restrictions);
 }
 
 std::string relative_cleanup(const std::string& storage) {

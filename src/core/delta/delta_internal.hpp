@@ -44,6 +44,11 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias);
 std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,
                             const std::string& storage);
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& storage);
+// A grouped algebraic plan recomputed (DeltaPlan::recompute, set by the refresh when
+// recompute_cheaper): every group's state evaluated from the sources, as algebraic_full_insert
+// does, and only the groups whose row differs written; groups gone deleted.
+std::string algebraic_recompute(const DeltaPlan& plan, const std::string& table_ctes,
+                                const std::string& storage);
 std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_ctes,
                                const std::string& storage);
 

@@ -123,6 +123,24 @@ ORDER BY h.refresh_id DESC LIMIT 32)sql",
     return {};
 }
 
+bool data_error(const PgException& e) {
+    return ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) == ERRCODE_DATA_EXCEPTION;
+}
+
+// Whether an error of a delta statement that evaluates row versions no refresh saw (the Lean
+// form, change filters) may be that version's doing, so that the next, more exact form is worth
+// running: anything but a cancellation, a shutdown, a lock or serialization failure, or running
+// out of resources, which the next form would meet as well. (A function of the user's called
+// by the query may raise any error for a row it never sees otherwise.)
+bool retry_after(const PgException& e) {
+    const int code = e.edata()->sqlerrcode;
+    const int category = ERRCODE_TO_CATEGORY(code);
+    return category != ERRCODE_TRANSACTION_ROLLBACK && category != ERRCODE_INSUFFICIENT_RESOURCES &&
+           category != ERRCODE_PROGRAM_LIMIT_EXCEEDED &&
+           category != ERRCODE_OPERATOR_INTERVENTION && category != ERRCODE_SYSTEM_ERROR &&
+           code != ERRCODE_LOCK_NOT_AVAILABLE && code != ERRCODE_INTERNAL_ERROR;
+}
+
 // Marks unchanged each table of the plan none of whose changes meets its change filter, and says
 // whether no table is left changed. A data error raised by a filter (over a row version no
 // refresh saw, see DeltaTable::change_filter) leaves every table as it was.
@@ -138,9 +156,9 @@ bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::
             r = spi.execute(query);
             sub.commit();
         } catch (const PgException& e) {
-            if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+            if (!data_error(e) && !retry_after(e))
                 throw;
-            return false;
+            return false;  // (cannot tell: the delta decides)
         }
     }
     std::size_t i = 0;
@@ -167,6 +185,7 @@ void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
 void choose_recompute(core::DeltaPlan& plan) {
     if (guc::refresh_strategy == guc::RefreshStrategy::Auto && core::recompute_cheaper(plan)) {
         plan.recompute = true;
+        plan.relative_apply = false;  // (a grouped plan's recomputation writes whole rows)
         plan.recompute_reason =
             "a change to a relation read where the query is not linear in it, which the delta "
             "would evaluate whole twice";
@@ -323,14 +342,17 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 std::optional<QueryResult> r;
                 std::string error;
                 DeltaPlannerSettings planner(guc::planner_aggressive);
-                for (const auto& statement : statements) {
+                for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
                     try {
-                        r = spi.execute(statement);
+                        r = spi.execute(statements[k]);
                         sub.commit();
                         break;
                     } catch (const PgException& e) {
-                        if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+                        // The last statement evaluates no row version the query would not, but
+                        // the rows that left the sources: only a data error sends it to FULL.
+                        const bool last = k + 1 == statements.size();
+                        if (!data_error(e) && (last || !retry_after(e)))
                             throw;
                         error = e.what();
                     }
