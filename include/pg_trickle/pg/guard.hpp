@@ -101,5 +101,6 @@ void notice(const std::string& message, const std::string& detail = {},
 void warning(const std::string& message, const std::string& detail = {},
              const std::string& hint = {});
 void info(const std::string& message);
+void debug(const std::string& message);  // DEBUG1: the server log, with log_min_messages = debug1
 
 }  // namespace pgtrickle::pg

@@ -39,8 +39,8 @@ void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
 //   the storage table: an emptied group keeps a row with count 0 between the increments and
 //   their cleanup, a row the triggers of stream tables reading this one (or a user's) would
 //   otherwise see;
-// - recomputed, a linear plan (core::recompute_cheaper), only under pg_trickle.refresh_strategy
-//   = 'auto'; 'differential' always runs the delta rules.
+// - recomputed, a linear or grouped algebraic plan (core::recompute_cheaper), only under
+//   pg_trickle.refresh_strategy = 'auto'; 'differential' always runs the delta rules.
 void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan);
 
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.

@@ -581,13 +581,18 @@ std::string algebraic_relative(const DeltaPlan& plan, const std::string& table_c
 std::string algebraic_recompute(const DeltaPlan& plan, const std::string& table_ctes,
                                 const std::string& st) {
     const auto cols = all_columns(plan);
-    std::vector<std::string> sets, keq;
+    std::vector<std::string> sets, keq, state_differs;
     for (const auto& c : cols)
         sets.push_back(fmt::format("{0} = excluded.{0}", quote_ident(c)));
     for (const auto& g : plan.group_columns)
         keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", quote_ident(g)));
-    // The new rows are compared with the stored ones as text, as every recomputation compares
-    // them (numeric 1.0 and 1.00 are equal, and print differently).
+    // The output columns are compared as text, as every recomputation compares rows (numeric
+    // 1.0 and 1.00 are equal, and print differently); the running state by value, NULL as 0:
+    // the increments keep a sum of no values as 0 and may keep a higher scale than the sum
+    // recomputed here, the same state for every later change and every printed value.
+    for (const auto& n : state_names(plan))
+        state_differs.push_back(
+            fmt::format("coalesce(s.{0}, 0) <> coalesce(excluded.{0}, 0)", quote_ident(n)));
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_n AS MATERIALIZED (SELECT {rid} AS __pgt_rid, {values} FROM ({state}) m),\n"
@@ -598,7 +603,7 @@ std::string algebraic_recompute(const DeltaPlan& plan, const std::string& table_
         "__pgt_apply_put AS (\n"
         "  INSERT INTO {st} AS s (__pgt_row_id, {icols}) SELECT * FROM __pgt_n\n"
         "  ON CONFLICT (__pgt_row_id) DO UPDATE SET {sets}\n"
-        "  WHERE CASE WHEN {keq} THEN {srow} IS DISTINCT FROM {erow}\n"
+        "  WHERE CASE WHEN {keq} THEN {srow} IS DISTINCT FROM {erow} OR {state_differs}\n"
         "    ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
         "  RETURNING s.xmax = 0 AS __pgt_new)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE __pgt_new),"
@@ -610,7 +615,9 @@ std::string algebraic_recompute(const DeltaPlan& plan, const std::string& table_
         fmt::arg("icols", join(map_columns(cols, [](auto c) { return c; }), ", ")),
         fmt::arg("sets", join(sets, ", ")),
         fmt::arg("keq", keq.empty() ? "true" : join(keq, " AND ")),
-        fmt::arg("srow", row_text(cols, "s")), fmt::arg("erow", row_text(cols, "excluded")));
+        fmt::arg("srow", row_text(plan.output_columns, "s")),
+        fmt::arg("erow", row_text(plan.output_columns, "excluded")),
+        fmt::arg("state_differs", join(state_differs, " OR ")));
 }
 
 std::string algebraic_full_insert(const DeltaPlan& plan, const std::string& st) {

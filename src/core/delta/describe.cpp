@@ -80,7 +80,10 @@ std::string describe_plan(const DeltaPlan& plan) {
                "): the query is evaluated whole at each refresh and compared with the stored "
                "rows; only the rows that differ are written\n  reads: " +
                detail::join(names, ", ") +
-               "\n  rows identified by a hash of their content; duplicates kept as copies";
+               (plan.kind == DeltaPlan::Kind::Grouped
+                    ? "\n  rows identified by their group key, with their running state"
+                    : "\n  rows identified by a hash of their content; duplicates kept as "
+                      "copies");
     if (plan.kind == DeltaPlan::Kind::Linear) {
         bool linear = true;
         for (const auto& r : plan.refs)

@@ -129,16 +129,17 @@ bool data_error(const PgException& e) {
 
 // Whether an error of a delta statement that evaluates row versions no refresh saw (the Lean
 // form, change filters) may be that version's doing, so that the next, more exact form is worth
-// running: anything but a cancellation, a shutdown, a lock or serialization failure, or running
-// out of resources, which the next form would meet as well. (A function of the user's called
-// by the query may raise any error for a row it never sees otherwise.)
+// running: anything but a cancellation or shutdown, a lock or serialization failure, a system
+// error or an internal one (corruption included), which the next form would meet as well, or
+// should be seen. A function of the user's called by the query may raise any error for a row
+// it never sees otherwise, and a row updated many times between refreshes is evaluated as many
+// times by the Lean form (out of memory, temp_file_limit).
 bool retry_after(const PgException& e) {
     const int code = e.edata()->sqlerrcode;
     const int category = ERRCODE_TO_CATEGORY(code);
-    return category != ERRCODE_TRANSACTION_ROLLBACK && category != ERRCODE_INSUFFICIENT_RESOURCES &&
-           category != ERRCODE_PROGRAM_LIMIT_EXCEEDED &&
-           category != ERRCODE_OPERATOR_INTERVENTION && category != ERRCODE_SYSTEM_ERROR &&
-           code != ERRCODE_LOCK_NOT_AVAILABLE && code != ERRCODE_INTERNAL_ERROR;
+    return category != ERRCODE_TRANSACTION_ROLLBACK && category != ERRCODE_OPERATOR_INTERVENTION &&
+           category != ERRCODE_SYSTEM_ERROR && category != ERRCODE_INTERNAL_ERROR &&
+           code != ERRCODE_LOCK_NOT_AVAILABLE;
 }
 
 // Marks unchanged each table of the plan none of whose changes meets its change filter, and says
@@ -355,6 +356,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                         if (!data_error(e) && (last || !retry_after(e)))
                             throw;
                         error = e.what();
+                        debug(
+                            fmt::format("pg_trickle: delta statement {} of {} for {} failed "
+                                        "(SQLSTATE {}: {}); running the next",
+                                        k + 1, statements.size(), table,
+                                        unpack_sql_state(e.edata()->sqlerrcode), error));
                     }
                 }
                 if (r && plan->relative_apply) {

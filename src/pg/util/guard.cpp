@@ -77,5 +77,8 @@ void warning(const std::string& message, const std::string& detail, const std::s
 void info(const std::string& message) {
     report(INFO, message, {}, {});
 }
+void debug(const std::string& message) {
+    report(DEBUG1, message, {}, {});
+}
 
 }  // namespace pgtrickle::pg
