@@ -608,17 +608,19 @@ RESET pg_trickle.differential_max_change_ratio;
 -- cannot move the result). Shown by explain_diff_sql: d_orders' changes filtered on amount in
 -- f_cf_where; none for d_customers on the nullable side of a LEFT JOIN read under a WHERE that
 -- a missing row meets (region IS NULL); the ON condition of that join does filter it; a FULL
--- JOIN's never does; a condition calling a function of the user's is left to the query, and the
+-- JOIN's never does; an OR whose every arm restricts a table filters it by those parts (f_cf_or,
+-- both tables); a condition calling a function of the user's is left to the query, and the
 -- cheaper conditions come first; the self-join's two references filter with their disjunction.
 SET pg_trickle.differential_max_change_ratio = 0;
 SELECT pgtrickle.create_stream_table('f_cf_where', 'SELECT cid, sum(amount) AS s FROM d_orders WHERE amount > 5 AND note <> ''n7'' GROUP BY cid', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('f_cf_left', 'SELECT o.oid, c.region FROM d_orders o LEFT JOIN d_customers c ON c.cid = o.cid AND c.vip WHERE c.region IS NULL', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('f_cf_full', 'SELECT o.oid, c.cid FROM d_orders o FULL JOIN d_customers c ON c.cid = o.cid AND c.vip AND o.amount < 9', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_cf_or', 'SELECT o.oid, c.cid FROM d_orders o JOIN d_customers c ON c.cid = o.cid WHERE (o.amount < 3 AND c.vip) OR (o.amount > 14 AND c.region = ''r1'' AND o.note IS NOT NULL)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 CREATE FUNCTION d_positive(int) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT $1 > 0';
 SELECT pgtrickle.create_stream_table('f_cf_userfn', 'SELECT oid FROM d_orders WHERE d_positive(amount) AND 100 / amount > 10 AND amount <> 0', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('f_cf_self', 'SELECT a.oid, b.oid AS other FROM d_orders a JOIN d_orders b ON a.cid = b.cid WHERE a.amount = 1 AND b.amount = 2', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT st, (SELECT string_agg(DISTINCT m[1], ' | ') FROM regexp_matches(pgtrickle.explain_diff_sql(st), 'changes_\d+" b WHERE CASE WHEN b\.action [^\n]*? END\) AND (\([^\n]*?\)) THEN true ELSE false END', 'g') m) AS change_filters
-FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_userfn', 'f_cf_self']) st;
+FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_or', 'f_cf_userfn', 'f_cf_self']) st;
 -- Changes that meet no filter (amounts 5 and below, before and after) leave the result as it
 -- is: f_cf_where's refresh has no data to apply.
 UPDATE d_orders SET qty = qty + 1 WHERE amount <= 5;
@@ -647,7 +649,7 @@ INSERT INTO d_orders VALUES (961, 1, -5, 1, 'minus');
 UPDATE d_orders SET amount = 5 WHERE oid = 961;
 SELECT pgtrickle.refresh_stream_table('f_cf_raise');
 SELECT st, last_action, result FROM d_check() WHERE st = 'f_cf_raise';
-SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_userfn', 'f_cf_self', 'f_cf_error', 'f_cf_raise']) st;
+SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_cf_where', 'f_cf_left', 'f_cf_full', 'f_cf_or', 'f_cf_userfn', 'f_cf_self', 'f_cf_error', 'f_cf_raise']) st;
 DROP FUNCTION d_not_negative(int);
 DROP FUNCTION d_positive(int);
 RESET pg_trickle.differential_max_change_ratio;

@@ -137,6 +137,39 @@ bool names_kept(Node* conjunct, Oid relid) {
     return true;
 }
 
+// The part of `clause` that restricts rti's rows alone (see change_filter), or nullptr: the
+// clause itself when it qualifies; for an OR, the OR of what each arm's conjuncts restrict
+// (TPC-H Q19's three arms each fix lineitem's quantity range and ship mode as well as part's
+// brand), provided every arm restricts something (a row failing every arm's part fails every
+// arm). `functions` adds up the functions the part calls.
+Node* own_part(Node* clause, Index rti, Oid relid, int* functions) {
+    OwnVarsState s{rti, 0, 0, true};
+    pg_call([&] { own_vars_only(clause, &s); });
+    if (s.ok && s.vars > 0 && names_kept(clause, relid)) {
+        *functions += s.functions;
+        return clause;
+    }
+    if (!pg_call([&] { return is_orclause(clause); }))
+        return nullptr;
+    List* arms = NIL;
+    ListCell* lc;
+    foreach (lc, reinterpret_cast<BoolExpr*>(clause)->args) {
+        List* arm_conjuncts =
+            pg_call([&] { return make_ands_implicit(static_cast<Expr*>(lfirst(lc))); });
+        List* parts = NIL;
+        ListCell* cc;
+        foreach (cc, arm_conjuncts) {
+            if (Node* part = own_part(static_cast<Node*>(lfirst(cc)), rti, relid, functions))
+                parts = pg_call([&] { return lappend(parts, part); });
+        }
+        if (parts == NIL)
+            return nullptr;
+        Expr* arm = pg_call([&] { return make_ands_explicit(parts); });
+        arms = pg_call([&] { return lappend(arms, arm); });
+    }
+    return reinterpret_cast<Node*>(pg_call([&] { return make_orclause(arms); }));
+}
+
 }  // namespace
 
 std::string change_filter(Query* q, Index rti, Oid relid) {
@@ -150,18 +183,17 @@ std::string change_filter(Query* q, Index rti, Oid relid) {
     std::vector<std::pair<int, std::string>> parts;
     ListCell* lc;
     foreach (lc, conjuncts) {
-        auto* conjunct = static_cast<Node*>(lfirst(lc));
-        OwnVarsState s{rti, 0, 0, true};
-        pg_call([&] { own_vars_only(conjunct, &s); });
-        if (!s.ok || s.vars == 0 || !names_kept(conjunct, relid))
+        int functions = 0;
+        Node* part = own_part(static_cast<Node*>(lfirst(lc)), rti, relid, &functions);
+        if (part == nullptr)
             continue;
         char* text = pg_call([&] {
-            Node* copy = static_cast<Node*>(copyObjectImpl(conjunct));
+            Node* copy = static_cast<Node*>(copyObjectImpl(part));
             to_first_entry(copy, nullptr);
             List* context = deparse_context_for("b", relid);
             return deparse_expression(copy, context, true, false);
         });
-        parts.emplace_back(s.functions, text);
+        parts.emplace_back(functions, text);
     }
     std::stable_sort(parts.begin(), parts.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -22,7 +22,8 @@ namespace pgtrickle::pg {
 // only, or of a LEFT (RIGHT) join's ON clause with `rti` on the nullable side (a row failing it
 // matches nothing); when its only Vars are `rti`'s own columns; and when it holds no subquery,
 // aggregate, window function or parameter, and calls built-in functions and operators only.
-// Cheaper conjuncts come first. Must run where PostgreSQL errors can be thrown (pg_call inside).
+// Of an OR, the OR of what its arms restrict, when each arm restricts something. Cheaper
+// conjuncts come first. Must run where PostgreSQL errors can be thrown (pg_call inside).
 std::string change_filter(Query* q, Index rti, Oid relid);
 
 }  // namespace pgtrickle::pg
