@@ -280,7 +280,11 @@ std::string describe_plan(const DeltaPlan& plan);
 // whether any of them was truncated. With no relids: a single false.
 std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
 
-// SELECT returning one boolean per table of the plan that has changes and a change filter:
+// Whether the table's buffered changes are read through its change filter (a filter, and a
+// change buffer rather than a statement's transition tables).
+bool filters_buffer(const DeltaTable& t);
+
+// SELECT returning one boolean per changed table that filters_buffer, in the plan's order:
 // whether an unconsumed change of it meets the filter (DeltaTable::change_filter). Empty when
 // there is no such table. A table none of whose changes meets it is, for this query, unchanged.
 std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev);

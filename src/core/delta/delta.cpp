@@ -43,6 +43,17 @@ std::string hash_of(const std::vector<std::string>& exprs) {
     return fmt::format("pgtrickle.pg_trickle_hash_multi(ARRAY[{}])", join(texts, ", "));
 }
 
+// Which rows of t's changes a read keeps (`action`: the test of b.action), in one CASE (see
+// table_ctes). The change filter goes inside too: with the buffer's statistics stale, an
+// estimate of its selectivity would be no better. Not on a statement's transition tables
+// (IMMEDIATE): they are small, and an error there would be the writer's.
+std::string buffer_condition(const DeltaTable& t, std::string_view action,
+                             std::string_view unconsumed) {
+    return fmt::format("CASE WHEN b.action {} AND {}{} THEN true ELSE false END", action,
+                       unconsumed,
+                       filters_buffer(t) ? fmt::format(" AND ({})", t.change_filter) : "");
+}
+
 // Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
 // multisets (__pgt_ins_t, __pgt_del_t), its rows weighted by their net count (__pgt_sgn_t), and
 // the table's state before the change (__pgt_old_t; __pgt_oldh_t for references read inside
@@ -68,15 +79,8 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     // condition keeping half the rows (see unconsumed_predicate). The buffer's statistics, if
     // any, describe rows long consumed: an action or xid test would be estimated from them to
     // keep next to none, and a buffer of thousands of changes joined by nested loops.
-    // The change filter goes inside too: with the buffer's statistics stale, an estimate of
-    // its selectivity would be no better. Not on a statement's transition tables (IMMEDIATE):
-    // they are small, and an error there would be the writer's.
-    const std::string filter = t.change_filter.empty() || !t.change_source.empty()
-                                   ? std::string()
-                                   : fmt::format(" AND ({})", t.change_filter);
     auto buffer_rows = [&](std::string_view action) {
-        return fmt::format("CASE WHEN b.action {} AND {}{} THEN true ELSE false END", action,
-                           unconsumed, filter);
+        return buffer_condition(t, action, unconsumed);
     };
     std::string buffer_row = "ROW(";
     for (std::size_t i = 0; i < t.columns.size(); ++i)
@@ -990,17 +994,18 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
     return out;
 }
 
+bool filters_buffer(const DeltaTable& t) {
+    return !t.change_filter.empty() && t.change_source.empty();
+}
+
 std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev) {
     std::vector<std::string> cols;
     const std::string pred = unconsumed_predicate(prev, "b");
     for (const auto& t : plan.tables) {
-        if (!t.changed || t.change_filter.empty() || !t.change_source.empty())
-            continue;
-        // In one CASE, as in table_ctes: the filter is evaluated only on unconsumed changes.
-        cols.push_back(
-            fmt::format("EXISTS (SELECT 1 FROM {} b WHERE CASE WHEN b.action IN ('I', "
-                        "'D') AND {} AND ({}) THEN true ELSE false END)",
-                        buffer_table(t.relid), pred, t.change_filter));
+        if (t.changed && filters_buffer(t))
+            cols.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE {})",
+                                       buffer_table(t.relid),
+                                       buffer_condition(t, "IN ('I', 'D')", pred)));
     }
     return cols.empty() ? std::string() : "SELECT " + join(cols, ", ");
 }

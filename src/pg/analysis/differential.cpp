@@ -10,6 +10,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/core/time_dependence.hpp"
@@ -447,16 +448,14 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         }
         for (AttrNumber att : sources.used[t.relid])
             add(att);
-        // The change filter: the disjunction of the references' filters.
+        // The change filter: the disjunction of the references' filters (each a conjunction).
         std::vector<std::string>& filters = sources.filters[t.relid];
         std::sort(filters.begin(), filters.end());
         filters.erase(std::unique(filters.begin(), filters.end()), filters.end());
-        if (!sources.unfiltered.count(t.relid)) {
-            for (const auto& f : filters) {
-                t.change_filter +=
-                    filters.size() == 1 ? f : (t.change_filter.empty() ? "(" : " OR (") + f + ")";
-            }
-        }
+        if (!sources.unfiltered.count(t.relid) && !filters.empty())
+            t.change_filter = filters.size() == 1
+                                  ? filters.front()
+                                  : fmt::format("({})", fmt::join(filters, ") OR ("));
     }
 
     foreach (lc, q->targetList) {

@@ -164,9 +164,8 @@ bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::
     }
     std::size_t i = 0;
     for (auto& t : plan.tables) {
-        if (!t.changed || t.change_filter.empty() || !t.change_source.empty())
-            continue;  // (the order of filtered_changes_query's columns)
-        t.changed = r->rows[0][i++] == Value("t");
+        if (t.changed && core::filters_buffer(t))  // (filtered_changes_query's columns)
+            t.changed = r->rows[0][i++] == Value("t");
     }
     return std::none_of(plan.tables.begin(), plan.tables.end(),
                         [](const core::DeltaTable& t) { return t.changed; });
@@ -336,10 +335,12 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                         statements.push_back(std::move(s));
                 };
                 add(core::apply_statement(*plan, *prev, table));
-                core::DeltaPlan unfiltered = *plan;
-                for (auto& t : unfiltered.tables)
-                    t.change_filter.clear();
-                add(core::apply_statement(unfiltered, *prev, table));
+                if (std::any_of(plan->tables.begin(), plan->tables.end(), core::filters_buffer)) {
+                    core::DeltaPlan unfiltered = *plan;
+                    for (auto& t : unfiltered.tables)
+                        t.change_filter.clear();
+                    add(core::apply_statement(unfiltered, *prev, table));
+                }
                 std::optional<QueryResult> r;
                 std::string error;
                 DeltaPlannerSettings planner(guc::planner_aggressive);
