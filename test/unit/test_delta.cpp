@@ -38,6 +38,17 @@ DeltaPlan join_plan() {
     return p;
 }
 
+// SELECT g, count(*) AS n ... GROUP BY g, kept algebraically (query texts left to the test).
+DeltaPlan count_per_group() {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "n"};
+    p.group_columns = {"g"};
+    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
+                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    return p;
+}
+
 Frontier frontier() {
     Frontier f;
     f.snapshot = "100:105:101,103";
@@ -100,12 +111,7 @@ TEST(Delta, RecomputeIsCheaperOnlyForAChangedUnrestrictedNonlinearReference) {
 }
 
 TEST(Delta, GroupedAlgebraicPlanIsRecomputedWithItsStateWritingOnlyGroupsThatDiffer) {
-    DeltaPlan p;
-    p.kind = DeltaPlan::Kind::Grouped;
-    p.output_columns = {"g", "n"};
-    p.group_columns = {"g"};
-    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
-                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    DeltaPlan p = count_per_group();
     p.query =
         "SELECT g, count(*) AS n FROM public.t WHERE v > (SELECT avg(v) FROM public.t) GROUP BY g";
     p.key_query = "SELECT g AS __pgt_g1 FROM public.t WHERE v > (SELECT avg(v) FROM public.t t2)";
@@ -345,12 +351,7 @@ TEST(Delta, AlgebraicChangeEvaluatesArgumentsOnceAndKeepsOnlyTheCtesItReads) {
 }
 
 TEST(Delta, WeightedKeyQueryReadsEachChangedTableOnceWithItsSign) {
-    DeltaPlan p;
-    p.kind = DeltaPlan::Kind::Grouped;
-    p.output_columns = {"g", "n"};
-    p.group_columns = {"g"};
-    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
-                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    DeltaPlan p = count_per_group();
     p.query = "SELECT g, count(*) AS n FROM public.t GROUP BY g";
     p.key_query = std::string("SELECT g AS __pgt_g1, ") + kKeyWeight + " FROM public.t";
     p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}}, {}, true}};
@@ -374,12 +375,7 @@ TEST(Delta, WeightedKeyQueryReadsEachChangedTableOnceWithItsSign) {
 // with the weight negated (2^k copies), never as the union __pgt_old_<t> the planner cannot
 // probe by index. A nullable side of an outer join is not linear: it stays old.
 TEST(Delta, WeightedTermsReadLaterTablesAsTableMinusChanges) {
-    DeltaPlan p;
-    p.kind = DeltaPlan::Kind::Grouped;
-    p.output_columns = {"g", "n"};
-    p.group_columns = {"g"};
-    p.algebraic = {{AlgebraicColumn::Kind::Key, 1, "integer"},
-                   {AlgebraicColumn::Kind::CountStar, 0, "bigint"}};
+    DeltaPlan p = count_per_group();
     p.query = "SELECT a.g, count(*) AS n FROM public.a a JOIN public.b b ON a.k = b.k GROUP BY 1";
     p.key_query = std::string("SELECT a.g AS __pgt_g1, ") + kKeyWeight +
                   " FROM public.a a JOIN public.b b ON a.k = b.k";
