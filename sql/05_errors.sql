@@ -176,6 +176,6 @@ SELECT try($$SELECT pgtrickle.parse_duration_seconds('1h30')$$);
 SELECT try($$SELECT pgtrickle.parse_duration_seconds('')$$);
 SELECT pgtrickle.parse_duration_seconds(NULL);
 
--- Persistent refresh pool workers do not exist: only 0 is accepted.
-ALTER SYSTEM SET pg_trickle.worker_pool_size = 2;
+-- Out of range: at most 64 pool workers per database.
+ALTER SYSTEM SET pg_trickle.worker_pool_size = 65;
 ALTER SYSTEM SET pg_trickle.parallel_refresh_mode = 'sometimes';

@@ -6,6 +6,7 @@
 // something happened within a fixed sleep.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -98,6 +99,16 @@ std::optional<int> scheduler_pid(Connection& c, const std::string& dbname) {
     if (rows.empty() || !rows[0][0])
         return std::nullopt;
     return std::stoi(*rows[0][0]);
+}
+
+// The pids of this database's pool workers, in order.
+std::vector<int> pool_pids(Connection& c, const std::string& dbname) {
+    std::vector<int> out;
+    for (const auto& r : c.query("SELECT pid FROM pg_stat_activity WHERE backend_type ="
+                                 " 'pg_trickle pool worker' AND datname = '" +
+                                 dbname + "' ORDER BY pid"))
+        out.push_back(std::stoi(*r[0]));
+    return out;
 }
 
 std::string scheduler_activity(Connection& c, const std::string& dbname) {
@@ -481,17 +492,21 @@ TEST_F(Scheduler, DropAndCreateExtensionStopAndStartTheScheduler) {
 }
 
 TEST(SchedulerDatabases, RenameAndDropDatabaseDoNotNeedForce) {
+    // Pool workers are sessions of the database too.
+    SystemSetting pool("pg_trickle.worker_pool_size", "2");
     Connection admin;
     admin.exec("DROP DATABASE IF EXISTS it_sched_drop WITH (FORCE)");
     admin.exec("DROP DATABASE IF EXISTS it_sched_renamed WITH (FORCE)");
     admin.exec("CREATE DATABASE it_sched_drop");
     Connection("it_sched_drop").exec("CREATE EXTENSION pg_trickle");
     ASSERT_TRUE(eventually([&] { return scheduler_pid(admin, "it_sched_drop").has_value(); }, 10s));
+    ASSERT_TRUE(eventually([&] { return pool_pids(admin, "it_sched_drop").size() == 2; }, 10s));
     // PostgreSQL refuses both while another session is connected ("database is being accessed by
-    // other users"); the scheduler steps aside, and comes back afterwards.
+    // other users"); the scheduler and its pool step aside, and come back afterwards.
     EXPECT_NO_THROW(admin.exec("ALTER DATABASE it_sched_drop RENAME TO it_sched_renamed"));
     EXPECT_TRUE(
         eventually([&] { return scheduler_pid(admin, "it_sched_renamed").has_value(); }, 30s));
+    EXPECT_TRUE(eventually([&] { return pool_pids(admin, "it_sched_renamed").size() == 2; }, 10s));
     EXPECT_NO_THROW(admin.exec("DROP DATABASE it_sched_renamed"));
     admin.exec("DROP DATABASE IF EXISTS it_sched_drop WITH (FORCE)");
     admin.exec("DROP DATABASE IF EXISTS it_sched_renamed WITH (FORCE)");
@@ -599,6 +614,109 @@ TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
         WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER'
           AND a.status = 'COMPLETED' AND b.status = 'COMPLETED')sql");
     EXPECT_NE(overlap[0][0], "0");
+}
+
+TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
+    SystemSetting pool("pg_trickle.worker_pool_size", "2");
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec("INSERT INTO src VALUES (1)");
+    std::vector<int> pids;
+    ASSERT_TRUE(eventually(
+        [&] {
+            pids = pool_pids(c, dbname_);
+            return pids.size() == 2;
+        },
+        20s));
+    for (const char* name : {"slow_a", "slow_b", "slow_c"})
+        c.exec(fmt::format(
+            "SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*) AS n FROM src WHERE "
+            "pg_sleep(1) IS NOT NULL', schedule => '1s', refresh_mode => 'FULL')",
+            name));
+    const std::string all_n =
+        "SELECT min(n) FROM (SELECT n FROM slow_a UNION ALL SELECT n FROM slow_b"
+        " UNION ALL SELECT n FROM slow_c) x";
+    int refresh_workers_seen = 0;
+    auto sample_refresh_workers = [&] {
+        refresh_workers_seen +=
+            std::stoi(c.scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
+                               " 'pg_trickle refresh worker' AND datname = '" +
+                               dbname_ + "'"));
+    };
+    for (int round = 2; round <= 3; ++round) {
+        c.exec(fmt::format("INSERT INTO src VALUES ({})", round));
+        // The pool workers are the ones refreshing (each refresh takes a second).
+        EXPECT_TRUE(eventually(
+            [&] {
+                sample_refresh_workers();
+                return c.scalar(
+                           "SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
+                           " 'pg_trickle pool worker' AND datname = '" +
+                           dbname_ + "' AND query LIKE 'refreshing%'") != "0";
+            },
+            20s));
+        ASSERT_TRUE(eventually(
+            [&] {
+                sample_refresh_workers();
+                return scalar(all_n) == std::to_string(round);
+            },
+            30s));
+    }
+    // No refresh worker was started for them, and the same two workers are still there.
+    EXPECT_EQ(refresh_workers_seen, 0);
+    EXPECT_EQ(pool_pids(c, dbname_), pids);
+    auto overlap = c.query(R"sql(
+        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
+        JOIN pgtrickle.pgt_refresh_history b
+          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
+        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER'
+          AND a.status = 'COMPLETED' AND b.status = 'COMPLETED')sql");
+    EXPECT_NE(overlap[0][0], "0");
+}
+
+TEST_F(Scheduler, PoolFollowsItsSizeAndReplacesAKilledWorker) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('a', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('b', 'SELECT sum(v) AS s FROM src',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    {
+        SystemSetting pool("pg_trickle.worker_pool_size", "3");
+        std::vector<int> pids;
+        ASSERT_TRUE(eventually(
+            [&] {
+                pids = pool_pids(c, dbname_);
+                return pids.size() == 3;
+            },
+            20s));
+        // A worker that is terminated is replaced; refreshes go on.
+        ASSERT_EQ(::kill(pids[0], SIGTERM), 0);
+        EXPECT_TRUE(eventually(
+            [&] {
+                auto now = pool_pids(c, dbname_);
+                return now.size() == 3 && std::find(now.begin(), now.end(), pids[0]) == now.end();
+            },
+            20s));
+        c.exec("INSERT INTO src SELECT generate_series(1, 4)");
+        EXPECT_TRUE(converges("SELECT n FROM a", "4"));
+        EXPECT_TRUE(converges("SELECT s FROM b", "10"));
+        {
+            SystemSetting smaller("pg_trickle.worker_pool_size", "1");
+            EXPECT_TRUE(eventually([&] { return pool_pids(c, dbname_).size() == 1; }, 20s));
+        }
+        // Growing again, slots of workers that just left may be taken again.
+        SystemSetting again("pg_trickle.worker_pool_size", "3");
+        EXPECT_TRUE(eventually([&] { return pool_pids(c, dbname_).size() == 3; }, 20s));
+        c.exec("INSERT INTO src VALUES (10)");
+        EXPECT_TRUE(converges("SELECT s FROM b", "20"));
+    }
+    // Back to the default 0: no pool worker stays, and the scheduler refreshes as before.
+    EXPECT_TRUE(eventually([&] { return pool_pids(c, dbname_).empty(); }, 20s));
+    c.exec("INSERT INTO src VALUES (5)");
+    EXPECT_TRUE(converges("SELECT s FROM b", "25"));
 }
 
 TEST_F(Scheduler, ParallelRefreshModeOffRefreshesOneAtATime) {

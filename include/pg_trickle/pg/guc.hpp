@@ -29,7 +29,7 @@ enum class ParallelRefreshMode : int { Off = 0, DryRun = 1, On = 2 };
 extern ParallelRefreshMode parallel_refresh_mode;
 extern int max_dynamic_refresh_workers;  // pg_trickle.max_dynamic_refresh_workers (cluster)
 extern int max_concurrent_refreshes;     // pg_trickle.max_concurrent_refreshes (per database)
-extern int worker_pool_size;             // pg_trickle.worker_pool_size (0 only, see guc.cpp)
+extern int worker_pool_size;             // pg_trickle.worker_pool_size
 
 void define_all();
 

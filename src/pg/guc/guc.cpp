@@ -47,18 +47,6 @@ void assign_parallel_refresh_mode(int value, void*) {
     parallel_refresh_mode = static_cast<ParallelRefreshMode>(value);
 }
 
-// Refresh workers are started per refresh; persistent pool workers are not implemented, so
-// only 0 is accepted rather than silently ignoring another value.
-bool check_worker_pool_size(int* value, void**, GucSource) {
-    if (*value == 0)
-        return true;
-    GUC_check_errdetail("Persistent refresh pool workers are not implemented in this version.");
-    GUC_check_errhint(
-        "Leave it at 0: refresh workers are started for each refresh, up to "
-        "pg_trickle.max_dynamic_refresh_workers.");
-    return false;
-}
-
 }  // namespace
 
 void define_all() {
@@ -80,10 +68,12 @@ void define_all() {
                             nullptr, &max_concurrent_refreshes, 4, 1, 32, PGC_SIGHUP, 0, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable("pg_trickle.worker_pool_size",
-                            "Persistent refresh pool workers (only 0: workers are started per "
-                            "refresh).",
-                            nullptr, &worker_pool_size, 0, 0, 64, PGC_SIGHUP, 0,
-                            check_worker_pool_size, nullptr, nullptr);
+                            "Persistent refresh workers per database (0: a worker is started "
+                            "for each refresh handed out).",
+                            "With parallel_refresh_mode 'on', each database's scheduler keeps "
+                            "this many pool workers connected and hands its refreshes to them; "
+                            "their caches stay warm from one refresh to the next.",
+                            &worker_pool_size, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.enabled", "Master switch of the pg_trickle scheduler.",
                              "When off, stream tables are not refreshed on their schedules; "
                              "manual refreshes still work.",

@@ -81,12 +81,19 @@ void stop_scheduler_of(const char* dbname) {
     for (const auto& job : s->jobs)
         if (job.dboid == dboid && job.state == kJobAssigned && job.worker_pid != 0)
             workers[nworkers++] = job.worker_pid;
+    pid_t pool[kMaxPoolWorkers];
+    int npool = 0;
+    for (const auto& w : s->pool)
+        if (w.dboid == dboid && w.pid != 0)
+            pool[npool++] = w.pid;
     LWLockRelease(s->lock);
     if (pid != 0)
         kill(pid, SIGTERM);
-    // Its refresh workers too: they are sessions of that database as well.
+    // Its refresh and pool workers too: they are sessions of that database as well.
     for (int i = 0; i < nworkers; ++i)
         kill(workers[i], SIGTERM);
+    for (int i = 0; i < npool; ++i)
+        kill(pool[i], SIGTERM);
 }
 
 void utility_hook(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,

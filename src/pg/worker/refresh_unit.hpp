@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "shared_state.hpp"
 #include "transaction.hpp"
 
 namespace pgtrickle::pg::worker {
@@ -40,5 +41,14 @@ void record_unit_failure(const RefreshRequest& request, const Failure& failure);
 // A transaction of background work whose lock waits give up before the deadlock detector would
 // run: in a lock cycle with a user's statement, pg_trickle is the one that backs off (55P03).
 std::optional<Failure> scheduler_transaction(const std::function<void(Spi&)>& work);
+
+// A job a scheduler assigned (jobs[index] of the shared state), as refresh workers and pool
+// workers run it. Plain C under the lock: copies the job out and names this process as its
+// worker; false when the slot is not (any more) assigned with this generation.
+bool take_job(int index, uint64 generation, RefreshJob* out);
+// Runs the refresh unit of a job taken with take_job and writes its outcome into the slot
+// (unless the slot was taken back meanwhile). A pool worker passes its pool slot and token: it
+// is idle again (PoolWorker::has_job) from the moment the outcome is there to collect.
+void run_job(int index, const RefreshJob& job, int pool_slot = -1, uint64 pool_token = 0);
 
 }  // namespace pgtrickle::pg::worker

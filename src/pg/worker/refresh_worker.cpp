@@ -4,7 +4,8 @@
 // The scheduler fills a RefreshJob slot in shared memory and starts a worker with the slot's
 // index; the worker connects to the slot's database, runs the same refresh unit the scheduler
 // would have run itself, writes the outcome into the slot and exits. The postmaster then sets
-// the scheduler's latch (bgw_notify_pid), and the scheduler collects the outcome.
+// the scheduler's latch (bgw_notify_pid), and the scheduler collects the outcome. Pool workers
+// (pool_worker.cpp) run jobs with the same take_job and run_job, without exiting.
 #include <cstring>
 
 #include "pg_trickle/pg/guard.hpp"
@@ -21,8 +22,25 @@ extern "C" {
 namespace pgtrickle::pg::worker {
 namespace {
 
-// Plain C under the lock: copies the job out. False when the slot is not (any more) assigned.
-bool read_job(int index, uint64 generation, RefreshJob* out) {
+void write_result(int index, uint64 generation, const UnitOutcome& outcome, int pool_slot,
+                  uint64 pool_token) {
+    SharedState* s = shared();
+    LWLockAcquire(s->lock, LW_EXCLUSIVE);
+    RefreshJob& job = s->jobs[index];
+    if (job.state == kJobAssigned && job.generation == generation) {
+        job.result = static_cast<int>(outcome.result);
+        strlcpy(job.sqlstate, outcome.failure.sqlstate.c_str(), sizeof(job.sqlstate));
+        strlcpy(job.message, outcome.failure.message.c_str(), sizeof(job.message));
+        job.state = kJobDone;
+    }
+    if (pool_slot >= 0 && s->pool[pool_slot].token == pool_token)
+        s->pool[pool_slot].has_job = false;
+    LWLockRelease(s->lock);
+}
+
+}  // namespace
+
+bool take_job(int index, uint64 generation, RefreshJob* out) {
     SharedState* s = shared();
     LWLockAcquire(s->lock, LW_EXCLUSIVE);
     RefreshJob& job = s->jobs[index];
@@ -35,20 +53,19 @@ bool read_job(int index, uint64 generation, RefreshJob* out) {
     return ok;
 }
 
-void write_result(int index, uint64 generation, const UnitOutcome& outcome) {
-    SharedState* s = shared();
-    LWLockAcquire(s->lock, LW_EXCLUSIVE);
-    RefreshJob& job = s->jobs[index];
-    if (job.state == kJobAssigned && job.generation == generation) {
-        job.result = static_cast<int>(outcome.result);
-        strlcpy(job.sqlstate, outcome.failure.sqlstate.c_str(), sizeof(job.sqlstate));
-        strlcpy(job.message, outcome.failure.message.c_str(), sizeof(job.message));
-        job.state = kJobDone;
-    }
-    LWLockRelease(s->lock);
+void run_job(int index, const RefreshJob& job, int pool_slot, uint64 pool_token) {
+    pgtrickle::pg::pg_guard([&] {
+        RefreshRequest request;
+        request.id = job.pgt_id;
+        request.name = job.name;
+        if (job.has_last_refresh)
+            request.last_refresh_us = job.last_refresh_us;
+        request.action = job.action;
+        const UnitOutcome outcome = run_refresh_unit(request);
+        write_result(index, job.generation, outcome, pool_slot, pool_token);
+    });
 }
 
-}  // namespace
 }  // namespace pgtrickle::pg::worker
 
 extern "C" void pgt_refresh_worker_main(Datum main_arg) {
@@ -63,19 +80,9 @@ extern "C" void pgt_refresh_worker_main(Datum main_arg) {
     if (shared() == nullptr || index < 0 || index >= kMaxRefreshJobs)
         proc_exit(0);
     RefreshJob job;
-    if (!read_job(index, generation, &job))
+    if (!take_job(index, generation, &job))
         proc_exit(0);
     BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
-
-    pgtrickle::pg::pg_guard([&] {
-        RefreshRequest request;
-        request.id = job.pgt_id;
-        request.name = job.name;
-        if (job.has_last_refresh)
-            request.last_refresh_us = job.last_refresh_us;
-        request.action = job.action;
-        const UnitOutcome outcome = run_refresh_unit(request);
-        write_result(index, job.generation, outcome);
-    });
+    run_job(index, job);
     proc_exit(0);
 }

@@ -84,7 +84,24 @@ void scheduler_exit(int, Datum) {
             job.state = kJobFree;
             ++job.generation;
         }
+    // Its pool workers leave (they would notice within a second anyway); a slot whose worker
+    // has not started yet is freed, and the worker, if it starts, finds its token gone.
+    Latch* pool_latches[kMaxPoolWorkers];
+    int npool = 0;
+    for (auto& w : s->pool) {
+        if (w.token == 0 || w.scheduler != MyProcPid)
+            continue;
+        if (w.pid == 0) {
+            std::memset(&w, 0, sizeof(w));
+            continue;
+        }
+        w.retire = true;
+        if (w.latch != nullptr)
+            pool_latches[npool++] = w.latch;
+    }
     LWLockRelease(s->lock);
+    for (int i = 0; i < npool; ++i)
+        SetLatch(pool_latches[i]);
     wake_launcher();
 }
 
@@ -177,6 +194,34 @@ RefreshRequest request_of(const DueTable& t) {
     return RefreshRequest{t.id, t.name, t.last_refresh_us, t.action};
 }
 
+// Plain C under the lock: a free job slot filled with `t` for a worker (*generation: the new
+// generation), or -1 when none is free or `cap` jobs are handed out already.
+int assign_job(SharedState* s, const DueTable& t, int cap, uint64* generation) {
+    int index = -1;
+    int busy = 0;
+    for (int i = 0; i < kMaxRefreshJobs; ++i) {
+        if (s->jobs[i].state != kJobFree)
+            ++busy;
+        else if (index < 0)
+            index = i;
+    }
+    if (index < 0 || busy >= cap)
+        return -1;
+    RefreshJob& job = s->jobs[index];
+    *generation = job.generation + 1;
+    std::memset(&job, 0, sizeof(job));
+    job.generation = *generation;
+    job.state = kJobAssigned;
+    job.dboid = MyDatabaseId;
+    job.owner = MyProcPid;
+    job.pgt_id = t.id;
+    job.has_last_refresh = t.last_refresh_us.has_value();
+    job.last_refresh_us = t.last_refresh_us.value_or(0);
+    strlcpy(job.action, t.action.c_str(), sizeof(job.action));
+    strlcpy(job.name, t.name.c_str(), sizeof(job.name));
+    return index;
+}
+
 enum class ExitReason { ExtensionMissing, Terminated };
 
 class Scheduler {
@@ -193,12 +238,20 @@ class Scheduler {
         std::uint64_t sum;
         std::int64_t now_us;
     };
-    // A refresh handed to a refresh worker.
+    // A refresh handed to a refresh worker or a pool worker.
     struct Running {
         Work work;
         int job;
         uint64 generation;
+        BackgroundWorkerHandle* handle;  // the worker's (a pool worker's stays in pool_)
+        bool pooled;
+    };
+    // A pool worker this scheduler started (see pool_worker.cpp).
+    struct PoolMember {
+        int slot;      // in SharedState::pool
+        uint64 token;  // PoolWorker::token: the slot is still this member's while they match
         BackgroundWorkerHandle* handle;
+        bool retiring;
     };
     // What became of the tick's due stream tables so far.
     struct TickState {
@@ -210,6 +263,8 @@ class Scheduler {
     TickOutcome tick();
     void execute(const std::vector<DueTable>& due);
     std::optional<Running> dispatch(const Work& work, std::size_t running);
+    std::optional<Running> dispatch_to_pool(const Work& work, bool* pool_running);
+    void maintain_pool();
     void collect(std::vector<Running>& running, TickState& state);
     void apply(const Work& work, const UnitOutcome& outcome, TickState& state);
     std::uint64_t change_sum(const DueTable& table) const;
@@ -230,6 +285,8 @@ class Scheduler {
         std::int64_t checked_us = 0;
     };
     std::map<std::int64_t, Seen> seen_;
+    std::vector<PoolMember> pool_;
+    bool pool_start_failed_ = false;  // logged once until a start succeeds
     MemoryContext loop_context_ = nullptr;
     TimestampTz last_tick_start_ = 0;
     bool woken_during_tick_ = false;           // the latch was reset while waiting for workers
@@ -596,36 +653,22 @@ std::optional<Scheduler::Running> Scheduler::dispatch(const Work& work, std::siz
     // The scheduler's own refresh counts against the database's budget too.
     if (static_cast<int>(running) + 2 > guc::max_concurrent_refreshes)
         return std::nullopt;
+    // With a pool, its workers take the refreshes handed out. Only while none of them runs (not
+    // started yet, or no slot for them) is a refresh worker started instead.
+    if (guc::worker_pool_size > 0) {
+        bool pool_running = false;
+        if (auto r = dispatch_to_pool(work, &pool_running))
+            return r;
+        if (pool_running)
+            return std::nullopt;
+    }
     const DueTable& t = *work.table;
-    const int cap = guc::max_dynamic_refresh_workers;
     int index = -1;
     uint64 generation = 0;
     SharedState* s = shared();
     pg_call([&] {
         LWLockAcquire(s->lock, LW_EXCLUSIVE);
-        int busy = 0;
-        for (int i = 0; i < kMaxRefreshJobs; ++i) {
-            if (s->jobs[i].state != kJobFree)
-                ++busy;
-            else if (index < 0)
-                index = i;
-        }
-        if (busy >= cap)
-            index = -1;
-        if (index >= 0) {
-            RefreshJob& job = s->jobs[index];
-            generation = job.generation + 1;
-            std::memset(&job, 0, sizeof(job));
-            job.generation = generation;
-            job.state = kJobAssigned;
-            job.dboid = MyDatabaseId;
-            job.owner = MyProcPid;
-            job.pgt_id = t.id;
-            job.has_last_refresh = t.last_refresh_us.has_value();
-            job.last_refresh_us = t.last_refresh_us.value_or(0);
-            strlcpy(job.action, t.action.c_str(), sizeof(job.action));
-            strlcpy(job.name, t.name.c_str(), sizeof(job.name));
-        }
+        index = assign_job(s, t, guc::max_dynamic_refresh_workers, &generation);
         LWLockRelease(s->lock);
     });
     if (index < 0)
@@ -661,7 +704,159 @@ std::optional<Scheduler::Running> Scheduler::dispatch(const Work& work, std::siz
         });
         return std::nullopt;
     }
-    return Running{work, index, generation, handle};
+    return Running{work, index, generation, handle, false};
+}
+
+// Hands `work` to an idle pool worker; nullopt when none is idle (*pool_running: whether any of
+// them runs at all).
+std::optional<Scheduler::Running> Scheduler::dispatch_to_pool(const Work& work,
+                                                              bool* pool_running) {
+    SharedState* s = shared();
+    int index = -1;
+    uint64 generation = 0;
+    Latch* latch = nullptr;
+    BackgroundWorkerHandle* handle = nullptr;
+    bool running = false;
+    pg_call([&] {
+        LWLockAcquire(s->lock, LW_EXCLUSIVE);
+        for (const auto& m : pool_) {
+            PoolWorker& w = s->pool[m.slot];
+            if (m.retiring || w.token != m.token || w.pid == 0 || w.retire)
+                continue;
+            running = true;
+            if (w.has_job)
+                continue;
+            index = assign_job(s, *work.table, kMaxRefreshJobs, &generation);
+            if (index >= 0) {
+                s->jobs[index].worker_pid = w.pid;
+                w.has_job = true;
+                w.job = index;
+                w.job_generation = generation;
+                latch = w.latch;
+                handle = m.handle;
+            }
+            break;
+        }
+        LWLockRelease(s->lock);
+    });
+    *pool_running = running;
+    if (index < 0)
+        return std::nullopt;
+    pg_call([&] { SetLatch(latch); });
+    return Running{work, index, generation, handle, true};
+}
+
+// Starts and stops pool workers until pg_trickle.worker_pool_size of them serve this database
+// (none unless parallel_refresh_mode is 'on' and pg_trickle.enabled; never more than the
+// refreshes max_concurrent_refreshes lets it hand out), and forgets those that stopped.
+void Scheduler::maintain_pool() {
+    const int wanted = guc::enabled && guc::parallel_refresh_mode == guc::ParallelRefreshMode::On
+                           ? std::min(guc::worker_pool_size, guc::max_concurrent_refreshes - 1)
+                           : 0;
+    if (wanted == 0 && pool_.empty())
+        return;
+    SharedState* s = shared();
+    for (auto it = pool_.begin(); it != pool_.end();) {
+        pid_t pid = 0;
+        const BgwHandleStatus status =
+            pg_call([&] { return GetBackgroundWorkerPid(it->handle, &pid); });
+        if (status != BGWH_STOPPED) {
+            ++it;
+            continue;
+        }
+        // Gone: it freed its slot on the way out, unless it never started or died abruptly.
+        pg_call([&] {
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            if (s->pool[it->slot].token == it->token)
+                std::memset(&s->pool[it->slot], 0, sizeof(PoolWorker));
+            LWLockRelease(s->lock);
+            pfree(it->handle);
+        });
+        it = pool_.erase(it);
+    }
+    int active = 0;
+    for (const auto& m : pool_)
+        active += m.retiring ? 0 : 1;
+    // Too many: the newest leave once idle.
+    for (auto it = pool_.rbegin(); it != pool_.rend() && active > wanted; ++it) {
+        if (it->retiring)
+            continue;
+        it->retiring = true;
+        --active;
+        pg_call([&] {
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            PoolWorker& w = s->pool[it->slot];
+            Latch* latch = nullptr;
+            if (w.token == it->token) {
+                w.retire = true;
+                latch = w.latch;
+            }
+            LWLockRelease(s->lock);
+            if (latch != nullptr)
+                SetLatch(latch);
+        });
+    }
+    // Too few: start more, while pool slots and background worker slots last.
+    while (active < wanted) {
+        int slot = -1;
+        uint64 token = 0;
+        pg_call([&] {
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            for (int i = 0; i < kMaxPoolWorkers && slot < 0; ++i)
+                if (s->pool[i].token == 0) {
+                    slot = i;
+                    token = ++s->pool_tokens;
+                    std::memset(&s->pool[i], 0, sizeof(PoolWorker));
+                    s->pool[i].token = token;
+                    s->pool[i].dboid = MyDatabaseId;
+                    s->pool[i].scheduler = MyProcPid;
+                }
+            LWLockRelease(s->lock);
+        });
+        BackgroundWorkerHandle* handle = nullptr;
+        bool started = false;
+        if (slot >= 0) {
+            BackgroundWorker w;
+            std::memset(&w, 0, sizeof(w));
+            w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+            w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+            w.bgw_restart_time = BGW_NEVER_RESTART;
+            strlcpy(w.bgw_library_name, "pg_trickle", BGW_MAXLEN);
+            strlcpy(w.bgw_function_name, "pgt_pool_worker_main", BGW_MAXLEN);
+            strlcpy(w.bgw_name, "pg_trickle pool worker", BGW_MAXLEN);
+            strlcpy(w.bgw_type, "pg_trickle pool worker", BGW_MAXLEN);
+            w.bgw_main_arg = Int32GetDatum(slot);
+            static_assert(sizeof(token) <= BGW_EXTRALEN);
+            std::memcpy(w.bgw_extra, &token, sizeof(token));
+            w.bgw_notify_pid = MyProcPid;
+            started = pg_call([&] {
+                MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+                const bool ok = RegisterDynamicBackgroundWorker(&w, &handle);
+                MemoryContextSwitchTo(old);
+                return ok;
+            });
+            if (!started)
+                pg_call([&] {
+                    LWLockAcquire(s->lock, LW_EXCLUSIVE);
+                    if (s->pool[slot].token == token)
+                        std::memset(&s->pool[slot], 0, sizeof(PoolWorker));
+                    LWLockRelease(s->lock);
+                });
+        }
+        if (!started) {
+            if (!pool_start_failed_)
+                log_message(fmt::format(
+                    "pg_trickle: could not start a pool worker ({}); refreshes go to refresh "
+                    "workers while none runs, else the scheduler runs them itself",
+                    slot < 0 ? "all pool worker slots of the server are taken"
+                             : "no background worker slot: raise max_worker_processes"));
+            pool_start_failed_ = true;
+            return;
+        }
+        pool_start_failed_ = false;
+        pool_.push_back(PoolMember{slot, token, handle, false});
+        ++active;
+    }
 }
 
 // Collects the outcomes of refresh workers that finished (or died without one).
@@ -712,7 +907,8 @@ void Scheduler::collect(std::vector<Running>& running, TickState& state) {
             outcome = died;
         }
         apply(it->work, *outcome, state);
-        pg_call([&] { pfree(it->handle); });
+        if (!it->pooled)
+            pg_call([&] { pfree(it->handle); });
         it = running.erase(it);
     }
 }
@@ -803,6 +999,7 @@ ExitReason Scheduler::run() {
         }
         working = true;
         last_tick_start_ = GetCurrentTimestamp();
+        maintain_pool();
         const TickOutcome outcome = tick();
         working = false;
         if (outcome == TickOutcome::ExtensionMissing)

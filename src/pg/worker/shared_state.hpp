@@ -72,6 +72,26 @@ struct RefreshJob {
     char message[512];
 };
 
+// A persistent refresh worker of a database's pool (pg_trickle.worker_pool_size): started by
+// the database's scheduler, it waits on its latch for the jobs that scheduler assigns it, and
+// keeps its backend's caches warm from one refresh to the next. At most kMaxPoolWorkers in the
+// server, all databases together.
+constexpr int kMaxPoolWorkers = 64;
+struct PoolWorker {
+    // 0: slot free. Otherwise unique to one start of a pool worker (SharedState::pool_tokens):
+    // the scheduler, the worker and their handles name the slot's occupant by it, never by a
+    // slot index or pid alone, since a slot is reused as soon as its worker leaves.
+    uint64 token;
+    Oid dboid;
+    pid_t scheduler;  // the scheduler that started it, the only one assigning it jobs
+    pid_t pid;        // 0 until it has started
+    Latch* latch;     // its latch, once started
+    bool retire;      // leave once idle (the pool shrank, or its scheduler left)
+    bool has_job;     // `job` (an index into SharedState::jobs) is assigned to it
+    int job;
+    uint64 job_generation;
+};
+
 struct SharedState {
     LWLock* lock;
     pid_t launcher_pid;
@@ -84,6 +104,8 @@ struct SharedState {
     pg_atomic_uint64 buffer_floors[kChangeBuckets];
     pg_atomic_uint64 publishes;  // bumped by every publication of committed changes
     RefreshJob jobs[kMaxRefreshJobs];
+    PoolWorker pool[kMaxPoolWorkers];
+    uint64 pool_tokens;  // the last PoolWorker::token handed out
     CheckedEntry checked[kCheckedEntries];
     int nslots;
     SchedulerSlot slots[FLEXIBLE_ARRAY_MEMBER];

@@ -7,6 +7,7 @@
 #include "pg_trickle/pg/guard.hpp"
 
 extern "C" {
+#include "pgstat.h"
 #include "utils/backend_status.h"
 }
 
@@ -71,6 +72,13 @@ std::optional<Failure> in_transaction(const std::function<void(Spi&)>& work) {
         pg_call([] { AbortCurrentTransaction(); });
     }
     MemoryContextSwitchTo(caller_context);
+    // A background worker publishes its table statistics itself (a backend does so when idle):
+    // without this, autovacuum would not hear of the rows the refreshes of a long-lived worker
+    // insert and delete (change buffers above all) until the worker exits. Rate-limited inside.
+    pg_call([] {
+        if (!IsTransactionOrTransactionBlock())
+            (void)pgstat_report_stat(false);
+    });
     return failure;
 }
 
