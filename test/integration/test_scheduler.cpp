@@ -616,6 +616,30 @@ TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
     EXPECT_NE(overlap[0][0], "0");
 }
 
+TEST_F(Scheduler, ScheduledRefreshesReportTheirTableStatistics) {
+    // The change buffer's rows are written by the writers' sessions and deleted by the
+    // scheduler's refreshes: autovacuum hears of those deletions only if the long-lived
+    // scheduler publishes its statistics (a background worker does so itself).
+    auto c = connect();
+    c.exec("CREATE TABLE src (id int PRIMARY KEY, v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT id, v FROM src', schedule => '1s',"
+        " refresh_mode => 'DIFFERENTIAL')");
+    const std::string buffer =
+        "pgtrickle_changes.changes_" + c.scalar("SELECT 'src'::regclass::oid::text");
+    for (int i = 1; i <= 3; ++i) {
+        c.exec(fmt::format("INSERT INTO src SELECT g, g FROM generate_series({}, {}) g", i * 100,
+                           i * 100 + 49));
+        ASSERT_TRUE(converges("SELECT count(*) FROM st", std::to_string(i * 50)));
+    }
+    EXPECT_TRUE(eventually(
+        [&] {
+            return scalar("SELECT n_tup_del FROM pg_stat_user_tables WHERE relid = '" + buffer +
+                          "'::regclass") == "150";
+        },
+        20s));
+}
+
 TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
     SystemSetting pool("pg_trickle.worker_pool_size", "2");
     auto c = connect();
