@@ -665,3 +665,40 @@ SELECT id, name FROM f_collate ORDER BY id;
 SELECT st, result FROM d_check() WHERE st = 'f_collate';
 SELECT pgtrickle.drop_stream_table('f_collate');
 DROP TABLE d_names;
+
+-- A buffer whose rows every reader has consumed is emptied with TRUNCATE (a new file), not row
+-- by row; inside a transaction block, or with pg_trickle.cleanup_use_truncate off, row by row.
+-- With a second reader that has not refreshed yet, the rows stay.
+CREATE TABLE d_trunc (id int PRIMARY KEY, v int);
+SELECT pgtrickle.create_stream_table('f_trunc', 'SELECT id, v FROM d_trunc', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+CREATE FUNCTION d_trunc_buffer() RETURNS TABLE (rows bigint, file oid) LANGUAGE plpgsql AS $$
+DECLARE b regclass := ('pgtrickle_changes.changes_' || 'd_trunc'::regclass::oid)::regclass;
+BEGIN EXECUTE format('SELECT count(*), pg_relation_filenode(%L) FROM %s', b, b) INTO rows, file; RETURN NEXT; END $$;
+CREATE TEMP TABLE d_files AS SELECT 'start' AS step, file FROM d_trunc_buffer();
+INSERT INTO d_trunc SELECT g, g FROM generate_series(1, 100) g;
+SELECT pgtrickle.refresh_stream_table('f_trunc');
+INSERT INTO d_files SELECT 'autocommit', file FROM d_trunc_buffer();
+INSERT INTO d_trunc SELECT g, g FROM generate_series(101, 110) g;
+BEGIN;
+SELECT pgtrickle.refresh_stream_table('f_trunc');
+COMMIT;
+INSERT INTO d_files SELECT 'block', file FROM d_trunc_buffer();
+SET pg_trickle.cleanup_use_truncate = off;
+UPDATE d_trunc SET v = v + 1 WHERE id <= 10;
+SELECT pgtrickle.refresh_stream_table('f_trunc');
+RESET pg_trickle.cleanup_use_truncate;
+INSERT INTO d_files SELECT 'off', file FROM d_trunc_buffer();
+SELECT pgtrickle.create_stream_table('f_trunc_2', 'SELECT count(*) AS n FROM d_trunc', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_files SELECT 'second reader', file FROM d_trunc_buffer();
+DELETE FROM d_trunc WHERE id > 100;
+SELECT pgtrickle.refresh_stream_table('f_trunc');
+INSERT INTO d_files SELECT 'unconsumed', file FROM d_trunc_buffer();
+SELECT (SELECT rows FROM d_trunc_buffer()) AS rows_kept_for_f_trunc_2;
+SELECT pgtrickle.refresh_stream_table('f_trunc_2');
+INSERT INTO d_files SELECT 'all consumed', file FROM d_trunc_buffer();
+SELECT step, file <> lag(file) OVER (ORDER BY ctid) AS new_file, (SELECT rows FROM d_trunc_buffer()) AS rows_now
+FROM d_files ORDER BY ctid;
+SELECT st, result FROM d_check() WHERE st IN ('f_trunc', 'f_trunc_2') ORDER BY st;
+SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_trunc', 'f_trunc_2']) st;
+DROP FUNCTION d_trunc_buffer();
+DROP TABLE d_trunc;

@@ -11,8 +11,14 @@
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/worker.hpp"
+
+extern "C" {
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+}
 
 namespace pgtrickle::pg {
 
@@ -220,6 +226,57 @@ void rebuild_capture(Spi& spi, Oid relid) {
     sync_capture(spi, relid);
 }
 
+namespace {
+
+// Rows of buffer `b` that every consumer has consumed, given the cutoff $2 of trim_buffer.
+std::string consumed_condition(const std::string& b) {
+    return fmt::format(
+        "{0}.xid < $2::pg_catalog.xid8"
+        " AND {0}.xid <> ALL (ARRAY(SELECT (st.frontier->>'own_xid')::pg_catalog.xid8"
+        " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d"
+        " USING (pgt_id) WHERE d.source_relid = $1::oid"
+        " AND st.frontier->>'own_xid' IS NOT NULL))",
+        b);
+}
+
+// pg_trickle.cleanup_use_truncate: when every row of the buffer has been consumed, TRUNCATE it
+// instead of deleting row by row (constant time, and no dead rows for autovacuum). Only with
+// the buffer locked exclusively at once: a writer holds its lock on the buffer until it
+// commits, so none is in progress then, and none can start until this transaction ends; a
+// snapshot taken under the lock sees every row, those committed after the refresh's snapshot
+// included. Not inside a transaction block: the lock, held to its end, would stop writers.
+bool truncate_consumed(Spi& spi, Oid relid, const std::string& cutoff) {
+    if (!guc::cleanup_use_truncate || pg_call([] { return IsTransactionBlock(); }))
+        return false;
+    const std::string name = "changes_" + std::to_string(relid);
+    const Oid buffer = pg_call([&] {
+        return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
+    });
+    if (!OidIsValid(buffer) ||
+        !pg_call([&] { return ConditionalLockRelationOid(buffer, AccessExclusiveLock); }))
+        return false;
+    spi.use_snapshot(pg_call([] { return GetLatestSnapshot(); }));
+    Value unconsumed;
+    try {
+        unconsumed = spi.execute(fmt::format("SELECT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
+                                             core::buffer_table(relid), consumed_condition("b")),
+                                 {std::to_string(relid), cutoff})
+                         .scalar();
+    } catch (...) {
+        spi.use_snapshot(nullptr);
+        throw;
+    }
+    spi.use_snapshot(nullptr);
+    if (unconsumed == Value("t")) {
+        pg_call([&] { UnlockRelationOid(buffer, AccessExclusiveLock); });
+        return false;
+    }
+    spi.run("TRUNCATE " + core::buffer_table(relid));
+    return true;
+}
+
+}  // namespace
+
 void trim_buffer(Spi& spi, Oid relid) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(relid);
@@ -241,13 +298,10 @@ void trim_buffer(Spi& spi, Oid relid) {
     const uint64 floor = worker::buffer_floor(relid);
     if (shared && floor != 0 && std::stoull(*cutoff) <= floor)
         return;
-    spi.run(fmt::format("DELETE FROM {} b WHERE b.xid < $2::pg_catalog.xid8"
-                        " AND b.xid <> ALL (ARRAY(SELECT (st.frontier->>'own_xid')::pg_catalog.xid8"
-                        " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d"
-                        " USING (pgt_id) WHERE d.source_relid = $1::oid"
-                        " AND st.frontier->>'own_xid' IS NOT NULL))",
-                        core::buffer_table(relid)),
-            {id, *cutoff});
+    if (!truncate_consumed(spi, relid, *cutoff))
+        spi.run(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(relid),
+                            consumed_condition("b")),
+                {id, *cutoff});
     if (!shared)
         return;
     // The rows left, and those of transactions this snapshot cannot see yet (whose xids are at

@@ -13,6 +13,7 @@ int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
 bool block_source_ddl = true;
 bool planner_aggressive = true;
+bool cleanup_use_truncate = true;
 double differential_max_change_ratio = 0.15;
 ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
 RefreshStrategy refresh_strategy = RefreshStrategy::Auto;
@@ -126,6 +127,11 @@ void define_all() {
                              "rebuilt and the stream tables reading it are refreshed in full "
                              "next time.",
                              &block_source_ddl, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("pg_trickle.cleanup_use_truncate",
+                             "TRUNCATE a change buffer whose rows have all been consumed.",
+                             "Instead of deleting them one by one; only when the buffer can be "
+                             "locked at once, outside a transaction block. off: always DELETE.",
+                             &cleanup_use_truncate, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.planner_aggressive",
                              "Plan delta statements for index probes per changed row.",
                              "When on, a differential refresh plans its "
