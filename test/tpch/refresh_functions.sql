@@ -17,8 +17,8 @@
 --
 --     SELECT tpch_rf1(round, seed, pct);        -- new orders: returns the number of orders
 --     SELECT tpch_rf2(round, seed, pct);        -- deleted orders: returns the number of orders
---     SELECT tpch_rf_update(round, seed, pct);  -- updates: returns the number of rows updated
---     SELECT tpch_round(round, seed, pct);      -- all three, in that order
+--     SELECT tpch_rf_update(round, seed, pct [, small_factor]);  -- updates: rows updated
+--     SELECT tpch_round(round, seed, pct [, small_factor]);      -- all three, in that order
 --     SELECT tpch_rf_hot(round, seed);          -- targeted updates of rows the selective
 --                                               -- queries read (the test's extra churn)
 
@@ -59,13 +59,17 @@ END
 $f$;
 
 -- Updates in place, each on about pct% of the rows of its table (chosen by a hash of the key
--- for (seed, round)). Lineitems keep l_extendedprice = l_quantity * p_retailprice.
+-- for (seed, round)), small_factor times that share of customer, partsupp and supplier (default
+-- 10: at the test's small scale and share, those small tables would otherwise see few changes).
+-- Lineitems keep l_extendedprice = l_quantity * p_retailprice.
 CREATE OR REPLACE FUNCTION tpch_rf_update(round integer, seed integer DEFAULT 1,
-                                          pct double precision DEFAULT 0.1)
+                                          pct double precision DEFAULT 0.1,
+                                          small_factor double precision DEFAULT 10)
 RETURNS bigint LANGUAGE plpgsql AS $f$
 DECLARE
     s      constant bigint := tpch_h(seed, 22, round, 0);
     cutoff constant bigint := round(pct * 1000);  -- out of 100000
+    small  constant bigint := round(pct * small_factor * 1000);
     n      bigint;
     total  bigint := 0;
 BEGIN
@@ -104,26 +108,26 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
 
-    -- customer: account balance (ten times the share: the table is small)
+    -- customer: account balance (small_factor times the share)
     UPDATE customer
        SET c_acctbal = tpch_acctbal(s, 13, c_custkey, 1)
-     WHERE tpch_h(s, 13, c_custkey, 0) % 100000 < cutoff * 10;
+     WHERE tpch_h(s, 13, c_custkey, 0) % 100000 < small;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
 
-    -- partsupp: supply cost and available quantity (ten times the share)
+    -- partsupp: supply cost and available quantity (small_factor times the share)
     UPDATE partsupp
        SET ps_supplycost = (tpch_u(s, 14, ps_partkey::bigint * 65536 + ps_suppkey, 1, 100, 100000)
                             / 100.0)::numeric(15,2),
            ps_availqty = tpch_u(s, 14, ps_partkey::bigint * 65536 + ps_suppkey, 2, 1, 9999)
-     WHERE tpch_h(s, 14, ps_partkey::bigint * 65536 + ps_suppkey, 0) % 100000 < cutoff * 10;
+     WHERE tpch_h(s, 14, ps_partkey::bigint * 65536 + ps_suppkey, 0) % 100000 < small;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
 
-    -- supplier: account balance (ten times the share, at least one supplier per round)
+    -- supplier: account balance (small_factor times the share, at least one supplier per round)
     UPDATE supplier
        SET s_acctbal = tpch_acctbal(s, 15, s_suppkey, 1)
-     WHERE tpch_h(s, 15, s_suppkey, 0) % 100000 < cutoff * 10
+     WHERE tpch_h(s, 15, s_suppkey, 0) % 100000 < small
         OR s_suppkey = 1 + tpch_h(s, 15, 0, 2) % (SELECT max(s_suppkey) FROM supplier);
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
@@ -314,7 +318,8 @@ $f$;
 
 -- One round: RF1, RF2, updates. Returns a short summary.
 CREATE OR REPLACE FUNCTION tpch_round(round integer, seed integer DEFAULT 1,
-                                      pct double precision DEFAULT 0.1)
+                                      pct double precision DEFAULT 0.1,
+                                      small_factor double precision DEFAULT 10)
 RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
     ins integer;
@@ -323,7 +328,7 @@ DECLARE
 BEGIN
     ins := tpch_rf1(round, seed, pct);
     del := tpch_rf2(round, seed, pct);
-    upd := tpch_rf_update(round, seed, pct);
+    upd := tpch_rf_update(round, seed, pct, small_factor);
     RETURN format('round %s: %s orders inserted, %s orders deleted, %s rows updated',
                   round, ins, del, upd);
 END
