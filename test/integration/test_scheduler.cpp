@@ -619,7 +619,9 @@ TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
 TEST_F(Scheduler, ScheduledRefreshesReportTheirTableStatistics) {
     // The change buffer's rows are written by the writers' sessions and deleted by the
     // scheduler's refreshes: autovacuum hears of those deletions only if the long-lived
-    // scheduler publishes its statistics (a background worker does so itself).
+    // scheduler publishes its statistics (a background worker does so itself). Deleted, that
+    // is: an emptied buffer can also be truncated, which counts no row.
+    SystemSetting no_truncate("pg_trickle.cleanup_use_truncate", "off");
     auto c = connect();
     c.exec("CREATE TABLE src (id int PRIMARY KEY, v int)");
     c.exec(
@@ -638,6 +640,60 @@ TEST_F(Scheduler, ScheduledRefreshesReportTheirTableStatistics) {
                           "'::regclass") == "150";
         },
         20s));
+}
+
+TEST_F(Scheduler, ScheduledRefreshTruncatesAConsumedBufferButNotALockedOne) {
+    auto c = connect();
+    c.exec("CREATE TABLE src (id int PRIMARY KEY, v int, pad text)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT id, v, pad FROM src',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    const std::string buffer =
+        "pgtrickle_changes.changes_" + c.scalar("SELECT 'src'::regclass::oid::text");
+    const std::string file = "SELECT pg_relation_filenode('" + buffer + "')::text";
+    const std::string rows = "SELECT count(*) FROM " + buffer;
+    // Big enough to be truncated (a small buffer is deleted from, row by row).
+    auto insert = [&](Connection& conn, int from) {
+        conn.exec(fmt::format(
+            "INSERT INTO src SELECT g, g, repeat('x', 100) FROM generate_series({}, {}) g", from,
+            from + 9999));
+    };
+    std::string f0 = c.scalar(file);
+    insert(c, 1);
+    ASSERT_TRUE(converges("SELECT count(*) FROM st", "10000"));
+    EXPECT_TRUE(eventually([&] { return scalar(file) != f0 && scalar(rows) == "0"; }, 20s));
+
+    // A writer in progress holds the buffer locked. Every row the refresh can see is consumed
+    // then, but the writer's own rows are in the buffer too: the refresh deletes, and does not
+    // truncate, and the writer's rows, committed later, reach the stream table.
+    auto writer = db_.connect();
+    const std::string f1 = c.scalar(file);
+    {
+        SystemSetting paused("pg_trickle.enabled", "off");
+        ASSERT_TRUE(eventually(
+            [&] {
+                auto probe = connect();
+                return scheduler_activity(probe, dbname_) == "pg_trickle.enabled is off";
+            },
+            20s));
+        insert(c, 20001);  // committed before the writer begins
+        writer.exec("BEGIN");
+        insert(writer, 100001);
+    }
+    ASSERT_TRUE(converges("SELECT count(*) FROM st", "20000"));
+    EXPECT_TRUE(eventually([&] { return scalar(rows) == "0"; }, 20s));
+    EXPECT_EQ(c.scalar(file), f1);
+    writer.exec("COMMIT");
+    ASSERT_TRUE(converges("SELECT count(*) FROM st", "30000"));
+    EXPECT_TRUE(eventually([&] { return scalar(file) != f1 && scalar(rows) == "0"; }, 20s));
+
+    // Off: deleted, row by row.
+    SystemSetting off("pg_trickle.cleanup_use_truncate", "off");
+    const std::string f2 = c.scalar(file);
+    insert(c, 40001);
+    ASSERT_TRUE(converges("SELECT count(*) FROM st", "40000"));
+    EXPECT_TRUE(eventually([&] { return scalar(rows) == "0"; }, 20s));
+    EXPECT_EQ(c.scalar(file), f2);
 }
 
 TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {

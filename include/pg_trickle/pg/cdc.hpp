@@ -37,7 +37,10 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid);
 // it loses its frontier, so its next refresh is FULL.
 void rebuild_capture(Spi& spi, Oid relid);
 
-// Deletes buffered changes every consumer of `relid` has consumed.
-void trim_buffer(Spi& spi, Oid relid);
+// Deletes the buffered changes of `relids` that every consumer has consumed. With
+// `may_truncate` (a scheduled refresh, whose transaction ends right after) and
+// pg_trickle.cleanup_use_truncate, a big buffer all of whose rows are consumed is emptied with
+// TRUNCATE instead, if it can be locked at once; otherwise it is left for the next trim.
+void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate);
 
 }  // namespace pgtrickle::pg

@@ -35,7 +35,7 @@ void note_source_change(Oid relid);
 // restart, without shared memory, or while another source hashing to the same bucket holds it).
 // Plain C, never raises.
 // The capture trigger lowers the floor to its transaction's xid before writing rows;
-// trim_buffer (cdc.hpp) sets it after trimming.
+// trim_buffers (cdc.hpp) sets it after trimming.
 void note_buffer_write(Oid relid, uint64 xid);
 uint64 buffer_floor(Oid relid);
 void set_buffer_floor(Oid relid, uint64 xid);

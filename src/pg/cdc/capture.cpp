@@ -16,6 +16,7 @@
 #include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 }
@@ -115,7 +116,12 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         if (std::find(have.begin(), have.end(), w) == have.end())
             missing.push_back(w);
     // The stream tables' owners read the buffer when they refresh (they may read the source).
+    // GRANT and REVOKE rewrite the buffer's pg_class row without locking the buffer, as a
+    // TRUNCATE of it does too (trim_buffers): the lock keeps the two apart (one waits for the
+    // other instead of failing with "tuple concurrently updated").
     auto grant_readers = [&] {
+        if (existing)
+            spi.run("LOCK TABLE " + core::buffer_table(relid) + " IN ACCESS SHARE MODE");
         auto owners = spi.execute(
             "SELECT DISTINCT pg_catalog.quote_ident(r.rolname) FROM pgtrickle.pgt_dependencies d"
             " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
@@ -228,7 +234,7 @@ void rebuild_capture(Spi& spi, Oid relid) {
 
 namespace {
 
-// Rows of buffer `b` that every consumer has consumed, given the cutoff $2 of trim_buffer.
+// Rows of buffer `b` that every consumer has consumed, given the cutoff $2 (trim_buffers).
 std::string consumed_condition(const std::string& b) {
     return fmt::format(
         "{0}.xid < $2::pg_catalog.xid8"
@@ -239,71 +245,100 @@ std::string consumed_condition(const std::string& b) {
         b);
 }
 
-// pg_trickle.cleanup_use_truncate: when every row of the buffer has been consumed, TRUNCATE it
-// instead of deleting row by row (constant time, and no dead rows for autovacuum). Only with
-// the buffer locked exclusively at once: a writer holds its lock on the buffer until it
-// commits, so none is in progress then, and none can start until this transaction ends; a
-// snapshot taken under the lock sees every row, those committed after the refresh's snapshot
-// included. Not inside a transaction block: the lock, held to its end, would stop writers.
-bool truncate_consumed(Spi& spi, Oid relid, const std::string& cutoff) {
-    if (!guc::cleanup_use_truncate || pg_call([] { return IsTransactionBlock(); }))
-        return false;
+// Buffers smaller than this are trimmed with DELETE whatever the setting: a TRUNCATE has costs
+// of its own (catalog rows rewritten, new files, a pass over shared_buffers at commit).
+constexpr BlockNumber kTruncateMinPages = 64;
+
+struct Trim {
+    Oid relid;
+    std::string cutoff;
+    bool shared;
+};
+
+Oid buffer_oid(Oid relid) {
     const std::string name = "changes_" + std::to_string(relid);
-    const Oid buffer = pg_call([&] {
+    return pg_call([&] {
         return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
     });
-    if (!OidIsValid(buffer) ||
-        !pg_call([&] { return ConditionalLockRelationOid(buffer, AccessExclusiveLock); }))
-        return false;
-    spi.use_snapshot(pg_call([] { return GetLatestSnapshot(); }));
-    Value unconsumed;
+}
+
+// Whether some row of the buffer is not consumed, seen with `snapshot` (nullptr: the usual).
+bool has_unconsumed(Spi& spi, const Trim& t, Snapshot snapshot) {
+    spi.use_snapshot(snapshot);
+    Value v;
     try {
-        unconsumed = spi.execute(fmt::format("SELECT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
-                                             core::buffer_table(relid), consumed_condition("b")),
-                                 {std::to_string(relid), cutoff})
-                         .scalar();
+        v = spi.execute(fmt::format("SELECT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
+                                    core::buffer_table(t.relid), consumed_condition("b")),
+                        {std::to_string(t.relid), t.cutoff})
+                .scalar();
     } catch (...) {
         spi.use_snapshot(nullptr);
         throw;
     }
     spi.use_snapshot(nullptr);
-    if (unconsumed == Value("t")) {
-        pg_call([&] { UnlockRelationOid(buffer, AccessExclusiveLock); });
-        return false;
-    }
-    spi.run("TRUNCATE " + core::buffer_table(relid));
-    return true;
+    return v == Value("t");
 }
 
-}  // namespace
+// A big buffer every row of which has been consumed, for TRUNCATE (see trim_buffers).
+bool truncate_candidate(Spi& spi, const Trim& t) {
+    const Oid buffer = buffer_oid(t.relid);
+    if (!OidIsValid(buffer))
+        return false;
+    const BlockNumber pages = pg_call([&] {
+        Relation r = table_open(buffer, AccessShareLock);
+        BlockNumber n = RelationGetNumberOfBlocks(r);
+        table_close(r, NoLock);
+        return n;
+    });
+    return pages >= kTruncateMinPages && !has_unconsumed(spi, t, nullptr);
+}
 
-void trim_buffer(Spi& spi, Oid relid) {
-    AsCatalogOwner owner;
-    const std::string id = std::to_string(relid);
-    // Conservative: everything older than every consumer's snapshot xmin, except rows of a
-    // transaction some consumer refreshed in (those are told apart by their sequence number).
-    auto cut = spi.execute_cached(
-        "SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
-        "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot))::text, pg_catalog.count(*)"
-        " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING (pgt_id)"
-        " WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL",
-        {id});
-    const Value cutoff = cut.rows[0][0];
-    if (!cutoff)
-        return;
-    // With several consumers, most refreshes move the cutoff past no buffered row (the last of
-    // them to consume a change deletes it): the buffer floor (worker.hpp) says so without a
-    // scan of the buffer.
-    const bool shared = std::stoll(*cut.rows[0][1]) > 1;
-    const uint64 floor = worker::buffer_floor(relid);
-    if (shared && floor != 0 && std::stoull(*cutoff) <= floor)
-        return;
-    if (!truncate_consumed(spi, relid, *cutoff))
-        spi.run(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(relid),
-                            consumed_condition("b")),
-                {id, *cutoff});
-    if (!shared)
-        return;
+// Whether `buffer` could be locked ACCESS EXCLUSIVE at once (tried, and released at once).
+bool lockable(Oid buffer) {
+    return pg_call([&] {
+        if (!ConditionalLockRelationOid(buffer, AccessExclusiveLock))
+            return false;
+        UnlockRelationOid(buffer, AccessExclusiveLock);
+        return true;
+    });
+}
+
+void unlock_all(const std::vector<Oid>& rels) {
+    pg_call([&] {
+        for (Oid r : rels)
+            UnlockRelationOid(r, AccessExclusiveLock);
+    });
+}
+
+// Locks the buffer, its TOAST table and its indexes ACCESS EXCLUSIVE if they are free at once
+// (TRUNCATE would otherwise wait for them with the buffer already locked: writers would wait
+// behind it) and returns them; empty, holding none of them, if one is not free.
+std::vector<Oid> lock_for_truncate(Oid buffer) {
+    std::vector<Oid> rels{buffer};
+    const bool locked = pg_call([&] {
+        if (!ConditionalLockRelationOid(buffer, AccessExclusiveLock))
+            return false;
+        Relation r = table_open(buffer, NoLock);
+        if (OidIsValid(r->rd_rel->reltoastrelid))
+            rels.push_back(r->rd_rel->reltoastrelid);
+        List* indexes = RelationGetIndexList(r);
+        ListCell* lc;
+        foreach (lc, indexes)
+            rels.push_back(lfirst_oid(lc));
+        table_close(r, NoLock);
+        for (std::size_t i = 1; i < rels.size(); ++i) {
+            if (!ConditionalLockRelationOid(rels[i], AccessExclusiveLock)) {
+                for (std::size_t j = 0; j < i; ++j)
+                    UnlockRelationOid(rels[j], AccessExclusiveLock);
+                return false;
+            }
+        }
+        return true;
+    });
+    return locked ? rels : std::vector<Oid>{};
+}
+
+void set_floor_after_trim(Spi& spi, Oid relid) {
     // The rows left, and those of transactions this snapshot cannot see yet (whose xids are at
     // least its xmin), are no older than this.
     auto left = spi.execute(fmt::format(
@@ -311,6 +346,66 @@ void trim_buffer(Spi& spi, Oid relid) {
         " pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()))::text FROM {} b",
         core::buffer_table(relid)));
     worker::set_buffer_floor(relid, std::stoull(*left.scalar()));
+}
+
+}  // namespace
+
+void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
+    AsCatalogOwner owner;
+    std::vector<Trim> deletes, truncates;
+    for (Oid relid : relids) {
+        // Conservative: everything older than every consumer's snapshot xmin, except rows of a
+        // transaction some consumer refreshed in (told apart by their sequence number).
+        auto cut = spi.execute_cached(
+            "SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
+            "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot))::text, pg_catalog.count(*)"
+            " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING "
+            "(pgt_id)"
+            " WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL",
+            {std::to_string(relid)});
+        const Value cutoff = cut.rows[0][0];
+        if (!cutoff)
+            continue;
+        // With several consumers, most refreshes move the cutoff past no buffered row (the
+        // last of them to consume a change deletes it): the buffer floor (worker.hpp) says so
+        // without a scan of the buffer.
+        const Trim t{relid, *cutoff, std::stoll(*cut.rows[0][1]) > 1};
+        const uint64 floor = worker::buffer_floor(relid);
+        if (t.shared && floor != 0 && std::stoull(t.cutoff) <= floor)
+            continue;
+        // A buffer a writer in progress holds locked is deleted from now: waiting for its
+        // lock to come free could take as long as the writer's transaction.
+        if (may_truncate && guc::cleanup_use_truncate && lockable(buffer_oid(relid)) &&
+            truncate_candidate(spi, t))
+            truncates.push_back(t);
+        else
+            deletes.push_back(t);
+    }
+    for (const Trim& t : deletes) {
+        spi.run(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(t.relid),
+                            consumed_condition("b")),
+                {std::to_string(t.relid), t.cutoff});
+        if (t.shared)
+            set_floor_after_trim(spi, t.relid);
+    }
+    // Last, so that nothing this transaction does while holding a buffer's exclusive lock
+    // waits for another lock: each lock is taken only if free at once. No writer holds one then
+    // (a writer keeps its lock on the buffer until it commits), and none can start before this
+    // transaction ends: a snapshot taken now sees every row, those committed after the
+    // refresh's snapshot included. A buffer locked again meanwhile, or with such a row (both
+    // a matter of the last moments), is trimmed next time.
+    for (const Trim& t : truncates) {
+        const std::vector<Oid> locked = lock_for_truncate(buffer_oid(t.relid));
+        if (locked.empty())
+            continue;
+        if (has_unconsumed(spi, t, pg_call([] { return GetLatestSnapshot(); }))) {
+            unlock_all(locked);  // nothing was changed under them
+            continue;
+        }
+        spi.run("TRUNCATE " + core::buffer_table(t.relid));
+        if (t.shared)
+            set_floor_after_trim(spi, t.relid);
+    }
 }
 
 }  // namespace pgtrickle::pg

@@ -203,7 +203,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     w.map = column_map(w.buffer, source);
     const FullTransactionId top = GetTopFullTransactionId();
     w.xid = FullTransactionIdGetDatum(top);
-    // Before any row exists: a trim compares its cutoff with this floor (trim_buffer).
+    // Before any row exists: a trim compares its cutoff with this floor (trim_buffers).
     pgtrickle::pg::worker::note_buffer_write(RelationGetRelid(source),
                                              U64FromFullTransactionId(top));
     // One sequence value per statement orders a transaction's own statements (see cdc.hpp).

@@ -129,8 +129,9 @@ void define_all() {
                              &block_source_ddl, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.cleanup_use_truncate",
                              "TRUNCATE a change buffer whose rows have all been consumed.",
-                             "Instead of deleting them one by one; only when the buffer can be "
-                             "locked at once, outside a transaction block. off: always DELETE.",
+                             "Instead of deleting them one by one: by scheduled refreshes, for "
+                             "buffers of 64 pages or more that can be locked at once. off: always "
+                             "DELETE.",
                              &cleanup_use_truncate, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.planner_aggressive",
                              "Plan delta statements for index probes per changed row.",

@@ -414,9 +414,13 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         notice(fmt::format("stream table {} refreshed FULL instead of DIFFERENTIAL: {}",
                            st.display_name(), fallback_reason));
     }
+    std::vector<Oid> captured;
     for (const auto& s : sources)
         if (s.captured)
-            trim_buffer(spi, s.relid);
+            captured.push_back(s.relid);
+    // TRUNCATE holds a buffer's lock, and its writers, to the end of the transaction: only a
+    // scheduled refresh's ends right after.
+    trim_buffers(spi, captured, initiated_by == "SCHEDULER");
     return result;
 }
 
