@@ -473,6 +473,29 @@ TEST(Delta, MinMaxAreKeptInPlaceAndRescannedOnlyWhenTheExtremeMayLeave) {
               std::string::npos);
 }
 
+TEST(Delta, ChangedGroupsAreEvaluatedPerGroupOrAllInOnePass) {
+    DeltaPlan p;
+    p.kind = DeltaPlan::Kind::Grouped;
+    p.output_columns = {"g", "names"};
+    p.group_columns = {"g"};
+    p.query = "SELECT g, string_agg(s, ',') AS names FROM public.t GROUP BY g";
+    p.key_query = "SELECT g AS __pgt_g1 FROM public.t";
+    p.tables = {{7, "\"public\".\"t\"", {{"g", "integer"}, {"s", "text"}}, {}, true}};
+    p.key_refs = {{p.key_query.find("public.t"), 8, false, "t", 0}};
+    // Per group: the keys pushed into the query, evaluated once per changed group.
+    std::string per_group = apply_statement(p, frontier(), "st");
+    EXPECT_NE(per_group.find("LEFT JOIN LATERAL"), std::string::npos);
+    EXPECT_NE(per_group.find("WHERE (q.\"g\" = a.__pgt_g1 OR"), std::string::npos);
+    EXPECT_EQ(per_group.find("__pgt_qrid"), std::string::npos);
+    // In one pass: the query once, whole, joined to the changed groups on the row id.
+    p.groups_in_one_pass = true;
+    std::string one_pass = apply_statement(p, frontier(), "st");
+    EXPECT_EQ(one_pass.find("LATERAL"), std::string::npos);
+    EXPECT_EQ(count(one_pass, "string_agg(s, ',')"), 1u);
+    EXPECT_NE(one_pass.find("ON r.__pgt_qrid = a.__pgt_rid"), std::string::npos);
+    EXPECT_NE(one_pass.find(row_id_expression(p, "q") + " AS __pgt_qrid"), std::string::npos);
+}
+
 TEST(Cdc, FrontierRoundTripsThroughJson) {
     Frontier f;
     f.snapshot = "10:20:12,15";

@@ -193,6 +193,13 @@ struct DeltaPlan {
     // storage table twice. Set for every algebraic plan: IMMEDIATE's cached plans cannot rely on
     // the estimates of the moment, and a refresh saves the second probe of each group.
     bool probe_storage = false;
+    // Grouped without running state: how the changed groups are computed again. false: the
+    // query once per changed group (LEFT JOIN LATERAL), its group keys an equality the planner
+    // pushes into the query, cheap when a key reaches an index. true: the query once, whole,
+    // matched to the changed groups by row id; set by the analysis when no group key is a column
+    // leading an index (each per-group evaluation would read its tables whole) and the keys'
+    // text is the same for equal values (row ids hash it).
+    bool groups_in_one_pass = false;
     // Grouped algebraic over one table only (relative_apply_possible): apply the change of
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET
     // state = state + change), so concurrent writers of different groups never wait for each

@@ -772,14 +772,16 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
                           const std::string& st) {
     const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
                                     plan.key_restrictions, plan.tables, plan.key_weighted);
-    std::vector<std::string> keys, key_hash_inputs, matches;
+    std::vector<std::string> keys, key_hash_inputs, matches, r_matches;
     for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
         std::string g = fmt::format("__pgt_g{}", k + 1);
         keys.push_back("x." + g);
         key_hash_inputs.push_back("x." + g);
-        std::string out = "q." + quote_ident(plan.group_columns[k]);
-        matches.push_back(fmt::format("({o} = a.{g} OR ({o} IS NULL AND a.{g} IS NULL))",
-                                      fmt::arg("o", out), fmt::arg("g", g)));
+        for (auto [alias, list] : {std::pair{"q", &matches}, std::pair{"r", &r_matches}}) {
+            std::string out = std::string(alias) + "." + quote_ident(plan.group_columns[k]);
+            list->push_back(fmt::format("({o} = a.{g} OR ({o} IS NULL AND a.{g} IS NULL))",
+                                        fmt::arg("o", out), fmt::arg("g", g)));
+        }
     }
     std::string key_list = keys.empty() ? "" : ", " + join(keys, ", ");
     // The row id is a hash: the group key itself decides which stored row is the group's.
@@ -794,6 +796,24 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
     }
     std::string key_match = keq.empty() ? "true" : join(keq, " AND ");
     std::string where = matches.empty() ? "" : " WHERE " + join(matches, " AND ");
+    // The changed groups evaluated: per group (the keys pushed into the query), or all groups
+    // at once, matched by row id (DeltaPlan::groups_in_one_pass; the keys too, so that another
+    // group whose row id collides is not taken for a changed one).
+    std::string evaluated;
+    if (plan.groups_in_one_pass)
+        evaluated = fmt::format(
+            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN (\n"
+            "    SELECT true AS __pgt_present, q.*, {qrid} AS __pgt_qrid FROM (\n{query}\n) q) r\n"
+            "    ON r.__pgt_qrid = a.__pgt_rid AND {match}",
+            fmt::arg("akeys", akeys), fmt::arg("query", plan.query),
+            fmt::arg("qrid", row_id_expression(plan, "q")),
+            fmt::arg("match", r_matches.empty() ? "true" : join(r_matches, " AND ")));
+    else
+        evaluated = fmt::format(
+            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
+            "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON "
+            "true",
+            fmt::arg("akeys", akeys), fmt::arg("query", plan.query), fmt::arg("where", where));
     std::vector<std::string> sets;
     for (const auto& c : plan.output_columns)
         sets.push_back(fmt::format("{0} = n.{0}", quote_ident(c)));
@@ -801,9 +821,7 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "WITH {ctes},\n"
         "__pgt_affected AS MATERIALIZED (\n"
         "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
-        "__pgt_new AS MATERIALIZED (\n"
-        "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
-        "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON true),\n"
+        "__pgt_new AS MATERIALIZED (\n{evaluated}),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_new n\n"
         "  WHERE s.__pgt_row_id = n.__pgt_rid AND {keq} AND n.__pgt_present IS NULL RETURNING 1),\n"
@@ -821,9 +839,8 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
         fmt::arg("ctes", table_ctes), fmt::arg("rid", hash_of(key_hash_inputs)),
         fmt::arg("keys", key_list), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
-        fmt::arg("query", plan.query), fmt::arg("where", where), fmt::arg("st", st),
-        fmt::arg("akeys", akeys), fmt::arg("keq", key_match), fmt::arg("sets", join(sets, ", ")),
-        fmt::arg("srow", row_text(plan.output_columns, "s")),
+        fmt::arg("evaluated", evaluated), fmt::arg("st", st), fmt::arg("keq", key_match),
+        fmt::arg("sets", join(sets, ", ")), fmt::arg("srow", row_text(plan.output_columns, "s")),
         fmt::arg("nrow", row_text(plan.output_columns, "n")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ncols", prefixed(plan, "n")));
 }

@@ -107,8 +107,12 @@ std::string describe_plan(const DeltaPlan& plan) {
     if (plan.algebraic.empty()) {
         out = fmt::format(
             "Grouped, rescan: groups touched by the change are recomputed\n"
-            "  group key: ({})",
-            detail::join(keys, ", "));
+            "  group key: ({})\n"
+            "  {}",
+            detail::join(keys, ", "),
+            plan.groups_in_one_pass
+                ? "all in one evaluation of the query (no group key column leads an index)"
+                : "one evaluation of the query per group (the keys filter it)");
     } else {
         out = fmt::format(
             "Grouped, algebraic: running counts and sums per group\n"

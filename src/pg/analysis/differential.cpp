@@ -346,6 +346,68 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
 
 }  // namespace
 
+namespace {
+
+// Whether equal values of the type always print alike (so that row ids, hashes of the text,
+// tell groups apart as equality does): integers, booleans, dates, timestamps, uuids, and
+// strings under a deterministic collation (blank-padded ones only with their length).
+bool text_identity_type(Oid type, int32 typmod, Oid collation) {
+    return pg_call([&] {
+        Oid base = getBaseTypeAndTypmod(type, &typmod);
+        switch (base) {
+            case INT2OID:
+            case INT4OID:
+            case INT8OID:
+            case OIDOID:
+            case BOOLOID:
+            case CHAROID:
+            case DATEOID:
+            case TIMESTAMPOID:
+            case UUIDOID:
+                return true;
+            case BPCHAROID:
+                if (typmod < 0)
+                    return false;
+                [[fallthrough]];
+            case TEXTOID:
+            case VARCHAROID:
+                return OidIsValid(collation) && get_collation_isdeterministic(collation);
+            default:
+                return false;
+        }
+    });
+}
+
+// DeltaPlan::groups_in_one_pass for the group keys `key_tles` of `q`: each a column of a table
+// of q's FROM clause, none leading an index of its table, all of text-identity types.
+bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
+    if (key_tles == NIL)
+        return false;
+    ListCell* lc;
+    foreach (lc, key_tles) {
+        auto* tle = static_cast<TargetEntry*>(lfirst(lc));
+        if (!IsA(tle->expr, Var))
+            return false;
+        auto* v = reinterpret_cast<Var*>(tle->expr);
+        if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
+            v->varno > list_length(q->rtable))
+            return false;
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, v->varno - 1));
+        if (rte->rtekind != RTE_RELATION ||
+            !text_identity_type(v->vartype, v->vartypmod, v->varcollid))
+            return false;
+        auto indexed = spi.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index"
+            " WHERE indrelid = $1::oid AND indkey[0] = $2::int2)",
+            {std::to_string(rte->relid), std::to_string(v->varattno)});
+        if (indexed.scalar() == Value("t"))
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_query) {
     std::string deparsed = defining_query;
     Query* q = parse_one(deparsed);
@@ -577,6 +639,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 return sub;
             });
         }
+        plan.groups_in_one_pass = groups_in_one_pass(spi, q, key_tles);
         List* tlist = NIL;
         int resno = 0;
         foreach (lc, key_tles) {
