@@ -494,6 +494,9 @@ TEST(Delta, ChangedGroupsAreEvaluatedPerGroupOrAllInOnePass) {
     EXPECT_EQ(count(one_pass, "string_agg(s, ',')"), 1u);
     EXPECT_NE(one_pass.find("ON r.__pgt_qrid = a.__pgt_rid"), std::string::npos);
     EXPECT_NE(one_pass.find(row_id_expression(p, "q") + " AS __pgt_qrid"), std::string::npos);
+    // The change of one statement (IMMEDIATE) touches a group or two: per group all the same.
+    p.per_statement = true;
+    EXPECT_NE(apply_statement(p, frontier(), "st").find("LEFT JOIN LATERAL"), std::string::npos);
 }
 
 TEST(Cdc, FrontierRoundTripsThroughJson) {

@@ -198,7 +198,8 @@ struct DeltaPlan {
     // pushes into the query, cheap when a key reaches an index. true: the query once, whole,
     // matched to the changed groups by row id; set by the analysis when no group key is a column
     // leading an index (each per-group evaluation would read its tables whole) and the keys'
-    // text is the same for equal values (row ids hash it).
+    // text is the same for equal values (row ids hash it). Not for the change of one statement
+    // (per_statement), which touches a group or two.
     bool groups_in_one_pass = false;
     // Grouped algebraic over one table only (relative_apply_possible): apply the change of
     // each group's running state as an increment (INSERT ... ON CONFLICT DO UPDATE SET

@@ -799,8 +799,10 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
     // The changed groups evaluated: per group (the keys pushed into the query), or all groups
     // at once, matched by row id (DeltaPlan::groups_in_one_pass; the keys too, so that another
     // group whose row id collides is not taken for a changed one).
+    // One statement's change (IMMEDIATE) touches a group or two: one evaluation of the query
+    // per group reads the tables no more often than one pass and aggregates only those groups.
     std::string evaluated;
-    if (plan.groups_in_one_pass)
+    if (plan.groups_in_one_pass && !plan.per_statement)
         evaluated = fmt::format(
             "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN (\n"
             "    SELECT true AS __pgt_present, q.*, {qrid} AS __pgt_qrid FROM (\n{query}\n) q) r\n"

@@ -110,9 +110,9 @@ std::string describe_plan(const DeltaPlan& plan) {
             "  group key: ({})\n"
             "  {}",
             detail::join(keys, ", "),
-            plan.groups_in_one_pass
-                ? "all in one evaluation of the query (no group key column leads an index)"
-                : "one evaluation of the query per group (the keys filter it)");
+            plan.groups_in_one_pass ? "all in one evaluation of the query (no group key column "
+                                      "leads an index; IMMEDIATE: per group)"
+                                    : "one evaluation of the query per group (the keys filter it)");
     } else {
         out = fmt::format(
             "Grouped, algebraic: running counts and sums per group\n"
