@@ -184,3 +184,13 @@ INSERT INTO orders SELECT g, 'east', 1 FROM generate_series(100, 10100) g;
 SELECT check_name, severity, detail FROM pgtrickle.health_check() WHERE check_name = 'buffer_growth';
 SELECT pgtrickle.refresh_stream_table(n) FROM unnest(ARRAY['region_totals', 'yearly_orders']) n;
 SELECT check_name, severity, detail FROM pgtrickle.health_check() WHERE check_name = 'buffer_growth';
+
+------------------------------------------------------------------------------------------------
+-- The workers: the limits as set, no pool (worker_pool_size 0), and 0 for the counters of what
+-- this build does not have.
+------------------------------------------------------------------------------------------------
+SELECT max_workers, per_db_cap, parallel_mode, idle_workers FROM pgtrickle.worker_pool_status();
+SELECT active_workers >= 0 AS counted, ring_overflow_count, citus_failure_total
+FROM pgtrickle.worker_pool_status();
+SELECT check_name, severity, detail ~ '^[0-9]+ of 4 refresh workers busy' AS detail_ok
+FROM pgtrickle.health_check() WHERE check_name = 'worker_pool';

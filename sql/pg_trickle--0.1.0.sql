@@ -479,6 +479,23 @@ RETURNS TABLE(tree_line text, node text, node_type text, depth integer, status t
               refresh_mode text)
 STABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_dependency_tree';
 
+-- The workers that refresh in parallel (SCHEDULING.md): jobs handed out and not finished, the
+-- limits, idle pool workers, and this database's scheduler's latest tick. The invalidation ring
+-- and Citus of the upstream project do not exist here: their counters are 0.
+CREATE FUNCTION pgtrickle._pgt_worker_counts()
+RETURNS bigint[] VOLATILE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_worker_counts';
+CREATE FUNCTION pgtrickle.worker_pool_status()
+RETURNS TABLE(active_workers int, max_workers int, per_db_cap int, parallel_mode text,
+              idle_workers int, last_scheduler_tick_unix bigint, ring_overflow_count bigint,
+              citus_failure_total bigint)
+VOLATILE LANGUAGE sql AS $$
+    SELECT c[1]::int, pg_catalog.current_setting('pg_trickle.max_dynamic_refresh_workers')::int,
+           pg_catalog.current_setting('pg_trickle.max_concurrent_refreshes')::int,
+           pg_catalog.current_setting('pg_trickle.parallel_refresh_mode'), c[2]::int,
+           CASE WHEN c[3] > 0 THEN c[3] / 1000000 END, 0::bigint, 0::bigint
+    FROM pgtrickle._pgt_worker_counts() c
+$$;
+
 -- One row per check, severity OK, WARN or ERROR. Runs as the extension owner, so that any role
 -- can use it although only superusers may read the change buffers it counts.
 CREATE FUNCTION pgtrickle.health_check()
@@ -558,6 +575,22 @@ STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp LANGUAGE sql AS $$
                     ELSE count(*) || ' change buffer(s) over 10000 pending rows (refreshes '
                          || 'falling behind?): ' || string_agg(name, ', ' ORDER BY name) END
         FROM buffers
+        UNION ALL
+        SELECT 7, 'worker_pool',
+               CASE WHEN p.parallel_mode = 'on' AND p.active_workers >= p.max_workers
+                         AND pg_catalog.current_setting('pg_trickle.worker_pool_size')::int = 0
+                    THEN 'WARN' ELSE 'OK' END,
+               CASE WHEN p.parallel_mode <> 'on'
+                    THEN 'parallel refresh is ' || p.parallel_mode || ': the schedulers refresh '
+                         'one stream table at a time'
+                    WHEN pg_catalog.current_setting('pg_trickle.worker_pool_size')::int > 0
+                    THEN p.active_workers || ' refresh(es) handed to workers, '
+                         || p.idle_workers || ' pool worker(s) idle'
+                    ELSE p.active_workers || ' of ' || p.max_workers || ' refresh workers busy'
+                         || CASE WHEN p.active_workers >= p.max_workers
+                                 THEN ': more refreshes wait for the schedulers' ELSE '' END
+               END
+        FROM pgtrickle.worker_pool_status() p
     )
     SELECT check_name, severity, detail FROM checks ORDER BY ord
 $$;

@@ -708,6 +708,16 @@ TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
             return pids.size() == 2;
         },
         20s));
+    // worker_pool_status() counts them (idle, in every database) and this scheduler's ticks.
+    EXPECT_TRUE(eventually(
+        [&] {
+            return std::stoi(scalar("SELECT idle_workers FROM pgtrickle.worker_pool_status()")) >=
+                   2;
+        },
+        10s));
+    EXPECT_EQ(scalar("SELECT last_scheduler_tick_unix > extract(epoch FROM now()) - 60"
+                     " FROM pgtrickle.worker_pool_status()"),
+              "t");
     for (const char* name : {"slow_a", "slow_b", "slow_c"})
         c.exec(fmt::format(
             "SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*) AS n FROM src WHERE "

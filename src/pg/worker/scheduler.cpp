@@ -999,6 +999,13 @@ ExitReason Scheduler::run() {
         }
         working = true;
         last_tick_start_ = GetCurrentTimestamp();
+        pg_call([&] {
+            SharedState* s = shared();
+            LWLockAcquire(s->lock, LW_EXCLUSIVE);
+            if (SchedulerSlot* slot = find_slot(s, MyDatabaseId); slot && slot->pid == MyProcPid)
+                slot->last_tick = last_tick_start_;
+            LWLockRelease(s->lock);
+        });
         maintain_pool();
         const TickOutcome outcome = tick();
         working = false;

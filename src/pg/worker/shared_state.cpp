@@ -328,6 +328,29 @@ void set_buffer_floor(Oid relid, uint64 xid) {
 }  // namespace pgtrickle::pg::worker
 
 extern "C" {
+PG_FUNCTION_INFO_V1(pgt_worker_counts);
+// pgtrickle._pgt_worker_counts(): {jobs handed to refresh or pool workers and not collected
+// (all databases), pool workers started and idle (all databases), when this database's
+// scheduler last began a tick (microseconds since the Unix epoch, 0 if never)}: the figures of
+// worker_pool_status() that live in shared memory. Plain C.
+Datum pgt_worker_counts(PG_FUNCTION_ARGS) {
+    using namespace pgtrickle::pg::worker;
+    int64 active = 0, idle = 0, tick = 0;
+    if (SharedState* s = shared()) {
+        LWLockAcquire(s->lock, LW_SHARED);
+        for (const auto& job : s->jobs)
+            active += job.state != kJobFree ? 1 : 0;
+        for (const auto& w : s->pool)
+            idle += w.token != 0 && w.pid != 0 && !w.has_job && !w.retire ? 1 : 0;
+        if (const SchedulerSlot* slot = find_slot(s, MyDatabaseId); slot && slot->last_tick != 0)
+            tick = slot->last_tick +
+                   static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+        LWLockRelease(s->lock);
+    }
+    Datum values[3] = {Int64GetDatum(active), Int64GetDatum(idle), Int64GetDatum(tick)};
+    PG_RETURN_ARRAYTYPE_P(construct_array(values, 3, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 PG_FUNCTION_INFO_V1(pgt_checked_at);
 // pgtrickle._pgt_checked_at(pgt_id): when the scheduler last found the stream table with nothing
 // to refresh, NULL if it does not know (plain C: nothing here can throw).

@@ -35,6 +35,7 @@ struct SchedulerSlot {
     uint64 rescan_requests;
     uint64 rescan_requests_when_missing;
     Latch* scheduler_latch;  // the running scheduler's, woken when captured changes commit
+    TimestampTz last_tick;   // when its latest tick began (0: none yet)
 };
 
 // Change counters: a transaction that captured changes of a source bumps the source's bucket
