@@ -348,38 +348,9 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
 
 namespace {
 
-// Whether equal values of the type always print alike (so that row ids, hashes of the text,
-// tell groups apart as equality does): integers, booleans, dates, timestamps, uuids, and
-// strings under a deterministic collation (blank-padded ones only with their length).
-bool text_identity_type(Oid type, int32 typmod, Oid collation) {
-    return pg_call([&] {
-        Oid base = getBaseTypeAndTypmod(type, &typmod);
-        switch (base) {
-            case INT2OID:
-            case INT4OID:
-            case INT8OID:
-            case OIDOID:
-            case BOOLOID:
-            case CHAROID:
-            case DATEOID:
-            case TIMESTAMPOID:
-            case UUIDOID:
-                return true;
-            case BPCHAROID:
-                if (typmod < 0)
-                    return false;
-                [[fallthrough]];
-            case TEXTOID:
-            case VARCHAROID:
-                return OidIsValid(collation) && get_collation_isdeterministic(collation);
-            default:
-                return false;
-        }
-    });
-}
-
 // DeltaPlan::groups_in_one_pass for the group keys `key_tles` of `q`: each a column of a table
-// of q's FROM clause, none leading an index of its table, all of text-identity types.
+// of q's FROM clause, none leading an index of its table, of a type whose equal values are the
+// same value (equality_is_identity).
 bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
     if (key_tles == NIL)
         return false;
@@ -393,8 +364,10 @@ bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
             v->varno > list_length(q->rtable))
             return false;
         auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, v->varno - 1));
-        if (rte->rtekind != RTE_RELATION ||
-            !text_identity_type(v->vartype, v->vartypmod, v->varcollid))
+        // Equal keys must print alike: row ids hash their text.
+        int32 typmod = v->vartypmod;
+        const Oid type = pg_call([&] { return getBaseTypeAndTypmod(v->vartype, &typmod); });
+        if (rte->rtekind != RTE_RELATION || !equality_is_identity(type, typmod, v->varcollid))
             return false;
         auto indexed = spi.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index"

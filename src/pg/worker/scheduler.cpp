@@ -194,6 +194,34 @@ RefreshRequest request_of(const DueTable& t) {
     return RefreshRequest{t.id, t.name, t.last_refresh_us, t.action};
 }
 
+// Starts a dynamic background worker of this database running `function`(main_arg) with `extra`
+// in bgw_extra; the postmaster sets this scheduler's latch when it stops. nullptr when no
+// background worker slot is free.
+BackgroundWorkerHandle* start_worker(const char* function, const char* type,
+                                     const std::string& name, int main_arg, uint64 extra) {
+    BackgroundWorker w;
+    std::memset(&w, 0, sizeof(w));
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(w.bgw_library_name, "pg_trickle", BGW_MAXLEN);
+    strlcpy(w.bgw_function_name, function, BGW_MAXLEN);
+    strlcpy(w.bgw_name, name.c_str(), BGW_MAXLEN);
+    strlcpy(w.bgw_type, type, BGW_MAXLEN);
+    w.bgw_main_arg = Int32GetDatum(main_arg);
+    static_assert(sizeof(extra) <= BGW_EXTRALEN);
+    std::memcpy(w.bgw_extra, &extra, sizeof(extra));
+    w.bgw_notify_pid = MyProcPid;
+    BackgroundWorkerHandle* handle = nullptr;
+    const bool started = pg_call([&] {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        const bool ok = RegisterDynamicBackgroundWorker(&w, &handle);
+        MemoryContextSwitchTo(old);
+        return ok;
+    });
+    return started ? handle : nullptr;
+}
+
 // Plain C under the lock: a free job slot filled with `t` for a worker (*generation: the new
 // generation), or -1 when none is free or `cap` jobs are handed out already.
 int assign_job(SharedState* s, const DueTable& t, int cap, uint64* generation) {
@@ -673,29 +701,11 @@ std::optional<Scheduler::Running> Scheduler::dispatch(const Work& work, std::siz
     });
     if (index < 0)
         return std::nullopt;
-    BackgroundWorker w;
-    std::memset(&w, 0, sizeof(w));
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(w.bgw_library_name, "pg_trickle", BGW_MAXLEN);
-    strlcpy(w.bgw_function_name, "pgt_refresh_worker_main", BGW_MAXLEN);
-    const std::string name = "pg_trickle refresh worker for " + t.name;
-    strlcpy(w.bgw_name, name.c_str(), BGW_MAXLEN);
-    strlcpy(w.bgw_type, "pg_trickle refresh worker", BGW_MAXLEN);
-    w.bgw_main_arg = Int32GetDatum(index);
     // The generation, so that a worker starting late for a slot reused since does nothing.
-    static_assert(sizeof(generation) <= BGW_EXTRALEN);
-    std::memcpy(w.bgw_extra, &generation, sizeof(generation));
-    w.bgw_notify_pid = MyProcPid;  // the postmaster sets our latch when it stops
-    BackgroundWorkerHandle* handle = nullptr;
-    const bool started = pg_call([&] {
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        const bool ok = RegisterDynamicBackgroundWorker(&w, &handle);
-        MemoryContextSwitchTo(old);
-        return ok;
-    });
-    if (!started) {
+    BackgroundWorkerHandle* handle =
+        start_worker("pgt_refresh_worker_main", "pg_trickle refresh worker",
+                     "pg_trickle refresh worker for " + t.name, index, generation);
+    if (handle == nullptr) {
         pg_call([&] {
             LWLockAcquire(s->lock, LW_EXCLUSIVE);
             if (s->jobs[index].generation == generation)
@@ -816,25 +826,9 @@ void Scheduler::maintain_pool() {
         BackgroundWorkerHandle* handle = nullptr;
         bool started = false;
         if (slot >= 0) {
-            BackgroundWorker w;
-            std::memset(&w, 0, sizeof(w));
-            w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-            w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-            w.bgw_restart_time = BGW_NEVER_RESTART;
-            strlcpy(w.bgw_library_name, "pg_trickle", BGW_MAXLEN);
-            strlcpy(w.bgw_function_name, "pgt_pool_worker_main", BGW_MAXLEN);
-            strlcpy(w.bgw_name, "pg_trickle pool worker", BGW_MAXLEN);
-            strlcpy(w.bgw_type, "pg_trickle pool worker", BGW_MAXLEN);
-            w.bgw_main_arg = Int32GetDatum(slot);
-            static_assert(sizeof(token) <= BGW_EXTRALEN);
-            std::memcpy(w.bgw_extra, &token, sizeof(token));
-            w.bgw_notify_pid = MyProcPid;
-            started = pg_call([&] {
-                MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-                const bool ok = RegisterDynamicBackgroundWorker(&w, &handle);
-                MemoryContextSwitchTo(old);
-                return ok;
-            });
+            handle = start_worker("pgt_pool_worker_main", "pg_trickle pool worker",
+                                  "pg_trickle pool worker", slot, token);
+            started = handle != nullptr;
             if (!started)
                 pg_call([&] {
                     LWLockAcquire(s->lock, LW_EXCLUSIVE);
