@@ -809,6 +809,31 @@ TEST_F(Scheduler, PoolFollowsItsSizeAndReplacesAKilledWorker) {
     EXPECT_TRUE(converges("SELECT s FROM b", "25"));
 }
 
+TEST_F(Scheduler, PoolLeavesWithItsSchedulerAndTheNextOneStartsItsOwn) {
+    SystemSetting pool("pg_trickle.worker_pool_size", "2");
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'FULL')");
+    std::vector<int> before;
+    ASSERT_TRUE(eventually([&] { return (before = pool_pids(c, dbname_)).size() == 2; }, 20s));
+    auto scheduler = scheduler_pid(c, dbname_);
+    ASSERT_TRUE(scheduler);
+    c.exec(fmt::format("SELECT pg_terminate_backend({})", *scheduler));
+    // The launcher starts a new scheduler, which starts a new pool; none of the old workers
+    // stays (they leave with the scheduler that started them).
+    EXPECT_TRUE(eventually(
+        [&] {
+            auto now = pool_pids(c, dbname_);
+            return now.size() == 2 && std::find(now.begin(), now.end(), before[0]) == now.end() &&
+                   std::find(now.begin(), now.end(), before[1]) == now.end();
+        },
+        30s));
+    c.exec("INSERT INTO src SELECT generate_series(1, 3)");
+    EXPECT_TRUE(converges("SELECT n FROM st", "3"));
+}
+
 TEST_F(Scheduler, ParallelRefreshModeOffRefreshesOneAtATime) {
     SystemSetting mode("pg_trickle.parallel_refresh_mode", "off");
     auto c = connect();
