@@ -23,8 +23,13 @@ std::optional<Failure> scheduler_transaction(const std::function<void(Spi&)>& wo
         int timeout_ms = std::max(DeadlockTimeout / 2, 10);
         if (LockTimeout > 0)
             timeout_ms = std::min(timeout_ms, LockTimeout);
-        spi.run("SELECT pg_catalog.set_config('lock_timeout', $1, true)",
-                {std::to_string(timeout_ms)});
+        // For this transaction only (as set_config(..., true) would, without a statement to
+        // plan and run in every transaction of the scheduler and its workers).
+        const std::string value = std::to_string(timeout_ms);
+        pg_call([&] {
+            (void)set_config_option("lock_timeout", value.c_str(), PGC_USERSET, PGC_S_SESSION,
+                                    GUC_ACTION_LOCAL, true, 0, false);
+        });
         work(spi);
     });
 }
