@@ -111,6 +111,23 @@ std::vector<int> pool_pids(Connection& c, const std::string& dbname) {
     return out;
 }
 
+// How many pairs of scheduled refreshes of different stream tables overlapped in time (only
+// completed ones with `completed_only`).
+std::string overlapping_scheduled_refreshes(Connection& c, bool completed_only) {
+    return c.scalar(
+        std::string(R"sql(
+        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
+        JOIN pgtrickle.pgt_refresh_history b
+          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
+        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER')sql") +
+        (completed_only ? " AND a.status = 'COMPLETED' AND b.status = 'COMPLETED'" : ""));
+}
+
+// The change buffer of source table `table`.
+std::string buffer_of(Connection& c, const std::string& table) {
+    return "pgtrickle_changes.changes_" + c.scalar("SELECT '" + table + "'::regclass::oid::text");
+}
+
 std::string scheduler_activity(Connection& c, const std::string& dbname) {
     auto rows = c.query(
         "SELECT coalesce(query, '') FROM pg_stat_activity WHERE backend_type ="
@@ -607,13 +624,7 @@ TEST_F(Scheduler, IndependentStreamTablesRefreshInParallelWorkers) {
                   " UNION ALL SELECT n FROM slow_c) x",
                   "2", 30s));
     // Refresh workers ran, and two refreshes of different stream tables overlapped in time.
-    auto overlap = c.query(R"sql(
-        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
-        JOIN pgtrickle.pgt_refresh_history b
-          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
-        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER'
-          AND a.status = 'COMPLETED' AND b.status = 'COMPLETED')sql");
-    EXPECT_NE(overlap[0][0], "0");
+    EXPECT_NE(overlapping_scheduled_refreshes(c, true), "0");
 }
 
 TEST_F(Scheduler, ScheduledRefreshesReportTheirTableStatistics) {
@@ -627,8 +638,7 @@ TEST_F(Scheduler, ScheduledRefreshesReportTheirTableStatistics) {
     c.exec(
         "SELECT pgtrickle.create_stream_table('st', 'SELECT id, v FROM src', schedule => '1s',"
         " refresh_mode => 'DIFFERENTIAL')");
-    const std::string buffer =
-        "pgtrickle_changes.changes_" + c.scalar("SELECT 'src'::regclass::oid::text");
+    const std::string buffer = buffer_of(c, "src");
     for (int i = 1; i <= 3; ++i) {
         c.exec(fmt::format("INSERT INTO src SELECT g, g FROM generate_series({}, {}) g", i * 100,
                            i * 100 + 49));
@@ -648,8 +658,7 @@ TEST_F(Scheduler, ScheduledRefreshTruncatesAConsumedBufferButNotALockedOne) {
     c.exec(
         "SELECT pgtrickle.create_stream_table('st', 'SELECT id, v, pad FROM src',"
         " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
-    const std::string buffer =
-        "pgtrickle_changes.changes_" + c.scalar("SELECT 'src'::regclass::oid::text");
+    const std::string buffer = buffer_of(c, "src");
     const std::string file = "SELECT pg_relation_filenode('" + buffer + "')::text";
     const std::string rows = "SELECT count(*) FROM " + buffer;
     // Big enough to be truncated (a small buffer is deleted from, row by row).
@@ -755,13 +764,7 @@ TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
     // No refresh worker was started for them, and the same two workers are still there.
     EXPECT_EQ(refresh_workers_seen, 0);
     EXPECT_EQ(pool_pids(c, dbname_), pids);
-    auto overlap = c.query(R"sql(
-        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
-        JOIN pgtrickle.pgt_refresh_history b
-          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
-        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER'
-          AND a.status = 'COMPLETED' AND b.status = 'COMPLETED')sql");
-    EXPECT_NE(overlap[0][0], "0");
+    EXPECT_NE(overlapping_scheduled_refreshes(c, true), "0");
 }
 
 TEST_F(Scheduler, PoolFollowsItsSizeAndReplacesAKilledWorker) {
@@ -847,12 +850,7 @@ TEST_F(Scheduler, ParallelRefreshModeOffRefreshesOneAtATime) {
     c.exec("INSERT INTO src VALUES (2)");
     ASSERT_TRUE(converges(
         "SELECT min(n) FROM (SELECT n FROM slow_a UNION ALL SELECT n FROM slow_b) x", "2", 30s));
-    auto overlap = c.query(R"sql(
-        SELECT count(*) FROM pgtrickle.pgt_refresh_history a
-        JOIN pgtrickle.pgt_refresh_history b
-          ON a.pgt_id < b.pgt_id AND a.start_time < b.end_time AND b.start_time < a.end_time
-        WHERE a.initiated_by = 'SCHEDULER' AND b.initiated_by = 'SCHEDULER')sql");
-    EXPECT_EQ(overlap[0][0], "0");
+    EXPECT_EQ(overlapping_scheduled_refreshes(c, false), "0");
 }
 
 TEST_F(Scheduler, DiamondNeverCombinesANewBranchWithAnOldOne) {
