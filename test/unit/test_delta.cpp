@@ -267,6 +267,46 @@ TEST(Delta, RestrictedNonlinearTermsReadTheChangedRowsInTheirCondition) {
               std::string::npos);
 }
 
+TEST(Delta, OldStateSubqueryExpressionIsWrittenOverKeptAndDeletedRows) {
+    // a WHERE EXISTS (b correlated): linear in a, not in b, both changed, b keyed.
+    DeltaPlan p = join_plan();
+    p.query = "SELECT a.x FROM public.a a WHERE (EXISTS ( SELECT 1 FROM public.b WHERE b.k = a.k))";
+    p.output_columns = {"x"};
+    p.tables[1].key = {"k"};
+    p.refs[0].location = p.query.find("public.a");
+    p.refs[1].location = p.query.find("public.b");
+    p.refs[1].nonlinear = true;
+    p.refs[1].split_begin = p.query.find("EXISTS");
+    p.refs[1].split_end = p.query.size() - 1;
+    p.refs[1].split_op = '|';
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    // a's terms read b old: the expression once over the rows of b kept (probed by index), once
+    // over b's deleted rows, ORed.
+    EXPECT_EQ(count(sql,
+                    "FROM __pgt_ins_0 a WHERE ((EXISTS ( SELECT 1 FROM __pgt_cur_1 \"b\" "
+                    "WHERE b.k = a.k) OR EXISTS ( SELECT 1 FROM __pgt_del_1 \"b\" WHERE "
+                    "b.k = a.k)))"),
+              1u);
+    EXPECT_NE(sql.find("__pgt_cur_1 AS NOT MATERIALIZED (SELECT r.\"k\", r.\"y\", 1 AS "
+                       "__pgt_one FROM \"public\".\"b\" r WHERE (r.\"k\") NOT IN"),
+              std::string::npos);
+    // b's own terms evaluate the whole query (no restriction): its old state stays one union,
+    // which the planner hashes once.
+    EXPECT_NE(sql.find("SELECT 1 FROM __pgt_oldh_1 \"b\" WHERE b.k = a.k"), std::string::npos);
+
+    // ALL splits into AND; a keyless table keeps the union.
+    std::vector<std::string> repl{"", "__pgt_oldh_1"};
+    p.refs[1].split_op = '&';
+    EXPECT_NE(substitute_split(p.query, p.refs, repl, {false, true}).find(") AND EXISTS ("),
+              std::string::npos);
+    EXPECT_EQ(substitute_split(p.query, p.refs, repl, {false, false}),
+              substitute(p.query, p.refs, repl));
+    // A span holding another reference is not split.
+    p.refs[1].split_begin = p.query.find("public.a") - 1;
+    EXPECT_EQ(substitute_split(p.query, p.refs, repl, {false, true}),
+              substitute(p.query, p.refs, repl));
+}
+
 TEST(Delta, AlgebraicPlanKeepsStateColumns) {
     DeltaPlan p;
     p.kind = DeltaPlan::Kind::Grouped;

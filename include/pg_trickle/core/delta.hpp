@@ -49,6 +49,15 @@ struct RelationRef {
     bool nonlinear = false;
     // Index into the plan's restrictions for a cheaper form of those evaluations, or -1.
     int restriction = -1;
+    // When the reference is the only relation of an `EXISTS`, `IN`/`ANY` or `ALL` subquery (no
+    // grouping, aggregate, limit or nested subquery there): the bytes of that whole expression,
+    // [split_begin, split_end), and how it combines over a union of row sets ('|': OR, '&':
+    // AND). Such an expression over the table's old state (the rows kept plus the deleted ones)
+    // is the same expression over each part, combined: each part is then probed on its own (the
+    // table by its indexes), where the union is not. split_end == 0: not splittable.
+    std::size_t split_begin = 0;
+    std::size_t split_end = 0;
+    char split_op = 0;
 };
 
 // The query text with one more condition that keeps only the rows a change of one nonlinear
@@ -280,6 +289,13 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
 // reference's name as alias where the text had none.
 std::string substitute(const std::string& text, const std::vector<RelationRef>& refs,
                        const std::vector<std::string>& replacement);
+// The same, except that a reference read in its old state (`__pgt_oldh_<t>`) whose subquery
+// expression is splittable (RelationRef::split_end) and whose table is keyed (keyed[t]) has the
+// expression written twice, over the rows kept (`__pgt_cur_<t>`) and over the deleted rows
+// (`__pgt_del_<t>`), combined by RelationRef::split_op.
+std::string substitute_split(const std::string& text, const std::vector<RelationRef>& refs,
+                             const std::vector<std::string>& replacement,
+                             const std::vector<bool>& keyed);
 
 // How the plan maintains its query, for people (explain_st's operator_tree).
 std::string describe_plan(const DeltaPlan& plan);

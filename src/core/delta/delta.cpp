@@ -209,7 +209,10 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
     // correlated subquery run once per outer row. There an anti join with the inserted rows is
     // planned for one outer row at a time (a nested loop over all of them, or a hash built
     // again per call); `NOT IN` makes one hash of the inserted keys for the whole statement.
-    // (Keys are NOT NULL, so NOT IN means what NOT EXISTS does.)
+    // (Keys are NOT NULL, so NOT IN means what NOT EXISTS does.) Its first part, __pgt_cur (the
+    // rows there before and still there), is one relation with a filter, which the planner
+    // probes through the table's indexes where a subquery expression reads it on its own
+    // (substitute_split).
     std::string hashed = fmt::format("SELECT * FROM __pgt_old_{}", index);
     if (!t.key.empty()) {
         std::vector<std::string> rk, ik;
@@ -217,12 +220,15 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
             rk.push_back("r." + quote_ident(k));
             ik.push_back("i." + quote_ident(k));
         }
-        hashed = fmt::format(
-            "SELECT {plain}{one} FROM {table} r WHERE ({rk}) NOT IN (SELECT {ik} FROM "
-            "__pgt_ins_{i} i) UNION ALL SELECT {sel}{one} FROM __pgt_del_{i}",
+        out += fmt::format(
+            ",\n__pgt_cur_{i} AS NOT MATERIALIZED (SELECT {plain}{one} FROM {table} r WHERE ({rk}) "
+            "NOT IN (SELECT {ik} FROM __pgt_ins_{i} i))",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("rk", join(rk, ", ")),
-            fmt::arg("ik", join(ik, ", ")), fmt::arg("i", index), fmt::arg("sel", select_cols));
+            fmt::arg("ik", join(ik, ", ")), fmt::arg("i", index));
+        hashed = fmt::format(
+            "SELECT * FROM __pgt_cur_{i} UNION ALL SELECT {sel}{one} FROM __pgt_del_{i}",
+            fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("one", one));
     }
     out += fmt::format(",\n__pgt_oldh_{} AS NOT MATERIALIZED ({})", index, hashed);
     return out;
@@ -266,6 +272,9 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                                       const std::vector<RestrictedText>& restrictions,
                                       const std::vector<DeltaTable>& tables, bool weighted) {
     const Products all = detail::all_products(refs, products);
+    std::vector<bool> keyed;
+    for (const auto& t : tables)
+        keyed.push_back(!t.key.empty());
     std::vector<std::string> terms;
     for (const auto& product : all) {
         // A sum (UNION ALL) of products: each product is differentiated on its own, the other
@@ -296,6 +305,19 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                 if (varied.nonlinear)
                     return sign > 0 ? "" : old_state(j);
                 return fmt::format("__pgt_{}_{}", sign > 0 ? "ins" : "del", refs[j].table);
+            };
+            // An old-state subquery expression is written once over the rows kept, probed by
+            // index per outer row, and once over the deleted rows (substitute_split), where the
+            // outer rows are few: those of a changed row of a linear reference, or those a
+            // correlated restriction keeps. A whole evaluation keeps the union, which the
+            // planner can hash once for all rows.
+            const bool split =
+                !varied.nonlinear ||
+                (varied.restriction >= 0 &&
+                 restrictions[static_cast<std::size_t>(varied.restriction)].correlated);
+            auto substituted = [&](const std::string& t, const std::vector<RelationRef>& r,
+                                   const std::vector<std::string>& repl) {
+                return split ? substitute_split(t, r, repl, keyed) : substitute(t, r, repl);
             };
             if (weighted && !varied.nonlinear && text.find(kKeyWeight) != std::string::npos) {
                 // The changed references after i are read old. As Z-sets a table's old state
@@ -330,7 +352,7 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                             repl[j] = "";
                         }
                     }
-                    std::string body = substitute(text, refs, repl);
+                    std::string body = substituted(text, refs, repl);
                     body.replace(body.find(kKeyWeight), std::string_view(kKeyWeight).size(),
                                  fmt::format("{} AS __pgt_wt", weight));
                     terms.push_back(
@@ -347,12 +369,12 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                         repl[k] = r.original[k] < 0
                                       ? fmt::format("__pgt_any_{}", varied.table)
                                       : replacement(static_cast<std::size_t>(r.original[k]), sign);
-                    body = substitute(r.text, r.refs, repl);
+                    body = substituted(r.text, r.refs, repl);
                 } else {
                     std::vector<std::string> repl(refs.size());
                     for (std::size_t j = 0; j < refs.size(); ++j)
                         repl[j] = replacement(j, sign);
-                    body = substitute(text, refs, repl);
+                    body = substituted(text, refs, repl);
                 }
                 terms.push_back(
                     fmt::format("SELECT q.*, {} AS __pgt_w FROM (\n{}\n) q", sign, body));
@@ -964,6 +986,7 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
                              mentions(body, fmt::format("__pgt_oldh_{}", i)) ||
+                             mentions(body, fmt::format("__pgt_cur_{}", i)) ||
                              mentions(body, fmt::format("__pgt_any_{}", i));
     }
     return statement_with(plan, used_ctes(all_table_ctes(plan, prev, consolidate), body), storage);
@@ -1009,6 +1032,53 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
         if (!refs[i].has_alias)
             r += " " + quote_ident(refs[i].refname);
         out.replace(refs[i].location, refs[i].length, r);
+    }
+    return out;
+}
+
+std::string substitute_split(const std::string& text, const std::vector<RelationRef>& refs,
+                             const std::vector<std::string>& replacement,
+                             const std::vector<bool>& keyed) {
+    std::vector<std::size_t> order(refs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](auto a, auto b) { return refs[a].location > refs[b].location; });
+    // A span holding another reference cannot be written twice reference by reference.
+    auto alone = [&](std::size_t i) {
+        const RelationRef& r = refs[i];
+        if (r.split_end == 0 || r.split_begin > r.location || r.location + r.length > r.split_end ||
+            r.split_end > text.size())
+            return false;
+        for (std::size_t j = 0; j < refs.size(); ++j)
+            if (j != i && refs[j].location + refs[j].length > r.split_begin &&
+                refs[j].location < r.split_end)
+                return false;
+        return r.split_op == '|' || r.split_op == '&';
+    };
+    std::string out = text;
+    for (auto i : order) {
+        if (replacement[i].empty())
+            continue;
+        const RelationRef& ref = refs[i];
+        const std::string alias = ref.has_alias ? "" : " " + quote_ident(ref.refname);
+        const std::string oldh = fmt::format("__pgt_oldh_{}", ref.table);
+        if (replacement[i] == oldh && ref.table < keyed.size() && keyed[ref.table] && alone(i)) {
+            // Later references are already replaced and earlier ones start before the span,
+            // which holds no other: its offsets in `out` are those of `text`.
+            const std::string span = out.substr(ref.split_begin, ref.split_end - ref.split_begin);
+            const std::size_t at = ref.location - ref.split_begin;
+            auto over = [&](const std::string& rel) {
+                std::string part = span;
+                part.replace(at, ref.length, rel + alias);
+                return part;
+            };
+            out.replace(ref.split_begin, ref.split_end - ref.split_begin,
+                        fmt::format("({} {} {})", over(fmt::format("__pgt_cur_{}", ref.table)),
+                                    ref.split_op == '|' ? "OR" : "AND",
+                                    over(fmt::format("__pgt_del_{}", ref.table))));
+            continue;
+        }
+        out.replace(ref.location, ref.length, replacement[i] + alias);
     }
     return out;
 }

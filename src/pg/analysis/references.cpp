@@ -6,6 +6,8 @@
 #include "pg_trickle/pg/references.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -117,6 +119,7 @@ class Classifier {
         for (std::size_t i = 0; i < e.levels.size(); ++i)
             levels_[e.levels[i]] = static_cast<int>(i);
         nonlinear.assign(e.rels.size(), false);
+        splittable.assign(e.rels.size(), false);
     }
 
     IdProducts level(Query* q, bool linear) {
@@ -155,6 +158,7 @@ class Classifier {
                 p.insert(p.end(), inner.begin(), inner.end());
             if (restrictable.count(s))
                 sublink_candidate(q, s);
+            note_splittable(s);
         }
         if (linear && !lin) {
             std::vector<Restriction> found;
@@ -170,9 +174,32 @@ class Classifier {
     }
 
     std::vector<bool> nonlinear;
+    // Per relation: it is the only relation of an EXISTS / ANY / ALL subquery that is a plain
+    // filter over it, so that the expression over a union of row sets is the OR (AND for ALL)
+    // of the expression over each (core::RelationRef::split_end).
+    std::vector<bool> splittable;
     std::vector<Candidate> candidates;
 
   private:
+    void note_splittable(SubLink* s) {
+        if (s->subLinkType != EXISTS_SUBLINK && s->subLinkType != ANY_SUBLINK &&
+            s->subLinkType != ALL_SUBLINK)
+            return;
+        auto* sq = reinterpret_cast<Query*>(s->subselect);
+        if (sq->commandType != CMD_SELECT || sq->setOperations != nullptr || sq->hasAggs ||
+            sq->groupClause != NIL || sq->groupingSets != NIL || sq->havingQual != nullptr ||
+            sq->distinctClause != NIL || sq->hasWindowFuncs || sq->hasTargetSRFs ||
+            sq->limitCount != nullptr || sq->limitOffset != nullptr || sq->cteList != NIL ||
+            sq->hasSubLinks || sq->rowMarks != NIL || sq->jointree == nullptr ||
+            list_length(sq->rtable) != 1 || list_length(sq->jointree->fromlist) != 1 ||
+            !IsA(linitial(sq->jointree->fromlist), RangeTblRef))
+            return;
+        auto* rte = static_cast<RangeTblEntry*>(linitial(sq->rtable));
+        if (rte->rtekind != RTE_RELATION || rte->tablesample != nullptr)
+            return;
+        splittable[static_cast<std::size_t>(ids_.at(rte))] = true;
+    }
+
     IdProducts node(Query* q, Node* n, bool lin, bool hidden = false) {
         if (IsA(n, RangeTblRef)) {
             auto* rte = static_cast<RangeTblEntry*>(
@@ -272,6 +299,8 @@ class Classifier {
 
 struct RangeVarState {
     List* range_vars;
+    List* sublinks;  // per range var: the innermost subquery expression around it, or NULL
+    SubLink* current;
 };
 
 bool collect_range_vars(Node* node, void* context) {
@@ -280,26 +309,116 @@ bool collect_range_vars(Node* node, void* context) {
         return false;
     if (IsA(node, RangeVar)) {
         s->range_vars = lappend(s->range_vars, node);
+        s->sublinks = lappend(s->sublinks, s->current);
         return false;
+    }
+    if (IsA(node, SubLink)) {
+        SubLink* outer = s->current;
+        s->current = reinterpret_cast<SubLink*>(node);
+        bool done = raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
+        s->current = outer;
+        return done;
     }
     return raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
 }
 
+struct RawRef {
+    RangeVar* var;
+    SubLink* sublink;   // innermost subquery expression around it (raw parse tree), or nullptr
+    int sublink_start;  // where that expression starts in the text, or -1
+};
+
 // The relation references of a query text, in text order.
-std::vector<RangeVar*> raw_range_vars(const std::string& text) {
+std::vector<RawRef> raw_refs(const std::string& text) {
     const char* t = text.c_str();
-    RangeVarState state{NIL};
+    RangeVarState state{NIL, NIL, nullptr};
     pg_call([&] {
         List* raw = pg_parse_query(t);
         collect_range_vars(linitial_node(RawStmt, raw)->stmt, &state);
     });
-    std::vector<RangeVar*> vars;
+    std::vector<RawRef> refs;
     ListCell* lc;
-    foreach (lc, state.range_vars)
-        vars.push_back(static_cast<RangeVar*>(lfirst(lc)));
-    std::sort(vars.begin(), vars.end(),
-              [](RangeVar* a, RangeVar* b) { return a->location < b->location; });
+    ListCell* sc;
+    forboth(lc, state.range_vars, sc, state.sublinks) {
+        auto* sub = static_cast<SubLink*>(lfirst(sc));
+        int start = -1;
+        if (sub != nullptr)
+            start = sub->subLinkType == EXISTS_SUBLINK
+                        ? sub->location
+                        : pg_call([&] { return exprLocation(sub->testexpr); });
+        refs.push_back({static_cast<RangeVar*>(lfirst(lc)), sub, start});
+    }
+    std::sort(refs.begin(), refs.end(),
+              [](const RawRef& a, const RawRef& b) { return a.var->location < b.var->location; });
+    return refs;
+}
+
+std::vector<RangeVar*> raw_range_vars(const std::string& text) {
+    std::vector<RangeVar*> vars;
+    for (const auto& r : raw_refs(text))
+        vars.push_back(r.var);
     return vars;
+}
+
+// The end (one past its closing parenthesis) of the parenthesized subquery that starts at the
+// first '(' at or after `from`, when that parenthesis opens `( SELECT` and the reference at `ref`
+// lies inside; std::nullopt otherwise. Skips quoted literals and identifiers as the deparser
+// writes them ('...' with '' or, after E, backslash escapes; "..." with "").
+std::optional<std::size_t> subquery_end(const std::string& text, std::size_t from,
+                                        std::size_t ref) {
+    std::size_t open = text.find('(', from);
+    if (open == std::string::npos || open >= ref)
+        return std::nullopt;
+    std::size_t k = open + 1;
+    while (k < text.size() && std::isspace(static_cast<unsigned char>(text[k])))
+        ++k;
+    if (text.compare(k, 6, "SELECT") != 0)
+        return std::nullopt;
+    int depth = 0;
+    for (std::size_t i = open; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\'' || c == '"') {
+            const bool escapes = c == '\'' && i > 0 && (text[i - 1] == 'E' || text[i - 1] == 'e');
+            for (++i; i < text.size(); ++i) {
+                if (escapes && text[i] == '\\') {
+                    ++i;
+                    continue;
+                }
+                if (text[i] == c) {
+                    if (i + 1 < text.size() && text[i + 1] == c) {
+                        ++i;
+                        continue;
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        if (c == '(')
+            ++depth;
+        else if (c == ')' && --depth == 0)
+            return i > ref ? std::optional<std::size_t>(i + 1) : std::nullopt;
+    }
+    return std::nullopt;
+}
+
+// Whether text[begin, end) has as many '(' as ')' outside quotes, never more ')' than '(' (an
+// IN expression's left side printed in parentheses the parser does not place in it).
+bool balanced(const std::string& text, std::size_t begin, std::size_t end) {
+    int depth = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+        const char c = text[i];
+        if (c == '\'' || c == '"') {
+            for (++i; i < end && text[i] != c; ++i) {
+            }
+            continue;
+        }
+        if (c == '(')
+            ++depth;
+        else if (c == ')' && --depth < 0)
+            return false;
+    }
+    return depth == 0;
 }
 
 struct TextRef {
@@ -313,7 +432,8 @@ std::vector<TextRef> text_refs(const std::string& text,
                                const std::map<Oid, std::size_t>& table_index,
                                const std::string& cte = "") {
     std::vector<TextRef> out;
-    for (RangeVar* rv : raw_range_vars(text)) {
+    for (const RawRef& raw : raw_refs(text)) {
+        RangeVar* rv = raw.var;
         if (!cte.empty() && rv->schemaname == nullptr && cte == rv->relname)
             continue;
         Oid relid = pg_call([&] { return RangeVarGetRelid(rv, NoLock, false); });
@@ -335,7 +455,32 @@ std::vector<TextRef> text_refs(const std::string& text,
         ref.has_alias = rv->alias != nullptr;
         ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
         ref.table = it->second;
+        // The whole subquery expression around it, for substitute_split; kept only where the
+        // analysed tree says the expression splits (analyze_references).
+        if (raw.sublink != nullptr && raw.sublink_start >= 0 &&
+            (raw.sublink->subLinkType == EXISTS_SUBLINK ||
+             raw.sublink->subLinkType == ANY_SUBLINK || raw.sublink->subLinkType == ALL_SUBLINK)) {
+            const auto begin = static_cast<std::size_t>(raw.sublink_start);
+            const auto end =
+                subquery_end(text, static_cast<std::size_t>(raw.sublink->location), ref.location);
+            if (end && begin < ref.location && balanced(text, begin, *end)) {
+                ref.split_begin = begin;
+                ref.split_end = *end;
+                ref.split_op = raw.sublink->subLinkType == ALL_SUBLINK ? '&' : '|';
+            }
+        }
         out.push_back({ref, relid, rv->alias ? rv->alias->aliasname : ""});
+    }
+    // A span holding another reference is not split (see substitute_split).
+    for (auto& t : out) {
+        for (const auto& o : out)
+            if (&o != &t && o.ref.location < t.ref.split_end &&
+                o.ref.location + o.ref.length > t.ref.split_begin)
+                t.ref.split_end = 0;
+        if (t.ref.split_end == 0) {
+            t.ref.split_begin = 0;
+            t.ref.split_op = 0;
+        }
     }
     return out;
 }
@@ -449,10 +594,19 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         position_of[static_cast<std::size_t>(id)] = k;
     }
 
+    // A reference's subquery expression is split only where the tree says it may be.
+    auto keep_split = [](core::RelationRef& ref, bool splittable) {
+        if (!splittable) {
+            ref.split_begin = ref.split_end = 0;
+            ref.split_op = 0;
+        }
+    };
     ReferenceAnalysis out;
     for (std::size_t k = 0; k < refs.size(); ++k) {
         out.refs.push_back(refs[k].ref);
-        out.refs.back().nonlinear = classifier.nonlinear[static_cast<std::size_t>(id_at[k])];
+        const auto id = static_cast<std::size_t>(id_at[k]);
+        out.refs.back().nonlinear = classifier.nonlinear[id];
+        keep_split(out.refs.back(), classifier.splittable[id]);
     }
     for (const auto& p : id_products) {
         std::vector<std::size_t> ids;
@@ -483,13 +637,19 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         for (const auto& t : text_refs(r.text, table_index, cte)) {
             r.refs.push_back(t.ref);
             if (t.alias == kAnyAlias) {
+                keep_split(r.refs.back(), false);
                 r.original.push_back(-1);
                 ++any;
                 continue;
             }
             if (static_cast<std::size_t>(next) >= refs.size() ||
-                refs[static_cast<std::size_t>(next)].relid != t.relid)
+                refs[static_cast<std::size_t>(next)].relid != t.relid) {
                 lined_up = false;
+                keep_split(r.refs.back(), false);
+            } else {
+                keep_split(r.refs.back(), classifier.splittable[static_cast<std::size_t>(
+                                              id_at[static_cast<std::size_t>(next)])]);
+            }
             r.original.push_back(next++);
         }
         if (!lined_up || any < 1 || static_cast<std::size_t>(next) != refs.size())
