@@ -611,6 +611,7 @@ RESET pg_trickle.differential_max_change_ratio;
 SET pg_trickle.differential_max_change_ratio = 0;
 CREATE TABLE d_outer (id int PRIMARY KEY, v int);
 CREATE TABLE d_inner (id int PRIMARY KEY, k int, w int);
+CREATE INDEX ON d_inner (k);
 INSERT INTO d_outer VALUES (100, 10), (101, 10), (102, 10), (103, 2);
 INSERT INTO d_inner VALUES (1, 100, 50), (2, 100, 5), (3, 101, 10), (4, 101, 20), (5, 102, NULL),
                            (6, 102, 3), (8, 103, 1);
@@ -625,6 +626,11 @@ SELECT pgtrickle.create_stream_table('f_split_all_agg', 'SELECT o.v, count(*) AS
 SELECT pgtrickle.explain_diff_sql('f_split_all') ~ 'v > ALL \( SELECT i\.w\s+FROM __pgt_cur_0 i\s+WHERE \(i\.k = o\.id\)\) AND v > ALL \( SELECT i\.w\s+FROM __pgt_del_0 i' AS all_split_by_and,
        pgtrickle.explain_diff_sql('f_split_not_in') ~ 'v IN \( SELECT i\.w\s+FROM __pgt_cur_0 i\s+WHERE \(i\.k = o\.id\)\) OR v IN \( SELECT i\.w\s+FROM __pgt_del_0 i' AS not_in_split_by_or,
        pgtrickle.explain_diff_sql('f_split_agg') ~ 'FROM __pgt_cur_0 i' AS agg_split;
+-- Not split where each part would be evaluated per outer row without an index (d_inner.w has
+-- none): the old state stays one union, which the planner hashes once.
+SELECT pgtrickle.create_stream_table('f_split_unindexed', 'SELECT o.id FROM d_outer o WHERE EXISTS (SELECT 1 FROM d_inner i WHERE i.w = o.v AND i.k > o.id)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.explain_diff_sql('f_split_unindexed') ~ 'FROM __pgt_cur_0 i' AS unindexed_split,
+       pgtrickle.explain_diff_sql('f_split_unindexed') ~ 'FROM __pgt_oldh_0 i' AS unindexed_union;
 DELETE FROM d_outer WHERE id IN (100, 101, 102, 103);
 DELETE FROM d_inner WHERE id IN (2, 3, 5, 8);
 INSERT INTO d_inner VALUES (7, 100, 1);
@@ -637,7 +643,7 @@ UPDATE d_outer SET v = v + 5;
 UPDATE d_inner SET k = 103 WHERE id IN (1, 9);
 SELECT d_refresh();
 SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_split%';
-SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_split_all', 'f_split_any', 'f_split_exists', 'f_split_not_in', 'f_split_agg', 'f_split_all_agg']) st;
+SELECT pgtrickle.drop_stream_table(st) FROM unnest(ARRAY['f_split_all', 'f_split_any', 'f_split_exists', 'f_split_not_in', 'f_split_agg', 'f_split_all_agg', 'f_split_unindexed']) st;
 DROP TABLE d_outer, d_inner;
 RESET pg_trickle.differential_max_change_ratio;
 

@@ -517,9 +517,13 @@ std::pair<std::string, std::vector<RelationRef>> replace_reference(
     std::string out = text;
     out.replace(self.location, self.length, r);
     std::vector<RelationRef> moved = refs;
-    for (auto& ref : moved)
+    for (auto& ref : moved) {
         if (ref.location > self.location)
             ref.location = ref.location + r.size() - self.length;
+        // (Spans are not moved: these texts are never split, see substitute_split.)
+        ref.split_begin = ref.split_end = 0;
+        ref.split_op = 0;
+    }
     return {out, moved};
 }
 

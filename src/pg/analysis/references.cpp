@@ -197,7 +197,68 @@ class Classifier {
         auto* rte = static_cast<RangeTblEntry*>(linitial(sq->rtable));
         if (rte->rtekind != RTE_RELATION || rte->tablesample != nullptr)
             return;
+        // Split, the expression is no longer a join the planner can hash once: each part is
+        // evaluated per outer row, hashed only when the outer row is met by equalities alone.
+        // So only where that costs little: an uncorrelated subquery (hashed, or evaluated
+        // once), or one that equates a column leading an index with the outer row (a probe).
+        if (pg_call([&] { return correlated(sq) && !indexed_equality(sq, rte->relid); }))
+            return;
         splittable[static_cast<std::size_t>(ids_.at(rte))] = true;
+    }
+
+    // (Plain C: these run inside pg_call.)
+    static bool outer_var(Node* node, void* context) {
+        if (node == nullptr)
+            return false;
+        if (IsA(node, Var))
+            return reinterpret_cast<Var*>(node)->varlevelsup > 0;
+        return expression_tree_walker(node, as_walker(outer_var), context);
+    }
+
+    static bool correlated(Query* sq) {
+        return outer_var(sq->jointree->quals, nullptr) ||
+               outer_var(reinterpret_cast<Node*>(sq->targetList), nullptr);
+    }
+
+    // Whether a top-level AND of the subquery's WHERE is `col = <outer expression>` (either way
+    // round, an equality operator) with col the first column of a valid, non-partial index.
+    static bool indexed_equality(Query* sq, Oid relid) {
+        List* conjuncts = make_ands_implicit(reinterpret_cast<Expr*>(sq->jointree->quals));
+        Relation rel = relation_open(relid, NoLock);
+        List* indexes = RelationGetIndexList(rel);
+        relation_close(rel, NoLock);
+        ListCell* lc;
+        foreach (lc, conjuncts) {
+            auto* op = static_cast<Node*>(lfirst(lc));
+            if (!IsA(op, OpExpr) || list_length(reinterpret_cast<OpExpr*>(op)->args) != 2)
+                continue;
+            auto* e = reinterpret_cast<OpExpr*>(op);
+            if (!op_mergejoinable(e->opno, exprType(static_cast<Node*>(linitial(e->args)))) &&
+                !op_hashjoinable(e->opno, exprType(static_cast<Node*>(linitial(e->args)))))
+                continue;
+            for (int side = 0; side < 2; ++side) {
+                Node* mine = strip_implicit_coercions(static_cast<Node*>(list_nth(e->args, side)));
+                Node* other = static_cast<Node*>(list_nth(e->args, 1 - side));
+                if (!IsA(mine, Var) || reinterpret_cast<Var*>(mine)->varlevelsup != 0 ||
+                    contain_vars_of_level(other, 0) || !outer_var(other, nullptr))
+                    continue;
+                const AttrNumber att = reinterpret_cast<Var*>(mine)->varattno;
+                ListCell* ic;
+                foreach (ic, indexes) {
+                    HeapTuple tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(ic)));
+                    if (!HeapTupleIsValid(tup))
+                        continue;
+                    auto* index = reinterpret_cast<Form_pg_index>(GETSTRUCT(tup));
+                    const bool leads = index->indisvalid && index->indnkeyatts > 0 &&
+                                       index->indkey.values[0] == att &&
+                                       heap_attisnull(tup, Anum_pg_index_indpred, nullptr);
+                    ReleaseSysCache(tup);
+                    if (leads)
+                        return true;
+                }
+            }
+        }
+        return false;
     }
 
     IdProducts node(Query* q, Node* n, bool lin, bool hidden = false) {
