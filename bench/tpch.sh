@@ -20,7 +20,10 @@
 #   SESSION    cycle (default): each cycle's refreshes run one after the other in one database
 #              session, as the scheduler and pool workers run them, with their caches warm;
 #              refresh: every refresh in a new session (a cold backend, as a refresh worker
-#              started for one refresh; the runs up to the ninth in docs/TPCH.md)
+#              started for one refresh; the runs up to the ninth in docs/TPCH.md); run: every
+#              cycle, churn included, in one session, as a pool worker refreshes the same stream
+#              tables again and again (it keeps the plans of their delta statements), and no
+#              ANALYZE between cycles (autovacuum's own still runs, as it would)
 #   STRATEGY   pg_trickle.refresh_strategy of the refreshes (default differential: the delta rules
 #              themselves, never FULL); auto: as users run them, where a refresh may recompute a
 #              query instead (DIFFERENTIAL.md) or run FULL by the cost model (then its action says
@@ -48,7 +51,7 @@ CYCLES=${CYCLES:-3}
 CHURN_PCT=${CHURN_PCT:-1}
 SMALL_FACTOR=${SMALL_FACTOR:-1}
 SESSION=${SESSION:-cycle}
-case "$SESSION" in cycle|refresh) ;; *) echo "SESSION must be cycle or refresh" >&2; exit 2 ;; esac
+case "$SESSION" in cycle|refresh|run) ;; *) echo "SESSION must be cycle, refresh or run" >&2; exit 2 ;; esac
 STRATEGY=${STRATEGY:-differential}
 KEEP=${KEEP:-0}
 TPCH="$ROOT/test/tpch"
@@ -96,13 +99,19 @@ tq -c "VACUUM ANALYZE" >/dev/null
 # Per cycle: the churn, then per query the FULL refresh, the DIFFERENTIAL refresh, and the
 # comparison of the DIFFERENTIAL stream table with its query (not timed), all in one session
 # (SESSION=cycle) or each refresh in a session of its own (SESSION=refresh).
+run_script="$OUT/run.sql"
+: >"$run_script"
 for c in $(seq 1 "$CYCLES"); do
-    t1=$(date +%s.%N)
-    what=$(tq -c "SELECT tpch_round($c, 1, $CHURN_PCT, $SMALL_FACTOR)")
-    printf 'cycle %s: %s (%.1f s)\n' "$c" "$what" "$(echo "$(date +%s.%N) - $t1" | bc)"
-    tq -c "ANALYZE" >/dev/null
     script="$OUT/cycle_$c.sql"
     : >"$script"
+    if [ "$SESSION" = run ]; then
+        echo "SELECT 'cycle $c: ' || tpch_round($c, 1, $CHURN_PCT, $SMALL_FACTOR);" >>"$script"
+    else
+        t1=$(date +%s.%N)
+        what=$(tq -c "SELECT tpch_round($c, 1, $CHURN_PCT, $SMALL_FACTOR)")
+        printf 'cycle %s: %s (%.1f s)\n' "$c" "$what" "$(echo "$(date +%s.%N) - $t1" | bc)"
+        tq -c "ANALYZE" >/dev/null
+    fi
     for n in $(seq 1 22); do
         qn=$(printf 'q%02d' "$n")
         query=$(cat "$TPCH/queries/$qn.sql")
@@ -129,10 +138,18 @@ SQL
             if [ "$SESSION" = refresh ]; then echo '\connect' >>"$script"; fi
         done
     done
+    if [ "$SESSION" = run ]; then
+        cat "$script" >>"$run_script"
+        continue
+    fi
     # \connect (SESSION=refresh) keeps the settings below only through PGOPTIONS.
     PGOPTIONS="-c pg_trickle.differential_max_change_ratio=0 -c search_path=tpch,public -c client_min_messages=warning" \
         bpsql -q -v ON_ERROR_STOP=1 -f "$script" >/dev/null
 done
+if [ "$SESSION" = run ]; then
+    PGOPTIONS="-c pg_trickle.differential_max_change_ratio=0 -c search_path=tpch,public -c client_min_messages=warning" \
+        bpsql -q -At -v ON_ERROR_STOP=1 -f "$run_script" | grep '^cycle '
+fi
 
 # --- report -------------------------------------------------------------------------------------
 report=$(bpsql <<'SQL'

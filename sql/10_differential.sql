@@ -449,6 +449,15 @@ SHOW random_page_cost;
 SET pg_trickle.planner_aggressive = off;
 INSERT INTO d_probe VALUES (2, 2);
 SELECT pgtrickle.refresh_stream_table('f_probe');
+-- The session keeps the plan of the delta statement (its frontier is a parameter): the next
+-- refresh under the same settings runs it without planning (no NOTICE); once the statistics
+-- of a table it reads change (ANALYZE of its storage table here; the count reads d_probe's
+-- change buffer only) PostgreSQL plans it again.
+INSERT INTO d_probe VALUES (3, 3);
+SELECT pgtrickle.refresh_stream_table('f_probe');
+ANALYZE f_probe;
+INSERT INTO d_probe VALUES (4, 4);
+SELECT pgtrickle.refresh_stream_table('f_probe');
 RESET pg_trickle.planner_aggressive;
 RESET random_page_cost;
 SELECT n FROM f_probe;

@@ -562,6 +562,30 @@ TEST(Cdc, UnconsumedPredicateSeparatesTheRefreshingTransactionBySequence) {
     std::string own = unconsumed_predicate(f, "b");
     EXPECT_NE(own.find("b.xid <> '104'::pg_catalog.xid8"), std::string::npos);
     EXPECT_NE(own.find("b.seq > 7"), std::string::npos);
+
+    // As parameters: one text for every frontier, the values read once per statement.
+    f.as_parameters = true;
+    std::string param = unconsumed_predicate(f, "b");
+    EXPECT_EQ(param.find("100:105"), std::string::npos);
+    EXPECT_EQ(param.find("104"), std::string::npos);
+    EXPECT_NE(param.find("pg_visible_in_snapshot(b.xid, (SELECT $1::pg_catalog.pg_snapshot))"),
+              std::string::npos);
+    EXPECT_NE(param.find("b.seq > (SELECT $3::pg_catalog.int8)"), std::string::npos);
+    Frontier other = frontier();
+    other.snapshot = "200:201:";
+    other.as_parameters = true;
+    EXPECT_EQ(unconsumed_predicate(other, "b"), param);
+    const auto values = frontier_parameters(f);
+    ASSERT_EQ(values.size(), 3u);
+    EXPECT_EQ(values[0], "100:105:101,103");
+    EXPECT_EQ(values[1], "104");
+    EXPECT_EQ(values[2], "7");
+    EXPECT_EQ(frontier_parameters(other)[1], std::nullopt);
+    // A delta statement built from such a frontier holds no literal of it.
+    DeltaPlan p = join_plan();
+    const std::string sql = apply_statement(p, f, "\"public\".\"st\"");
+    EXPECT_EQ(sql.find("100:105"), std::string::npos);
+    EXPECT_NE(sql.find("$1"), std::string::npos);
 }
 
 TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) {

@@ -68,6 +68,10 @@ struct Frontier {
     std::string snapshot;                // pg_snapshot text "xmin:xmax:xip,..."
     std::optional<std::string> own_xid;  // xid8 of the refreshing transaction, if it had one
     std::int64_t own_seq = 0;            // change sequence value taken at the start of that refresh
+    // SQL built from this frontier reads it from parameters instead of literals: $1 the snapshot
+    // text, $2 own_xid (NULL when none), $3 own_seq (all text; frontier_parameters gives them).
+    // One statement text then serves every refresh, so a backend can keep its plan.
+    bool as_parameters = false;
 
     std::string to_json() const;
     static std::optional<Frontier> from_json(std::string_view json);
@@ -76,5 +80,8 @@ struct Frontier {
 // SQL predicate over buffer alias `b`: the change was not consumed by a refresh that recorded
 // `prev`. (Visibility in the current snapshot is MVCC's job.)
 std::string unconsumed_predicate(const Frontier& prev, std::string_view alias = "b");
+
+// The values of $1..$3 for SQL built from `f` with as_parameters (std::nullopt: NULL).
+std::vector<std::optional<std::string>> frontier_parameters(const Frontier& f);
 
 }  // namespace pgtrickle::core

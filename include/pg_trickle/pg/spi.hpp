@@ -42,6 +42,11 @@ class Spi {
     // The same, with a plan prepared once per backend and kept (for statements a worker runs
     // over and over; PostgreSQL replans it when the objects it uses change).
     QueryResult execute_cached(const std::string& sql, const std::vector<Value>& params = {});
+    // As execute (with this connection's snapshot), the generic plan kept per backend for the
+    // last few dozen statements run this way: a refresh's delta statement, whose text is the same
+    // from one refresh to the next (its frontier in parameters), can take longer to plan than to
+    // run (a join of many relations, a term per changed one).
+    QueryResult execute_reused(const std::string& sql, const std::vector<Value>& params);
     // A parameterless statement prepared and kept beyond this connection (the caller owns it:
     // free_kept), run by execute_plan; `sql` is only for error messages.
     SPIPlanPtr prepare_kept(const std::string& sql);

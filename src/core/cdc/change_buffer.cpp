@@ -146,9 +146,19 @@ std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
     // Compared with the buffer's statistics, `xid >= <the last frontier>` keeps almost none:
     // the newest xids are always past the highest value ANALYZE saw. Estimated at a few dozen
     // rows, a buffer of thousands of changes was then joined by nested loops.
-    std::string snap = quote_literal(prev.snapshot) + "::pg_catalog.pg_snapshot";
+    // As parameters, each value is read once per statement (an initplan), not cast per row.
+    const std::string snap = prev.as_parameters
+                                 ? std::string("(SELECT $1::pg_catalog.pg_snapshot)")
+                                 : quote_literal(prev.snapshot) + "::pg_catalog.pg_snapshot";
     std::string test;
-    if (!prev.own_xid) {
+    if (prev.as_parameters) {
+        // Both forms in one text: $2 is NULL when the refresh had no xid of its own.
+        test = fmt::format(
+            "({a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
+            "pg_catalog.pg_visible_in_snapshot({a}.xid, {s}) AND {a}.xid IS DISTINCT FROM {x})"
+            " OR ({a}.xid = {x} AND {a}.seq > (SELECT $3::pg_catalog.int8))",
+            fmt::arg("a", a), fmt::arg("s", snap), fmt::arg("x", "(SELECT $2::pg_catalog.xid8)"));
+    } else if (!prev.own_xid) {
         test = fmt::format(
             "{a}.xid >= pg_catalog.pg_snapshot_xmin({s}) AND NOT "
             "pg_catalog.pg_visible_in_snapshot({a}.xid, {s})",
@@ -162,6 +172,10 @@ std::string unconsumed_predicate(const Frontier& prev, std::string_view a) {
             fmt::arg("c", prev.own_seq));
     }
     return "(CASE WHEN " + test + " THEN true ELSE false END)";
+}
+
+std::vector<std::optional<std::string>> frontier_parameters(const Frontier& f) {
+    return {f.snapshot, f.own_xid, std::to_string(f.own_seq)};
 }
 
 }  // namespace pgtrickle::core

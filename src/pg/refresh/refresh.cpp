@@ -328,18 +328,23 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 // refresh: after a data error the Exact statement runs, then the Exact one
                 // without change filters, and after another one the refresh is done FULL.
                 choose_apply(spi, st.relid, *plan);
+                // The frontier goes in as parameters: the same text at every refresh, whose plan
+                // this backend keeps (Spi::execute_reused).
+                core::Frontier from = *prev;
+                from.as_parameters = true;
+                const auto frontier_values = core::frontier_parameters(*prev);
                 std::vector<std::string> statements{
-                    core::apply_statement(*plan, *prev, table, core::Consolidation::Lean)};
+                    core::apply_statement(*plan, from, table, core::Consolidation::Lean)};
                 auto add = [&](std::string s) {
                     if (std::find(statements.begin(), statements.end(), s) == statements.end())
                         statements.push_back(std::move(s));
                 };
-                add(core::apply_statement(*plan, *prev, table));
+                add(core::apply_statement(*plan, from, table));
                 if (std::any_of(plan->tables.begin(), plan->tables.end(), core::filters_buffer)) {
                     core::DeltaPlan unfiltered = *plan;
                     for (auto& t : unfiltered.tables)
                         t.change_filter.clear();
-                    add(core::apply_statement(unfiltered, *prev, table));
+                    add(core::apply_statement(unfiltered, from, table));
                 }
                 std::optional<QueryResult> r;
                 std::string error;
@@ -347,7 +352,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
                     try {
-                        r = spi.execute(statements[k]);
+                        r = spi.execute_reused(statements[k], frontier_values);
                         sub.commit();
                         break;
                     } catch (const PgException& e) {

@@ -1,10 +1,11 @@
 // SPI wrapper: every SPI call goes through pg_call so a PostgreSQL ERROR becomes a PgException.
 #include "pg_trickle/pg/spi.hpp"
 
-#include <map>
-
 #include <exception>
+#include <list>
+#include <map>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "pg_trickle/pg/guard.hpp"
 
@@ -125,6 +126,101 @@ QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>
         plans.emplace(sql, plan);
     }
     int rc = pg_call([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
+    return copy_result(sql, rc);
+}
+
+namespace {
+
+// The plans execute_reused keeps, most recently used first. Bounded: a plan of a delta statement
+// over many relations holds megabytes (TPC-H Q8: about 2 MB), and a pool worker refreshes any
+// number of stream tables.
+constexpr std::size_t kReusedPlans = 16;
+std::list<std::pair<std::string, SPIPlanPtr>> reused;
+std::unordered_map<std::string, std::list<std::pair<std::string, SPIPlanPtr>>::iterator>
+    reused_index;
+
+}  // namespace
+
+// The settings a plan depends on, read when it is made: a plan made under others (a session's
+// SET, pg_trickle.planner_aggressive, ALTER SYSTEM and reload) is a plan of another statement.
+static std::string planner_settings() {
+    static const char* const kNames[] = {"seq_page_cost",
+                                         "random_page_cost",
+                                         "cpu_tuple_cost",
+                                         "cpu_index_tuple_cost",
+                                         "cpu_operator_cost",
+                                         "effective_cache_size",
+                                         "work_mem",
+                                         "hash_mem_multiplier",
+                                         "join_collapse_limit",
+                                         "from_collapse_limit",
+                                         "geqo",
+                                         "geqo_threshold",
+                                         "enable_hashjoin",
+                                         "enable_mergejoin",
+                                         "enable_nestloop",
+                                         "enable_seqscan",
+                                         "enable_indexscan",
+                                         "enable_indexonlyscan",
+                                         "enable_bitmapscan",
+                                         "enable_hashagg",
+                                         "enable_sort",
+                                         "enable_incremental_sort",
+                                         "enable_material",
+                                         "enable_memoize",
+                                         "enable_partitionwise_join",
+                                         "jit",
+                                         "default_statistics_target"};
+    std::string out;
+    for (const char* name : kNames) {
+        const char* v = pg_call([&] { return GetConfigOption(name, true, false); });
+        out += v != nullptr ? v : "";
+        out += '\n';
+    }
+    return out;
+}
+
+QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>& params) {
+    const std::string key = planner_settings() + sql;
+    const Args a = text_args(params);
+    const int nargs = a.n;
+    Oid* types = a.types;
+    Datum* values = a.values;
+    char* nulls = a.nulls;
+    SPIPlanPtr plan = nullptr;
+    if (auto it = reused_index.find(key); it != reused_index.end()) {
+        reused.splice(reused.begin(), reused, it->second);
+        plan = it->second->second;
+        pg_call([] { elog(DEBUG2, "pg_trickle: statement plan reused"); });
+    } else {
+        pg_call([] { elog(DEBUG2, "pg_trickle: statement plan kept"); });
+        const char* query = sql.c_str();
+        // Generic from the start: the parameters are the frontier, which the statement reads
+        // under CASE (an opaque condition to the planner) and once per execution (initplans),
+        // so a plan for the values at hand would be this same plan.
+        plan = pg_call([&] {
+            SPIPlanPtr p = SPI_prepare_cursor(query, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+            if (p == nullptr)
+                elog(ERROR, "pg_trickle: SPI_prepare failed: %s",
+                     SPI_result_code_string(SPI_result));
+            SPI_keepplan(p);
+            return p;
+        });
+        reused.emplace_front(key, plan);
+        reused_index[key] = reused.begin();
+        if (reused.size() > kReusedPlans) {
+            SPIPlanPtr old = reused.back().second;
+            reused_index.erase(reused.back().first);
+            reused.pop_back();
+            pg_call([&] { SPI_freeplan(old); });
+        }
+    }
+    Snapshot snapshot = snapshot_;
+    int rc = pg_call([&] {
+        return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
+                                                          InvalidSnapshot, false, true, 0)
+                                   : SPI_execute_plan(plan, values, nulls, false, 0);
+    });
     return copy_result(sql, rc);
 }
 
