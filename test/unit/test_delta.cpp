@@ -301,6 +301,17 @@ TEST(Delta, OldStateSubqueryExpressionIsWrittenOverKeptAndDeletedRows) {
               std::string::npos);
     EXPECT_EQ(substitute_split(p.query, p.refs, repl, {false, false}),
               substitute(p.query, p.refs, repl));
+    // A correlated EXISTS's deleted part, when given, is that text over the deleted rows.
+    p.refs[1].split_op = '|';
+    p.refs[1].split_del = "(a.k IS NOT NULL AND a.k IN (SELECT b.k FROM \x01 \"b\" WHERE true))";
+    EXPECT_NE(substitute_split(p.query, p.refs, repl, {false, true})
+                  .find("b.k = a.k) OR (a.k IS NOT NULL AND a.k IN (SELECT b.k FROM __pgt_del_1 "
+                        "\"b\" WHERE true))))"),
+              std::string::npos);
+    p.refs[1].split_del = "no mark";
+    EXPECT_EQ(substitute_split(p.query, p.refs, repl, {false, true}),
+              substitute(p.query, p.refs, repl));
+    p.refs[1].split_del.clear();
     // A span holding another reference is not split.
     p.refs[1].split_begin = p.query.find("public.a") - 1;
     EXPECT_EQ(substitute_split(p.query, p.refs, repl, {false, true}),

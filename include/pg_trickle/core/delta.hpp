@@ -58,6 +58,11 @@ struct RelationRef {
     std::size_t split_begin = 0;
     std::size_t split_end = 0;
     char split_op = 0;
+    // For a correlated EXISTS: the part over the deleted rows as an uncorrelated IN, with "\x01"
+    // where the relation goes (`(o.k IS NOT NULL AND o.k IN (SELECT i.k FROM \x01 i WHERE ...))`):
+    // PostgreSQL hashes that once, where it would scan the deleted rows once per outer row.
+    // Empty: the span itself serves.
+    std::string split_del;
 };
 
 // The query text with one more condition that keeps only the rows a change of one nonlinear

@@ -523,6 +523,7 @@ std::pair<std::string, std::vector<RelationRef>> replace_reference(
         // (Spans are not moved: these texts are never split, see substitute_split.)
         ref.split_begin = ref.split_end = 0;
         ref.split_op = 0;
+        ref.split_del.clear();
     }
     return {out, moved};
 }
@@ -1057,7 +1058,8 @@ std::string substitute_split(const std::string& text, const std::vector<Relation
             if (j != i && refs[j].location + refs[j].length > r.split_begin &&
                 refs[j].location < r.split_end)
                 return false;
-        return r.split_op == '|' || r.split_op == '&';
+        const auto marks = std::count(r.split_del.begin(), r.split_del.end(), '\x01');
+        return (r.split_op == '|' || r.split_op == '&') && (r.split_del.empty() || marks == 1);
     };
     std::string out = text;
     for (auto i : order) {
@@ -1076,10 +1078,14 @@ std::string substitute_split(const std::string& text, const std::vector<Relation
                 part.replace(at, ref.length, rel + alias);
                 return part;
             };
+            std::string deleted = over(fmt::format("__pgt_del_{}", ref.table));
+            if (!ref.split_del.empty()) {
+                deleted = ref.split_del;
+                deleted.replace(deleted.find('\x01'), 1, fmt::format("__pgt_del_{}", ref.table));
+            }
             out.replace(ref.split_begin, ref.split_end - ref.split_begin,
                         fmt::format("({} {} {})", over(fmt::format("__pgt_cur_{}", ref.table)),
-                                    ref.split_op == '|' ? "OR" : "AND",
-                                    over(fmt::format("__pgt_del_{}", ref.table))));
+                                    ref.split_op == '|' ? "OR" : "AND", deleted));
             continue;
         }
         out.replace(ref.location, ref.length, replacement[i] + alias);

@@ -201,7 +201,12 @@ class Classifier {
         // evaluated per outer row, hashed only when the outer row is met by equalities alone.
         // So only where that costs little: an uncorrelated subquery (hashed, or evaluated
         // once), or one that equates a column leading an index with the outer row (a probe).
-        if (pg_call([&] { return correlated(sq) && !indexed_equality(sq, rte->relid); }))
+        // (A correlated ANY / ALL is evaluated per outer row in both parts, the deleted rows
+        // scanned each time: not split. A correlated EXISTS's deleted part is written as an
+        // uncorrelated IN, which is hashed: see exists_as_in.)
+        const bool exists = s->subLinkType == EXISTS_SUBLINK;
+        if (pg_call(
+                [&] { return correlated(sq) && (!exists || !indexed_equality(sq, rte->relid)); }))
             return;
         splittable[static_cast<std::size_t>(ids_.at(rte))] = true;
     }
@@ -482,6 +487,156 @@ bool balanced(const std::string& text, std::size_t begin, std::size_t end) {
     return depth == 0;
 }
 
+// One past the end of the column reference starting at `at` (identifiers, quoted or not,
+// joined by dots, as the deparser prints them).
+std::size_t column_ref_end(const std::string& text, std::size_t at) {
+    std::size_t i = at;
+    while (i < text.size()) {
+        if (text[i] == '"') {
+            for (++i; i < text.size(); ++i)
+                if (text[i] == '"') {
+                    if (i + 1 < text.size() && text[i + 1] == '"') {
+                        ++i;
+                        continue;
+                    }
+                    break;
+                }
+            ++i;
+        } else {
+            while (i < text.size() &&
+                   (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_' ||
+                    text[i] == '$' || static_cast<unsigned char>(text[i]) >= 0x80))
+                ++i;
+        }
+        if (i < text.size() && text[i] == '.')
+            ++i;
+        else
+            break;
+    }
+    return i;
+}
+
+// `alias.column` (a ColumnRef of two names): the alias, or nullptr for any other shape.
+const char* qualifier(Node* n) {
+    if (n == nullptr || !IsA(n, ColumnRef))
+        return nullptr;
+    List* fields = reinterpret_cast<ColumnRef*>(n)->fields;
+    if (list_length(fields) != 2 || !IsA(linitial(fields), String) || !IsA(lsecond(fields), String))
+        return nullptr;
+    return strVal(linitial(fields));
+}
+
+struct ColumnRefState {
+    const char* alias;
+    bool foreign;  // a column reference not qualified by `alias`
+};
+
+bool foreign_column(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<ColumnRefState*>(context);
+    if (IsA(node, ColumnRef)) {
+        const char* q = qualifier(node);
+        if (q == nullptr || strcmp(q, s->alias) != 0)
+            s->foreign = true;
+        return false;
+    }
+    if (IsA(node, SubLink) || IsA(node, ParamRef)) {
+        s->foreign = true;
+        return false;
+    }
+    return raw_expression_tree_walker(node, as_walker(foreign_column), context);
+}
+
+// The part over the deleted rows of a correlated `EXISTS (SELECT ... FROM rel alias WHERE ...)`
+// (text[begin, end), `ref` its relation) whose WHERE is ANDed conditions, each over `alias`'s
+// columns alone or an equality `alias.column = outer.column`: the same test as an uncorrelated
+// IN, `(o IS NOT NULL AND o IN (SELECT i FROM <\x01> alias WHERE <the rest> AND i IS NOT
+// NULL))` (rows of columns for several equalities), which is true exactly when the EXISTS is
+// (an equality with a NULL is never true) and which PostgreSQL hashes once for all outer rows.
+// Empty when the subquery is not correlated; std::nullopt when it cannot be written so.
+std::optional<std::string> exists_as_in(const std::string& text, SubLink* sub, std::size_t begin,
+                                        std::size_t end, const core::RelationRef& ref) {
+    if (!IsA(sub->subselect, SelectStmt))
+        return std::nullopt;
+    auto* sel = reinterpret_cast<SelectStmt*>(sub->subselect);
+    if (sel->op != SETOP_NONE || sel->sortClause != NIL || sel->limitCount != nullptr ||
+        sel->limitOffset != nullptr || sel->groupClause != NIL || sel->havingClause != nullptr ||
+        sel->windowClause != NIL || sel->distinctClause != NIL || sel->withClause != nullptr ||
+        sel->lockingClause != NIL || list_length(sel->fromClause) != 1)
+        return std::nullopt;
+    if (sel->whereClause == nullptr)
+        return std::string();
+    List* conjuncts = nullptr;
+    Node* where = sel->whereClause;
+    if (IsA(where, BoolExpr) && reinterpret_cast<BoolExpr*>(where)->boolop == AND_EXPR)
+        conjuncts = reinterpret_cast<BoolExpr*>(where)->args;
+    else
+        conjuncts = pg_call([&] { return list_make1(where); });
+    const std::string alias = ref.refname;
+    struct Pair {
+        std::size_t inner, outer;  // locations of the two column references
+        std::size_t from, to;      // the equality's operands, left to right
+    };
+    std::vector<Pair> pairs;
+    ListCell* lc;
+    foreach (lc, conjuncts) {
+        auto* c = static_cast<Node*>(lfirst(lc));
+        if (IsA(c, A_Expr)) {
+            auto* e = reinterpret_cast<A_Expr*>(c);
+            const char* lq = qualifier(e->lexpr);
+            const char* rq = qualifier(e->rexpr);
+            if (e->kind == AEXPR_OP && list_length(e->name) == 1 &&
+                strcmp(strVal(linitial(e->name)), "=") == 0 && lq != nullptr && rq != nullptr &&
+                ((alias == lq) != (alias == rq))) {
+                const auto l =
+                    static_cast<std::size_t>(reinterpret_cast<ColumnRef*>(e->lexpr)->location);
+                const auto r =
+                    static_cast<std::size_t>(reinterpret_cast<ColumnRef*>(e->rexpr)->location);
+                if (l >= r)
+                    return std::nullopt;
+                pairs.push_back(alias == lq ? Pair{l, r, l, column_ref_end(text, r)}
+                                            : Pair{r, l, l, column_ref_end(text, r)});
+                continue;
+            }
+        }
+        ColumnRefState state{alias.c_str(), false};
+        pg_call([&] { foreign_column(c, &state); });
+        if (state.foreign)
+            return std::nullopt;
+    }
+    if (pairs.empty())
+        return std::string();
+    // The text after the relation (its alias, WHERE ...) up to the subquery's closing
+    // parenthesis, with each equality written `true`, last to first.
+    const std::size_t after = ref.location + ref.length;
+    if (end == 0 || end - 1 <= after || text[end - 1] != ')')
+        return std::nullopt;
+    std::string rest = text.substr(after, end - 1 - after);
+    for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
+        if (it->from < after || it->to > end - 1)
+            return std::nullopt;
+        rest.replace(it->from - after, it->to - it->from, "true");
+    }
+    auto column = [&](std::size_t at) { return text.substr(at, column_ref_end(text, at) - at); };
+    std::string outer, inner, outer_set, inner_set;
+    for (const auto& p : pairs) {
+        const std::string sep = outer.empty() ? "" : ", ";
+        outer += sep + column(p.outer);
+        inner += sep + column(p.inner);
+        outer_set += column(p.outer) + " IS NOT NULL AND ";
+        inner_set += " AND " + column(p.inner) + " IS NOT NULL";
+    }
+    if (pairs.size() > 1) {
+        outer = "(" + outer + ")";
+    }
+    const std::string name =
+        ref.has_alias ? "" : std::string(" ") + quote_identifier(ref.refname.c_str());
+    (void)begin;
+    return fmt::format("({}{} IN (SELECT {} FROM \x01{}{}{}))", outer_set, outer, inner, name, rest,
+                       inner_set);
+}
+
 struct TextRef {
     core::RelationRef ref;
     Oid relid;
@@ -528,6 +683,14 @@ std::vector<TextRef> text_refs(const std::string& text,
                 ref.split_begin = begin;
                 ref.split_end = *end;
                 ref.split_op = raw.sublink->subLinkType == ALL_SUBLINK ? '&' : '|';
+                // A correlated EXISTS splits only where its deleted part can be hashed.
+                if (raw.sublink->subLinkType == EXISTS_SUBLINK) {
+                    auto del = exists_as_in(text, raw.sublink, begin, *end, ref);
+                    if (del)
+                        ref.split_del = *del;
+                    else
+                        ref.split_end = 0;
+                }
             }
         }
         out.push_back({ref, relid, rv->alias ? rv->alias->aliasname : ""});
@@ -541,6 +704,7 @@ std::vector<TextRef> text_refs(const std::string& text,
         if (t.ref.split_end == 0) {
             t.ref.split_begin = 0;
             t.ref.split_op = 0;
+            t.ref.split_del.clear();
         }
     }
     return out;
@@ -660,6 +824,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         if (!splittable) {
             ref.split_begin = ref.split_end = 0;
             ref.split_op = 0;
+            ref.split_del.clear();
         }
     };
     ReferenceAnalysis out;
