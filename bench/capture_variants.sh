@@ -6,10 +6,12 @@
 #
 # Variants, in this order, on one table `src` that feeds a DIFFERENTIAL stream table:
 #   plain        capture triggers disabled (the plain-table baseline)
-#   engine       capture as pg_trickle creates it (statement triggers with transition tables,
-#                INSERT ... SELECT into pgtrickle_changes.changes_<relid>; no index on the
-#                buffer since commit 6d9c6c7)
-#   empty-fn     the same triggers and transition tables, trigger functions reduced to RETURN NULL
+#   engine       capture as pg_trickle creates it (statement triggers with transition tables
+#                calling pgtrickle.pg_trickle_capture(), which copies them into
+#                pgtrickle_changes.changes_<relid> with table_multi_insert; the buffer's only
+#                index is a partial one on TRUNCATE markers, which no change row enters)
+#   empty-fn     the same triggers and transition tables, calling a PL/pgSQL function that only
+#                returns NULL instead of pgtrickle.pg_trickle_capture()
 #                (the cost of firing the triggers and collecting the transition tables alone)
 #   xid-index    engine capture plus a btree on the buffer's xid: the capture before 6d9c6c7
 #   (a BRIN index instead is not possible: xid8 has no BRIN operator class in PostgreSQL 15)
@@ -45,8 +47,9 @@ bq -c "SELECT pgtrickle.create_stream_table('src_summary',
 bpsql -c "VACUUM ANALYZE"
 relid=$(bq -c "SELECT 'src'::regclass::oid")
 buf="pgtrickle_changes.changes_$relid"
-fns=$(bq -c "SELECT string_agg(pg_get_functiondef(p.oid), ';' || chr(10)) || ';' FROM pg_proc p
-             WHERE p.pronamespace = 'pgtrickle_changes'::regnamespace AND p.proname ~ '_(ins|upd|del)_fn_'")
+# The capture triggers as the engine made them, to put back after the empty-fn variant.
+triggers=$(bq -c "SELECT string_agg(pg_get_triggerdef(oid), ';' || chr(10)) || ';' FROM pg_trigger
+                  WHERE tgrelid = 'src'::regclass AND tgname LIKE 'pg_trickle_cdc_%'")
 
 cat >"$OUT/capture_variants_insert.sql" <<SQL
 \set c random(1, 10000)
@@ -93,15 +96,25 @@ bpsql -c "ALTER TABLE src DISABLE TRIGGER USER"
 measure plain
 enable_capture
 measure engine
-for op in ins upd del; do
-    bpsql -c "CREATE OR REPLACE FUNCTION pgtrickle_changes.pg_trickle_cdc_${op}_fn_$relid() RETURNS trigger
-              LANGUAGE plpgsql AS \$\$ BEGIN RETURN NULL; END \$\$"
-done
+# empty-fn: the same triggers, with their transition tables, calling a function that does nothing.
+bpsql -c "CREATE FUNCTION public.bench_empty_trigger() RETURNS trigger LANGUAGE plpgsql AS
+          \$\$ BEGIN RETURN NULL; END \$\$"
+bpsql -c "DROP TRIGGER pg_trickle_cdc_ins_$relid ON src" -c "DROP TRIGGER pg_trickle_cdc_upd_$relid ON src" \
+      -c "DROP TRIGGER pg_trickle_cdc_del_$relid ON src" -c "DROP TRIGGER pg_trickle_cdc_trunc_$relid ON src"
+bpsql <<<"${triggers//pgtrickle.pg_trickle_capture()/public.bench_empty_trigger()}"
+enable_capture
+[ "$(bq -c "SELECT count(*) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+            WHERE t.tgrelid = 'src'::regclass AND p.proname = 'bench_empty_trigger'")" = 4 ] \
+    || { echo "empty-fn: the capture triggers were not replaced" >&2; exit 1; }
 measure empty-fn
-bpsql <<<"$fns"
-# The engine creates the buffer without indexes; any index found here would skew the variants.
-nidx=$(bq -c "SELECT count(*) FROM pg_index WHERE indrelid = '$buf'::regclass")
-[ "$nidx" = 0 ] || echo "note: the engine's buffer has $nidx index(es); the engine row includes them"
+bpsql -c "DROP TRIGGER pg_trickle_cdc_ins_$relid ON src" -c "DROP TRIGGER pg_trickle_cdc_upd_$relid ON src" \
+      -c "DROP TRIGGER pg_trickle_cdc_del_$relid ON src" -c "DROP TRIGGER pg_trickle_cdc_trunc_$relid ON src"
+bpsql <<<"$triggers"
+enable_capture
+# The engine indexes only the buffer's TRUNCATE markers (a partial index no change enters); any
+# other index found here would skew the variants.
+nidx=$(bq -c "SELECT count(*) FROM pg_index WHERE indrelid = '$buf'::regclass AND indpred IS NULL")
+[ "$nidx" = 0 ] || echo "note: the engine's buffer has $nidx full index(es); the engine row includes them"
 bpsql -c "CREATE INDEX buf_xid_idx ON $buf (xid)"
 measure xid-index
 bpsql -c "DROP INDEX pgtrickle_changes.buf_xid_idx" -c "ALTER TABLE $buf SET UNLOGGED"

@@ -46,7 +46,10 @@ class Spi {
     // last few dozen statements run this way: a refresh's delta statement, whose text is the same
     // from one refresh to the next (its frontier in parameters), can take longer to plan than to
     // run (a join of many relations, a term per changed one).
-    QueryResult execute_reused(const std::string& sql, const std::vector<Value>& params);
+    // `context`: what else the plan was made for (the sizes of the tables it reads, as the
+    // caller sees them), so that a plan is not reused for other data.
+    QueryResult execute_reused(const std::string& sql, const std::vector<Value>& params,
+                               const std::string& context = "");
     // A parameterless statement prepared and kept beyond this connection (the caller owns it:
     // free_kept), run by execute_plan; `sql` is only for error messages.
     SPIPlanPtr prepare_kept(const std::string& sql);

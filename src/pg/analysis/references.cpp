@@ -205,8 +205,10 @@ class Classifier {
         // scanned each time: not split. A correlated EXISTS's deleted part is written as an
         // uncorrelated IN, which is hashed: see exists_as_in.)
         const bool exists = s->subLinkType == EXISTS_SUBLINK;
-        if (pg_call(
-                [&] { return correlated(sq) && (!exists || !indexed_equality(sq, rte->relid)); }))
+        if (pg_call([&] {
+                return correlated(sq) && (!exists || !indexed_equality(sq, rte->relid) ||
+                                          !outer_equalities_commute(sq));
+            }))
             return;
         splittable[static_cast<std::size_t>(ids_.at(rte))] = true;
     }
@@ -223,6 +225,23 @@ class Classifier {
     static bool correlated(Query* sq) {
         return outer_var(sq->jointree->quals, nullptr) ||
                outer_var(reinterpret_cast<Node*>(sq->targetList), nullptr);
+    }
+
+    // Whether every top-level AND of the subquery's WHERE that reads the outer row is an operator
+    // with a commutator: exists_as_in writes `i = o` as `o IN (SELECT i ...)`, which resolves the
+    // operator with its operands the other way round (there is `xid = integer` but no
+    // `integer = xid`).
+    static bool outer_equalities_commute(Query* sq) {
+        List* conjuncts = make_ands_implicit(reinterpret_cast<Expr*>(sq->jointree->quals));
+        ListCell* lc;
+        foreach (lc, conjuncts) {
+            auto* c = static_cast<Node*>(lfirst(lc));
+            if (!outer_var(c, nullptr))
+                continue;
+            if (!IsA(c, OpExpr) || !OidIsValid(get_commutator(reinterpret_cast<OpExpr*>(c)->opno)))
+                return false;
+        }
+        return true;
     }
 
     // Whether a top-level AND of the subquery's WHERE is `col = <outer expression>` (either way
@@ -551,9 +570,10 @@ bool foreign_column(Node* node, void* context) {
 // The part over the deleted rows of a correlated `EXISTS (SELECT ... FROM rel alias WHERE ...)`
 // (text[begin, end), `ref` its relation) whose WHERE is ANDed conditions, each over `alias`'s
 // columns alone or an equality `alias.column = outer.column`: the same test as an uncorrelated
-// IN, `(o IS NOT NULL AND o IN (SELECT i FROM <\x01> alias WHERE <the rest> AND i IS NOT
-// NULL))` (rows of columns for several equalities), which is true exactly when the EXISTS is
-// (an equality with a NULL is never true) and which PostgreSQL hashes once for all outer rows.
+// IN, `(o IS DISTINCT FROM NULL AND o IN (SELECT i FROM <\x01> alias WHERE <the rest> AND i
+// IS DISTINCT FROM NULL))` (rows of columns for several equalities), which is true exactly when
+// the EXISTS is (an equality with a NULL is never true) and which PostgreSQL hashes once for all
+// outer rows.
 // Empty when the subquery is not correlated; std::nullopt when it cannot be written so.
 std::optional<std::string> exists_as_in(const std::string& text, SubLink* sub, std::size_t begin,
                                         std::size_t end, const core::RelationRef& ref) {
@@ -624,8 +644,10 @@ std::optional<std::string> exists_as_in(const std::string& text, SubLink* sub, s
         const std::string sep = outer.empty() ? "" : ", ";
         outer += sep + column(p.outer);
         inner += sep + column(p.inner);
-        outer_set += column(p.outer) + " IS NOT NULL AND ";
-        inner_set += " AND " + column(p.inner) + " IS NOT NULL";
+        // (IS DISTINCT FROM NULL, not IS NOT NULL: a composite value with a NULL field is not
+        // "IS NOT NULL", yet equals another such value.)
+        outer_set += column(p.outer) + " IS DISTINCT FROM NULL AND ";
+        inner_set += " AND " + column(p.inner) + " IS DISTINCT FROM NULL";
     }
     if (pairs.size() > 1) {
         outer = "(" + outer + ")";

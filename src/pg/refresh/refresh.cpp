@@ -145,6 +145,35 @@ bool retry_after(const PgException& e) {
 // Marks unchanged each table of the plan none of whose changes meets its change filter, and says
 // whether no table is left changed. A data error raised by a filter (over a row version no
 // refresh saw, see DeltaTable::change_filter) leaves every table as it was.
+// The sizes of the change buffers a delta statement reads, in steps of 4x pages: a plan made
+// when a buffer held a few rows (nested loops over them) is not reused once it holds thousands.
+// (PostgreSQL plans a kept statement again when a table it reads is altered or analyzed, not
+// when it grows.)
+std::string buffer_size_classes(const core::DeltaPlan& plan) {
+    std::string out;
+    for (const auto& t : plan.tables) {
+        if (!t.changed || !t.change_source.empty())
+            continue;
+        const std::string name = core::buffer_name(t.relid);
+        const char* n = name.c_str();
+        BlockNumber pages = pg_call([&] {
+            Oid nsp = get_namespace_oid("pgtrickle_changes", true);
+            Oid rel = OidIsValid(nsp) ? get_relname_relid(n, nsp) : InvalidOid;
+            if (!OidIsValid(rel))
+                return BlockNumber{0};
+            Relation r = relation_open(rel, AccessShareLock);
+            BlockNumber blocks = RelationGetNumberOfBlocks(r);
+            relation_close(r, NoLock);
+            return blocks;
+        });
+        int size_class = 0;
+        for (; pages > 1; pages >>= 2)
+            ++size_class;
+        out += fmt::format("{}:{} ", t.relid, size_class);
+    }
+    return out;
+}
+
 bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::Frontier& prev) {
     const std::string query = core::filtered_changes_query(plan, prev);
     if (query.empty())
@@ -333,6 +362,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 core::Frontier from = *prev;
                 from.as_parameters = true;
                 const auto frontier_values = core::frontier_parameters(*prev);
+                const std::string buffer_sizes = buffer_size_classes(*plan);
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, from, table, core::Consolidation::Lean)};
                 auto add = [&](std::string s) {
@@ -352,7 +382,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
                     try {
-                        r = spi.execute_reused(statements[k], frontier_values);
+                        r = spi.execute_reused(statements[k], frontier_values, buffer_sizes);
                         sub.commit();
                         break;
                     } catch (const PgException& e) {

@@ -135,20 +135,28 @@ namespace {
 // over many relations holds megabytes (TPC-H Q8: about 2 MB), and a pool worker refreshes any
 // number of stream tables.
 constexpr std::size_t kReusedPlans = 16;
-std::list<std::pair<std::string, SPIPlanPtr>> reused;
-std::unordered_map<std::string, std::list<std::pair<std::string, SPIPlanPtr>>::iterator>
-    reused_index;
-
-}  // namespace
+struct KeptPlan {
+    std::string key;
+    SPIPlanPtr plan;
+    int running = 0;  // executions in progress (a statement may refresh another stream table)
+};
+std::list<KeptPlan> reused;
+std::unordered_map<std::string, std::list<KeptPlan>::iterator> reused_index;
 
 // The settings a plan depends on, read when it is made: a plan made under others (a session's
 // SET, pg_trickle.planner_aggressive, ALTER SYSTEM and reload) is a plan of another statement.
-static std::string planner_settings() {
+// The planner's costs and methods, and the settings that decide how the text is read.
+std::string planner_settings() {
     static const char* const kNames[] = {"seq_page_cost",
                                          "random_page_cost",
                                          "cpu_tuple_cost",
                                          "cpu_index_tuple_cost",
                                          "cpu_operator_cost",
+                                         "parallel_setup_cost",
+                                         "parallel_tuple_cost",
+                                         "min_parallel_table_scan_size",
+                                         "min_parallel_index_scan_size",
+                                         "max_parallel_workers_per_gather",
                                          "effective_cache_size",
                                          "work_mem",
                                          "hash_mem_multiplier",
@@ -156,21 +164,43 @@ static std::string planner_settings() {
                                          "from_collapse_limit",
                                          "geqo",
                                          "geqo_threshold",
-                                         "enable_hashjoin",
-                                         "enable_mergejoin",
-                                         "enable_nestloop",
-                                         "enable_seqscan",
-                                         "enable_indexscan",
-                                         "enable_indexonlyscan",
+                                         "constraint_exclusion",
+                                         "cursor_tuple_fraction",
+                                         "enable_async_append",
                                          "enable_bitmapscan",
+                                         "enable_gathermerge",
                                          "enable_hashagg",
-                                         "enable_sort",
+                                         "enable_hashjoin",
                                          "enable_incremental_sort",
+                                         "enable_indexonlyscan",
+                                         "enable_indexscan",
                                          "enable_material",
                                          "enable_memoize",
+                                         "enable_mergejoin",
+                                         "enable_nestloop",
+                                         "enable_parallel_append",
+                                         "enable_parallel_hash",
+                                         "enable_partition_pruning",
+                                         "enable_partitionwise_aggregate",
                                          "enable_partitionwise_join",
+                                         "enable_seqscan",
+                                         "enable_sort",
+                                         "enable_tidscan",
                                          "jit",
-                                         "default_statistics_target"};
+                                         "jit_above_cost",
+                                         "jit_inline_above_cost",
+                                         "jit_optimize_above_cost",
+                                         "default_statistics_target",
+                                         "plan_cache_mode",
+                                         "DateStyle",
+                                         "IntervalStyle",
+                                         "TimeZone",
+                                         "standard_conforming_strings",
+                                         "backslash_quote",
+                                         "array_nulls",
+                                         "lc_monetary",
+                                         "xmloption",
+                                         "row_security"};
     std::string out;
     for (const char* name : kNames) {
         const char* v = pg_call([&] { return GetConfigOption(name, true, false); });
@@ -180,17 +210,31 @@ static std::string planner_settings() {
     return out;
 }
 
-QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>& params) {
-    const std::string key = planner_settings() + sql;
+// Counts an execution of a kept plan for as long as it runs (an error included): a plan is not
+// freed while it runs.
+class Running {
+  public:
+    explicit Running(KeptPlan& p) : p_(p) { ++p_.running; }
+    ~Running() { --p_.running; }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+
+  private:
+    KeptPlan& p_;
+};
+
+}  // namespace
+
+QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>& params,
+                                const std::string& context) {
+    const std::string key = planner_settings() + context + "\n" + sql;
     const Args a = text_args(params);
     const int nargs = a.n;
     Oid* types = a.types;
     Datum* values = a.values;
     char* nulls = a.nulls;
-    SPIPlanPtr plan = nullptr;
     if (auto it = reused_index.find(key); it != reused_index.end()) {
         reused.splice(reused.begin(), reused, it->second);
-        plan = it->second->second;
         pg_call([] { elog(DEBUG2, "pg_trickle: statement plan reused"); });
     } else {
         pg_call([] { elog(DEBUG2, "pg_trickle: statement plan kept"); });
@@ -198,7 +242,7 @@ QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>
         // Generic from the start: the parameters are the frontier, which the statement reads
         // under CASE (an opaque condition to the planner) and once per execution (initplans),
         // so a plan for the values at hand would be this same plan.
-        plan = pg_call([&] {
+        SPIPlanPtr made = pg_call([&] {
             SPIPlanPtr p = SPI_prepare_cursor(query, nargs, types, CURSOR_OPT_GENERIC_PLAN);
             if (p == nullptr)
                 elog(ERROR, "pg_trickle: SPI_prepare failed: %s",
@@ -206,15 +250,23 @@ QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>
             SPI_keepplan(p);
             return p;
         });
-        reused.emplace_front(key, plan);
+        reused.push_front(KeptPlan{key, made, 0});
         reused_index[key] = reused.begin();
-        if (reused.size() > kReusedPlans) {
-            SPIPlanPtr old = reused.back().second;
-            reused_index.erase(reused.back().first);
-            reused.pop_back();
+        // The least recently used plans that are not running go.
+        for (auto it = std::prev(reused.end());
+             reused.size() > kReusedPlans && it != reused.begin();) {
+            auto victim = it--;
+            if (victim->running > 0)
+                continue;
+            SPIPlanPtr old = victim->plan;
+            reused_index.erase(victim->key);
+            reused.erase(victim);
             pg_call([&] { SPI_freeplan(old); });
         }
     }
+    KeptPlan& kept = reused.front();
+    Running running(kept);
+    SPIPlanPtr plan = kept.plan;
     Snapshot snapshot = snapshot_;
     int rc = pg_call([&] {
         return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
