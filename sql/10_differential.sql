@@ -739,6 +739,37 @@ DROP FUNCTION d_not_negative(int);
 DROP FUNCTION d_positive(int);
 RESET pg_trickle.differential_max_change_ratio;
 
+-- Filters through a partner: a fact row reaches the result only joined (by an equality) with a
+-- dimension row that meets the dimension's own conditions (kind = 'hot'). While the dimension
+-- has no change, changed facts without such a partner are left out like those failing their own
+-- filter: a refresh whose changes are all such facts has no data to apply. When the dimension
+-- changes too, the partner's condition is not applied (its rows are not the same before and
+-- after), and the refresh is exact either way.
+SET pg_trickle.differential_max_change_ratio = 0;
+CREATE TABLE d_dim (id int PRIMARY KEY, kind text);
+CREATE TABLE d_fact (id int PRIMARY KEY, dim_id int, v int);
+INSERT INTO d_dim SELECT g, (ARRAY['hot', 'warm', 'cold'])[1 + g % 3] FROM generate_series(1, 9) g;
+INSERT INTO d_fact SELECT g, 1 + g % 9, g FROM generate_series(1, 90) g;
+SELECT pgtrickle.create_stream_table('f_partner', 'SELECT f.id, f.v, d.kind FROM d_fact f JOIN d_dim d ON d.id = f.dim_id WHERE d.kind = ''hot''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_partner_agg', 'SELECT d.kind, sum(f.v) AS total, count(*) AS n FROM d_fact f, d_dim d WHERE d.id = f.dim_id AND d.kind IN (''hot'', ''warm'') GROUP BY d.kind', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+UPDATE d_fact SET v = v + 1 WHERE dim_id IN (SELECT id FROM d_dim WHERE kind = 'cold');
+INSERT INTO d_fact VALUES (91, NULL, 5), (92, 2, 6);  -- no partner; a cold one
+SELECT d_refresh();
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_partner%';
+UPDATE d_fact SET v = v + 1 WHERE dim_id IN (1, 2, 5);
+UPDATE d_dim SET kind = 'hot' WHERE id = 2;   -- a cold dimension turns hot with its facts,
+UPDATE d_dim SET kind = 'cold' WHERE id = 1;  -- a hot one cold
+SELECT d_refresh();
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_partner%';
+UPDATE d_fact SET dim_id = 6, v = -v WHERE id % 10 = 1;  -- facts move to another dimension
+DELETE FROM d_fact WHERE dim_id = 1;
+SELECT d_refresh();
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_partner%';
+SELECT pgtrickle.drop_stream_table('f_partner');
+SELECT pgtrickle.drop_stream_table('f_partner_agg');
+DROP TABLE d_fact, d_dim;
+RESET pg_trickle.differential_max_change_ratio;
+
 -- A change buffer's columns have their source columns' collations: the delta compares changed
 -- rows as the query compares the table's ('B' < 'a' under "C", not under ICU's en-US).
 CREATE TABLE d_names (id int PRIMARY KEY, name text COLLATE "en-US-x-icu");

@@ -623,6 +623,27 @@ TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) 
     EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
 }
 
+TEST(Delta, PartnerConditionsFilterChangesWhileThePartnerIsUnchanged) {
+    DeltaPlan p = join_plan();
+    // a's one reference: no condition of its own, one through b; b's: its own only.
+    p.tables[0].reference_filters = {{"", {{1, "EXISTS (b_partner)"}}}};
+    p.tables[1].reference_filters = {{"(b.y <> 'x')", {}}};
+    compose_change_filters(p.tables);  // both changed: no partner applies
+    EXPECT_EQ(p.tables[0].change_filter, "");
+    EXPECT_EQ(p.tables[1].change_filter, "(b.y <> 'x')");
+    p.tables[1].changed = false;
+    compose_change_filters(p.tables);
+    EXPECT_EQ(p.tables[0].change_filter, "EXISTS (b_partner)");
+    // Several references: ORed; one left with no condition leaves the table unfiltered.
+    p.tables[0].reference_filters = {{"(b.k > 1)", {{1, "EXISTS (b_partner)"}}}, {"(b.k < 0)", {}}};
+    compose_change_filters(p.tables);
+    EXPECT_EQ(p.tables[0].change_filter, "((b.k < 0)) OR ((b.k > 1) AND EXISTS (b_partner))");
+    p.tables[0].reference_filters.push_back({"", {{1, "EXISTS (b_partner)"}}});
+    p.tables[1].changed = true;
+    compose_change_filters(p.tables);
+    EXPECT_EQ(p.tables[0].change_filter, "");
+}
+
 TEST(Delta, KeyedLinearPlanUpdatesRowsInPlace) {
     DeltaPlan p = join_plan();
     p.key_columns = {"x"};

@@ -112,6 +112,18 @@ struct DeltaTable {
     // Evaluated on every buffered row version, also on one no refresh ever saw: a data error
     // there makes the refresh run the statement again without it.
     std::string change_filter;
+    // What change_filter is made of, per reference to the table (empty: change_filter is all
+    // there is). A reference's rows may also reach the result only joined, by an equality, with
+    // a row of another table that meets that table's own conditions (TPC-H Q9's lineitem with a
+    // part whose name holds 'green'): while that table has no change of its own, a changed row
+    // without such a partner moves nothing either. compose_change_filters() builds
+    // change_filter from these for the tables a refresh finds changed.
+    struct ReferenceFilter {
+        std::string own;  // the reference's own conditions (alias b); empty = none
+        // (index into DeltaPlan::tables, `EXISTS (SELECT 1 FROM <that table> ... b.col ...)`)
+        std::vector<std::pair<std::size_t, std::string>> partners;
+    };
+    std::vector<ReferenceFilter> reference_filters;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -312,6 +324,11 @@ std::string pending_changes_query(const std::vector<std::uint32_t>& relids, cons
 // Whether the table's buffered changes are read through its change filter (a filter, and a
 // change buffer rather than a statement's transition tables).
 bool filters_buffer(const DeltaTable& t);
+
+// Sets each table's change_filter from its reference_filters: per reference, its own
+// conditions and those of its partners that have no change (DeltaTable::changed), ANDed; the
+// references ORed; none when a reference has no condition left.
+void compose_change_filters(std::vector<DeltaTable>& tables);
 
 // SELECT returning one boolean per changed table that filters_buffer, in the plan's order:
 // whether an unconsumed change of it meets the filter (DeltaTable::change_filter). Empty when

@@ -1093,6 +1093,33 @@ std::string substitute_split(const std::string& text, const std::vector<Relation
     return out;
 }
 
+void compose_change_filters(std::vector<DeltaTable>& tables) {
+    for (auto& t : tables) {
+        if (t.reference_filters.empty())
+            continue;
+        std::vector<std::string> refs;
+        bool unfiltered = false;
+        for (const auto& r : t.reference_filters) {
+            std::vector<std::string> parts;
+            if (!r.own.empty())
+                parts.push_back(r.own);
+            for (const auto& [table, condition] : r.partners)
+                if (table < tables.size() && !tables[table].changed)
+                    parts.push_back(condition);
+            if (parts.empty()) {
+                unfiltered = true;
+                break;
+            }
+            refs.push_back(join(parts, " AND "));
+        }
+        std::sort(refs.begin(), refs.end());
+        refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+        t.change_filter = unfiltered || refs.empty() ? std::string()
+                          : refs.size() == 1         ? refs.front()
+                                                     : "(" + join(refs, ") OR (") + ")";
+    }
+}
+
 bool filters_buffer(const DeltaTable& t) {
     return !t.change_filter.empty() && t.change_source.empty();
 }

@@ -1,11 +1,16 @@
 // Change filters of relation references (see change_filters.hpp).
 #include "change_filters.hpp"
 
+#include "catalog/pg_operator.h"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/walker.hpp"
 
@@ -170,7 +175,114 @@ Node* own_part(Node* clause, Index rti, Oid relid, int* functions) {
     return reinterpret_cast<Node*>(pg_call([&] { return make_orclause(arms); }));
 }
 
+// The conjuncts of `parts`, deparsed over alias `alias` for the relation of range table entry
+// `rti` (moved to entry 1), cheaper ones first, joined by AND.
+std::string deparsed_conjunction(std::vector<std::pair<int, Node*>> parts, const char* alias,
+                                 Oid relid) {
+    std::stable_sort(parts.begin(), parts.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out;
+    for (const auto& [cost, part] : parts) {
+        char* text = pg_call([&] {
+            Node* copy = static_cast<Node*>(copyObjectImpl(part));
+            to_first_entry(copy, nullptr);
+            List* context = deparse_context_for(alias, relid);
+            return deparse_expression(copy, context, true, false);
+        });
+        out += (out.empty() ? "" : " AND ") + std::string(text);  // (self-delimited)
+    }
+    return out;
+}
+
+// `OPERATOR(schema.name)` of a built-in operator, or "" for a user's.
+std::string operator_text(Oid opno) {
+    char* text = pg_call([&]() -> char* {
+        if (opno >= FirstNormalObjectId || get_opcode(opno) >= FirstNormalObjectId)
+            return nullptr;
+        HeapTuple tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+        if (!HeapTupleIsValid(tup))
+            return nullptr;
+        auto* op = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tup));
+        char* out =
+            psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
+                     NameStr(op->oprname));
+        ReleaseSysCache(tup);
+        return out;
+    });
+    return text != nullptr ? std::string(text) : std::string();
+}
+
 }  // namespace
+
+std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
+    List* conjuncts = nullptr;
+    bool found =
+        pg_call([&] { return gather(reinterpret_cast<Node*>(q->jointree), rti, NIL, &conjuncts); });
+    std::vector<PartnerFilter> out;
+    if (!found)
+        return out;
+    ListCell* lc;
+    foreach (lc, conjuncts) {
+        auto* c = static_cast<Node*>(lfirst(lc));
+        if (!IsA(c, OpExpr) || list_length(reinterpret_cast<OpExpr*>(c)->args) != 2)
+            continue;
+        auto* e = reinterpret_cast<OpExpr*>(c);
+        auto* l = static_cast<Node*>(linitial(e->args));
+        auto* r = static_cast<Node*>(lsecond(e->args));
+        if (!IsA(l, Var) || !IsA(r, Var))
+            continue;
+        auto* lv = reinterpret_cast<Var*>(l);
+        auto* rv = reinterpret_cast<Var*>(r);
+        if (lv->varlevelsup != 0 || rv->varlevelsup != 0 || lv->varattno <= 0 ||
+            rv->varattno <= 0 ||
+            (static_cast<Index>(lv->varno) == rti) == (static_cast<Index>(rv->varno) == rti))
+            continue;
+        // An equality, strict (a NULL never matches): a row of rti reaches the result only
+        // joined with a row of the partner whose column equals its own.
+        const Oid ltype = exprType(l);
+        if (!pg_call([&] {
+                return op_mergejoinable(e->opno, ltype) || op_hashjoinable(e->opno, ltype);
+            }) ||
+            !pg_call([&] { return func_strict(get_opcode(e->opno)); }))
+            continue;
+        const std::string op = operator_text(e->opno);
+        if (op.empty())
+            continue;
+        Var* mine = static_cast<Index>(lv->varno) == rti ? lv : rv;
+        Var* theirs = mine == lv ? rv : lv;
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, theirs->varno - 1));
+        if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
+            continue;
+        const Oid partner = rte->relid;
+        // The partner's own conditions among those binding rti's rows: a partner row that
+        // joins a row of rti in the result meets them. Without any, the partner filters out
+        // nothing but orphans: not worth a probe per changed row.
+        std::vector<std::pair<int, Node*>> parts;
+        ListCell* pc;
+        foreach (pc, conjuncts) {
+            int functions = 0;
+            Node* part = own_part(static_cast<Node*>(lfirst(pc)), static_cast<Index>(theirs->varno),
+                                  partner, &functions);
+            if (part != nullptr)
+                parts.emplace_back(functions, part);
+        }
+        if (parts.empty())
+            continue;
+        const std::string conditions = deparsed_conjunction(parts, "p", partner);
+        const char* mine_name = pg_call([&] { return get_attname(relid, mine->varattno, false); });
+        const char* their_name =
+            pg_call([&] { return get_attname(partner, theirs->varattno, false); });
+        char* nsp = pg_call([&] { return get_namespace_name(get_rel_namespace(partner)); });
+        char* rel = pg_call([&] { return get_rel_name(partner); });
+        const std::string b_col = "b." + core::quote_ident(core::buffer_column(mine_name));
+        const std::string p_col = "p." + core::quote_ident(their_name);
+        out.push_back({partner, fmt::format("EXISTS (SELECT 1 FROM {}.{} p WHERE {} {} {} AND {})",
+                                            core::quote_ident(nsp), core::quote_ident(rel),
+                                            mine == lv ? b_col : p_col, op,
+                                            mine == lv ? p_col : b_col, conditions)});
+    }
+    return out;
+}
 
 std::string change_filter(Query* q, Index rti, Oid relid) {
     List* conjuncts = nullptr;

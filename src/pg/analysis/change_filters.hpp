@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "pg_trickle/pg/postgres.hpp"
 
@@ -25,5 +26,17 @@ namespace pgtrickle::pg {
 // Of an OR, the OR of what its arms restrict, when each arm restricts something. Cheaper
 // conjuncts come first. Must run where PostgreSQL errors can be thrown (pg_call inside).
 std::string change_filter(Query* q, Index rti, Oid relid);
+
+// Conditions the rows of `rti` meet through another relation of the same level (see
+// core::DeltaTable::ReferenceFilter): for each conjunct binding rti's rows that is a strict
+// built-in equality between a column of rti and a column of a plain table, and for which
+// conjuncts binding rti's rows restrict that table's rows alone, `EXISTS (SELECT 1 FROM <table>
+// p WHERE <the equality over b and p> AND <those conditions over p>)`. Valid as a filter of
+// rti's changes only while that table has no change of its own.
+struct PartnerFilter {
+    Oid relid;  // the other table
+    std::string condition;
+};
+std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid);
 
 }  // namespace pgtrickle::pg

@@ -203,10 +203,13 @@ struct Sources {
     core::DeltaPlan* plan;
     std::map<Oid, std::size_t> table_index;
     std::map<Oid, std::set<AttrNumber>> used;
-    // Per table, the change filter of each reference to it (change_filters.hpp); a reference
-    // without one makes the table's changes unfiltered.
-    std::map<Oid, std::vector<std::string>> filters;
-    std::set<Oid> unfiltered;
+    // Per table, the change filter of each reference to it and the filters through its
+    // partners (change_filters.hpp).
+    struct ReferenceFilter {
+        std::string own;
+        std::vector<PartnerFilter> partners;
+    };
+    std::map<Oid, std::vector<ReferenceFilter>> filters;
     // Set when a part can only be maintained by recomputing the whole query: why.
     std::string recompute_reason;
 };
@@ -312,10 +315,8 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
         if (has_children)
             return "tables with inheritance children";
         rte_relid[rti] = rte->relid;
-        if (std::string filter = change_filter(q, rti, rte->relid); filter.empty())
-            out.unfiltered.insert(rte->relid);
-        else
-            out.filters[rte->relid].push_back(std::move(filter));
+        out.filters[rte->relid].push_back(
+            {change_filter(q, rti, rte->relid), partner_filters(q, rti, rte->relid)});
         if (out.table_index.count(rte->relid))
             continue;
         core::DeltaTable t;
@@ -483,15 +484,18 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         }
         for (AttrNumber att : sources.used[t.relid])
             add(att);
-        // The change filter: the disjunction of the references' filters (each a conjunction).
-        std::vector<std::string>& filters = sources.filters[t.relid];
-        std::sort(filters.begin(), filters.end());
-        filters.erase(std::unique(filters.begin(), filters.end()), filters.end());
-        if (!sources.unfiltered.count(t.relid) && !filters.empty())
-            t.change_filter = filters.size() == 1
-                                  ? filters.front()
-                                  : fmt::format("({})", fmt::join(filters, ") OR ("));
+        // The change filter: the disjunction of the references' filters (each a conjunction),
+        // set by compose_change_filters below and again by the refresh, which knows which
+        // tables changed.
+        for (const auto& r : sources.filters[t.relid]) {
+            core::DeltaTable::ReferenceFilter f{r.own, {}};
+            for (const auto& p : r.partners)
+                if (auto it = table_index.find(p.relid); it != table_index.end())
+                    f.partners.emplace_back(it->second, p.condition);
+            t.reference_filters.push_back(std::move(f));
+        }
     }
+    core::compose_change_filters(plan.tables);
 
     foreach (lc, q->targetList) {
         auto* tle = static_cast<TargetEntry*>(lfirst(lc));

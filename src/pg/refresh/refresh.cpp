@@ -314,9 +314,12 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         std::optional<core::DeltaPlan> plan;
         if (st.refresh_mode == "DIFFERENTIAL" || immediate)
             plan = analyze_differential(spi, st.defining_query).plan;
-        if (plan)
+        if (plan) {
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
+            // Conditions through a partner table hold while it has no change of its own.
+            core::compose_change_filters(plan->tables);
+        }
         // Changes that no part of the query reads (all failing the change filters) leave the
         // result as it is: the table counts as unchanged, and with no other change the refresh
         // has no data to apply.
