@@ -101,3 +101,17 @@ UPDATE divisor SET d = 0;
 SELECT pgtrickle.refresh_stream_table('fragile');
 SELECT count(*) FROM fragile;
 SELECT count(*) FROM pgtrickle.get_refresh_history('fragile');
+
+-- A FULL stream table over a partition: rows written through the partitioned table are seen
+-- (the partition is not captured, so no refresh is skipped for want of recorded changes).
+CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+INSERT INTO parted VALUES (1, 1);
+SELECT pgtrickle.create_stream_table('from_partition', 'SELECT id, v FROM parted_1', refresh_mode => 'FULL', schedule => '1h');
+INSERT INTO parted VALUES (2, 2);
+UPDATE parted SET v = 10 WHERE id = 1;
+SELECT pgtrickle.refresh_stream_table('from_partition');
+SELECT id, v FROM from_partition ORDER BY id;
+SELECT action FROM pgtrickle.get_refresh_history('from_partition', 1);
+SELECT pgtrickle.drop_stream_table('from_partition');
+DROP TABLE parted;

@@ -314,6 +314,10 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
         bool has_children = pg_call([&] { return has_subclass(rte->relid); });
         if (has_children)
             return "tables with inheritance children";
+        // (A statement on the partitioned table fires its own statement triggers, not the
+        // partition's: the partition's capture would miss its changes.)
+        if (pg_call([&] { return get_rel_relispartition(rte->relid); }))
+            return "partitions of a partitioned table as sources";
         rte_relid[rti] = rte->relid;
         out.filters[rte->relid].push_back(
             {change_filter(q, rti, rte->relid), partner_filters(q, rti, rte->relid)});

@@ -510,7 +510,7 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
             throw core::unsupported(
                 fmt::format("IMMEDIATE mode cannot maintain a stream table over {}", qualified),
                 "IMMEDIATE maintenance needs statement triggers with transition tables, which "
-                "only plain tables without inheritance children have.",
+                "only plain tables that are neither partitions nor inheritance parents have.",
                 "Use refresh_mode => 'DIFFERENTIAL' or 'FULL'.");
         for (const auto& s : core::immediate_trigger_ddl(relid, qualified))
             spi.run(s);
