@@ -120,7 +120,7 @@ struct DeltaTable {
     // change_filter from these for the tables a refresh finds changed.
     struct ReferenceFilter {
         std::string own;  // the reference's own conditions (alias b); empty = none
-        // (index into DeltaPlan::tables, `EXISTS (SELECT 1 FROM <that table> ... b.col ...)`)
+        // (index into DeltaPlan::tables, `b.col = ANY (SELECT p.col FROM <that table> p ...)`)
         std::vector<std::pair<std::size_t, std::string>> partners;
     };
     std::vector<ReferenceFilter> reference_filters;

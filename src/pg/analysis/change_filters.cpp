@@ -238,18 +238,20 @@ std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
             (static_cast<Index>(lv->varno) == rti) == (static_cast<Index>(rv->varno) == rti))
             continue;
         // An equality, strict (a NULL never matches): a row of rti reaches the result only
-        // joined with a row of the partner whose column equals its own.
-        const Oid ltype = exprType(l);
-        if (!pg_call([&] {
-                return op_mergejoinable(e->opno, ltype) || op_hashjoinable(e->opno, ltype);
-            }) ||
-            !pg_call([&] { return func_strict(get_opcode(e->opno)); }))
-            continue;
-        const std::string op = operator_text(e->opno);
-        if (op.empty())
-            continue;
+        // joined with a row of the partner whose column equals its own. Written `b.col op ANY
+        // (SELECT p.col ...)`, which PostgreSQL hashes once (the filter sits in a CASE, where
+        // an EXISTS would be evaluated per changed row): a hashable operator, with rti's column
+        // on its left (the commutator otherwise).
         Var* mine = static_cast<Index>(lv->varno) == rti ? lv : rv;
         Var* theirs = mine == lv ? rv : lv;
+        const Oid opno = mine == lv ? e->opno : pg_call([&] { return get_commutator(e->opno); });
+        const Oid mine_type = exprType(reinterpret_cast<Node*>(mine));
+        if (!OidIsValid(opno) || !pg_call([&] { return op_hashjoinable(opno, mine_type); }) ||
+            !pg_call([&] { return func_strict(get_opcode(opno)); }))
+            continue;
+        const std::string op = operator_text(opno);
+        if (op.empty())
+            continue;
         auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, theirs->varno - 1));
         if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
             continue;
@@ -276,10 +278,9 @@ std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
         char* rel = pg_call([&] { return get_rel_name(partner); });
         const std::string b_col = "b." + core::quote_ident(core::buffer_column(mine_name));
         const std::string p_col = "p." + core::quote_ident(their_name);
-        out.push_back({partner, fmt::format("EXISTS (SELECT 1 FROM {}.{} p WHERE {} {} {} AND {})",
-                                            core::quote_ident(nsp), core::quote_ident(rel),
-                                            mine == lv ? b_col : p_col, op,
-                                            mine == lv ? p_col : b_col, conditions)});
+        out.push_back(
+            {partner, fmt::format("{} {} ANY (SELECT {} FROM {}.{} p WHERE {})", b_col, op, p_col,
+                                  core::quote_ident(nsp), core::quote_ident(rel), conditions)});
     }
     return out;
 }

@@ -28,11 +28,11 @@ namespace pgtrickle::pg {
 std::string change_filter(Query* q, Index rti, Oid relid);
 
 // Conditions the rows of `rti` meet through another relation of the same level (see
-// core::DeltaTable::ReferenceFilter): for each conjunct binding rti's rows that is a strict
-// built-in equality between a column of rti and a column of a plain table, and for which
-// conjuncts binding rti's rows restrict that table's rows alone, `EXISTS (SELECT 1 FROM <table>
-// p WHERE <the equality over b and p> AND <those conditions over p>)`. Valid as a filter of
-// rti's changes only while that table has no change of its own.
+// core::DeltaTable::ReferenceFilter): for each conjunct binding rti's rows that is a strict,
+// hashable built-in equality between a column of rti and a column of a plain table, and for
+// which conjuncts binding rti's rows restrict that table's rows alone, `b.col = ANY (SELECT
+// p.col FROM <table> p WHERE <those conditions over p>)`. Valid as a filter of rti's changes
+// only while that table has no change of its own.
 struct PartnerFilter {
     Oid relid;  // the other table
     std::string condition;
