@@ -142,9 +142,6 @@ bool retry_after(const PgException& e) {
            code != ERRCODE_LOCK_NOT_AVAILABLE;
 }
 
-// Marks unchanged each table of the plan none of whose changes meets its change filter, and says
-// whether no table is left changed. A data error raised by a filter (over a row version no
-// refresh saw, see DeltaTable::change_filter) leaves every table as it was.
 // The sizes of the change buffers a delta statement reads, in steps of 4x pages: a plan made
 // when a buffer held a few rows (nested loops over them) is not reused once it holds thousands.
 // (PostgreSQL plans a kept statement again when a table it reads is altered or analyzed, not
@@ -174,6 +171,9 @@ std::string buffer_size_classes(const core::DeltaPlan& plan) {
     return out;
 }
 
+// Marks unchanged each table of the plan none of whose changes meets its change filter, and says
+// whether no table is left changed. A data error raised by a filter (over a row version no
+// refresh saw, see DeltaTable::change_filter) leaves every table as it was.
 bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::Frontier& prev) {
     const std::string query = core::filtered_changes_query(plan, prev);
     if (query.empty())
