@@ -393,6 +393,9 @@ SHOW pg_trickle.enabled;
 RESET pg_trickle.enabled;
 RESET ROLE;
 REVOKE SET ON PARAMETER pg_trickle.enabled FROM pgt_doc_bob;
+SET pg_trickle.verify_deltas = on;
+SHOW pg_trickle.verify_deltas;
+RESET pg_trickle.verify_deltas;
 -- Not an example: clean up before DIFFERENTIAL.md.
 SELECT pgtrickle.drop_stream_table('order_total');
 DROP TABLE orders, regions, returns;

@@ -781,3 +781,23 @@ SELECT id, name FROM f_collate ORDER BY id;
 SELECT st, result FROM d_check() WHERE st = 'f_collate';
 SELECT pgtrickle.drop_stream_table('f_collate');
 DROP TABLE d_names;
+
+-- pg_trickle.verify_deltas: a delta that takes away a row the stream table does not hold is an
+-- error with it on, a no-op without. (The stored row is removed behind the engine's back here,
+-- by a superuser with the storage's triggers disabled, to stand for a delta gone wrong.)
+CREATE TABLE d_verify (id int PRIMARY KEY, v int);
+INSERT INTO d_verify VALUES (1, 1), (2, 2);
+SELECT pgtrickle.create_stream_table('f_verify', 'SELECT id, v FROM d_verify WHERE v > 0', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER TABLE f_verify DISABLE TRIGGER ALL;
+DELETE FROM f_verify WHERE id = 2;
+ALTER TABLE f_verify ENABLE TRIGGER ALL;
+DELETE FROM d_verify WHERE id = 2;
+SET pg_trickle.verify_deltas = on;
+\set VERBOSITY terse
+SELECT pgtrickle.refresh_stream_table('f_verify');
+\set VERBOSITY default
+RESET pg_trickle.verify_deltas;
+SELECT pgtrickle.refresh_stream_table('f_verify');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_verify';
+SELECT pgtrickle.drop_stream_table('f_verify');
+DROP TABLE d_verify;

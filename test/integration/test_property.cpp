@@ -171,6 +171,9 @@ class PropertyCase {
             // Mostly without the fallback to FULL for large changes (a cost decision; FULL is
             // correct by construction): the differential path is what is under test. Sometimes
             // with it, so that refreshes after a fallback are checked too.
+            // A delta that takes away rows the stream table does not hold (an old state too
+            // generous) is an error, not the silent no-op it would be otherwise.
+            q("SET pg_trickle.verify_deltas = on");
             if (rng_.chance(0.75)) {
                 q("SET pg_trickle.differential_max_change_ratio = 0");
                 q("SET pg_trickle.refresh_strategy = 'differential'");

@@ -623,6 +623,22 @@ TEST(Cdc, CaptureTriggersAreStatementLevelWithTransitionTablesAndAlwaysEnabled) 
     EXPECT_EQ(buffer_table(42), "pgtrickle_changes.\"changes_42\"");
 }
 
+TEST(Delta, VerifiedLinearAppliesAlsoReturnTheDeletionsTheyMean) {
+    DeltaPlan p = join_plan();
+    EXPECT_EQ(apply_statement(p, frontier(), "\"public\".\"st\"").find("sum(-__pgt_nw)"),
+              std::string::npos);
+    p.verify = true;
+    EXPECT_NE(apply_statement(p, frontier(), "\"public\".\"st\"")
+                  .find(", (SELECT coalesce(pg_catalog.sum(-__pgt_nw), 0)::bigint FROM "
+                        "__pgt_change WHERE __pgt_nw < 0)"),
+              std::string::npos);
+    p.key_columns = {"x"};
+    EXPECT_NE(apply_statement(p, frontier(), "\"public\".\"st\"")
+                  .find(", (SELECT pg_catalog.count(*) FROM __pgt_net WHERE __pgt_nw < 0 AND NOT "
+                        "__pgt_has_new)"),
+              std::string::npos);
+}
+
 TEST(Delta, PartnerConditionsFilterChangesWhileThePartnerIsUnchanged) {
     DeltaPlan p = join_plan();
     // a's one reference: no condition of its own, one through b; b's: its own only.

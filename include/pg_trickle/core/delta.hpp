@@ -236,6 +236,10 @@ struct DeltaPlan {
     // it (see increments_allowed in src/pg). A row-id collision raises inside it. Set by the
     // analysis when increments_possible; IMMEDIATE narrows it to relative_apply_possible.
     bool relative_apply = false;
+    // The linear applies also return how many stored rows their deletions should find
+    // (pg_trickle.verify_deltas): a delta that deletes a row the storage does not hold has
+    // computed a wrong old state, which a plain DELETE would pass over in silence.
+    bool verify = false;
     // The change of one statement (IMMEDIATE), mostly a row or two: the statement is shaped for
     // few plan nodes rather than for per-row cost.
     bool per_statement = false;

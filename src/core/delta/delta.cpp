@@ -429,12 +429,15 @@ std::string content_apply(const DeltaPlan& plan, const std::string& with,
         "    pg_catalog.generate_series(1, c.__pgt_nw) WHERE c.__pgt_nw > 0\n"
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
-        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint",
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint{verify}",
         fmt::arg("ctes", with), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
         fmt::arg("srow", row_text(plan.output_columns, "s2")),
-        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")),
+        fmt::arg("verify", plan.verify ? ", (SELECT coalesce(pg_catalog.sum(-__pgt_nw), 0)::bigint "
+                                         "FROM __pgt_change WHERE __pgt_nw < 0)"
+                                       : ""));
 }
 
 // The weighted rows of a linear plan's change: its delta terms, or, recomputed, the query
@@ -497,13 +500,16 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         "  RETURNING s.xmax = 0 AS __pgt_new)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE __pgt_new),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
-        " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new)",
+        " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new){verify}",
         fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
         fmt::arg("keq", join(keq, " AND ")), fmt::arg("same_key", join(same_key, " AND ")),
         fmt::arg("sets", join(sets, ", ")), fmt::arg("name", quote_literal(st)),
-        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")));
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")),
+        fmt::arg("verify", plan.verify ? ", (SELECT pg_catalog.count(*) FROM __pgt_net WHERE "
+                                         "__pgt_nw < 0 AND NOT __pgt_has_new)"
+                                       : ""));
 }
 
 // `text` with the reference `self` replaced by `replacement` (its name kept as alias), and

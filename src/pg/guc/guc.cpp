@@ -13,6 +13,7 @@ int scheduler_interval_ms = 1000;
 bool tiered_scheduling = true;
 bool block_source_ddl = true;
 bool planner_aggressive = true;
+bool verify_deltas = false;
 bool cleanup_use_truncate = true;
 double differential_max_change_ratio = 0.15;
 ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
@@ -139,6 +140,12 @@ void define_all() {
                              "delta statement with random_page_cost at most 1.1 times "
                              "seq_page_cost.",
                              &planner_aggressive, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("pg_trickle.verify_deltas",
+                             "Check that a differential refresh deletes only stored rows.",
+                             "A delta that takes away a row the stream table does not hold "
+                             "raises an internal error (XX000) instead of being a no-op: for "
+                             "testing the engine.",
+                             &verify_deltas, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.tiered_scheduling",
                              "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
                              nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/core/time_dependence.hpp"
@@ -360,6 +361,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 // refresh: after a data error the Exact statement runs, then the Exact one
                 // without change filters, and after another one the refresh is done FULL.
                 choose_apply(spi, st.relid, *plan);
+                plan->verify = guc::verify_deltas;
                 // The frontier goes in as parameters: the same text at every refresh, whose plan
                 // this backend keeps (Spi::execute_reused).
                 core::Frontier from = *prev;
@@ -416,6 +418,18 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     result.rows_deleted = written - added;
                     result.action = "DIFFERENTIAL";
                 } else if (r) {
+                    // (pg_trickle.verify_deltas: the deletions the delta meant against those
+                    // that found a stored row.)
+                    if (plan->verify && r->rows[0].size() > 3 &&
+                        count_of(r->rows[0][1]) < count_of(r->rows[0][3]))
+                        throw core::Error(
+                            core::sqlstate::kInternalError,
+                            fmt::format("delta of {} takes away rows the stream table does "
+                                        "not hold ({} to delete, {} found)",
+                                        table, count_of(r->rows[0][3]), count_of(r->rows[0][1])),
+                            "pg_trickle.verify_deltas is on: the delta computed an old state "
+                            "holding rows the stream table never had.",
+                            "Please report the defining query; refresh_mode => 'FULL' avoids it.");
                     result.rows_inserted = count_of(r->rows[0][0]) + count_of(r->rows[0][2]);
                     result.rows_deleted = count_of(r->rows[0][1]) + count_of(r->rows[0][2]);
                     result.action = "DIFFERENTIAL";
