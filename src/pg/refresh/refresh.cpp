@@ -387,7 +387,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
                     try {
-                        r = spi.execute_reused(statements[k], frontier_values, buffer_sizes);
+                        // (Only the first, the one that runs at almost every refresh, keeps
+                        // its plan: a retry after a data error would evict a kept plan.)
+                        r = k == 0
+                                ? spi.execute_reused(statements[k], frontier_values, buffer_sizes)
+                                : spi.execute(statements[k], frontier_values);
                         sub.commit();
                         break;
                     } catch (const PgException& e) {
