@@ -293,27 +293,14 @@ std::string change_filter(Query* q, Index rti, Oid relid) {
         return "";
     // The cheaper conjuncts first (by functions called, as PostgreSQL orders a scan's
     // conditions by cost): `x <> 0 AND 100 / x > 1` is evaluated in that order either way.
-    std::vector<std::pair<int, std::string>> parts;
+    std::vector<std::pair<int, Node*>> parts;
     ListCell* lc;
     foreach (lc, conjuncts) {
         int functions = 0;
-        Node* part = own_part(static_cast<Node*>(lfirst(lc)), rti, relid, &functions);
-        if (part == nullptr)
-            continue;
-        char* text = pg_call([&] {
-            Node* copy = static_cast<Node*>(copyObjectImpl(part));
-            to_first_entry(copy, nullptr);
-            List* context = deparse_context_for("b", relid);
-            return deparse_expression(copy, context, true, false);
-        });
-        parts.emplace_back(functions, text);
+        if (Node* part = own_part(static_cast<Node*>(lfirst(lc)), rti, relid, &functions))
+            parts.emplace_back(functions, part);
     }
-    std::stable_sort(parts.begin(), parts.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::string out;
-    for (const auto& [cost, text] : parts)
-        out += (out.empty() ? "" : " AND ") + text;  // (deparsed conditions are self-delimited)
-    return out;
+    return deparsed_conjunction(std::move(parts), "b", relid);
 }
 
 }  // namespace pgtrickle::pg
