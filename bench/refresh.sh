@@ -251,7 +251,8 @@ if [ "$EXPLAIN" = 1 ]; then
     r=$(( ROUNDS + 1 ))
     apply_changes "$r" >/dev/null
     buffers=$(bq -c "SELECT string_agg('pgtrickle_changes.' || quote_ident(relname), ', ')
-                     FROM pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relkind = 'r'")
+                     FROM pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relkind = 'r'
+                       AND relname LIKE 'changes\\_%'")
     explain_delta() {  # $1 family, $2 extra statements before the EXPLAIN
         # Run as the refresh runs it (its settings pinned), in a transaction that is rolled back.
         bpsql <<SQL

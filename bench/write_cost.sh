@@ -13,6 +13,7 @@
 #   BULK       rows per bulk statement (default 10000)
 #   BULK_REPS  bulk statements per (operation, table) (default 7); median
 #   OUT        where results go (default /tmp/pgt-bench-out)
+#   UNLOGGED   on: the change buffer is UNLOGGED (pg_trickle.unlogged_buffers; default off)
 #   KEEP       1: leave the cluster running at the end
 #
 # Single-row statements run through pgbench (one client, -M prepared, one statement per
@@ -30,11 +31,12 @@ REPS=${REPS:-3}
 BULK=${BULK:-10000}
 BULK_REPS=${BULK_REPS:-7}
 KEEP=${KEEP:-0}
+UNLOGGED=${UNLOGGED:-off}
 PGBENCH=$PGBIN/pgbench
 [ -x "$PGBENCH" ] || { echo "pgbench not found at $PGBENCH" >&2; exit 1; }
 
 start_cluster
-echo "== bench/write_cost.sh  ROWS=$ROWS N=$N REPS=$REPS BULK=$BULK BULK_REPS=$BULK_REPS"
+echo "== bench/write_cost.sh  ROWS=$ROWS N=$N REPS=$REPS BULK=$BULK BULK_REPS=$BULK_REPS UNLOGGED=$UNLOGGED"
 print_facts
 t0=$(date +%s)
 
@@ -50,7 +52,7 @@ SQL
 done
 # The consumer reads every column, so every column is captured (the widest buffer rows); its
 # aggregates are algebraic, so the untimed trimming refreshes are cheap.
-bq -c "SELECT pgtrickle.create_stream_table('w_summary',
+bq -c "SET pg_trickle.unlogged_buffers = $UNLOGGED; SELECT pgtrickle.create_stream_table('w_summary',
     'SELECT region_id, count(*) AS n, sum(amount) AS total, sum(qty) AS qty,
             count(customer_id) AS customers, count(created) AS dated FROM w_cdc GROUP BY region_id',
     refresh_mode => 'DIFFERENTIAL')" 2>&1 | grep -v -e '^$' -e 'INFO:.*created' || true
@@ -58,6 +60,8 @@ bq -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'w_cdc'::regclass AND tgn
     | grep -qx 4 || { echo "w_cdc has no capture triggers" >&2; exit 1; }
 bpsql -c "CREATE TABLE bench_result (kind text, op text, tbl text, rep int, value float8)" -c "VACUUM ANALYZE"
 echo "capture buffer of w_cdc: $(bq -c "SELECT 'pgtrickle_changes.changes_' || 'w_cdc'::regclass::oid")" \
+     "($(bq -c "SELECT CASE relpersistence WHEN 'u' THEN 'UNLOGGED' ELSE 'LOGGED' END FROM pg_class
+                WHERE oid = ('pgtrickle_changes.changes_' || 'w_cdc'::regclass::oid)::regclass"))" \
      "($(bq -c "SELECT string_agg(attname, ', ' ORDER BY attnum) FROM pg_attribute
                 WHERE attrelid = ('pgtrickle_changes.changes_' || 'w_cdc'::regclass::oid)::regclass AND attnum > 0 AND NOT attisdropped"))"
 

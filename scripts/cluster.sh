@@ -38,6 +38,7 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 50
 max_worker_processes = 32
+max_prepared_transactions = 10
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%a '
 CONF

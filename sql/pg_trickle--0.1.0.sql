@@ -11,6 +11,15 @@ GRANT USAGE ON SCHEMA pgtrickle_changes TO PUBLIC;
 -- Orders the changes of one transaction around the refreshes it runs itself (see core/cdc.hpp).
 CREATE SEQUENCE pgtrickle_changes.change_seq;
 GRANT USAGE ON SEQUENCE pgtrickle_changes.change_seq TO PUBLIC;
+-- The epoch of this database's UNLOGGED change buffers (pg_trickle.unlogged_buffers): UNLOGGED
+-- itself, so that whatever empties those buffers (a crash, a standby's promotion) empties it
+-- too; a refresh then starts a new epoch and refreshes FULL. `survivors`: the prepared
+-- transactions when the epoch started, whose captured rows were lost (include/pg_trickle/pg/cdc.hpp).
+CREATE UNLOGGED TABLE pgtrickle_changes.buffer_epoch (
+    epoch     bigint NOT NULL,
+    survivors bigint[] NOT NULL
+);
+REVOKE ALL ON pgtrickle_changes.buffer_epoch FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 
 ------------------------------------------------------------------------------------------------
@@ -249,6 +258,28 @@ END $$;
 -- Internal: SQL predicate over change-buffer alias b selecting rows a frontier has not consumed.
 CREATE FUNCTION pgtrickle._unconsumed_predicate(frontier jsonb)
 RETURNS text STRICT IMMUTABLE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_unconsumed_predicate';
+
+-- Makes every LOGGED change buffer UNLOGGED (each rewritten under an ACCESS EXCLUSIVE lock, which
+-- waits for its writers and makes them wait); returns how many. The stream tables reading them
+-- refresh FULL once (their frontiers predate the buffers' epoch).
+CREATE FUNCTION pgtrickle.convert_buffers_to_unlogged()
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    buffer regclass;
+    converted bigint := 0;
+BEGIN
+    FOR buffer IN
+        SELECT c.oid FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace AND c.relkind = 'r'
+          AND c.relpersistence = 'p' AND c.relname LIKE 'changes\_%'
+        ORDER BY c.oid
+    LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s SET UNLOGGED', buffer);
+        converted := converted + 1;
+    END LOOP;
+    RETURN converted;
+END $$;
+REVOKE ALL ON FUNCTION pgtrickle.convert_buffers_to_unlogged() FROM PUBLIC;
 
 CREATE FUNCTION pgtrickle.change_buffer_sizes()
 RETURNS TABLE(stream_table text, source_table text, source_oid bigint, cdc_mode text,

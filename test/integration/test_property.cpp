@@ -855,12 +855,14 @@ class PropertyCase {
         // Capture goes with the last consumer.
         std::string left = c_.scalar(
             "SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = "
-            "'pgtrickle_changes'::regnamespace AND relkind = 'r'");
+            "'pgtrickle_changes'::regnamespace AND relkind = 'r'"
+            " AND relname LIKE 'changes\\_%'");
         EXPECT_EQ(left, "0") << "change buffers left behind after dropping every stream table";
         if (left != "0")
             c_.exec(
                 "DO $$DECLARE r record; BEGIN FOR r IN SELECT oid::regclass AS t FROM pg_class "
-                "WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relkind = 'r' LOOP "
+                "WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relkind = 'r' "
+                "AND relname LIKE 'changes\\_%' LOOP "
                 "EXECUTE 'DROP TABLE ' || r.t; END LOOP; END$$");
     }
 

@@ -454,6 +454,70 @@ TEST_F(Scheduler, KilledSchedulerMidRefreshStillConverges) {
               "0");
 }
 
+// pg_trickle.unlogged_buffers: a crash empties the UNLOGGED buffer, changes captured before it
+// included; the next refresh must be FULL (not "no change"), then DIFFERENTIAL again. A prepared
+// transaction survives the crash but its captured rows do not: the refresh after its COMMIT
+// PREPARED must be FULL too.
+TEST_F(Scheduler, UnloggedBuffersEmptiedByACrashRefreshFull) {
+    const std::string query = "SELECT grp, count(*) AS n, sum(v) AS s FROM src GROUP BY grp";
+    const std::string differs = "SELECT count(*) FROM ((SELECT grp, n, s FROM by_grp EXCEPT ALL " +
+                                query + ") UNION ALL (" + query +
+                                " EXCEPT ALL SELECT grp, n, s FROM by_grp)) d";
+    std::string buffer, before_crash;
+    int killed = 0;
+    {
+        auto c = connect();
+        // (The test cluster commits asynchronously: what this session commits must survive.)
+        c.exec("SET synchronous_commit = on");
+        c.exec("CREATE TABLE src (id int PRIMARY KEY, grp int, v int)");
+        c.exec("INSERT INTO src SELECT g, g % 3, g FROM generate_series(1, 30) g");
+        c.exec("SET pg_trickle.unlogged_buffers = on");
+        c.exec("SELECT pgtrickle.create_stream_table('by_grp', '" + query +
+               "', schedule => '1h', refresh_mode => 'DIFFERENTIAL')");
+        buffer = c.scalar("SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid");
+        ASSERT_EQ(
+            c.scalar("SELECT relpersistence FROM pg_class WHERE oid = '" + buffer + "'::regclass"),
+            "u");
+        c.exec("INSERT INTO src VALUES (31, 1, 1000)");
+        c.exec("DELETE FROM src WHERE id = 2");
+        ASSERT_EQ(c.scalar("SELECT count(*) FROM " + buffer), "2");
+        auto p = connect();
+        p.exec("BEGIN");
+        p.exec("INSERT INTO src VALUES (40, 2, 5000)");
+        p.exec("PREPARE TRANSACTION 'pgt_unlogged_survivor'");
+        ASSERT_EQ(c.scalar("SELECT count(*) FROM " + buffer), "2");
+        before_crash = c.scalar(
+            "SELECT coalesce(max(refresh_id), 0) FROM "
+            "pgtrickle.pgt_refresh_history");
+        auto pid = scheduler_pid(c, dbname_);
+        ASSERT_TRUE(pid);
+        // SIGKILL: the postmaster treats it as a crash; recovery empties UNLOGGED tables.
+        ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+        killed = *pid;
+    }
+    ASSERT_TRUE(scheduler_replaced(killed));
+    auto c = connect();
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM " + buffer), "0");
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM pgtrickle_changes.buffer_epoch"), "0");
+    c.exec("SELECT pgtrickle.refresh_stream_table('by_grp')");
+    EXPECT_EQ(c.scalar(differs), "0");
+    EXPECT_EQ(c.scalar("SELECT action || ' ' || was_full_fallback FROM "
+                       "pgtrickle.pgt_refresh_history WHERE refresh_id > " +
+                       before_crash + " ORDER BY refresh_id LIMIT 1"),
+              "FULL true");
+    const std::string last_action =
+        "SELECT action FROM pgtrickle.pgt_refresh_history ORDER BY refresh_id DESC LIMIT 1";
+    // The prepared transaction's row was in progress for that refresh, and its capture is gone.
+    c.exec("COMMIT PREPARED 'pgt_unlogged_survivor'");
+    c.exec("SELECT pgtrickle.refresh_stream_table('by_grp')");
+    EXPECT_EQ(c.scalar(differs), "0");
+    EXPECT_EQ(c.scalar(last_action), "FULL");
+    c.exec("UPDATE src SET grp = 0 WHERE id = 31");
+    c.exec("SELECT pgtrickle.refresh_stream_table('by_grp')");
+    EXPECT_EQ(c.scalar(differs), "0");
+    EXPECT_EQ(c.scalar(last_action), "DIFFERENTIAL");
+}
+
 TEST_F(Scheduler, EachDatabaseWithTheExtensionGetsItsOwnScheduler) {
     ScratchDatabase other("it_sched_other_db");
     Connection admin;

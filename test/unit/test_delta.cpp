@@ -560,7 +560,32 @@ TEST(Cdc, FrontierRoundTripsThroughJson) {
     EXPECT_EQ(back->snapshot, "10:20:12,15");
     EXPECT_EQ(back->own_xid, std::optional<std::string>("18"));
     EXPECT_EQ(back->own_seq, 4);
+    EXPECT_FALSE(back->buffer_epoch);
     EXPECT_FALSE(Frontier::from_json("{}"));
+
+    f.buffer_epoch = "7301";
+    back = Frontier::from_json(f.to_json());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->buffer_epoch, std::optional<std::string>("7301"));
+    EXPECT_EQ(back->own_seq, 4);
+    // As jsonb prints it back (keys by length, then by name).
+    back = Frontier::from_json(
+        R"({"own_seq": 4, "own_xid": null, "snapshot": "10:20:", "buffer_epoch": "7301"})");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->own_seq, 4);
+    EXPECT_FALSE(back->own_xid);
+    EXPECT_EQ(back->snapshot, "10:20:");
+    EXPECT_EQ(back->buffer_epoch, std::optional<std::string>("7301"));
+}
+
+TEST(Cdc, BufferDdlCreatesUnloggedBuffersOnlyWhenAsked) {
+    CaptureSource s;
+    s.relid = 42;
+    s.columns = {{"id", "integer"}};
+    EXPECT_EQ(buffer_ddl(s)[0].rfind("CREATE TABLE ", 0), 0u);
+    s.unlogged = true;
+    EXPECT_EQ(buffer_ddl(s)[0].rfind("CREATE UNLOGGED TABLE pgtrickle_changes.\"changes_42\" (", 0),
+              0u);
 }
 
 TEST(Cdc, UnconsumedPredicateSeparatesTheRefreshingTransactionBySequence) {

@@ -34,6 +34,7 @@ struct CaptureSource {
     std::string qualified_name;    // quoted "schema"."table"
     std::vector<Column> columns;   // captured columns
     std::vector<std::string> key;  // primary key columns (unquoted); empty = no key
+    bool unlogged = false;         // buffer created UNLOGGED (pg_trickle.unlogged_buffers)
 };
 
 inline constexpr const char* kChangeSchema = "pgtrickle_changes";
@@ -68,6 +69,10 @@ struct Frontier {
     std::string snapshot;                // pg_snapshot text "xmin:xmax:xip,..."
     std::optional<std::string> own_xid;  // xid8 of the refreshing transaction, if it had one
     std::int64_t own_seq = 0;            // change sequence value taken at the start of that refresh
+    // Epoch of the database's UNLOGGED change buffers when the refresh ran (set only when a
+    // source's buffer is UNLOGGED): a crash empties those buffers and starts a new epoch, and a
+    // frontier of another epoch cannot be continued from (src/pg/cdc/capture.cpp).
+    std::optional<std::string> buffer_epoch;
     // SQL built from this frontier reads it from parameters instead of literals: $1 the snapshot
     // text, $2 own_xid (NULL when none), $3 own_seq (all text; frontier_parameters gives them).
     // One statement text then serves every refresh, so a backend can keep its plan.

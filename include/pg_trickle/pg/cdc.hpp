@@ -2,9 +2,11 @@
 // source, shared by every stream table reading it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/spi.hpp"
 
@@ -36,6 +38,32 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid);
 // Rebuilds capture of `relid` from scratch for its current columns; every stream table reading
 // it loses its frontier, so its next refresh is FULL.
 void rebuild_capture(Spi& spi, Oid relid);
+
+// UNLOGGED buffers (pg_trickle.unlogged_buffers) are emptied by a crash, by a standby's
+// promotion and by a restore from a base backup. So that no refresh continues from a frontier
+// whose changes were lost that way, each database has an epoch of its unlogged buffers: an
+// UNLOGGED table pgtrickle_changes.buffer_epoch, emptied by the same events, holds it. A refresh
+// reading an unlogged buffer records the epoch in its frontier; the next one refreshes FULL when
+// the epoch differs (the previous frontier records another epoch or none).
+//
+// A prepared transaction survives a crash, but the rows it captured into an unlogged buffer do
+// not: a new epoch also records the prepared transactions of the database then (survivors),
+// and a frontier whose snapshot still saw one of them in progress cannot be continued from
+// either (once it commits, its changes are in the source and in no buffer).
+
+// Whether the buffer of some source in `relids` is UNLOGGED.
+bool any_unlogged_buffer(const std::vector<Oid>& relids);
+
+struct UnloggedEpoch {
+    std::string epoch;  // as Frontier::buffer_epoch records it
+    bool lost = false;  // the changes since `prev` may be incomplete: refresh FULL
+};
+
+// The current epoch of this database's unlogged buffers, and whether continuing from `prev`
+// could miss changes. When there is no epoch (first use, or after the buffers were emptied),
+// starts a new one, the current transaction's xid: larger than any epoch before it. Call it
+// outside the refresh's snapshot: it reads what committed last.
+UnloggedEpoch check_unlogged_epoch(Spi& spi, const std::optional<core::Frontier>& prev);
 
 // Deletes the buffered changes of `relids` that every consumer has consumed. With
 // `may_truncate` (a scheduled refresh, whose transaction ends right after) and

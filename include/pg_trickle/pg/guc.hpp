@@ -13,6 +13,7 @@ extern bool block_source_ddl;                 // pg_trickle.block_source_ddl
 extern bool planner_aggressive;               // pg_trickle.planner_aggressive
 extern bool verify_deltas;                    // pg_trickle.verify_deltas
 extern bool cleanup_use_truncate;             // pg_trickle.cleanup_use_truncate
+extern bool unlogged_buffers;                 // pg_trickle.unlogged_buffers
 extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
                                               // pg_trickle.tiered_scheduling
 

@@ -45,9 +45,9 @@ std::vector<std::string> buffer_ddl(const CaptureSource& s) {
     // markers through the executor): every refresh asks whether a marker is pending, which
     // otherwise scans the whole buffer.
     return {
-        fmt::format("CREATE TABLE {} (xid pg_catalog.xid8 NOT NULL, seq bigint NOT NULL, "
+        fmt::format("CREATE {}TABLE {} (xid pg_catalog.xid8 NOT NULL, seq bigint NOT NULL, "
                     "action \"char\" NOT NULL{})",
-                    buffer_table(s.relid), cols),
+                    s.unlogged ? "UNLOGGED " : "", buffer_table(s.relid), cols),
         fmt::format("CREATE INDEX {} ON {} (xid) WHERE action = 'T'",
                     quote_ident(buffer_name(s.relid) + "_truncates"), buffer_table(s.relid)),
     };
@@ -101,8 +101,10 @@ std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string
 }
 
 std::string Frontier::to_json() const {
-    return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_seq": {}}})", snapshot,
-                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq);
+    std::string epoch =
+        buffer_epoch ? fmt::format(R"(, "buffer_epoch": "{}")", *buffer_epoch) : std::string();
+    return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_seq": {}{}}})", snapshot,
+                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq, epoch);
 }
 
 namespace {
@@ -133,6 +135,7 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
     f.own_xid = json_field(json, "own_xid");
     if (auto seq = json_field(json, "own_seq"))
         f.own_seq = std::stoll(*seq);
+    f.buffer_epoch = json_field(json, "buffer_epoch");
     return f;
 }
 

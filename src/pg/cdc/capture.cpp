@@ -18,6 +18,7 @@
 extern "C" {
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 }
 
@@ -44,6 +45,13 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
         out.push_back(n);
     }
     return out;
+}
+
+Oid buffer_oid(Oid relid) {
+    const std::string name = "changes_" + std::to_string(relid);
+    return pg_call([&] {
+        return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
+    });
 }
 
 void run_all(Spi& spi, const std::vector<std::string>& statements) {
@@ -176,6 +184,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         added.push_back(column_of(c));
     if (!existing) {
         src.columns = added;
+        src.unlogged = guc::unlogged_buffers;
         run_all(spi, core::buffer_ddl(src));
         spi.run(fmt::format("REVOKE ALL ON {} FROM PUBLIC", core::buffer_table(relid)));
     } else {
@@ -234,6 +243,56 @@ void rebuild_capture(Spi& spi, Oid relid) {
     sync_capture(spi, relid);
 }
 
+bool any_unlogged_buffer(const std::vector<Oid>& relids) {
+    return std::any_of(relids.begin(), relids.end(), [](Oid relid) {
+        const Oid buffer = buffer_oid(relid);
+        return OidIsValid(buffer) &&
+               pg_call([&] { return get_rel_persistence(buffer) == RELPERSISTENCE_UNLOGGED; });
+    });
+}
+
+UnloggedEpoch check_unlogged_epoch(Spi& spi, const std::optional<core::Frontier>& prev) {
+    AsCatalogOwner owner;
+    auto current = [&] {
+        return spi.execute("SELECT pg_catalog.max(epoch)::text FROM pgtrickle_changes.buffer_epoch")
+            .scalar();
+    };
+    Value epoch = current();
+    if (!epoch) {
+        // Concurrent refreshes after a crash start one epoch: the second waits for the first
+        // and, reading again with a new snapshot, finds its epoch. (Under REPEATABLE READ it
+        // cannot see it and starts another one; the larger wins, which costs one more FULL
+        // refresh of the stream tables that recorded the smaller.)
+        spi.run("LOCK TABLE pgtrickle_changes.buffer_epoch IN SHARE ROW EXCLUSIVE MODE");
+        epoch = current();
+        if (!epoch) {
+            spi.run(
+                "INSERT INTO pgtrickle_changes.buffer_epoch"
+                " SELECT pg_catalog.pg_current_xact_id()::text::bigint,"
+                " ARRAY(SELECT p.transaction::text::bigint FROM pg_catalog.pg_prepared_xacts p"
+                "       WHERE p.database = pg_catalog.current_database())");
+            epoch = current();
+        }
+    }
+    UnloggedEpoch out{*epoch, false};
+    if (!prev)
+        return out;
+    if (prev->buffer_epoch != out.epoch) {
+        out.lost = true;
+        return out;
+    }
+    // A survivor in progress in the previous snapshot (xip holds xid8s; survivors are the 32-bit
+    // xids pg_prepared_xacts shows: compared modulo 2^32, where a false match costs a FULL).
+    auto r = spi.execute(
+        "SELECT EXISTS (SELECT 1 FROM pgtrickle_changes.buffer_epoch e,"
+        " pg_catalog.unnest(e.survivors) s,"
+        " pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x"
+        " WHERE e.epoch = $2::bigint AND x::text::bigint % 4294967296 = s)",
+        {prev->snapshot, out.epoch});
+    out.lost = r.scalar() == Value("t");
+    return out;
+}
+
 namespace {
 
 // Rows of buffer `b` that every consumer has consumed, given the cutoff $2 (trim_buffers).
@@ -256,13 +315,6 @@ struct Trim {
     std::string cutoff;
     bool shared;
 };
-
-Oid buffer_oid(Oid relid) {
-    const std::string name = "changes_" + std::to_string(relid);
-    return pg_call([&] {
-        return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
-    });
-}
 
 // Whether some row of the buffer is not consumed, seen with `snapshot` (nullptr: the usual).
 bool has_unconsumed(Spi& spi, const Trim& t, Snapshot snapshot) {

@@ -128,7 +128,8 @@ void drop_all_stream_tables(bool cascade) {
     // Buffers left by sources dropped earlier.
     auto leftovers = spi.execute(
         "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relnamespace = "
-        "'pgtrickle_changes'::regnamespace AND c.relkind = 'r'");
+        "'pgtrickle_changes'::regnamespace AND c.relkind = 'r'"
+        " AND c.relname LIKE 'changes\\_%'");
     for (const auto& r : leftovers.rows)
         spi.run("DROP TABLE pgtrickle_changes." + core::quote_ident(*r[0]));
     spi.finish();

@@ -15,6 +15,7 @@ bool block_source_ddl = true;
 bool planner_aggressive = true;
 bool verify_deltas = false;
 bool cleanup_use_truncate = true;
+bool unlogged_buffers = false;
 double differential_max_change_ratio = 0.15;
 ParallelRefreshMode parallel_refresh_mode = ParallelRefreshMode::On;
 RefreshStrategy refresh_strategy = RefreshStrategy::Auto;
@@ -140,6 +141,13 @@ void define_all() {
                              "delta statement with random_page_cost at most 1.1 times "
                              "seq_page_cost.",
                              &planner_aggressive, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "pg_trickle.unlogged_buffers", "Create new change buffers UNLOGGED.",
+        "An UNLOGGED buffer writes no WAL, which makes change capture cheaper, but a crash (or a "
+        "standby's promotion) empties it: the stream tables reading it are then refreshed FULL "
+        "once. Existing buffers keep their kind; pgtrickle.convert_buffers_to_unlogged() "
+        "converts them.",
+        &unlogged_buffers, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.verify_deltas",
                              "Check that a differential refresh deletes only stored rows.",
                              "A delta that takes away a row the stream table does not hold "

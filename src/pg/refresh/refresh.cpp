@@ -41,13 +41,15 @@ class SnapshotScope {
     Spi& spi_;
 };
 
-std::string frontier_now(Spi& spi, std::int64_t seq_start) {
+std::string frontier_now(Spi& spi, std::int64_t seq_start,
+                         const std::optional<std::string>& buffer_epoch) {
     auto r = spi.execute(
         "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
     core::Frontier f;
     f.snapshot = *r.rows[0][0];
     f.own_xid = r.rows[0][1];
     f.own_seq = seq_start;
+    f.buffer_epoch = buffer_epoch;
     return f.to_json();
 }
 
@@ -284,6 +286,20 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
 
     std::optional<std::string> frontier;
     std::string fallback_reason;
+    // A crash empties UNLOGGED buffers and starts a new epoch of them (cdc.hpp): the changes
+    // since a frontier of another epoch may be gone. (Checked also when no buffer is unlogged
+    // any more but the last refresh read one: it may have been made LOGGED after the crash.)
+    std::optional<std::string> buffer_epoch;
+    bool buffers_lost = false;
+    if (any_unlogged_buffer(relids) || (prev && prev->buffer_epoch)) {
+        const UnloggedEpoch e = check_unlogged_epoch(spi, prev);
+        if (any_unlogged_buffer(relids))
+            buffer_epoch = e.epoch;
+        if (e.lost) {
+            prev.reset();
+            buffers_lost = true;
+        }
+    }
     {
         SnapshotScope scope(spi, snapshot.get());
         bool changed = true, truncated = false;
@@ -305,7 +321,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 changed = true;
         }
         if (!changed) {
-            std::string f = frontier_now(spi, seq_start);
+            std::string f = frontier_now(spi, seq_start, buffer_epoch);
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
@@ -327,7 +343,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         if (plan && changed && !truncated && all_captured && prev && st.is_populated &&
             !force_full && !immediate && !core::is_time_dependent(st.functions_used) &&
             !plan->time_dependent && filter_unchanged(spi, st.relid, *plan, *prev)) {
-            std::string f = frontier_now(spi, seq_start);
+            std::string f = frontier_now(spi, seq_start, buffer_epoch);
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
@@ -335,6 +351,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
+        if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
+            fallback_reason =
+                "changes buffered since its last refresh may have been lost (an UNLOGGED change "
+                "buffer was emptied by a crash, or converted since)";
         const auto strategy = guc::refresh_strategy;
         if (differential && strategy == guc::RefreshStrategy::Full) {
             fallback_reason = "pg_trickle.refresh_strategy = 'full'";
@@ -454,7 +474,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             }
         }
         if (all_captured)
-            frontier = frontier_now(spi, seq_start);
+            frontier = frontier_now(spi, seq_start, buffer_epoch);
     }
     result.duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
