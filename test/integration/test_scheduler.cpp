@@ -102,6 +102,18 @@ std::optional<int> scheduler_pid(Connection& c, const std::string& dbname) {
 }
 
 // The pids of this database's pool workers, in order.
+// Every background process of the cluster with its database and state: printed when a test
+// waited in vain for workers to appear or go.
+std::string background_processes(Connection& c) {
+    std::string out;
+    for (const auto& r :
+         c.query("SELECT backend_type || ' pid=' || pid || ' db=' || coalesce(datname, '-') ||"
+                 " ' ' || coalesce(state, '') || ' ' || left(coalesce(query, ''), 60)"
+                 " FROM pg_stat_activity WHERE backend_type <> 'client backend' ORDER BY 1"))
+        out += "\n  " + (r[0] ? *r[0] : std::string("?"));
+    return out;
+}
+
 std::vector<int> pool_pids(Connection& c, const std::string& dbname) {
     std::vector<int> out;
     for (const auto& r : c.query("SELECT pid FROM pg_stat_activity WHERE backend_type ="
@@ -780,7 +792,8 @@ TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
             pids = pool_pids(c, dbname_);
             return pids.size() == 2;
         },
-        20s));
+        20s))
+        << pids.size() << " pool workers; background processes:" << background_processes(c);
     // worker_pool_status() counts them (idle, in every database) and this scheduler's ticks.
     EXPECT_TRUE(eventually(
         [&] {

@@ -214,7 +214,7 @@ std::string operator_text(Oid opno) {
 
 }  // namespace
 
-std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
+std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid, Query* parent) {
     List* conjuncts = nullptr;
     bool found =
         pg_call([&] { return gather(reinterpret_cast<Node*>(q->jointree), rti, NIL, &conjuncts); });
@@ -233,17 +233,22 @@ std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
             continue;
         auto* lv = reinterpret_cast<Var*>(l);
         auto* rv = reinterpret_cast<Var*>(r);
-        if (lv->varlevelsup != 0 || rv->varlevelsup != 0 || lv->varattno <= 0 ||
-            rv->varattno <= 0 ||
-            (static_cast<Index>(lv->varno) == rti) == (static_cast<Index>(rv->varno) == rti))
+        auto is_mine = [&](const Var* v) {
+            return v->varlevelsup == 0 && static_cast<Index>(v->varno) == rti;
+        };
+        if (lv->varattno <= 0 || rv->varattno <= 0 || is_mine(lv) == is_mine(rv))
             continue;
         // An equality, strict (a NULL never matches): a row of rti reaches the result only
         // joined with a row of the partner whose column equals its own. Written `b.col op ANY
         // (SELECT p.col ...)`, which PostgreSQL hashes once (the filter sits in a CASE, where
         // an EXISTS would be evaluated per changed row): a hashable operator, with rti's column
         // on its left (the commutator otherwise).
-        Var* mine = static_cast<Index>(lv->varno) == rti ? lv : rv;
+        Var* mine = is_mine(lv) ? lv : rv;
         Var* theirs = mine == lv ? rv : lv;
+        // The partner's level: this one, or the parent's for an outer reference.
+        Query* level = theirs->varlevelsup == 0 ? q : theirs->varlevelsup == 1 ? parent : nullptr;
+        if (level == nullptr)
+            continue;
         const Oid opno = mine == lv ? e->opno : pg_call([&] { return get_commutator(e->opno); });
         const Oid mine_type = exprType(reinterpret_cast<Node*>(mine));
         if (!OidIsValid(opno) || !pg_call([&] { return op_hashjoinable(opno, mine_type); }) ||
@@ -252,16 +257,23 @@ std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid) {
         const std::string op = operator_text(opno);
         if (op.empty())
             continue;
-        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, theirs->varno - 1));
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(level->rtable, theirs->varno - 1));
         if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
             continue;
         const Oid partner = rte->relid;
         // The partner's own conditions among those binding rti's rows: a partner row that
-        // joins a row of rti in the result meets them. Without any, the partner filters out
-        // nothing but orphans: not worth a probe per changed row.
+        // joins a row of rti in the result meets them. (At the parent's level: those binding
+        // the partner's rows there.) Without any, the partner filters out nothing but orphans:
+        // not worth a probe per changed row.
+        List* partner_conjuncts = conjuncts;
+        if (level != q && !pg_call([&] {
+                return gather(reinterpret_cast<Node*>(level->jointree),
+                              static_cast<Index>(theirs->varno), NIL, &partner_conjuncts);
+            }))
+            continue;
         std::vector<std::pair<int, Node*>> parts;
         ListCell* pc;
-        foreach (pc, conjuncts) {
+        foreach (pc, partner_conjuncts) {
             int functions = 0;
             Node* part = own_part(static_cast<Node*>(lfirst(pc)), static_cast<Index>(theirs->varno),
                                   partner, &functions);

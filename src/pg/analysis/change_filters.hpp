@@ -33,10 +33,17 @@ std::string change_filter(Query* q, Index rti, Oid relid);
 // which conjuncts binding rti's rows restrict that table's rows alone, `b.col = ANY (SELECT
 // p.col FROM <table> p WHERE <those conditions over p>)`. Valid as a filter of rti's changes
 // only while that table has no change of its own.
+//
+// With `parent`, the level of which `q` is a subquery expression (a SubLink), the other column
+// may also be an outer reference to a plain table of `parent`: `l.l_partkey = p.p_partkey` in
+// the aggregate subquery of TPC-H Q17. The subquery's value then matters only for rows of that
+// table that `parent` lets through anywhere (those meeting the conditions binding its rows
+// there, or NULL-extended ones, which a strict equality matches with nothing), so that table's
+// own conditions among those filter rti's changes the same way.
 struct PartnerFilter {
     Oid relid;  // the other table
     std::string condition;
 };
-std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid);
+std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid, Query* parent = nullptr);
 
 }  // namespace pgtrickle::pg

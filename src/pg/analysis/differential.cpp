@@ -221,7 +221,8 @@ enum class Place { Top, From, Sublink, Exists };
 // Checks one query level (and, recursively, its subqueries and subquery expressions) is
 // something the delta rules handle, records its tables and the columns it uses. Returns the
 // reason when it is not supported.
-std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
+// `parent`: the level whose subquery expression `q` is (Place::Sublink, Place::Exists).
+std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* parent = nullptr) {
     auto recompute = [&](std::string why) {
         if (out.recompute_reason.empty())
             out.recompute_reason = std::move(why);
@@ -268,7 +269,7 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
     }
     for (SubLink* link : level_sublinks(q)) {
         Place inner = link->subLinkType == EXISTS_SUBLINK ? Place::Exists : Place::Sublink;
-        std::string why = walk_level(spi, reinterpret_cast<Query*>(link->subselect), inner, out);
+        std::string why = walk_level(spi, reinterpret_cast<Query*>(link->subselect), inner, out, q);
         if (!why.empty())
             return why;
     }
@@ -320,7 +321,7 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out) {
             return "partitions of a partitioned table as sources";
         rte_relid[rti] = rte->relid;
         out.filters[rte->relid].push_back(
-            {change_filter(q, rti, rte->relid), partner_filters(q, rti, rte->relid)});
+            {change_filter(q, rti, rte->relid), partner_filters(q, rti, rte->relid, parent)});
         if (out.table_index.count(rte->relid))
             continue;
         core::DeltaTable t;
