@@ -68,6 +68,11 @@ int* column_map(Relation buffer, Relation source) {
 
 struct Writer {
     Relation buffer;
+    // The buffer's descriptor, copied: a copy is not reference-counted, so its slots are not
+    // remembered by the resource owner one by one. (PostgreSQL 15's resource arrays hash the
+    // descriptor's address: a thousand slots of one descriptor collide on every insertion and
+    // removal, which cost a writer more than the copy of its rows did.)
+    TupleDesc slot_desc;
     const int* map;
     Datum xid;
     Datum seq;
@@ -90,7 +95,8 @@ void flush(Writer* w) {
 // Adds one change; `in` holds the source row (NULL for a TRUNCATE marker).
 void add(Writer* w, char action, TupleTableSlot* in) {
     if (w->used == w->made)
-        w->slots[w->made++] = table_slot_create(w->buffer, nullptr);
+        w->slots[w->made++] =
+            MakeSingleTupleTableSlot(w->slot_desc, table_slot_callbacks(w->buffer));
     TupleTableSlot* out = w->slots[w->used++];
     TupleDesc d = out->tts_tupleDescriptor;
     ExecClearTuple(out);
@@ -200,6 +206,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
 
     Writer w{};
     w.buffer = table_open(buffer_id, RowExclusiveLock);
+    w.slot_desc = CreateTupleDescCopy(RelationGetDescr(w.buffer));
     w.map = column_map(w.buffer, source);
     const FullTransactionId top = GetTopFullTransactionId();
     w.xid = FullTransactionIdGetDatum(top);
