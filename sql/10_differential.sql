@@ -774,6 +774,9 @@ SELECT pgtrickle.drop_stream_table('f_partner_agg');
 -- before the updates below).
 SELECT pgtrickle.create_stream_table('f_partner_below', 'SELECT sum(f.v) AS s, count(*) AS n FROM d_fact f, d_dim d WHERE d.id = f.dim_id AND d.kind = ''hot'' AND f.v < (SELECT 1.2 * avg(f2.v) FROM d_fact f2 WHERE f2.dim_id = d.id)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('f_partner_exists', 'SELECT d.id FROM d_dim d WHERE d.kind = ''warm'' AND NOT EXISTS (SELECT 1 FROM d_fact f WHERE f.dim_id = d.id AND f.v > 60)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- (The partner on the nullable side of a LEFT JOIN, its condition in the ON clause, the subquery
+-- in the select list: for a dimension that is not hot, d2's columns are NULL there.)
+SELECT pgtrickle.create_stream_table('f_partner_nullable', 'SELECT d1.id, d2.kind, (SELECT sum(f.v) FROM d_fact f WHERE f.dim_id = d2.id) AS total FROM d_dim d1 LEFT JOIN d_dim d2 ON d2.id = d1.id AND d2.kind = ''hot''', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT d.kind, count(*) FROM d_fact f JOIN d_dim d ON d.id = f.dim_id GROUP BY 1 ORDER BY 1;
 UPDATE d_fact SET v = v + 100 WHERE dim_id IN (SELECT id FROM d_dim WHERE kind = 'cold');
 INSERT INTO d_fact VALUES (93, NULL, 500);
@@ -794,6 +797,7 @@ SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f\_partner\_%';
 SELECT id FROM f_partner_exists ORDER BY id;
 SELECT pgtrickle.drop_stream_table('f_partner_below');
 SELECT pgtrickle.drop_stream_table('f_partner_exists');
+SELECT pgtrickle.drop_stream_table('f_partner_nullable');
 DROP TABLE d_fact, d_dim;
 RESET pg_trickle.differential_max_change_ratio;
 
