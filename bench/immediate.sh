@@ -33,6 +33,12 @@ KEEP=${KEEP:-0}
 PGBENCH=$PGBIN/pgbench
 [ -x "$PGBENCH" ] || { echo "pgbench not found at $PGBENCH" >&2; exit 1; }
 
+if [ $(( ROWS / 4 + BULK_REPS * BULK )) -gt $(( ROWS - BULK + 1 - (BULK_REPS - 1) * BULK / 4 )) ] ||
+   [ $(( N * REPS )) -ge $(( ROWS / 4 )) ]; then
+    echo "ROWS=$ROWS is too small for BULK=$BULK BULK_REPS=$BULK_REPS N=$N REPS=$REPS:" \
+         "bulk updates and deletes (and single-row deletes) would overlap" >&2
+    exit 2
+fi
 start_cluster
 echo "== bench/immediate.sh  ROWS=$ROWS N=$N REPS=$REPS BULK=$BULK BULK_REPS=$BULK_REPS"
 print_facts
@@ -105,9 +111,11 @@ bulk_sql() {  # $1 op, $2 table, $3 rep
     local lo
     case $1 in
         insert) echo "INSERT INTO $2 SELECT nextval('${2}_ins'), g % 1000, 1.25 FROM generate_series(1, $BULK) g;" ;;
-        update) lo=$(( ROWS / 2 + $3 * BULK / 4 ))
+        # Updates at the top of the id range, deletes below them: no repetition updates rows an
+        # earlier one deleted (each statement changes BULK rows).
+        update) lo=$(( ROWS - BULK + 1 - ($3 - 1) * BULK / 4 ))
                 echo "UPDATE $2 SET v = v + 1 WHERE id BETWEEN $lo AND $(( lo + BULK - 1 ));" ;;
-        delete) lo=$(( ROWS / 4 + $3 * BULK ))
+        delete) lo=$(( ROWS / 4 + ($3 - 1) * BULK ))
                 echo "DELETE FROM $2 WHERE id BETWEEN $lo AND $(( lo + BULK - 1 ));" ;;
     esac
 }
