@@ -838,12 +838,18 @@ void Scheduler::maintain_pool() {
                 });
         }
         if (!started) {
+            // (A WARNING: a configuration the DBA should see, as PostgreSQL reports running out
+            // of background worker slots.)
             if (!pool_start_failed_)
-                log_message(fmt::format(
-                    "pg_trickle: could not start a pool worker ({}); refreshes go to refresh "
-                    "workers while none runs, else the scheduler runs them itself",
-                    slot < 0 ? "all pool worker slots of the server are taken"
-                             : "no background worker slot: raise max_worker_processes"));
+                warning(fmt::format("pg_trickle: could not start a pool worker ({})",
+                                    slot < 0 ? "all pool worker slots of the server are taken"
+                                             : "out of background worker slots"),
+                        "Refreshes go to refresh workers while no pool worker runs, else the "
+                        "scheduler runs them itself.",
+                        slot < 0 ? fmt::format("Lower pg_trickle.worker_pool_size: the server "
+                                               "has {} pool worker slots for all its databases.",
+                                               kMaxPoolWorkers)
+                                 : std::string("Raise max_worker_processes."));
             pool_start_failed_ = true;
             return;
         }
