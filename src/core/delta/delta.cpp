@@ -476,17 +476,18 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
     return fmt::format(
         "WITH {ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
-        "__pgt_change AS MATERIALIZED (\n"
-        "  SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
-        "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
-        "  FROM __pgt_delta d WINDOW w AS (PARTITION BY {krow} COLLATE \"C\")),\n"
-        // (Whether a key also gets a new version is a window flag, not an anti join: the
-        // planner's estimates for these rows are guesses, and a nested-loop anti join over a
-        // large change costs its square.)
+        // Identical rows are summed in partitions led by the row id (a function of the key, so
+        // of the content): one sort, mostly by a bigint, serves both windows. (Whether a key
+        // also gets a new version is a window flag, not an anti join: the planner's estimates
+        // for these rows are guesses, and a nested-loop anti join over a large change costs its
+        // square.)
         "__pgt_net AS MATERIALIZED (\n"
         "  SELECT x.*, pg_catalog.bool_or(x.__pgt_nw > 0) OVER (PARTITION BY x.__pgt_rid) AS "
         "__pgt_has_new\n"
-        "  FROM __pgt_change x WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
+        "  FROM (SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
+        "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
+        "    FROM __pgt_delta d WINDOW w AS (PARTITION BY {rid}, {krow} COLLATE \"C\")) x\n"
+        "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_net c\n"
         "  WHERE c.__pgt_nw < 0 AND NOT c.__pgt_has_new AND s.__pgt_row_id = c.__pgt_rid AND "
