@@ -139,6 +139,8 @@ CREATE TABLE pgtrickle.pgt_refresh_history (
 );
 CREATE INDEX pgt_refresh_history_data_ts_idx ON pgtrickle.pgt_refresh_history (pgt_id, data_timestamp);
 CREATE INDEX pgt_refresh_history_start_idx ON pgtrickle.pgt_refresh_history (pgt_id, start_time);
+-- A stream table's latest refreshes (get_refresh_history, the cost model), read backwards.
+CREATE INDEX pgt_refresh_history_latest_idx ON pgtrickle.pgt_refresh_history (pgt_id, refresh_id);
 
 REVOKE ALL ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies,
               pgtrickle.pgt_refresh_history FROM PUBLIC;
@@ -246,7 +248,7 @@ BEGIN
         plan := '';
         FOR line IN EXECUTE 'EXPLAIN ANALYZE ' ||
             (SELECT st.defining_query FROM pgtrickle.pgt_stream_tables st
-             WHERE st.pgt_id = pgtrickle._pgt_id(name)) LOOP
+             WHERE st.pgt_id = (SELECT pgtrickle._pgt_id(name))) LOOP
             plan := plan || line || E'\n';
         END LOOP;
         property := 'explain_analyze';
@@ -356,7 +358,7 @@ LANGUAGE sql STABLE AS $$
            h.rows_inserted, h.rows_deleted,
            extract(epoch FROM (h.end_time - h.start_time)) * 1000.0, h.error_message
     FROM pgtrickle.pgt_refresh_history h
-    WHERE h.pgt_id = pgtrickle._pgt_id(name)
+    WHERE h.pgt_id = (SELECT pgtrickle._pgt_id(name))
     ORDER BY h.refresh_id DESC
     LIMIT max_rows
 $$;
@@ -438,7 +440,7 @@ CREATE FUNCTION pgtrickle.get_staleness(name text)
 RETURNS double precision STRICT STABLE LANGUAGE sql AS $$
     SELECT extract(epoch FROM now() - st.data_timestamp)::double precision
     FROM pgtrickle.pgt_stream_tables st
-    WHERE st.pgt_id = pgtrickle._pgt_id(name)
+    WHERE st.pgt_id = (SELECT pgtrickle._pgt_id(name))
 $$;
 
 -- Refreshes of every stream table, newest first.

@@ -30,9 +30,11 @@ extern double cost_model_safety_margin;
 
 enum class ParallelRefreshMode : int { Off = 0, DryRun = 1, On = 2 };
 extern ParallelRefreshMode parallel_refresh_mode;
-extern int max_dynamic_refresh_workers;  // pg_trickle.max_dynamic_refresh_workers (cluster)
-extern int max_concurrent_refreshes;     // pg_trickle.max_concurrent_refreshes (per database)
-extern int worker_pool_size;             // pg_trickle.worker_pool_size
+extern int max_dynamic_refresh_workers;     // pg_trickle.max_dynamic_refresh_workers (cluster)
+extern int max_concurrent_refreshes;        // pg_trickle.max_concurrent_refreshes (per database)
+extern int worker_pool_size;                // pg_trickle.worker_pool_size
+extern int history_retention_days;          // pg_trickle.history_retention_days (0: keep all)
+extern int history_prune_interval_seconds;  // pg_trickle.history_prune_interval_seconds
 
 void define_all();
 

@@ -23,6 +23,8 @@ double cost_model_safety_margin = 0.8;
 int max_dynamic_refresh_workers = 4;
 int max_concurrent_refreshes = 4;
 int worker_pool_size = 0;
+int history_retention_days = 90;
+int history_prune_interval_seconds = 60;
 
 namespace {
 
@@ -77,6 +79,18 @@ void define_all() {
                             "this many pool workers connected and hands its refreshes to them; "
                             "their caches stay warm from one refresh to the next.",
                             &worker_pool_size, 0, 0, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("pg_trickle.history_retention_days",
+                            "Days a row of pgtrickle.pgt_refresh_history is kept (0: forever).",
+                            "Each database's scheduler deletes older rows, 10,000 at a time, "
+                            "keeping every stream table's latest row.",
+                            &history_retention_days, 90, 0, 36500, PGC_SIGHUP, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("pg_trickle.history_prune_interval_seconds",
+                            "Seconds between two prunings of the refresh history by a scheduler.",
+                            "A pruning that deleted a full batch is followed by another at the "
+                            "next tick.",
+                            &history_prune_interval_seconds, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("pg_trickle.enabled", "Master switch of the pg_trickle scheduler.",
                              "When off, stream tables are not refreshed on their schedules; "
                              "manual refreshes still work.",

@@ -32,6 +32,7 @@
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/worker.hpp"
+#include "history_prune.hpp"
 #include "refresh_unit.hpp"
 #include "shared_state.hpp"
 #include "transaction.hpp"
@@ -299,6 +300,7 @@ class Scheduler {
     void mark_checked(const std::vector<std::int64_t>& ids);
     void wait_for_workers();
     void wait_for_next_tick();
+    void prune_history();
 
     struct Backoff {
         int attempts = 0;
@@ -321,6 +323,7 @@ class Scheduler {
     std::optional<std::int64_t> next_due_us_;  // earliest due time of one with changes waiting
     uint64 publishes_at_tick_start_ = 0;       // see publish_count()
     std::string prepared_xacts_;               // gids of this database's prepared xacts
+    TimestampTz last_prune_ = 0;               // when the refresh history was last pruned
 };
 
 bool Scheduler::start() {
@@ -970,6 +973,27 @@ void Scheduler::wait_for_next_tick() {
     });
 }
 
+// Every history_prune_interval_seconds (at once again after a full batch): one pruning step of
+// the refresh history, in a transaction of its own.
+void Scheduler::prune_history() {
+    const int retention = guc::history_retention_days;
+    if (retention <= 0)
+        return;
+    const TimestampTz now = pg_call([] { return GetCurrentTimestamp(); });
+    if (last_prune_ != 0 &&
+        now - last_prune_ <
+            static_cast<TimestampTz>(guc::history_prune_interval_seconds) * USECS_PER_SEC)
+        return;
+    report_activity(STATE_RUNNING, "pruning the refresh history");
+    std::int64_t deleted = 0;
+    if (auto failure =
+            in_transaction([&](Spi& spi) { deleted = prune_refresh_history(spi, retention); })) {
+        log_message("pg_trickle: could not prune the refresh history: " + failure->message);
+        deleted = 0;
+    }
+    last_prune_ = deleted >= kHistoryPruneBatch ? 0 : now;
+}
+
 ExitReason Scheduler::run() {
     loop_context_ = pg_call([] {
         return AllocSetContextCreate(TopMemoryContext, "pg_trickle scheduler",
@@ -1008,9 +1032,12 @@ ExitReason Scheduler::run() {
         });
         maintain_pool();
         const TickOutcome outcome = tick();
-        working = false;
-        if (outcome == TickOutcome::ExtensionMissing)
+        if (outcome == TickOutcome::ExtensionMissing) {
+            working = false;
             return ExitReason::ExtensionMissing;
+        }
+        prune_history();
+        working = false;
         if (!terminate_requested)
             wait_for_next_tick();
     }
