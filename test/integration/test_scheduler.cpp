@@ -542,33 +542,43 @@ TEST_F(Scheduler, RefreshHistoryOlderThanTheRetentionIsPruned) {
             fmt::format("SELECT pgtrickle.create_stream_table('{}', 'SELECT count(*) AS n FROM "
                         "{}', schedule => '1h', refresh_mode => 'FULL')",
                         st, std::string(st) == "kept" ? "src" : "other"));
-    // Backdated rows: five of 40 days ago and one of 10 for `kept`, then a refresh of today;
-    // `quiet` last refreshed 50 days ago (its creation's row, backdated).
+    // Backdated rows of `kept`: three of 120 days ago, two of 40, one of 10, then a refresh of
+    // today; `quiet` last refreshed 150 days ago (its creation's row, backdated).
     const std::string backdated =
         "INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, data_timestamp, start_time, "
         "end_time, action, status, initiated_by) SELECT pgt_id, now() - interval '{0} days', "
         "now() - interval '{0} days', now() - interval '{0} days', 'FULL', 'COMPLETED', "
         "'MANUAL' FROM pgtrickle.pgt_stream_tables, generate_series(1, {1}) WHERE pgt_name = "
         "'kept'";
-    c.exec(fmt::format(fmt::runtime(backdated), 40, 5));
+    c.exec(fmt::format(fmt::runtime(backdated), 120, 3));
+    c.exec(fmt::format(fmt::runtime(backdated), 40, 2));
     c.exec(fmt::format(fmt::runtime(backdated), 10, 1));
     c.exec("SELECT pgtrickle.refresh_stream_table('kept')");
     c.exec(
-        "UPDATE pgtrickle.pgt_refresh_history SET start_time = now() - interval '50 days' WHERE "
-        "pgt_id = (SELECT pgt_id FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'quiet')");
+        "UPDATE pgtrickle.pgt_refresh_history SET start_time = now() - interval '150 days' "
+        "WHERE pgt_id = (SELECT pgt_id FROM pgtrickle.pgt_stream_tables WHERE pgt_name = "
+        "'quiet')");
     const std::string ages =
-        "SELECT string_agg(st.pgt_name || ':' || (extract(day FROM now() - h.start_time))::int,"
-        " ',' ORDER BY st.pgt_name, h.start_time) FROM pgtrickle.pgt_refresh_history h"
+        "SELECT string_agg(st.pgt_name || ':' || round(extract(epoch FROM now() - h.start_time)"
+        " / 86400), ',' ORDER BY st.pgt_name, h.start_time) FROM pgtrickle.pgt_refresh_history h"
         " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)";
-    const std::string before = scalar(ages);
+    const std::string all =
+        "kept:120,kept:120,kept:120,kept:40,kept:40,kept:10,kept:0,kept:0,"
+        "quiet:150";
+    ASSERT_EQ(scalar(ages), all);
+    const std::string tick = "SELECT last_scheduler_tick_unix FROM pgtrickle.worker_pool_status()";
     {
-        // 0 keeps everything (the scheduler has had ticks to prune, at 1 s intervals).
+        // 0 keeps everything, also what the default 90 would delete: unchanged after ticks of
+        // the scheduler seconds apart, each of which would have pruned.
         SystemSetting keep("pg_trickle.history_retention_days", "0");
-        std::this_thread::sleep_for(3s);
-        EXPECT_EQ(scalar(ages), before);
+        const long long from = std::stoll(scalar(tick));
+        ASSERT_TRUE(eventually([&] { return std::stoll(scalar(tick)) >= from + 3; }, 20s));
+        EXPECT_EQ(scalar(ages), all);
     }
-    SystemSetting retention("pg_trickle.history_retention_days", "30");
-    EXPECT_TRUE(converges(ages, "kept:10,kept:0,kept:0,quiet:50", 20s)) << scalar(ages);
+    {
+        SystemSetting retention("pg_trickle.history_retention_days", "30");
+        EXPECT_TRUE(converges(ages, "kept:10,kept:0,kept:0,quiet:150", 20s)) << scalar(ages);
+    }
 }
 
 TEST_F(Scheduler, EachDatabaseWithTheExtensionGetsItsOwnScheduler) {

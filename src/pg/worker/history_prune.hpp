@@ -8,8 +8,9 @@
 
 namespace pgtrickle::pg::worker {
 
-// Rows deleted by one pruning step at most: a step is one short transaction, and a backlog (the
-// first pruning of a long history) is worked off by the next steps, one per scheduler tick.
+// Rows looked at by one pruning step at most: a step is one short transaction, and a backlog
+// (the first pruning of a long history) is worked off by the next steps, one per scheduler tick
+// while they delete something.
 inline constexpr std::int64_t kHistoryPruneBatch = 10000;
 
 // Deletes up to kHistoryPruneBatch of the oldest refresh-history rows that started more than

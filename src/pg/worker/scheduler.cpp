@@ -973,11 +973,13 @@ void Scheduler::wait_for_next_tick() {
     });
 }
 
-// Every history_prune_interval_seconds (at once again after a full batch): one pruning step of
-// the refresh history, in a transaction of its own.
+// Every history_prune_interval_seconds, while pg_trickle.enabled: one pruning step of the
+// refresh history, in a transaction of its own that backs off from locks as the scheduler's do
+// (a user's open DROP of a stream table holds rows it deletes); at the next tick again while
+// steps find rows to delete.
 void Scheduler::prune_history() {
     const int retention = guc::history_retention_days;
-    if (retention <= 0)
+    if (retention <= 0 || !guc::enabled)
         return;
     const TimestampTz now = pg_call([] { return GetCurrentTimestamp(); });
     if (last_prune_ != 0 &&
@@ -986,12 +988,14 @@ void Scheduler::prune_history() {
         return;
     report_activity(STATE_RUNNING, "pruning the refresh history");
     std::int64_t deleted = 0;
-    if (auto failure =
-            in_transaction([&](Spi& spi) { deleted = prune_refresh_history(spi, retention); })) {
-        log_message("pg_trickle: could not prune the refresh history: " + failure->message);
+    if (auto failure = scheduler_transaction(
+            [&](Spi& spi) { deleted = prune_refresh_history(spi, retention); })) {
+        if (failure->sqlstate != "55P03")  // a lock timeout: next time
+            log_message("pg_trickle: could not prune the refresh history: " + failure->message);
         deleted = 0;
     }
-    last_prune_ = deleted >= kHistoryPruneBatch ? 0 : now;
+    last_prune_ = deleted > 0 ? 0 : now;
+    report_activity(STATE_IDLE, "waiting for the next tick");
 }
 
 ExitReason Scheduler::run() {
