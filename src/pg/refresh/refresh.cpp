@@ -291,9 +291,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     // any more but the last refresh read one: it may have been made LOGGED after the crash.)
     std::optional<std::string> buffer_epoch;
     bool buffers_lost = false;
-    if (any_unlogged_buffer(relids) || (prev && prev->buffer_epoch)) {
+    const bool reads_unlogged = any_unlogged_buffer(relids);
+    if (reads_unlogged || (prev && prev->buffer_epoch)) {
         const UnloggedEpoch e = check_unlogged_epoch(spi, prev);
-        if (any_unlogged_buffer(relids))
+        if (reads_unlogged)
             buffer_epoch = e.epoch;
         if (e.lost) {
             prev.reset();
