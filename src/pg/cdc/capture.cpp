@@ -253,43 +253,37 @@ bool any_unlogged_buffer(const std::vector<Oid>& relids) {
 
 UnloggedEpoch check_unlogged_epoch(Spi& spi, const std::optional<core::Frontier>& prev) {
     AsCatalogOwner owner;
+    // The current epoch, and whether one of its survivors was in progress in the previous
+    // snapshot (xip holds xid8s; survivors are the 32-bit xids pg_prepared_xacts shows: compared
+    // modulo 2^32, where a false match costs a FULL refresh). No row: no epoch.
+    const Value snapshot = prev ? Value(prev->snapshot) : Value();
     auto current = [&] {
-        return spi.execute("SELECT pg_catalog.max(epoch)::text FROM pgtrickle_changes.buffer_epoch")
-            .scalar();
+        return spi.execute_cached(
+            "SELECT e.epoch::text, EXISTS (SELECT 1 FROM pg_catalog.unnest(e.survivors) s,"
+            " pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x"
+            " WHERE x::text::bigint % 4294967296 = s)"
+            " FROM pgtrickle_changes.buffer_epoch e ORDER BY e.epoch DESC LIMIT 1",
+            {snapshot});
     };
-    Value epoch = current();
-    if (!epoch) {
+    QueryResult r = current();
+    if (r.empty()) {
         // Concurrent refreshes after a crash start one epoch: the second waits for the first
         // and, reading again with a new snapshot, finds its epoch. (Under REPEATABLE READ it
         // cannot see it and starts another one; the larger wins, which costs one more FULL
         // refresh of the stream tables that recorded the smaller.)
         spi.run("LOCK TABLE pgtrickle_changes.buffer_epoch IN SHARE ROW EXCLUSIVE MODE");
-        epoch = current();
-        if (!epoch) {
+        r = current();
+        if (r.empty()) {
             spi.run(
                 "INSERT INTO pgtrickle_changes.buffer_epoch"
                 " SELECT pg_catalog.pg_current_xact_id()::text::bigint,"
                 " ARRAY(SELECT p.transaction::text::bigint FROM pg_catalog.pg_prepared_xacts p"
                 "       WHERE p.database = pg_catalog.current_database())");
-            epoch = current();
+            r = current();
         }
     }
-    UnloggedEpoch out{*epoch, false};
-    if (!prev)
-        return out;
-    if (prev->buffer_epoch != out.epoch) {
-        out.lost = true;
-        return out;
-    }
-    // A survivor in progress in the previous snapshot (xip holds xid8s; survivors are the 32-bit
-    // xids pg_prepared_xacts shows: compared modulo 2^32, where a false match costs a FULL).
-    auto r = spi.execute(
-        "SELECT EXISTS (SELECT 1 FROM pgtrickle_changes.buffer_epoch e,"
-        " pg_catalog.unnest(e.survivors) s,"
-        " pg_catalog.pg_snapshot_xip($1::pg_catalog.pg_snapshot) x"
-        " WHERE e.epoch = $2::bigint AND x::text::bigint % 4294967296 = s)",
-        {prev->snapshot, out.epoch});
-    out.lost = r.scalar() == Value("t");
+    UnloggedEpoch out{*r.rows[0][0], false};
+    out.lost = prev && (prev->buffer_epoch != out.epoch || r.rows[0][1] == Value("t"));
     return out;
 }
 
