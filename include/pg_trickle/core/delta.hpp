@@ -321,9 +321,10 @@ std::string substitute_split(const std::string& text, const std::vector<Relation
 // How the plan maintains its query, for people (explain_st's operator_tree).
 std::string describe_plan(const DeltaPlan& plan);
 
-// SELECT returning one boolean per relid (its buffer has changes since prev), then one more:
-// whether any of them was truncated. With no relids: a single false.
-std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev);
+// SELECT returning two booleans: whether relid's buffer has changes since prev, and whether the
+// table was truncated since. With prev.as_parameters the text is the same at every refresh (one
+// per source table, a plan a backend keeps), the frontier its parameters.
+std::string pending_changes_query(std::uint32_t relid, const Frontier& prev);
 
 // Whether the table's buffered changes are read through its change filter (a filter, and a
 // change buffer rather than a statement's transition tables).

@@ -40,8 +40,11 @@ class Spi {
     QueryResult execute(const std::string& sql, const std::vector<Value>& params = {},
                         long max_rows = 0);
     // The same, with a plan prepared once per backend and kept (for statements a worker runs
-    // over and over; PostgreSQL replans it when the objects it uses change).
+    // over and over; PostgreSQL replans it when the objects it uses change). Every text run this
+    // way is kept for the life of the backend: only for texts of which there are few (fixed
+    // ones, or one per source table), never for texts holding values.
     QueryResult execute_cached(const std::string& sql, const std::vector<Value>& params = {});
+    std::uint64_t run_cached(const std::string& sql, const std::vector<Value>& params = {});
     // As execute (with this connection's snapshot), the generic plan kept per backend for the
     // last few dozen statements run this way: a refresh's delta statement, whose text is the same
     // from one refresh to the next (its frontier in parameters), can take longer to plan than to

@@ -1045,19 +1045,12 @@ std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev) 
     return cols.empty() ? std::string() : "SELECT " + join(cols, ", ");
 }
 
-std::string pending_changes_query(const std::vector<std::uint32_t>& relids, const Frontier& prev) {
-    std::vector<std::string> cols, trunc;
+std::string pending_changes_query(std::uint32_t relid, const Frontier& prev) {
     const std::string pred = unconsumed_predicate(prev, "b");
-    for (auto relid : relids) {
-        cols.push_back(
-            fmt::format("EXISTS (SELECT 1 FROM {} b WHERE {})", buffer_table(relid), pred));
-        trunc.push_back(fmt::format("EXISTS (SELECT 1 FROM {} b WHERE b.action = 'T' AND {})",
-                                    buffer_table(relid), pred));
-    }
-    if (trunc.empty())
-        return "SELECT false";
-    cols.push_back(join(trunc, " OR "));
-    return "SELECT " + join(cols, ", ");
+    return fmt::format(
+        "SELECT EXISTS (SELECT 1 FROM {0} b WHERE {1}),"
+        " EXISTS (SELECT 1 FROM {0} b WHERE b.action = 'T' AND {1})",
+        buffer_table(relid), pred);
 }
 
 }  // namespace pgtrickle::core

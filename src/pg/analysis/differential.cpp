@@ -173,7 +173,7 @@ DifferentialAnalysis unsupported(std::string reason) {
 }  // namespace
 
 std::vector<std::string> primary_key(Spi& spi, Oid relid) {
-    auto res = spi.execute(
+    auto res = spi.execute_cached(
         "SELECT a.attname FROM pg_catalog.pg_index i"
         " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
         "  AND a.attnum = ANY (i.indkey::smallint[])"
@@ -375,7 +375,7 @@ bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
         const Oid type = pg_call([&] { return getBaseTypeAndTypmod(v->vartype, &typmod); });
         if (rte->rtekind != RTE_RELATION || !equality_is_identity(type, typmod, v->varcollid))
             return false;
-        auto indexed = spi.execute(
+        auto indexed = spi.execute_cached(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index"
             " WHERE indrelid = $1::oid AND indkey[0] = $2::int2)",
             {std::to_string(rte->relid), std::to_string(v->varattno)});

@@ -114,11 +114,12 @@ Value text_array(const std::vector<std::string>& items) {
 std::optional<StreamTable> find(Spi& spi, std::string_view name) {
     core::QualifiedName qn = core::parse_qualified_name(name);
     if (qn.schema) {
-        return first(spi.execute(std::string(kSelect) + " WHERE n.nspname = $1 AND c.relname = $2",
-                                 {*qn.schema, qn.name}));
+        return first(
+            spi.execute_cached(std::string(kSelect) + " WHERE n.nspname = $1 AND c.relname = $2",
+                               {*qn.schema, qn.name}));
     }
     // Unqualified: the first schema of the search path holding a stream table of that name.
-    return first(spi.execute(
+    return first(spi.execute_cached(
         std::string(kSelect) +
             " JOIN unnest(pg_catalog.current_schemas(true)) WITH ORDINALITY AS sp(nsp, pos)"
             "   ON sp.nsp = n.nspname"
@@ -135,13 +136,13 @@ StreamTable get(Spi& spi, std::string_view name) {
 }
 
 std::optional<StreamTable> find_by_relid(Spi& spi, Oid relid) {
-    return first(spi.execute(std::string(kSelect) + " WHERE st.pgt_relid = $1::oid",
-                             {std::to_string(relid)}));
+    return first(spi.execute_cached(std::string(kSelect) + " WHERE st.pgt_relid = $1::oid",
+                                    {std::to_string(relid)}));
 }
 
 std::optional<StreamTable> find_by_id(Spi& spi, std::int64_t pgt_id) {
-    return first(spi.execute(std::string(kSelect) + " WHERE st.pgt_id = $1::bigint",
-                             {std::to_string(pgt_id)}));
+    return first(spi.execute_cached(std::string(kSelect) + " WHERE st.pgt_id = $1::bigint",
+                                    {std::to_string(pgt_id)}));
 }
 
 std::vector<StreamTable> all(Spi& spi) {
@@ -279,7 +280,7 @@ void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view acti
     AsCatalogOwner owner;
     const std::string id = std::to_string(pgt_id);
     const std::string ms = fmt::format("{}", duration_ms);
-    spi.run(R"sql(
+    spi.run_cached(R"sql(
 UPDATE pgtrickle.pgt_stream_tables SET
     data_timestamp = now(), last_refresh_at = now(), is_populated = true, status = 'ACTIVE',
     pgt_schema = (SELECT n.nspname FROM pg_catalog.pg_class c
@@ -290,27 +291,27 @@ UPDATE pgtrickle.pgt_stream_tables SET
     last_full_ms = CASE WHEN $2 = 'FULL' THEN $3::double precision ELSE last_full_ms END,
     frontier = $4::jsonb, updated_at = now()
 WHERE pgt_id = $1::bigint)sql",
-            {id, std::string(action), ms, frontier});
-    spi.run(R"sql(
+                   {id, std::string(action), ms, frontier});
+    spi.run_cached(R"sql(
 INSERT INTO pgtrickle.pgt_refresh_history
     (pgt_id, data_timestamp, start_time, end_time, action, rows_inserted, rows_deleted,
      status, initiated_by)
 VALUES ($1::bigint, now(), clock_timestamp() - make_interval(secs => $3::double precision / 1000),
         clock_timestamp(), $2, $4::bigint, $5::bigint, 'COMPLETED', $6))sql",
-            {id, std::string(action), ms, std::to_string(rows_inserted),
-             std::to_string(rows_deleted), std::string(initiated_by)});
+                   {id, std::string(action), ms, std::to_string(rows_inserted),
+                    std::to_string(rows_deleted), std::string(initiated_by)});
 }
 
 void record_no_data(Spi& spi, std::int64_t pgt_id, std::string_view initiated_by,
                     const std::string& frontier) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(pgt_id);
-    spi.run(
+    spi.run_cached(
         "UPDATE pgtrickle.pgt_stream_tables SET last_refresh_at = now(), frontier = $2::jsonb"
         " WHERE pgt_id = $1::bigint",
         {id, frontier});
     if (initiated_by == "MANUAL") {
-        spi.run(
+        spi.run_cached(
             "INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, data_timestamp, start_time,"
             " end_time, action, rows_inserted, rows_deleted, status, initiated_by)"
             " SELECT $1::bigint, coalesce(data_timestamp, now()), clock_timestamp(),"

@@ -196,7 +196,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
 }
 
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
-    auto res = spi.execute(
+    auto res = spi.execute_cached(
         "SELECT d.source_relid, EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
         "    AND c.relname = 'changes_' || d.source_relid)"
@@ -389,7 +389,7 @@ std::vector<Oid> lock_for_truncate(Oid buffer) {
 void set_floor_after_trim(Spi& spi, Oid relid) {
     // The rows left, and those of transactions this snapshot cannot see yet (whose xids are at
     // least its xmin), are no older than this.
-    auto left = spi.execute(fmt::format(
+    auto left = spi.execute_cached(fmt::format(
         "SELECT LEAST(pg_catalog.min(b.xid),"
         " pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()))::text FROM {} b",
         core::buffer_table(relid)));
@@ -430,9 +430,9 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
             deletes.push_back(t);
     }
     for (const Trim& t : deletes) {
-        spi.run(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(t.relid),
-                            consumed_condition("b")),
-                {std::to_string(t.relid), t.cutoff});
+        spi.run_cached(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(t.relid),
+                                   consumed_condition("b")),
+                       {std::to_string(t.relid), t.cutoff});
         if (t.shared)
             set_floor_after_trim(spi, t.relid);
     }

@@ -43,7 +43,7 @@ class SnapshotScope {
 
 std::string frontier_now(Spi& spi, std::int64_t seq_start,
                          const std::optional<std::string>& buffer_epoch) {
-    auto r = spi.execute(
+    auto r = spi.execute_cached(
         "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
     core::Frontier f;
     f.snapshot = *r.rows[0][0];
@@ -63,18 +63,25 @@ std::int64_t count_of(const Value& v) {
 std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& relids,
                                   const core::Frontier& prev) {
     for (auto relid : relids) {
-        Value est = spi.execute("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::oid",
-                                {std::to_string(relid)})
-                        .scalar();
+        Value est =
+            spi.execute_cached("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::oid",
+                               {std::to_string(relid)})
+                .scalar();
         double rows = est ? std::stod(*est) : -1;
         if (rows <= 0)
             continue;
         auto limit = static_cast<std::int64_t>(rows * guc::differential_max_change_ratio) + 1;
-        Value n = spi.execute(fmt::format("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} b "
-                                          "WHERE {} LIMIT {}) x",
-                                          core::buffer_table(relid),
-                                          core::unconsumed_predicate(prev, "b"), limit))
-                      .scalar();
+        core::Frontier from = prev;
+        from.as_parameters = true;
+        auto params = core::frontier_parameters(prev);
+        params.push_back(std::to_string(limit));
+        Value n =
+            spi.execute_cached(
+                   fmt::format("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} b "
+                               "WHERE {} LIMIT $4::pg_catalog.int8) x",
+                               core::buffer_table(relid), core::unconsumed_predicate(from, "b")),
+                   params)
+                .scalar();
         if (count_of(n) >= limit) {
             return fmt::format(
                 "more than {:.0f}% of the rows of a source changed (limit "
@@ -95,14 +102,14 @@ constexpr int kCostModelRetryAfter = 15;
 // took at least cost_model_safety_margin times its last FULL one, and 50 ms more.
 std::string cost_model_prefers_full(Spi& spi, std::int64_t pgt_id) {
     AsCatalogOwner owner;
-    auto r = spi.execute(R"sql(
+    auto r = spi.execute_cached(R"sql(
 SELECT h.action, h.was_full_fallback,
        extract(epoch FROM h.end_time - h.start_time) * 1000, s.last_full_ms
 FROM pgtrickle.pgt_stream_tables s
 JOIN pgtrickle.pgt_refresh_history h USING (pgt_id)
 WHERE s.pgt_id = $1::bigint AND h.status = 'COMPLETED' AND h.action IN ('DIFFERENTIAL', 'FULL')
 ORDER BY h.refresh_id DESC LIMIT 32)sql",
-                         {std::to_string(pgt_id)});
+                                {std::to_string(pgt_id)});
     int full_in_a_row = 0;
     for (const auto& row : r.rows) {
         if (row[0] == Value("FULL")) {
@@ -243,13 +250,14 @@ void share_lock_for_increments(Spi& spi, std::int64_t pgt_id) {
 
 bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
     const std::string id = std::to_string(pgt_id);
-    Value got = spi.execute("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
-                            {kRefreshLockClass, id})
-                    .scalar();
+    Value got =
+        spi.execute_cached("SELECT pg_catalog.pg_try_advisory_xact_lock($1::integer, $2::integer)",
+                           {kRefreshLockClass, id})
+            .scalar();
     if (!got || *got != "t")
         return false;
     AsCatalogOwner owner;
-    auto row = spi.execute(
+    auto row = spi.execute_cached(
         "SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint"
         " FOR UPDATE SKIP LOCKED",
         {id});
@@ -269,7 +277,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     // Changes this transaction writes from now on get larger sequence numbers: the frontier
     // tells them apart from the ones this refresh consumes.
     const std::int64_t seq_start = std::stoll(
-        *spi.execute("SELECT pg_catalog.nextval('pgtrickle_changes.change_seq')").scalar());
+        *spi.execute_cached("SELECT pg_catalog.nextval('pgtrickle_changes.change_seq')").scalar());
     RegisteredSnapshot snapshot;
 
     auto sources = captured_sources(spi, st.pgt_id);
@@ -308,13 +316,18 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         // IMMEDIATE stream tables are exact already: a refresh of one recomputes it (FULL).
         const bool immediate = st.refresh_mode == "IMMEDIATE";
         if (all_captured && prev && st.is_populated && !force_full && !immediate) {
-            auto r = spi.execute(core::pending_changes_query(relids, *prev));
+            core::Frontier from = *prev;
+            from.as_parameters = true;
+            const auto frontier_values = core::frontier_parameters(*prev);
             changed_relids.clear();
-            for (std::size_t i = 0; i < relids.size(); ++i)
-                if (r.rows[0][i] == Value("t"))
-                    changed_relids.insert(relids[i]);
+            for (const std::uint32_t relid : relids) {
+                auto r =
+                    spi.execute_cached(core::pending_changes_query(relid, from), frontier_values);
+                if (r.rows[0][0] == Value("t"))
+                    changed_relids.insert(relid);
+                truncated = truncated || r.rows[0][1] == Value("t");
+            }
             changed = !changed_relids.empty();
-            truncated = !relids.empty() && r.rows[0][relids.size()] == Value("t");
             // A query that reads the clock or the session changes without its sources. (From
             // the catalog: parsing the query here would lock its sources, and a refresh with
             // nothing to do must not wait for, say, a TRUNCATE in progress.)
@@ -483,7 +496,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                                     result.rows_inserted, result.rows_deleted, frontier);
     if (!fallback_reason.empty()) {
         AsCatalogOwner owner;
-        spi.run(
+        spi.run_cached(
             "UPDATE pgtrickle.pgt_refresh_history SET was_full_fallback = true"
             " WHERE refresh_id = (SELECT max(refresh_id) FROM pgtrickle.pgt_refresh_history"
             " WHERE pgt_id = $1::bigint)",

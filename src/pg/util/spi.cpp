@@ -125,8 +125,17 @@ QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>
         });
         plans.emplace(sql, plan);
     }
-    int rc = pg_call([&] { return SPI_execute_plan(plan, values, nulls, false, 0); });
+    Snapshot snapshot = snapshot_;
+    int rc = pg_call([&] {
+        return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
+                                                          InvalidSnapshot, false, true, 0)
+                                   : SPI_execute_plan(plan, values, nulls, false, 0);
+    });
     return copy_result(sql, rc);
+}
+
+std::uint64_t Spi::run_cached(const std::string& sql, const std::vector<Value>& params) {
+    return execute_cached(sql, params).processed;
 }
 
 namespace {

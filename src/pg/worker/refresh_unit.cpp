@@ -85,7 +85,7 @@ UnitOutcome run_refresh_unit(const RefreshRequest& r) {
         if (!try_lock_for_refresh(spi, r.id))
             return;
         // Refreshed by someone else since the tick looked: not due any more.
-        auto last = spi.execute(
+        auto last = spi.execute_cached(
                            "SELECT (extract(epoch FROM last_refresh_at) * 1000000)::bigint"
                            " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
                            {std::to_string(r.id)})
