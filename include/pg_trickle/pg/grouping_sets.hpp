@@ -12,12 +12,10 @@
 
 namespace pgtrickle::pg {
 
-// At most this many branches (PostgreSQL expands CUBE of n columns into 2^n sets).
-inline constexpr int kMaxGroupingSetBranches = 64;
-
 // The query (parse-analyzed, with grouping sets at its top level, no LIMIT, no subquery
 // expressions) as the deparsed text of a UNION ALL of one grouped query per grouping set; ""
-// when it has more than kMaxGroupingSetBranches sets.
-std::string grouping_sets_as_union(Query* q);
+// when it has more than `max_branches` sets (PostgreSQL expands a CUBE of n columns into 2^n;
+// pg_trickle.max_grouping_set_branches).
+std::string grouping_sets_as_union(Query* q, int max_branches);
 
 }  // namespace pgtrickle::pg

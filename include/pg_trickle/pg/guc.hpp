@@ -14,8 +14,16 @@ extern bool planner_aggressive;               // pg_trickle.planner_aggressive
 extern bool verify_deltas;                    // pg_trickle.verify_deltas
 extern bool cleanup_use_truncate;             // pg_trickle.cleanup_use_truncate
 extern bool unlogged_buffers;                 // pg_trickle.unlogged_buffers
-extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio        //
-                                              // pg_trickle.tiered_scheduling
+extern double differential_max_change_ratio;  // pg_trickle.differential_max_change_ratio
+// pg_trickle.tiered_scheduling is read by the scheduler alone (tiered_scheduling above).
+
+// The differential engine's knobs (SPEC §4.1), described in docs/CONFIGURATION.md.
+extern bool use_prepared_statements;   // keep the plan of a refresh's delta statement
+extern int merge_work_mem_mb;          // work_mem of large deltas (planner_aggressive)
+extern int max_buffer_rows;            // a bigger change buffer means FULL (0: no limit)
+extern bool aggregate_fast_path;       // grouped algebraic deltas applied as increments
+extern int max_grouping_set_branches;  // GROUPING SETS / ROLLUP / CUBE maintained up to this
+extern int max_parse_depth;            // query nesting the differential analysis accepts
 
 // pg_trickle.parallel_refresh_mode: refresh workers (on), the scheduler alone but logging what
 // it would hand out (dry_run), or the scheduler alone (off).

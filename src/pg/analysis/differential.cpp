@@ -16,6 +16,7 @@
 #include "pg_trickle/core/time_dependence.hpp"
 #include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/walker.hpp"
 #include "change_filters.hpp"
 #include "pg_trickle/pg/ordering.hpp"
@@ -168,6 +169,30 @@ DifferentialAnalysis unsupported(std::string reason) {
     DifferentialAnalysis a;
     a.reason = std::move(reason);
     return a;
+}
+
+// How deep queries nest in one another (subqueries in FROM, subquery expressions, CTEs, the
+// branches of set operations) and set operations in one another: the analysis walks them
+// recursively. The walk stops once past `limit` (plain C: it runs inside pg_call).
+struct NestingState {
+    int depth;
+    int limit;
+};
+
+bool nested_deeper(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    auto* s = static_cast<NestingState*>(context);
+    const bool level = IsA(node, Query) || IsA(node, SetOperationStmt);
+    if (level && ++s->depth > s->limit)
+        return true;
+    const bool deeper = IsA(node, Query)
+                            ? query_tree_walker(reinterpret_cast<Query*>(node),
+                                                as_walker(nested_deeper), context, 0)
+                            : expression_tree_walker(node, as_walker(nested_deeper), context);
+    if (level)
+        --s->depth;
+    return deeper;
 }
 
 }  // namespace
@@ -390,14 +415,21 @@ bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_query) {
     std::string deparsed = defining_query;
     Query* q = parse_one(deparsed);
+    if (NestingState n{0, guc::max_parse_depth};
+        pg_call([&] { return nested_deeper(reinterpret_cast<Node*>(q), &n); }))
+        return unsupported(fmt::format(
+            "queries or set operations nested more than {} deep (pg_trickle.max_parse_depth)",
+            guc::max_parse_depth));
     // GROUPING SETS / ROLLUP / CUBE at the top: maintained as the UNION ALL of one grouped
     // query per set (the same rows). With LIMIT, a subquery expression or window functions at
     // that level they are recomputed instead (walk_level).
     if (q->groupingSets != NIL && q->limitCount == nullptr && q->limitOffset == nullptr &&
         !q->hasSubLinks && !q->hasWindowFuncs && q->distinctClause == NIL) {
-        std::string as_union = grouping_sets_as_union(q);
+        const int max_branches = guc::max_grouping_set_branches;
+        std::string as_union = grouping_sets_as_union(q, max_branches);
         if (as_union.empty())
-            return unsupported(fmt::format("more than {} grouping sets", kMaxGroupingSetBranches));
+            return unsupported(fmt::format(
+                "more than {} grouping sets (pg_trickle.max_grouping_set_branches)", max_branches));
         q = parse_one(as_union);
         deparsed = deparse(q);
         q = parse_one(deparsed);

@@ -88,10 +88,9 @@ Query* branch(Query* q, List* set) {
 
 }  // namespace
 
-std::string grouping_sets_as_union(Query* q) {
-    List* sets = pg_call([&] {
-        return expand_grouping_sets(q->groupingSets, q->groupDistinct, kMaxGroupingSetBranches);
-    });
+std::string grouping_sets_as_union(Query* q, int max_branches) {
+    List* sets = pg_call(
+        [&] { return expand_grouping_sets(q->groupingSets, q->groupDistinct, max_branches); });
     if (sets == NIL)
         return "";
     std::string text;

@@ -25,6 +25,12 @@ int max_concurrent_refreshes = 4;
 int worker_pool_size = 0;
 int history_retention_days = 90;
 int history_prune_interval_seconds = 60;
+bool use_prepared_statements = true;
+int merge_work_mem_mb = 64;
+int max_buffer_rows = 1000000;
+bool aggregate_fast_path = true;
+int max_grouping_set_branches = 64;
+int max_parse_depth = 64;
 
 namespace {
 
@@ -172,6 +178,45 @@ void define_all() {
                              "Stretch schedules by refresh tier (warm 2x, cold 10x, frozen never).",
                              nullptr, &tiered_scheduling, true, PGC_SUSET, 0, nullptr, nullptr,
                              nullptr);
+    DefineCustomBoolVariable("pg_trickle.use_prepared_statements",
+                             "Keep the plan of each stream table's delta statement.",
+                             "A backend that refreshes a stream table again (a pool worker, a "
+                             "session) reuses the plan it made; off: every differential refresh "
+                             "plans its delta statement anew.",
+                             &use_prepared_statements, true, PGC_SUSET, 0, nullptr, nullptr,
+                             nullptr);
+    DefineCustomIntVariable("pg_trickle.merge_work_mem_mb",
+                            "work_mem of a differential refresh with more than 10,000 changes.",
+                            "Only with pg_trickle.planner_aggressive on, and only to raise "
+                            "work_mem: a larger session setting is kept.",
+                            &merge_work_mem_mb, 64, 8, 4096, PGC_SUSET, GUC_UNIT_MB, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("pg_trickle.max_buffer_rows",
+                            "Rows in a source's change buffer above which a refresh is FULL.",
+                            "A refresh of a DIFFERENTIAL stream table reading a bigger buffer "
+                            "recomputes it instead of applying the changes; 0: no limit.",
+                            &max_buffer_rows, 1000000, 0, 100000000, PGC_SUSET, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomBoolVariable("pg_trickle.aggregate_fast_path",
+                             "Apply grouped algebraic deltas as increments of the stored groups.",
+                             "COUNT / SUM / AVG over one table: the delta adds to the running "
+                             "counts and sums of the groups it touches; off: those groups are "
+                             "recomputed from the source.",
+                             &aggregate_fast_path, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("pg_trickle.max_grouping_set_branches",
+                            "Most grouping sets of a GROUPING SETS / ROLLUP / CUBE query "
+                            "maintained differentially.",
+                            "A query with more is refused for DIFFERENTIAL and IMMEDIATE, and "
+                            "refreshed FULL in AUTO.",
+                            &max_grouping_set_branches, 64, 1, 65536, PGC_SUSET, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("pg_trickle.max_parse_depth",
+                            "Deepest nesting of subqueries, CTEs and set operations the "
+                            "differential analysis accepts.",
+                            "A query nested deeper is refused for DIFFERENTIAL and IMMEDIATE, and "
+                            "refreshed FULL in AUTO.",
+                            &max_parse_depth, 64, 1, 10000, PGC_SUSET, 0, nullptr, nullptr,
+                            nullptr);
     MarkGUCPrefixReserved("pg_trickle");
 }
 

@@ -57,6 +57,71 @@ std::int64_t count_of(const Value& v) {
     return v ? std::stoll(*v) : 0;
 }
 
+// The pages of relid's change buffer (0: it has none).
+std::int64_t buffer_pages(std::uint32_t relid) {
+    const std::string name = core::buffer_name(relid);
+    const char* n = name.c_str();
+    return pg_call([&] {
+        Oid nsp = get_namespace_oid("pgtrickle_changes", true);
+        Oid rel = OidIsValid(nsp) ? get_relname_relid(n, nsp) : InvalidOid;
+        if (!OidIsValid(rel))
+            return std::int64_t{0};
+        Relation r = relation_open(rel, AccessShareLock);
+        BlockNumber blocks = RelationGetNumberOfBlocks(r);
+        relation_close(r, NoLock);
+        return static_cast<std::int64_t>(blocks);
+    });
+}
+
+// A source's schema-qualified name, for messages (its OID when it has gone).
+std::string relation_name(std::uint32_t relid) {
+    const char* name = pg_call([&]() -> const char* {
+        const char* rel = get_rel_name(relid);
+        return rel == nullptr
+                   ? nullptr
+                   : quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+    });
+    return name == nullptr ? std::to_string(relid) : std::string(name);
+}
+
+// The changes in relid's buffer that `prev` has not consumed, counted up to `cap` (the scan
+// stops there).
+std::int64_t unconsumed_changes(Spi& spi, std::uint32_t relid, const core::Frontier& prev,
+                                std::int64_t cap) {
+    core::Frontier from = prev;
+    from.as_parameters = true;
+    auto params = core::frontier_parameters(prev);
+    params.push_back(std::to_string(cap));
+    return count_of(
+        spi.execute_cached(
+               fmt::format("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} b "
+                           "WHERE {} LIMIT $4::pg_catalog.int8) x",
+                           core::buffer_table(relid), core::unconsumed_predicate(from, "b")),
+               params)
+            .scalar());
+}
+
+// Whether the relations' buffers hold more than n changes together that `prev` has not
+// consumed. Buffers too small to hold that many rows are not read.
+bool unconsumed_more_than(Spi& spi, const std::vector<std::uint32_t>& relids,
+                          const core::Frontier& prev, std::int64_t n) {
+    std::int64_t pages = 0;
+    for (const std::uint32_t relid : relids)
+        pages += buffer_pages(relid);
+    if (pages * MaxHeapTuplesPerPage <= n)
+        return false;
+    std::int64_t seen = 0;
+    for (const std::uint32_t relid : relids) {
+        seen += unconsumed_changes(spi, relid, prev, n + 1 - seen);
+        if (seen > n)
+            return true;
+    }
+    return false;
+}
+
+// A delta of more changes than this is a large one (pg_trickle.merge_work_mem_mb).
+constexpr std::int64_t kLargeDeltaChanges = 10000;
+
 // Why this refresh should be FULL: some source changed more than differential_max_change_ratio
 // of its rows since the last refresh (counting stops at the threshold, so this stays cheap).
 // Sources never analyzed (no row estimate) do not trigger it.
@@ -71,18 +136,7 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
         if (rows <= 0)
             continue;
         auto limit = static_cast<std::int64_t>(rows * guc::differential_max_change_ratio) + 1;
-        core::Frontier from = prev;
-        from.as_parameters = true;
-        auto params = core::frontier_parameters(prev);
-        params.push_back(std::to_string(limit));
-        Value n =
-            spi.execute_cached(
-                   fmt::format("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {} b "
-                               "WHERE {} LIMIT $4::pg_catalog.int8) x",
-                               core::buffer_table(relid), core::unconsumed_predicate(from, "b")),
-                   params)
-                .scalar();
-        if (count_of(n) >= limit) {
+        if (unconsumed_changes(spi, relid, prev, limit) >= limit) {
             return fmt::format(
                 "more than {:.0f}% of the rows of a source changed (limit "
                 "pg_trickle.differential_max_change_ratio = {})",
@@ -161,18 +215,7 @@ std::string buffer_size_classes(const core::DeltaPlan& plan) {
     for (const auto& t : plan.tables) {
         if (!t.changed || !t.change_source.empty())
             continue;
-        const std::string name = core::buffer_name(t.relid);
-        const char* n = name.c_str();
-        BlockNumber pages = pg_call([&] {
-            Oid nsp = get_namespace_oid("pgtrickle_changes", true);
-            Oid rel = OidIsValid(nsp) ? get_relname_relid(n, nsp) : InvalidOid;
-            if (!OidIsValid(rel))
-                return BlockNumber{0};
-            Relation r = relation_open(rel, AccessShareLock);
-            BlockNumber blocks = RelationGetNumberOfBlocks(r);
-            relation_close(r, NoLock);
-            return blocks;
-        });
+        std::int64_t pages = buffer_pages(t.relid);
         int size_class = 0;
         for (; pages > 1; pages >>= 2)
             ++size_class;
@@ -213,6 +256,10 @@ bool filter_unchanged(Spi& spi, Oid storage, core::DeltaPlan& plan, const core::
 void choose_increments(Spi& spi, Oid storage, core::DeltaPlan& plan) {
     if (!plan.relative_apply)
         return;
+    if (!guc::aggregate_fast_path) {
+        plan.relative_apply = false;
+        return;
+    }
     // (Our guards are told apart by their function, not by name.)
     auto r = spi.execute_cached(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
@@ -343,8 +390,14 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
 
         std::optional<core::DeltaPlan> plan;
-        if (st.refresh_mode == "DIFFERENTIAL" || immediate)
-            plan = analyze_differential(spi, st.defining_query).plan;
+        std::string unsupported_reason;
+        if (st.refresh_mode == "DIFFERENTIAL" || immediate) {
+            auto analysis = analyze_differential(spi, st.defining_query);
+            plan = std::move(analysis.plan);
+            // (Accepted when it was created: a setting lowered since, such as
+            // pg_trickle.max_parse_depth, now refuses it.)
+            unsupported_reason = std::move(analysis.reason);
+        }
         if (plan) {
             for (auto& t : plan->tables)
                 t.changed = changed_relids.count(t.relid) > 0;
@@ -365,10 +418,30 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
+        if (!plan && !immediate && st.refresh_mode == "DIFFERENTIAL" && all_captured && prev &&
+            st.is_populated && !truncated && !force_full)
+            fallback_reason =
+                "the query is not maintained differentially any more: " + unsupported_reason;
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
                 "changes buffered since its last refresh may have been lost (an UNLOGGED change "
                 "buffer was emptied by a crash, or converted since)";
+        // A hard limit on the changes a delta reads, whatever the strategy: past it, a
+        // differential refresh would take longer than recomputing (and one that keeps failing
+        // would let the buffer grow without end).
+        if (differential && guc::max_buffer_rows > 0) {
+            for (const std::uint32_t relid : relids) {
+                if (changed_relids.count(relid) == 0 ||
+                    !unconsumed_more_than(spi, {relid}, *prev, guc::max_buffer_rows))
+                    continue;
+                fallback_reason = fmt::format(
+                    "the change buffer of {} holds more than {} changes since its last refresh "
+                    "(pg_trickle.max_buffer_rows)",
+                    relation_name(relid), guc::max_buffer_rows);
+                differential = false;
+                break;
+            }
+        }
         const auto strategy = guc::refresh_strategy;
         if (differential && strategy == guc::RefreshStrategy::Full) {
             fallback_reason = "pg_trickle.refresh_strategy = 'full'";
@@ -417,13 +490,20 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 }
                 std::optional<QueryResult> r;
                 std::string error;
-                DeltaPlannerSettings planner(guc::planner_aggressive);
+                std::vector<std::uint32_t> read;
+                for (const auto& t : plan->tables)
+                    if (t.changed && t.change_source.empty())
+                        read.push_back(t.relid);
+                const bool large = guc::planner_aggressive &&
+                                   unconsumed_more_than(spi, read, *prev, kLargeDeltaChanges);
+                DeltaPlannerSettings planner(guc::planner_aggressive,
+                                             large ? guc::merge_work_mem_mb : 0);
                 for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
                     try {
                         // (Only the first, the one that runs at almost every refresh, keeps
                         // its plan: a retry after a data error would evict a kept plan.)
-                        r = k == 0
+                        r = k == 0 && guc::use_prepared_statements
                                 ? spi.execute_reused(statements[k], frontier_values, buffer_sizes)
                                 : spi.execute(statements[k], frontier_values);
                         sub.commit();

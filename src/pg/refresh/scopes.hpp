@@ -89,14 +89,21 @@ class PinnedSettings : GucScope {
 // Planner settings for a delta statement (pg_trickle.planner_aggressive): random_page_cost no
 // higher than 1.1 x seq_page_cost. A delta joins a few changed rows with large tables, whose
 // pages the refreshes keep in cache; priced as random disk reads, probing the tables' indexes
-// once per changed row loses to scanning them whole, which can cost many times more. Restored
-// at scope exit (an error aborts the transaction, which restores it too).
+// once per changed row loses to scanning them whole, which can cost many times more. For a
+// large delta, work_mem raised to `work_mem_mb` (0: not; never lowered): its hashes and sorts
+// then stay in memory (pg_trickle.merge_work_mem_mb). Restored at scope exit (an error aborts
+// the transaction, which restores them too).
 class DeltaPlannerSettings : GucScope {
   public:
-    explicit DeltaPlannerSettings(bool aggressive) {
+    DeltaPlannerSettings(bool aggressive, int work_mem_mb) {
         if (!aggressive)
             return;
-        pg_call([] {
+        pg_call([&] {
+            if (work_mem_mb > 0 && work_mem < work_mem_mb * 1024) {
+                char value[32];
+                snprintf(value, sizeof(value), "%dMB", work_mem_mb);
+                set("work_mem", value);
+            }
             // (GetConfigOption prints numbers into one static buffer: read each at once.)
             const char* seq = GetConfigOption("seq_page_cost", true, false);
             const double cap = (seq != nullptr ? strtod(seq, nullptr) : 1.0) * 1.1;
