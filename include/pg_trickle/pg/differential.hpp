@@ -17,7 +17,12 @@ struct DifferentialAnalysis {
 };
 
 // `deparsed` is the stored defining query (schema-qualified, as analyze_query prints it).
-DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed);
+// `check_limits`: also refuse queries past pg_trickle.max_parse_depth and
+// max_grouping_set_branches. Only where the refresh mode is chosen (create, alter): a stream
+// table's storage is laid out for its plan, so a query accepted then must keep its plan when
+// a limit is lowered later.
+DifferentialAnalysis analyze_differential(Spi& spi, const std::string& deparsed,
+                                          bool check_limits = false);
 
 // Primary key columns of a table (unquoted, in key order); empty when it has none.
 std::vector<std::string> primary_key(Spi& spi, Oid relid);

@@ -19,6 +19,7 @@ extern double differential_max_change_ratio;  // pg_trickle.differential_max_cha
 
 // The differential engine's knobs (SPEC §4.1), described in docs/CONFIGURATION.md.
 extern bool use_prepared_statements;   // keep the plan of a refresh's delta statement
+extern bool analyze_before_delta;      // ANALYZE change buffers whose size moved far
 extern int merge_work_mem_mb;          // work_mem of large deltas (planner_aggressive)
 extern int max_buffer_rows;            // a bigger change buffer means FULL (0: no limit)
 extern bool aggregate_fast_path;       // grouped algebraic deltas applied as increments

@@ -63,7 +63,7 @@ Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t s
         }
     }
 
-    DifferentialAnalysis diff = analyze_differential(spi, q.deparsed);
+    DifferentialAnalysis diff = analyze_differential(spi, q.deparsed, /*check_limits=*/true);
     def.plan = std::move(diff.plan);
     def.why_not_differential = def.plan ? "" : diff.reason;
     def.why_not_immediate = def.why_not_differential;

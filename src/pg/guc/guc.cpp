@@ -26,6 +26,7 @@ int worker_pool_size = 0;
 int history_retention_days = 90;
 int history_prune_interval_seconds = 60;
 bool use_prepared_statements = true;
+bool analyze_before_delta = true;
 int merge_work_mem_mb = 64;
 int max_buffer_rows = 1000000;
 bool aggregate_fast_path = true;
@@ -185,6 +186,12 @@ void define_all() {
                              "plans its delta statement anew.",
                              &use_prepared_statements, true, PGC_SUSET, 0, nullptr, nullptr,
                              nullptr);
+    DefineCustomBoolVariable("pg_trickle.analyze_before_delta",
+                             "ANALYZE a change buffer before a delta reads it when its size has "
+                             "moved far since its statistics.",
+                             "Twice or half the pages its statistics were taken at, or none, and "
+                             "at least 16 pages; sampled with default_statistics_target 10.",
+                             &analyze_before_delta, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("pg_trickle.merge_work_mem_mb",
                             "work_mem of a differential refresh with more than 10,000 changes.",
                             "Only with pg_trickle.planner_aggressive on, and only to raise "
