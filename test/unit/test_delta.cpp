@@ -576,6 +576,18 @@ TEST(Cdc, FrontierRoundTripsThroughJson) {
     EXPECT_FALSE(back->own_xid);
     EXPECT_EQ(back->snapshot, "10:20:");
     EXPECT_EQ(back->buffer_epoch, std::optional<std::string>("7301"));
+    EXPECT_FALSE(back->full_reader);
+
+    // Written in a mode trims do not wait for; also as the catalog's `frontier || {...}` prints.
+    f.full_reader = true;
+    back = Frontier::from_json(f.to_json());
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->full_reader);
+    back = Frontier::from_json(
+        R"({"own_seq": 4, "own_xid": "18", "snapshot": "10:20:", "full_reader": true})");
+    ASSERT_TRUE(back);
+    EXPECT_TRUE(back->full_reader);
+    EXPECT_EQ(back->own_xid, std::optional<std::string>("18"));
 }
 
 TEST(Cdc, BufferDdlCreatesUnloggedBuffersOnlyWhenAsked) {

@@ -73,6 +73,12 @@ struct Frontier {
     // source's buffer is UNLOGGED): a crash empties those buffers and starts a new epoch, and a
     // frontier of another epoch cannot be continued from (src/pg/cdc/capture.cpp).
     std::optional<std::string> buffer_epoch;
+    // Trims may not have waited for this frontier (trim_buffers waits for DIFFERENTIAL stream
+    // tables only): written by a refresh in FULL or IMMEDIATE mode, or by the first refresh of
+    // a stream table (create, alter, resume: until that transaction commits, others see it in
+    // its old mode or not at all), or later in that same transaction. Changes after it may be
+    // gone from the buffers (worker::trimmed_past).
+    bool full_reader = false;
     // SQL built from this frontier reads it from parameters instead of literals: $1 the snapshot
     // text, $2 own_xid (NULL when none), $3 own_seq (all text; frontier_parameters gives them).
     // One statement text then serves every refresh, so a backend can keep its plan.

@@ -40,6 +40,19 @@ void note_buffer_write(Oid relid, uint64 xid);
 uint64 buffer_floor(Oid relid);
 void set_buffer_floor(Oid relid, uint64 xid);
 
+// Trims of a change buffer, for its readers that trims do not wait for (FULL stream tables;
+// trim_buffers): note_trim records that a trim deleted rows with xids below `bound` (0: none);
+// it is entered just before the transaction commits (a reader that read the buffer before the
+// commit still saw those rows), and not if it (or the savepoint around the trim) rolls back;
+// trimmed_past says whether a trim may have deleted a row with an xid at or above `xmin` (one a
+// snapshot with that xmin may not have seen). Trims before trims were first noted since the server
+// started count as having deleted every older xid. Plain C, never raises.
+void note_trim(Oid relid, uint64 bound);
+bool trimmed_past(Oid relid, uint64 xmin);
+// Sets when trims are first noted from (the next xid now, if not yet set): the launcher calls
+// it at its start, so that only frontiers written before it count every older xid as trimmed.
+void start_noting_trims();
+
 }  // namespace pgtrickle::pg::worker
 
 extern "C" {

@@ -101,10 +101,12 @@ std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string
 }
 
 std::string Frontier::to_json() const {
-    std::string epoch =
+    std::string extra =
         buffer_epoch ? fmt::format(R"(, "buffer_epoch": "{}")", *buffer_epoch) : std::string();
+    if (full_reader)
+        extra += R"(, "full_reader": true)";
     return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_seq": {}{}}})", snapshot,
-                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq, epoch);
+                       own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq, extra);
 }
 
 namespace {
@@ -136,6 +138,7 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
     if (auto seq = json_field(json, "own_seq"))
         f.own_seq = std::stoll(*seq);
     f.buffer_epoch = json_field(json, "buffer_epoch");
+    f.full_reader = json_field(json, "full_reader") == std::optional<std::string>("true");
     return f;
 }
 

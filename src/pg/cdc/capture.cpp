@@ -310,21 +310,34 @@ struct Trim {
     bool shared;
 };
 
-// Whether some row of the buffer is not consumed, seen with `snapshot` (nullptr: the usual).
-bool has_unconsumed(Spi& spi, const Trim& t, Snapshot snapshot) {
+// Whether some row of the buffer is not consumed, seen with `snapshot` (nullptr: the usual),
+// and the highest xid in it ("" when it is empty).
+struct BufferState {
+    bool unconsumed = false;
+    std::string max_xid;
+};
+
+BufferState buffer_state(Spi& spi, const Trim& t, Snapshot snapshot) {
     spi.use_snapshot(snapshot);
-    Value v;
+    QueryResult r;
     try {
-        v = spi.execute(fmt::format("SELECT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
-                                    core::buffer_table(t.relid), consumed_condition("b")),
-                        {std::to_string(t.relid), t.cutoff})
-                .scalar();
+        r = spi.execute_cached(
+            fmt::format("SELECT pg_catalog.bool_or(NOT ({1})), pg_catalog.max(b.xid)::text"
+                        " FROM {0} b",
+                        core::buffer_table(t.relid), consumed_condition("b")),
+            {std::to_string(t.relid), t.cutoff});
     } catch (...) {
         spi.use_snapshot(nullptr);
         throw;
     }
     spi.use_snapshot(nullptr);
-    return v == Value("t");
+    return {r.rows[0][0] == Value("t"), r.rows[0][1].value_or("")};
+}
+
+// Tells the buffer's FULL readers (worker::note_trim) that a trim deleted rows up to `max_xid`
+// ("": none).
+void note_trimmed(const Trim& t, const std::string& max_xid) {
+    worker::note_trim(t.relid, max_xid.empty() ? 0 : std::stoull(max_xid) + 1);
 }
 
 // A big buffer every row of which has been consumed, for TRUNCATE (see trim_buffers).
@@ -338,7 +351,13 @@ bool truncate_candidate(Spi& spi, const Trim& t) {
         table_close(r, NoLock);
         return n;
     });
-    return pages >= kTruncateMinPages && !has_unconsumed(spi, t, nullptr);
+    if (pages < kTruncateMinPages)
+        return false;
+    // (Stops at the first row not consumed: a buffer other readers still need is common.)
+    return spi.execute_cached(fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
+                                          core::buffer_table(t.relid), consumed_condition("b")),
+                              {std::to_string(t.relid), t.cutoff})
+               .scalar() == Value("t");
 }
 
 // Whether `buffer` could be locked ACCESS EXCLUSIVE at once (tried, and released at once).
@@ -403,14 +422,23 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
     std::vector<Trim> deletes, truncates;
     for (Oid relid : relids) {
         // Conservative: everything older than every consumer's snapshot xmin, except rows of a
-        // transaction some consumer refreshed in (told apart by their sequence number).
+        // transaction some consumer refreshed in (told apart by their sequence number). Only
+        // DIFFERENTIAL stream tables count while the buffer has one: the others (FULL) read the
+        // buffer only to tell whether anything changed, and one refreshed rarely would keep
+        // every change buffered for the others to scan. They learn of the trims from shared
+        // memory (note_trim; without pg_trickle preloaded there is none, and they count). A
+        // buffer no DIFFERENTIAL stream table reads is trimmed as far as all have seen.
         auto cut = spi.execute_cached(
-            "SELECT pg_catalog.min(pg_catalog.pg_snapshot_xmin("
-            "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot))::text, pg_catalog.count(*)"
+            "SELECT coalesce(pg_catalog.min(pg_catalog.pg_snapshot_xmin("
+            "(st.frontier->>'snapshot')::pg_catalog.pg_snapshot))"
+            " FILTER (WHERE st.refresh_mode = 'DIFFERENTIAL' OR NOT $2::boolean),"
+            " pg_catalog.min("
+            "pg_catalog.pg_snapshot_xmin((st.frontier->>'snapshot')::pg_catalog.pg_snapshot)))"
+            "::text, pg_catalog.count(*)"
             " FROM pgtrickle.pgt_stream_tables st JOIN pgtrickle.pgt_dependencies d USING "
             "(pgt_id)"
             " WHERE d.source_relid = $1::oid AND st.frontier IS NOT NULL",
-            {std::to_string(relid)});
+            {std::to_string(relid), worker::available() ? "true" : "false"});
         const Value cutoff = cut.rows[0][0];
         if (!cutoff)
             continue;
@@ -430,9 +458,14 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
             deletes.push_back(t);
     }
     for (const Trim& t : deletes) {
-        spi.run_cached(fmt::format("DELETE FROM {} b WHERE {}", core::buffer_table(t.relid),
-                                   consumed_condition("b")),
-                       {std::to_string(t.relid), t.cutoff});
+        // (Noted once deleted, before this transaction commits: a FULL reader that read the
+        // buffer before the commit still saw the rows.)
+        auto gone = spi.execute_cached(
+            fmt::format("WITH gone AS (DELETE FROM {} b WHERE {} RETURNING b.xid)"
+                        " SELECT pg_catalog.max(xid)::text FROM gone",
+                        core::buffer_table(t.relid), consumed_condition("b")),
+            {std::to_string(t.relid), t.cutoff});
+        note_trimmed(t, gone.rows[0][0].value_or(""));
         if (t.shared)
             set_floor_after_trim(spi, t.relid);
     }
@@ -446,10 +479,13 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
         const std::vector<Oid> locked = lock_for_truncate(buffer_oid(t.relid));
         if (locked.empty())
             continue;
-        if (has_unconsumed(spi, t, pg_call([] { return GetLatestSnapshot(); }))) {
+        const BufferState now = buffer_state(spi, t, pg_call([] { return GetLatestSnapshot(); }));
+        if (now.unconsumed) {
             unlock_all(locked);  // nothing was changed under them
             continue;
         }
+        // (A FULL reader waits for this transaction's lock to read the buffer: noted first.)
+        note_trimmed(t, now.max_xid);
         spi.run("TRUNCATE " + core::buffer_table(t.relid));
         if (t.shared)
             set_floor_after_trim(spi, t.relid);

@@ -23,6 +23,7 @@
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/storage.hpp"
+#include "pg_trickle/pg/worker.hpp"
 #include "refresh/scopes.hpp"
 
 namespace pgtrickle::pg {
@@ -41,8 +42,11 @@ class SnapshotScope {
     Spi& spi_;
 };
 
+// The frontier this refresh records. `full_reader` (core::Frontier): trims may not wait for it;
+// also when the stored frontier had it and was written by this same transaction.
 std::string frontier_now(Spi& spi, std::int64_t seq_start,
-                         const std::optional<std::string>& buffer_epoch) {
+                         const std::optional<std::string>& buffer_epoch, bool full_reader,
+                         const std::optional<core::Frontier>& stored) {
     auto r = spi.execute_cached(
         "SELECT pg_catalog.pg_current_snapshot()::text, pg_catalog.pg_current_xact_id()::text");
     core::Frontier f;
@@ -50,6 +54,7 @@ std::string frontier_now(Spi& spi, std::int64_t seq_start,
     f.own_xid = r.rows[0][1];
     f.own_seq = seq_start;
     f.buffer_epoch = buffer_epoch;
+    f.full_reader = full_reader || (stored && stored->full_reader && stored->own_xid == f.own_xid);
     return f.to_json();
 }
 
@@ -382,6 +387,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     std::optional<core::Frontier> prev;
     if (st.frontier)
         prev = core::Frontier::from_json(*st.frontier);
+    const std::optional<core::Frontier> stored = prev;  // (prev may be dropped below)
+    // Whether trims may not wait for the frontier this refresh records (core::Frontier).
+    // (Without shared memory they wait for every reader: trim_buffers.)
+    const bool full_reader =
+        worker::available() && (st.refresh_mode != "DIFFERENTIAL" || force_full || !prev);
 
     std::optional<std::string> frontier;
     std::string fallback_reason;
@@ -403,6 +413,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     {
         SnapshotScope scope(spi, snapshot.get());
         bool changed = true, truncated = false;
+        std::string trimmed_reason;
         std::set<std::uint32_t> changed_relids(relids.begin(), relids.end());
         // IMMEDIATE stream tables are exact already: a refresh of one recomputes it (FULL).
         const bool immediate = st.refresh_mode == "IMMEDIATE";
@@ -418,6 +429,27 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     changed_relids.insert(relid);
                 truncated = truncated || r.rows[0][1] == Value("t");
             }
+            // Trims do not wait for FULL stream tables (trim_buffers): changes after a frontier
+            // written in FULL mode may be gone. Then a FULL stream table is not told NO_DATA,
+            // and one that has become DIFFERENTIAL since is refreshed FULL. (Asked after
+            // reading the buffers: a trim notes itself before its deletion commits, and a
+            // TRUNCATE the reads above waited for has noted itself by then.)
+            // (Without shared memory, as after a restart without pg_trickle preloaded, a
+            // frontier trims did not wait for has lost track: everything counts as trimmed.)
+            if (prev->full_reader || (st.refresh_mode == "FULL" && worker::available())) {
+                const std::uint64_t xmin = std::stoull(prev->snapshot);  // "xmin:xmax:xip"
+                for (const std::uint32_t relid : relids) {
+                    if (worker::available() && !worker::trimmed_past(relid, xmin))
+                        continue;
+                    changed_relids.insert(relid);
+                    if (st.refresh_mode != "FULL") {
+                        truncated = true;  // (changes may be missing: FULL)
+                        trimmed_reason =
+                            "changes since its last refresh may have been removed from a change "
+                            "buffer while it was created or switched to DIFFERENTIAL";
+                    }
+                }
+            }
             changed = !changed_relids.empty();
             // A query that reads the clock or the session changes without its sources. (From
             // the catalog: parsing the query here would lock its sources, and a refresh with
@@ -426,7 +458,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 changed = true;
         }
         if (!changed) {
-            std::string f = frontier_now(spi, seq_start, buffer_epoch);
+            std::string f = frontier_now(spi, seq_start, buffer_epoch, full_reader, stored);
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
@@ -452,7 +484,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         if (plan && changed && !truncated && all_captured && prev && st.is_populated &&
             !force_full && !immediate && !core::is_time_dependent(st.functions_used) &&
             !plan->time_dependent && filter_unchanged(spi, st.relid, *plan, *prev)) {
-            std::string f = frontier_now(spi, seq_start, buffer_epoch);
+            std::string f = frontier_now(spi, seq_start, buffer_epoch, full_reader, stored);
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
@@ -471,6 +503,8 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 "function's volatility, for example).",
                 "Switch it to FULL with pgtrickle.alter_stream_table(name, refresh_mode => "
                 "'FULL'), or undo the change.");
+        if (!trimmed_reason.empty() && plan && !immediate)
+            fallback_reason = trimmed_reason;
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
                 "changes buffered since its last refresh may have been lost (an UNLOGGED change "
@@ -621,7 +655,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             }
         }
         if (all_captured)
-            frontier = frontier_now(spi, seq_start, buffer_epoch);
+            frontier = frontier_now(spi, seq_start, buffer_epoch, full_reader, stored);
     }
     result.duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -253,6 +253,9 @@ extern "C" void pgt_launcher_main(Datum) {
     s->launcher_pid = MyProcPid;
     s->launcher_latch = MyLatch;
     LWLockRelease(s->lock);
+    // From here on trims are noted (note_trim): frontiers written since need not fear the
+    // trims of an earlier server life. Done first thing after recovery, so that few are older.
+    start_noting_trims();
     before_shmem_exit(launcher_exit, 0);
 
     pgtrickle::pg::pg_guard([] { run_launcher(); });

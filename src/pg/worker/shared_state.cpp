@@ -4,6 +4,7 @@
 // backends; nothing here throws.
 #include "shared_state.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
@@ -17,6 +18,9 @@ extern "C" {
 namespace pgtrickle::pg::worker {
 
 void install_database_command_hook();  // database_hooks.cpp
+
+// Enters a trim in shared memory (note_trim; defined below).
+void apply_trim(Oid relid, uint64 bound);
 
 namespace {
 
@@ -56,6 +60,7 @@ void attach_shared_memory() {
             pg_atomic_init_u64(&owner, 0);
         for (auto& floor : state->buffer_floors)
             pg_atomic_init_u64(&floor, 0);
+        pg_atomic_init_u64(&state->trims_noted_from, 0);
         pg_atomic_init_u64(&state->publishes, 0);
     }
     LWLockRelease(AddinShmemInitLock);
@@ -105,7 +110,55 @@ void publish_noted_changes() {
     LWLockRelease(state->lock);
 }
 
+// Trims of this transaction not yet noted in shared memory (note_trim): a trim counts once its
+// transaction commits (noted just before, while its deletion is not yet visible), not when it
+// rolls back, also to a savepoint. Entries of an aborted subtransaction go; those of a
+// committed one pass to its parent. More than fit are noted at once (a rollback then only
+// costs its FULL readers a recomputation).
+constexpr int kPendingTrimsMax = 64;
+struct PendingTrim {
+    Oid relid;
+    uint64 bound;
+    int level;  // transaction nesting level that made it
+};
+PendingTrim pending_trims[kPendingTrimsMax];
+int pending_trim_count = 0;
+bool subxact_callback_registered = false;
+
+void apply_pending_trims() {
+    for (int i = 0; i < pending_trim_count; ++i)
+        apply_trim(pending_trims[i].relid, pending_trims[i].bound);
+    pending_trim_count = 0;
+}
+
+void on_subtransaction_end(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+    if (pending_trim_count == 0)
+        return;
+    const int level = GetCurrentTransactionNestLevel();
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        int kept = 0;
+        for (int i = 0; i < pending_trim_count; ++i)
+            if (pending_trims[i].level < level)
+                pending_trims[kept++] = pending_trims[i];
+        pending_trim_count = kept;
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        for (int i = 0; i < pending_trim_count; ++i)
+            if (pending_trims[i].level >= level)
+                pending_trims[i].level = level - 1;
+    }
+}
+
 void on_transaction_end(XactEvent event, void*) {
+    if (pending_trim_count > 0) {
+        // (At COMMIT / PREPARE only entries noted after PRE_COMMIT, by another extension's
+        // callback: entered late rather than carried into the next transaction.)
+        if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+            event == XACT_EVENT_PRE_PREPARE || event == XACT_EVENT_COMMIT ||
+            event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
+            apply_pending_trims();
+        else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+            pending_trim_count = 0;
+    }
     if (noted_count > 0 || noted_overflow) {
         if (event == XACT_EVENT_COMMIT)
             publish_noted_changes();
@@ -323,6 +376,108 @@ void set_buffer_floor(Oid relid, uint64 xid) {
     pg_atomic_write_u64(&state->floor_owners[b], floor_key(relid));
     pg_atomic_write_u64(&state->buffer_floors[b], xid);
     LWLockRelease(state->lock);
+}
+
+namespace {
+uint64 next_xid() {
+    return U64FromFullTransactionId(ReadNextFullTransactionId());
+}
+
+// trims_noted_from, set by the first caller (under `lock`).
+uint64 trims_noted_from() {
+    uint64 from = pg_atomic_read_u64(&state->trims_noted_from);
+    if (from == 0) {
+        uint64 expected = 0;
+        const uint64 now = next_xid();
+        from = pg_atomic_compare_exchange_u64(&state->trims_noted_from, &expected, now) ? now
+                                                                                        : expected;
+    }
+    return from;
+}
+}  // namespace
+
+// The entry of relid in `trims` (under `lock`), or nullptr; with `make`, one is made, pushing
+// out the neighbourhood's entry with the lowest bound when it is full.
+TrimEntry* trim_entry(Oid relid, bool make) {
+    const uint64 key = floor_key(relid);
+    const int home = static_cast<int>((key * 0x9E3779B97F4A7C15ULL >> 20) % kTrimEntries);
+    TrimEntry* free_entry = nullptr;
+    TrimEntry* lowest = nullptr;
+    for (int i = 0; i < kTrimProbes; ++i) {
+        TrimEntry& e = state->trims[(home + i) % kTrimEntries];
+        if (e.key == key)
+            return &e;
+        if (e.key == 0 && free_entry == nullptr)
+            free_entry = &e;
+        if (e.key != 0 && (lowest == nullptr || e.below < lowest->below))
+            lowest = &e;
+    }
+    if (!make)
+        return nullptr;
+    if (free_entry == nullptr) {
+        state->trims_evicted = std::max(state->trims_evicted, lowest->below);
+        free_entry = lowest;
+    }
+    *free_entry = TrimEntry{key, 0};
+    return free_entry;
+}
+
+void start_noting_trims() {
+    if (state == nullptr)
+        return;
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    (void)trims_noted_from();
+    LWLockRelease(state->lock);
+}
+
+void note_trim(Oid relid, uint64 bound) {
+    if (state == nullptr || bound == 0)
+        return;
+    if (!xact_callback_registered) {
+        RegisterXactCallback(on_transaction_end, nullptr);
+        xact_callback_registered = true;
+    }
+    if (!subxact_callback_registered) {
+        RegisterSubXactCallback(on_subtransaction_end, nullptr);
+        subxact_callback_registered = true;
+    }
+    const int level = GetCurrentTransactionNestLevel();
+    for (int i = 0; i < pending_trim_count; ++i) {
+        if (pending_trims[i].relid == relid && pending_trims[i].level == level) {
+            pending_trims[i].bound = std::max(pending_trims[i].bound, bound);
+            return;
+        }
+    }
+    if (pending_trim_count == kPendingTrimsMax) {
+        apply_trim(relid, bound);
+        return;
+    }
+    pending_trims[pending_trim_count++] = PendingTrim{relid, bound, level};
+}
+
+void apply_trim(Oid relid, uint64 bound) {
+    LWLockAcquire(state->lock, LW_EXCLUSIVE);
+    (void)trims_noted_from();  // (before the first trim it notes)
+    TrimEntry* e = trim_entry(relid, true);
+    e->below = std::max(e->below, bound);
+    LWLockRelease(state->lock);
+}
+
+bool trimmed_past(Oid relid, uint64 xmin) {
+    if (state == nullptr)
+        return true;
+    // This transaction's own trims, not yet entered, are visible to it already.
+    for (int i = 0; i < pending_trim_count; ++i)
+        if (pending_trims[i].relid == relid && pending_trims[i].bound > xmin)
+            return true;
+    LWLockAcquire(state->lock, LW_SHARED);  // (trims_noted_from is set by compare-and-swap)
+    // Its trims since trims were first noted (and those folded into trims_evicted); before:
+    // any xid older than that.
+    const TrimEntry* e = trim_entry(relid, false);
+    const uint64 below =
+        std::max({e != nullptr ? e->below : 0, state->trims_evicted, trims_noted_from()});
+    LWLockRelease(state->lock);
+    return below > xmin;
 }
 
 }  // namespace pgtrickle::pg::worker

@@ -47,6 +47,13 @@ constexpr int kChangeBuckets = 4096;
 // When a scheduler last found a stream table with nothing new to refresh and skipped its
 // NO_DATA refresh: monitoring counts that as a look (pgtrickle._pgt_checked_at), without a
 // catalog write per idle stream table and tick.
+constexpr int kTrimEntries = 16384;
+constexpr int kTrimProbes = 16;
+struct TrimEntry {
+    uint64 key;  // (database << 32) | relid; 0: free
+    uint64 below;
+};
+
 constexpr int kCheckedEntries = 4096;
 struct CheckedEntry {
     Oid dboid;  // InvalidOid: free
@@ -103,6 +110,15 @@ struct SharedState {
     // together under `lock`; lowered without it. See note_buffer_write.
     pg_atomic_uint64 floor_owners[kChangeBuckets];
     pg_atomic_uint64 buffer_floors[kChangeBuckets];
+    // Per source (open addressing, kTrimProbes from its home entry): one past the highest xid
+    // of a row a trim has deleted from its buffer. FULL stream tables do not hold the trimming
+    // back; this tells one whether rows it had not seen may be gone. An entry pushed out folds
+    // into trims_evicted (every source then counts it). Under `lock`.
+    TrimEntry trims[kTrimEntries];
+    uint64 trims_evicted;
+    // The next xid when trims were first asked about or noted since the server started (0:
+    // not yet): every trim since has been noted, so the ones before deleted only older xids.
+    pg_atomic_uint64 trims_noted_from;
     pg_atomic_uint64 publishes;  // bumped by every publication of committed changes
     RefreshJob jobs[kMaxRefreshJobs];
     PoolWorker pool[kMaxPoolWorkers];
