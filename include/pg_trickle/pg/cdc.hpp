@@ -54,6 +54,9 @@ void rebuild_capture(Spi& spi, Oid relid);
 // Whether the buffer of some source in `relids` is UNLOGGED.
 bool any_unlogged_buffer(const std::vector<Oid>& relids);
 
+// The OID of relid's change buffer, InvalidOid when it has none.
+Oid buffer_oid(Oid relid);
+
 struct UnloggedEpoch {
     std::string epoch;  // as Frontier::buffer_epoch records it
     bool lost = false;  // the changes since `prev` may be incomplete: refresh FULL

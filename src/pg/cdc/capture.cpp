@@ -47,13 +47,6 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
     return out;
 }
 
-Oid buffer_oid(Oid relid) {
-    const std::string name = "changes_" + std::to_string(relid);
-    return pg_call([&] {
-        return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
-    });
-}
-
 void run_all(Spi& spi, const std::vector<std::string>& statements) {
     for (const auto& s : statements)
         spi.run(s);
@@ -241,6 +234,13 @@ void rebuild_capture(Spi& spi, Oid relid) {
             {std::to_string(relid)});
     }
     sync_capture(spi, relid);
+}
+
+Oid buffer_oid(Oid relid) {
+    const std::string name = core::buffer_name(relid);
+    return pg_call([&] {
+        return get_relname_relid(name.c_str(), get_namespace_oid("pgtrickle_changes", false));
+    });
 }
 
 bool any_unlogged_buffer(const std::vector<Oid>& relids) {

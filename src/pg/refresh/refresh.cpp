@@ -70,14 +70,11 @@ struct BufferSize {
 };
 
 BufferSize buffer_size(std::uint32_t relid) {
-    const std::string name = core::buffer_name(relid);
-    const char* n = name.c_str();
+    const Oid rel = buffer_oid(relid);
     BufferSize out;
+    if (!OidIsValid(rel))
+        return out;
     pg_call([&] {
-        Oid nsp = get_namespace_oid("pgtrickle_changes", true);
-        Oid rel = OidIsValid(nsp) ? get_relname_relid(n, nsp) : InvalidOid;
-        if (!OidIsValid(rel))
-            return;
         Relation r = relation_open(rel, AccessShareLock);
         out.pages = RelationGetNumberOfBlocks(r);
         out.analyzed_pages = r->rd_rel->relpages;
@@ -503,7 +500,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 "function's volatility, for example).",
                 "Switch it to FULL with pgtrickle.alter_stream_table(name, refresh_mode => "
                 "'FULL'), or undo the change.");
-        if (!trimmed_reason.empty() && plan && !immediate)
+        if (!trimmed_reason.empty())
             fallback_reason = trimmed_reason;
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
