@@ -91,6 +91,40 @@ SELECT pgtrickle.refresh_stream_table('of_a');
 SELECT action FROM pgtrickle.get_refresh_history('of_a', 1);
 SELECT (SELECT count(*) FROM of_a) AS a_rows, (SELECT count(*) FROM of_b) AS b_rows;
 
+-- A manual refresh outside a transaction block ends its transaction with its statement: like a
+-- scheduled one, it empties a big buffer (64 pages or more) all of whose rows are consumed with
+-- TRUNCATE (a new file). Inside a transaction block it deletes the rows (the same file), since
+-- the transaction and its lock on the buffer could go on long after; so it does with
+-- pg_trickle.cleanup_use_truncate off.
+CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
+SELECT pgtrickle.create_stream_table('big_diff', 'SELECT id, v, pad FROM big',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+CREATE FUNCTION buffer_file(regclass) RETURNS oid LANGUAGE sql AS $$
+    SELECT pg_relation_filenode(format('pgtrickle_changes.%I', 'changes_' || $1::oid)::regclass)
+$$;
+CREATE TABLE files (step text, file oid);
+INSERT INTO files VALUES ('start', buffer_file('big'));
+INSERT INTO big SELECT g, g, repeat('x', 100) FROM generate_series(1, 5000) g;
+SELECT pgtrickle.refresh_stream_table('big_diff');
+SELECT buffered('big') AS buffered, buffer_file('big') <> file AS new_file
+FROM files WHERE step = 'start';
+INSERT INTO files VALUES ('truncated', buffer_file('big'));
+UPDATE big SET v = v + 1;
+BEGIN;
+SELECT pgtrickle.refresh_stream_table('big_diff');
+COMMIT;
+SELECT buffered('big') AS buffered, buffer_file('big') <> file AS new_file
+FROM files WHERE step = 'truncated';
+SET pg_trickle.cleanup_use_truncate = off;
+UPDATE big SET v = v + 1;
+SELECT pgtrickle.refresh_stream_table('big_diff');
+SELECT buffered('big') AS buffered, buffer_file('big') <> file AS new_file
+FROM files WHERE step = 'truncated';
+RESET pg_trickle.cleanup_use_truncate;
+(SELECT id, v, pad FROM big_diff EXCEPT ALL SELECT id, v, pad FROM big)
+UNION ALL (SELECT id, v, pad FROM big EXCEPT ALL SELECT id, v, pad FROM big_diff);
+SELECT pgtrickle.drop_stream_table('big_diff');
+
 SELECT pgtrickle.drop_stream_table('of_a');
 SELECT pgtrickle.drop_stream_table('of_b');
 SELECT pgtrickle.drop_stream_table('src_diff');

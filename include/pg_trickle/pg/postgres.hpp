@@ -46,6 +46,8 @@ extern "C" {
 #include "rewrite/rewriteManip.h"
 #include "parser/parser.h"
 #include "tcop/tcopprot.h"
+#include "tcop/pquery.h"
+#include "utils/portal.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"

@@ -379,13 +379,21 @@ void unlock_all(const std::vector<Oid>& rels) {
 
 // Locks the buffer, its TOAST table and its indexes ACCESS EXCLUSIVE if they are free at once
 // (TRUNCATE would otherwise wait for them with the buffer already locked: writers would wait
-// behind it) and returns them; empty, holding none of them, if one is not free.
+// behind it) and returns them; empty, holding none of them, if one is not free or the buffer is
+// in use in this session.
 std::vector<Oid> lock_for_truncate(Oid buffer) {
     std::vector<Oid> rels{buffer};
     const bool locked = pg_call([&] {
         if (!ConditionalLockRelationOid(buffer, AccessExclusiveLock))
             return false;
         Relation r = table_open(buffer, NoLock);
+        // A scan of the buffer still open in this session (a manual refresh called from a
+        // statement that reads it) would make TRUNCATE fail: its rows are left for next time.
+        if (r->rd_refcnt > 1) {
+            table_close(r, NoLock);
+            UnlockRelationOid(buffer, AccessExclusiveLock);
+            return false;
+        }
         if (OidIsValid(r->rd_rel->reltoastrelid))
             rels.push_back(r->rd_rel->reltoastrelid);
         List* indexes = RelationGetIndexList(r);

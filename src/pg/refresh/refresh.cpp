@@ -324,6 +324,18 @@ void choose_recompute(core::DeltaPlan& plan) {
     }
 }
 
+// Whether the transaction ends with the statement running this refresh: a SELECT sent on its
+// own, outside a transaction block (BEGIN ... COMMIT, or a multi-statement query string) and
+// any savepoint. Not a CALL or a DO block, whose procedure may go on working and commit later.
+// (A SELECT that goes on long after the refresh, or a pipeline of statements before their Sync
+// message, would hold the lock until it ends.)
+bool statement_ends_transaction() {
+    return pg_call([] {
+        return !IsTransactionBlock() && GetCurrentTransactionNestLevel() == 1 &&
+               ActivePortal != nullptr && ActivePortal->commandTag == CMDTAG_SELECT;
+    });
+}
+
 }  // namespace
 
 void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan) {
@@ -672,9 +684,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     for (const auto& s : sources)
         if (s.captured)
             captured.push_back(s.relid);
-    // TRUNCATE holds a buffer's lock, and its writers, to the end of the transaction: only a
-    // scheduled refresh's ends right after.
-    trim_buffers(spi, captured, initiated_by == "SCHEDULER");
+    // TRUNCATE holds a buffer's lock, and its writers, to the end of the transaction: a
+    // scheduled refresh's ends right after, and so does a manual one's run by a SELECT of its
+    // own (statement_ends_transaction). Otherwise the rows are deleted.
+    trim_buffers(spi, captured, initiated_by == "SCHEDULER" || statement_ends_transaction());
     return result;
 }
 
