@@ -33,6 +33,23 @@ SELECT name, status FROM pgtrickle.pgt_status();
 SELECT pgt_name, last_error_message FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
 SELECT pgtrickle.drop_stream_table('ab_sum');
 
+-- An IMMEDIATE stream table whose source was dropped and created again: resumed, it is
+-- IMMEDIATE again, maintained by the writing statements (no change buffer).
+CREATE TABLE imm_src (id int PRIMARY KEY, v int);
+INSERT INTO imm_src VALUES (1, 10);
+SELECT pgtrickle.create_stream_table('imm', 'SELECT id, v FROM imm_src', refresh_mode => 'IMMEDIATE');
+DROP TABLE imm_src;
+CREATE TABLE imm_src (id int PRIMARY KEY, v int);
+INSERT INTO imm_src VALUES (2, 20);
+SELECT pgtrickle.resume_stream_table('imm');
+SELECT refresh_mode, status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'imm';
+INSERT INTO imm_src VALUES (3, 30);
+SELECT id, v FROM imm ORDER BY id;
+SELECT count(*) AS change_buffers FROM pg_class
+WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relname = 'changes_' || 'imm_src'::regclass::oid;
+SELECT pgtrickle.drop_stream_table('imm');
+DROP TABLE imm_src;
+
 -- A view as source: dropping the view is dropping a source.
 CREATE VIEW av AS SELECT id, v FROM a;
 SELECT pgtrickle.create_stream_table('from_av', 'SELECT id FROM av', refresh_mode => 'FULL');

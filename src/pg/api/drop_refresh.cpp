@@ -131,8 +131,9 @@ void resume_stream_table(const std::string& name) {
         // A source was dropped: resolve the query's names again (a recreated source has a new
         // OID), re-record the sources, and rebuild the contents.
         Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
-        core::RequestedMode requested = st.refresh_mode == "FULL"
-                                            ? core::RequestedMode::Full
+        core::RequestedMode requested = st.refresh_mode == "FULL" ? core::RequestedMode::Full
+                                        : st.refresh_mode == "IMMEDIATE"
+                                            ? core::RequestedMode::Immediate
                                             : core::RequestedMode::Differential;
         core::RefreshMode mode = choose_mode(def, requested, st.display_name());
         if (!storage_matches(spi, st.relid, storage_columns(def, mode))) {
@@ -147,6 +148,10 @@ void resume_stream_table(const std::string& name) {
         st.status = "ACTIVE";
         st.consecutive_errors = 0;
         catalog::update_definition(spi, st);
+        // Capture follows the mode now in the catalog (install_dependencies synced it with the
+        // one recorded before, which a downgrade to FULL changed).
+        for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+            sync_capture(spi, d.source_relid);
         bool unique = unique_row_ids(def, mode);
         if (!unique)
             ensure_row_id_index(spi, st.relid, false);
