@@ -46,7 +46,9 @@ void set_buffer_floor(Oid relid, uint64 xid);
 // commit still saw those rows), and not if it (or the savepoint around the trim) rolls back;
 // trimmed_past says whether a trim may have deleted a row with an xid at or above `xmin` (one a
 // snapshot with that xmin may not have seen). Trims before trims were first noted since the server
-// started count as having deleted every older xid. Plain C, never raises.
+// started count as having deleted every older xid. Plain C; note_trim can raise (out of memory)
+// the first time a backend calls it, registering its transaction callbacks: C++ callers go
+// through pg_call. trimmed_past never raises.
 void note_trim(Oid relid, uint64 bound);
 bool trimmed_past(Oid relid, uint64 xmin);
 // Sets when trims are first noted from (the next xid now, if not yet set): the launcher calls

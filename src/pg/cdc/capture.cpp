@@ -337,7 +337,9 @@ BufferState buffer_state(Spi& spi, const Trim& t, Snapshot snapshot) {
 // Tells the buffer's FULL readers (worker::note_trim) that a trim deleted rows up to `max_xid`
 // ("": none).
 void note_trimmed(const Trim& t, const std::string& max_xid) {
-    worker::note_trim(t.relid, max_xid.empty() ? 0 : std::stoull(max_xid) + 1);
+    const uint64 bound = max_xid.empty() ? 0 : std::stoull(max_xid) + 1;
+    const Oid relid = t.relid;
+    pg_call([&] { worker::note_trim(relid, bound); });
 }
 
 // A big buffer every row of which has been consumed, for TRUNCATE (see trim_buffers).

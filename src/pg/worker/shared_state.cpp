@@ -394,7 +394,6 @@ uint64 trims_noted_from() {
     }
     return from;
 }
-}  // namespace
 
 // The entry of relid in `trims` (under `lock`), or nullptr; with `make`, one is made, pushing
 // out the neighbourhood's entry with the lowest bound when it is full.
@@ -421,6 +420,8 @@ TrimEntry* trim_entry(Oid relid, bool make) {
     *free_entry = TrimEntry{key, 0};
     return free_entry;
 }
+
+}  // namespace
 
 void start_noting_trims() {
     if (state == nullptr)
