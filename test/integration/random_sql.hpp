@@ -540,12 +540,20 @@ class QueryGen {
                 q.shape = "linear";
                 if (rng_.chance(0.35)) {
                     // The primary key of every relation read: rows are then identified by
-                    // those keys and updated in place.
-                    for (const auto& r : rels_)
+                    // those keys and updated in place. Or of the first and some others: a
+                    // relation whose key an equality ties to the others' columns is identified
+                    // through them (pg/analysis/output_key.cpp), and otherwise rows are
+                    // identified by content.
+                    const bool all = rng_.chance(0.5);
+                    for (std::size_t i = 0; i < rels_.size(); ++i) {
+                        if (!all && i > 0 && rng_.chance(0.6))
+                            continue;
+                        const auto& r = rels_[i];
                         for (const auto& k : r.table->key) {
                             item_types.push_back(r.table->columns[r.table->index_of(k)].type);
                             items.push_back(r.name + "." + k);
                         }
+                    }
                 }
                 for (int i = rng_.range(items.empty() ? 1 : 0, 4); i > 0; --i) {
                     Type t = eg.random_type();

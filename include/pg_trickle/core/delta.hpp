@@ -289,6 +289,16 @@ std::string relative_cleanup(const std::string& storage);
 // INSERT filling an empty `storage` with the query's full result (row ids, state columns).
 std::string full_insert(const DeltaPlan& plan, const std::string& storage);
 
+// Whether the plan's row ids are unique (its storage's row-id index is): all but those of a
+// linear plan without key_columns, which identifies rows by content and keeps duplicates.
+bool unique_row_ids(const DeltaPlan& plan);
+
+// For a linear plan maintained by its delta (not recomputed, not recursive): a SELECT of one
+// boolean, whether a row of `storage` (any one) holds the row id the plan gives it, NULL when
+// the table is empty. Rows written under another identity (a key of other columns) fail it.
+// Empty for the other plans.
+std::string row_id_check(const DeltaPlan& plan, const std::string& storage);
+
 // How a statement reads the buffered changes of a source.
 //  Exact: consolidated per row content first (a row inserted and changed again before the
 //    refresh nets out), so the query only ever sees rows that were present before or after.

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/spi.hpp"
@@ -31,6 +32,12 @@ Oid create_storage_table(Spi& spi, const std::string& schema, const std::string&
 
 // Makes the row-id index of a storage table unique or not, rebuilding it if needed.
 void ensure_row_id_index(Spi& spi, Oid relid, bool unique);
+
+// Whether the rows of storage table `relid` (quoted name `table`) are identified as `plan`
+// identifies them: its row-id index unique as the plan's row ids are, and a stored row holding
+// the id the plan gives it (core::row_id_check). Not so after a primary key of a source was
+// added, dropped or changed since they were written: then they must be written again.
+bool row_identity_holds(Spi& spi, const core::DeltaPlan& plan, Oid relid, const std::string& table);
 
 // True when the storage table's user columns are exactly `columns` (names, types, order).
 bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns);

@@ -1023,6 +1023,17 @@ bool recompute_cheaper(const DeltaPlan& plan) {
     return !plan.algebraic.empty() && unrestricted_change(plan.key_refs, plan.key_restrictions);
 }
 
+bool unique_row_ids(const DeltaPlan& plan) {
+    return !(plan.kind == DeltaPlan::Kind::Linear && plan.key_columns.empty());
+}
+
+std::string row_id_check(const DeltaPlan& plan, const std::string& storage) {
+    if (plan.kind != DeltaPlan::Kind::Linear || plan.recompute || plan.recursion)
+        return {};
+    return fmt::format("SELECT s.__pgt_row_id = {} FROM {} s LIMIT 1", row_id_expression(plan, "s"),
+                       storage);
+}
+
 std::string relative_cleanup(const std::string& storage) {
     return fmt::format(
         "DELETE FROM {} s WHERE s.__pgt_row_id = ANY ($1::pg_catalog.int8[]) AND s.__pgt_count = 0",

@@ -98,7 +98,15 @@ std::string describe_plan(const DeltaPlan& plan) {
                                   "grouping, DISTINCT, a subquery or the nullable side of an "
                                   "outer join) is read new minus old")) +
             "\n  input: " + products_text(plan.refs, plan.products, plan.restrictions, plan.tables);
-        out += "\n  rows identified by a hash of their content; duplicates kept as copies";
+        if (plan.key_columns.empty()) {
+            out += "\n  rows identified by a hash of their content; duplicates kept as copies";
+        } else {
+            std::vector<std::string> key;
+            for (const auto& k : plan.key_columns)
+                key.push_back(quote_ident(k));
+            out += "\n  rows identified by their key (" + detail::join(key, ", ") +
+                   "), a changed row updated in place";
+        }
         return out;
     }
     std::vector<std::string> keys;

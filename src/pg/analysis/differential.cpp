@@ -19,6 +19,7 @@
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/walker.hpp"
 #include "change_filters.hpp"
+#include "output_key.hpp"
 #include "pg_trickle/pg/ordering.hpp"
 #include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/recursion.hpp"
@@ -556,53 +557,10 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         return a;
     }
 
-    // Linear queries that return the primary key of every relation they read have unique rows
-    // with a stable identity: the key.
-    if (!grouped && q->setOperations == nullptr && !q->hasTargetSRFs) {
-        std::vector<std::string> keys;
-        bool keyed = true;
-        Index index = 0;
-        foreach (lc, q->rtable) {
-            ++index;
-            auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
-            if (rte->rtekind == RTE_JOIN)
-                continue;
-            if (rte->rtekind != RTE_RELATION) {
-                keyed = false;
-                break;
-            }
-            const auto& t = plan.tables[table_index.at(rte->relid)];
-            if (t.key.empty()) {
-                keyed = false;
-                break;
-            }
-            for (const auto& k : t.key) {
-                const char* kn = k.c_str();
-                AttrNumber att = pg_call([&] { return get_attnum(rte->relid, kn); });
-                const char* found = nullptr;
-                ListCell* tc;
-                foreach (tc, q->targetList) {
-                    auto* tle = static_cast<TargetEntry*>(lfirst(tc));
-                    if (tle->resjunk || !IsA(tle->expr, Var))
-                        continue;
-                    auto* v = reinterpret_cast<Var*>(tle->expr);
-                    if (v->varno == static_cast<int>(index) && v->varattno == att &&
-                        v->varlevelsup == 0)
-                        found = tle->resname;
-                }
-                if (found == nullptr) {
-                    keyed = false;
-                    break;
-                }
-                if (std::find(keys.begin(), keys.end(), found) == keys.end())
-                    keys.push_back(found);
-            }
-            if (!keyed)
-                break;
-        }
-        if (keyed && !keys.empty())
-            plan.key_columns = keys;
-    }
+    // Linear queries that return the primary key of every relation they read (or of enough of
+    // them to determine the others) have unique rows with a stable identity: the key.
+    if (!grouped && q->setOperations == nullptr && !q->hasTargetSRFs)
+        plan.key_columns = output_key(q, plan, table_index);
     try {
         auto r = analyze_references(q, deparsed, table_index);
         plan.refs = std::move(r.refs);

@@ -120,8 +120,7 @@ std::vector<Dependency> dependencies_of(const Definition& def, core::RefreshMode
 }
 
 bool unique_row_ids(const Definition& def, core::RefreshMode mode) {
-    return !(core::maintained_by_delta(mode) && def.plan &&
-             def.plan->kind == core::DeltaPlan::Kind::Linear && def.plan->key_columns.empty());
+    return !(core::maintained_by_delta(mode) && def.plan && !core::unique_row_ids(*def.plan));
 }
 
 std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMode mode) {

@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -179,6 +180,9 @@ struct Prepared {
     std::map<std::string, SPIPlanPtr> deltas;  // delta statement text -> kept plan
     // The plan applies increments (DeltaPlan::relative_apply): no stream-table-wide lock.
     bool relative = false;
+    // Whether the stored rows are identified as the plan identifies them (row_identity_holds):
+    // unknown until the first maintenance.
+    std::optional<bool> identity_holds;
     std::map<std::string, std::string> sql_by_shape;  // shape of a change -> delta statement
 };
 
@@ -392,7 +396,13 @@ class Maintainer {
             return;
         AsOwner as_owner(p.owner);
         InternalWrite allow_write;
-        if (p.plan && !truncated) {
+        // A primary key added to a source or dropped since the rows were written changes how
+        // they are identified (DeltaPlan::key_columns): rebuilt whole under the new identity,
+        // as a refresh does.
+        if (p.plan && !p.identity_holds)
+            p.identity_holds = row_identity_holds(spi_, *p.plan, p.storage, p.qualified_name);
+        const bool relayout = p.plan && !*p.identity_holds;
+        if (p.plan && !truncated && !relayout) {
             // The delta statement for this shape of change (which sources changed, read from
             // which kept relations, consolidated or not) is generated once.
             std::string shape;
@@ -455,11 +465,18 @@ class Maintainer {
                     throw;
             }
         }
+        if (relayout)
+            ensure_row_id_index(spi_, p.storage, false);
         spi_.run("DELETE FROM " + p.qualified_name);
         spi_.run(p.plan ? core::full_insert(*p.plan, p.qualified_name)
                         : "INSERT INTO " + p.qualified_name +
                               " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
                               p.defining_query + "\n) AS __pgt_q");
+        if (relayout) {
+            if (core::unique_row_ids(*p.plan))
+                ensure_row_id_index(spi_, p.storage, true);
+            p.identity_holds = true;
+        }
     }
 
     Spi spi_;

@@ -455,7 +455,8 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                         truncated = true;  // (changes may be missing: FULL)
                         trimmed_reason =
                             "changes since its last refresh may have been removed from a change "
-                            "buffer while it was created or switched to DIFFERENTIAL";
+                            "buffer (while it was created, switched to DIFFERENTIAL, resumed, "
+                            "or across a restart)";
                     }
                 }
             }
@@ -512,6 +513,20 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 "function's volatility, for example).",
                 "Switch it to FULL with pgtrickle.alter_stream_table(name, refresh_mode => "
                 "'FULL'), or undo the change.");
+        // Rows are identified by the key the sources' primary keys give the query
+        // (DeltaPlan::key_columns), and the stored ones were written with the identity the
+        // query had then: after a primary key of a source was added, dropped or changed, the
+        // rows are reloaded under the new identity.
+        bool relayout = false;
+        if (plan && !immediate && st.refresh_mode == "DIFFERENTIAL" &&
+            !row_identity_holds(spi, *plan, st.relid, st.qualified_name())) {
+            relayout = true;
+            if (differential)
+                fallback_reason =
+                    "how its rows are identified changed (a primary key of a table it reads was "
+                    "added, dropped or changed)";
+            differential = false;
+        }
         if (!trimmed_reason.empty())
             fallback_reason = trimmed_reason;
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
@@ -653,6 +668,8 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 }
             }
             if (!differential) {
+                if (relayout)
+                    ensure_row_id_index(spi, st.relid, false);
                 result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
                 std::string insert =
                     plan ? core::full_insert(*plan, table)
@@ -660,6 +677,8 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                                " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
                                st.defining_query + "\n) AS __pgt_q";
                 result.rows_inserted = static_cast<std::int64_t>(spi.run(insert));
+                if (relayout && core::unique_row_ids(*plan))
+                    ensure_row_id_index(spi, st.relid, true);
                 result.action = "FULL";
             }
         }

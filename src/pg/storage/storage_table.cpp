@@ -73,6 +73,22 @@ void ensure_row_id_index(Spi& spi, Oid relid, bool unique) {
             *spi.execute("SELECT $1::oid::regclass::text", {id}).scalar() + " (__pgt_row_id)");
 }
 
+bool row_identity_holds(Spi& spi, const core::DeltaPlan& plan, Oid relid,
+                        const std::string& table) {
+    const bool unique =
+        spi.execute_cached(
+               "SELECT pg_catalog.bool_or(i.indisunique) FROM pg_catalog.pg_index i"
+               " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+               " AND a.attname = '__pgt_row_id'"
+               " WHERE i.indrelid = $1::oid AND i.indnatts = 1 AND i.indkey[0] = a.attnum",
+               {std::to_string(relid)})
+            .scalar() == Value("t");
+    if (unique != core::unique_row_ids(plan))
+        return false;
+    const std::string check = core::row_id_check(plan, table);
+    return check.empty() || spi.execute_cached(check, {}).scalar() != Value("f");
+}
+
 bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& columns) {
     auto res = spi.execute(
         "SELECT a.attname, a.atttypid, a.atttypmod, a.attcollation"
