@@ -96,6 +96,9 @@ SELECT (SELECT count(*) FROM of_a) AS a_rows, (SELECT count(*) FROM of_b) AS b_r
 -- TRUNCATE (a new file). Inside a transaction block it deletes the rows (the same file), since
 -- the transaction and its lock on the buffer could go on long after; so it does with
 -- pg_trickle.cleanup_use_truncate off.
+-- (Strategy 'differential': AUTO's cost model could compare a slow differential refresh with
+-- the FULL one of the empty table at creation, and refresh FULL.)
+SET pg_trickle.refresh_strategy = 'differential';
 CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
 SELECT pgtrickle.create_stream_table('big_diff', 'SELECT id, v, pad FROM big',
     refresh_mode => 'DIFFERENTIAL', schedule => '1h');
@@ -121,9 +124,36 @@ SELECT pgtrickle.refresh_stream_table('big_diff');
 SELECT buffered('big') AS buffered, buffer_file('big') <> file AS new_file
 FROM files WHERE step = 'truncated';
 RESET pg_trickle.cleanup_use_truncate;
+RESET pg_trickle.refresh_strategy;
 (SELECT id, v, pad FROM big_diff EXCEPT ALL SELECT id, v, pad FROM big)
 UNION ALL (SELECT id, v, pad FROM big EXCEPT ALL SELECT id, v, pad FROM big_diff);
 SELECT pgtrickle.drop_stream_table('big_diff');
+
+-- A frontier written by another cluster (pg_dump restores the catalog as it was, transaction
+-- ids and all) says nothing of the changes made here: the next refresh is FULL, with a NOTICE.
+CREATE TABLE restored (id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO restored VALUES (1, 1);
+SELECT pgtrickle.create_stream_table('restored_st', 'SELECT id, v FROM restored',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- A snapshot far ahead of this cluster's transactions (a dump of a busier cluster), from before
+-- frontiers recorded their cluster: the change below would count as consumed.
+UPDATE pgtrickle.pgt_stream_tables
+SET frontier = jsonb_set(frontier - 'system', '{snapshot}', '"4000000000:4000000000:"')
+WHERE pgt_name = 'restored_st';
+INSERT INTO restored VALUES (2, 2);
+SELECT pgtrickle.refresh_stream_table('restored_st');
+SELECT id, v FROM restored_st ORDER BY id;
+-- Another cluster's system identifier.
+UPDATE pgtrickle.pgt_stream_tables SET frontier = jsonb_set(frontier, '{system}', '"1"')
+WHERE pgt_name = 'restored_st';
+INSERT INTO restored VALUES (3, 3);
+SELECT pgtrickle.refresh_stream_table('restored_st');
+-- The frontier recorded now is this cluster's: the next refresh is DIFFERENTIAL again.
+INSERT INTO restored VALUES (4, 4);
+SELECT pgtrickle.refresh_stream_table('restored_st');
+SELECT action FROM pgtrickle.get_refresh_history('restored_st', 1);
+SELECT id, v FROM restored_st ORDER BY id;
+SELECT pgtrickle.drop_stream_table('restored_st');
 
 SELECT pgtrickle.drop_stream_table('of_a');
 SELECT pgtrickle.drop_stream_table('of_b');

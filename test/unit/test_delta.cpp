@@ -588,6 +588,18 @@ TEST(Cdc, FrontierRoundTripsThroughJson) {
     ASSERT_TRUE(back);
     EXPECT_TRUE(back->full_reader);
     EXPECT_EQ(back->own_xid, std::optional<std::string>("18"));
+    EXPECT_FALSE(back->system);
+
+    // The cluster that wrote it.
+    f.system = "7312345678901234567";
+    back = Frontier::from_json(f.to_json());
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->system, std::optional<std::string>("7312345678901234567"));
+    back = Frontier::from_json(
+        R"({"system": "7312345678901234567", "own_seq": 4, "own_xid": "18", "snapshot": "10:20:"})");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->system, std::optional<std::string>("7312345678901234567"));
+    EXPECT_EQ(back->snapshot, "10:20:");
 }
 
 TEST(Cdc, BufferDdlCreatesUnloggedBuffersOnlyWhenAsked) {

@@ -79,6 +79,10 @@ struct Frontier {
     // its old mode or not at all), or later in that same transaction. Changes after it may be
     // gone from the buffers (worker::trimmed_past).
     bool full_reader = false;
+    // The system identifier of the cluster that wrote it (pg_control): a frontier restored into
+    // another cluster (pg_dump copies the catalog, transaction ids and all) says nothing of the
+    // changes there. Absent in frontiers written before it was recorded.
+    std::optional<std::string> system;
     // SQL built from this frontier reads it from parameters instead of literals: $1 the snapshot
     // text, $2 own_xid (NULL when none), $3 own_seq (all text; frontier_parameters gives them).
     // One statement text then serves every refresh, so a backend can keep its plan.

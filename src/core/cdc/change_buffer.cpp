@@ -105,6 +105,8 @@ std::string Frontier::to_json() const {
         buffer_epoch ? fmt::format(R"(, "buffer_epoch": "{}")", *buffer_epoch) : std::string();
     if (full_reader)
         extra += R"(, "full_reader": true)";
+    if (system)
+        extra += fmt::format(R"(, "system": "{}")", *system);
     return fmt::format(R"({{"snapshot": "{}", "own_xid": {}, "own_seq": {}{}}})", snapshot,
                        own_xid ? fmt::format("\"{}\"", *own_xid) : "null", own_seq, extra);
 }
@@ -139,6 +141,7 @@ std::optional<Frontier> Frontier::from_json(std::string_view json) {
         f.own_seq = std::stoll(*seq);
     f.buffer_epoch = json_field(json, "buffer_epoch");
     f.full_reader = json_field(json, "full_reader") == std::optional<std::string>("true");
+    f.system = json_field(json, "system");
     return f;
 }
 

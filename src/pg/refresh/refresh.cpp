@@ -55,7 +55,23 @@ std::string frontier_now(Spi& spi, std::int64_t seq_start,
     f.own_seq = seq_start;
     f.buffer_epoch = buffer_epoch;
     f.full_reader = full_reader || (stored && stored->full_reader && stored->own_xid == f.own_xid);
+    f.system = std::to_string(pg_call([] { return GetSystemIdentifier(); }));
     return f.to_json();
+}
+
+// Whether frontier `f` was written by another cluster: one whose system identifier it records,
+// or whose transactions it has seen this cluster has not reached yet (a frontier restored by
+// pg_dump before identifiers were recorded). Its snapshot then hides changes made here.
+bool foreign_frontier(const core::Frontier& f) {
+    if (f.system && *f.system != std::to_string(pg_call([] { return GetSystemIdentifier(); })))
+        return true;
+    const auto colon = f.snapshot.find(':');
+    if (colon == std::string::npos)
+        return true;
+    const std::uint64_t xmax = std::stoull(f.snapshot.substr(colon + 1));
+    const std::uint64_t next =
+        pg_call([] { return U64FromFullTransactionId(ReadNextFullTransactionId()); });
+    return xmax > next;
 }
 
 std::int64_t count_of(const Value& v) {
@@ -397,6 +413,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     if (st.frontier)
         prev = core::Frontier::from_json(*st.frontier);
     const std::optional<core::Frontier> stored = prev;  // (prev may be dropped below)
+    const bool foreign = prev && foreign_frontier(*prev);
+    if (foreign)
+        prev.reset();
     // Whether trims may not wait for the frontier this refresh records (core::Frontier).
     // (Without shared memory they wait for every reader: trim_buffers.)
     const bool full_reader =
@@ -529,6 +548,10 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         }
         if (!trimmed_reason.empty())
             fallback_reason = trimmed_reason;
+        if (foreign && plan && !immediate && all_captured && st.is_populated && !force_full)
+            fallback_reason =
+                "its last refresh was recorded by another cluster (restored from a dump): the "
+                "changes it had consumed cannot be told apart here";
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
                 "changes buffered since its last refresh may have been lost (an UNLOGGED change "
