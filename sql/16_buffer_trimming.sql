@@ -129,6 +129,44 @@ RESET pg_trickle.refresh_strategy;
 UNION ALL (SELECT id, v, pad FROM big EXCEPT ALL SELECT id, v, pad FROM big_diff);
 SELECT pgtrickle.drop_stream_table('big_diff');
 
+-- Once a buffer has been truncated, shared memory knows an upper bound of the transaction ids in
+-- it (its ceiling): when that is older than every reader's frontier, the buffer is truncated
+-- without the two scans that otherwise check that every row is consumed. Two refreshes of the
+-- same kind: the second scans the buffer twice less.
+SET pg_trickle.refresh_strategy = 'differential';
+CREATE TABLE big2 (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
+SELECT pgtrickle.create_stream_table('big2_diff', 'SELECT id, v, pad FROM big2',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+CREATE TABLE scans (step int, seq_scan bigint, file oid);
+-- (Statistics reach pg_stat_user_tables when the backend goes idle: each note_scans follows a
+-- statement of its own that forces that flush.)
+CREATE FUNCTION note_scans(int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO scans SELECT $1, seq_scan, buffer_file('big2') FROM pg_stat_user_tables
+    WHERE relid = format('pgtrickle_changes.%I', 'changes_' || 'big2'::regclass::oid)::regclass;
+END $$;
+INSERT INTO big2 SELECT g, g, repeat('x', 100) FROM generate_series(1, 5000) g;
+SELECT pg_stat_force_next_flush();
+SELECT note_scans(0);
+SELECT pgtrickle.refresh_stream_table('big2_diff');
+SELECT pg_stat_force_next_flush();
+SELECT note_scans(1);
+INSERT INTO big2 SELECT g, g, repeat('x', 100) FROM generate_series(5001, 10000) g;
+SELECT pg_stat_force_next_flush();
+SELECT note_scans(2);
+SELECT pgtrickle.refresh_stream_table('big2_diff');
+SELECT pg_stat_force_next_flush();
+SELECT note_scans(3);
+SELECT (s1.seq_scan - s0.seq_scan) - (s3.seq_scan - s2.seq_scan) AS scans_saved,
+       s1.file <> s0.file AS first_truncated, s3.file <> s2.file AS second_truncated,
+       buffered('big2') AS buffered
+FROM scans s0, scans s1, scans s2, scans s3
+WHERE s0.step = 0 AND s1.step = 1 AND s2.step = 2 AND s3.step = 3;
+(SELECT id, v, pad FROM big2_diff EXCEPT ALL SELECT id, v, pad FROM big2)
+UNION ALL (SELECT id, v, pad FROM big2 EXCEPT ALL SELECT id, v, pad FROM big2_diff);
+SELECT pgtrickle.drop_stream_table('big2_diff');
+RESET pg_trickle.refresh_strategy;
+
 -- A frontier written by another cluster (pg_dump restores the catalog as it was, transaction
 -- ids and all) says nothing of the changes made here: the next refresh is FULL, with a NOTICE.
 CREATE TABLE restored (id int PRIMARY KEY, v int NOT NULL);

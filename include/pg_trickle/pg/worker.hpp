@@ -39,6 +39,10 @@ void note_source_change(Oid relid);
 void note_buffer_write(Oid relid, uint64 xid);
 uint64 buffer_floor(Oid relid);
 void set_buffer_floor(Oid relid, uint64 xid);
+// The buffer ceiling of source `relid`: no row of its change buffer has a newer xid; 0 when not
+// known (as the floor). Known from the first set_buffer_floor on: that sets it to the next xid,
+// and note_buffer_write raises it. Plain C, never raises.
+uint64 buffer_ceiling(Oid relid);
 
 // Trims of a change buffer, for its readers that trims do not wait for (FULL stream tables;
 // trim_buffers): note_trim records that a trim deleted rows with xids below `bound` (0: none);

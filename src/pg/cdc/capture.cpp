@@ -342,6 +342,15 @@ void note_trimmed(const Trim& t, const std::string& max_xid) {
     pg_call([&] { worker::note_trim(relid, bound); });
 }
 
+// Whether every row of the buffer has an xid older than the cutoff, as the buffer ceiling says
+// (worker.hpp; false when it is not known): then every DIFFERENTIAL reader has consumed them all,
+// without a scan of the buffer to tell. (Rows of a FULL reader's own refresh transaction go
+// too, unlike with consumed_condition: that reader learns of the trim, note_trimmed.)
+bool all_older_than_cutoff(const Trim& t) {
+    const uint64 ceiling = worker::buffer_ceiling(t.relid);
+    return ceiling != 0 && ceiling < std::stoull(t.cutoff);
+}
+
 // A big buffer every row of which has been consumed, for TRUNCATE (see trim_buffers).
 bool truncate_candidate(Spi& spi, const Trim& t) {
     const Oid buffer = buffer_oid(t.relid);
@@ -355,6 +364,8 @@ bool truncate_candidate(Spi& spi, const Trim& t) {
     });
     if (pages < kTruncateMinPages)
         return false;
+    if (all_older_than_cutoff(t))
+        return true;
     // (Stops at the first row not consumed: a buffer other readers still need is common.)
     return spi.execute_cached(fmt::format("SELECT NOT EXISTS (SELECT 1 FROM {} b WHERE NOT ({}))",
                                           core::buffer_table(t.relid), consumed_condition("b")),
@@ -489,7 +500,12 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
         const std::vector<Oid> locked = lock_for_truncate(buffer_oid(t.relid));
         if (locked.empty())
             continue;
-        const BufferState now = buffer_state(spi, t, pg_call([] { return GetLatestSnapshot(); }));
+        // With the lock held no writer is left that has not raised the ceiling.
+        BufferState now;
+        if (all_older_than_cutoff(t))
+            now.max_xid = std::to_string(worker::buffer_ceiling(t.relid));  // (at least)
+        else
+            now = buffer_state(spi, t, pg_call([] { return GetLatestSnapshot(); }));
         if (now.unconsumed) {
             unlock_all(locked);  // nothing was changed under them
             continue;
@@ -497,8 +513,9 @@ void trim_buffers(Spi& spi, const std::vector<Oid>& relids, bool may_truncate) {
         // (A FULL reader waits for this transaction's lock to read the buffer: noted first.)
         note_trimmed(t, now.max_xid);
         spi.run("TRUNCATE " + core::buffer_table(t.relid));
-        if (t.shared)
-            set_floor_after_trim(spi, t.relid);
+        // (Also for a buffer of one reader: the floor and ceiling it sets let the next
+        // truncation skip the scans above.)
+        set_floor_after_trim(spi, t.relid);
     }
 }
 

@@ -60,6 +60,8 @@ void attach_shared_memory() {
             pg_atomic_init_u64(&owner, 0);
         for (auto& floor : state->buffer_floors)
             pg_atomic_init_u64(&floor, 0);
+        for (auto& ceiling : state->buffer_ceilings)
+            pg_atomic_init_u64(&ceiling, 0);
         pg_atomic_init_u64(&state->trims_noted_from, 0);
         pg_atomic_init_u64(&state->publishes, 0);
     }
@@ -354,6 +356,10 @@ void note_buffer_write(Oid relid, uint64 xid) {
     // (A failed exchange reloads `seen`.)
     while (xid < seen && !pg_atomic_compare_exchange_u64(floor, &seen, xid)) {
     }
+    pg_atomic_uint64* ceiling = &state->buffer_ceilings[b];
+    seen = pg_atomic_read_u64(ceiling);
+    while (xid > seen && !pg_atomic_compare_exchange_u64(ceiling, &seen, xid)) {
+    }
 }
 
 uint64 buffer_floor(Oid relid) {
@@ -375,7 +381,28 @@ void set_buffer_floor(Oid relid, uint64 xid) {
     LWLockAcquire(state->lock, LW_EXCLUSIVE);
     pg_atomic_write_u64(&state->floor_owners[b], floor_key(relid));
     pg_atomic_write_u64(&state->buffer_floors[b], xid);
+    // The ceiling, from the next xid read after the owner is written: a writer that found the
+    // bucket another source's (and did not raise it) had its xid before that read.
+    pg_memory_barrier();
+    const uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
+    uint64 seen = pg_atomic_read_u64(&state->buffer_ceilings[b]);
+    // (Never lowered: a writer that found the bucket this source's may have raised it past.)
+    while (seen < next &&
+           !pg_atomic_compare_exchange_u64(&state->buffer_ceilings[b], &seen, next)) {
+    }
     LWLockRelease(state->lock);
+}
+
+uint64 buffer_ceiling(Oid relid) {
+    if (state == nullptr)
+        return 0;
+    const int b = bucket_of(MyDatabaseId, relid);
+    LWLockAcquire(state->lock, LW_SHARED);
+    const uint64 ceiling = pg_atomic_read_u64(&state->floor_owners[b]) == floor_key(relid)
+                               ? pg_atomic_read_u64(&state->buffer_ceilings[b])
+                               : 0;
+    LWLockRelease(state->lock);
+    return ceiling;
 }
 
 namespace {

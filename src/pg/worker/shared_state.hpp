@@ -110,6 +110,10 @@ struct SharedState {
     // together under `lock`; lowered without it. See note_buffer_write.
     pg_atomic_uint64 floor_owners[kChangeBuckets];
     pg_atomic_uint64 buffer_floors[kChangeBuckets];
+    // And its ceiling: no row of that change buffer has a newer xid. Raised to the next xid
+    // when the owner is set, and without `lock` by every writer that finds the bucket its own;
+    // never lowered (an upper bound however the bucket changes hands).
+    pg_atomic_uint64 buffer_ceilings[kChangeBuckets];
     // Per source (open addressing, kTrimProbes from its home entry): one past the highest xid
     // of a row a trim has deleted from its buffer. FULL stream tables do not hold the trimming
     // back; this tells one whether rows it had not seen may be gone. An entry pushed out folds
