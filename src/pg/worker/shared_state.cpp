@@ -362,16 +362,22 @@ void note_buffer_write(Oid relid, uint64 xid) {
     }
 }
 
-uint64 buffer_floor(Oid relid) {
-    if (state == nullptr)
-        return 0;
+namespace {
+// What `values` (buffer_floors, buffer_ceilings) holds for relid's buffer; 0 when its bucket is
+// another source's.
+uint64 owned_value(pg_atomic_uint64* values, Oid relid) {
     const int b = bucket_of(MyDatabaseId, relid);
     LWLockAcquire(state->lock, LW_SHARED);
-    const uint64 floor = pg_atomic_read_u64(&state->floor_owners[b]) == floor_key(relid)
-                             ? pg_atomic_read_u64(&state->buffer_floors[b])
+    const uint64 value = pg_atomic_read_u64(&state->floor_owners[b]) == floor_key(relid)
+                             ? pg_atomic_read_u64(&values[b])
                              : 0;
     LWLockRelease(state->lock);
-    return floor;
+    return value;
+}
+}  // namespace
+
+uint64 buffer_floor(Oid relid) {
+    return state == nullptr ? 0 : owned_value(state->buffer_floors, relid);
 }
 
 void set_buffer_floor(Oid relid, uint64 xid) {
@@ -394,15 +400,7 @@ void set_buffer_floor(Oid relid, uint64 xid) {
 }
 
 uint64 buffer_ceiling(Oid relid) {
-    if (state == nullptr)
-        return 0;
-    const int b = bucket_of(MyDatabaseId, relid);
-    LWLockAcquire(state->lock, LW_SHARED);
-    const uint64 ceiling = pg_atomic_read_u64(&state->floor_owners[b]) == floor_key(relid)
-                               ? pg_atomic_read_u64(&state->buffer_ceilings[b])
-                               : 0;
-    LWLockRelease(state->lock);
-    return ceiling;
+    return state == nullptr ? 0 : owned_value(state->buffer_ceilings, relid);
 }
 
 namespace {
