@@ -39,6 +39,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1120,6 +1121,47 @@ TEST_F(PropertyConcurrency, WriterCommittingDuringARefreshIsNotLost) {
     }
     refresh_all(refresher);
     expect_exact(refresher, "at the end");
+}
+
+// Change buffers big enough to be emptied with TRUNCATE (64 pages or more) by manual refreshes
+// run as SELECTs of their own: the first truncation of src's buffer scans it, later ones may
+// rely on its ceiling in shared memory. Writers commit before the refreshes and during them (an
+// open writer holds the buffer: no truncation then), and one stream table lags behind the
+// others' refreshes: no change may be lost or applied twice.
+TEST_F(PropertyConcurrency, TruncatedBuffersLoseNoConcurrentChange) {
+    const std::string buffer =
+        refresher.scalar("SELECT 'pgtrickle_changes.changes_' || 'src'::regclass::oid");
+    const std::string file = "SELECT pg_relation_filenode('" + buffer + "')::text";
+    std::set<std::string> files{refresher.scalar(file)};
+    int next = 1000;
+    auto batch = [&](Connection& c) {
+        c.exec(
+            fmt::format("INSERT INTO src SELECT i, i % 3, i, repeat('p', 200) || i"
+                        " FROM generate_series({}, {}) i",
+                        next, next + 2499));
+        next += 2500;
+    };
+    for (int round = 0; round < 6; ++round) {
+        SCOPED_TRACE(round);
+        batch(refresher);  // committed before the refreshes
+        const bool open_writer = round % 2 == 1;
+        if (open_writer) {
+            writer.exec("BEGIN");
+            batch(writer);
+        }
+        // `total` lags behind every other round: the others' trims must keep its changes.
+        for (const auto& st : sts)
+            if (round % 2 == 1 || st.name != "total")
+                refresher.exec(fmt::format("SELECT pgtrickle.refresh_stream_table('{}')", st.name));
+        files.insert(refresher.scalar(file));
+        if (open_writer)
+            writer.exec("COMMIT");
+        refresher.exec(fmt::format("UPDATE src SET v = v + 1 WHERE id % 7 = {}", round));
+        refresh_all(refresher);
+        files.insert(refresher.scalar(file));
+        expect_exact(refresher, fmt::format("after round {}", round));
+    }
+    EXPECT_GE(files.size(), 4u) << "src's buffer was seldom truncated: the path was not exercised";
 }
 
 TEST_F(PropertyConcurrency, StreamTableCreatedWhileAWriterIsOpen) {
