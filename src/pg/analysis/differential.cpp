@@ -560,7 +560,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     // Linear queries that return the primary key of every relation they read (or of enough of
     // them to determine the others) have unique rows with a stable identity: the key.
     if (!grouped && q->setOperations == nullptr && !q->hasTargetSRFs)
-        plan.key_columns = output_key(q, plan, table_index);
+        plan.key_columns = output_key(q);
     try {
         auto r = analyze_references(q, deparsed, table_index);
         plan.refs = std::move(r.refs);

@@ -12,6 +12,7 @@
 #include "output_key.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "pg_trickle/pg/guard.hpp"
@@ -177,8 +178,7 @@ bool matches_key_column(const Equality& e, const PrimaryKey& pk, int i) {
 
 }  // namespace
 
-std::vector<std::string> output_key(Query* q, const core::DeltaPlan& plan,
-                                    const std::map<Oid, std::size_t>& table_index) {
+std::vector<std::string> output_key(Query* q) {
     std::vector<std::string> keys;
     std::vector<Index> undetermined;  // relations whose key is not in the output
     std::set<Index> identified;       // relations whose rows the output key identifies
@@ -198,15 +198,13 @@ std::vector<std::string> output_key(Query* q, const core::DeltaPlan& plan,
             continue;
         if (rte->rtekind != RTE_RELATION)
             return {};
-        const auto& t = plan.tables[table_index.at(rte->relid)];
         // (A key checked only at commit can hold duplicates inside a transaction, where a
         // refresh or IMMEDIATE maintenance may run.)
-        if (t.key.empty() || pk_of(rte->relid).n == 0 || !pk_of(rte->relid).immediate)
+        const PrimaryKey& pk = pk_of(rte->relid);
+        if (pk.n == 0 || !pk.immediate)
             return {};
         std::vector<std::string> found_all;
-        for (const auto& k : t.key) {
-            const char* kn = k.c_str();
-            AttrNumber att = pg_call([&] { return get_attnum(rte->relid, kn); });
+        for (int i = 0; i < pk.n; ++i) {
             const char* found = nullptr;
             ListCell* tc;
             foreach (tc, q->targetList) {
@@ -214,7 +212,7 @@ std::vector<std::string> output_key(Query* q, const core::DeltaPlan& plan,
                 if (tle->resjunk || !IsA(tle->expr, Var))
                     continue;
                 auto* v = reinterpret_cast<Var*>(tle->expr);
-                if (v->varno == static_cast<int>(index) && v->varattno == att &&
+                if (v->varno == static_cast<int>(index) && v->varattno == pk.att[i] &&
                     v->varlevelsup == 0)
                     found = tle->resname;
             }
