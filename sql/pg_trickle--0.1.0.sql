@@ -429,6 +429,11 @@ REVOKE ALL ON FUNCTION pgtrickle.pg_trickle_ivm_after() FROM PUBLIC;
 CREATE FUNCTION pgtrickle._pgt_row_id_collision(stream_table text)
 RETURNS boolean VOLATILE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_row_id_collision';
 
+-- Whether a numeric is NaN: what the running sums of an aggregate test for every value of a
+-- change (NaN values are counted apart), without the copy `x = 'NaN'` makes of each operand.
+CREATE FUNCTION pgtrickle._pgt_is_nan(numeric)
+RETURNS boolean IMMUTABLE STRICT PARALLEL SAFE LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_is_nan';
+
 CREATE FUNCTION pgtrickle._on_sql_drop()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 

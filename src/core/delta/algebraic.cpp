@@ -229,6 +229,12 @@ std::string weighted_summand(std::size_t i, const std::string& is_nan) {
         fmt::arg("nan", is_nan.empty() ? "" : fmt::format("WHEN {} THEN 0 ", is_nan)));
 }
 
+// Whether argument i is NaN. pgtrickle._pgt_is_nan reads a numeric's header where `= 'NaN'`
+// copies both operands: it is evaluated for every summed numeric argument of every row.
+std::string is_nan_test(std::size_t i) {
+    return fmt::format("pgtrickle._pgt_is_nan(x.__pgt_a{})", i);
+}
+
 // The weighted number of rows of a change meeting `condition` (0 when none does).
 std::string weighted_count(const std::string& condition) {
     return fmt::format("coalesce(pg_catalog.sum(x.__pgt_w) FILTER (WHERE {}), 0)", condition);
@@ -249,19 +255,11 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
     };
     // Each argument is evaluated once per row, in a subquery the planner keeps (OFFSET 0): pulled
     // up, an argument such as `price * (1 - discount)` would be computed again in every aggregate,
-    // filter and CASE reading it, and so would each NaN test (a numeric comparison, which copies
-    // its operands), evaluated here once per argument and read as __pgt_n<i>. Not for the
-    // change of one statement (per_statement), mostly a row or two, which pays per plan node.
+    // filter and CASE reading it (a NaN test computed in that subquery would be such a reader:
+    // the NaN tests read the subquery's output instead). Not for the change of one statement
+    // (per_statement), mostly a row or two, which pays per plan node.
     const bool fence = !plan.per_statement;
-    std::string nan_flags;
-    auto is_nan = [&](std::size_t i) -> std::string {
-        if (!nan[i])
-            return {};
-        return fence ? fmt::format("x.__pgt_n{}", i) : fmt::format("x.__pgt_a{} = 'NaN'", i);
-    };
-    for (std::size_t i = 1; i <= plan.algebraic_args; ++i)
-        if (nan[i])
-            nan_flags += fmt::format(", (x.__pgt_a{0} = 'NaN') AS __pgt_n{0}", i);
+    auto is_nan = [&](std::size_t i) -> std::string { return nan[i] ? is_nan_test(i) : ""; };
     std::string keys = group_keys(plan, "x");
     if (!keys.empty())
         cols.push_back(keys);
@@ -307,10 +305,9 @@ std::string state_select(const DeltaPlan& plan, const std::string& from, bool we
                 cols.push_back(fmt::format("{1}(x.__pgt_a{0}) AS __pgt_ext_{0}", i, ext[i].agg()));
         }
     }
-    std::string sql = fence
-                          ? fmt::format("SELECT {} FROM (SELECT x.*{} FROM (\n{}\n) x OFFSET 0) x",
-                                        join(cols, ", "), nan_flags, from)
-                          : fmt::format("SELECT {} FROM (\n{}\n) x", join(cols, ", "), from);
+    const std::string input = fence ? fmt::format("(SELECT x.* FROM (\n{}\n) x OFFSET 0)", from)
+                                    : fmt::format("(\n{}\n)", from);
+    std::string sql = fmt::format("SELECT {} FROM {} x", join(cols, ", "), input);
     if (!keys.empty())
         sql += " GROUP BY " + keys;
     // Weighted: only the groups whose state changes (an update that leaves a group's aggregated

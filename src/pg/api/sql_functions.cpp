@@ -236,6 +236,23 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
     });
 }
 
+// Called for every summed numeric value of every change an aggregate's delta reads. `x = 'NaN'`
+// detoasts both operands, and PG_DETOAST_DATUM copies every short-header value (most stored
+// numerics); a NaN is found from the first two bytes of its digits instead. 0xC000 is
+// NUMERIC_NAN, numeric.c's on-disk header of a NaN (as stable as the format pg_upgrade keeps).
+PG_FUNCTION_INFO_V1(pgt_is_nan);
+Datum pgt_is_nan(PG_FUNCTION_ARGS) {
+    return pg_guard([&] {
+        constexpr uint16 numeric_nan_header = 0xC000;
+        auto* value = reinterpret_cast<struct varlena*>(
+            pg_call([&] { return PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0)); }));
+        uint16 header = 0;
+        if (VARSIZE_ANY_EXHDR(value) >= sizeof header)
+            memcpy(&header, VARDATA_ANY(value), sizeof header);
+        PG_RETURN_BOOL(header == numeric_nan_header);
+    });
+}
+
 // Raised from inside an upsert (core::algebraic_relative and keyed linear plans: IMMEDIATE and
 // refreshes) when a group's or key's row id is held by a stored row of another. Never returns.
 PG_FUNCTION_INFO_V1(pgt_row_id_collision);
