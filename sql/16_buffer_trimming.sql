@@ -131,8 +131,10 @@ SELECT pgtrickle.drop_stream_table('big_diff');
 
 -- Once a buffer has been truncated, shared memory knows an upper bound of the transaction ids in
 -- it (its ceiling): when that is older than every reader's frontier, the buffer is truncated
--- without the two scans that otherwise check that every row is consumed. Two refreshes of the
--- same kind: the second scans the buffer twice less.
+-- without the two scans that otherwise check that every row is consumed. It also knows a lower
+-- bound (its floor): a reader whose frontier is older has consumed none of the buffer's rows, and
+-- whether they are over 10,000 (pg_trickle.merge_work_mem_mb) is estimated from the buffer's size
+-- instead of counted. Two refreshes of the same kind: the second scans the buffer three times less.
 SET pg_trickle.refresh_strategy = 'differential';
 CREATE TABLE big2 (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
 SELECT pgtrickle.create_stream_table('big2_diff', 'SELECT id, v, pad FROM big2',
