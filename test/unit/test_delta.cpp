@@ -726,6 +726,17 @@ TEST(Delta, KeyedLinearPlanUpdatesRowsInPlace) {
     EXPECT_EQ(sql.find("ctid"), std::string::npos);
     // Identity is the key, not the whole row.
     EXPECT_NE(row_id_expression(p, "q").find("ARRAY[q.\"x\"::text]"), std::string::npos);
+    // Versions of a key are told apart by their text, or by the columns themselves when every
+    // column's equality is identity.
+    EXPECT_NE(sql.find("PARTITION BY " + row_id_expression(p, "d") + ", ROW(d.\"x\""),
+              std::string::npos)
+        << sql;
+    p.output_groupable = true;
+    sql = apply_statement(p, frontier(), "st");
+    EXPECT_EQ(sql.find("ROW(d."), std::string::npos) << sql;
+    EXPECT_NE(sql.find("PARTITION BY " + row_id_expression(p, "d") + ", d.\"x\""),
+              std::string::npos)
+        << sql;
 }
 
 TEST(Delta, ChangeFiltersApplyToEveryBufferReadAndDecideWhatChanged) {

@@ -191,6 +191,10 @@ struct DeltaPlan {
     // Linear only: output columns holding the primary key of every relation the query reads
     // (then output rows are unique and are identified by them); empty = content identity.
     std::vector<std::string> key_columns;
+    // Every output column's type has an equality under which equal values are identical (as
+    // DeltaTable::groupable): a keyed linear change is netted per row by the columns themselves
+    // instead of their text (an output function call per value, and a sort on text).
+    bool output_groupable = false;
     Products products;                         // how refs combine (UNION ALL of joins)
     std::vector<RestrictedText> restrictions;  // see RelationRef::restriction
 

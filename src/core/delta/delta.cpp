@@ -486,7 +486,7 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         "__pgt_has_new\n"
         "  FROM (SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
         "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
-        "    FROM __pgt_delta d WINDOW w AS (PARTITION BY {rid}, {krow} COLLATE \"C\")) x\n"
+        "    FROM __pgt_delta d WINDOW w AS (PARTITION BY {rid}, {krow})) x\n"
         "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_net c\n"
@@ -504,10 +504,13 @@ std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_c
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new){verify}",
         fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
         fmt::arg("rid", row_id_expression(plan, "d")),
-        fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
-        fmt::arg("keq", join(keq, " AND ")), fmt::arg("same_key", join(same_key, " AND ")),
-        fmt::arg("sets", join(sets, ", ")), fmt::arg("name", quote_literal(st)),
-        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")),
+        fmt::arg("krow", plan.output_groupable
+                             ? prefixed(plan, "d")
+                             : row_text(plan.output_columns, "d") + " COLLATE \"C\""),
+        fmt::arg("st", st), fmt::arg("keq", join(keq, " AND ")),
+        fmt::arg("same_key", join(same_key, " AND ")), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("name", quote_literal(st)), fmt::arg("icols", insert_columns(plan)),
+        fmt::arg("ccols", prefixed(plan, "c")),
         fmt::arg("verify", plan.verify ? ", (SELECT pg_catalog.count(*) FROM __pgt_net WHERE "
                                          "__pgt_nw < 0 AND NOT __pgt_has_new)"
                                        : ""));

@@ -536,10 +536,17 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     }
     core::compose_change_filters(plan.tables);
 
+    plan.output_groupable = true;
     foreach (lc, q->targetList) {
         auto* tle = static_cast<TargetEntry*>(lfirst(lc));
-        if (!tle->resjunk)
-            plan.output_columns.push_back(tle->resname);
+        if (tle->resjunk)
+            continue;
+        plan.output_columns.push_back(tle->resname);
+        auto* e = reinterpret_cast<Node*>(tle->expr);
+        plan.output_groupable =
+            plan.output_groupable && pg_call([&] {
+                return equality_is_identity(exprType(e), exprTypmod(e), exprCollation(e));
+            });
     }
 
     plan.query = deparsed;
