@@ -134,7 +134,8 @@ SELECT pgtrickle.drop_stream_table('big_diff');
 -- without the two scans that otherwise check that every row is consumed. It also knows a lower
 -- bound (its floor): a reader whose frontier is older has consumed none of the buffer's rows, and
 -- whether they are over 10,000 (pg_trickle.merge_work_mem_mb) is estimated from the buffer's size
--- instead of counted. Two refreshes of the same kind: the second scans the buffer three times less.
+-- instead of counted. Two refreshes of the same kind: the second scans the buffer twice less, three
+-- times when no other transaction (an autovacuum's ANALYZE) held the trim's snapshot back.
 SET pg_trickle.refresh_strategy = 'differential';
 CREATE TABLE big2 (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
 SELECT pgtrickle.create_stream_table('big2_diff', 'SELECT id, v, pad FROM big2',
@@ -159,7 +160,7 @@ SELECT note_scans(2);
 SELECT pgtrickle.refresh_stream_table('big2_diff');
 SELECT pg_stat_force_next_flush();
 SELECT note_scans(3);
-SELECT (s1.seq_scan - s0.seq_scan) - (s3.seq_scan - s2.seq_scan) AS scans_saved,
+SELECT (s1.seq_scan - s0.seq_scan) - (s3.seq_scan - s2.seq_scan) >= 2 AS scans_saved,
        s1.file <> s0.file AS first_truncated, s3.file <> s2.file AS second_truncated,
        buffered('big2') AS buffered
 FROM scans s0, scans s1, scans s2, scans s3

@@ -543,10 +543,15 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             continue;
         plan.output_columns.push_back(tle->resname);
         auto* e = reinterpret_cast<Node*>(tle->expr);
+        Oid type = InvalidOid, collation = InvalidOid;
+        int32 typmod = -1;
+        pg_call([&] {
+            type = exprType(e);
+            typmod = exprTypmod(e);
+            collation = exprCollation(e);
+        });
         plan.output_groupable =
-            plan.output_groupable && pg_call([&] {
-                return equality_is_identity(exprType(e), exprTypmod(e), exprCollation(e));
-            });
+            plan.output_groupable && equality_is_identity(type, typmod, collation);
     }
 
     plan.query = deparsed;

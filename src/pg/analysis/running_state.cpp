@@ -82,7 +82,8 @@ Expr* lifted(Expr* e, Query* outer) {
 // Whether two values of the type that its equality operator calls equal are the same value, so
 // that grouping a table's changes by the column keeps rows apart that print differently
 // (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
-// intervals ('1 day' = '24 hours'), json(b), or text under a nondeterministic collation.
+// intervals ('1 day' = '24 hours'), json(b), or strings under a nondeterministic collation or
+// none. Calls PostgreSQL through pg_call: not to be called inside one.
 bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
     switch (type) {
         case INT2OID:
@@ -99,12 +100,14 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
         case BYTEAOID:
             return true;
         case NUMERICOID:
-        case BPCHAROID:  // padded to its length: no trailing blanks to ignore
             return typmod >= 0;
+        case BPCHAROID:  // padded to its length: no trailing blanks to ignore
         case TEXTOID:
         case VARCHAROID:
         case NAMEOID:
-            return !OidIsValid(collation) ||
+            // Under a deterministic collation equal strings are the same bytes. (No collation:
+            // an expression mixing two, whose comparisons PostgreSQL refuses.)
+            return (type != BPCHAROID || typmod >= 0) && OidIsValid(collation) &&
                    pg_call([&] { return get_collation_isdeterministic(collation); });
         default:
             return false;

@@ -240,17 +240,16 @@ Datum pgt_hash_multi(PG_FUNCTION_ARGS) {
 // detoasts both operands, and PG_DETOAST_DATUM copies every short-header value (most stored
 // numerics); a NaN is found from the first two bytes of its digits instead. 0xC000 is
 // NUMERIC_NAN, numeric.c's on-disk header of a NaN (as stable as the format pg_upgrade keeps).
+// Plain C, no guard (none of it throws; a detoast error is PostgreSQL's own, raised as from any
+// C function): a guard's setjmp would be paid per value.
 PG_FUNCTION_INFO_V1(pgt_is_nan);
 Datum pgt_is_nan(PG_FUNCTION_ARGS) {
-    return pg_guard([&] {
-        constexpr uint16 numeric_nan_header = 0xC000;
-        auto* value = reinterpret_cast<struct varlena*>(
-            pg_call([&] { return PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0)); }));
-        uint16 header = 0;
-        if (VARSIZE_ANY_EXHDR(value) >= sizeof header)
-            memcpy(&header, VARDATA_ANY(value), sizeof header);
-        PG_RETURN_BOOL(header == numeric_nan_header);
-    });
+    constexpr uint16 numeric_nan_header = 0xC000;
+    struct varlena* value = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(0));
+    uint16 header = 0;
+    if (VARSIZE_ANY_EXHDR(value) >= sizeof header)
+        memcpy(&header, VARDATA_ANY(value), sizeof header);
+    PG_RETURN_BOOL(header == numeric_nan_header);
 }
 
 // Raised from inside an upsert (core::algebraic_relative and keyed linear plans: IMMEDIATE and

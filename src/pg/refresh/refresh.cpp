@@ -59,9 +59,6 @@ std::string frontier_now(Spi& spi, std::int64_t seq_start,
     return f.to_json();
 }
 
-// Whether frontier `f` was written by another cluster: one whose system identifier it records,
-// or whose transactions it has seen this cluster has not reached yet (a frontier restored by
-// pg_dump before identifiers were recorded). Its snapshot then hides changes made here.
 // The xmax of frontier `f`'s snapshot (every transaction from it on was running or not yet
 // started when that refresh took it), if its text has one.
 std::optional<std::uint64_t> snapshot_xmax(const core::Frontier& f) {
@@ -71,6 +68,9 @@ std::optional<std::uint64_t> snapshot_xmax(const core::Frontier& f) {
     return std::stoull(f.snapshot.substr(colon + 1));
 }
 
+// Whether frontier `f` was written by another cluster: one whose system identifier it records,
+// or whose transactions it has seen this cluster has not reached yet (a frontier restored by
+// pg_dump before identifiers were recorded). Its snapshot then hides changes made here.
 bool foreign_frontier(const core::Frontier& f) {
     if (f.system && *f.system != std::to_string(pg_call([] { return GetSystemIdentifier(); })))
         return true;
@@ -143,8 +143,10 @@ std::int64_t unconsumed_changes(Spi& spi, std::uint32_t relid, const core::Front
 
 // The rows of relid's buffer, estimated from its pages now and its rows per page at its last
 // ANALYZE or VACUUM, when `prev` has consumed none of them: the buffer floor (worker.hpp) is at
-// or past the xmax of its snapshot, so every row has an xid that snapshot did not see. Else
-// (or without statistics) nothing.
+// or past the xmax of its snapshot, so every row has an xid that snapshot did not see (but rows
+// of the refresh's own transaction up to its own_seq, consumed: DML and a refresh in one
+// transaction; and the estimate counts dead rows too: it may come out high, and then only raises
+// work_mem). Else (or without statistics) nothing.
 std::optional<double> all_unconsumed_estimate(std::uint32_t relid, const core::Frontier& prev) {
     const auto xmax = snapshot_xmax(prev);
     const uint64 floor = pg_call([&] { return worker::buffer_floor(relid); });
