@@ -196,6 +196,56 @@ bool nested_deeper(Node* node, void* context) {
     return deeper;
 }
 
+// Whether a string collation calls strings equal that differ in their bytes ('abc' = 'ABC'
+// under a case-insensitive ICU collation). Plain C (inside pg_call).
+bool nondeterministic(Oid collation) {
+    return OidIsValid(collation) && !get_collation_isdeterministic(collation);
+}
+
+bool nondeterministic_key(List* clauses, List* target_list) {
+    ListCell* lc;
+    foreach (lc, clauses) {
+        auto* tle = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lc)), target_list);
+        if (nondeterministic(exprCollation(reinterpret_cast<Node*>(tle->expr))))
+            return true;
+    }
+    return false;
+}
+
+// Whether some level of the query matches rows by a string of a nondeterministic collation: a
+// GROUP BY, DISTINCT [ON] or window PARTITION BY key, or a set operation's column (but UNION
+// ALL's, which matches nothing). Equal under the collation, such values can differ in bytes,
+// while the engine identifies a group, a distinct row or a set operation's row by the bytes of
+// its values: 'abc' and 'ABC' would be two groups in the stream table and one in the query.
+// Plain C (runs inside pg_call).
+bool matches_by_nondeterministic_collation(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Query)) {
+        auto* q = reinterpret_cast<Query*>(node);
+        if (nondeterministic_key(q->groupClause, q->targetList) ||
+            nondeterministic_key(q->distinctClause, q->targetList))
+            return true;
+        ListCell* lc;
+        foreach (lc, q->windowClause) {
+            auto* w = static_cast<WindowClause*>(lfirst(lc));
+            if (nondeterministic_key(w->partitionClause, q->targetList))
+                return true;
+        }
+        return query_tree_walker(q, as_walker(matches_by_nondeterministic_collation), context, 0);
+    }
+    if (IsA(node, SetOperationStmt)) {
+        auto* op = reinterpret_cast<SetOperationStmt*>(node);
+        if (!(op->op == SETOP_UNION && op->all)) {
+            ListCell* lc;
+            foreach (lc, op->colCollations)
+                if (nondeterministic(lfirst_oid(lc)))
+                    return true;
+        }
+    }
+    return expression_tree_walker(node, as_walker(matches_by_nondeterministic_collation), context);
+}
+
 }  // namespace
 
 std::vector<std::string> primary_key(Spi& spi, Oid relid) {
@@ -480,6 +530,13 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         recompute_reason =
             "functions whose value changes with time or session (now(), CURRENT_DATE, "
             "current_setting(), ...), evaluated as of each refresh";
+
+    if (recompute_reason.empty() && pg_call([&] {
+            return matches_by_nondeterministic_collation(reinterpret_cast<Node*>(q), nullptr);
+        }))
+        recompute_reason =
+            "groups, DISTINCT, window partitions or set operations over strings of a "
+            "nondeterministic collation (equal values can differ in their bytes)";
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
