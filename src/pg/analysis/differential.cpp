@@ -196,54 +196,53 @@ bool nested_deeper(Node* node, void* context) {
     return deeper;
 }
 
-// Whether a string collation calls strings equal that differ in their bytes ('abc' = 'ABC'
-// under a case-insensitive ICU collation). Plain C (inside pg_call).
-bool nondeterministic(Oid collation) {
-    return OidIsValid(collation) && !get_collation_isdeterministic(collation);
-}
-
-bool nondeterministic_key(List* clauses, List* target_list) {
+bool non_identity_key(List* clauses, List* target_list) {
     ListCell* lc;
     foreach (lc, clauses) {
         auto* tle = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lc)), target_list);
-        if (nondeterministic(exprCollation(reinterpret_cast<Node*>(tle->expr))))
+        if (!key_is_identity(reinterpret_cast<Node*>(tle->expr)))
             return true;
     }
     return false;
 }
 
-// Whether some level of the query matches rows by a string of a nondeterministic collation: a
-// GROUP BY, DISTINCT [ON] or window PARTITION BY key, or a set operation's column (but UNION
-// ALL's, which matches nothing). Equal under the collation, such values can differ in bytes,
-// while the engine identifies a group, a distinct row or a set operation's row by the bytes of
-// its values: 'abc' and 'ABC' would be two groups in the stream table and one in the query.
-// Plain C (runs inside pg_call).
-bool matches_by_nondeterministic_collation(Node* node, void* context) {
+// Whether some level of the query matches rows by values that can be equal and still differ:
+// a GROUP BY, DISTINCT [ON] or window PARTITION BY key, or a set operation's column (but UNION
+// ALL's, which matches nothing), that is not key_is_identity (a string of a nondeterministic
+// collation, 'abc' = 'ABC'; a numeric of unknown scale, 1.0 = 1.00; a float, -0 = 0; an
+// interval, '1 day' = '24 hours'; jsonb, arrays, records ...). The engine identifies a group,
+// a distinct row or a set operation's row by the text of its values: 1.0 and 1.00 would be two
+// groups in the stream table and one in the query, and which one the query shows is its own
+// choice at each evaluation. Plain C (runs inside pg_call).
+bool matches_by_non_identity_keys(Node* node, void* context) {
     if (node == nullptr)
         return false;
     if (IsA(node, Query)) {
         auto* q = reinterpret_cast<Query*>(node);
-        if (nondeterministic_key(q->groupClause, q->targetList) ||
-            nondeterministic_key(q->distinctClause, q->targetList))
+        if (non_identity_key(q->groupClause, q->targetList) ||
+            non_identity_key(q->distinctClause, q->targetList))
             return true;
         ListCell* lc;
         foreach (lc, q->windowClause) {
             auto* w = static_cast<WindowClause*>(lfirst(lc));
-            if (nondeterministic_key(w->partitionClause, q->targetList))
+            if (non_identity_key(w->partitionClause, q->targetList))
                 return true;
         }
-        return query_tree_walker(q, as_walker(matches_by_nondeterministic_collation), context, 0);
+        return query_tree_walker(q, as_walker(matches_by_non_identity_keys), context, 0);
     }
     if (IsA(node, SetOperationStmt)) {
         auto* op = reinterpret_cast<SetOperationStmt*>(node);
         if (!(op->op == SETOP_UNION && op->all)) {
-            ListCell* lc;
-            foreach (lc, op->colCollations)
-                if (nondeterministic(lfirst_oid(lc)))
+            ListCell *t, *m, *c;
+            forthree(t, op->colTypes, m, op->colTypmods, c, op->colCollations) {
+                int32 typmod = lfirst_int(m);
+                const Oid type = getBaseTypeAndTypmod(lfirst_oid(t), &typmod);
+                if (!equality_is_identity(type, typmod, lfirst_oid(c)))
                     return true;
+            }
         }
     }
-    return expression_tree_walker(node, as_walker(matches_by_nondeterministic_collation), context);
+    return expression_tree_walker(node, as_walker(matches_by_non_identity_keys), context);
 }
 
 }  // namespace
@@ -449,7 +448,8 @@ bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
         // Equal keys must print alike: row ids hash their text.
         int32 typmod = v->vartypmod;
         const Oid type = pg_call([&] { return getBaseTypeAndTypmod(v->vartype, &typmod); });
-        if (rte->rtekind != RTE_RELATION || !equality_is_identity(type, typmod, v->varcollid))
+        if (rte->rtekind != RTE_RELATION ||
+            !pg_call([&] { return equality_is_identity(type, typmod, v->varcollid); }))
             return false;
         auto indexed = spi.execute_cached(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index"
@@ -531,12 +531,12 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             "functions whose value changes with time or session (now(), CURRENT_DATE, "
             "current_setting(), ...), evaluated as of each refresh";
 
-    if (recompute_reason.empty() && pg_call([&] {
-            return matches_by_nondeterministic_collation(reinterpret_cast<Node*>(q), nullptr);
-        }))
+    if (recompute_reason.empty() &&
+        pg_call([&] { return matches_by_non_identity_keys(reinterpret_cast<Node*>(q), nullptr); }))
         recompute_reason =
-            "groups, DISTINCT, window partitions or set operations over strings of a "
-            "nondeterministic collation (equal values can differ in their bytes)";
+            "groups, DISTINCT, window partitions or set operations over values that can be "
+            "equal and print differently (strings of a nondeterministic collation, numeric of "
+            "varying scale, floating point, interval, json ...)";
 
     core::DeltaPlan plan;
     Sources sources{&plan, {}, {}};
@@ -571,7 +571,8 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                                             FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
             });
             t.columns.push_back({name, type_sql});
-            t.groupable = t.groupable && equality_is_identity(type, typmod, coll);
+            t.groupable =
+                t.groupable && pg_call([&] { return equality_is_identity(type, typmod, coll); });
         };
         for (const auto& k : t.key) {
             const char* kn = k.c_str();
@@ -607,8 +608,9 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             typmod = exprTypmod(e);
             collation = exprCollation(e);
         });
-        plan.output_groupable =
-            plan.output_groupable && equality_is_identity(type, typmod, collation);
+        plan.output_groupable = plan.output_groupable && pg_call([&] {
+                                    return equality_is_identity(type, typmod, collation);
+                                });
     }
 
     plan.query = deparsed;

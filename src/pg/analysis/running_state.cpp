@@ -1,6 +1,8 @@
 // Running-state support of the differential analysis (see running_state.hpp).
 #include "running_state.hpp"
 
+#include <bit>
+
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/walker.hpp"
 
@@ -83,8 +85,10 @@ Expr* lifted(Expr* e, Query* outer) {
 // that grouping a table's changes by the column keeps rows apart that print differently
 // (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
 // intervals ('1 day' = '24 hours'), json(b), or strings under a nondeterministic collation or
-// none. Calls PostgreSQL through pg_call: not to be called inside one.
+// none; an enum is (its values are OIDs). Plain C: called inside pg_call.
 bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
+    if (type_is_enum(type))
+        return true;
     switch (type) {
         case INT2OID:
         case INT4OID:
@@ -108,10 +112,20 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
             // Under a deterministic collation equal strings are the same bytes. (No collation:
             // an expression mixing two, whose comparisons PostgreSQL refuses.)
             return (type != BPCHAROID || typmod >= 0) && OidIsValid(collation) &&
-                   pg_call([&] { return get_collation_isdeterministic(collation); });
+                   get_collation_isdeterministic(collation);
         default:
             return false;
     }
+}
+
+bool key_is_identity(Node* key) {
+    int32 typmod = exprTypmod(key);
+    const Oid type = getBaseTypeAndTypmod(exprType(key), &typmod);
+    if (equality_is_identity(type, typmod, exprCollation(key)))
+        return true;
+    uint64_t scales = 0;
+    return type == NUMERICOID && exprType(key) == NUMERICOID && value_scales(key, &scales) &&
+           std::popcount(scales) <= 1;
 }
 
 // The display scales the values of the numeric expression `n` can have, as a bit set (bit s =
@@ -195,6 +209,28 @@ bool value_scales(Node* n, uint64_t* scales) {
         case F_NUMERIC_INT8:
             *scales = 1;
             return true;
+        case F_EXTRACT_TEXT_DATE:
+        case F_EXTRACT_TEXT_TIME:
+        case F_EXTRACT_TEXT_TIMETZ:
+        case F_EXTRACT_TEXT_TIMESTAMP:
+        case F_EXTRACT_TEXT_TIMESTAMPTZ:
+        case F_EXTRACT_TEXT_INTERVAL: {
+            // A whole-number field (its value made with int64_to_numeric): scale 0. Others
+            // (second, epoch, julian ...) have fractions.
+            auto* field = static_cast<Node*>(linitial(args));
+            if (!IsA(field, Const) || reinterpret_cast<Const*>(field)->constisnull)
+                return false;
+            char* name = TextDatumGetCString(reinterpret_cast<Const*>(field)->constvalue);
+            for (const char* whole :
+                 {"year", "month", "day", "hour", "minute", "quarter", "week", "decade", "century",
+                  "millennium", "dow", "doy", "isodow", "isoyear"}) {
+                if (pg_strcasecmp(name, whole) == 0) {
+                    *scales = 1;
+                    return true;
+                }
+            }
+            return false;
+        }
         case F_NUMERIC_UMINUS:
         case F_NUMERIC_UPLUS:
             return value_scales(static_cast<Node*>(linitial(args)), scales);

@@ -34,6 +34,11 @@ Expr* lifted(Expr* e, Query* outer);
 // Whether two values of the type that its equality operator calls equal are the same value.
 bool equality_is_identity(Oid type, int32 typmod, Oid collation);
 
+// Whether values of the expression that are equal are the same value (so print alike): its
+// (base) type's equality is identity, or it is a numeric whose values have one known scale
+// (value_scales: extract(year FROM d), a numeric(p,s) column, integer arithmetic ...).
+bool key_is_identity(Node* key);
+
 // The display scales the values of the numeric expression `n` can have, as a bit set, or false
 // when they are not known.
 bool value_scales(Node* n, uint64_t* scales);
