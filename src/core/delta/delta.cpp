@@ -793,6 +793,22 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
     // a path that stays), then continued through any rows now.
     const auto born_seeds = r.through_changes("ins", "", "__pgt_stay", true);
     const auto [born_step, born_refs] = r.step_over("__pgt_born");
+    // The stored rows minus the gone ones. Where equal values can print differently
+    // (DeltaPlan::output_groupable false: 'abc' = 'ABC' under a nondeterministic collation),
+    // EXCEPT ALL alone could keep a stored 'ABC' for a gone 'abc' and drop the 'abc': the rows'
+    // text decides too.
+    const std::string kept =
+        plan.output_groupable
+            ? fmt::format(
+                  "(SELECT {0} FROM __pgt_stored WHERE EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
+                  "   EXCEPT ALL SELECT {0} FROM __pgt_gone_m)",
+                  r.col_list)
+            : fmt::format(
+                  "(SELECT {0} FROM (SELECT {0}, ROW({0})::text COLLATE \"C\" AS __pgt_k "
+                  "FROM __pgt_stored WHERE EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
+                  "   EXCEPT ALL SELECT {0}, ROW({0})::text COLLATE \"C\" FROM "
+                  "__pgt_gone_m) x)",
+                  r.col_list);
 
     const std::string with = fmt::format(
         "{head},\n"
@@ -804,13 +820,12 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "__pgt_stay({cols}) AS NOT MATERIALIZED (\n"
         "  SELECT {cols} FROM __pgt_stored WHERE NOT EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
         "  UNION ALL\n"
-        "  (SELECT {cols} FROM __pgt_stored WHERE EXISTS (SELECT 1 FROM __pgt_gone_m)\n"
-        "   EXCEPT ALL SELECT {cols} FROM __pgt_gone_m)),\n"
+        "  {kept}),\n"
         "__pgt_born_seed({cols}) AS MATERIALIZED (\n{born_seeds}\n),\n"
         "__pgt_born({cols}) AS (\n"
         "  SELECT {cols} FROM __pgt_born_seed\n"
         "  UNION ALL\n{born_step}\n)",
-        fmt::arg("head", r.head(table_ctes)), fmt::arg("cols", r.col_list),
+        fmt::arg("head", r.head(table_ctes)), fmt::arg("cols", r.col_list), fmt::arg("kept", kept),
         fmt::arg("gone_seeds", join(gone_seeds, "\nUNION ALL\n")),
         fmt::arg("gone_step", every_reference(gone_step, gone_refs, plan.tables, "kept")),
         fmt::arg("born_seeds", join(born_seeds, "\nUNION ALL\n")),
