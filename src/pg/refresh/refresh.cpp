@@ -575,7 +575,8 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             if (differential)
                 fallback_reason =
                     "how its rows are identified changed (a primary key of a table it reads was "
-                    "added, dropped or changed)";
+                    "added, dropped or changed, or a new version of pg_trickle identifies them "
+                    "otherwise)";
             differential = false;
         }
         if (!trimmed_reason.empty())
