@@ -190,15 +190,16 @@ SELECT pgtrickle.create_stream_table('coded_max',
     'SELECT t.id, (SELECT max(c.code) FROM coded c WHERE c.id <= t.id) AS m FROM tags t',
     refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 -- The same for numbers of varying scale (1.0 = 1.00) and intervals ('1 day' = '24 hours'); a
--- numeric of one scale (numeric(p,s), extract(year ...)) is grouped on incrementally.
+-- numeric of one scale (numeric(p,s), extract(year ...), round(x, 1)) is grouped on incrementally.
 CREATE TABLE amounts (id int PRIMARY KEY, x numeric, x2 numeric(8,2), span interval, d date);
 INSERT INTO amounts VALUES (1, 1.0, 1.0, '1 day', '2024-01-01');
 SELECT pgtrickle.create_stream_table('by_x', 'SELECT x, count(*) AS n FROM amounts GROUP BY x',
     refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('by_span', 'SELECT DISTINCT span FROM amounts',
     refresh_mode => 'DIFFERENTIAL', schedule => '1h');
-SELECT pgtrickle.create_stream_table('by_x2', 'SELECT x2, extract(year FROM d) AS y, count(*) AS n
-    FROM amounts GROUP BY x2, extract(year FROM d)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('by_x2', 'SELECT x2, extract(year FROM d) AS y,
+    round(x, 1) AS rx, count(*) AS n FROM amounts GROUP BY x2, extract(year FROM d), round(x, 1)',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgt_name, split_part(value, E'\n', 1) AS plan
 FROM pgtrickle.pgt_stream_tables, pgtrickle.explain_st(pgt_name)
 WHERE pgt_name IN ('by_x', 'by_span', 'by_x2') AND property = 'operator_tree' ORDER BY 1;
@@ -207,7 +208,7 @@ DELETE FROM amounts WHERE id = 1;
 SELECT pgtrickle.refresh_stream_table(t) FROM unnest(ARRAY['by_x', 'by_span', 'by_x2']) t;
 SELECT x, n FROM by_x;
 SELECT span FROM by_span;
-SELECT x2, y, n FROM by_x2;
+SELECT x2, y, rx, n FROM by_x2;
 
 SELECT pgtrickle.drop_stream_table(pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'identity' ORDER BY pgt_id;

@@ -234,6 +234,26 @@ bool value_scales(Node* n, uint64_t* scales) {
         case F_NUMERIC_UMINUS:
         case F_NUMERIC_UPLUS:
             return value_scales(static_cast<Node*>(linitial(args)), scales);
+        case F_ROUND_NUMERIC:
+        case F_TRUNC_NUMERIC:
+        case F_FLOOR_NUMERIC:
+        case F_CEIL_NUMERIC:
+        case F_CEILING_NUMERIC:
+            // (A NaN or infinity stays one: no display scale to drift.)
+            *scales = 1;
+            return true;
+        case F_ROUND_NUMERIC_INT4:
+        case F_TRUNC_NUMERIC_INT4: {
+            // round(x, s) / trunc(x, s) with a constant s: scale s (0 for s < 0: 123 -> 120).
+            auto* digits = static_cast<Node*>(lsecond(args));
+            if (!IsA(digits, Const) || reinterpret_cast<Const*>(digits)->constisnull)
+                return false;
+            const int32 s = DatumGetInt32(reinterpret_cast<Const*>(digits)->constvalue);
+            if (s > 63)
+                return false;
+            *scales = uint64_t{1} << (s < 0 ? 0 : s);
+            return true;
+        }
         case F_NUMERIC_ADD:
         case F_NUMERIC_SUB:
         case F_NUMERIC_MUL:
