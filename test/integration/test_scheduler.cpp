@@ -837,6 +837,11 @@ TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
     auto c = connect();
     c.exec("CREATE TABLE src (v int)");
     c.exec("INSERT INTO src VALUES (1)");
+    // The pool is the scheduler's: first the scheduler of this new database, which the launcher
+    // may hold back for some seconds (a scheduler that found no pg_trickle yet, or died soon
+    // after starting, is retried after a pause; once, in CI, this took 20 s).
+    ASSERT_TRUE(eventually([&] { return scheduler_pid(c, dbname_).has_value(); }, 60s))
+        << "no scheduler; background processes:" << background_processes(c);
     std::vector<int> pids;
     ASSERT_TRUE(eventually(
         [&] {
