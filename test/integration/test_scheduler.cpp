@@ -839,7 +839,8 @@ TEST_F(Scheduler, PoolWorkersRefreshInParallelAndStayConnected) {
     c.exec("INSERT INTO src VALUES (1)");
     // The pool is the scheduler's: first the scheduler of this new database, which the launcher
     // may hold back for some seconds (a scheduler that found no pg_trickle yet, or died soon
-    // after starting, is retried after a pause; once, in CI, this took 20 s).
+    // after starting, is retried after a pause). (This test also caught a scheduler started just
+    // as the setting was reloaded, which lost the reload and kept no pool: see scheduler.cpp.)
     ASSERT_TRUE(eventually([&] { return scheduler_pid(c, dbname_).has_value(); }, 60s))
         << "no scheduler; background processes:" << background_processes(c);
     std::vector<int> pids;

@@ -244,6 +244,10 @@ void run_launcher() {
 extern "C" void pgt_launcher_main(Datum) {
     using namespace pgtrickle::pg::worker;
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    // PostgreSQL starts a background worker with SIGHUP ignored: a pg_reload_conf() between the
+    // fork and the line above was lost (a scheduler started just then kept worker_pool_size 0
+    // until the next reload). The configuration is read again at the first chance.
+    ConfigReloadPending = true;
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection("postgres", nullptr, 0);

@@ -114,6 +114,10 @@ extern "C" void pgt_pool_worker_main(Datum main_arg) {
     my_index = DatumGetInt32(main_arg);
     std::memcpy(&my_token, MyBgworkerEntry->bgw_extra, sizeof(my_token));
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    // PostgreSQL starts a background worker with SIGHUP ignored: a pg_reload_conf() between the
+    // fork and the line above was lost (a scheduler started just then kept worker_pool_size 0
+    // until the next reload). The configuration is read again at the first chance.
+    ConfigReloadPending = true;
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
     Oid dboid = InvalidOid;

@@ -1055,6 +1055,10 @@ extern "C" void pgt_scheduler_main(Datum main_arg) {
     using namespace pgtrickle::pg::worker;
     const Oid dboid = DatumGetObjectId(main_arg);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    // PostgreSQL starts a background worker with SIGHUP ignored: a pg_reload_conf() between the
+    // fork and the line above was lost (a scheduler started just then kept worker_pool_size 0
+    // until the next reload). The configuration is read again at the first chance.
+    ConfigReloadPending = true;
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
