@@ -9,6 +9,7 @@
 
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "running_state.hpp"
 
 namespace pgtrickle::pg {
 
@@ -71,29 +72,6 @@ bool total_order(Spi& spi, Query* q, const std::set<Column>& columns) {
     return true;
 }
 
-// Types whose equal values always print the same (min / max of tied values is then one text).
-bool prints_uniquely(Oid type, int32 typmod, Oid collation) {
-    switch (type) {
-        case INT2OID:
-        case INT4OID:
-        case INT8OID:
-        case BOOLOID:
-        case DATEOID:
-        case TIMESTAMPOID:
-        case TIMESTAMPTZOID:
-            return true;
-        case NUMERICOID:
-            return typmod >= 0;  // one declared scale: 1.0 and 1.00 cannot both occur
-        case TEXTOID:
-        case VARCHAROID:
-        case BPCHAROID:
-            return collation == InvalidOid || collation == DEFAULT_COLLATION_OID ||
-                   collation == C_COLLATION_OID;
-        default:
-            return false;
-    }
-}
-
 // A window function whose value is the same for rows that tie in its window's order.
 bool same_for_ties(WindowFunc* wf, WindowClause* wc) {
     const char* name = pg_call([&] { return get_func_name(wf->winfnoid); });
@@ -115,7 +93,8 @@ bool same_for_ties(WindowFunc* wf, WindowClause* wc) {
     if (std::strcmp(name, "sum") == 0 || std::strcmp(name, "avg") == 0)
         return type == INT2OID || type == INT4OID || type == INT8OID || type == NUMERICOID;
     if (std::strcmp(name, "min") == 0 || std::strcmp(name, "max") == 0)
-        return pg_call([&] { return prints_uniquely(type, exprTypmod(arg), exprCollation(arg)); });
+        // (Tied values that print alike: min / max of them is one text.)
+        return pg_call([&] { return key_is_identity(arg); });
     return false;
 }
 
