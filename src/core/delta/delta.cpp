@@ -201,18 +201,16 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         // Columns whose equal values can differ (DeltaTable::groupable): EXCEPT ALL would take
         // away a stored 'abc' (or 1.0) for an inserted 'ABC' (1.00) and leave the other in the
         // old state. The rows also carry their text, which decides.
-        std::string rrow, irow;
-        for (std::size_t c = 0; c < t.columns.size(); ++c) {
-            rrow += (c ? ", r." : "r.") + quote_ident(t.columns[c].name);
-            irow += (c ? ", " : "") + quote_ident(t.columns[c].name);
-        }
+        std::vector<std::string> names;
+        for (const auto& c : t.columns)
+            names.push_back(c.name);
         current = fmt::format(
-            "(SELECT {sel}{one} FROM (SELECT {plain}{one}, ROW({rrow})::text COLLATE \"C\" AS "
-            "__pgt_k FROM {table} r EXCEPT ALL SELECT {sel}{one}, ROW({irow})::text COLLATE \"C\" "
-            "FROM __pgt_ins_{i}) x)",
+            "(SELECT {sel}{one} FROM (SELECT {plain}{one}, {rrow} COLLATE \"C\" AS __pgt_k FROM "
+            "{table} r EXCEPT ALL SELECT {sel}{one}, {irow} COLLATE \"C\" FROM __pgt_ins_{i} i) x)",
             fmt::arg("plain", plain_cols), fmt::arg("one", one),
             fmt::arg("table", t.qualified_name), fmt::arg("sel", select_cols),
-            fmt::arg("rrow", rrow), fmt::arg("irow", irow), fmt::arg("i", index));
+            fmt::arg("rrow", row_text(names, "r")), fmt::arg("irow", row_text(names, "i")),
+            fmt::arg("i", index));
     }
     // __pgt_kept: the rows there before and after (a recursive query's counting, see
     // counting_apply).

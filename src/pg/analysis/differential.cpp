@@ -78,21 +78,18 @@ bool find_order_sensitive(Node* node, void* context) {
             const bool picks_among_equal =
                 name &&
                 (strcmp(name, "min") == 0 || strcmp(name, "max") == 0 || agg->aggdistinct != NIL);
-            auto nondeterministic = [](Node* e) {
-                const Oid c = exprCollation(e);
-                return OidIsValid(c) && !get_collation_isdeterministic(c);
-            };
             ListCell* lc;
             foreach (lc, agg->args) {
                 auto* arg = reinterpret_cast<Node*>(static_cast<TargetEntry*>(lfirst(lc))->expr);
-                if (picks_among_equal && nondeterministic(arg))
+                if (picks_among_equal && nondeterministic_collation(exprCollation(arg)))
                     s->order_sensitive = true;
             }
             if (ordered_result) {
                 foreach (lc, agg->aggorder) {
                     auto* tle = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lc)),
                                                         agg->args);
-                    if (nondeterministic(reinterpret_cast<Node*>(tle->expr)))
+                    if (nondeterministic_collation(
+                            exprCollation(reinterpret_cast<Node*>(tle->expr))))
                         s->order_sensitive = true;
                 }
             }
@@ -628,16 +625,8 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             continue;
         plan.output_columns.push_back(tle->resname);
         auto* e = reinterpret_cast<Node*>(tle->expr);
-        Oid type = InvalidOid, collation = InvalidOid;
-        int32 typmod = -1;
-        pg_call([&] {
-            type = exprType(e);
-            typmod = exprTypmod(e);
-            collation = exprCollation(e);
-        });
-        plan.output_groupable = plan.output_groupable && pg_call([&] {
-                                    return equality_is_identity(type, typmod, collation);
-                                });
+        plan.output_groupable =
+            plan.output_groupable && pg_call([&] { return key_is_identity(e); });
     }
 
     plan.query = deparsed;

@@ -81,6 +81,10 @@ Expr* lifted(Expr* e, Query* outer) {
                                                              REPLACEVARS_REPORT_ERROR, 0, nullptr));
 }
 
+bool nondeterministic_collation(Oid collation) {
+    return OidIsValid(collation) && !get_collation_isdeterministic(collation);
+}
+
 // Whether two values of the type that its equality operator calls equal are the same value, so
 // that grouping a table's changes by the column keeps rows apart that print differently
 // (DeltaTable::groupable). Not numeric without a scale (1.0 = 1.00), floats (-0 = 0),
@@ -112,7 +116,7 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
             // Under a deterministic collation equal strings are the same bytes. (No collation:
             // an expression mixing two, whose comparisons PostgreSQL refuses.)
             return (type != BPCHAROID || typmod >= 0) && OidIsValid(collation) &&
-                   get_collation_isdeterministic(collation);
+                   !nondeterministic_collation(collation);
         default:
             return false;
     }

@@ -31,6 +31,10 @@ Query* liftable_subquery(Query* q);
 // `e` (of a query liftable_subquery accepted) over the subquery's tables.
 Expr* lifted(Expr* e, Query* outer);
 
+// Whether strings equal under the collation can differ in their bytes ('abc' = 'ABC' under a
+// case-insensitive ICU collation); false for none.
+bool nondeterministic_collation(Oid collation);
+
 // Whether two values of the type that its equality operator calls equal are the same value.
 bool equality_is_identity(Oid type, int32 typmod, Oid collation);
 
