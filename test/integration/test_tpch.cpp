@@ -64,6 +64,14 @@ constexpr const char* kTemplateDb = "it_tpch_template";
 // accepted and maintained by recomputation (DeltaPlan::recompute), the others by deltas.
 const std::vector<int> kNotYetIncremental = {};
 
+// The queries maintained by recomputing them (DeltaPlan::recompute: the query is evaluated whole
+// and compared with the stored rows): top-K (Q2, Q3, Q10, Q18, Q21) and a subquery in a grouped
+// HAVING (Q11). Every other query has delta rules (Q13, Q15, Q20 and Q22 may still be
+// recomputed by a refresh, under refresh_strategy 'auto', when a relation they do not read
+// linearly changed: core::recompute_cheaper). A query that falls to recomputation (as Q7-Q9 did
+// when their GROUP BY keys through a subquery were not seen to have one scale) fails its case.
+const std::vector<int> kRecomputed = {2, 3, 10, 11, 18, 21};
+
 int env_int(const char* name, int fallback) {
     const char* v = std::getenv(name);
     return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
@@ -338,6 +346,15 @@ TEST_P(Tpch, StreamTablesMatchQueryThroughRefreshRounds) {
                    << "if this is a known limitation, add it to kNotYetIncremental";
         }
         tables.emplace_back(diff, "DIFFERENTIAL");
+        const std::string tree = c().scalar(fmt::format(
+            "SELECT value FROM pgtrickle.explain_st('{}') WHERE property = 'operator_tree'", diff));
+        const bool recomputed = tree.starts_with("Recomputed");
+        const bool expected =
+            std::find(kRecomputed.begin(), kRecomputed.end(), q) != kRecomputed.end();
+        EXPECT_EQ(recomputed, expected)
+            << query_name(q) << (expected ? " should be recomputed" : " should have deltas")
+            << " (kRecomputed in test_tpch.cpp); its operator tree:\n"
+            << tree;
     }
 
     // IMMEDIATE: the same engine inside each writing statement, so the same queries; checked

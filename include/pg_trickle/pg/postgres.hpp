@@ -45,6 +45,7 @@ extern "C" {
 #include "optimizer/optimizer.h"
 #include "parser/parse_agg.h"
 #include "parser/analyze.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
 #include "rewrite/rewriteManip.h"
 #include "parser/parser.h"

@@ -219,11 +219,12 @@ bool nested_deeper(Node* node, void* context) {
     return deeper;
 }
 
-bool non_identity_key(List* clauses, List* target_list) {
+bool non_identity_key(List* clauses, Query* q) {
     ListCell* lc;
     foreach (lc, clauses) {
-        auto* tle = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lc)), target_list);
-        if (!key_is_identity(reinterpret_cast<Node*>(tle->expr)))
+        auto* tle =
+            get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lc)), q->targetList);
+        if (!key_is_identity(reinterpret_cast<Node*>(tle->expr), q))
             return true;
     }
     return false;
@@ -242,13 +243,12 @@ bool matches_by_non_identity_keys(Node* node, void* context) {
         return false;
     if (IsA(node, Query)) {
         auto* q = reinterpret_cast<Query*>(node);
-        if (non_identity_key(q->groupClause, q->targetList) ||
-            non_identity_key(q->distinctClause, q->targetList))
+        if (non_identity_key(q->groupClause, q) || non_identity_key(q->distinctClause, q))
             return true;
         ListCell* lc;
         foreach (lc, q->windowClause) {
             auto* w = static_cast<WindowClause*>(lfirst(lc));
-            if (non_identity_key(w->partitionClause, q->targetList))
+            if (non_identity_key(w->partitionClause, q))
                 return true;
         }
         return query_tree_walker(q, as_walker(matches_by_non_identity_keys), context, 0);
@@ -626,7 +626,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         plan.output_columns.push_back(tle->resname);
         auto* e = reinterpret_cast<Node*>(tle->expr);
         plan.output_groupable =
-            plan.output_groupable && pg_call([&] { return key_is_identity(e); });
+            plan.output_groupable && pg_call([&] { return key_is_identity(e, q); });
     }
 
     plan.query = deparsed;

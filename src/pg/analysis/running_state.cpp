@@ -122,6 +122,58 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
     }
 }
 
+namespace {
+
+// Context of `through_subqueries`: the query level whose range table the Vars at hand belong
+// to, and how many subqueries deep the walk is (a bound, against pathological nesting).
+struct LevelContext {
+    Query* level;
+    int depth;
+};
+
+Node* through_subqueries_mutator(Node* node, void* context) {
+    if (node == nullptr)
+        return nullptr;
+    auto* ctx = static_cast<LevelContext*>(context);
+    if (IsA(node, Var)) {
+        auto* v = reinterpret_cast<Var*>(node);
+        if (v->varlevelsup != 0 || v->varattno <= 0 || ctx->depth >= 32 || v->varno < 1 ||
+            v->varno > list_length(ctx->level->rtable))
+            return node;
+        RangeTblEntry* rte = rt_fetch(v->varno, ctx->level->rtable);
+        Node* under = nullptr;
+        LevelContext inner{ctx->level, ctx->depth + 1};
+        if (rte->rtekind == RTE_JOIN && v->varattno <= list_length(rte->joinaliasvars)) {
+            under = static_cast<Node*>(list_nth(rte->joinaliasvars, v->varattno - 1));
+        } else if (rte->rtekind == RTE_SUBQUERY && rte->subquery != nullptr &&
+                   rte->subquery->setOperations == nullptr) {
+            TargetEntry* tle = get_tle_by_resno(rte->subquery->targetList, v->varattno);
+            if (tle != nullptr && !tle->resjunk) {
+                under = reinterpret_cast<Node*>(tle->expr);
+                inner.level = rte->subquery;
+            }
+        }
+        // (The subquery's expression has the Var's type; its typmod may say more.)
+        if (under == nullptr || exprType(under) != v->vartype)
+            return node;
+        return through_subqueries_mutator(under, &inner);
+    }
+    if (IsA(node, Query))  // (a subquery expression's own levels are not this one's)
+        return node;
+    return expression_tree_mutator(node, as_mutator(through_subqueries_mutator), context);
+}
+
+}  // namespace
+
+Node* through_subqueries(Node* e, Query* level) {
+    LevelContext ctx{level, 0};
+    return through_subqueries_mutator(e, &ctx);
+}
+
+bool key_is_identity(Node* key, Query* level) {
+    return key_is_identity(through_subqueries(key, level));
+}
+
 bool key_is_identity(Node* key) {
     int32 typmod = exprTypmod(key);
     const Oid type = getBaseTypeAndTypmod(exprType(key), &typmod);

@@ -43,6 +43,17 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation);
 // (value_scales: extract(year FROM d), a numeric(p,s) column, integer arithmetic ...).
 bool key_is_identity(Node* key);
 
+// key_is_identity of an expression of the query level `level`, judged by what its Vars stand
+// for through subqueries in FROM and joins (a GROUP BY over `profit.o_year`, where the subquery
+// computes `extract(year FROM o_orderdate)`, has the subquery expression's scales).
+bool key_is_identity(Node* key, Query* level);
+
+// `e`, an expression of the query level `level`, with its Vars of subqueries in FROM and of
+// joins replaced by the expressions they stand for (recursively; set operations and
+// subquery expressions are not looked into). Its Vars then belong to several levels: good
+// for types and scales (value_scales), not for evaluation.
+Node* through_subqueries(Node* e, Query* level);
+
 // The display scales the values of the numeric expression `n` can have, as a bit set, or false
 // when they are not known.
 bool value_scales(Node* n, uint64_t* scales);
