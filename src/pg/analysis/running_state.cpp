@@ -137,7 +137,10 @@ Node* through_subqueries_mutator(Node* node, void* context) {
     auto* ctx = static_cast<LevelContext*>(context);
     if (IsA(node, Var)) {
         auto* v = reinterpret_cast<Var*>(node);
-        if (v->varlevelsup != 0 || v->varattno <= 0 || ctx->depth >= 32 || v->varno < 1 ||
+        // (A set operation's output columns are Vars of its leftmost branch that stand for
+        // every branch: not resolved.)
+        if (v->varlevelsup != 0 || v->varattno <= 0 || ctx->depth >= 32 ||
+            ctx->level->setOperations != nullptr || v->varno < 1 ||
             v->varno > list_length(ctx->level->rtable))
             return node;
         RangeTblEntry* rte = rt_fetch(v->varno, ctx->level->rtable);
