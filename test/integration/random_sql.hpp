@@ -722,6 +722,10 @@ class QueryGen {
             for (const auto& k : r.table->key)
                 out += (out.empty() ? "" : ", ") + r.name + "." + k;
         }
+        // A set-returning LATERAL item makes several rows of one row of the relations: its
+        // value tells them apart (rows equal in it are equal in every column).
+        for (const auto& k : lateral_keys_)
+            out += ", " + k;
         return out;
     }
 
@@ -840,6 +844,7 @@ class QueryGen {
                                 eg.expr(Type::Int, 1), eg.column_or_literal(Type::Int),
                                 ordinality ? "WITH ORDINALITY " : "", n, ordinality ? "v, o" : "v");
                 scope_.columns.push_back({fmt::format("un{}.v", n), Type::Int});
+                lateral_keys_.push_back(fmt::format("un{}.v", n));
                 return;
             }
             case 1: {
@@ -847,6 +852,7 @@ class QueryGen {
                 from_ += fmt::format(" CROSS JOIN LATERAL generate_series(0, ({}) % 3) AS gs{}(v)",
                                      eg.column_or_literal(Type::Int), n);
                 scope_.columns.push_back({fmt::format("gs{}.v", n), Type::Int});
+                lateral_keys_.push_back(fmt::format("gs{}.v", n));
                 return;
             }
             case 2: {
@@ -1554,7 +1560,8 @@ class QueryGen {
     std::string with_;  // WITH list of the query
     Scope scope_;
     std::string from_;
-    std::vector<Rel> rels_;  // the relations of from_
+    std::vector<Rel> rels_;                  // the relations of from_
+    std::vector<std::string> lateral_keys_;  // the values of set-returning LATERAL items
     std::vector<std::string> where_parts_;
     int sub_counter_ = 0;         // subquery aliases sq1, sq2, ...
     std::set<std::string> read_;  // tables read by subquery expressions
