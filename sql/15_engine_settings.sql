@@ -35,6 +35,35 @@ SELECT count(*) AS kept_delta_plans FROM pg_backend_memory_contexts
 WHERE name = 'CachedPlanSource' AND ident LIKE 'WITH __pgt%';
 RESET pg_trickle.use_prepared_statements;
 SET client_min_messages = notice;
+-- The plans are kept by the memory they hold, not by their number: a session (or pool worker)
+-- that refreshes 20 stream tables in turn keeps the plans of all 20, and refreshing them all
+-- again plans nothing new.
+CREATE TABLE tally (id int PRIMARY KEY, grp int NOT NULL, amount int NOT NULL);
+INSERT INTO tally SELECT g, g % 3, g FROM generate_series(1, 30) g;
+SET client_min_messages = warning;
+SELECT count(pgtrickle.create_stream_table('tally_' || k,
+    format('SELECT grp, count(*) AS n, sum(amount + %s) AS total FROM tally GROUP BY grp', k),
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h')) AS created
+FROM generate_series(1, 20) k;
+\c
+SET search_path = engine_settings, public;
+UPDATE tally SET amount = amount + 1 WHERE id = 1;
+SELECT count(pgtrickle.refresh_stream_table('tally_' || k)) AS refreshed
+FROM generate_series(1, 20) k;
+SELECT count(*) AS kept_delta_plans FROM pg_backend_memory_contexts
+WHERE name = 'CachedPlanSource' AND ident LIKE 'WITH __pgt%';
+UPDATE tally SET amount = amount + 1 WHERE id = 2;
+SELECT count(pgtrickle.refresh_stream_table('tally_' || k)) AS refreshed
+FROM generate_series(1, 20) k;
+SELECT count(*) AS kept_delta_plans FROM pg_backend_memory_contexts
+WHERE name = 'CachedPlanSource' AND ident LIKE 'WITH __pgt%';
+SELECT count(*) AS not_differential FROM generate_series(1, 20) k,
+    LATERAL (SELECT * FROM pgtrickle.get_refresh_history('tally_' || k, 1)) h
+WHERE h.action <> 'DIFFERENTIAL';
+SELECT count(pgtrickle.drop_stream_table('tally_' || k)) AS dropped
+FROM generate_series(1, 20) k;
+DROP TABLE tally;
+SET client_min_messages = notice;
 
 -- max_buffer_rows: more changes than that since the last refresh, and the refresh is FULL (with
 -- a NOTICE saying why); at most that many, DIFFERENTIAL. 0: no limit.

@@ -140,14 +140,18 @@ std::uint64_t Spi::run_cached(const std::string& sql, const std::vector<Value>& 
 
 namespace {
 
-// The plans execute_reused keeps, most recently used first. Bounded: a plan of a delta statement
-// over many relations holds megabytes (TPC-H Q8: about 2 MB), and a pool worker refreshes any
-// number of stream tables.
-constexpr std::size_t kReusedPlans = 16;
+// The plans execute_reused keeps, most recently used first. Bounded by the memory they hold: a
+// plan of a delta statement over many relations holds megabytes (TPC-H Q8: about 2 MB), one of a
+// single-table aggregate about 300 kB, and a pool worker refreshes any number of
+// stream tables, each in turn: a bound on their number below that number would keep none of
+// them until its next use. (The count is a bound too, for the index.)
+constexpr std::size_t kKeptPlanMemory = std::size_t{64} << 20;
+constexpr std::size_t kReusedPlans = 1024;
 struct KeptPlan {
     std::string key;
     SPIPlanPtr plan;
     int running = 0;  // executions in progress (a statement may refresh another stream table)
+    std::size_t memory = 0;  // what it held after its last execution (plan_memory)
 };
 std::list<KeptPlan> reused;
 std::unordered_map<std::string, std::list<KeptPlan>::iterator> reused_index;
@@ -219,6 +223,39 @@ std::string planner_settings() {
     return out;
 }
 
+// The memory a kept plan holds: its statement's analysed and rewritten trees and its generic plan
+// (made at its first execution, made again after an invalidation). Plain C.
+std::size_t plan_memory(SPIPlanPtr plan) {
+    std::size_t total = 0;
+    ListCell* lc;
+    foreach (lc, SPI_plan_get_plan_sources(plan)) {
+        auto* source = static_cast<CachedPlanSource*>(lfirst(lc));
+        total += MemoryContextMemAllocated(source->context, true);
+        if (source->gplan != nullptr)
+            total += MemoryContextMemAllocated(source->gplan->context, true);
+    }
+    return total;
+}
+
+// Frees the least recently used kept plans that are not running (never the most recent one)
+// while they hold more than kKeptPlanMemory or number more than kReusedPlans.
+void evict_kept_plans() {
+    std::size_t total = 0;
+    for (const auto& p : reused)
+        total += p.memory;
+    for (auto it = std::prev(reused.end());
+         (total > kKeptPlanMemory || reused.size() > kReusedPlans) && it != reused.begin();) {
+        auto victim = it--;
+        if (victim->running > 0)
+            continue;
+        total -= victim->memory;
+        SPIPlanPtr old = victim->plan;
+        reused_index.erase(victim->key);
+        reused.erase(victim);
+        pg_call([&] { SPI_freeplan(old); });
+    }
+}
+
 // Counts an execution of a kept plan for as long as it runs (an error included): a plan is not
 // freed while it runs.
 class Running {
@@ -259,29 +296,25 @@ QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>
             SPI_keepplan(p);
             return p;
         });
-        reused.push_front(KeptPlan{key, made, 0});
+        reused.push_front(KeptPlan{key, made, 0, 0});
         reused_index[key] = reused.begin();
-        // The least recently used plans that are not running go.
-        for (auto it = std::prev(reused.end());
-             reused.size() > kReusedPlans && it != reused.begin();) {
-            auto victim = it--;
-            if (victim->running > 0)
-                continue;
-            SPIPlanPtr old = victim->plan;
-            reused_index.erase(victim->key);
-            reused.erase(victim);
-            pg_call([&] { SPI_freeplan(old); });
-        }
     }
     KeptPlan& kept = reused.front();
-    Running running(kept);
-    SPIPlanPtr plan = kept.plan;
-    Snapshot snapshot = snapshot_;
-    int rc = pg_call([&] {
-        return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
-                                                          InvalidSnapshot, false, true, 0)
-                                   : SPI_execute_plan(plan, values, nulls, false, 0);
-    });
+    int rc = 0;
+    {
+        Running running(kept);
+        SPIPlanPtr plan = kept.plan;
+        Snapshot snapshot = snapshot_;
+        rc = pg_call([&] {
+            return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
+                                                              InvalidSnapshot, false, true, 0)
+                                       : SPI_execute_plan(plan, values, nulls, false, 0);
+        });
+        kept.memory = pg_call([&] { return plan_memory(plan); });
+    }
+    // (After the execution, which may have kept plans of its own: a statement that refreshed
+    // another stream table.)
+    evict_kept_plans();
     return copy_result(sql, rc);
 }
 
