@@ -274,6 +274,7 @@ class Running {
 QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>& params,
                                 const std::string& context) {
     const std::string key = planner_settings() + context + "\n" + sql;
+    evict_kept_plans();  // (the bound, after a failed execution)
     const Args a = text_args(params);
     const int nargs = a.n;
     Oid* types = a.types;
@@ -305,12 +306,19 @@ QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>
         Running running(kept);
         SPIPlanPtr plan = kept.plan;
         Snapshot snapshot = snapshot_;
-        rc = pg_call([&] {
-            return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
-                                                              InvalidSnapshot, false, true, 0)
-                                       : SPI_execute_plan(plan, values, nulls, false, 0);
-        });
-        kept.memory = pg_call([&] { return plan_memory(plan); });
+        try {
+            rc = pg_call([&] {
+                return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
+                                                                  InvalidSnapshot, false, true, 0)
+                                           : SPI_execute_plan(plan, values, nulls, false, 0);
+            });
+        } catch (...) {
+            // (A failed execution may have made its plan: counted, and bounded at the next
+            // call. plan_memory reads contexts and raises nothing.)
+            kept.memory = plan_memory(plan);
+            throw;
+        }
+        kept.memory = plan_memory(plan);
     }
     // (After the execution, which may have kept plans of its own: a statement that refreshed
     // another stream table.)
