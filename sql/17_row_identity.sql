@@ -224,6 +224,23 @@ SELECT x2, y, rx, n FROM by_x2;
 SELECT y, n FROM by_year_sub;
 SELECT v, n FROM by_x_sub;
 
+-- Row ids hash the key values with a separator byte between them: a value holding that byte
+-- (E'\x1e') is still one value. ('x<1e>y', 'z') and ('x', 'y<1e>z') are two groups.
+CREATE TABLE glued (id int PRIMARY KEY, a text, b text, v text);
+SELECT pgtrickle.create_stream_table('glued_d',
+    'SELECT a, b, max(v) AS mx FROM glued GROUP BY a, b HAVING count(*) > 0',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('glued_i',
+    'SELECT DISTINCT a, b FROM glued', refresh_mode => 'IMMEDIATE');
+INSERT INTO glued VALUES (1, E'x\x1ey', 'z', 'first');
+SELECT pgtrickle.refresh_stream_table('glued_d');
+INSERT INTO glued VALUES (2, 'x', E'y\x1ez', 'second');
+SELECT pgtrickle.refresh_stream_table('glued_d');
+SELECT replace(a, E'\x1e', '<1e>') AS a, replace(b, E'\x1e', '<1e>') AS b, mx
+FROM glued_d ORDER BY 1, 2;
+SELECT replace(a, E'\x1e', '<1e>') AS a, replace(b, E'\x1e', '<1e>') AS b
+FROM glued_i ORDER BY 1, 2;
+
 SELECT pgtrickle.drop_stream_table(pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'identity' ORDER BY pgt_id;
 DROP SCHEMA identity CASCADE;

@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <string>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "pg_trickle/core/hash.hpp"
 
 using namespace pgtrickle::core;
@@ -20,4 +26,20 @@ TEST(Hash, MultiSeparatesElements) {
     EXPECT_NE(hash_multi({std::nullopt}), hash_multi({""}));
     EXPECT_EQ(hash_multi({"x", std::nullopt}), hash_multi({"x", std::nullopt}));
     EXPECT_NE(hash_multi({"x"}), hash_multi({"x", ""}));
+}
+
+TEST(Hash, MultiElementsCannotForgeABoundary) {
+    // An element holding the separator byte is not two elements, whichever side it is on.
+    const std::string a = std::string("x") + '\x1E' + "y";
+    const std::string b = std::string("y") + '\x1E' + "z";
+    EXPECT_NE(hash_multi({a, "z"}), hash_multi({"x", b}));
+    // Nor can the escape byte stand in for it.
+    const std::string e1 = std::string("x") + '\x1D' + '\x01' + "y";
+    EXPECT_NE(hash_multi({a, "z"}), hash_multi({e1, "z"}));
+    const std::string e2 = std::string("x") + '\x1D';
+    EXPECT_NE(hash_multi({e2, "z"}), hash_multi({"x", std::string(1, '\x1D') + "z"}));
+    // Elements without either byte hash as before: xxh3 over the plain bytes and separators.
+    const std::string plain = std::string("ab") + '\x1E' + "c";
+    EXPECT_EQ(hash_multi({"ab", "c"}), std::bit_cast<std::int64_t>(XXH3_64bits_withSeed(
+                                           plain.data(), plain.size(), kHashSeed)));
 }

@@ -16,7 +16,8 @@ inline constexpr std::uint64_t kHashSeed = 0x517cc1b727220a95ULL;
 std::int64_t hash_text(std::optional<std::string_view> input);
 
 // xxh3-64 with kHashSeed over the elements separated by the byte 0x1E, NULL elements as
-// "\0NULL\0". Backs pgtrickle.pg_trickle_hash_multi(text[]).
+// "\0NULL\0"; inside an element the bytes 0x1E and 0x1D are escaped (0x1D 0x01, 0x1D 0x02), so
+// that elements cannot forge a boundary. Backs pgtrickle.pg_trickle_hash_multi(text[]).
 std::int64_t hash_multi(const std::vector<std::optional<std::string_view>>& inputs);
 
 }  // namespace pgtrickle::core

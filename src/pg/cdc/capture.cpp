@@ -105,7 +105,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
     // report it.
     auto present = spi.execute(
         "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attnum > 0"
-        " AND NOT attisdropped AND attgenerated = ''",
+        " AND NOT attisdropped",
         {id});
     std::set<std::string> source_columns;
     for (const auto& r : present.rows)
