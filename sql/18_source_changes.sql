@@ -23,6 +23,35 @@ SELECT id, g FROM gen_rows ORDER BY id;
 SELECT k, total FROM gen_sums ORDER BY k;
 SELECT id, g FROM gen_now ORDER BY id;
 
+-- A primary key added later on a column no stream table reads: the rows are identified by it
+-- from then on, so its change capture is rebuilt with it (and the next refresh is FULL).
+CREATE TABLE late_key (id int, k int NOT NULL, v int);
+INSERT INTO late_key SELECT i, 100 + i, i FROM generate_series(1, 100) i;
+SELECT pgtrickle.create_stream_table('late_key_rows', 'SELECT id, v FROM late_key',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER TABLE late_key ADD PRIMARY KEY (k);
+UPDATE late_key SET v = 0 WHERE id = 1;
+SELECT pgtrickle.refresh_stream_table('late_key_rows');
+SELECT action FROM pgtrickle.get_refresh_history('late_key_rows', 1);
+UPDATE late_key SET v = -1 WHERE id = 2;
+DELETE FROM late_key WHERE id = 3;
+SELECT pgtrickle.refresh_stream_table('late_key_rows');
+SELECT action FROM pgtrickle.get_refresh_history('late_key_rows', 1);
+SELECT id, v FROM late_key_rows WHERE id <= 6 ORDER BY id;
+SELECT count(*) AS differing FROM ((SELECT id, v FROM late_key_rows EXCEPT ALL SELECT id, v FROM late_key) UNION ALL (SELECT id, v FROM late_key EXCEPT ALL SELECT id, v FROM late_key_rows)) d;
+-- ... and when the key moves to another such column.
+ALTER TABLE late_key ADD COLUMN k2 int;
+UPDATE late_key SET k2 = k + 1000;
+ALTER TABLE late_key DROP CONSTRAINT late_key_pkey, ALTER k2 SET NOT NULL, ADD PRIMARY KEY (k2);
+UPDATE late_key SET v = 7 WHERE id = 4;
+SELECT pgtrickle.refresh_stream_table('late_key_rows');
+SELECT action FROM pgtrickle.get_refresh_history('late_key_rows', 1);
+UPDATE late_key SET v = 8 WHERE id = 5;
+SELECT pgtrickle.refresh_stream_table('late_key_rows');
+SELECT action FROM pgtrickle.get_refresh_history('late_key_rows', 1);
+SELECT id, v FROM late_key_rows WHERE id <= 6 ORDER BY id;
+SELECT count(*) AS differing FROM ((SELECT id, v FROM late_key_rows EXCEPT ALL SELECT id, v FROM late_key) UNION ALL (SELECT id, v FROM late_key EXCEPT ALL SELECT id, v FROM late_key_rows)) d;
+
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;
 DROP SCHEMA source_changes CASCADE;

@@ -35,6 +35,10 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
 // renamed, retyped). Empty when capture is unaffected.
 std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid);
 
+// Whether relid's primary key has a column its change buffer does not capture (a key added or
+// changed after capture began: the deltas identify rows by the key).
+bool key_uncaptured(Spi& spi, Oid relid);
+
 // Rebuilds capture of `relid` from scratch for its current columns; every stream table reading
 // it loses its frontier, so its next refresh is FULL.
 void rebuild_capture(Spi& spi, Oid relid);

@@ -221,6 +221,16 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
     return out;
 }
 
+bool key_uncaptured(Spi& spi, Oid relid) {
+    const auto buffered = buffer_columns(spi, relid);
+    if (!buffered)
+        return false;
+    for (const auto& k : primary_key(spi, relid))
+        if (std::find(buffered->begin(), buffered->end(), k) == buffered->end())
+            return true;
+    return false;
+}
+
 void rebuild_capture(Spi& spi, Oid relid) {
     {
         AsCatalogOwner owner;

@@ -87,12 +87,14 @@ void handle_altered_tables() {
     for (const auto& row : altered.rows) {
         Oid relid = static_cast<Oid>(std::stoul(*row[0]));
         auto broken = broken_capture_columns(spi, relid);
-        if (broken.empty())
+        // A primary key added or changed to columns the buffer lacks: capture is rebuilt with
+        // them (and the dependents refresh FULL, their buffered changes identified otherwise).
+        if (broken.empty() && !key_uncaptured(spi, relid))
             continue;
         std::string cols;
         for (const auto& c : broken)
             cols += (cols.empty() ? "" : ", ") + c;
-        if (guc::block_source_ddl) {
+        if (!broken.empty() && guc::block_source_ddl) {
             auto name = spi.execute("SELECT $1::oid::regclass::text", {*row[0]}).scalar();
             throw core::Error(
                 core::sqlstate::kObjectNotInPrerequisiteState,
