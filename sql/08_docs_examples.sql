@@ -345,7 +345,9 @@ ALTER TABLE returns ADD COLUMN noted_at timestamptz;
 DROP TABLE top2_orders;
 SELECT count(*) FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'top2_orders';
 ALTER TABLE returned_orders RENAME TO orders_returned;
-SELECT pgtrickle.refresh_stream_table('orders_returned');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+ALTER TABLE returns_by_region RENAME TO region_returns;
+SELECT pgtrickle.refresh_stream_table('region_returns');
 SELECT name FROM pgtrickle.pgt_status() WHERE name LIKE 'shop.%return%';
 SELECT name FROM pgtrickle.pgt_status();
 DROP EXTENSION pg_trickle;

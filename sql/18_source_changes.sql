@@ -52,6 +52,34 @@ SELECT action FROM pgtrickle.get_refresh_history('late_key_rows', 1);
 SELECT id, v FROM late_key_rows WHERE id <= 6 ORDER BY id;
 SELECT count(*) AS differing FROM ((SELECT id, v FROM late_key_rows EXCEPT ALL SELECT id, v FROM late_key) UNION ALL (SELECT id, v FROM late_key EXCEPT ALL SELECT id, v FROM late_key_rows)) d;
 
+-- DDL after which a stream table's query no longer runs, or returns other types: refused (an
+-- IMMEDIATE stream table's query runs in every write to the source, which would fail).
+SET client_min_messages = notice;
+CREATE TABLE acct (id int PRIMARY KEY, a int, amt numeric(10,2));
+INSERT INTO acct VALUES (1, 1, 1.25);
+SELECT pgtrickle.create_stream_table('acct_now', 'SELECT id, a, amt FROM acct',
+    refresh_mode => 'IMMEDIATE');
+ALTER TABLE acct RENAME COLUMN a TO a2;
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+ALTER TABLE acct RENAME TO acct2;
+ALTER TABLE acct ALTER COLUMN amt TYPE numeric(12,4);
+SET pg_trickle.block_source_ddl = off;
+ALTER TABLE acct RENAME COLUMN a TO a2;
+RESET pg_trickle.block_source_ddl;
+-- Changes its query does not see pass, and writes go on.
+ALTER TABLE acct ADD COLUMN note text;
+ALTER TABLE acct ALTER COLUMN note TYPE varchar(20);
+INSERT INTO acct VALUES (2, 2, 2.5, 'x');
+SELECT id, a, amt FROM acct_now ORDER BY id;
+-- The same for a DIFFERENTIAL stream table while block_source_ddl is on: renaming its source
+-- (which its query names).
+SELECT pgtrickle.create_stream_table('acct_later', 'SELECT id, amt FROM acct',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.drop_stream_table('acct_now');
+ALTER TABLE acct RENAME TO acct2;
+ALTER TABLE acct SET SCHEMA public;
+SET client_min_messages = warning;
+
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;
 DROP SCHEMA source_changes CASCADE;

@@ -5,6 +5,8 @@
 //    storage table takes its stream table's catalog row with it.
 //  - ProcessUtility hook: DROP EXTENSION pg_trickle first drops every stream table, so the
 //    extension leaves nothing behind (CASCADE is passed on to the storage tables' own drops).
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "pg_trickle/core/error.hpp"
@@ -15,7 +17,9 @@
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/query_analysis.hpp"
 #include "pg_trickle/pg/spi.hpp"
+#include "refresh/scopes.hpp"
 
 namespace pgtrickle::pg {
 
@@ -76,37 +80,115 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
     spi.finish();
 }
 
+// Why stream table `st`'s defining query no longer describes its storage after DDL on one of
+// its sources, or "" when it still does: the query no longer analyses (a source or a column
+// renamed, dropped, moved to another schema: the stored text names them), or one of its output
+// columns has another type or modifier than the stored column (a retyped column:
+// the storage would round, truncate or refuse the new values). Analysed as the stream table's
+// owner (who reads its sources), in a subtransaction (the analysis raises the user's error).
+std::string definition_broken(Spi& spi, const StreamTable& st) {
+    std::string why;
+    AsOwner as_owner(relation_owner(st.relid));
+    Subtransaction sub;
+    try {
+        const AnalyzedQuery q = analyze_query(st.defining_query);
+        auto stored = spi.execute(
+            "SELECT a.attname, a.atttypid, a.atttypmod"
+            " FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0"
+            "   AND NOT a.attisdropped AND a.attname NOT LIKE '\\_\\_pgt\\_%'",
+            {std::to_string(st.relid)});
+        if (stored.rows.size() != q.columns.size())
+            why = "its query returns other columns";
+        for (const auto& c : q.columns) {
+            const auto it = std::find_if(stored.rows.begin(), stored.rows.end(),
+                                         [&](const Row& r) { return *r[0] == c.name; });
+            if (it == stored.rows.end()) {
+                why = fmt::format("its query no longer returns column {}", c.name);
+            } else if (std::stoul(*(*it)[1]) != c.type || std::stol(*(*it)[2]) != c.typmod) {
+                why = fmt::format("its column {} would now be of type {}", c.name, c.type_sql);
+            }
+            if (!why.empty())
+                break;
+        }
+        sub.commit();
+    } catch (const PgException& e) {
+        const std::string message = e.what();
+        why = "its query no longer runs: " + message.substr(0, message.find('\n'));
+    }
+    return why;
+}
+
 void handle_altered_tables() {
     Spi spi;
+    // Sources with a change buffer, and sources of any stream table (IMMEDIATE ones have none).
     auto altered = spi.execute(
         "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
         " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class b"
+        "   AND (EXISTS (SELECT 1 FROM pg_catalog.pg_class b"
         "     WHERE b.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
-        "       AND b.relname = 'changes_' || d.objid)");
+        "       AND b.relname = 'changes_' || d.objid)"
+        "     OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep"
+        "       WHERE dep.source_relid = d.objid))");
     for (const auto& row : altered.rows) {
-        Oid relid = static_cast<Oid>(std::stoul(*row[0]));
-        auto broken = broken_capture_columns(spi, relid);
-        // A primary key added or changed to columns the buffer lacks: capture is rebuilt with
-        // them (and the dependents refresh FULL, their buffered changes identified otherwise).
-        if (broken.empty() && !key_uncaptured(spi, relid))
-            continue;
-        std::string cols;
-        for (const auto& c : broken)
-            cols += (cols.empty() ? "" : ", ") + c;
+        const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
+        auto name = [&] {
+            return spi.execute("SELECT $1::oid::regclass::text", {*row[0]})
+                .scalar()
+                .value_or(*row[0]);
+        };
+        // Captured columns dropped, renamed or retyped.
+        const bool buffered = OidIsValid(buffer_oid(relid));
+        const auto broken =
+            buffered ? broken_capture_columns(spi, relid) : std::vector<std::string>{};
         if (!broken.empty() && guc::block_source_ddl) {
-            auto name = spi.execute("SELECT $1::oid::regclass::text", {*row[0]}).scalar();
+            std::string cols;
+            for (const auto& c : broken)
+                cols += (cols.empty() ? "" : ", ") + c;
             throw core::Error(
                 core::sqlstate::kObjectNotInPrerequisiteState,
                 fmt::format("ALTER TABLE on {} would break change capture of column(s) {} used "
                             "by stream tables",
-                            name.value_or(*row[0]), cols),
+                            name(), cols),
                 "Columns that stream tables read may not be dropped, renamed or retyped while "
                 "pg_trickle.block_source_ddl is on.",
                 "Drop or alter those stream tables first, or SET pg_trickle.block_source_ddl = "
                 "off to allow it (their next refresh is then FULL).");
         }
-        rebuild_capture(spi, relid);
+        // Stream tables whose query the DDL broke (the source renamed or moved, a column it
+        // reads renamed or retyped): refused while block_source_ddl is on, and always for
+        // IMMEDIATE ones (their triggers run the query in every statement writing to the
+        // source: each such write would fail).
+        for (const std::int64_t id : catalog::dependents_of(spi, relid)) {
+            const auto st = catalog::find_by_id(spi, id);
+            const bool immediate = st && st->refresh_mode == "IMMEDIATE";
+            if (!st || (!guc::block_source_ddl && !immediate))
+                continue;
+            const std::string why = definition_broken(spi, *st);
+            if (why.empty())
+                continue;
+            throw core::Error(
+                core::sqlstate::kObjectNotInPrerequisiteState,
+                fmt::format("ALTER on {} would break stream table {}: {}", name(),
+                            st->display_name(), why),
+                immediate ? "An IMMEDIATE stream table runs its query in every statement that "
+                            "writes to its sources: the change would make those statements fail."
+                          : "Sources that stream tables read may not be renamed or moved, nor "
+                            "the columns they read renamed or retyped, while "
+                            "pg_trickle.block_source_ddl is on.",
+                immediate
+                    ? "Drop the stream table before this change and create it again after it, "
+                      "or first switch it to FULL with alter_stream_table(refresh_mode => "
+                      "'FULL') and SET pg_trickle.block_source_ddl = off (then give it a query "
+                      "for the new shape with alter_stream_table(query => ...))."
+                    : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
+                      "allow it (its refreshes then fail until alter_stream_table(query => ...) "
+                      "gives it a query for the new shape).");
+        }
+        // Capture rebuilt for the source's columns as they are now; also when a primary key
+        // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
+        // The dependents then refresh FULL (their buffered changes are gone).
+        if (buffered && (!broken.empty() || key_uncaptured(spi, relid)))
+            rebuild_capture(spi, relid);
     }
     spi.finish();
 }
