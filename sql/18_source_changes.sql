@@ -78,6 +78,26 @@ SELECT pgtrickle.create_stream_table('acct_later', 'SELECT id, amt FROM acct',
 SELECT pgtrickle.drop_stream_table('acct_now');
 ALTER TABLE acct RENAME TO acct2;
 ALTER TABLE acct SET SCHEMA public;
+-- A source of a DIFFERENTIAL or IMMEDIATE stream table may not become part of an inheritance
+-- tree: writes through the parent would bypass its change capture. (FULL ones may.)
+CREATE TABLE plain (id int PRIMARY KEY, v int);
+INSERT INTO plain VALUES (1, 1);
+SELECT pgtrickle.create_stream_table('plain_d', 'SELECT id, v FROM plain',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('plain_i', 'SELECT id, v FROM plain',
+    refresh_mode => 'IMMEDIATE');
+CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id);
+ALTER TABLE parted ATTACH PARTITION plain FOR VALUES FROM (1) TO (100);
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+CREATE TABLE plain_child () INHERITS (plain);
+CREATE TABLE other_parent (id int, v int);
+ALTER TABLE plain INHERIT other_parent;
+SELECT pgtrickle.drop_stream_table('plain_i');
+SELECT pgtrickle.alter_stream_table('plain_d', refresh_mode => 'FULL');
+ALTER TABLE parted ATTACH PARTITION plain FOR VALUES FROM (1) TO (100);
+INSERT INTO parted VALUES (2, 2);
+SELECT pgtrickle.refresh_stream_table('plain_d');
+SELECT id, v FROM plain_d ORDER BY id;
 SET client_min_messages = warning;
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)

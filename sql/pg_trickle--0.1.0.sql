@@ -440,13 +440,15 @@ RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_sql_drop';
 CREATE EVENT TRIGGER pg_trickle_drop_tracker ON sql_drop
     EXECUTE FUNCTION pgtrickle._on_sql_drop();
 
--- ALTER TABLE on a source: refused when it would break change capture
--- (pg_trickle.block_source_ddl), else capture is rebuilt.
+-- ALTER TABLE on a source: refused when it would break change capture or a stream table's
+-- query (pg_trickle.block_source_ddl), else capture is rebuilt. ALTER / CREATE [FOREIGN] TABLE
+-- that would put a source of a DIFFERENTIAL or IMMEDIATE stream table in an inheritance tree:
+-- refused.
 CREATE FUNCTION pgtrickle._on_ddl_end()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_ddl_end';
 
 CREATE EVENT TRIGGER pg_trickle_ddl_tracker ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER FOREIGN TABLE', 'CREATE FOREIGN TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_end();
 
 ------------------------------------------------------------------------------------------------

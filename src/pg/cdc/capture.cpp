@@ -55,10 +55,12 @@ void run_all(Spi& spi, const std::vector<std::string>& statements) {
 }  // namespace
 
 bool capturable(Spi& spi, Oid relid) {
-    // Not a partition: a statement on its partitioned table fires the partitioned table's
-    // statement triggers, not the partition's, whose capture would miss those changes.
+    // Not a partition, nor any other member of an inheritance tree: a statement on the parent
+    // fires the parent's statement triggers, not the child's, whose capture would miss those
+    // changes (and a parent's statements read and change its children's rows too).
     auto r = spi.execute(
         "SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition"
+        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
         " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
         {std::to_string(relid)});
     return r.scalar() == Value("t");

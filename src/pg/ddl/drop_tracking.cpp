@@ -120,6 +120,41 @@ std::string definition_broken(Spi& spi, const StreamTable& st) {
 
 void handle_altered_tables() {
     Spi spi;
+    // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
+    // inheritance tree (ATTACH PARTITION, INHERIT, CREATE TABLE ... INHERITS): statements on the
+    // parent read and write the children's rows, and fire only the parent's statement triggers,
+    // so change capture on the source would miss changes made through the parent (or to the
+    // children of a source that is the parent). Such sources are refused when a stream table is
+    // created; the DDL is refused here, whatever block_source_ddl says (allowed, the stream
+    // table would go stale without an error).
+    auto inherited = spi.execute(R"sql(
+SELECT x.source, x.st, x.refresh_mode, x.relid FROM (
+    SELECT DISTINCT s.oid::pg_catalog.regclass::text AS source,
+           st.pgt_schema || '.' || st.pgt_name AS st, st.refresh_mode, s.oid AS relid
+    FROM pg_catalog.pg_event_trigger_ddl_commands() d
+    JOIN pg_catalog.pg_inherits i ON d.objid IN (i.inhrelid, i.inhparent)
+    JOIN pg_catalog.pg_class s ON s.oid IN (i.inhrelid, i.inhparent)
+    JOIN pgtrickle.pgt_dependencies dep ON dep.source_relid = s.oid
+    JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = dep.pgt_id
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass) x
+ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
+    if (!inherited.empty() && *inherited.rows[0][2] != "FULL") {
+        const Row& r = inherited.rows[0];
+        throw core::Error(
+            core::sqlstate::kObjectNotInPrerequisiteState,
+            fmt::format("{} would become part of an inheritance tree (a partition, a parent or a "
+                        "child), but {} stream table {} reads it",
+                        *r[0], *r[2], *r[1]),
+            "Writes through a parent table do not fire the statement triggers of its children, "
+            "which capture the changes DIFFERENTIAL and IMMEDIATE stream tables are maintained "
+            "from.",
+            "Switch the stream table to FULL first (alter_stream_table(refresh_mode => 'FULL')), "
+            "or drop it.");
+    }
+    // Only FULL stream tables read them: their capture, which tells a FULL refresh whether
+    // anything changed, goes (capturable() is false now); they refresh at every schedule.
+    for (const auto& r : inherited.rows)
+        sync_capture(spi, static_cast<Oid>(std::stoul(*r[3])));
     // Sources with a change buffer, and sources of any stream table (IMMEDIATE ones have none).
     auto altered = spi.execute(
         "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
@@ -158,7 +193,11 @@ void handle_altered_tables() {
         // reads renamed or retyped): refused while block_source_ddl is on, and always for
         // IMMEDIATE ones (their triggers run the query in every statement writing to the
         // source: each such write would fail).
-        for (const std::int64_t id : catalog::dependents_of(spi, relid)) {
+        // (Not for DDL pg_trickle's own functions run, as alter_stream_table does on its way
+        // from one definition to the next: this event trigger is then a nested entry point.)
+        const bool own_ddl = entry_depth() > 1;
+        for (const std::int64_t id :
+             own_ddl ? std::vector<std::int64_t>{} : catalog::dependents_of(spi, relid)) {
             const auto st = catalog::find_by_id(spi, id);
             const bool immediate = st && st->refresh_mode == "IMMEDIATE";
             if (!st || (!guc::block_source_ddl && !immediate))
