@@ -84,8 +84,8 @@ CREATE INDEX ON cap (v);
 INSERT INTO cap VALUES (3, 30, 1);
 SELECT pgtrickle.refresh_stream_table('cap_st');
 SELECT id, v FROM cap_st ORDER BY id;
--- With the guard off the DDL is allowed: capture is rebuilt, writes keep working, and the next
--- refresh is FULL (and fails here, since the query still names the old column).
+-- With the guard off the DDL is allowed: capture is rebuilt, writes keep working, and the
+-- stream table, whose query names the old column, goes into ERROR until it gets a new query.
 SET pg_trickle.block_source_ddl = off;
 ALTER TABLE cap RENAME COLUMN v TO v2;
 INSERT INTO cap VALUES (4, 40, 2);

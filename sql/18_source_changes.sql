@@ -78,6 +78,27 @@ SELECT pgtrickle.create_stream_table('acct_later', 'SELECT id, amt FROM acct',
 SELECT pgtrickle.drop_stream_table('acct_now');
 ALTER TABLE acct RENAME TO acct2;
 ALTER TABLE acct SET SCHEMA public;
+-- With block_source_ddl off it is allowed, and the stream table goes into ERROR until it is
+-- given its query again (a retyped column: its rows would be rounded into numeric(10,2)).
+SET pg_trickle.block_source_ddl = off;
+ALTER TABLE acct ALTER COLUMN amt TYPE numeric(12,4);
+RESET pg_trickle.block_source_ddl;
+UPDATE acct SET amt = 1.2345 WHERE id = 1;
+SELECT status, last_error_message FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'acct_later';
+SELECT pgtrickle.alter_stream_table('acct_later', query => 'SELECT id, amt FROM acct');
+SELECT id, amt FROM acct_later ORDER BY id;
+-- A column added to the storage table by hand, and a stream table already in ERROR, hold up
+-- no DDL on the sources.
+ALTER TABLE acct_later ADD COLUMN remark text;
+ALTER TABLE acct ADD COLUMN zz int;
+CREATE TABLE side (id int PRIMARY KEY, c int);
+SELECT pgtrickle.create_stream_table('acct_side', 'SELECT acct.id, side.c FROM acct JOIN side USING (id)',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SET pg_trickle.block_source_ddl = off;
+ALTER TABLE side RENAME COLUMN c TO c2;
+RESET pg_trickle.block_source_ddl;
+ALTER TABLE acct ADD COLUMN zz2 int;
+SELECT pgt_name, status FROM pgtrickle.pgt_stream_tables WHERE pgt_name LIKE 'acct%' ORDER BY 1;
 -- A source of a DIFFERENTIAL or IMMEDIATE stream table may not become part of an inheritance
 -- tree: writes through the parent would bypass its change capture. (FULL ones may.)
 CREATE TABLE plain (id int PRIMARY KEY, v int);

@@ -11,10 +11,8 @@ extern "C" {
 PG_MODULE_MAGIC;
 
 static void pgt_xact_callback(XactEvent event, void*) {
-    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
         pgtrickle::pg::reset_internal_writes();
-        pgtrickle::pg::reset_entry_depth();
-    }
     pgtrickle::pg::immediate_xact_event(event);
 }
 

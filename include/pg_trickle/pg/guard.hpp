@@ -81,35 +81,12 @@ void capture_current_exception(ErrorReport& report) noexcept;
 [[noreturn]] void raise(const ErrorReport& report);
 }  // namespace detail
 
-namespace detail {
-// How many SQL-callable entry points of pg_trickle are running (nested ones included).
-inline int entry_depth = 0;
-struct EntryScope {
-    EntryScope() { ++entry_depth; }
-    ~EntryScope() { --entry_depth; }
-    EntryScope(const EntryScope&) = delete;
-    EntryScope& operator=(const EntryScope&) = delete;
-};
-}  // namespace detail
-
-// How many of pg_trickle's SQL-callable entry points are running in this backend: 2 in an event
-// trigger fired by DDL that one of pg_trickle's own functions ran.
-inline int entry_depth() {
-    return detail::entry_depth;
-}
-
-// After an aborted transaction (nothing of pg_trickle runs any more).
-inline void reset_entry_depth() {
-    detail::entry_depth = 0;
-}
-
 // Runs the body of an SQL-callable entry point; converts any exception into an ereport(ERROR)
 // raised only after the body's C++ frames are gone.
 template <typename Fn>
 auto pg_guard(Fn&& fn) -> decltype(fn()) {
     detail::ErrorReport report;
     try {
-        detail::EntryScope scope;  // (ended before the error is raised: raise() longjmps)
         return fn();
     } catch (...) {
         detail::capture_current_exception(report);

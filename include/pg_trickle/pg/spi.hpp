@@ -27,6 +27,11 @@ struct QueryResult {
     Value scalar() const { return rows.empty() || rows[0].empty() ? Value{} : rows[0][0]; }
 };
 
+// Whether a statement pg_trickle runs through Spi is executing right now: an event trigger
+// fired while it is was fired by pg_trickle's own DDL (as alter_stream_table's on its way from
+// one definition to the next), not by the user's.
+bool running_own_statement();
+
 // One SPI connection for the lifetime of the object. finish() must be called on the success
 // path; after an error the transaction abort cleans SPI up, so the destructor does nothing.
 class Spi {

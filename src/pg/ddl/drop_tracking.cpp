@@ -83,7 +83,7 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
 // Why stream table `st`'s defining query no longer describes its storage after DDL on one of
 // its sources, or "" when it still does: the query no longer analyses (a source or a column
 // renamed, dropped, moved to another schema: the stored text names them), or one of its output
-// columns has another type or modifier than the stored column (a retyped column:
+// columns has another type, modifier or collation than the stored column (a retyped column:
 // the storage would round, truncate or refuse the new values). Analysed as the stream table's
 // owner (who reads its sources), in a subtransaction (the analysis raises the user's error).
 std::string definition_broken(Spi& spi, const StreamTable& st) {
@@ -93,18 +93,17 @@ std::string definition_broken(Spi& spi, const StreamTable& st) {
     try {
         const AnalyzedQuery q = analyze_query(st.defining_query);
         auto stored = spi.execute(
-            "SELECT a.attname, a.atttypid, a.atttypmod"
+            "SELECT a.attname, a.atttypid, a.atttypmod, a.attcollation"
             " FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0"
             "   AND NOT a.attisdropped AND a.attname NOT LIKE '\\_\\_pgt\\_%'",
             {std::to_string(st.relid)});
-        if (stored.rows.size() != q.columns.size())
-            why = "its query returns other columns";
         for (const auto& c : q.columns) {
             const auto it = std::find_if(stored.rows.begin(), stored.rows.end(),
                                          [&](const Row& r) { return *r[0] == c.name; });
             if (it == stored.rows.end()) {
                 why = fmt::format("its query no longer returns column {}", c.name);
-            } else if (std::stoul(*(*it)[1]) != c.type || std::stol(*(*it)[2]) != c.typmod) {
+            } else if (std::stoul(*(*it)[1]) != c.type || std::stol(*(*it)[2]) != c.typmod ||
+                       (OidIsValid(c.collation) && std::stoul(*(*it)[3]) != c.collation)) {
                 why = fmt::format("its column {} would now be of type {}", c.name, c.type_sql);
             }
             if (!why.empty())
@@ -192,19 +191,35 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
         // Stream tables whose query the DDL broke (the source renamed or moved, a column it
         // reads renamed or retyped): refused while block_source_ddl is on, and always for
         // IMMEDIATE ones (their triggers run the query in every statement writing to the
-        // source: each such write would fail).
-        // (Not for DDL pg_trickle's own functions run, as alter_stream_table does on its way
-        // from one definition to the next: this event trigger is then a nested entry point.)
-        const bool own_ddl = entry_depth() > 1;
+        // source: each such write would fail); with it off, the others go into ERROR.
+        // (Not for DDL pg_trickle runs itself, as alter_stream_table does on its way from one
+        // definition to the next.)
+        const bool own_ddl = running_own_statement();
         for (const std::int64_t id :
              own_ddl ? std::vector<std::int64_t>{} : catalog::dependents_of(spi, relid)) {
             const auto st = catalog::find_by_id(spi, id);
             const bool immediate = st && st->refresh_mode == "IMMEDIATE";
-            if (!st || (!guc::block_source_ddl && !immediate))
+            // (One already in ERROR, as after a source renamed with block_source_ddl off, is
+            // not this DDL's doing: it does not hold up DDL on its other sources.)
+            if (!st || st->status == "ERROR")
                 continue;
             const std::string why = definition_broken(spi, *st);
             if (why.empty())
                 continue;
+            if (!guc::block_source_ddl && !immediate) {
+                // Allowed: the stream table goes into ERROR (a refresh would fail, or store
+                // the new values in columns of the old type) until it is given its query again.
+                AsCatalogOwner owner;
+                spi.run(
+                    "UPDATE pgtrickle.pgt_stream_tables SET status = 'ERROR',"
+                    " last_error_message = $2, last_error_at = now(), updated_at = now()"
+                    " WHERE pgt_id = $1::bigint",
+                    {std::to_string(id),
+                     fmt::format("after ALTER on {}, {}; give it its query again with "
+                                 "alter_stream_table(query => ...)",
+                                 name(), why)});
+                continue;
+            }
             throw core::Error(
                 core::sqlstate::kObjectNotInPrerequisiteState,
                 fmt::format("ALTER on {} would break stream table {}: {}", name(),
@@ -220,7 +235,7 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
                       "'FULL') and SET pg_trickle.block_source_ddl = off (then give it a query "
                       "for the new shape with alter_stream_table(query => ...))."
                     : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
-                      "allow it (its refreshes then fail until alter_stream_table(query => ...) "
+                      "allow it (it then goes into ERROR until alter_stream_table(query => ...) "
                       "gives it a query for the new shape).");
         }
         // Capture rebuilt for the source's columns as they are now; also when a primary key

@@ -42,6 +42,22 @@ void Spi::finish() {
 }
 
 namespace {
+// How many statements pg_trickle runs through Spi are executing in this backend (nested ones
+// included): DDL that fires an event trigger while this is above 0 is pg_trickle's own.
+int own_statements = 0;
+struct OwnStatement {
+    OwnStatement() { ++own_statements; }
+    ~OwnStatement() { --own_statements; }
+    OwnStatement(const OwnStatement&) = delete;
+    OwnStatement& operator=(const OwnStatement&) = delete;
+};
+}  // namespace
+
+bool running_own_statement() {
+    return own_statements > 0;
+}
+
+namespace {
 
 // Parameters as SPI wants them: all text, in palloc'd arrays (plain C memory, freed with the SPI
 // procedure context).
@@ -85,6 +101,7 @@ QueryResult Spi::execute(const std::string& sql, const std::vector<Value>& param
     char* nulls = a.nulls;
     const char* query = sql.c_str();
     Snapshot snapshot = snapshot_;
+    OwnStatement own;
     int rc = pg_call([&] {
         if (snapshot != nullptr) {
             SPIPlanPtr plan = SPI_prepare(query, nargs, types);
@@ -126,6 +143,7 @@ QueryResult Spi::execute_cached(const std::string& sql, const std::vector<Value>
         plans.emplace(sql, plan);
     }
     Snapshot snapshot = snapshot_;
+    OwnStatement own;
     int rc = pg_call([&] {
         return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
                                                           InvalidSnapshot, false, true, 0)
@@ -306,6 +324,7 @@ QueryResult Spi::execute_reused(const std::string& sql, const std::vector<Value>
         Running running(kept);
         SPIPlanPtr plan = kept.plan;
         Snapshot snapshot = snapshot_;
+        OwnStatement own;
         try {
             rc = pg_call([&] {
                 return snapshot != nullptr ? SPI_execute_snapshot(plan, values, nulls, snapshot,
@@ -338,6 +357,7 @@ SPIPlanPtr Spi::prepare_kept(const std::string& sql) {
 }
 
 QueryResult Spi::execute_plan(SPIPlanPtr plan, const std::string& sql) {
+    OwnStatement own;
     int rc = pg_call([&] { return SPI_execute_plan(plan, nullptr, nullptr, false, 0); });
     return copy_result(sql, rc);
 }
