@@ -131,7 +131,10 @@ SELECT x.source, x.st, x.refresh_mode, x.relid FROM (
     SELECT DISTINCT s.oid::pg_catalog.regclass::text AS source,
            st.pgt_schema || '.' || st.pgt_name AS st, st.refresh_mode, s.oid AS relid
     FROM pg_catalog.pg_event_trigger_ddl_commands() d
-    JOIN pg_catalog.pg_inherits i ON d.objid IN (i.inhrelid, i.inhparent)
+    CROSS JOIN LATERAL (  -- (two index scans, not a scan of every inheritance link)
+        SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = d.objid
+        UNION ALL
+        SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhparent = d.objid) i
     JOIN pg_catalog.pg_class s ON s.oid IN (i.inhrelid, i.inhparent)
     JOIN pgtrickle.pgt_dependencies dep ON dep.source_relid = s.oid
     JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = dep.pgt_id
