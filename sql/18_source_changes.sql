@@ -119,7 +119,52 @@ ALTER TABLE parted ATTACH PARTITION plain FOR VALUES FROM (1) TO (100);
 INSERT INTO parted VALUES (2, 2);
 SELECT pgtrickle.refresh_stream_table('plain_d');
 SELECT id, v FROM plain_d ORDER BY id;
+-- Sources that cannot be captured: a system catalog table is read FULL only (no trigger may be
+-- created on it); pg_trickle's own tables are no sources at all, and its schemas hold no
+-- stream tables.
+SELECT pgtrickle.create_stream_table('catalog_rels',
+    'SELECT count(*) AS n FROM pg_catalog.pg_class WHERE relname = ''acct''',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+SELECT pgtrickle.create_stream_table('catalog_rels',
+    'SELECT count(*) AS n FROM pg_catalog.pg_class WHERE relname = ''acct''',
+    refresh_mode => 'FULL', schedule => '1h');
+SELECT n FROM catalog_rels;
+SELECT pgtrickle.create_stream_table('own_catalog', 'SELECT pgt_id FROM pgtrickle.pgt_stream_tables',
+    refresh_mode => 'FULL', schedule => '1h');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+SELECT pgtrickle.create_stream_table('pgtrickle_changes.mine', 'SELECT id FROM acct',
+    refresh_mode => 'FULL', schedule => '1h');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+-- A fraction too small for a normal double is stored and read back like any other.
+SELECT pgtrickle.alter_stream_table('acct_later', max_delta_fraction => 1e-310);
+SELECT pgtrickle.refresh_stream_table('acct_later');
+SELECT max_delta_fraction > 0 AS stored FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'acct_later';
+SELECT pgtrickle.alter_stream_table('acct_later', max_delta_fraction => 0.5);
+-- An owner who may no longer read a source: the differential refresh fails with 42501, as a
+-- FULL one does (it reads change buffers, not the source, so nothing else would check).
+CREATE ROLE pgt_src_owner;
+GRANT USAGE ON SCHEMA source_changes TO pgt_src_owner;
+GRANT CREATE ON SCHEMA source_changes TO pgt_src_owner;
+CREATE TABLE guarded (id int PRIMARY KEY, v int);
+GRANT SELECT ON guarded TO pgt_src_owner;
+SET ROLE pgt_src_owner;
+SELECT pgtrickle.create_stream_table('guarded_rows', 'SELECT id, v FROM guarded',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+RESET ROLE;
+REVOKE SELECT ON guarded FROM pgt_src_owner;
+INSERT INTO guarded VALUES (1, 1);
+SELECT pgtrickle.refresh_stream_table('guarded_rows');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+SELECT count(*) AS rows_seen FROM guarded_rows;
+GRANT SELECT (id, v) ON guarded TO pgt_src_owner;
+SELECT pgtrickle.refresh_stream_table('guarded_rows');
+SELECT count(*) AS rows_seen FROM guarded_rows;
 SET client_min_messages = warning;
+SELECT pgtrickle.drop_stream_table('guarded_rows');
+REVOKE ALL ON guarded FROM pgt_src_owner;
+REVOKE ALL ON SCHEMA source_changes FROM pgt_src_owner;
+DROP ROLE pgt_src_owner;
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;

@@ -418,6 +418,12 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
         // partition's: the partition's capture would miss its changes.)
         if (pg_call([&] { return get_rel_relispartition(rte->relid); }))
             return "partitions of a partitioned table as sources";
+        // (Nor of an inheritance parent, whose statements change the child's rows.)
+        if (pg_call([&] { return has_superclass(rte->relid); }))
+            return "inheritance children as sources";
+        // (No trigger may be created on a system catalog.)
+        if (pg_call([&] { return IsCatalogRelationOid(rte->relid); }))
+            return "system catalog tables as sources";
         rte_relid[rti] = rte->relid;
         out.filters[rte->relid].push_back(
             {change_filter(q, rti, rte->relid), partner_filters(q, rti, rte->relid, parent)});

@@ -2,6 +2,8 @@
 // CTEs and sublinks included), and a deparse under an empty search path.
 #include "pg_trickle/pg/query_analysis.hpp"
 
+#include <cstring>
+
 #include <set>
 
 #include <fmt/format.h>
@@ -335,6 +337,17 @@ AnalyzedQuery analyze_query(const std::string& query) {
             throw core::unsupported(
                 fmt::format("stream tables cannot read temporary table \"{}\"", relname),
                 "Stream tables are refreshed by other sessions, which cannot see it.");
+        }
+        // Not pg_trickle's own catalog and change buffers (capture on them would capture
+        // pg_trickle's own bookkeeping).
+        const char* nspname = pg_call([&] { return get_namespace_name(get_rel_namespace(relid)); });
+        if (nspname != nullptr && (std::strcmp(nspname, "pgtrickle") == 0 ||
+                                   std::strcmp(nspname, "pgtrickle_changes") == 0)) {
+            const char* relname = pg_call([&] { return get_rel_name(relid); });
+            throw core::unsupported(
+                fmt::format("stream tables cannot read {}.{}", nspname, relname),
+                "The tables of pg_trickle's own schemas are its catalog and change buffers.",
+                "Query pg_trickle's monitoring functions and views instead.");
         }
         out.sources.push_back({relid, source_type_for(relkind)});
     }

@@ -157,6 +157,12 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     StreamTable st;
     st.schema = qn.schema ? *qn.schema : creation_schema(spi);
     st.name = qn.name;
+    if (st.schema == "pgtrickle" || st.schema == "pgtrickle_changes" || st.schema == "pg_catalog" ||
+        st.schema == "information_schema")
+        throw core::Error(core::sqlstate::kInsufficientPrivilege,
+                          fmt::format("stream tables cannot be created in schema {}", st.schema),
+                          "That schema belongs to pg_trickle or to the system.",
+                          "Create it in a schema of your own.");
 
     Definition def = prepare_definition(spi, query, 0);
     core::RefreshMode mode = choose_mode(def, requested, st.display_name());

@@ -2,6 +2,8 @@
 // pgt_stream_tables, so a renamed storage table is still found under its new name.
 #include "pg_trickle/pg/catalog.hpp"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include "pg_trickle/core/error.hpp"
@@ -68,7 +70,8 @@ StreamTable from_row(const Row& r) {
     if (r[16])
         st.max_differential_joins = std::stoi(*r[16]);
     if (r[17])
-        st.max_delta_fraction = std::stod(*r[17]);
+        // (strtod: std::stod refuses a subnormal such as 1e-310, which float8 stores.)
+        st.max_delta_fraction = std::strtod(r[17]->c_str(), nullptr);
     st.refresh_tier = *r[18];
     st.effective_refresh_mode = r[19];
     st.frontier = r[20];

@@ -61,6 +61,7 @@ bool capturable(Spi& spi, Oid relid) {
     auto r = spi.execute(
         "SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition"
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
+        "   AND c.relnamespace <> 'pg_catalog'::pg_catalog.regnamespace"
         " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
         {std::to_string(relid)});
     return r.scalar() == Value("t");
