@@ -219,7 +219,7 @@ void remove(Spi& spi, std::int64_t pgt_id) {
 
 std::vector<Dependency> dependencies(Spi& spi, std::int64_t pgt_id) {
     std::vector<Dependency> out;
-    auto res = spi.execute(
+    auto res = spi.execute_cached(  // (read at every differential refresh: check_owner_reads)
         "SELECT source_relid, source_type, pg_catalog.array_to_string(columns_used, chr(1))"
         " FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1::bigint ORDER BY source_relid",
         {std::to_string(pgt_id)});
