@@ -21,6 +21,11 @@ struct RefreshResult {
 // Advisory lock namespace of the refresh lock: the two-key form keeps our keys (class 'pgtr',
 // pgt_id) apart from the single-bigint advisory locks applications use.
 inline constexpr const char* kRefreshLockClass = "1885828210";  // 0x70677472 = 'pgtr'
+// Advisory lock classes that serialize the creation of stream tables of one name, and the
+// setting up of one source's change capture, between concurrent sessions (the second waits,
+// then finds what the first made, instead of failing on a unique index of the system catalog).
+inline constexpr const char* kCreateLockClass = "1885828195";   // 'pgtc'
+inline constexpr const char* kCaptureLockClass = "1885828193";  // 'pgta'
 
 // Tries to take this stream table's refresh lock for the rest of the transaction: an advisory
 // xact lock on the pgt_id plus its catalog row FOR UPDATE SKIP LOCKED. False if another

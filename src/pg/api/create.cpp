@@ -125,6 +125,11 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
         r.refresh_mode = "AUTO";
 
     Spi spi;
+    // One creation of a name at a time: a second session waits for the first to commit and
+    // then finds its stream table (42P07) instead of failing on pg_type's unique index.
+    // (The name as given: two spellings of one name still meet at that index.)
+    spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, pg_catalog.hashtext($2))",
+            {kCreateLockClass, name_text});
     if (auto existing = catalog::find(spi, name_text)) {
         switch (on_existing) {
             case OnExisting::Error:

@@ -13,6 +13,7 @@
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/immediate.hpp"
+#include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
@@ -75,6 +76,11 @@ void sync_capture(Spi& spi, Oid relid) {
 void sync_change_buffer(Spi& spi, Oid relid) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(relid);
+    // One session at a time sets up a source's capture: another one creating a stream table
+    // over the same new source waits, then finds the buffer made (instead of failing on the
+    // unique index of pg_class when both create it).
+    spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, $2::oid::integer)",
+            {kCaptureLockClass, id});
     auto deps = spi.execute(
         "SELECT d.columns_used FROM pgtrickle.pgt_dependencies d"
         " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
