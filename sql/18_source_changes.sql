@@ -165,6 +165,14 @@ SELECT pgtrickle.drop_stream_table('guarded_rows');
 REVOKE ALL ON guarded FROM pgt_src_owner;
 REVOKE ALL ON SCHEMA source_changes FROM pgt_src_owner;
 DROP ROLE pgt_src_owner;
+-- explain_st of a stream table whose source was dropped: what the catalog knows, and why the
+-- query no longer analyses (it failed with 42P01 as a whole).
+CREATE TABLE gone (id int PRIMARY KEY, v int);
+SELECT pgtrickle.create_stream_table('gone_rows', 'SELECT id, v FROM gone',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+DROP TABLE gone;
+SELECT property, value FROM pgtrickle.explain_st('gone_rows')
+WHERE property IN ('status', 'last_error_message', 'analysis_error') ORDER BY property;
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;

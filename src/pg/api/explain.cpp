@@ -8,6 +8,7 @@
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/refresh.hpp"
+#include "refresh/scopes.hpp"
 
 namespace pgtrickle::pg {
 
@@ -26,12 +27,40 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
     add("status", st.status);
     add("is_populated", st.is_populated ? "true" : "false");
 
-    DifferentialAnalysis diff = analyze_differential(spi, st.defining_query);
-    if (diff.plan)
-        choose_apply(spi, st.relid, *diff.plan);
-    add("dvm_supported", diff.plan ? "true" : "false");
-    if (!diff.plan)
-        add("dvm_error", diff.reason);
+    if (st.status == "ERROR") {
+        const Value why = spi.execute(
+                                 "SELECT last_error_message FROM pgtrickle.pgt_stream_tables"
+                                 " WHERE pgt_id = $1::bigint",
+                                 {std::to_string(st.pgt_id)})
+                              .scalar();
+        if (why)
+            add("last_error_message", *why);
+    }
+
+    // (A stream table in ERROR may have a query that no longer analyses, its source dropped or
+    // renamed: what the catalog knows is still shown, with the analysis' error.)
+    DifferentialAnalysis diff;
+    std::string analysis_error;
+    {
+        Subtransaction sub;
+        try {
+            diff = analyze_differential(spi, st.defining_query);
+            if (diff.plan)
+                choose_apply(spi, st.relid, *diff.plan);
+            sub.commit();
+        } catch (const PgException& e) {
+            const std::string message = e.what();
+            analysis_error = message.substr(0, message.find('\n'));
+            diff = DifferentialAnalysis{};
+        }
+    }
+    if (!analysis_error.empty()) {
+        add("analysis_error", analysis_error);
+    } else {
+        add("dvm_supported", diff.plan ? "true" : "false");
+        if (!diff.plan)
+            add("dvm_error", diff.reason);
+    }
     if (diff.plan) {
         add("operator_tree", core::describe_plan(*diff.plan));
         std::string cols;
