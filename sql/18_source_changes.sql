@@ -173,6 +173,24 @@ SELECT pgtrickle.create_stream_table('gone_rows', 'SELECT id, v FROM gone',
 DROP TABLE gone;
 SELECT property, value FROM pgtrickle.explain_st('gone_rows')
 WHERE property IN ('status', 'last_error_message', 'analysis_error') ORDER BY property;
+-- A stream table read by another gets new columns (its storage table is rebuilt): the reader
+-- keeps change capture on the new table, refreshes FULL once, then differentially again.
+CREATE TABLE base (id int PRIMARY KEY, v int);
+INSERT INTO base SELECT g, g FROM generate_series(1, 10) g;
+SELECT pgtrickle.create_stream_table('upper_st', 'SELECT id, v FROM base', schedule => '1h');
+SELECT pgtrickle.create_stream_table('lower_st', 'SELECT sum(v) AS s FROM upper_st',
+    schedule => '1h');
+SELECT pgtrickle.alter_stream_table('upper_st', query => 'SELECT id, v, v * 2 AS w FROM base');
+SELECT count(*) AS capture_triggers FROM pg_trigger
+WHERE tgrelid = 'upper_st'::regclass AND tgname LIKE 'pg_trickle_cdc%';
+SELECT pgtrickle.refresh_stream_table('lower_st');
+INSERT INTO base VALUES (11, 11);
+SELECT pgtrickle.refresh_stream_table('upper_st');
+SELECT pgtrickle.refresh_stream_table('lower_st');
+SELECT pgtrickle.refresh_stream_table('lower_st');
+SELECT action FROM pgtrickle.get_refresh_history('lower_st', 3) ORDER BY start_time;
+SELECT s = (SELECT sum(v) FROM base) AS equal FROM lower_st;
+SELECT pgtrickle.drop_stream_table('lower_st');
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;

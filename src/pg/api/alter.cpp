@@ -42,6 +42,14 @@ Oid rebuild_storage(Spi& spi, const StreamTable& st, const std::vector<OutputCol
     spi.run("DROP TABLE " + st.qualified_name());
     spi.run("ALTER TABLE " + core::quote_ident(st.schema) + "." + core::quote_ident(temp_name) +
             " RENAME TO " + core::quote_ident(st.name));
+    // Stream tables reading this one: capture on the new table (the old one's buffer and
+    // trigger functions go, which the drop tracker no longer connects with them), and a FULL
+    // refresh next (their frontiers were positions in the old buffer). Without this they
+    // refreshed FULL at every schedule, and held back trimming of their other sources.
+    if (!catalog::dependents_of(spi, new_relid).empty()) {
+        sync_capture(spi, st.relid);
+        rebuild_capture(spi, new_relid);
+    }
     warning(fmt::format("the columns of stream table {} changed; its storage table was rebuilt",
                         st.display_name()),
             "Indexes, grants and other objects on the old storage table were not carried over.");
