@@ -370,6 +370,28 @@ TEST_F(Scheduler, FailuresBelowTheLimitCountAndASuccessResetsThem) {
     EXPECT_TRUE(converges("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables", "0"));
 }
 
+TEST_F(Scheduler, AFailedRefreshIsTriedAgainOncePerPeriod) {
+    // A '10s' stream table whose refresh fails is not retried at every tick (which had it
+    // SUSPENDED about a second after its first failure): its next attempt is a period later.
+    auto c = connect();
+    c.exec("CREATE TABLE divisor (d int)");
+    c.exec("INSERT INTO divisor VALUES (1)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('fragile', 'SELECT 100 / d AS q FROM divisor',"
+        " schedule => '10s', refresh_mode => 'FULL')");
+    c.exec("UPDATE divisor SET d = 0");
+    EXPECT_TRUE(eventually(
+        [&] { return scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables") == "1"; },
+        kConverge));
+    std::this_thread::sleep_for(4s);
+    EXPECT_EQ(c.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"), "1");
+    EXPECT_EQ(c.scalar("SELECT status FROM pgtrickle.pgt_stream_tables"), "ACTIVE");
+    // Fixed, it is refreshed at its next attempt and the count starts over.
+    c.exec("UPDATE divisor SET d = 50");
+    EXPECT_TRUE(converges("SELECT q FROM fragile", "2"));
+    EXPECT_EQ(c.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"), "0");
+}
+
 TEST_F(Scheduler, LockTimeoutsAreRetriedWithoutCounting) {
     auto c = connect();
     auto locker = connect();
