@@ -191,6 +191,26 @@ SELECT pgtrickle.refresh_stream_table('lower_st');
 SELECT action FROM pgtrickle.get_refresh_history('lower_st', 3) ORDER BY start_time;
 SELECT s = (SELECT sum(v) FROM base) AS equal FROM lower_st;
 SELECT pgtrickle.drop_stream_table('lower_st');
+-- An inheritance child is no DIFFERENTIAL source either (a statement on its parent changes its
+-- rows without its triggers).
+CREATE TABLE kin_parent (id int, v int);
+CREATE TABLE kin_child () INHERITS (kin_parent);
+SELECT pgtrickle.create_stream_table('kin_rows', 'SELECT id, v FROM kin_child',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+-- A stream table read by an IMMEDIATE one loses a column the reader reads: refused, as for a
+-- table (the storage is rebuilt by alter_stream_table, which is pg_trickle's own DDL).
+CREATE TABLE feed (id int PRIMARY KEY, a int, b int);
+SELECT pgtrickle.create_stream_table('feed_up', 'SELECT id, a, b FROM feed', schedule => '1h');
+SELECT pgtrickle.create_stream_table('feed_now', 'SELECT id, b FROM feed_up',
+    refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.alter_stream_table('feed_up', query => 'SELECT id, a FROM feed');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+-- An IMMEDIATE stream table in ERROR still holds its source's DDL back (its triggers run).
+SELECT pgtrickle.alter_stream_table('feed_now', status => 'ERROR');
+ALTER TABLE feed_up RENAME COLUMN b TO b2;
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+SELECT pgtrickle.drop_stream_table('feed_now');
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;

@@ -1,7 +1,19 @@
 // DDL tracking (drops of sources and storage tables, DROP EXTENSION).
 #pragma once
 
+#include <string>
+
+#include "pg_trickle/pg/postgres.hpp"
+
 namespace pgtrickle::pg {
 // Installs the ProcessUtility hook; called once from _PG_init.
 void install_ddl_hooks();
+
+class Spi;
+
+// After DDL on `relid` (named `what` in messages): the stream tables reading it whose stored
+// query no longer analyses, or returns other column types, are refused (55000), always for
+// IMMEDIATE ones and for the others while pg_trickle.block_source_ddl is on; with it off they go
+// into ERROR with the reason.
+void check_readers(Spi& spi, Oid relid, const std::string& what);
 }  // namespace pgtrickle::pg

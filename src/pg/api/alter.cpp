@@ -10,6 +10,7 @@
 #include "pg_trickle/core/schedule.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/cdc.hpp"
+#include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
@@ -47,6 +48,9 @@ Oid rebuild_storage(Spi& spi, const StreamTable& st, const std::vector<OutputCol
     // refresh next (their frontiers were positions in the old buffer). Without this they
     // refreshed FULL at every schedule, and held back trimming of their other sources.
     if (!catalog::dependents_of(spi, new_relid).empty()) {
+        // (Their queries name it and its columns: one that no longer fits is refused, or goes
+        // into ERROR, as after ALTER TABLE on any source.)
+        check_readers(spi, new_relid, st.display_name());
         sync_capture(spi, st.relid);
         rebuild_capture(spi, new_relid);
     }

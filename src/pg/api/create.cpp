@@ -127,9 +127,14 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     Spi spi;
     // One creation of a name at a time: a second session waits for the first to commit and
     // then finds its stream table (42P07) instead of failing on pg_type's unique index.
-    // (The name as given: two spellings of one name still meet at that index.)
-    spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, pg_catalog.hashtext($2))",
-            {kCreateLockClass, name_text});
+    // (Keyed by the resolved name: 'x' and 'public.x' are one.)
+    {
+        const core::QualifiedName lock_name = core::parse_qualified_name(name_text);
+        const std::string schema = lock_name.schema ? *lock_name.schema : creation_schema(spi);
+        spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, pg_catalog.hashtext($2))",
+                {kCreateLockClass,
+                 core::quote_ident(schema) + "." + core::quote_ident(lock_name.name)});
+    }
     if (auto existing = catalog::find(spi, name_text)) {
         switch (on_existing) {
             case OnExisting::Error:

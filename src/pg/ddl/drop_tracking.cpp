@@ -111,13 +111,77 @@ std::string definition_broken(Spi& spi, const StreamTable& st) {
         }
         sub.commit();
     } catch (const PgException& e) {
+        // Only names that no longer resolve are the DDL's doing; anything else (a cancel, a
+        // lock timeout, a lost privilege) is raised as it is.
+        const int code = e.edata()->sqlerrcode;
+        if (code != ERRCODE_UNDEFINED_TABLE && code != ERRCODE_UNDEFINED_COLUMN &&
+            code != ERRCODE_UNDEFINED_FUNCTION && code != ERRCODE_UNDEFINED_OBJECT &&
+            code != ERRCODE_INVALID_SCHEMA_NAME && code != ERRCODE_DATATYPE_MISMATCH &&
+            code != ERRCODE_UNDEFINED_SCHEMA)
+            throw;
         const std::string message = e.what();
         why = "its query no longer runs: " + message.substr(0, message.find('\n'));
     }
     return why;
 }
 
+}  // namespace
+
+void check_readers(Spi& spi, Oid relid, const std::string& what) {
+    // Stream tables whose query the DDL broke (the source renamed or moved, a column it
+    // reads renamed or retyped): refused while block_source_ddl is on, and always for
+    // IMMEDIATE ones (their triggers run the query in every statement writing to the
+    // source: each such write would fail); with it off, the others go into ERROR.
+    for (const std::int64_t id : catalog::dependents_of(spi, relid)) {
+        const auto st = catalog::find_by_id(spi, id);
+        const bool immediate = st && st->refresh_mode == "IMMEDIATE";
+        // (One already in ERROR, as after a source renamed with block_source_ddl off, is
+        // not this DDL's doing: it does not hold up DDL on its other sources.)
+        // (IMMEDIATE ones whatever their status: their triggers run the query.)
+        if (!st || (st->status == "ERROR" && st->refresh_mode != "IMMEDIATE"))
+            continue;
+        const std::string why = definition_broken(spi, *st);
+        if (why.empty())
+            continue;
+        if (!guc::block_source_ddl && !immediate) {
+            // Allowed: the stream table goes into ERROR (a refresh would fail, or store
+            // the new values in columns of the old type) until it is given its query again.
+            AsCatalogOwner owner;
+            spi.run(
+                "UPDATE pgtrickle.pgt_stream_tables SET status = 'ERROR',"
+                " last_error_message = $2, last_error_at = now(), updated_at = now()"
+                " WHERE pgt_id = $1::bigint",
+                {std::to_string(id),
+                 fmt::format("after ALTER on {}, {}; give it its query again with "
+                             "alter_stream_table(query => ...)",
+                             what, why)});
+            continue;
+        }
+        throw core::Error(
+            core::sqlstate::kObjectNotInPrerequisiteState,
+            fmt::format("ALTER on {} would break stream table {}: {}", what, st->display_name(),
+                        why),
+            immediate ? "An IMMEDIATE stream table runs its query in every statement that "
+                        "writes to its sources: the change would make those statements fail."
+                      : "Sources that stream tables read may not be renamed or moved, nor "
+                        "the columns they read renamed or retyped, while "
+                        "pg_trickle.block_source_ddl is on.",
+            immediate ? "Drop the stream table before this change and create it again after it, "
+                        "or first switch it to FULL with alter_stream_table(refresh_mode => "
+                        "'FULL') and SET pg_trickle.block_source_ddl = off (then give it a query "
+                        "for the new shape with alter_stream_table(query => ...))."
+                      : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
+                        "allow it (it then goes into ERROR until alter_stream_table(query => ...) "
+                        "gives it a query for the new shape).");
+    }
+}
+
+namespace {
+
 void handle_altered_tables() {
+    // pg_trickle's own DDL (storage tables, change buffers, capture triggers) is not checked.
+    if (running_own_statement())
+        return;
     Spi spi;
     // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
     // inheritance tree (ATTACH PARTITION, INHERIT, CREATE TABLE ... INHERITS): statements on the
@@ -191,56 +255,7 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
                 "Drop or alter those stream tables first, or SET pg_trickle.block_source_ddl = "
                 "off to allow it (their next refresh is then FULL).");
         }
-        // Stream tables whose query the DDL broke (the source renamed or moved, a column it
-        // reads renamed or retyped): refused while block_source_ddl is on, and always for
-        // IMMEDIATE ones (their triggers run the query in every statement writing to the
-        // source: each such write would fail); with it off, the others go into ERROR.
-        // (Not for DDL pg_trickle runs itself, as alter_stream_table does on its way from one
-        // definition to the next.)
-        const bool own_ddl = running_own_statement();
-        for (const std::int64_t id :
-             own_ddl ? std::vector<std::int64_t>{} : catalog::dependents_of(spi, relid)) {
-            const auto st = catalog::find_by_id(spi, id);
-            const bool immediate = st && st->refresh_mode == "IMMEDIATE";
-            // (One already in ERROR, as after a source renamed with block_source_ddl off, is
-            // not this DDL's doing: it does not hold up DDL on its other sources.)
-            if (!st || st->status == "ERROR")
-                continue;
-            const std::string why = definition_broken(spi, *st);
-            if (why.empty())
-                continue;
-            if (!guc::block_source_ddl && !immediate) {
-                // Allowed: the stream table goes into ERROR (a refresh would fail, or store
-                // the new values in columns of the old type) until it is given its query again.
-                AsCatalogOwner owner;
-                spi.run(
-                    "UPDATE pgtrickle.pgt_stream_tables SET status = 'ERROR',"
-                    " last_error_message = $2, last_error_at = now(), updated_at = now()"
-                    " WHERE pgt_id = $1::bigint",
-                    {std::to_string(id),
-                     fmt::format("after ALTER on {}, {}; give it its query again with "
-                                 "alter_stream_table(query => ...)",
-                                 name(), why)});
-                continue;
-            }
-            throw core::Error(
-                core::sqlstate::kObjectNotInPrerequisiteState,
-                fmt::format("ALTER on {} would break stream table {}: {}", name(),
-                            st->display_name(), why),
-                immediate ? "An IMMEDIATE stream table runs its query in every statement that "
-                            "writes to its sources: the change would make those statements fail."
-                          : "Sources that stream tables read may not be renamed or moved, nor "
-                            "the columns they read renamed or retyped, while "
-                            "pg_trickle.block_source_ddl is on.",
-                immediate
-                    ? "Drop the stream table before this change and create it again after it, "
-                      "or first switch it to FULL with alter_stream_table(refresh_mode => "
-                      "'FULL') and SET pg_trickle.block_source_ddl = off (then give it a query "
-                      "for the new shape with alter_stream_table(query => ...))."
-                    : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
-                      "allow it (it then goes into ERROR until alter_stream_table(query => ...) "
-                      "gives it a query for the new shape).");
-        }
+        check_readers(spi, relid, name());
         // Capture rebuilt for the source's columns as they are now; also when a primary key
         // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
         // The dependents then refresh FULL (their buffered changes are gone).
