@@ -211,6 +211,17 @@ SELECT pgtrickle.alter_stream_table('feed_now', status => 'ERROR');
 ALTER TABLE feed_up RENAME COLUMN b TO b2;
 \echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
 SELECT pgtrickle.drop_stream_table('feed_now');
+-- A user-defined STABLE function may read tables that are not sources: a WARNING says so for
+-- the modes that follow the sources' changes (not for FULL).
+SET client_min_messages = notice;
+CREATE TABLE allowed_groups (g int PRIMARY KEY);
+CREATE FUNCTION group_allowed(int) RETURNS bool LANGUAGE sql STABLE
+    AS 'SELECT EXISTS (SELECT 1 FROM source_changes.allowed_groups WHERE g = $1)';
+SELECT pgtrickle.create_stream_table('allowed_rows', 'SELECT id, v FROM base WHERE group_allowed(v)',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('allowed_full', 'SELECT id, v FROM base WHERE group_allowed(v)',
+    refresh_mode => 'FULL', schedule => '1h');
+SET client_min_messages = warning;
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'source_changes' ORDER BY pgt_id;

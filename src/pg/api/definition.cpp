@@ -63,6 +63,27 @@ Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t s
         }
     }
 
+    if (!q.functions_used.empty()) {
+        std::string names = "{";
+        for (const auto& f : q.functions_used) {
+            std::string quoted;
+            for (char c : f)
+                quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+            names += (names.size() > 1 ? "," : "") + ("\"" + quoted + "\"");
+        }
+        names += "}";
+        def.stable_functions = spi.execute(
+                                      "SELECT pg_catalog.string_agg(DISTINCT "
+                                      "p.oid::pg_catalog.regprocedure::text, ', ')"
+                                      " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
+                                      "   ON n.oid = p.pronamespace"
+                                      " WHERE n.nspname <> 'pg_catalog' AND p.provolatile = 's'"
+                                      "   AND pg_catalog.quote_ident(n.nspname) || '.' ||"
+                                      "       pg_catalog.quote_ident(p.proname) = ANY ($1::text[])",
+                                      {names})
+                                   .scalar()
+                                   .value_or("");
+    }
     DifferentialAnalysis diff = analyze_differential(spi, q.deparsed, /*check_limits=*/true);
     def.plan = std::move(diff.plan);
     def.why_not_differential = def.plan ? "" : diff.reason;
@@ -101,6 +122,13 @@ core::RefreshMode choose_mode(const Definition& def, core::RequestedMode request
         notice(fmt::format("stream table {} uses refresh mode FULL: {}", display_name,
                            resolved.downgrade_reason));
     }
+    if (core::maintained_by_delta(resolved.mode) && !def.stable_functions.empty())
+        warning(fmt::format("stream table {} calls STABLE function(s) {}", display_name,
+                            def.stable_functions),
+                "Its maintenance follows the changes of the query's sources only: if such a "
+                "function reads other tables, their changes do not reach the stream table.",
+                "Mark a function that reads no tables IMMUTABLE, or use refresh_mode => "
+                "'FULL' for a query whose functions read other tables.");
     return resolved.mode;
 }
 

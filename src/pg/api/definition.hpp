@@ -19,6 +19,9 @@ struct Definition {
     std::optional<core::DeltaPlan> plan;  // set when differential maintenance is possible
     std::string why_not_differential;     // otherwise, why not
     std::string why_not_immediate;        // why IMMEDIATE cannot maintain it ("" = it can)
+    // User-defined STABLE functions the query calls (regprocedure text, comma-separated): they
+    // may read tables that are not its sources, whose changes maintenance cannot follow.
+    std::string stable_functions;
 };
 
 // Analyses the query, proves the current user may read every source, marks sources that are
