@@ -221,6 +221,16 @@ SELECT pgtrickle.create_stream_table('allowed_rows', 'SELECT id, v FROM base WHE
     refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT pgtrickle.create_stream_table('allowed_full', 'SELECT id, v FROM base WHERE group_allowed(v)',
     refresh_mode => 'FULL', schedule => '1h');
+-- Refreshes pin search_path: a function naming a table unqualified fails at creation, with a
+-- hint saying why.
+CREATE FUNCTION group_allowed_unqualified(int) RETURNS bool LANGUAGE sql STABLE
+    AS 'SELECT EXISTS (SELECT 1 FROM allowed_groups WHERE g = $1)';
+\set SHOW_CONTEXT never
+SELECT pgtrickle.create_stream_table('unqualified_rows',
+    'SELECT id, v FROM base WHERE group_allowed_unqualified(v)',
+    refresh_mode => 'FULL', schedule => '1h');
+\set SHOW_CONTEXT errors
+SELECT count(*) AS left_behind FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'unqualified_rows';
 SET client_min_messages = warning;
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)

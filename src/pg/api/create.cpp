@@ -200,8 +200,28 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     st.pgt_id = catalog::insert(spi, st);
     install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
 
-    if (r.initialize)
-        refresh(spi, st, "INITIAL", true);
+    if (r.initialize) {
+        try {
+            refresh(spi, st, "INITIAL", true);
+        } catch (const PgException& e) {
+            // A name the query resolved in the caller's session but a refresh does not: refreshes
+            // pin search_path, so a function the query calls that names a table unqualified
+            // finds nothing. Said in a hint (the message is PostgreSQL's own).
+            ErrorData* d = e.edata();
+            const bool unresolved = d->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+                                    d->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION ||
+                                    d->sqlerrcode == ERRCODE_UNDEFINED_OBJECT;
+            if (unresolved && d->hint == nullptr)
+                d->hint = pg_call([] {
+                    return pstrdup(
+                        "Refreshes run with search_path = pg_catalog, pg_temp: functions the "
+                        "query calls must schema-qualify the tables and functions they use, or "
+                        "set search_path in their definition (ALTER FUNCTION ... SET "
+                        "search_path = ...).");
+                });
+            throw;
+        }
+    }
     spi.finish();
     info(fmt::format("Stream table {} created (pgt_id={}, mode={}, initialized={})",
                      st.display_name(), st.pgt_id, st.refresh_mode,
