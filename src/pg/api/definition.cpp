@@ -64,25 +64,23 @@ Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t s
     }
 
     if (!q.functions_used.empty()) {
-        std::string names = "{";
-        for (const auto& f : q.functions_used) {
-            std::string quoted;
-            for (char c : f)
-                quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-            names += (names.size() > 1 ? "," : "") + ("\"" + quoted + "\"");
-        }
-        names += "}";
-        def.stable_functions = spi.execute(
-                                      "SELECT pg_catalog.string_agg(DISTINCT "
-                                      "p.oid::pg_catalog.regprocedure::text, ', ')"
-                                      " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
-                                      "   ON n.oid = p.pronamespace"
-                                      " WHERE n.nspname <> 'pg_catalog' AND p.provolatile = 's'"
-                                      "   AND pg_catalog.quote_ident(n.nspname) || '.' ||"
-                                      "       pg_catalog.quote_ident(p.proname) = ANY ($1::text[])",
-                                      {names})
-                                   .scalar()
-                                   .value_or("");
+        // (Names joined by chr(31), as the catalog stores them: no function name holds it.)
+        std::string names;
+        for (const auto& f : q.functions_used)
+            names += (names.empty() ? "" : "\x1f") + f;
+        def.stable_functions =
+            spi.execute(
+                   "SELECT pg_catalog.string_agg(DISTINCT p.oid::pg_catalog.regprocedure::text, ', "
+                   "')"
+                   " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n"
+                   "   ON n.oid = p.pronamespace"
+                   " WHERE n.nspname <> 'pg_catalog' AND p.provolatile = 's'"
+                   "   AND pg_catalog.quote_ident(n.nspname) || '.' ||"
+                   "       pg_catalog.quote_ident(p.proname) = ANY ("
+                   "         pg_catalog.string_to_array($1, pg_catalog.chr(31)))",
+                   {names})
+                .scalar()
+                .value_or("");
     }
     DifferentialAnalysis diff = analyze_differential(spi, q.deparsed, /*check_limits=*/true);
     def.plan = std::move(diff.plan);
