@@ -451,6 +451,17 @@ CREATE EVENT TRIGGER pg_trickle_ddl_tracker ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER FOREIGN TABLE', 'CREATE FOREIGN TABLE')
     EXECUTE FUNCTION pgtrickle._on_ddl_end();
 
+-- CREATE OR REPLACE / ALTER of a function a stream table's query calls, or of a view it reads:
+-- the stream table is reinitialised (its definition derived again, its contents recomputed), or
+-- the DDL refused when the query would no longer work (pg_trickle.block_source_ddl).
+CREATE FUNCTION pgtrickle._on_definition_change()
+RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_definition_change';
+
+CREATE EVENT TRIGGER pg_trickle_definition_tracker ON ddl_command_end
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE AGGREGATE', 'ALTER AGGREGATE',
+                 'CREATE VIEW')
+    EXECUTE FUNCTION pgtrickle._on_definition_change();
+
 ------------------------------------------------------------------------------------------------
 -- Scheduling and monitoring
 ------------------------------------------------------------------------------------------------

@@ -16,4 +16,9 @@ class Spi;
 // IMMEDIATE ones and for the others while pg_trickle.block_source_ddl is on; with it off they go
 // into ERROR with the reason.
 void check_readers(Spi& spi, Oid relid, const std::string& what);
+
+// In the sql_drop event trigger: stream tables whose query calls a dropped function are
+// reinitialised at their next refresh (a function of that name created again serves them); for
+// an IMMEDIATE one the DROP is refused (definition_changes.cpp).
+void track_dropped_functions();
 }  // namespace pgtrickle::pg

@@ -245,6 +245,22 @@ bool collect_functions(Node* node, void* context) {
     else if (IsA(node, SQLValueFunction))
         s->names = lappend(
             s->names, pstrdup(value_function_name(reinterpret_cast<SQLValueFunction*>(node)->op)));
+    // A user-defined operator's function too (what its body computes is the query's business
+    // as much as a function called by name: DDL tracking follows both).
+    bool operator_function = false;
+    if (IsA(node, OpExpr) || IsA(node, DistinctExpr) || IsA(node, NullIfExpr)) {
+        auto* op = reinterpret_cast<OpExpr*>(node);
+        set_opfuncid(op);
+        f = op->opfuncid;
+        operator_function = true;
+    } else if (IsA(node, ScalarArrayOpExpr)) {
+        auto* op = reinterpret_cast<ScalarArrayOpExpr*>(node);
+        set_sa_opfuncid(op);
+        f = op->opfuncid;
+        operator_function = true;
+    }
+    if (operator_function && OidIsValid(f) && get_func_namespace(f) == PG_CATALOG_NAMESPACE)
+        f = InvalidOid;
     if (OidIsValid(f)) {
         char* name = get_func_name(f);
         Oid nsp = get_func_namespace(f);

@@ -329,7 +329,10 @@ Datum pgt_on_sql_drop(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("pgtrickle._on_sql_drop() may only be called as an event trigger")));
-    pgtrickle::pg::pg_guard([] { pgtrickle::pg::handle_dropped_relations(); });
+    pgtrickle::pg::pg_guard([] {
+        pgtrickle::pg::handle_dropped_relations();
+        pgtrickle::pg::track_dropped_functions();
+    });
     PG_RETURN_NULL();
 }
 

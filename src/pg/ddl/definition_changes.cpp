@@ -1,0 +1,226 @@
+// DDL on what a stream table's query uses besides its sources: functions (CREATE OR REPLACE,
+// ALTER, DROP FUNCTION / AGGREGATE) and views (CREATE OR REPLACE VIEW).
+//
+// The stored rows were computed with the old function body, or with the view's old definition
+// (inlined into the stored query when the stream table was created). A differential refresh
+// would only apply the changes since, computed with the new one, and leave a mix of both: so
+// each such stream table is reinitialised. Its definition is derived again from the query its
+// user gave (views inlined again, names resolved again, change capture following the sources
+// it now reads); an IMMEDIATE one is recomputed at once (its contents are read in the same
+// transaction), the others at their next refresh, which is FULL.
+//
+// DDL after which the query no longer analyses, or returns other columns, is refused (55000)
+// while pg_trickle.block_source_ddl is on, and always for IMMEDIATE stream tables (every write
+// to their sources would fail); with it off the stream table goes into ERROR with the reason.
+#include <fmt/format.h>
+
+#include "api/definition.hpp"
+#include "pg_trickle/core/error.hpp"
+#include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/ddl.hpp"
+#include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/guc.hpp"
+#include "pg_trickle/pg/refresh.hpp"
+#include "pg_trickle/pg/spi.hpp"
+#include "pg_trickle/pg/storage.hpp"
+#include "refresh/scopes.hpp"
+
+extern "C" {
+#include "commands/event_trigger.h"
+#include "utils/errcodes.h"
+}
+
+namespace pgtrickle::pg {
+namespace {
+
+core::RequestedMode requested_mode(const StreamTable& st) {
+    return st.refresh_mode == "FULL"        ? core::RequestedMode::Full
+           : st.refresh_mode == "IMMEDIATE" ? core::RequestedMode::Immediate
+                                            : core::RequestedMode::Differential;
+}
+
+// Errors that say the query no longer fits what it uses (a name gone, a type changed, a
+// function no longer maintainable); anything else (a cancel, out of memory) is raised as it is.
+bool caused_by_definition(int sqlerrcode) {
+    const int cls = ERRCODE_TO_CATEGORY(sqlerrcode);
+    return cls == ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION) ||
+           cls == ERRCODE_TO_CATEGORY(ERRCODE_FEATURE_NOT_SUPPORTED) ||
+           cls == ERRCODE_TO_CATEGORY(ERRCODE_INVALID_SCHEMA_NAME) ||
+           cls == ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+}
+
+struct Derived {
+    std::optional<Definition> def;
+    core::RefreshMode mode = core::RefreshMode::Full;
+    std::string why_not;  // set when the stream table can no longer be defined by its query
+};
+
+// The stream table's definition derived again from its user's query, as its owner (who reads
+// its sources), in a subtransaction (the analysis raises the user's error).
+Derived derive_again(Spi& spi, const StreamTable& st) {
+    Derived d;
+    AsOwner as_owner(relation_owner(st.relid));
+    Subtransaction sub;
+    try {
+        d.def = prepare_definition(spi, st.original_query.value_or(st.defining_query), st.pgt_id);
+        d.mode = choose_mode(*d.def, requested_mode(st), st.display_name());
+        if (!storage_matches(spi, st.relid, storage_columns(*d.def, d.mode)))
+            d.why_not = "its query now returns other columns";
+        sub.commit();
+    } catch (const PgException& e) {
+        if (!caused_by_definition(e.edata()->sqlerrcode))
+            throw;
+        const std::string message = e.what();
+        d.why_not = "its query no longer runs: " + message.substr(0, message.find('\n'));
+    } catch (const core::Error& e) {
+        d.why_not = std::string("its query can no longer be maintained: ") + e.what();
+    }
+    if (!d.why_not.empty())
+        d.def.reset();
+    return d;
+}
+
+void refuse_or_fail(Spi& spi, const StreamTable& st, const std::string& what,
+                    const std::string& why) {
+    const bool immediate = st.refresh_mode == "IMMEDIATE";
+    if (!guc::block_source_ddl && !immediate) {
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET status = 'ERROR',"
+            " last_error_message = $2, last_error_at = now(), updated_at = now()"
+            " WHERE pgt_id = $1::bigint",
+            {std::to_string(st.pgt_id), fmt::format("after {}, {}; give it its query again with "
+                                                    "alter_stream_table(query => ...)",
+                                                    what, why)});
+        return;
+    }
+    throw core::Error(
+        core::sqlstate::kObjectNotInPrerequisiteState,
+        fmt::format("{} would break stream table {}: {}", what, st.display_name(), why),
+        immediate ? "An IMMEDIATE stream table runs its query in every statement that writes to "
+                    "its sources: the change would make those statements fail."
+                  : "Functions and views a stream table's query uses may not be changed so that "
+                    "the query no longer works while pg_trickle.block_source_ddl is on.",
+        immediate ? "Use CREATE OR REPLACE to change a function or view in place, or switch the "
+                    "stream table to FULL first with alter_stream_table(refresh_mode => 'FULL')."
+                  : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
+                    "allow it (it then goes into ERROR until alter_stream_table(query => ...) "
+                    "gives it a query that works).");
+}
+
+// Derives the stream table's definition again after `what` changed something its query uses,
+// and has its contents recomputed with it.
+void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
+    Derived d = derive_again(spi, st);
+    if (!d.def) {
+        refuse_or_fail(spi, st, what, d.why_not);
+        return;
+    }
+    st.defining_query = d.def->query.deparsed;
+    st.functions_used = d.def->query.functions_used;
+    st.refresh_mode = std::string(core::to_string(d.mode));
+    const bool unique = unique_row_ids(*d.def, d.mode);
+    if (!unique)
+        ensure_row_id_index(spi, st.relid, false);
+    install_dependencies(spi, st.pgt_id, dependencies_of(*d.def, d.mode));
+    catalog::update_definition(spi, st);
+    if (st.refresh_mode == "IMMEDIATE") {
+        lock_for_recompute(spi, st.pgt_id);
+        refresh(spi, st, "MANUAL", true);
+        return;
+    }
+    // The next refresh recomputes it (no frontier: FULL) and comes at once.
+    AsCatalogOwner owner;
+    spi.run(
+        "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"
+        " WHERE pgt_id = $1::bigint",
+        {std::to_string(st.pgt_id)});
+}
+
+// Stream tables whose query calls a function the event's commands created, replaced, altered
+// or dropped (by name: a new overload may change which one the query resolves to), or reads a
+// view they replaced; with the command, as "CREATE FUNCTION public.f(integer)".
+const char* const kAffected = R"sql(
+SELECT DISTINCT ON (st.pgt_id) st.pgt_id, d.command_tag || ' ' || d.object_identity
+FROM {} d
+JOIN pgtrickle.pgt_stream_tables st ON CASE
+    WHEN d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
+        d.name = ANY (st.functions_used)
+        -- (renamed or moved: one of its functions has no function of its name any more)
+        OR (d.command_tag LIKE 'ALTER %' AND EXISTS (
+            SELECT 1 FROM pg_catalog.unnest(st.functions_used) u(f)
+            CROSS JOIN LATERAL pg_catalog.parse_ident(u.f) i(parts)
+            WHERE pg_catalog.cardinality(i.parts) = 2 AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_proc p
+                WHERE p.proname = i.parts[2]
+                  AND p.pronamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident(i.parts[1])))))
+    WHEN d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
+        EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep
+                WHERE dep.pgt_id = st.pgt_id AND dep.source_relid = d.objid
+                  AND dep.source_type = 'VIEW')
+    ELSE false END
+ORDER BY st.pgt_id)sql";
+
+void handle_changed_definitions() {
+    // pg_trickle's own DDL (capture trigger functions) is not checked.
+    if (running_own_statement())
+        return;
+    Spi spi;
+    auto affected = spi.execute(fmt::format(fmt::runtime(kAffected), R"sql((
+    SELECT c.classid, c.objid, c.command_tag, c.object_identity,
+           (SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.oid = c.objid AND c.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) AS name
+    FROM pg_catalog.pg_event_trigger_ddl_commands() c))sql"));
+    for (const auto& row : affected.rows) {
+        if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
+            reinitialise(spi, *st, *row[1]);
+    }
+    spi.finish();
+}
+
+void handle_dropped_functions() {
+    Spi spi;
+    auto affected = spi.execute(fmt::format(fmt::runtime(kAffected), R"sql((
+    SELECT o.classid, o.objid, 'DROP ' || o.object_type AS command_tag, o.object_identity,
+           pg_catalog.quote_ident(o.schema_name) || '.' || pg_catalog.quote_ident(o.address_names[2]) AS name
+    FROM pg_catalog.pg_event_trigger_dropped_objects() o
+    WHERE o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))sql"));
+    for (const auto& row : affected.rows) {
+        auto st = catalog::find_by_id(spi, std::stoll(*row[0]));
+        if (!st)
+            continue;
+        // (A function of the same name created later, as in DROP and CREATE, reinitialises it
+        // again; until then its refreshes fail and say why.)
+        if (st->refresh_mode == "IMMEDIATE")
+            refuse_or_fail(spi, *st, *row[1], "its query calls it");
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"
+            " WHERE pgt_id = $1::bigint",
+            {*row[0]});
+    }
+    spi.finish();
+}
+
+}  // namespace
+
+void track_dropped_functions() {
+    handle_dropped_functions();
+}
+
+}  // namespace pgtrickle::pg
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(pgt_on_definition_change);
+Datum pgt_on_definition_change(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pgtrickle._on_definition_change() may only be called as an event "
+                               "trigger")));
+    pgtrickle::pg::pg_guard([] { pgtrickle::pg::handle_changed_definitions(); });
+    PG_RETURN_NULL();
+}
+
+}  // extern "C"
