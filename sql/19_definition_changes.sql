@@ -110,4 +110,98 @@ CREATE OR REPLACE VIEW big AS
     SELECT t.id, t.v, l.label, t.v * 2 AS doubled FROM t LEFT JOIN labels l USING (id)
     WHERE t.v > 4;
 
+
+-- Reinitialising resolves the query's names under the search_path it was given with, not the
+-- one of the session changing the function: here another t and scaled() are first on the path.
+CREATE SCHEMA definition_shadow;
+CREATE TABLE definition_shadow.t (id int PRIMARY KEY, v int);
+INSERT INTO definition_shadow.t VALUES (100, 100);
+CREATE FUNCTION definition_shadow.scaled(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -1';
+CREATE OR REPLACE FUNCTION scaled(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2';
+SELECT pgtrickle.create_stream_table('scaled_here', 'SELECT id, scaled(v) AS s FROM t',
+    refresh_mode => 'IMMEDIATE');
+SET search_path = definition_shadow, definition_changes, public;
+CREATE OR REPLACE FUNCTION definition_changes.scaled(int) RETURNS int IMMUTABLE LANGUAGE sql
+    AS 'SELECT $1 * 5';
+SET search_path = definition_changes, public;
+SELECT id, s FROM scaled_here ORDER BY id;
+
+-- One overload renamed: the query now resolves to another (and is recomputed with it).
+CREATE FUNCTION scaled(bigint) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT -7';
+ALTER FUNCTION scaled(int) RENAME TO scaled_int;
+SELECT id, s FROM scaled_here ORDER BY id;
+SELECT pgtrickle.drop_stream_table('scaled_here');
+
+-- A function dropped under a DIFFERENTIAL stream table does not hold up ALTER FUNCTION on others.
+CREATE FUNCTION vanishing(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+SELECT pgtrickle.create_stream_table('vanishing_rows', 'SELECT id, vanishing(v) AS x FROM t',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+DROP FUNCTION vanishing(int);
+CREATE FUNCTION bystander(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+ALTER FUNCTION bystander(int) IMMUTABLE;
+SELECT pgtrickle.drop_stream_table('vanishing_rows');
+
+-- A schema holding a function an IMMEDIATE stream table calls cannot be renamed under it.
+CREATE SCHEMA definition_funcs;
+CREATE FUNCTION definition_funcs.plus(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 1';
+SELECT pgtrickle.create_stream_table('plus_now', 'SELECT id, definition_funcs.plus(v) AS p FROM t',
+    refresh_mode => 'IMMEDIATE');
+ALTER SCHEMA definition_funcs RENAME TO definition_funcs2;
+
+-- A user-defined aggregate: its state function replaced recomputes the stream table.
+CREATE FUNCTION add_twice(bigint, int) RETURNS bigint IMMUTABLE LANGUAGE sql
+    AS 'SELECT $1 + 2 * $2';
+CREATE AGGREGATE twice_sum(int) (SFUNC = add_twice, STYPE = bigint, INITCOND = '0');
+SELECT pgtrickle.create_stream_table('twice_now', 'SELECT v % 2 AS odd, twice_sum(v) AS t FROM t GROUP BY 1',
+    refresh_mode => 'IMMEDIATE');
+CREATE OR REPLACE FUNCTION add_twice(bigint, int) RETURNS bigint IMMUTABLE LANGUAGE sql
+    AS 'SELECT $1 + 3 * $2';
+SELECT odd, t FROM twice_now ORDER BY odd;
+SELECT v % 2 AS odd, twice_sum(v) FROM t GROUP BY 1 ORDER BY 1;
+
+-- Someone else's function under an IMMEDIATE stream table: recomputed with its owner's rights
+-- (the role replacing the function may not even reach the stream table's schema); a suspended
+-- one stays suspended.
+CREATE ROLE pgt_fn_owner;
+CREATE SCHEMA definition_lib AUTHORIZATION pgt_fn_owner;
+SET ROLE pgt_fn_owner;
+CREATE FUNCTION definition_lib.tag(int) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT ''a'' || $1';
+RESET ROLE;
+SELECT pgtrickle.create_stream_table('tagged_now', 'SELECT id, definition_lib.tag(v) AS tag FROM t',
+    refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.alter_stream_table('tagged_now', status => 'SUSPENDED');
+SET ROLE pgt_fn_owner;
+CREATE OR REPLACE FUNCTION definition_lib.tag(int) RETURNS text IMMUTABLE LANGUAGE sql
+    AS 'SELECT ''b'' || $1';
+RESET ROLE;
+SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'tagged_now';
+SELECT id, tag FROM tagged_now ORDER BY id;
+SELECT pgtrickle.drop_stream_table('tagged_now');
+DROP SCHEMA definition_lib CASCADE;
+DROP ROLE pgt_fn_owner;
+
+-- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's
+-- transition tables, which no privilege guards; its owner must still be allowed to read the
+-- columns it uses, or the writes that would maintain it fail (as its query would).
+CREATE ROLE pgt_def_owner;
+GRANT USAGE, CREATE ON SCHEMA definition_changes TO pgt_def_owner;
+CREATE TABLE guarded (id int PRIMARY KEY, v int, secret text);
+GRANT SELECT ON guarded TO pgt_def_owner;
+SET ROLE pgt_def_owner;
+SELECT pgtrickle.create_stream_table('guarded_now', 'SELECT id, v FROM guarded',
+    refresh_mode => 'IMMEDIATE');
+RESET ROLE;
+INSERT INTO guarded VALUES (1, 1, 'a');
+REVOKE SELECT ON guarded FROM pgt_def_owner;
+INSERT INTO guarded VALUES (2, 2, 'b');
+GRANT SELECT (id, secret) ON guarded TO pgt_def_owner;
+INSERT INTO guarded VALUES (3, 3, 'c');
+GRANT SELECT (v) ON guarded TO pgt_def_owner;
+INSERT INTO guarded VALUES (4, 4, 'd');
+SELECT id, v FROM guarded_now ORDER BY id;
+SELECT pgtrickle.drop_stream_table('guarded_now');
+
 DROP SCHEMA definition_changes CASCADE;
+DROP SCHEMA definition_shadow CASCADE;
+DROP SCHEMA definition_funcs CASCADE;
+DROP ROLE pgt_def_owner;

@@ -33,6 +33,8 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     pgt_schema                  text NOT NULL,
     defining_query              text NOT NULL,
     original_query              text,
+    -- The search_path the query was written for: reinitialising resolves its names as then.
+    original_search_path        text,
     schedule                    text,
     refresh_mode                text NOT NULL DEFAULT 'DIFFERENTIAL'
         CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL', 'IMMEDIATE')),
@@ -459,7 +461,7 @@ RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_definition_change
 
 CREATE EVENT TRIGGER pg_trickle_definition_tracker ON ddl_command_end
     WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE AGGREGATE', 'ALTER AGGREGATE',
-                 'CREATE VIEW')
+                 'CREATE VIEW', 'ALTER SCHEMA')
     EXECUTE FUNCTION pgtrickle._on_definition_change();
 
 ------------------------------------------------------------------------------------------------

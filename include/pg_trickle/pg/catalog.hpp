@@ -37,6 +37,9 @@ struct StreamTable {
     std::string name;    // current name of the storage table
     std::string defining_query;
     std::optional<std::string> original_query;
+    // The search_path in effect when the query was given (create, alter): what its unqualified
+    // names meant; reinitialising (DDL on a function or view it uses) analyses it under it.
+    std::optional<std::string> original_search_path;
     std::optional<std::string> schedule;  // nullopt = calculated
     std::string refresh_mode;
     std::string status;

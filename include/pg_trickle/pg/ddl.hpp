@@ -21,4 +21,9 @@ void check_readers(Spi& spi, Oid relid, const std::string& what);
 // reinitialised at their next refresh (a function of that name created again serves them); for
 // an IMMEDIATE one the DROP is refused (definition_changes.cpp).
 void track_dropped_functions();
+
+// Called by the utility hook before each statement: notes the functions and schemas a
+// RenameStmt / AlterObjectSchemaStmt is about to rename or move, with their names before, for
+// the definition tracker (definition_changes.cpp).
+void note_renames(Node* stmt);
 }  // namespace pgtrickle::pg

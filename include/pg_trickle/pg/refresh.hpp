@@ -48,6 +48,13 @@ void share_lock_for_increments(Spi& spi, std::int64_t pgt_id);
 //   pg_trickle.refresh_strategy = 'auto'; 'differential' always runs the delta rules.
 void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan);
 
+// 42501 unless role `owner` may read source `relid`: SELECT on the table, or on each of
+// `columns` (on any column when empty, as for count(*)). Maintenance that reads a source's
+// changes (a change buffer, a statement's transition tables) instead of the source itself asks
+// this, as the query over the source would.
+void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::string>& columns,
+                       const std::string& stream_table);
+
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:
 //  - nothing changed in any source since the last refresh: NO_DATA (only the frontier moves);

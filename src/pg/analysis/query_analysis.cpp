@@ -261,6 +261,22 @@ bool collect_functions(Node* node, void* context) {
     }
     if (operator_function && OidIsValid(f) && get_func_namespace(f) == PG_CATALOG_NAMESPACE)
         f = InvalidOid;
+    // A user-defined aggregate's support functions compute its result as much as it does.
+    if (IsA(node, Aggref)) {
+        HeapTuple tuple = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(f));
+        if (HeapTupleIsValid(tuple)) {
+            auto* agg = reinterpret_cast<Form_pg_aggregate>(GETSTRUCT(tuple));
+            for (Oid support : {agg->aggtransfn, agg->aggfinalfn, agg->aggcombinefn,
+                                agg->aggmtransfn, agg->aggminvtransfn, agg->aggmfinalfn}) {
+                if (OidIsValid(support) && get_func_namespace(support) != PG_CATALOG_NAMESPACE)
+                    s->names = lappend(
+                        s->names,
+                        quote_qualified_identifier(get_namespace_name(get_func_namespace(support)),
+                                                   get_func_name(support)));
+            }
+            ReleaseSysCache(tuple);
+        }
+    }
     if (OidIsValid(f)) {
         char* name = get_func_name(f);
         Oid nsp = get_func_namespace(f);

@@ -161,6 +161,7 @@ void alter_stream_table(const AlterRequest& r) {
             st.defining_query = def->query.deparsed;
             st.functions_used = def->query.functions_used;
             st.original_query = def->query.statement;
+            st.original_search_path = def->search_path;
         }
         // A unique row-id index is made only after the rebuild (the old rows may repeat
         // ids), a non-unique one before it (the new rows may).

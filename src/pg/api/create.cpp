@@ -185,6 +185,7 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     st.functions_used = q.functions_used;
     if (collapse_whitespace(q.statement) != collapse_whitespace(q.deparsed))
         st.original_query = q.statement;
+    st.original_search_path = def.search_path;
     st.schedule = schedule;
     st.refresh_mode = std::string(core::to_string(mode));
     st.status = "INITIALIZING";

@@ -16,6 +16,7 @@ namespace pgtrickle::pg {
 
 Definition prepare_definition(Spi& spi, const std::string& query, std::int64_t self) {
     Definition def;
+    def.search_path = pg_call([] { return GetConfigOption("search_path", false, false); });
     def.query = analyze_query(query);
     AnalyzedQuery& q = def.query;
     check_can_read(spi, q);

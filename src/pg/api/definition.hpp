@@ -22,6 +22,8 @@ struct Definition {
     // User-defined STABLE functions the query calls (regprocedure text, comma-separated): they
     // may read tables that are not its sources, whose changes maintenance cannot follow.
     std::string stable_functions;
+    // The search_path the query was analysed under (StreamTable::original_search_path).
+    std::string search_path;
 };
 
 // Analyses the query, proves the current user may read every source, marks sources that are

@@ -39,7 +39,8 @@ SELECT st.pgt_id, st.pgt_relid, n.nspname, c.relname, st.defining_query, st.orig
        st.diamond_consistency, st.diamond_schedule_policy, st.requested_cdc_mode,
        st.is_append_only, st.pooler_compatibility_mode, st.max_differential_joins,
        st.max_delta_fraction, st.refresh_tier, st.effective_refresh_mode, st.frontier::text,
-       pg_catalog.array_to_string(st.functions_used, pg_catalog.chr(31))
+       pg_catalog.array_to_string(st.functions_used, pg_catalog.chr(31)),
+       st.original_search_path
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -85,6 +86,7 @@ StreamTable from_row(const Row& r) {
             pos = end + 1;
         }
     }
+    st.original_search_path = r[22];
     return st;
 }
 
@@ -163,15 +165,17 @@ INSERT INTO pgtrickle.pgt_stream_tables
     (pgt_relid, pgt_schema, pgt_name, defining_query, original_query, schedule, refresh_mode,
      status, diamond_consistency, diamond_schedule_policy, requested_cdc_mode, is_append_only,
      pooler_compatibility_mode, max_differential_joins, max_delta_fraction,
-     effective_refresh_mode, functions_used)
+     effective_refresh_mode, functions_used, original_search_path)
 VALUES ($1::oid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::boolean, $13::boolean,
-        $14::integer, $15::double precision, $16, pg_catalog.string_to_array($17, pg_catalog.chr(31)))
+        $14::integer, $15::double precision, $16, pg_catalog.string_to_array($17, pg_catalog.chr(31)),
+        $18)
 RETURNING pgt_id)sql",
         {std::to_string(st.relid), st.schema, st.name, st.defining_query, st.original_query,
          st.schedule, st.refresh_mode, st.status, st.diamond_consistency,
          st.diamond_schedule_policy, st.requested_cdc_mode, boolean(st.is_append_only),
          boolean(st.pooler_compatibility_mode), opt_num(st.max_differential_joins),
-         opt_num(st.max_delta_fraction), st.effective_refresh_mode, text_array(st.functions_used)});
+         opt_num(st.max_delta_fraction), st.effective_refresh_mode, text_array(st.functions_used),
+         st.original_search_path});
     return std::stoll(*res.scalar());
 }
 
@@ -186,7 +190,7 @@ UPDATE pgtrickle.pgt_stream_tables SET
     is_append_only = $15::boolean, pooler_compatibility_mode = $16::boolean,
     max_differential_joins = $17::integer, max_delta_fraction = $18::double precision,
     refresh_tier = $19, effective_refresh_mode = $20, functions_used = pg_catalog.string_to_array($21, pg_catalog.chr(31)),
-    updated_at = now()
+    original_search_path = $22, updated_at = now()
 WHERE pgt_id = $1::bigint)sql",
             {std::to_string(st.pgt_id),
              std::to_string(st.relid),
@@ -208,7 +212,8 @@ WHERE pgt_id = $1::bigint)sql",
              opt_num(st.max_delta_fraction),
              st.refresh_tier,
              st.effective_refresh_mode,
-             text_array(st.functions_used)});
+             text_array(st.functions_used),
+             st.original_search_path});
 }
 
 void remove(Spi& spi, std::int64_t pgt_id) {

@@ -26,12 +26,46 @@
 #include "refresh/scopes.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
 #include "utils/errcodes.h"
+#include "utils/lsyscache.h"
 }
 
 namespace pgtrickle::pg {
 namespace {
+
+// Functions and schemas the running RenameStmt / AlterObjectSchemaStmt renames or moves, with
+// their names before (at ddl_command_end only the new ones are known). Set by the utility hook
+// just before such a statement runs; matched by OID, so an entry left by a statement that
+// failed is never taken for another's.
+struct Renamed {
+    Oid objid;
+    std::string old_name;  // schema.name of a function, the schema's name (quoted as needed)
+};
+std::vector<Renamed> renamed;
+
+std::string qualified_function_name(Oid f) {
+    return pg_call([&] {
+        return quote_qualified_identifier(get_namespace_name(get_func_namespace(f)),
+                                          get_func_name(f));
+    });
+}
+
+bool is_routine(ObjectType t) {
+    return t == OBJECT_FUNCTION || t == OBJECT_AGGREGATE || t == OBJECT_ROUTINE ||
+           t == OBJECT_PROCEDURE;
+}
+
+// The search_path a stream table's query was given under, for the scope.
+class SearchPath : GucScope {
+  public:
+    explicit SearchPath(const std::string& path) {
+        pg_call([&] { set("search_path", path.c_str()); });
+    }
+};
 
 core::RequestedMode requested_mode(const StreamTable& st) {
     return st.refresh_mode == "FULL"        ? core::RequestedMode::Full
@@ -62,10 +96,19 @@ Derived derive_again(Spi& spi, const StreamTable& st) {
     AsOwner as_owner(relation_owner(st.relid));
     Subtransaction sub;
     try {
-        d.def = prepare_definition(spi, st.original_query.value_or(st.defining_query), st.pgt_id);
-        d.mode = choose_mode(*d.def, requested_mode(st), st.display_name());
-        if (!storage_matches(spi, st.relid, storage_columns(*d.def, d.mode)))
-            d.why_not = "its query now returns other columns";
+        {
+            // The query as given (views are inlined again), its names resolved as when it was
+            // given; without those, the stored one (every name qualified).
+            std::optional<SearchPath> path;
+            const bool original = st.original_query && st.original_search_path;
+            if (original)
+                path.emplace(*st.original_search_path);
+            d.def = prepare_definition(spi, original ? *st.original_query : st.defining_query,
+                                       st.pgt_id);
+            d.mode = choose_mode(*d.def, requested_mode(st), st.display_name());
+            if (!storage_matches(spi, st.relid, storage_columns(*d.def, d.mode)))
+                d.why_not = "its query now returns other columns";
+        }
         sub.commit();
     } catch (const PgException& e) {
         if (!caused_by_definition(e.edata()->sqlerrcode))
@@ -116,6 +159,9 @@ void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
         refuse_or_fail(spi, st, what, d.why_not);
         return;
     }
+    // With the owner's rights, whoever changed the function or view.
+    AsOwner as_owner(relation_owner(st.relid));
+    const std::string status = st.status;
     st.defining_query = d.def->query.deparsed;
     st.functions_used = d.def->query.functions_used;
     st.refresh_mode = std::string(core::to_string(d.mode));
@@ -127,6 +173,13 @@ void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
     if (st.refresh_mode == "IMMEDIATE") {
         lock_for_recompute(spi, st.pgt_id);
         refresh(spi, st, "MANUAL", true);
+        if (status != "ACTIVE") {
+            // (The refresh marked it ACTIVE; a suspended one stays suspended.)
+            if (auto now = catalog::find_by_id(spi, st.pgt_id)) {
+                now->status = status;
+                catalog::update_definition(spi, *now);
+            }
+        }
         return;
     }
     // The next refresh recomputes it (no frontier: FULL) and comes at once.
@@ -138,22 +191,30 @@ void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
 }
 
 // Stream tables whose query calls a function the event's commands created, replaced, altered
-// or dropped (by name: a new overload may change which one the query resolves to), or reads a
-// view they replaced; with the command, as "CREATE FUNCTION public.f(integer)".
+// or dropped (by name, the current one or the one before a rename: a new overload may change
+// which one the query resolves to), reads a view they replaced, or names a schema they renamed
+// (functions or sources in it); with the command, as "CREATE FUNCTION public.f(integer)".
+// ($1, $2: the OIDs, comma-separated, and the former names, chr(31)-separated, of renamed
+// objects.)
 const char* const kAffected = R"sql(
 SELECT DISTINCT ON (st.pgt_id) st.pgt_id, d.command_tag || ' ' || d.object_identity
 FROM {} d
+LEFT JOIN LATERAL (
+    SELECT r.old_name
+    FROM ROWS FROM (pg_catalog.unnest(pg_catalog.string_to_array($1, ',')::pg_catalog.oid[]),
+                    pg_catalog.unnest(pg_catalog.string_to_array($2, pg_catalog.chr(31))))
+         AS r(objid, old_name)
+    WHERE r.objid = d.objid LIMIT 1) r ON true
 JOIN pgtrickle.pgt_stream_tables st ON CASE
     WHEN d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass THEN
-        d.name = ANY (st.functions_used)
-        -- (renamed or moved: one of its functions has no function of its name any more)
-        OR (d.command_tag LIKE 'ALTER %' AND EXISTS (
-            SELECT 1 FROM pg_catalog.unnest(st.functions_used) u(f)
-            CROSS JOIN LATERAL pg_catalog.parse_ident(u.f) i(parts)
-            WHERE pg_catalog.cardinality(i.parts) = 2 AND NOT EXISTS (
-                SELECT 1 FROM pg_catalog.pg_proc p
-                WHERE p.proname = i.parts[2]
-                  AND p.pronamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident(i.parts[1])))))
+        d.name = ANY (st.functions_used) OR r.old_name = ANY (st.functions_used)
+    WHEN d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass THEN
+        r.old_name IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM pg_catalog.unnest(st.functions_used) u(f)
+                    WHERE pg_catalog.starts_with(u.f, r.old_name || '.'))
+            OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep
+                       JOIN pg_catalog.pg_class c ON c.oid = dep.source_relid
+                       WHERE dep.pgt_id = st.pgt_id AND c.relnamespace = d.objid))
     WHEN d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN
         EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep
                 WHERE dep.pgt_id = st.pgt_id AND dep.source_relid = d.objid
@@ -166,12 +227,19 @@ void handle_changed_definitions() {
     if (running_own_statement())
         return;
     Spi spi;
+    JitOff no_jit;
+    std::string oids, names;
+    for (const auto& r : renamed) {
+        oids += (oids.empty() ? "" : ",") + std::to_string(r.objid);
+        names += (names.empty() ? "" : "\x1f") + r.old_name;
+    }
     auto affected = spi.execute(fmt::format(fmt::runtime(kAffected), R"sql((
     SELECT c.classid, c.objid, c.command_tag, c.object_identity,
            (SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
             WHERE p.oid = c.objid AND c.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass) AS name
-    FROM pg_catalog.pg_event_trigger_ddl_commands() c))sql"));
+    FROM pg_catalog.pg_event_trigger_ddl_commands() c))sql"),
+                                {oids, names});
     for (const auto& row : affected.rows) {
         if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
             reinitialise(spi, *st, *row[1]);
@@ -181,11 +249,13 @@ void handle_changed_definitions() {
 
 void handle_dropped_functions() {
     Spi spi;
+    JitOff no_jit;
     auto affected = spi.execute(fmt::format(fmt::runtime(kAffected), R"sql((
     SELECT o.classid, o.objid, 'DROP ' || o.object_type AS command_tag, o.object_identity,
            pg_catalog.quote_ident(o.schema_name) || '.' || pg_catalog.quote_ident(o.address_names[2]) AS name
     FROM pg_catalog.pg_event_trigger_dropped_objects() o
-    WHERE o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))sql"));
+    WHERE o.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass))sql"),
+                                {"", ""});
     for (const auto& row : affected.rows) {
         auto st = catalog::find_by_id(spi, std::stoll(*row[0]));
         if (!st)
@@ -207,6 +277,33 @@ void handle_dropped_functions() {
 
 void track_dropped_functions() {
     handle_dropped_functions();
+}
+
+void note_renames(Node* stmt) {
+    std::vector<Renamed> found;
+    auto routine = [&](ObjectType type, Node* object) {
+        const Oid f = pg_call(
+            [&] { return LookupFuncWithArgs(type, castNode(ObjectWithArgs, object), true); });
+        if (OidIsValid(f))
+            found.push_back({f, qualified_function_name(f)});
+    };
+    if (IsA(stmt, RenameStmt)) {
+        auto* r = reinterpret_cast<RenameStmt*>(stmt);
+        if (is_routine(r->renameType)) {
+            routine(r->renameType, r->object);
+        } else if (r->renameType == OBJECT_SCHEMA) {
+            const Oid nsp = pg_call([&] { return get_namespace_oid(r->subname, true); });
+            if (OidIsValid(nsp))
+                found.push_back({nsp, pg_call([&] { return quote_identifier(r->subname); })});
+        }
+    } else if (IsA(stmt, AlterObjectSchemaStmt)) {
+        auto* a = reinterpret_cast<AlterObjectSchemaStmt*>(stmt);
+        if (is_routine(a->objectType))
+            routine(a->objectType, a->object);
+    } else {
+        return;  // (other statements, nested ones included, leave the list alone)
+    }
+    renamed = std::move(found);
 }
 
 }  // namespace pgtrickle::pg

@@ -27,6 +27,7 @@ namespace {
 
 void handle_dropped_relations() {
     Spi spi;
+    JitOff no_jit;
     // One query, cheap when nothing of ours was dropped: this runs on every DROP in the database.
     auto dropped = spi.execute(R"sql(
 SELECT d.objid, d.object_identity,
@@ -183,6 +184,7 @@ void handle_altered_tables() {
     if (running_own_statement())
         return;
     Spi spi;
+    JitOff no_jit;
     // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
     // inheritance tree (ATTACH PARTITION, INHERIT, CREATE TABLE ... INHERITS): statements on the
     // parent read and write the children's rows, and fire only the parent's statement triggers,
@@ -344,6 +346,8 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
     if (pgtrickle::pg::drops_this_extension(pstmt->utilityStmt, &cascade)) {
         pgtrickle::pg::pg_guard([&] { pgtrickle::pg::drop_all_stream_tables(cascade); });
     }
+    if (IsA(pstmt->utilityStmt, RenameStmt) || IsA(pstmt->utilityStmt, AlterObjectSchemaStmt))
+        pgtrickle::pg::pg_guard([&] { pgtrickle::pg::note_renames(pstmt->utilityStmt); });
     // No C++ object is alive in this frame: the next hook may longjmp through it.
     if (pgtrickle::pg::previous_utility_hook != nullptr)
         pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context, params,

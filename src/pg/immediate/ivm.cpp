@@ -192,7 +192,9 @@ struct Prepared {
     Oid owner = InvalidOid;
     std::string qualified_name;
     std::optional<core::DeltaPlan> plan;
-    std::set<Oid> sources;                     // relations it reads (catalog dependencies)
+    std::set<Oid> sources;  // relations it reads (catalog dependencies)
+    std::map<Oid, std::vector<std::string>> columns_used;  // of each source (Dependency)
+    std::string display_name;
     std::map<std::string, SPIPlanPtr> deltas;  // delta statement text -> kept plan
     // The plan applies increments (DeltaPlan::relative_apply): no stream-table-wide lock.
     bool relative = false;
@@ -355,8 +357,11 @@ class Maintainer {
             p.relative = p.plan->relative_apply = core::relative_apply_possible(*p.plan);
             p.plan->per_statement = true;
         }
-        for (const auto& d : catalog::dependencies(spi_, id))
+        for (const auto& d : catalog::dependencies(spi_, id)) {
             p.sources.insert(d.source_relid);
+            p.columns_used[d.source_relid] = d.columns_used;
+        }
+        p.display_name = st->display_name();
         cache.known.insert(p.sources.begin(), p.sources.end());
         cache.known.insert(storage);
         return cache.tables.emplace(id, std::move(p)).first->second;
@@ -411,6 +416,11 @@ class Maintainer {
         if (rows_of.empty())
             return;
         AsOwner as_owner(p.owner);
+        // The changes are read from the statements' transition tables, which no privilege
+        // guards: the owner must still be allowed to read the sources they come from (as
+        // their query over those sources would check).
+        for (const auto& [relid, rows] : rows_of)
+            check_owner_reads(spi_, p.owner, relid, p.columns_used[relid], p.display_name);
         InternalWrite allow_write;
         // A primary key added to a source or dropped since the rows were written changes how
         // they are identified (DeltaPlan::key_columns): rebuilt whole under the new identity,

@@ -199,42 +199,11 @@ class BufferSampleSettings : GucScope {
 // A buffer another transaction is analyzing is skipped.
 // A differential refresh reads change buffers, not its sources, so no statement checks that the
 // stream table's owner may still read them: checked here (a FULL refresh's query checks it, as
-// REFRESH MATERIALIZED VIEW does). SELECT on the table, or on each column the stream table reads
-// (on any column when it reads none, as count(*) does).
+// REFRESH MATERIALIZED VIEW does).
 void check_owner_reads(Spi& spi, const StreamTable& st) {
     const Oid owner = relation_owner(st.relid);
-    for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
-        const Oid relid = d.source_relid;
-        const bool readable = pg_call([&] {
-            if (pg_class_aclcheck(relid, owner, ACL_SELECT) == ACLCHECK_OK)
-                return true;
-            if (d.columns_used.empty())
-                return pg_attribute_aclcheck_all(relid, owner, ACL_SELECT, ACLMASK_ANY) ==
-                       ACLCHECK_OK;
-            for (const auto& c : d.columns_used) {
-                const AttrNumber att = get_attnum(relid, c.c_str());
-                if (att == InvalidAttrNumber ||
-                    pg_attribute_aclcheck(relid, att, owner, ACL_SELECT) != ACLCHECK_OK)
-                    return false;
-            }
-            return true;
-        });
-        if (readable)
-            continue;
-        const std::string table = relation_name(relid);
-        const std::string role =
-            spi.execute("SELECT $1::oid::regrole::text", {std::to_string(owner)})
-                .scalar()
-                .value_or(std::to_string(owner));
-        throw core::Error(core::sqlstate::kInsufficientPrivilege,
-                          fmt::format("permission denied for table {}", table),
-                          fmt::format("Stream table {} is refreshed as its owner, {}, who may no "
-                                      "longer read {}.",
-                                      st.display_name(), role, table),
-                          fmt::format("GRANT SELECT ON {} TO {}, or give the stream table "
-                                      "another owner.",
-                                      table, role));
-    }
+    for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+        check_owner_reads(spi, owner, d.source_relid, d.columns_used, st.display_name());
 }
 
 void analyze_stale_buffers(Spi& spi, const core::DeltaPlan& plan) {
@@ -455,6 +424,37 @@ bool try_lock_for_refresh(Spi& spi, std::int64_t pgt_id) {
         " FOR UPDATE SKIP LOCKED",
         {id});
     return !row.empty();
+}
+
+void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::string>& columns,
+                       const std::string& stream_table) {
+    const bool readable = pg_call([&] {
+        if (pg_class_aclcheck(relid, owner, ACL_SELECT) == ACLCHECK_OK)
+            return true;
+        if (columns.empty())
+            return pg_attribute_aclcheck_all(relid, owner, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK;
+        for (const auto& c : columns) {
+            const AttrNumber att = get_attnum(relid, c.c_str());
+            if (att == InvalidAttrNumber ||
+                pg_attribute_aclcheck(relid, att, owner, ACL_SELECT) != ACLCHECK_OK)
+                return false;
+        }
+        return true;
+    });
+    if (readable)
+        return;
+    const std::string table = relation_name(relid);
+    const std::string role = spi.execute("SELECT $1::oid::regrole::text", {std::to_string(owner)})
+                                 .scalar()
+                                 .value_or(std::to_string(owner));
+    throw core::Error(core::sqlstate::kInsufficientPrivilege,
+                      fmt::format("permission denied for table {}", table),
+                      fmt::format("Stream table {} is maintained as its owner, {}, who may no "
+                                  "longer read {}.",
+                                  stream_table, role, table),
+                      fmt::format("GRANT SELECT ON {} TO {}, or give the stream table another "
+                                  "owner.",
+                                  table, role));
 }
 
 RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initiated_by,

@@ -61,6 +61,16 @@ class GucScope {
     int nest_;
 };
 
+// No JIT for the scope: catalog queries of DDL tracking, whose estimates (set-returning
+// functions guessed at 100 or 1000 rows) would otherwise cross jit_above_cost and compile for
+// far longer than they run.
+class JitOff : GucScope {
+  public:
+    JitOff() {
+        pg_call([] { set("jit", "off"); });
+    }
+};
+
 // Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
 // the transaction, which restores them too).
 class PinnedSettings : GucScope {
