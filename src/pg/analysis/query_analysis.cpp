@@ -304,9 +304,41 @@ std::vector<std::string> functions_used(Query* tree) {
     return {names.begin(), names.end()};
 }
 
+namespace {
+
+// An error with a position in the stream table's query (a syntax error, an unknown column or
+// function) would be shown against the statement the user typed, its caret on some character
+// of "SELECT pgtrickle.refresh_stream_table(...)": as SPI does for its queries, the position
+// becomes one in the query, which is reported with it.
+void query_position_callback(void* arg) {
+    const int position = geterrposition();
+    if (position > 0) {
+        errposition(0);
+        internalerrposition(position);
+        internalerrquery(static_cast<const char*>(arg));
+    }
+}
+
+// Runs fn (plain C calls only) with errors positioned in `text`.
+template <typename F>
+auto positioned_in(const char* text, F fn) {
+    return pg_call([&] {
+        ErrorContextCallback callback;
+        callback.callback = query_position_callback;
+        callback.arg = const_cast<char*>(text);
+        callback.previous = error_context_stack;
+        error_context_stack = &callback;
+        auto result = fn();
+        error_context_stack = callback.previous;
+        return result;
+    });
+}
+
+}  // namespace
+
 AnalyzedQuery analyze_query(const std::string& query) {
     const char* text = query.c_str();
-    List* raw = pg_call([&] { return pg_parse_query(text); });
+    List* raw = positioned_in(text, [&] { return pg_parse_query(text); });
     if (list_length(raw) != 1) {
         throw core::Error("42601", "defining query must be exactly one SELECT statement",
                           fmt::format("The text contains {} statements.", list_length(raw)));
@@ -325,8 +357,8 @@ AnalyzedQuery analyze_query(const std::string& query) {
     const int len = raw_stmt->stmt_len;
     out.statement = len > 0 ? query.substr(loc, len) : query.substr(loc);
 
-    Query* q =
-        pg_call([&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
+    Query* q = positioned_in(
+        text, [&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
 
     WalkState state{NIL, false, false, false};
     pg_call([&] { walk_query(q, &state); });
