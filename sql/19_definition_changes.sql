@@ -180,6 +180,48 @@ SELECT pgtrickle.drop_stream_table('tagged_now');
 DROP SCHEMA definition_lib CASCADE;
 DROP ROLE pgt_fn_owner;
 
+-- ALTER ROUTINE is ALTER FUNCTION by another name.
+CREATE FUNCTION routine_f(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2';
+SELECT pgtrickle.create_stream_table('routine_now', 'SELECT id, routine_f(v) AS r FROM t',
+    refresh_mode => 'IMMEDIATE');
+ALTER ROUTINE routine_f(int) RENAME TO routine_g;
+-- Nor can DDL that reinitialises an IMMEDIATE stream table run inside a statement writing to its
+-- sources (the statement's rows would be counted twice).
+CREATE FUNCTION set_routine(k int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE FUNCTION routine_f(int) RETURNS int IMMUTABLE LANGUAGE sql AS %L',
+                   'SELECT $1 * ' || k);
+    RETURN k;
+END $$;
+WITH ins AS (INSERT INTO t VALUES (20, 20) RETURNING v) SELECT set_routine(max(v)) FROM ins;
+SELECT set_routine(3);
+SELECT id, r FROM routine_now ORDER BY id;
+SELECT pgtrickle.drop_stream_table('routine_now');
+
+-- A view named by a stream table's query cannot be renamed under it (reinitialising derives
+-- the stream table from that query).
+CREATE VIEW small AS SELECT id, v FROM t WHERE v < 4;
+SELECT pgtrickle.create_stream_table('small_rows', 'SELECT id, v FROM small',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER VIEW small RENAME TO tiny;
+SELECT pgtrickle.drop_stream_table('small_rows');
+
+-- Several functions dropped and created again in one transaction: the stream table waits for
+-- the last one, then follows all of them.
+CREATE FUNCTION one(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 1';
+CREATE FUNCTION two(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 2';
+SELECT pgtrickle.create_stream_table('one_two', 'SELECT id, one(v) AS a, two(v) AS b FROM t',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+BEGIN;
+DROP FUNCTION one(int);
+DROP FUNCTION two(int);
+CREATE FUNCTION one(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 10';
+CREATE FUNCTION two(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 20';
+COMMIT;
+SELECT pgtrickle.refresh_stream_table('one_two');
+SELECT id, a, b FROM one_two WHERE id < 3 ORDER BY id;
+SELECT status, needs_reinit FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'one_two';
+
 -- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's
 -- transition tables, which no privilege guards; its owner must still be allowed to read the
 -- columns it uses, or the writes that would maintain it fail (as its query would).

@@ -450,7 +450,8 @@ CREATE FUNCTION pgtrickle._on_ddl_end()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_ddl_end';
 
 CREATE EVENT TRIGGER pg_trickle_ddl_tracker ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER FOREIGN TABLE', 'CREATE FOREIGN TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER FOREIGN TABLE', 'CREATE FOREIGN TABLE',
+                 'ALTER VIEW')
     EXECUTE FUNCTION pgtrickle._on_ddl_end();
 
 -- CREATE OR REPLACE / ALTER of a function a stream table's query calls, or of a view it reads:
@@ -460,8 +461,8 @@ CREATE FUNCTION pgtrickle._on_definition_change()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_definition_change';
 
 CREATE EVENT TRIGGER pg_trickle_definition_tracker ON ddl_command_end
-    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE AGGREGATE', 'ALTER AGGREGATE',
-                 'CREATE VIEW', 'ALTER SCHEMA')
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'ALTER ROUTINE', 'CREATE AGGREGATE',
+                 'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER SCHEMA')
     EXECUTE FUNCTION pgtrickle._on_definition_change();
 
 ------------------------------------------------------------------------------------------------

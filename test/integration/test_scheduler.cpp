@@ -392,6 +392,26 @@ TEST_F(Scheduler, AFailedRefreshIsTriedAgainOncePerPeriod) {
     EXPECT_EQ(c.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"), "0");
 }
 
+TEST_F(Scheduler, ReplacedFunctionIsFollowedByTheNextScheduledRefresh) {
+    // A function the query calls replaced: the stored rows are of the old body, and no source
+    // changed. The next scheduled refresh recomputes the stream table (FULL), instead of finding
+    // nothing to do.
+    auto c = connect();
+    c.exec("CREATE TABLE items (id int PRIMARY KEY, v int)");
+    c.exec("INSERT INTO items SELECT i, i FROM generate_series(1, 10) i");
+    c.exec("CREATE FUNCTION weight(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('weighted', 'SELECT sum(weight(v)) AS w FROM items',"
+        " schedule => '2s', refresh_mode => 'DIFFERENTIAL')");
+    EXPECT_EQ(c.scalar("SELECT w FROM weighted"), "110");
+    c.exec(
+        "CREATE OR REPLACE FUNCTION weight(int) RETURNS int IMMUTABLE LANGUAGE sql"
+        " AS 'SELECT $1 * 3'");
+    EXPECT_TRUE(converges("SELECT w FROM weighted", "165"));
+    EXPECT_EQ(c.scalar("SELECT needs_reinit FROM pgtrickle.pgt_stream_tables"), "f");
+    EXPECT_EQ(c.scalar("SELECT action FROM pgtrickle.get_refresh_history('weighted', 1)"), "FULL");
+}
+
 TEST_F(Scheduler, LockTimeoutsAreRetriedWithoutCounting) {
     auto c = connect();
     auto locker = connect();

@@ -28,6 +28,7 @@
 extern "C" {
 #include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
@@ -58,14 +59,6 @@ bool is_routine(ObjectType t) {
     return t == OBJECT_FUNCTION || t == OBJECT_AGGREGATE || t == OBJECT_ROUTINE ||
            t == OBJECT_PROCEDURE;
 }
-
-// The search_path a stream table's query was given under, for the scope.
-class SearchPath : GucScope {
-  public:
-    explicit SearchPath(const std::string& path) {
-        pg_call([&] { set("search_path", path.c_str()); });
-    }
-};
 
 core::RequestedMode requested_mode(const StreamTable& st) {
     return st.refresh_mode == "FULL"        ? core::RequestedMode::Full
@@ -153,9 +146,38 @@ void refuse_or_fail(Spi& spi, const StreamTable& st, const std::string& what,
 
 // Derives the stream table's definition again after `what` changed something its query uses,
 // and has its contents recomputed with it.
-void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
+void reinitialise(Spi& spi, StreamTable st, bool needs_reinit, const std::string& what) {
+    const bool immediate = st.refresh_mode == "IMMEDIATE";
+    // (One in ERROR is not this DDL's doing, nor is it maintained: it does not hold the DDL
+    // up; resuming it derives its definition again. Nor does one already waiting to be
+    // reinitialised, as between DROP FUNCTION and CREATE FUNCTION of several functions: the
+    // DDL that completes the set reinitialises it.)
+    if (st.status == "ERROR")
+        return;
+    if (immediate) {
+        // Its recomputation would see the rows of a statement still running (DDL run by a
+        // function that statement calls) whose own maintenance is yet to come: counted twice.
+        for (const auto& dep : catalog::dependencies(spi, st.pgt_id)) {
+            if (pg_call([&] { return AfterTriggerPendingOnRel(dep.source_relid); }))
+                throw core::Error(
+                    core::sqlstate::kObjectNotInPrerequisiteState,
+                    fmt::format("{} cannot reinitialise stream table {} while a statement "
+                                "writing to its source {} is in progress",
+                                what, st.display_name(),
+                                spi.execute("SELECT $1::pg_catalog.oid::pg_catalog.regclass::text",
+                                            {std::to_string(dep.source_relid)})
+                                    .scalar()
+                                    .value_or("?")),
+                    "An IMMEDIATE stream table is recomputed when a function or view its "
+                    "query uses changes; the running statement's changes are not applied "
+                    "yet.",
+                    "Run the DDL in a statement of its own.");
+        }
+    }
     Derived d = derive_again(spi, st);
     if (!d.def) {
+        if (needs_reinit && !immediate)
+            return;
         refuse_or_fail(spi, st, what, d.why_not);
         return;
     }
@@ -182,10 +204,12 @@ void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
         }
         return;
     }
-    // The next refresh recomputes it (no frontier: FULL) and comes at once.
+    // The next refresh recomputes it (no frontier: FULL) and comes at once, failures of the
+    // old definition forgotten (the scheduler would wait a period after the last one).
     AsCatalogOwner owner;
     spi.run(
-        "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"
+        "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true,"
+        " consecutive_errors = 0, last_error_message = NULL, last_error_at = NULL"
         " WHERE pgt_id = $1::bigint",
         {std::to_string(st.pgt_id)});
 }
@@ -197,7 +221,8 @@ void reinitialise(Spi& spi, StreamTable st, const std::string& what) {
 // ($1, $2: the OIDs, comma-separated, and the former names, chr(31)-separated, of renamed
 // objects.)
 const char* const kAffected = R"sql(
-SELECT DISTINCT ON (st.pgt_id) st.pgt_id, d.command_tag || ' ' || d.object_identity
+SELECT DISTINCT ON (st.pgt_id) st.pgt_id, d.command_tag || ' ' || d.object_identity,
+       st.needs_reinit
 FROM {} d
 LEFT JOIN LATERAL (
     SELECT r.old_name
@@ -242,7 +267,7 @@ void handle_changed_definitions() {
                                 {oids, names});
     for (const auto& row : affected.rows) {
         if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
-            reinitialise(spi, *st, *row[1]);
+            reinitialise(spi, *st, *row[2] == "t", *row[1]);
     }
     spi.finish();
 }

@@ -110,6 +110,12 @@ std::string definition_broken(Spi& spi, const StreamTable& st) {
             if (!why.empty())
                 break;
         }
+        // The query as given, which reinitialising derives the stream table from again (after
+        // DDL on a function or view it uses): a view it names renamed, say, breaks only this.
+        if (why.empty() && st.original_query && st.original_search_path) {
+            SearchPath path(*st.original_search_path);
+            analyze_query(*st.original_query);
+        }
         sub.commit();
     } catch (const PgException& e) {
         // Only names that no longer resolve are the DDL's doing; anything else (a cancel, a

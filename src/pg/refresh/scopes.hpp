@@ -71,6 +71,14 @@ class JitOff : GucScope {
     }
 };
 
+// The search_path a stream table's query was given under (original_search_path), for the scope.
+class SearchPath : GucScope {
+  public:
+    explicit SearchPath(const std::string& path) {
+        pg_call([&] { set("search_path", path.c_str()); });
+    }
+};
+
 // Output settings fixed for the duration of a refresh (restored at scope exit; an error aborts
 // the transaction, which restores them too).
 class PinnedSettings : GucScope {

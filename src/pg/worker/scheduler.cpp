@@ -397,8 +397,7 @@ SELECT st.pgt_id, st.status, st.refresh_mode, st.refresh_tier, st.schedule, st.i
        (SELECT string_agg(p.gid, ',' ORDER BY p.gid) FROM pg_catalog.pg_prepared_xacts p
         WHERE p.database = pg_catalog.current_database()),
        CASE WHEN st.consecutive_errors > 0
-            THEN (extract(epoch FROM st.last_error_at) * 1000000)::bigint END,
-       st.needs_reinit
+            THEN (extract(epoch FROM st.last_error_at) * 1000000)::bigint END
 FROM pgtrickle.pgt_stream_tables st
 JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -464,12 +463,8 @@ ORDER BY st.pgt_id)sql";
             // After a failure the schedule counts from the failed attempt: a stream table whose
             // refresh fails is tried again once per period, not at every tick (it went
             // SUSPENDED about a second after its first failure, whatever its schedule).
-            // Contents of an old definition (a function or view its query uses changed, or a
-            // source's capture was rebuilt): due at once, whatever its schedule.
-            if (r[17] && *r[17] == "t")
-                t.last_refresh_us.reset();
             if (const auto failed = opt_int64(r[16]);
-                failed && t.is_populated && (!t.last_refresh_us || *failed > *t.last_refresh_us))
+                failed && t.is_populated && t.last_refresh_us && *failed > *t.last_refresh_us)
                 t.last_refresh_us = failed;
             for (Oid u : parse_oids(r[12]))
                 t.upstreams.push_back(static_cast<std::int64_t>(u));
