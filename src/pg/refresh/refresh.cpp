@@ -682,19 +682,31 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                 if (guc::analyze_before_delta && !plan->recompute)  // (reads no buffer)
                     analyze_stale_buffers(spi, *plan);
                 const std::string buffer_sizes = buffer_size_classes(*plan);
+                // The forms tried in turn (see above), each made only when the one before
+                // failed, and only if it differs from those before it.
                 std::vector<std::string> statements{
                     core::apply_statement(*plan, from, table, core::Consolidation::Lean)};
-                auto add = [&](std::string s) {
-                    if (std::find(statements.begin(), statements.end(), s) == statements.end())
-                        statements.push_back(std::move(s));
+                int forms_made = 1;
+                auto make_next_form = [&] {
+                    while (forms_made < 3) {
+                        std::string s;
+                        if (forms_made++ == 1) {
+                            s = core::apply_statement(*plan, from, table);
+                        } else if (std::any_of(plan->tables.begin(), plan->tables.end(),
+                                               core::filters_buffer)) {
+                            core::DeltaPlan unfiltered = *plan;
+                            for (auto& t : unfiltered.tables)
+                                t.change_filter.clear();
+                            s = core::apply_statement(unfiltered, from, table);
+                        }
+                        if (!s.empty() && std::find(statements.begin(), statements.end(), s) ==
+                                              statements.end()) {
+                            statements.push_back(std::move(s));
+                            return true;
+                        }
+                    }
+                    return false;
                 };
-                add(core::apply_statement(*plan, from, table));
-                if (std::any_of(plan->tables.begin(), plan->tables.end(), core::filters_buffer)) {
-                    core::DeltaPlan unfiltered = *plan;
-                    for (auto& t : unfiltered.tables)
-                        t.change_filter.clear();
-                    add(core::apply_statement(unfiltered, from, table));
-                }
                 std::optional<QueryResult> r;
                 std::string error;
                 std::vector<std::uint32_t> read;
@@ -721,7 +733,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     } catch (const PgException& e) {
                         // The last statement evaluates no row version the query would not, but
                         // the rows that left the sources: only a data error sends it to FULL.
-                        const bool last = k + 1 == statements.size();
+                        const bool last = k + 1 == statements.size() && !make_next_form();
                         if (!data_error(e) && (last || !retry_after(e)))
                             throw;
                         error = e.what();
