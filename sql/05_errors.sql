@@ -22,7 +22,9 @@ CREATE FUNCTION leftovers() RETURNS text LANGUAGE sql AS $$
         (SELECT count(*) FROM pgtrickle.pgt_stream_tables),
         (SELECT count(*) FROM pgtrickle.pgt_dependencies),
         (SELECT count(*) FROM pg_class WHERE relname = 'e' OR relname LIKE 'e\_\_%'),
-        (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal))
+        (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal
+           AND tgrelid NOT IN (SELECT oid FROM pg_class
+                               WHERE relnamespace = 'pgtrickle'::regnamespace)))
 $$;
 SELECT leftovers();
 

@@ -149,9 +149,51 @@ REVOKE ALL ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies,
 GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies,
                 pgtrickle.pgt_refresh_history TO PUBLIC;
 
--- pg_dump keeps the catalog rows (history is derived and left out).
+-- pg_dump keeps the catalog rows (history is derived and left out), and the sequences whose
+-- values they hold (a restored catalog with pgt_id restarting at 1 would refuse new stream
+-- tables).
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_dependencies', '');
+SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables_pgt_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pgtrickle_changes.change_seq', '');
+
+-- A restore (pg_restore, or a dump replayed by psql) loads catalog rows holding the OIDs of the
+-- dumped database: each row is pointed at the relation of its name here, and the stream table
+-- loses its frontier (its next refresh is FULL; the change buffers and capture triggers made
+-- for the old OIDs are replaced when the restore creates those triggers: _on_ddl_end).
+-- pg_trickle's own inserts name the relation they point at, and pass unchanged.
+CREATE FUNCTION pgtrickle._pgt_remap_stream_table() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    here oid := pg_catalog.to_regclass(pg_catalog.quote_ident(NEW.pgt_schema) || '.'
+                                       || pg_catalog.quote_ident(NEW.pgt_name));
+BEGIN
+    IF here IS NOT NULL AND here <> NEW.pgt_relid THEN
+        NEW.pgt_relid := here;
+        NEW.frontier := NULL;
+        NEW.needs_reinit := true;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER pgt_remap_on_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._pgt_remap_stream_table();
+
+CREATE FUNCTION pgtrickle._pgt_remap_dependency() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    here oid := pg_catalog.to_regclass(NEW.source_stable_name);
+BEGIN
+    IF here IS NOT NULL AND here <> NEW.source_relid THEN
+        NEW.source_relid := here;
+        UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true
+        WHERE pgt_id = NEW.pgt_id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER pgt_remap_on_restore BEFORE INSERT ON pgtrickle.pgt_dependencies
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._pgt_remap_dependency();
+REVOKE ALL ON FUNCTION pgtrickle._pgt_remap_stream_table(), pgtrickle._pgt_remap_dependency()
+    FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- SQL API
@@ -340,6 +382,13 @@ END $$;
 
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
+
+-- After a restore that ran with triggers disabled (or left capture of the dumped database's
+-- OIDs behind): points the catalog at the relations of its names, replaces capture triggers
+-- and change buffers named for other OIDs, and has the stream tables moved refresh FULL next.
+CREATE FUNCTION pgtrickle.restore_stream_tables()
+RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_restore_stream_tables';
+REVOKE ALL ON FUNCTION pgtrickle.restore_stream_tables() FROM PUBLIC;
 
 CREATE FUNCTION pgtrickle.version()
 RETURNS text IMMUTABLE STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_version';

@@ -263,7 +263,8 @@ void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
         spi.run(
             "INSERT INTO pgtrickle.pgt_dependencies (pgt_id, source_relid, source_type,"
             " columns_used, source_stable_name)"
-            " SELECT $1::bigint, $2::oid, $3, $4::text[], n.nspname || '.' || c.relname"
+            " SELECT $1::bigint, $2::oid, $3, $4::text[],"
+            "        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
             " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
             "   ON n.oid = c.relnamespace WHERE c.oid = $2::oid",
             {std::to_string(pgt_id), std::to_string(d.source_relid), d.source_type, cols});
