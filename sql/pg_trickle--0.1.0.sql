@@ -159,8 +159,8 @@ SELECT pg_catalog.pg_extension_config_dump('pgtrickle_changes.change_seq', '');
 
 -- A restore (pg_restore, or a dump replayed by psql) loads catalog rows holding the OIDs of the
 -- dumped database: each row is pointed at the relation of its name here, and the stream table
--- loses its frontier (its next refresh is FULL; the change buffers and capture triggers made
--- for the old OIDs are replaced when the restore creates those triggers: _on_ddl_end).
+-- loses its frontier (its next refresh is FULL; the capture triggers made for the old OIDs are
+-- replaced when the restore sets them ENABLE ALWAYS: _on_ddl_end, restore.cpp).
 -- pg_trickle's own inserts name the relation they point at, and pass unchanged.
 CREATE FUNCTION pgtrickle._pgt_remap_stream_table() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -383,9 +383,9 @@ END $$;
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
 
--- After a restore that ran with triggers disabled (or left capture of the dumped database's
--- OIDs behind): points the catalog at the relations of its names, replaces capture triggers
--- and change buffers named for other OIDs, and has the stream tables moved refresh FULL next.
+-- After a restore: drops the change buffers of the dumped database's OIDs, and repairs a restore
+-- that ran with triggers disabled: points the catalog at the relations of its names, replaces
+-- capture named for other OIDs, and has the stream tables moved refresh FULL next.
 CREATE FUNCTION pgtrickle.restore_stream_tables()
 RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_restore_stream_tables';
 REVOKE ALL ON FUNCTION pgtrickle.restore_stream_tables() FROM PUBLIC;

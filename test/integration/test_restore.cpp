@@ -81,7 +81,7 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
         admin.exec("CREATE DATABASE " + dst_name);
     }
     const std::string restore =
-        custom ? fmt::format("'{}/pg_restore' {} --exit-on-error -d {} '{}'", bin,
+        custom ? fmt::format("'{}/pg_restore' {} --exit-on-error --jobs 2 -d {} '{}'", bin,
                              connection_options(), dst_name, file)
                : fmt::format("'{}/psql' {} -q -v ON_ERROR_STOP=1 -d {} -f '{}' >/dev/null", bin,
                              connection_options(), dst_name, file);
@@ -102,14 +102,6 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
         EXPECT_EQ(d.scalar("SELECT count(*) FROM pg_trigger WHERE tgname ~ '^pg_trickle_'"
                            " AND substring(tgname FROM '_([0-9]+)$') <> tgrelid::text"),
                   "0");
-        EXPECT_EQ(
-            d.scalar(
-                "SELECT coalesce(string_agg(relname, ','), '') FROM pg_class c WHERE "
-                "c.relnamespace ="
-                " 'pgtrickle_changes'::regnamespace AND c.relkind = 'r' AND c.relname ~ '^changes_'"
-                " AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d"
-                " WHERE 'changes_' || d.source_relid = c.relname)"),
-            "");
         EXPECT_EQ(
             d.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM pgtrickle.pgt_status()"),
             "public.big_regions,public.by_region,public.events_now");
@@ -145,6 +137,24 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
             "SELECT pgtrickle.create_stream_table('order_count', 'SELECT count(*) AS n FROM"
             " orders', schedule => '1h')");
         EXPECT_EQ(d.scalar("SELECT n = (SELECT count(*) FROM orders) FROM order_count"), "t");
+        // The buffers of the dumped database's OIDs stay until restore_stream_tables() (the
+        // restore goes on with them after the triggers); it drops them and breaks nothing.
+        d.exec("SELECT pgtrickle.restore_stream_tables()");
+        EXPECT_EQ(
+            d.scalar(
+                "SELECT coalesce(string_agg(relname, ','), '') FROM pg_class c WHERE "
+                "c.relnamespace ="
+                " 'pgtrickle_changes'::regnamespace AND c.relkind = 'r' AND c.relname ~ '^changes_'"
+                " AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d"
+                " WHERE 'changes_' || d.source_relid = c.relname)"),
+            "");
+        d.exec("INSERT INTO orders VALUES (5000, 1, 1)");
+        d.exec("INSERT INTO events VALUES (2, 2)");
+        d.exec("SELECT pgtrickle.refresh_stream_table('by_region')");
+        EXPECT_EQ(mismatches(d, "by_region", "region, n, s", by_region), "0");
+        EXPECT_EQ(
+            mismatches(d, "events_now", "k, total", "SELECT k, sum(v) FROM events GROUP BY k"),
+            "0");
     }
     Connection admin;
     admin.exec("DROP DATABASE IF EXISTS " + dst_name + " WITH (FORCE)");

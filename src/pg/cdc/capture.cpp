@@ -17,6 +17,9 @@
 #include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
@@ -73,6 +76,34 @@ void sync_capture(Spi& spi, Oid relid) {
     sync_immediate_triggers(spi, relid);
 }
 
+namespace {
+
+// Each capture trigger of `relid` depends on the buffer it writes into (pg_depend, as if the
+// trigger's definition named it): the buffer cannot be dropped from under it, and pg_dump
+// restores the triggers after the buffer's rows (a parallel pg_restore otherwise may create
+// them first, and the restore's rewiring drop the buffer before its rows come: restore.cpp).
+void record_trigger_dependencies(Spi& spi, Oid relid) {
+    const Oid buffer = buffer_oid(relid);
+    auto triggers = spi.execute(
+        "SELECT t.oid FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid"
+        "   AND t.tgname ~ ('^pg_trickle_cdc_[a-z]+_' || $1 || '$')"
+        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+        "     WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.objid = t.oid"
+        "       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "       AND d.refobjid = $2::pg_catalog.oid)",
+        {std::to_string(relid), std::to_string(buffer)});
+    for (const auto& row : triggers.rows) {
+        const Oid trigger = static_cast<Oid>(std::stoul(*row[0]));
+        pg_call([&] {
+            ObjectAddress dependent{TriggerRelationId, trigger, 0};
+            ObjectAddress referenced{RelationRelationId, buffer, 0};
+            recordDependencyOn(&dependent, &referenced, DEPENDENCY_NORMAL);
+        });
+    }
+}
+
+}  // namespace
+
 void sync_change_buffer(Spi& spi, Oid relid) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(relid);
@@ -92,6 +123,16 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         " WHERE c.oid = $1::oid",
         {id});
     auto existing = buffer_columns(spi, relid);
+    if (existing && !qualified.empty() &&
+        spi.execute("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
+                    "   AND tgname = 'pg_trickle_cdc_ins_' || $1",
+                    {id})
+            .empty()) {
+        // A buffer of this name without capture on the table: another relation's, of the same
+        // OID in a database dumped and restored here (restore.cpp). Made again.
+        spi.run("DROP TABLE " + core::buffer_table(relid) + " CASCADE");
+        existing.reset();
+    }
     if (deps.empty() || qualified.empty() || !capturable(spi, relid)) {
         if (existing)
             run_all(spi, core::drop_capture_ddl(relid, qualified.scalar().value_or(""),
@@ -194,6 +235,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         src.columns.insert(src.columns.end(), added.begin(), added.end());
     }
     run_all(spi, core::capture_ddl(src));
+    record_trigger_dependencies(spi, relid);
     grant_readers();
 }
 

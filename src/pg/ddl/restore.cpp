@@ -7,8 +7,9 @@
 //    set ENABLE ALWAYS by one ALTER TABLE: at that ALTER TABLE (ddl_command_end), a trigger of
 //    pg_trickle's named for another relation is dropped, and once none is left on the table its
 //    capture is made again for the stream tables now reading it (a buffer named for its OID).
-//    The buffers of the old OIDs go: their changes were made before the dump, and the stream
-//    tables refresh FULL next.
+//    The stream tables refresh FULL next. The buffers of the old OIDs stay: a restore goes on
+//    with them after the triggers (their rows, indexes and grants come later, in parallel or in
+//    its last section), so they cannot be dropped then; restore_stream_tables() drops them.
 //  - restore_stream_tables() does all of it at once, for restores that ran with the triggers
 //    disabled (--disable-triggers) or left something behind.
 #include <fmt/format.h>
@@ -35,17 +36,6 @@ WHERE t.tgrelid = $1::pg_catalog.oid
   AND (NOT $2::boolean OR t.tgenabled = 'A')
 ORDER BY 1)sql";
 
-// The buffer of `old_relid` (a dumped database's OID), unless a source here has that OID.
-void drop_old_buffer(Spi& spi, const std::string& old_relid) {
-    const std::string buffer = "pgtrickle_changes." + core::quote_ident("changes_" + old_relid);
-    auto drop = spi.execute(
-        "SELECT pg_catalog.to_regclass($2) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
-        " pgtrickle.pgt_dependencies WHERE source_relid = $1::pg_catalog.oid)",
-        {old_relid, buffer});
-    if (drop.scalar() == Value("t"))
-        spi.run("DROP TABLE " + buffer);
-}
-
 }  // namespace
 
 void rewire_restored_capture(Spi& spi, Oid relid, bool enabled_only) {
@@ -56,10 +46,8 @@ void rewire_restored_capture(Spi& spi, Oid relid, bool enabled_only) {
     AsCatalogOwner owner;
     const std::string table =
         *spi.execute("SELECT $1::pg_catalog.oid::pg_catalog.regclass::text", {id}).scalar();
-    for (const auto& row : stale.rows) {
+    for (const auto& row : stale.rows)
         spi.run(fmt::format("DROP TRIGGER {} ON {}", core::quote_ident(*row[0]), table));
-        drop_old_buffer(spi, *row[1]);
-    }
     // (The others are dropped at their own ALTER TABLE, which would fail without them.)
     if (!spi.execute(kStaleTriggers, {id, "false"}).empty())
         return;
