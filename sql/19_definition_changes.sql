@@ -222,6 +222,21 @@ SELECT pgtrickle.refresh_stream_table('one_two');
 SELECT id, a, b FROM one_two WHERE id < 3 ORDER BY id;
 SELECT status, needs_reinit FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'one_two';
 
+-- A column a stream table no longer reads (given a query without it) can be dropped from its
+-- source: only capture is rebuilt (the next refresh is FULL).
+CREATE TABLE wide (id int PRIMARY KEY, a int, b int);
+INSERT INTO wide VALUES (1, 1, 1), (2, 2, 2);
+SELECT pgtrickle.create_stream_table('wide_rows', 'SELECT id, a, b FROM wide',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.alter_stream_table('wide_rows', query => 'SELECT id, a FROM wide');
+ALTER TABLE wide DROP COLUMN b;
+INSERT INTO wide VALUES (3, 3);
+SELECT pgtrickle.refresh_stream_table('wide_rows');
+SELECT id, a FROM wide_rows ORDER BY id;
+-- One it still reads cannot.
+ALTER TABLE wide DROP COLUMN a;
+SELECT pgtrickle.drop_stream_table('wide_rows');
+
 -- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's
 -- transition tables, which no privilege guards; its owner must still be allowed to read the
 -- columns it uses, or the writes that would maintain it fail (as its query would).
