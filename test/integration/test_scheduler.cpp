@@ -412,6 +412,33 @@ TEST_F(Scheduler, ReplacedFunctionIsFollowedByTheNextScheduledRefresh) {
     EXPECT_EQ(c.scalar("SELECT action FROM pgtrickle.get_refresh_history('weighted', 1)"), "FULL");
 }
 
+TEST_F(Scheduler, ReadOnlyDatabaseDefaultDoesNotStopRefreshes) {
+    // default_transaction_read_only = on for the database is a default for sessions: the
+    // scheduler and its workers refresh anyway (before, every refresh failed, and so did
+    // recording the failure, and the stream table was tried again at once, in a loop).
+    auto c = connect();
+    c.exec("CREATE TABLE src (v int)");
+    c.exec(
+        "SELECT pgtrickle.create_stream_table('st', 'SELECT count(*) AS n FROM src',"
+        " schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+    std::optional<int> first;
+    ASSERT_TRUE(eventually([&] { return (first = scheduler_pid(c, dbname_)).has_value(); }, 10s));
+    c.exec(fmt::format("ALTER DATABASE {} SET default_transaction_read_only = on", dbname_));
+    c.exec(fmt::format("SELECT pg_terminate_backend({})", *first));
+    ASSERT_TRUE(eventually(
+        [&] {
+            auto pid = scheduler_pid(c, dbname_);
+            return pid && *pid != *first;
+        },
+        15s));
+    auto w = connect();  // (read-only by default now)
+    w.exec("SET default_transaction_read_only = off");
+    w.exec("INSERT INTO src SELECT generate_series(1, 4)");
+    EXPECT_TRUE(converges("SELECT n FROM st", "4"));
+    EXPECT_EQ(w.scalar("SELECT consecutive_errors FROM pgtrickle.pgt_stream_tables"), "0");
+    w.exec(fmt::format("ALTER DATABASE {} RESET default_transaction_read_only", dbname_));
+}
+
 TEST_F(Scheduler, LockTimeoutsAreRetriedWithoutCounting) {
     auto c = connect();
     auto locker = connect();

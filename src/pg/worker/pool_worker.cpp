@@ -125,6 +125,7 @@ extern "C" void pgt_pool_worker_main(Datum main_arg) {
         proc_exit(0);
     before_shmem_exit(detach, 0);
     BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+    override_database_settings();
     pgstat_report_activity(STATE_IDLE, "waiting for a refresh");
 
     // Whatever a job leaves in the current memory context goes with this one, reset after it.

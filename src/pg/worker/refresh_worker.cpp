@@ -83,6 +83,7 @@ extern "C" void pgt_refresh_worker_main(Datum main_arg) {
     if (!take_job(index, generation, &job))
         proc_exit(0);
     BackgroundWorkerInitializeConnectionByOid(job.dboid, InvalidOid, 0);
+    override_database_settings();
     run_job(index, job);
     proc_exit(0);
 }

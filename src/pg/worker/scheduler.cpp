@@ -1070,6 +1070,7 @@ extern "C" void pgt_scheduler_main(Datum main_arg) {
     pqsignal(SIGTERM, handle_sigterm);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+    override_database_settings();
 
     if (!claim_slot(dboid))
         proc_exit(0);  // another scheduler already serves this database

@@ -87,6 +87,10 @@ void log_message(const std::string& message) {
     pg_call([&] { ereport(LOG, (errmsg_internal("%s", m))); });
 }
 
+void override_database_settings() {
+    SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 void report_activity(BackendState state, const std::string& activity) {
     const char* text = activity.empty() ? nullptr : activity.c_str();
     pg_call([&] { pgstat_report_activity(state, text); });

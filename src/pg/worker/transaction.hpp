@@ -29,6 +29,12 @@ struct Failure {
 // and returns what went wrong. The caller's memory context is current again on return.
 std::optional<Failure> in_transaction(const std::function<void(Spi&)>& work);
 
+// Right after a worker connects to its database: settings of the database (ALTER DATABASE ...
+// SET) that would keep it from doing its work are overridden. default_transaction_read_only =
+// on made every refresh fail and, as the failure could not be recorded either, be tried again
+// at once, in a loop.
+void override_database_settings();
+
 // Reports `state` and `activity` to pg_stat_activity (state, query columns).
 void report_activity(BackendState state, const std::string& activity);
 
