@@ -237,6 +237,22 @@ SELECT id, a FROM wide_rows ORDER BY id;
 ALTER TABLE wide DROP COLUMN a;
 SELECT pgtrickle.drop_stream_table('wide_rows');
 
+-- The catalog follows renames of storage tables, sources and their schemas (a restore finds
+-- them by these names).
+CREATE SCHEMA definition_moving;
+CREATE TABLE definition_moving.src (id int PRIMARY KEY, v int);
+SELECT pgtrickle.create_stream_table('definition_moving.src_rows',
+    'SELECT id, v FROM definition_moving.src', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SET pg_trickle.block_source_ddl = off;
+ALTER SCHEMA definition_moving RENAME TO definition_moved;
+ALTER TABLE definition_moved.src_rows RENAME TO src_copy;
+SELECT pgt_schema, pgt_name FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'src_copy';
+SELECT d.source_stable_name FROM pgtrickle.pgt_dependencies d
+JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) WHERE st.pgt_name = 'src_copy';
+RESET pg_trickle.block_source_ddl;
+SELECT pgtrickle.drop_stream_table('definition_moved.src_copy');
+DROP SCHEMA definition_moved CASCADE;
+
 -- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's
 -- transition tables, which no privilege guards; its owner must still be allowed to read the
 -- columns it uses, or the writes that would maintain it fail (as its query would).

@@ -100,8 +100,10 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
 CREATE UNIQUE INDEX pgt_stream_tables_schema_name_idx ON pgtrickle.pgt_stream_tables (pgt_schema, pgt_name);
 CREATE INDEX pgt_stream_tables_status_idx ON pgtrickle.pgt_stream_tables (status);
 
+-- (pgt_id names a stream table; no foreign key: a parallel pg_restore loads the two tables in
+-- either order. Rows go with their stream table's: pgt_forget_dependencies below.)
 CREATE TABLE pgtrickle.pgt_dependencies (
-    pgt_id                bigint NOT NULL REFERENCES pgtrickle.pgt_stream_tables ON DELETE CASCADE,
+    pgt_id                bigint NOT NULL,
     source_relid          oid NOT NULL,
     source_type           text NOT NULL
         CHECK (source_type IN ('TABLE', 'STREAM_TABLE', 'VIEW', 'MATVIEW', 'FOREIGN_TABLE')),
@@ -158,10 +160,11 @@ SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables_pgt_id_s
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle_changes.change_seq', '');
 
 -- A restore (pg_restore, or a dump replayed by psql) loads catalog rows holding the OIDs of the
--- dumped database: each row is pointed at the relation of its name here, and the stream table
--- loses its frontier (its next refresh is FULL; the capture triggers made for the old OIDs are
--- replaced when the restore sets them ENABLE ALWAYS: _on_ddl_end, restore.cpp).
--- pg_trickle's own inserts name the relation they point at, and pass unchanged.
+-- dumped database: each row is pointed at the relation of its name here. A stream table moved so
+-- is held in ERROR until pgtrickle.restore_stream_tables(), run once the restore is over,
+-- replaces the capture made for the old OIDs and recomputes it: the scheduler leaves it alone
+-- meanwhile (the restore may not have loaded its rows, indexes or grants yet). pg_trickle's own
+-- inserts name the relation they point at, and pass unchanged.
 CREATE FUNCTION pgtrickle._pgt_remap_stream_table() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -172,6 +175,15 @@ BEGIN
         NEW.pgt_relid := here;
         NEW.frontier := NULL;
         NEW.needs_reinit := true;
+        -- (One in ERROR already stays so, with its reason; a SUSPENDED one stays suspended.)
+        IF NEW.status <> 'ERROR' THEN
+            IF NEW.status <> 'SUSPENDED' THEN
+                NEW.status := 'ERROR';
+            END IF;
+            NEW.last_error_message := 'restored from a dump: run SELECT '
+                || 'pgtrickle.restore_stream_tables() once the restore is complete';
+            NEW.last_error_at := now();
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
@@ -185,15 +197,22 @@ DECLARE
 BEGIN
     IF here IS NOT NULL AND here <> NEW.source_relid THEN
         NEW.source_relid := here;
-        UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true
-        WHERE pgt_id = NEW.pgt_id;
     END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER pgt_remap_on_restore BEFORE INSERT ON pgtrickle.pgt_dependencies
     FOR EACH ROW EXECUTE FUNCTION pgtrickle._pgt_remap_dependency();
-REVOKE ALL ON FUNCTION pgtrickle._pgt_remap_stream_table(), pgtrickle._pgt_remap_dependency()
-    FROM PUBLIC;
+
+CREATE FUNCTION pgtrickle._pgt_forget_dependencies() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM pgtrickle.pgt_dependencies WHERE pgt_id = OLD.pgt_id;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER pgt_forget_dependencies AFTER DELETE ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._pgt_forget_dependencies();
+REVOKE ALL ON FUNCTION pgtrickle._pgt_remap_stream_table(), pgtrickle._pgt_remap_dependency(),
+    pgtrickle._pgt_forget_dependencies() FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- SQL API
@@ -383,9 +402,9 @@ END $$;
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
 
--- After a restore: drops the change buffers of the dumped database's OIDs, and repairs a restore
--- that ran with triggers disabled: points the catalog at the relations of its names, replaces
--- capture named for other OIDs, and has the stream tables moved refresh FULL next.
+-- After a restore, once it is complete: points the catalog at the relations of its names (also
+-- for a restore run with triggers disabled), replaces the capture triggers and change buffers
+-- made for the dumped database's OIDs, and recomputes the stream tables moved (ERROR -> ACTIVE).
 CREATE FUNCTION pgtrickle.restore_stream_tables()
 RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_restore_stream_tables';
 REVOKE ALL ON FUNCTION pgtrickle.restore_stream_tables() FROM PUBLIC;

@@ -27,10 +27,6 @@ void track_dropped_functions();
 // the definition tracker (definition_changes.cpp).
 void note_renames(Node* stmt);
 
-// Restores (restore.cpp): pg_trickle's triggers on `relid` named for another relation (made
-// for the OIDs of a dumped database) are dropped, only those already set ENABLE ALWAYS when
-// `enabled_only`; once none is left, capture is made for the catalog's stream tables.
-void rewire_restored_capture(Spi& spi, Oid relid, bool enabled_only);
 // pgtrickle.restore_stream_tables(): the catalog pointed at the relations of its names, every
 // table's capture rewired, buffers of no source dropped.
 void restore_stream_tables();

@@ -202,7 +202,10 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
                         errmsg("change buffer %s.%s of \"%s\" does not exist", kChangeSchema, name,
                                RelationGetRelationName(source)),
-                        errhint("Drop and recreate the stream tables reading it.")));
+                        errhint("If this database was restored from a dump, run SELECT "
+                                "pgtrickle.restore_stream_tables() as a superuser once the "
+                                "restore is complete; otherwise drop and recreate the stream "
+                                "tables reading it.")));
 
     Writer w{};
     w.buffer = table_open(buffer_id, RowExclusiveLock);

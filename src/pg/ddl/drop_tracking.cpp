@@ -223,16 +223,13 @@ void handle_altered_tables() {
     Spi spi;
     JitOff no_jit;
     // Relations the DDL altered: the catalog follows renames and moves of storage tables and
-    // sources (names are what a restore finds them by), and capture triggers restored from a
-    // dump are replaced once the restore has set them ENABLE ALWAYS.
+    // sources (names are what a restore finds them by).
     auto touched = spi.execute(
         "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
         " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
         "   AND d.command_tag <> 'CREATE TABLE'");
-    for (const auto& row : touched.rows) {
+    for (const auto& row : touched.rows)
         follow_names(spi, *row[0]);
-        rewire_restored_capture(spi, static_cast<Oid>(std::stoul(*row[0])), true);
-    }
     // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
     // inheritance tree (ATTACH PARTITION, INHERIT, CREATE TABLE ... INHERITS): statements on the
     // parent read and write the children's rows, and fire only the parent's statement triggers,

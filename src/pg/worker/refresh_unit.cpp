@@ -40,8 +40,9 @@ std::optional<std::int64_t> opt_int64(const Value& v) {
     return v ? std::optional<std::int64_t>(std::stoll(*v)) : std::nullopt;
 }
 
-// A FAILED history row, consecutive_errors + 1, and at the limit auto-suspension.
-void record_failure(const RefreshRequest& r, const Failure& failure, double duration_ms) {
+// A FAILED history row, consecutive_errors + 1, and at the limit auto-suspension. False when
+// that could not be written.
+bool record_failure(const RefreshRequest& r, const Failure& failure, double duration_ms) {
     catalog::FailureOutcome outcome;
     auto not_recorded = scheduler_transaction([&](Spi& spi) {
         outcome = catalog::record_refresh_failure(spi, r.id, r.action, "SCHEDULER", failure.message,
@@ -51,7 +52,7 @@ void record_failure(const RefreshRequest& r, const Failure& failure, double dura
     if (not_recorded) {
         warning(fmt::format("pg_trickle: could not record the failed refresh of {}: {}", r.name,
                             not_recorded->message));
-        return;
+        return false;
     }
     if (outcome.suspended) {
         warning(fmt::format("pg_trickle: stream table {} suspended after {} consecutive errors",
@@ -60,6 +61,7 @@ void record_failure(const RefreshRequest& r, const Failure& failure, double dura
                 fmt::format("Fix the cause, then run SELECT pgtrickle.resume_stream_table('{}').",
                             r.name));
     }
+    return true;
 }
 
 }  // namespace
@@ -104,7 +106,10 @@ UnitOutcome run_refresh_unit(const RefreshRequest& r) {
         return {UnitResult::Retryable, *failure};
     warning(fmt::format("pg_trickle: scheduled refresh of {} failed: {}", r.name, failure->message),
             failure->detail);
-    record_failure(r, *failure, duration_ms);
+    // A failure that could not be recorded leaves the stream table due at once: it is paused
+    // and tried again as after a transient one, not in a loop.
+    if (!record_failure(r, *failure, duration_ms))
+        return {UnitResult::Retryable, *failure};
     return {UnitResult::Failed, *failure};
 }
 
