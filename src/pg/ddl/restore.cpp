@@ -109,12 +109,22 @@ WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace AND c.relkin
                   WHERE d.source_relid::text = pg_catalog.substring(c.relname, '[0-9]+$')))sql");
     for (const auto& row : orphans.rows)
         spi.run("DROP TABLE pgtrickle_changes." + core::quote_ident(*row[0]) + " CASCADE");
-    // The stream tables held: recomputed, upstream first (a stream table's id is larger than
-    // those of the stream tables it reads, which existed when it was created), and released.
-    auto held = spi.execute(
-        "SELECT pgt_id FROM pgtrickle.pgt_stream_tables WHERE last_error_message = $1"
-        " ORDER BY pgt_id",
-        {kRestoredMessage});
+    // The stream tables held: recomputed, upstream first (by the depth of the chain of stream
+    // tables each reads through), and released.
+    auto held = spi.execute(R"sql(
+WITH RECURSIVE depth(pgt_id, level) AS (
+    SELECT st.pgt_id, 0 FROM pgtrickle.pgt_stream_tables st
+  UNION ALL
+    SELECT d.pgt_id, depth.level + 1
+    FROM depth
+    JOIN pgtrickle.pgt_stream_tables up ON up.pgt_id = depth.pgt_id
+    JOIN pgtrickle.pgt_dependencies d ON d.source_relid = up.pgt_relid
+    WHERE depth.level < 64)
+SELECT st.pgt_id FROM pgtrickle.pgt_stream_tables st
+JOIN (SELECT pgt_id, max(level) AS level FROM depth GROUP BY pgt_id) l USING (pgt_id)
+WHERE st.last_error_message = $1
+ORDER BY l.level, st.pgt_id)sql",
+                            {kRestoredMessage});
     for (const auto& row : held.rows) {
         auto st = catalog::find_by_id(spi, std::stoll(*row[0]));
         if (!st)
