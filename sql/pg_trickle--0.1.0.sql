@@ -175,11 +175,10 @@ BEGIN
         NEW.pgt_relid := here;
         NEW.frontier := NULL;
         NEW.needs_reinit := true;
-        -- (One in ERROR already stays so, with its reason; a SUSPENDED one stays suspended.)
-        IF NEW.status <> 'ERROR' THEN
-            IF NEW.status <> 'SUSPENDED' THEN
-                NEW.status := 'ERROR';
-            END IF;
+        -- (One SUSPENDED or in ERROR already stays so, with its reason: the scheduler leaves it
+        -- alone, and resuming it refreshes it FULL.)
+        IF NEW.status NOT IN ('ERROR', 'SUSPENDED') THEN
+            NEW.status := 'ERROR';
             NEW.last_error_message := 'restored from a dump: run SELECT '
                 || 'pgtrickle.restore_stream_tables() once the restore is complete';
             NEW.last_error_at := now();

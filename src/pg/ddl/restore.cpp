@@ -14,6 +14,7 @@
 // table's OID).
 #include <fmt/format.h>
 
+#include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/cdc.hpp"
@@ -77,8 +78,10 @@ void restore_stream_tables() {
 UPDATE pgtrickle.pgt_stream_tables st
 SET pgt_relid = r.here, frontier = NULL, needs_reinit = true,
     status = CASE WHEN st.status IN ('ERROR', 'SUSPENDED') THEN st.status ELSE 'ERROR' END,
-    last_error_message = CASE WHEN st.status = 'ERROR' THEN st.last_error_message ELSE $1 END,
-    last_error_at = CASE WHEN st.status = 'ERROR' THEN st.last_error_at ELSE now() END
+    last_error_message = CASE WHEN st.status IN ('ERROR', 'SUSPENDED') THEN st.last_error_message
+                              ELSE $1 END,
+    last_error_at = CASE WHEN st.status IN ('ERROR', 'SUSPENDED') THEN st.last_error_at
+                         ELSE now() END
 FROM (SELECT pgt_id, pg_catalog.to_regclass(pg_catalog.quote_ident(pgt_schema) || '.'
                                              || pg_catalog.quote_ident(pgt_name))::oid AS here
       FROM pgtrickle.pgt_stream_tables) r
@@ -125,17 +128,45 @@ JOIN (SELECT pgt_id, max(level) AS level FROM depth GROUP BY pgt_id) l USING (pg
 WHERE st.last_error_message = $1
 ORDER BY l.level, st.pgt_id)sql",
                             {kRestoredMessage});
+    // Each in a subtransaction: one whose query fails now stays in ERROR with that reason, and
+    // the others are released.
     for (const auto& row : held.rows) {
         auto st = catalog::find_by_id(spi, std::stoll(*row[0]));
         if (!st)
             continue;
-        const std::string status = st->status == "SUSPENDED" ? "SUSPENDED" : "ACTIVE";
-        lock_for_recompute(spi, st->pgt_id);
-        refresh(spi, *st, "MANUAL", true);
-        spi.run(
-            "UPDATE pgtrickle.pgt_stream_tables SET status = $2, last_error_message = NULL,"
-            " last_error_at = NULL, consecutive_errors = 0 WHERE pgt_id = $1::bigint",
-            {*row[0], status});
+        std::string failure;
+        {
+            Subtransaction sub;
+            try {
+                lock_for_recompute(spi, st->pgt_id);
+                refresh(spi, *st, "MANUAL", true);
+                sub.commit();
+            } catch (const PgException& e) {
+                const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
+                if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
+                    cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
+                    throw;
+                failure = e.what();
+            } catch (const core::Error& e) {
+                failure = e.what();
+            }
+        }
+        if (failure.empty()) {
+            spi.run(
+                "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE',"
+                " last_error_message = NULL, last_error_at = NULL, consecutive_errors = 0"
+                " WHERE pgt_id = $1::bigint",
+                {*row[0]});
+        } else {
+            spi.run(
+                "UPDATE pgtrickle.pgt_stream_tables SET last_error_message = $2,"
+                " last_error_at = now() WHERE pgt_id = $1::bigint",
+                {*row[0], "recomputing it after the restore failed: " +
+                              failure.substr(0, failure.find('\n'))});
+            warning(fmt::format("stream table {} stays in ERROR: {}", st->display_name(),
+                                failure.substr(0, failure.find('\n'))),
+                    {}, "Fix the cause, then run SELECT pgtrickle.resume_stream_table(...).");
+        }
     }
     spi.finish();
 }

@@ -618,6 +618,25 @@ Datum pg_trickle_ivm_before(PG_FUNCTION_ARGS) {
         ereport(ERROR,
                 (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                  errmsg("pgtrickle.pg_trickle_ivm_before() may only be called as a trigger")));
+    // A trigger named for another table's OID was restored from a dump (pg_trickle_ivm_*_<oid>):
+    // the catalog may still name the old OIDs, and the stream table would silently not be
+    // maintained.
+    {
+        auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
+        const char* name = trigdata->tg_trigger->tgname;
+        const char* suffix = strrchr(name, '_');
+        char own[16];
+        snprintf(own, sizeof(own), "%u", RelationGetRelid(trigdata->tg_relation));
+        if (suffix != nullptr && strcmp(suffix + 1, own) != 0)
+            ereport(ERROR,
+                    (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                     errmsg("IMMEDIATE maintenance of \"%s\" is not set up for this database",
+                            RelationGetRelationName(trigdata->tg_relation)),
+                     errdetail("Its trigger %s was made for another table (restored from a dump).",
+                               name),
+                     errhint("Run SELECT pgtrickle.restore_stream_tables() as a superuser once the "
+                             "restore is complete.")));
+    }
     ++state.in_flight;
     return PointerGetDatum(nullptr);
 }
