@@ -253,6 +253,47 @@ RESET pg_trickle.block_source_ddl;
 SELECT pgtrickle.drop_stream_table('definition_moved.src_copy');
 DROP SCHEMA definition_moved CASCADE;
 
+-- A stream table suspended by the failures of a function's absence (DROP FUNCTION, a few
+-- scheduler ticks, CREATE FUNCTION) is ACTIVE again once the function is back.
+CREATE FUNCTION back(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 1';
+SELECT pgtrickle.create_stream_table('back_rows', 'SELECT id, back(v) AS b FROM t',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+DROP FUNCTION back(int);
+UPDATE pgtrickle.pgt_stream_tables SET status = 'SUSPENDED', consecutive_errors = 3,
+    last_error_message = 'function back(integer) does not exist' WHERE pgt_name = 'back_rows';
+CREATE FUNCTION back(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 + 2';
+SELECT status, consecutive_errors, last_error_message FROM pgtrickle.pgt_stream_tables
+WHERE pgt_name = 'back_rows';
+SELECT pgtrickle.drop_stream_table('back_rows');
+
+-- A stream table given another owner: that role reads its sources' change buffers from its next
+-- refresh on (granted then; REASSIGN OWNED alike).
+CREATE ROLE pgt_new_owner;
+GRANT USAGE ON SCHEMA definition_changes TO pgt_new_owner;
+GRANT SELECT ON t TO pgt_new_owner;
+SELECT pgtrickle.create_stream_table('handed_over', 'SELECT v % 3 AS k, count(*) AS n FROM t GROUP BY 1',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+ALTER TABLE handed_over OWNER TO pgt_new_owner;
+INSERT INTO t VALUES (30, 30);
+SELECT pgtrickle.refresh_stream_table('handed_over');
+SELECT action FROM pgtrickle.get_refresh_history('handed_over', 1);
+SELECT pgtrickle.drop_stream_table('handed_over');
+REVOKE ALL ON t FROM pgt_new_owner;
+REVOKE ALL ON SCHEMA definition_changes FROM pgt_new_owner;
+DROP ROLE pgt_new_owner;
+
+-- restore_stream_tables() leaves stream tables in ERROR for reasons of their own alone, also
+-- when a table of their dropped source's name exists again.
+CREATE TABLE gone_src (id int PRIMARY KEY, x int);
+SELECT pgtrickle.create_stream_table('gone_now', 'SELECT x, count(*) AS c FROM gone_src GROUP BY x',
+    refresh_mode => 'IMMEDIATE');
+DROP TABLE gone_src;
+CREATE TABLE gone_src (note text);
+SELECT pgtrickle.restore_stream_tables();
+INSERT INTO gone_src VALUES ('unrelated');
+SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'gone_now';
+SELECT pgtrickle.drop_stream_table('gone_now');
+
 -- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's
 -- transition tables, which no privilege guards; its owner must still be allowed to read the
 -- columns it uses, or the writes that would maintain it fail (as its query would).

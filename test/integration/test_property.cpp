@@ -716,7 +716,13 @@ class PropertyCase {
                     q(fmt::format("SELECT pgtrickle.alter_stream_table('{}', refresh_mode => '{}')",
                                   st.name, mode));
                     st.mode = mode;
+                    // (What each refresh did is counted per mode: a stream table on an
+                    // IMMEDIATE one that never had rows was refreshed FULL as IMMEDIATE, and
+                    // only NO_DATA after switching to DIFFERENTIAL; seed 101053847.)
                     st.differential_refreshes = 0;
+                    st.full_refreshes = 0;
+                    st.filtered_refreshes = 0;
+                    st.fallback_refreshes = 0;
                     check(st, "after alter_stream_table(refresh_mode => '" + mode + "')");
                     break;
                 }

@@ -204,11 +204,14 @@ void reinitialise(Spi& spi, StreamTable st, bool needs_reinit, const std::string
         }
         return;
     }
-    // The next refresh recomputes it (no frontier: FULL) and comes at once, failures of the
-    // old definition forgotten (the scheduler would wait a period after the last one).
+    // The next refresh recomputes it (no frontier: FULL), failures of the old definition
+    // forgotten (the scheduler would wait a period after the last one); suspended by them (as
+    // between DROP FUNCTION and CREATE FUNCTION a few ticks apart), it is ACTIVE again.
     AsCatalogOwner owner;
     spi.run(
         "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true,"
+        " status = CASE WHEN status = 'SUSPENDED' AND consecutive_errors > 0 THEN 'ACTIVE'"
+        "          ELSE status END,"
         " consecutive_errors = 0, last_error_message = NULL, last_error_at = NULL"
         " WHERE pgt_id = $1::bigint",
         {std::to_string(st.pgt_id)});

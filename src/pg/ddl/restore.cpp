@@ -93,16 +93,37 @@ FROM (SELECT pgt_id, source_relid, pg_catalog.to_regclass(source_stable_name)::o
       FROM pgtrickle.pgt_dependencies) r
 WHERE r.pgt_id = d.pgt_id AND r.source_relid = d.source_relid
   AND r.here IS NOT NULL AND r.here <> d.source_relid)sql");
-    // Every table with a trigger of pg_trickle's, and every source: stale triggers go, capture
-    // is made as the catalog says.
+    // Every table with a trigger of pg_trickle's named for another OID, and every source of a
+    // stream table held: stale triggers go, capture is made as the catalog says. (Not the
+    // sources of stream tables in ERROR or SUSPENDED for reasons of their own: a source of
+    // theirs that was dropped may have the name, or the dumped OID, of an unrelated table now.)
+    // Each in a subtransaction: a table that cannot be captured is left with a WARNING.
     auto tables = spi.execute(R"sql(
 SELECT t.tgrelid FROM pg_catalog.pg_trigger t
 WHERE t.tgname ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$'
+  AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> t.tgrelid::text
 UNION
-SELECT source_relid FROM pgtrickle.pgt_dependencies d
-WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = d.source_relid))sql");
-    for (const auto& row : tables.rows)
-        rewire(spi, static_cast<Oid>(std::stoul(*row[0])));
+SELECT d.source_relid FROM pgtrickle.pgt_dependencies d
+JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
+WHERE st.last_error_message = $1
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = d.source_relid))sql",
+                              {kRestoredMessage});
+    for (const auto& row : tables.rows) {
+        const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
+        Subtransaction sub;
+        try {
+            rewire(spi, relid);
+            sub.commit();
+        } catch (const PgException& e) {
+            const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
+            if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
+                cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
+                throw;
+            warning(fmt::format("capture of relation {} was not rewired: {}", *row[0], e.what()));
+        } catch (const core::Error& e) {
+            warning(fmt::format("capture of relation {} was not rewired: {}", *row[0], e.what()));
+        }
+    }
     // Buffers of no source here.
     auto orphans = spi.execute(R"sql(
 SELECT c.relname FROM pg_catalog.pg_class c

@@ -200,10 +200,18 @@ class BufferSampleSettings : GucScope {
 // A differential refresh reads change buffers, not its sources, so no statement checks that the
 // stream table's owner may still read them: checked here (a FULL refresh's query checks it, as
 // REFRESH MATERIALIZED VIEW does).
+// The owner also reads the sources' change buffers, which capture grants to the owners of the
+// stream tables reading them: a stream table given another owner (ALTER TABLE ... OWNER TO,
+// REASSIGN OWNED) has them granted here, at its first refresh.
 void check_owner_reads(Spi& spi, const StreamTable& st) {
     const Oid owner = relation_owner(st.relid);
-    for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+    for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
         check_owner_reads(spi, owner, d.source_relid, d.columns_used, st.display_name());
+        const Oid buffer = buffer_oid(d.source_relid);
+        if (OidIsValid(buffer) &&
+            pg_call([&] { return pg_class_aclcheck(buffer, owner, ACL_SELECT); }) != ACLCHECK_OK)
+            sync_capture(spi, d.source_relid);
+    }
 }
 
 void analyze_stale_buffers(Spi& spi, const core::DeltaPlan& plan) {
