@@ -291,7 +291,10 @@ DROP TABLE gone_src;
 CREATE TABLE gone_src (note text);
 SELECT pgtrickle.restore_stream_tables();
 INSERT INTO gone_src VALUES ('unrelated');
+ALTER TABLE gone_src RENAME TO gone_src2;
 SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'gone_now';
+SELECT count(*) AS tied_to_the_new_table FROM pgtrickle.pgt_dependencies
+WHERE source_relid = 'gone_src2'::regclass;
 SELECT pgtrickle.drop_stream_table('gone_now');
 
 -- Privileges changed: an IMMEDIATE stream table reads its sources' changes from the statement's

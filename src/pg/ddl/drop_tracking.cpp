@@ -75,6 +75,13 @@ WHERE pgt_id IN (SELECT pgt_id FROM affected)
             for (const auto& d : sources.rows)
                 sync_capture(spi, static_cast<Oid>(std::stoul(*d[0])));
         }
+        // The dependency rows of the dropped relation keep its OID but lose its name: a restore
+        // (restore.cpp), finding relations by name, would tie the stream tables to a new table
+        // of that name.
+        spi.run(
+            "UPDATE pgtrickle.pgt_dependencies SET source_stable_name = NULL"
+            " WHERE source_relid = $1::oid",
+            {relid});
         // A dropped source takes its triggers along; its buffer and functions go here.
         sync_capture(spi, static_cast<Oid>(std::stoul(relid)));
     }
