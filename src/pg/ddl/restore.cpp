@@ -12,6 +12,8 @@
 // Until then writes to the sources of differential stream tables fail (their capture finds no
 // buffer, and says to run it); IMMEDIATE maintenance works (its triggers find the catalog by the
 // table's OID).
+#include <functional>
+
 #include <fmt/format.h>
 
 #include "pg_trickle/core/error.hpp"
@@ -67,6 +69,26 @@ void rewire(Spi& spi, Oid relid) {
     sync_capture(spi, relid);
 }
 
+// Runs `work` in a subtransaction: "" when it committed, else its error's message (a cancel or
+// running out of resources is raised as it is). One table or stream table that cannot be
+// restored does not keep the others held.
+std::string attempt(const std::function<void()>& work) {
+    Subtransaction sub;
+    try {
+        work();
+        sub.commit();
+        return {};
+    } catch (const PgException& e) {
+        const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
+        if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
+            cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
+            throw;
+        return e.what();
+    } catch (const core::Error& e) {
+        return e.what();
+    }
+}
+
 }  // namespace
 
 void restore_stream_tables() {
@@ -110,19 +132,9 @@ WHERE st.last_error_message = $1
                               {kRestoredMessage});
     for (const auto& row : tables.rows) {
         const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
-        Subtransaction sub;
-        try {
-            rewire(spi, relid);
-            sub.commit();
-        } catch (const PgException& e) {
-            const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
-            if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
-                cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
-                throw;
-            warning(fmt::format("capture of relation {} was not rewired: {}", *row[0], e.what()));
-        } catch (const core::Error& e) {
-            warning(fmt::format("capture of relation {} was not rewired: {}", *row[0], e.what()));
-        }
+        const std::string failure = attempt([&] { rewire(spi, relid); });
+        if (!failure.empty())
+            warning(fmt::format("capture of relation {} was not rewired: {}", *row[0], failure));
     }
     // Buffers of no source here.
     auto orphans = spi.execute(R"sql(
@@ -155,23 +167,10 @@ ORDER BY l.level, st.pgt_id)sql",
         auto st = catalog::find_by_id(spi, std::stoll(*row[0]));
         if (!st)
             continue;
-        std::string failure;
-        {
-            Subtransaction sub;
-            try {
-                lock_for_recompute(spi, st->pgt_id);
-                refresh(spi, *st, "MANUAL", true);
-                sub.commit();
-            } catch (const PgException& e) {
-                const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
-                if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
-                    cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
-                    throw;
-                failure = e.what();
-            } catch (const core::Error& e) {
-                failure = e.what();
-            }
-        }
+        const std::string failure = attempt([&] {
+            lock_for_recompute(spi, st->pgt_id);
+            refresh(spi, *st, "MANUAL", true);
+        });
         if (failure.empty()) {
             spi.run(
                 "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE',"
