@@ -110,3 +110,10 @@ TEST(Options, BadValuesAre22023AndMissingFeaturesAre0A000) {
     EXPECT_EQ(with([](auto& o) { o.storage_backend = "citus"; }), "0A000");
     EXPECT_EQ(with([](auto& o) { o.sink = "x"; }), "0A000");
 }
+
+TEST(Options, StoredModeIsAskedForAgainAsItself) {
+    using pgtrickle::core::RequestedMode;
+    EXPECT_EQ(pgtrickle::core::requested_from_catalog("FULL"), RequestedMode::Full);
+    EXPECT_EQ(pgtrickle::core::requested_from_catalog("IMMEDIATE"), RequestedMode::Immediate);
+    EXPECT_EQ(pgtrickle::core::requested_from_catalog("DIFFERENTIAL"), RequestedMode::Differential);
+}

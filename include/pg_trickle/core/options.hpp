@@ -23,6 +23,8 @@ constexpr bool maintained_by_delta(RefreshMode mode) {
     return mode == RefreshMode::Differential || mode == RefreshMode::Immediate;
 }
 std::optional<RefreshMode> refresh_mode_from_catalog(std::string_view text);
+// The stored mode asked for again (its definition derived anew: alter, resume, reinitialise).
+RequestedMode requested_from_catalog(std::string_view text);
 
 // The refresh mode a stream table gets for a requested mode, given whether the differential
 // engine can maintain its query (`why_not`: empty when it can); IMMEDIATE needs it too. AUTO

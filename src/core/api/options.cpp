@@ -68,6 +68,12 @@ std::optional<RefreshMode> refresh_mode_from_catalog(std::string_view text) {
     return std::nullopt;
 }
 
+RequestedMode requested_from_catalog(std::string_view text) {
+    return text == "FULL"        ? RequestedMode::Full
+           : text == "IMMEDIATE" ? RequestedMode::Immediate
+                                 : RequestedMode::Differential;
+}
+
 ModeResolution resolve_refresh_mode(RequestedMode requested, const std::string& why_not) {
     switch (requested) {
         case RequestedMode::Full:

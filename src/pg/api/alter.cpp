@@ -79,11 +79,9 @@ void alter_stream_table(const AlterRequest& r) {
     }
     const std::string old_mode = st.refresh_mode;
     if (r.refresh_mode || def) {
-        core::RequestedMode requested =
-            r.refresh_mode ? core::parse_refresh_mode(*r.refresh_mode)
-                           : (st.refresh_mode == "FULL"        ? core::RequestedMode::Full
-                              : st.refresh_mode == "IMMEDIATE" ? core::RequestedMode::Immediate
-                                                               : core::RequestedMode::Differential);
+        core::RequestedMode requested = r.refresh_mode
+                                            ? core::parse_refresh_mode(*r.refresh_mode)
+                                            : core::requested_from_catalog(st.refresh_mode);
         if (!def)
             def = prepare_definition(spi, st.defining_query, st.pgt_id);
         st.refresh_mode =

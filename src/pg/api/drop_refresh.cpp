@@ -131,11 +131,8 @@ void resume_stream_table(const std::string& name) {
         // A source was dropped: resolve the query's names again (a recreated source has a new
         // OID), re-record the sources, and rebuild the contents.
         Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
-        core::RequestedMode requested = st.refresh_mode == "FULL" ? core::RequestedMode::Full
-                                        : st.refresh_mode == "IMMEDIATE"
-                                            ? core::RequestedMode::Immediate
-                                            : core::RequestedMode::Differential;
-        core::RefreshMode mode = choose_mode(def, requested, st.display_name());
+        core::RefreshMode mode =
+            choose_mode(def, core::requested_from_catalog(st.refresh_mode), st.display_name());
         if (!storage_matches(spi, st.relid, storage_columns(def, mode))) {
             throw core::Error("42P17",
                               fmt::format("the columns of stream table {}'s defining query "

@@ -60,12 +60,6 @@ bool is_routine(ObjectType t) {
            t == OBJECT_PROCEDURE;
 }
 
-core::RequestedMode requested_mode(const StreamTable& st) {
-    return st.refresh_mode == "FULL"        ? core::RequestedMode::Full
-           : st.refresh_mode == "IMMEDIATE" ? core::RequestedMode::Immediate
-                                            : core::RequestedMode::Differential;
-}
-
 // Errors that say the query no longer fits what it uses (a name gone, a type changed, a
 // function no longer maintainable); anything else (a cancel, out of memory) is raised as it is.
 bool caused_by_definition(int sqlerrcode) {
@@ -98,7 +92,8 @@ Derived derive_again(Spi& spi, const StreamTable& st) {
                 path.emplace(*st.original_search_path);
             d.def = prepare_definition(spi, original ? *st.original_query : st.defining_query,
                                        st.pgt_id);
-            d.mode = choose_mode(*d.def, requested_mode(st), st.display_name());
+            d.mode = choose_mode(*d.def, core::requested_from_catalog(st.refresh_mode),
+                                 st.display_name());
             if (!storage_matches(spi, st.relid, storage_columns(*d.def, d.mode)))
                 d.why_not = "its query now returns other columns";
         }
