@@ -89,6 +89,11 @@ void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
 // Stream tables whose defining query reads `relid`.
 std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid);
 
+// The names the catalog keeps of storage tables (pgt_schema, pgt_name) and sources
+// (pgt_dependencies.source_stable_name) brought up to date after renames and moves of them or
+// their schemas: a restore finds relations by these names. Writes only rows whose names changed.
+void follow_renames(Spi& spi);
+
 // Refresh bookkeeping after a successful refresh (action FULL or DIFFERENTIAL). `frontier` is
 // the new frontier (jsonb text) or nullopt to clear it.
 void record_refresh_success(Spi& spi, std::int64_t pgt_id, std::string_view action,

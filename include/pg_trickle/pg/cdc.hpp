@@ -21,6 +21,11 @@ bool capturable(Spi& spi, Oid relid);
 // another one needs, removes everything when none is left. The change buffer serves the
 // scheduled modes; IMMEDIATE stream tables get their own triggers (sync_immediate_triggers).
 void sync_capture(Spi& spi, Oid relid);
+
+// Drops pg_trickle's capture and IMMEDIATE triggers on `relid` named for another relation
+// (restored from a dump, for the dumped database's OIDs: restore.cpp); left beside the capture
+// made here they would write every change twice. Whether there were any. (sync_capture calls it.)
+bool drop_foreign_triggers(Spi& spi, Oid relid);
 // The change-buffer half of sync_capture.
 void sync_change_buffer(Spi& spi, Oid relid);
 

@@ -271,6 +271,20 @@ void replace_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
     }
 }
 
+void follow_renames(Spi& spi) {
+    AsCatalogOwner owner;
+    spi.run_cached(R"sql(
+UPDATE pgtrickle.pgt_stream_tables st SET pgt_schema = n.nspname, pgt_name = c.relname
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = st.pgt_relid AND (st.pgt_schema, st.pgt_name) IS DISTINCT FROM (n.nspname, c.relname))sql");
+    spi.run_cached(R"sql(
+UPDATE pgtrickle.pgt_dependencies d
+SET source_stable_name = pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = d.source_relid AND d.source_stable_name IS DISTINCT FROM
+      pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname))sql");
+}
+
 std::vector<std::int64_t> dependents_of(Spi& spi, Oid relid) {
     std::vector<std::int64_t> out;
     auto res = spi.execute(

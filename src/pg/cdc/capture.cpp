@@ -71,22 +71,13 @@ bool capturable(Spi& spi, Oid relid) {
     return r.scalar() == Value("t");
 }
 
-namespace {
-void drop_foreign_triggers(Spi& spi, Oid relid);
-}
-
 void sync_capture(Spi& spi, Oid relid) {
     drop_foreign_triggers(spi, relid);
     sync_change_buffer(spi, relid);
     sync_immediate_triggers(spi, relid);
 }
 
-namespace {
-
-// pg_trickle's capture and IMMEDIATE triggers on `relid` named for another relation: restored
-// from a dump, for the dumped database's OIDs (restore.cpp). Left in place beside the capture
-// made here they would write every change twice.
-void drop_foreign_triggers(Spi& spi, Oid relid) {
+bool drop_foreign_triggers(Spi& spi, Oid relid) {
     const std::string id = std::to_string(relid);
     auto foreign = spi.execute(
         "SELECT t.tgname, t.tgrelid::pg_catalog.regclass::text FROM pg_catalog.pg_trigger t"
@@ -95,11 +86,14 @@ void drop_foreign_triggers(Spi& spi, Oid relid) {
         "   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> $1",
         {id});
     if (foreign.empty())
-        return;
+        return false;
     AsCatalogOwner owner;
     for (const auto& row : foreign.rows)
         spi.run(fmt::format("DROP TRIGGER {} ON {}", core::quote_ident(*row[0]), *row[1]));
+    return true;
 }
+
+namespace {
 
 // Each capture trigger of `relid` depends on the buffer it writes into (pg_depend, as if the
 // trigger's definition named it): the buffer cannot be dropped from under it, and pg_dump

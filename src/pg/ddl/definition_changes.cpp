@@ -267,23 +267,11 @@ void handle_changed_definitions() {
         if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
             reinitialise(spi, *st, *row[2] == "t", *row[1]);
     }
-    // A schema renamed: the catalog's names of the storage tables and sources in it follow (a
-    // restore finds them by these names).
+    // A schema renamed: the catalog's names of the storage tables and sources in it follow.
     if (!spi.execute("SELECT 1 FROM pg_catalog.pg_event_trigger_ddl_commands()"
                      " WHERE classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass")
-             .empty()) {
-        AsCatalogOwner owner;
-        spi.run(R"sql(
-UPDATE pgtrickle.pgt_stream_tables st SET pgt_schema = n.nspname
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = st.pgt_relid AND st.pgt_schema IS DISTINCT FROM n.nspname)sql");
-        spi.run(R"sql(
-UPDATE pgtrickle.pgt_dependencies d
-SET source_stable_name = pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.oid = d.source_relid AND d.source_stable_name IS DISTINCT FROM
-      pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname))sql");
-    }
+             .empty())
+        catalog::follow_renames(spi);
     spi.finish();
 }
 

@@ -200,51 +200,14 @@ void check_readers(Spi& spi, Oid relid, const std::string& what) {
 
 namespace {
 
-// The names the catalog keeps for relation `relid` (storage table, source), brought up to date
-// after a rename or a move to another schema.
-void follow_names(Spi& spi, const std::string& relid) {
-    auto current = spi.execute(
-        "SELECT n.nspname, c.relname, pg_catalog.quote_ident(n.nspname) || '.'"
-        "       || pg_catalog.quote_ident(c.relname)"
-        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = $1::pg_catalog.oid",
-        {relid});
-    if (current.empty())
-        return;
-    const Row& r = current.rows[0];
-    auto stale = spi.execute(
-        "SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_relid = $1::oid"
-        "               AND (pgt_schema, pgt_name) IS DISTINCT FROM ($2, $3))"
-        "    OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies WHERE source_relid = $1::oid"
-        "               AND source_stable_name IS DISTINCT FROM $4)",
-        {relid, *r[0], *r[1], *r[2]});
-    if (stale.scalar() != Value("t"))
-        return;
-    AsCatalogOwner owner;
-    spi.run(
-        "UPDATE pgtrickle.pgt_stream_tables SET pgt_schema = $2, pgt_name = $3"
-        " WHERE pgt_relid = $1::oid AND (pgt_schema, pgt_name) IS DISTINCT FROM ($2, $3)",
-        {relid, *r[0], *r[1]});
-    spi.run(
-        "UPDATE pgtrickle.pgt_dependencies SET source_stable_name = $2"
-        " WHERE source_relid = $1::oid AND source_stable_name IS DISTINCT FROM $2",
-        {relid, *r[2]});
-}
-
 void handle_altered_tables() {
     // pg_trickle's own DDL (storage tables, change buffers, capture triggers) is not checked.
     if (running_own_statement())
         return;
     Spi spi;
     JitOff no_jit;
-    // Relations the DDL altered: the catalog follows renames and moves of storage tables and
-    // sources (names are what a restore finds them by).
-    auto touched = spi.execute(
-        "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
-        " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "   AND d.command_tag <> 'CREATE TABLE'");
-    for (const auto& row : touched.rows)
-        follow_names(spi, *row[0]);
+    // The catalog follows renames and moves of storage tables and sources.
+    catalog::follow_renames(spi);
     // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
     // inheritance tree (ATTACH PARTITION, INHERIT, CREATE TABLE ... INHERITS): statements on the
     // parent read and write the children's rows, and fire only the parent's statement triggers,

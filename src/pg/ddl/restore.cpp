@@ -33,21 +33,12 @@ constexpr const char* kRestoredMessage =
     "restored from a dump: run SELECT pgtrickle.restore_stream_tables() once the restore is "
     "complete";
 
-// pg_trickle's capture and IMMEDIATE triggers on `relid` named for another relation.
-const char* const kStaleTriggers = R"sql(
-SELECT t.tgname FROM pg_catalog.pg_trigger t
-WHERE t.tgrelid = $1::pg_catalog.oid
-  AND t.tgname ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$'
-  AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> t.tgrelid::text
-ORDER BY 1)sql";
-
 // Drops pg_trickle's triggers on `relid` named for another relation; when there were any, also
 // what capture the table has besides (a buffer of its OID, restored for another relation of
 // that OID, or part of its capture), and makes it again whole for the catalog's stream tables.
 void rewire(Spi& spi, Oid relid) {
     const std::string id = std::to_string(relid);
-    auto stale = spi.execute(kStaleTriggers, {id});
-    if (stale.empty()) {
+    if (!drop_foreign_triggers(spi, relid)) {
         sync_capture(spi, relid);
         return;
     }
