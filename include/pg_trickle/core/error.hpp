@@ -22,6 +22,7 @@ inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kInvalidRecursion = "3F000";  // upstream's CycleDetected
 inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kProgramLimitExceeded = "54000";
+inline constexpr const char* kStatementTooComplex = "54001";
 inline constexpr const char* kInternalError = "XX000";
 }  // namespace sqlstate
 

@@ -12,18 +12,18 @@
 
 namespace pgtrickle::pg {
 
-// While an InternalWrite is alive, this backend's refresh engine may write storage tables.
-// A transaction abort also clears it (see reset_internal_writes), so an error can never leave
-// the guard open.
+// While an InternalWrite is alive (and no other made after it), this backend's refresh engine
+// may write storage table `relid`. A transaction abort also clears it (see
+// reset_internal_writes), so an error can never leave the guard open.
 class InternalWrite {
   public:
-    InternalWrite();
+    explicit InternalWrite(Oid relid);
     ~InternalWrite();
     InternalWrite(const InternalWrite&) = delete;
     InternalWrite& operator=(const InternalWrite&) = delete;
 };
 void reset_internal_writes();
-bool internal_writes_allowed();
+bool internal_write_allowed(Oid relid);
 
 // CREATE TABLE schema.name (__pgt_row_id bigint NOT NULL, <columns>) as the current user, with
 // the row-id index (unique or not) and the guard triggers. Returns the new table's OID.

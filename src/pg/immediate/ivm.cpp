@@ -35,6 +35,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -235,10 +236,49 @@ class Maintainer {
         pg_call([] { AcceptInvalidationMessages(); });
         if (cache.stale)
             cache.flush();
-        std::set<Oid> changed;
-        for (const auto& k : state.kept)
-            changed.insert(k.relid);
         PinnedSettings pinned;
+        // Passes: the first maintains what the statement changed. A user's trigger on a stream
+        // table may write a table some IMMEDIATE stream table reads (another source, or one of
+        // its own) while it is maintained; such rows are kept like any others, and a stream
+        // table that was maintained before they came (or not at all) takes them in a further
+        // pass, each from where its last delta left off (seen_), until none is left.
+        std::size_t pass_start = 0;
+        for (int pass = 1;; ++pass) {
+            std::set<Oid> changed;
+            for (std::size_t i = pass_start; i < state.kept.size(); ++i)
+                changed.insert(state.kept[i].relid);
+            pass_start = state.kept.size();
+            maintain_in_order(changed);
+            if (!nested_writes_since(pass_start))
+                break;
+            if (pass == kMaxPasses)
+                throw core::Error(
+                    core::sqlstate::kStatementTooComplex,
+                    fmt::format("IMMEDIATE maintenance did not settle after {} rounds", kMaxPasses),
+                    "Triggers on stream tables kept writing tables that IMMEDIATE stream "
+                    "tables read, each round changing a stream table again.",
+                    "Look for a trigger on a stream table that writes one of its own sources.");
+        }
+        spi_.finish();
+    }
+
+  private:
+    static constexpr int kMaxPasses = 64;
+    static constexpr std::size_t kMaxKeptShapes = 32;
+
+    // Whether rows kept from `from` on include rows of a table other than the storage of a
+    // stream table this pass maintained. Those storages' rows were kept by maintenance itself,
+    // and every stream table reading them came later in the pass (dependency order).
+    bool nested_writes_since(std::size_t from) const {
+        for (std::size_t i = from; i < state.kept.size(); ++i)
+            if (!maintained_storages_.count(state.kept[i].relid))
+                return true;
+        return false;
+    }
+
+    // Locks and maintains the IMMEDIATE stream tables that a change of `changed` reaches.
+    void maintain_in_order(const std::set<Oid>& changed) {
+        maintained_storages_.clear();
         std::string key;
         for (Oid o : changed)
             key += std::to_string(o) + ",";
@@ -312,12 +352,10 @@ class Maintainer {
         for (auto id : order) {
             auto c = current.find(id);
             if (c != current.end())
-                maintain(prepared(id, c->second));
+                maintain(id, prepared(id, c->second));
         }
-        spi_.finish();
     }
 
-  private:
     // The refresh lock of `id` in shared mode, if it can be had without waiting (the same lock
     // as pg_try_advisory_xact_lock_shared(kRefreshLockClass, id)).
     static bool try_share_lock(std::int64_t id) {
@@ -388,20 +426,35 @@ class Maintainer {
         }
     }
 
-    // Runs a delta statement through the stream table's kept plans.
-    QueryResult run_delta(Prepared& p, const std::string& sql) {
+    // Runs a delta statement through the stream table's kept plans. (`sql` is a copy: it may
+    // come from p.sql_by_shape, which this can empty.)
+    QueryResult run_delta(Prepared& p, const std::string sql) {
         auto it = p.deltas.find(sql);
-        if (it == p.deltas.end())
+        if (it == p.deltas.end()) {
+            // Shapes name the kept relations they read, which nested statements and later
+            // passes number differently: the plans kept per stream table are bounded.
+            if (p.deltas.size() >= kMaxKeptShapes) {
+                for (auto& [text, plan] : p.deltas)
+                    Spi::free_kept(plan);
+                p.deltas.clear();
+                p.sql_by_shape.clear();
+            }
             it = p.deltas.emplace(sql, spi_.prepare_kept(sql)).first;
+        }
         return spi_.execute_plan(it->second, sql);
     }
 
-    void maintain(Prepared& p) {
+    // Maintains stream table `id` with the kept rows of its sources it has not taken yet.
+    void maintain(std::int64_t id, Prepared& p) {
         register_kept();
+        maintained_storages_.insert(p.storage);
+        // Rows kept from here on come from statements after this delta's snapshot (the
+        // triggers its own writes fire): a later pass takes them.
+        const std::size_t from = std::exchange(seen_[id], state.kept.size());
         std::map<Oid, std::vector<std::pair<std::string, char>>> rows_of;
         std::map<Oid, int> firings;  // AFTER trigger firings that kept rows of each source
         bool truncated = false;
-        for (std::size_t i = 0; i < state.kept.size(); ++i) {
+        for (std::size_t i = from; i < state.kept.size(); ++i) {
             const Kept& k = state.kept[i];
             if (!p.sources.count(k.relid))
                 continue;
@@ -421,7 +474,7 @@ class Maintainer {
         // their query over those sources would check).
         for (const auto& [relid, rows] : rows_of)
             check_owner_reads(spi_, p.owner, relid, p.columns_used[relid], p.display_name);
-        InternalWrite allow_write;
+        InternalWrite allow_write(p.storage);
         // A primary key added to a source or dropped since the rows were written changes how
         // they are identified (DeltaPlan::key_columns): rebuilt whole under the new identity,
         // as a refresh does.
@@ -494,6 +547,9 @@ class Maintainer {
         if (relayout)
             ensure_row_id_index(spi_, p.storage, false);
         spi_.run("DELETE FROM " + p.qualified_name);
+        // The query reads the sources as they are now: rows kept by triggers the DELETE fired
+        // are in it.
+        seen_[id] = state.kept.size();
         spi_.run(p.plan ? core::full_insert(*p.plan, p.qualified_name)
                         : "INSERT INTO " + p.qualified_name +
                               " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
@@ -507,6 +563,10 @@ class Maintainer {
 
     Spi spi_;
     std::size_t registered_ = 0;
+    // Per stream table, the kept rows before this index are in its contents.
+    std::map<std::int64_t, std::size_t> seen_;
+    // Storage tables of the stream tables the current pass maintained.
+    std::set<Oid> maintained_storages_;
 };
 
 // A relcache invalidation: the cache goes stale when it may concern a relation it knows.

@@ -672,7 +672,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         const std::string table = st.qualified_name();
         {
             AsOwner as_owner(relation_owner(st.relid));
-            InternalWrite allow_write;
+            InternalWrite allow_write(st.relid);
             if (differential) {
                 // A delta also evaluates the query over the rows that left the sources, and
                 // such a row can raise a data error (a division by zero, a bad cast) that the

@@ -14,18 +14,20 @@
 namespace pgtrickle::pg {
 
 namespace {
-int internal_write_depth = 0;
-}
+// The storage tables the refresh engine is writing, innermost last: a refresh of one stream
+// table can maintain IMMEDIATE stream tables reading it from inside its own statement.
+std::vector<Oid> internal_writes;
+}  // namespace
 
-InternalWrite::InternalWrite() {
-    ++internal_write_depth;
+InternalWrite::InternalWrite(Oid relid) {
+    internal_writes.push_back(relid);
 }
 InternalWrite::~InternalWrite() {
-    if (internal_write_depth > 0)
-        --internal_write_depth;
+    if (!internal_writes.empty())
+        internal_writes.pop_back();
 }
 void reset_internal_writes() {
-    internal_write_depth = 0;
+    internal_writes.clear();
 }
 
 std::string creation_schema(Spi& spi) {
@@ -108,8 +110,10 @@ bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& colum
     return true;
 }
 
-bool internal_writes_allowed() {
-    return internal_write_depth > 0;
+bool internal_write_allowed(Oid relid) {
+    // Only the innermost: a user's trigger on a stream table, fired by its refresh, does not
+    // get to write another stream table.
+    return !internal_writes.empty() && internal_writes.back() == relid;
 }
 
 }  // namespace pgtrickle::pg
@@ -120,9 +124,9 @@ Datum pgt_dml_guard(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("pgtrickle._pgt_guard() may only be called as a trigger")));
-    if (pgtrickle::pg::internal_writes_allowed())
-        return PointerGetDatum(nullptr);
     auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (pgtrickle::pg::internal_write_allowed(RelationGetRelid(trigdata->tg_relation)))
+        return PointerGetDatum(nullptr);
     const char* op = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)   ? "INSERT"
                      : TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE"
                      : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE"

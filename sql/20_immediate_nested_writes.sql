@@ -1,0 +1,97 @@
+-- IMMEDIATE maintenance and the writes it causes: a user's trigger on a stream table that writes
+-- a table IMMEDIATE stream tables read (another source, or one of its own). Those rows are
+-- maintained too, in further rounds, each stream table taking the rows it has not taken yet;
+-- after every statement each stream table equals its query.
+SET client_min_messages = warning;
+CREATE SCHEMA nested_writes;
+SET search_path = nested_writes, public;
+
+CREATE FUNCTION check_all() RETURNS TABLE (st text, differences bigint) LANGUAGE plpgsql AS $f$
+DECLARE r record; cols text;
+BEGIN
+  FOR r IN SELECT pgt_name, defining_query, pgt_relid::regclass AS rel FROM pgtrickle.pgt_stream_tables
+           WHERE pgt_schema = 'nested_writes' ORDER BY pgt_id LOOP
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute
+    WHERE attrelid = r.rel AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE '\_\_pgt%';
+    st := r.pgt_name;
+    EXECUTE format('SELECT count(*) FROM ((SELECT %s FROM %s EXCEPT ALL (%s)) UNION ALL ((%s) EXCEPT ALL SELECT %s FROM %s)) x',
+                   cols, r.rel, r.defining_query, r.defining_query, cols, r.rel) INTO differences;
+    RETURN NEXT;
+  END LOOP;
+END $f$;
+
+CREATE TABLE orders (k int, v int);
+CREATE TABLE audit (k int, n bigint);
+-- per_k: maintained by increments; its trigger logs every change of a group into audit.
+SELECT pgtrickle.create_stream_table('per_k', 'SELECT k, count(*) AS n, sum(v) AS s FROM orders GROUP BY k',
+    refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION log_per_k() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO nested_writes.audit VALUES (NEW.k, NEW.n); RETURN NULL; END $$;
+CREATE TRIGGER log_per_k AFTER INSERT OR UPDATE ON per_k FOR EACH ROW EXECUTE FUNCTION log_per_k();
+-- Readers of audit alone, of audit and orders (maintained once per round with what it has not
+-- taken), and of the stream table together with audit.
+SELECT pgtrickle.create_stream_table('audit_count', 'SELECT k, count(*) AS entries FROM audit GROUP BY k',
+    refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('orders_audited',
+    'SELECT o.k, o.v, a.n FROM orders o JOIN audit a ON a.k = o.k', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('per_k_audited',
+    'SELECT p.k, p.n, count(a.k) AS entries FROM per_k p LEFT JOIN audit a ON a.k = p.k GROUP BY p.k, p.n',
+    refresh_mode => 'IMMEDIATE');
+INSERT INTO orders VALUES (1, 10), (2, 20);
+SELECT * FROM check_all();
+UPDATE orders SET v = v + 1 WHERE k = 1;
+INSERT INTO orders VALUES (1, 5), (3, 7);
+SELECT * FROM check_all();
+SELECT k, entries FROM audit_count ORDER BY k;
+-- Several statements and a savepoint in one transaction.
+BEGIN;
+INSERT INTO orders VALUES (2, 1);
+SAVEPOINT s;
+DELETE FROM orders WHERE k = 1;
+SELECT * FROM check_all();
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO orders VALUES (4, 4);
+SELECT * FROM check_all();
+COMMIT;
+SELECT * FROM check_all();
+
+-- Maintenance writes the stream table it maintains, and nothing else: a trigger on a stream
+-- table may not write another stream table.
+CREATE FUNCTION meddle() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN DELETE FROM nested_writes.audit_count; RETURN NULL; END $$;
+CREATE TRIGGER meddle AFTER INSERT OR UPDATE ON per_k FOR EACH ROW EXECUTE FUNCTION meddle();
+\set SHOW_CONTEXT never
+INSERT INTO orders VALUES (5, 5);
+\set SHOW_CONTEXT errors
+DROP TRIGGER meddle ON per_k;
+SELECT * FROM check_all();
+
+-- A trigger that writes its own stream table's source, until the count reaches 5: one round per
+-- row it adds.
+CREATE TABLE tickets (id serial, note text);
+SELECT pgtrickle.create_stream_table('ticket_count', 'SELECT count(*) AS n FROM tickets',
+    refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION top_up() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.n < 5 THEN INSERT INTO nested_writes.tickets (note) VALUES ('top-up'); END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER top_up AFTER INSERT OR UPDATE ON ticket_count FOR EACH ROW EXECUTE FUNCTION top_up();
+INSERT INTO tickets (note) VALUES ('first');
+SELECT n FROM ticket_count;
+SELECT note, count(*) FROM tickets GROUP BY note ORDER BY note;
+SELECT * FROM check_all();
+
+-- One that never stops is an error (as a trigger recursing without end is), and the statement
+-- leaves nothing behind.
+CREATE OR REPLACE FUNCTION top_up() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO nested_writes.tickets (note) VALUES ('again'); RETURN NULL; END $$;
+\set VERBOSITY default
+INSERT INTO tickets (note) VALUES ('runaway');
+\echo 'SQLSTATE:' :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+SELECT n FROM ticket_count;
+SELECT * FROM check_all();
+
+SET client_min_messages = warning;
+DROP SCHEMA nested_writes CASCADE;
