@@ -401,6 +401,50 @@ END $$;
 CREATE FUNCTION pgtrickle.resume_stream_table(name text)
 RETURNS void STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_resume_stream_table';
 
+-- Puts back the change capture, IMMEDIATE triggers and storage guards a stream table needs when
+-- they were dropped or disabled; says what it did ('nothing to repair' when all was there).
+CREATE FUNCTION pgtrickle.repair_stream_table(name text)
+RETURNS text STRICT LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_repair_stream_table';
+
+-- Makes the change capture (buffer and triggers) of every source of DIFFERENTIAL and FULL stream
+-- tables again; their next refreshes are FULL. A source that fails gets a WARNING.
+CREATE FUNCTION pgtrickle.rebuild_cdc_triggers()
+RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_rebuild_cdc_triggers';
+REVOKE ALL ON FUNCTION pgtrickle.rebuild_cdc_triggers() FROM PUBLIC;
+
+-- The triggers pg_trickle needs on the sources of stream tables, and whether each is there and
+-- fires (ALWAYS, as pg_trickle makes them).
+CREATE FUNCTION pgtrickle.trigger_inventory()
+RETURNS TABLE (source_table text, source_oid bigint, trigger_name text, trigger_type text,
+               present bool, enabled bool)
+LANGUAGE sql STABLE AS $$
+    SELECT s.relid::pg_catalog.regclass::text, s.relid::bigint, x.name, x.kind,
+           t.oid IS NOT NULL, coalesce(t.tgenabled = 'A', false)
+    FROM (SELECT d.source_relid AS relid,
+                 pg_catalog.bool_or(st.refresh_mode <> 'IMMEDIATE') AS captured,
+                 pg_catalog.bool_or(st.refresh_mode = 'IMMEDIATE') AS immediate
+          FROM pgtrickle.pgt_dependencies d
+          JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
+          JOIN pg_catalog.pg_class c ON c.oid = d.source_relid
+          -- (the tables pg_trickle can put triggers on: plain, outside inheritance trees)
+          WHERE c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+          GROUP BY d.source_relid) s
+    CROSS JOIN LATERAL (VALUES
+        (s.captured, 'pg_trickle_cdc_ins_' || s.relid, 'DML'),
+        (s.captured, 'pg_trickle_cdc_upd_' || s.relid, 'DML'),
+        (s.captured, 'pg_trickle_cdc_del_' || s.relid, 'DML'),
+        (s.captured, 'pg_trickle_cdc_trunc_' || s.relid, 'TRUNCATE'),
+        (s.immediate, 'pg_trickle_ivm_before_' || s.relid, 'DML'),
+        (s.immediate, 'pg_trickle_ivm_ins_' || s.relid, 'DML'),
+        (s.immediate, 'pg_trickle_ivm_upd_' || s.relid, 'DML'),
+        (s.immediate, 'pg_trickle_ivm_del_' || s.relid, 'DML'),
+        (s.immediate, 'pg_trickle_ivm_trunc_' || s.relid, 'TRUNCATE')) AS x(needed, name, kind)
+    LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = s.relid AND t.tgname = x.name
+    WHERE x.needed
+    ORDER BY 1, 3
+$$;
+
 -- After a restore, once it is complete: points the catalog at the relations of its names (also
 -- for a restore run with triggers disabled), replaces the capture triggers and change buffers
 -- made for the dumped database's OIDs, and recomputes the stream tables moved (ERROR -> ACTIVE).

@@ -29,10 +29,13 @@ bool drop_foreign_triggers(Spi& spi, Oid relid);
 // The change-buffer half of sync_capture.
 void sync_change_buffer(Spi& spi, Oid relid);
 
-// Sources of stream table `pgt_id`, and whether each has a change buffer.
+// Sources of stream table `pgt_id`, and whether changes to each are captured: it has a change
+// buffer (`buffered`) and its four capture triggers are there and enabled (see
+// ddl/capture_switches.cpp for what turning them off by hand does).
 struct CapturedSource {
     Oid relid;
     bool captured;
+    bool buffered;
 };
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
 

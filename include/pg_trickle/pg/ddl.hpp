@@ -27,6 +27,20 @@ void track_dropped_functions();
 // the definition tracker (definition_changes.cpp).
 void note_renames(Node* stmt);
 
+// pg_trickle's triggers on source `relid` switched by hand (capture_switches.cpp), after ALTER
+// TABLE on it: ours disabled are refused for IMMEDIATE stream tables and make the others'
+// next refresh FULL; ours enabled in another mode are set back to ALWAYS.
+void check_capture_switches(Spi& spi, Oid relid);
+
+// In the sql_drop event trigger: a trigger of ours dropped by name (DROP TRIGGER) is refused
+// when an IMMEDIATE stream table is maintained by it, and makes the other readers' next
+// refresh FULL.
+void track_dropped_triggers();
+
+// The stream tables reading `relid`, but IMMEDIATE ones, forget their frontier (their next
+// refresh is FULL), each under its refresh lock.
+void forget_frontiers_of_readers(Spi& spi, Oid relid);
+
 // pgtrickle.restore_stream_tables(): the catalog pointed at the relations of its names, every
 // table's capture rewired, buffers of no source dropped.
 void restore_stream_tables();

@@ -53,6 +53,11 @@ void alter_stream_table(const AlterRequest& request);
 void drop_stream_table(const std::string& name, bool cascade);
 void refresh_stream_table(const std::string& name);
 void resume_stream_table(const std::string& name);
+// Puts back what the stream table needs and finds missing or switched off (repair.cpp); says
+// what it did.
+std::string repair_stream_table(const std::string& name);
+// Rebuilds the change capture of every source of DIFFERENTIAL and FULL stream tables.
+std::string rebuild_cdc_triggers();
 
 // The statement the next differential refresh would run (55000 when there is none: the stream
 // table is not DIFFERENTIAL or has not been refreshed yet).

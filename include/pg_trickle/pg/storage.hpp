@@ -25,6 +25,9 @@ class InternalWrite {
 void reset_internal_writes();
 bool internal_write_allowed(Oid relid);
 
+// The guard triggers of storage table `table` (quoted name), made or made again, firing ALWAYS.
+void install_storage_guards(Spi& spi, const std::string& table);
+
 // CREATE TABLE schema.name (__pgt_row_id bigint NOT NULL, <columns>) as the current user, with
 // the row-id index (unique or not) and the guard triggers. Returns the new table's OID.
 Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,

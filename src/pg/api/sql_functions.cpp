@@ -131,6 +131,16 @@ Datum pgt_resume_stream_table(PG_FUNCTION_ARGS) {
     });
 }
 
+PG_FUNCTION_INFO_V1(pgt_repair_stream_table);
+Datum pgt_repair_stream_table(PG_FUNCTION_ARGS) {
+    return pg_guard([&] { return text_datum(repair_stream_table(*text_arg(fcinfo, 0))); });
+}
+
+PG_FUNCTION_INFO_V1(pgt_rebuild_cdc_triggers);
+Datum pgt_rebuild_cdc_triggers(PG_FUNCTION_ARGS) {
+    return pg_guard([&] { return text_datum(rebuild_cdc_triggers()); });
+}
+
 PG_FUNCTION_INFO_V1(pgt_explain_diff_sql);
 Datum pgt_explain_diff_sql(PG_FUNCTION_ARGS) {
     return pg_guard([&] { return text_datum(explain_diff_sql(*text_arg(fcinfo, 0))); });

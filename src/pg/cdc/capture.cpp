@@ -15,6 +15,7 @@
 #include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/worker.hpp"
+#include "refresh/scopes.hpp"
 
 extern "C" {
 #include "catalog/dependency.h"
@@ -258,16 +259,21 @@ void sync_change_buffer(Spi& spi, Oid relid) {
 
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     auto res = spi.execute_cached(
-        "SELECT d.source_relid, EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
-        "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
-        "    AND c.relname = 'changes_' || d.source_relid)"
+        "SELECT d.source_relid, b.buffered, b.buffered AND (SELECT pg_catalog.count(*)"
+        "   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled <> 'D'"
+        "     AND t.tgname IN ('pg_trickle_cdc_ins_' || d.source_relid,"
+        "       'pg_trickle_cdc_upd_' || d.source_relid, 'pg_trickle_cdc_del_' || d.source_relid,"
+        "       'pg_trickle_cdc_trunc_' || d.source_relid)) = 4"
         " FROM pgtrickle.pgt_dependencies d"
+        " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+        "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
+        "    AND c.relname = 'changes_' || d.source_relid) AS buffered) b"
         " WHERE d.pgt_id = $1::bigint AND d.source_type <> 'VIEW'"  // views: DDL tracking only
         " ORDER BY d.source_relid",
         {std::to_string(pgt_id)});
     std::vector<CapturedSource> out;
     for (const auto& r : res.rows)
-        out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[1] == "t"});
+        out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t"});
     return out;
 }
 
@@ -303,6 +309,7 @@ void rebuild_capture(Spi& spi, Oid relid) {
     {
         AsCatalogOwner owner;
         auto qualified = spi.execute("SELECT $1::oid::regclass::text", {std::to_string(relid)});
+        Quiet quiet;
         for (const auto& s : core::drop_capture_ddl(relid, *qualified.scalar(), true))
             spi.run(s);
         spi.run(

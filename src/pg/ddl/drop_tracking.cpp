@@ -290,6 +290,7 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
                 "off to allow it (their next refresh is then FULL).");
         }
         check_readers(spi, relid, name());
+        check_capture_switches(spi, relid);
         // Capture rebuilt for the source's columns as they are now; also when a primary key
         // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
         // The dependents then refresh FULL (their buffered changes are gone).
@@ -366,6 +367,7 @@ Datum pgt_on_sql_drop(PG_FUNCTION_ARGS) {
     pgtrickle::pg::pg_guard([] {
         pgtrickle::pg::handle_dropped_relations();
         pgtrickle::pg::track_dropped_functions();
+        pgtrickle::pg::track_dropped_triggers();
     });
     PG_RETURN_NULL();
 }

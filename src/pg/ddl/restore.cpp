@@ -60,26 +60,6 @@ void rewire(Spi& spi, Oid relid) {
     sync_capture(spi, relid);
 }
 
-// Runs `work` in a subtransaction: "" when it committed, else its error's message (a cancel or
-// running out of resources is raised as it is). One table or stream table that cannot be
-// restored does not keep the others held.
-std::string attempt(const std::function<void()>& work) {
-    Subtransaction sub;
-    try {
-        work();
-        sub.commit();
-        return {};
-    } catch (const PgException& e) {
-        const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
-        if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
-            cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
-            throw;
-        return e.what();
-    } catch (const core::Error& e) {
-        return e.what();
-    }
-}
-
 }  // namespace
 
 void restore_stream_tables() {

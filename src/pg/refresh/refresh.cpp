@@ -635,6 +635,19 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             fallback_reason =
                 "its last refresh was recorded by another cluster (restored from a dump): the "
                 "changes it had consumed cannot be told apart here";
+        // A capture trigger disabled or dropped by hand (ddl/capture_switches.cpp): changes
+        // are missing from its buffer. FULL, and no frontier is recorded, until it is back.
+        if (plan && !immediate && st.is_populated && !force_full) {
+            for (const auto& s : sources) {
+                if (s.buffered && !s.captured) {
+                    fallback_reason = fmt::format(
+                        "change capture of {} is off (a trigger of pg_trickle's on it is disabled "
+                        "or was dropped; pgtrickle.repair_stream_table() puts it back)",
+                        relation_name(s.relid));
+                    break;
+                }
+            }
+        }
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
                 "changes buffered since its last refresh may have been lost (an UNLOGGED change "

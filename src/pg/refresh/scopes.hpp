@@ -3,6 +3,10 @@
 #pragma once
 
 #include <exception>
+#include <functional>
+#include <string>
+
+#include "pg_trickle/core/error.hpp"
 
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/postgres.hpp"
@@ -68,6 +72,15 @@ class JitOff : GucScope {
   public:
     JitOff() {
         pg_call([] { set("jit", "off"); });
+    }
+};
+
+// No NOTICEs to the client for the scope: the "does not exist, skipping" of the IF EXISTS drops
+// pg_trickle runs to put its own objects back.
+class Quiet : GucScope {
+  public:
+    Quiet() {
+        pg_call([] { set("client_min_messages", "warning"); });
     }
 };
 
@@ -182,5 +195,25 @@ class Subtransaction {
     ResourceOwner owner_;
     bool done_ = false;
 };
+
+// Runs `work` in a subtransaction: "" when it committed, else its error's message (a cancel or
+// running out of resources is raised as it is). For maintenance over many objects, where one
+// that fails must not stop the others (restore_stream_tables, rebuild_cdc_triggers).
+inline std::string attempt(const std::function<void()>& work) {
+    Subtransaction sub;
+    try {
+        work();
+        sub.commit();
+        return {};
+    } catch (const PgException& e) {
+        const int cls = ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode);
+        if (cls == ERRCODE_TO_CATEGORY(ERRCODE_QUERY_CANCELED) ||
+            cls == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES))
+            throw;
+        return e.what();
+    } catch (const core::Error& e) {
+        return e.what();
+    }
+}
 
 }  // namespace pgtrickle::pg

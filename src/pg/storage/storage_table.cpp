@@ -39,6 +39,16 @@ std::string creation_schema(Spi& spi) {
     return *schema;
 }
 
+void install_storage_guards(Spi& spi, const std::string& table) {
+    // ENABLE ALWAYS: the guard holds under session_replication_role = replica too.
+    spi.run("CREATE OR REPLACE TRIGGER pgt_dml_guard BEFORE INSERT OR UPDATE OR DELETE ON " +
+            table + " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
+    spi.run("CREATE OR REPLACE TRIGGER pgt_truncate_guard BEFORE TRUNCATE ON " + table +
+            " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
+    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_dml_guard");
+    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_truncate_guard");
+}
+
 Oid create_storage_table(Spi& spi, const std::string& schema, const std::string& name,
                          const std::vector<OutputColumn>& columns, bool unique_row_ids) {
     const std::string table = core::quote_ident(schema) + "." + core::quote_ident(name);
@@ -49,13 +59,7 @@ Oid create_storage_table(Spi& spi, const std::string& schema, const std::string&
     spi.run(ddl);
     spi.run(std::string("CREATE ") + (unique_row_ids ? "UNIQUE " : "") + "INDEX ON " + table +
             " (__pgt_row_id)");
-    // ENABLE ALWAYS: the guard holds under session_replication_role = replica too.
-    spi.run("CREATE TRIGGER pgt_dml_guard BEFORE INSERT OR UPDATE OR DELETE ON " + table +
-            " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
-    spi.run("CREATE TRIGGER pgt_truncate_guard BEFORE TRUNCATE ON " + table +
-            " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._pgt_guard()");
-    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_dml_guard");
-    spi.run("ALTER TABLE " + table + " ENABLE ALWAYS TRIGGER pgt_truncate_guard");
+    install_storage_guards(spi, table);
     Value oid = spi.execute("SELECT $1::regclass::oid", {table}).scalar();
     return static_cast<Oid>(std::stoul(*oid));
 }
