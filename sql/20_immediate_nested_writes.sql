@@ -66,6 +66,71 @@ INSERT INTO orders VALUES (5, 5);
 DROP TRIGGER meddle ON per_k;
 SELECT * FROM check_all();
 
+-- Nor the stream table it is on: maintenance writes it, not the statements its triggers run.
+CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE nested_writes.per_k SET n = n + 100; RETURN NULL; END $$;
+CREATE TRIGGER bump AFTER INSERT OR UPDATE ON per_k FOR EACH STATEMENT EXECUTE FUNCTION bump();
+\set SHOW_CONTEXT never
+INSERT INTO orders VALUES (5, 5);
+\set SHOW_CONTEXT errors
+DROP TRIGGER bump ON per_k;
+SELECT * FROM check_all();
+
+-- An error a trigger on a stream table raises is the statement's error (it is not taken for a
+-- data error of the delta, after which the stream table would be recomputed instead).
+CREATE TABLE readings (k int, v int);
+SELECT pgtrickle.create_stream_table('peaks', 'SELECT k, max(v) AS top FROM readings GROUP BY k',
+    refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION no_lower_peaks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.top < OLD.top THEN RAISE EXCEPTION 'peak of % would go down', NEW.k USING ERRCODE = '22023'; END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER no_lower_peaks AFTER UPDATE ON peaks FOR EACH ROW EXECUTE FUNCTION no_lower_peaks();
+INSERT INTO readings VALUES (1, 5), (1, 7);
+\set SHOW_CONTEXT never
+DELETE FROM readings WHERE v = 7;
+\set SHOW_CONTEXT errors
+SELECT k, top FROM peaks;
+
+-- From a trigger, while IMMEDIATE maintenance is pending or running: refreshing an IMMEDIATE
+-- stream table (it would count the statement's rows twice) and dropping a stream table are
+-- refused.
+CREATE FUNCTION refresh_peaks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pgtrickle.refresh_stream_table('nested_writes.peaks'); RETURN NULL; END $$;
+-- (Named to fire before the maintenance trigger of the same event: triggers fire by name.)
+CREATE TRIGGER a_refresh_peaks AFTER INSERT ON readings FOR EACH STATEMENT EXECUTE FUNCTION refresh_peaks();
+\set SHOW_CONTEXT never
+INSERT INTO readings VALUES (2, 1);
+\set SHOW_CONTEXT errors
+DROP TRIGGER a_refresh_peaks ON readings;
+CREATE FUNCTION drop_audit_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pgtrickle.drop_stream_table('nested_writes.audit_count'); RETURN NULL; END $$;
+CREATE TRIGGER drop_audit_count AFTER INSERT ON per_k FOR EACH STATEMENT EXECUTE FUNCTION drop_audit_count();
+\set SHOW_CONTEXT never
+INSERT INTO orders VALUES (6, 6);
+\set SHOW_CONTEXT errors
+DROP TRIGGER drop_audit_count ON per_k;
+SELECT * FROM check_all();
+
+-- A row trigger writing a source once per row: thousands of nested statements, whose rows
+-- are kept together.
+CREATE TABLE items (id int);
+CREATE TABLE shipped (id int);
+SELECT pgtrickle.create_stream_table('item_count', 'SELECT id % 10 AS bucket, count(*) AS n FROM items GROUP BY 1',
+    refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('shipped_count', 'SELECT count(*) AS n FROM shipped',
+    refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION ship() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO nested_writes.shipped VALUES (NEW.n); RETURN NULL; END $$;
+CREATE TRIGGER ship AFTER INSERT OR UPDATE ON item_count FOR EACH ROW EXECUTE FUNCTION ship();
+CREATE FUNCTION log_item() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO nested_writes.shipped VALUES (NEW.id); RETURN NULL; END $$;
+CREATE TRIGGER log_item AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION log_item();
+INSERT INTO items SELECT generate_series(1, 20000);
+SELECT n FROM shipped_count;
+SELECT * FROM check_all();
+
 -- A trigger that writes its own stream table's source, until the count reaches 5: one round per
 -- row it adds.
 CREATE TABLE tickets (id serial, note text);

@@ -128,5 +128,35 @@ SELECT pgtrickle.repair_stream_table('totals');
 SELECT * FROM our_triggers('totals');
 SELECT try_sql('DELETE FROM capture_switches.totals');
 
+-- Switched under session_replication_role = replica too (the event triggers fire ALWAYS).
+SET session_replication_role = replica;
+ALTER TABLE orders DISABLE TRIGGER ALL;
+INSERT INTO orders VALUES (13, 13);
+ALTER TABLE orders ENABLE TRIGGER ALL;
+SELECT try_sql('ALTER TABLE capture_switches.events DISABLE TRIGGER ALL');
+RESET session_replication_role;
+SELECT * FROM our_triggers('orders');
+SELECT refresh_all();
+SELECT * FROM check_all();
+
+-- pg_trickle's triggers are found by name: renaming one is refused.
+SELECT try_sql(format('ALTER TRIGGER %I ON capture_switches.orders RENAME TO my_copy', tgname))
+FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND tgname LIKE 'pg\_trickle\_cdc\_ins\_%';
+SELECT try_sql(format('ALTER TRIGGER %I ON capture_switches.events RENAME TO my_copy', tgname))
+FROM pg_trigger WHERE tgrelid = 'events'::regclass AND tgname LIKE 'pg\_trickle\_ivm\_ins\_%';
+
+-- A SUSPENDED IMMEDIATE stream table is still maintained by writes: repair recomputes it too.
+ALTER TABLE event_kinds DISABLE TRIGGER pgt_dml_guard;
+INSERT INTO event_kinds (__pgt_row_id, kind, n) VALUES (1, 'bogus', 1);
+SELECT pgtrickle.alter_stream_table('event_kinds', status => 'suspended');
+SELECT pgtrickle.repair_stream_table('event_kinds');
+SELECT * FROM check_all();
+SELECT pgtrickle.resume_stream_table('event_kinds');
+
+-- A storage table's guards enabled again fire ALWAYS.
+ALTER TABLE totals DISABLE TRIGGER ALL;
+ALTER TABLE totals ENABLE TRIGGER ALL;
+SELECT * FROM our_triggers('totals');
+
 SET client_min_messages = warning;
 DROP SCHEMA capture_switches CASCADE;

@@ -576,6 +576,12 @@ CREATE EVENT TRIGGER pg_trickle_definition_tracker ON ddl_command_end
                  'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER SCHEMA')
     EXECUTE FUNCTION pgtrickle._on_definition_change();
 
+-- DDL run under session_replication_role = replica switches capture off as well as any: the
+-- event triggers fire ALWAYS, as the capture triggers do.
+ALTER EVENT TRIGGER pg_trickle_drop_tracker ENABLE ALWAYS;
+ALTER EVENT TRIGGER pg_trickle_ddl_tracker ENABLE ALWAYS;
+ALTER EVENT TRIGGER pg_trickle_definition_tracker ENABLE ALWAYS;
+
 ------------------------------------------------------------------------------------------------
 -- Scheduling and monitoring
 ------------------------------------------------------------------------------------------------

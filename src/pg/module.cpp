@@ -27,6 +27,7 @@ void _PG_init(void) {
     RegisterSubXactCallback(pgt_subxact_callback, nullptr);
     pgtrickle::pg::immediate_register_callbacks();
     pgtrickle::pg::install_ddl_hooks();
+    pgtrickle::pg::install_executor_hooks();
     if (process_shared_preload_libraries_in_progress) {
         pgtrickle::pg::worker::initialize();
     } else {

@@ -30,7 +30,7 @@ bool drop_foreign_triggers(Spi& spi, Oid relid);
 void sync_change_buffer(Spi& spi, Oid relid);
 
 // Sources of stream table `pgt_id`, and whether changes to each are captured: it has a change
-// buffer (`buffered`) and its four capture triggers are there and enabled (see
+// buffer (`buffered`) and its four capture triggers are there and fire ALWAYS (see
 // ddl/capture_switches.cpp for what turning them off by hand does).
 struct CapturedSource {
     Oid relid;

@@ -37,6 +37,10 @@ void check_capture_switches(Spi& spi, Oid relid);
 // refresh FULL.
 void track_dropped_triggers();
 
+// Called by the utility hook: ALTER TRIGGER ... RENAME of a trigger of pg_trickle's on a table
+// (capture, IMMEDIATE maintenance) is refused (55000); pg_trickle finds them by name.
+void refuse_trigger_renames(Node* stmt);
+
 // The stream tables reading `relid`, but IMMEDIATE ones, forget their frontier (their next
 // refresh is FULL), each under its refresh lock.
 void forget_frontiers_of_readers(Spi& spi, Oid relid);

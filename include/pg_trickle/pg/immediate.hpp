@@ -16,6 +16,13 @@ void sync_immediate_triggers(Spi& spi, Oid relid);
 // honest (from _PG_init).
 void immediate_register_callbacks();
 
+// Whether this backend is inside a statement that changed a table IMMEDIATE stream tables
+// read, before or while their maintenance runs (kept rows not yet applied).
+bool immediate_changes_pending();
+// Whether this backend is maintaining IMMEDIATE stream tables (a user's trigger on a stream
+// table runs inside it).
+bool immediate_maintenance_running();
+
 // Transaction events (registered by _PG_init): the kept transition rows and the count of
 // statements in flight follow the transaction and its subtransactions.
 void immediate_xact_event(XactEvent event);

@@ -10,6 +10,7 @@
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 
@@ -47,6 +48,14 @@ void drop_stream_table(const std::string& name, bool cascade) {
     Spi spi;
     StreamTable st = catalog::get(spi, name);
     ensure_owner(st);
+    // (Maintenance goes on after the trigger that called this, over what it looked up before.)
+    if (immediate_maintenance_running())
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("cannot drop stream table {} while IMMEDIATE stream tables "
+                                      "are being maintained",
+                                      st.display_name()),
+                          "A trigger on a stream table called drop_stream_table.",
+                          "Drop it after the statement that changed the sources.");
     auto dependents = dependent_stream_tables(spi, st);
     if (!dependents.empty() && !cascade) {
         std::string names;
@@ -77,6 +86,17 @@ void refresh_stream_table(const std::string& name) {
             fmt::format("Run SELECT pgtrickle.resume_stream_table({}) first.",
                         core::quote_literal(st.sql_name())));
     }
+    // Its recomputation reads the sources as they are now, and the statement's kept rows
+    // would then be applied on top of it.
+    if (st.refresh_mode == "IMMEDIATE" && immediate_changes_pending())
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("cannot refresh IMMEDIATE stream table {} inside a "
+                                      "statement that changes tables IMMEDIATE stream tables "
+                                      "read",
+                                      st.display_name()),
+                          "It is called from a trigger; the statement's changes are applied to "
+                          "IMMEDIATE stream tables when it ends.",
+                          "Refresh it after the statement.");
     if (!try_lock_for_refresh(spi, st.pgt_id)) {
         spi.finish();
         notice(fmt::format("refresh skipped: {} — another refresh is already in progress",

@@ -15,6 +15,7 @@
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/storage.hpp"
@@ -48,6 +49,14 @@ std::string repair_stream_table(const std::string& name) {
                           fmt::format("stream table {} is being refreshed", st.display_name()), {},
                           "Run repair_stream_table again once the refresh is done.");
     const bool immediate = st.refresh_mode == "IMMEDIATE";
+    // (Its recomputation below reads the sources as they are now, and a statement's kept rows
+    // would then be applied on top of it.)
+    if (immediate && immediate_changes_pending())
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("cannot repair IMMEDIATE stream table {} inside a statement "
+                                      "that changes tables IMMEDIATE stream tables read",
+                                      st.display_name()),
+                          {}, "Repair it after the statement.");
     std::vector<std::string> done;
     for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
         if (d.source_type == "VIEW")
@@ -100,8 +109,16 @@ std::string repair_stream_table(const std::string& name) {
     std::string out;
     for (const auto& s : done)
         out += (out.empty() ? "" : "; ") + s;
-    if (immediate && st.status == "ACTIVE") {
+    // (IMMEDIATE maintenance goes on while the stream table is SUSPENDED: so does this. One in
+    // ERROR is recomputed when resumed.)
+    if (immediate && st.status != "ERROR") {
         refresh(spi, st, "MANUAL", true);
+        if (st.status == "SUSPENDED") {  // (the refresh recorded it ACTIVE)
+            AsCatalogOwner owner;
+            spi.run("UPDATE pgtrickle.pgt_stream_tables SET status = 'SUSPENDED'"
+                    " WHERE pgt_id = $1::bigint",
+                    {std::to_string(st.pgt_id)});
+        }
         out += "; recomputed";
     } else {
         AsCatalogOwner owner;

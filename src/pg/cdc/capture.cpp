@@ -260,7 +260,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     auto res = spi.execute_cached(
         "SELECT d.source_relid, b.buffered, b.buffered AND (SELECT pg_catalog.count(*)"
-        "   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled <> 'D'"
+        "   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A'"
         "     AND t.tgname IN ('pg_trickle_cdc_ins_' || d.source_relid,"
         "       'pg_trickle_cdc_upd_' || d.source_relid, 'pg_trickle_cdc_del_' || d.source_relid,"
         "       'pg_trickle_cdc_trunc_' || d.source_relid)) = 4"

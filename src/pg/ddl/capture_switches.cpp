@@ -11,8 +11,8 @@
 // it is maintained by is refused.
 //
 // pg_trickle's triggers fire ALWAYS (also under session_replication_role = replica, as logical
-// replication applies rows). ENABLE TRIGGER makes a trigger fire in origin mode only; ours are
-// set back to ALWAYS.
+// replication applies rows). ENABLE TRIGGER makes a trigger fire in origin mode only; ours (and
+// the guards of storage tables) are set back to ALWAYS.
 #include <fmt/format.h>
 
 #include "pg_trickle/core/error.hpp"
@@ -62,15 +62,16 @@ void check_capture_switches(Spi& spi, Oid relid) {
     auto triggers = spi.execute(
         "SELECT t.tgname, t.tgenabled::text, t.tgname LIKE 'pg\\_trickle\\_ivm\\_%'"
         " FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::oid"
-        "   AND t.tgname ~ ('^pg_trickle_(cdc|ivm)_[a-z]+_' || $1 || '$') AND t.tgenabled <> 'A'",
+        "   AND (t.tgname ~ ('^pg_trickle_(cdc|ivm)_[a-z]+_' || $1 || '$')"
+        "     OR t.tgname IN ('pgt_dml_guard', 'pgt_truncate_guard')) AND t.tgenabled <> 'A'",
         {id});
     if (triggers.empty())
         return;
     auto name = [&] { return *spi.execute("SELECT $1::oid::regclass::text", {id}).scalar(); };
     bool capture_off = false;
     for (const auto& r : triggers.rows) {
-        if (*r[1] != "D")
-            continue;
+        if (*r[1] != "D" || r[0]->rfind("pgt_", 0) == 0)
+            continue;  // (a storage table's guard may be disabled: its owner's choice)
         if (*r[2] == "t") {
             const std::string readers = immediate_readers(spi, relid);
             if (readers.empty())
@@ -93,6 +94,22 @@ void check_capture_switches(Spi& spi, Oid relid) {
         if (*r[1] != "D")
             spi.run(fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", name(),
                                 core::quote_ident(*r[0])));
+}
+
+void refuse_trigger_renames(Node* stmt) {
+    if (!IsA(stmt, RenameStmt) || running_own_statement())
+        return;
+    const auto* rename = reinterpret_cast<RenameStmt*>(stmt);
+    if (rename->renameType != OBJECT_TRIGGER || rename->subname == nullptr)
+        return;
+    const std::string_view name(rename->subname);
+    if (name.rfind("pg_trickle_cdc_", 0) != 0 && name.rfind("pg_trickle_ivm_", 0) != 0)
+        return;
+    throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                      fmt::format("trigger {} belongs to pg_trickle and cannot be renamed", name),
+                      "pg_trickle finds the triggers that capture changes or maintain IMMEDIATE "
+                      "stream tables by their names.",
+                      "Leave it as it is; pgtrickle.trigger_inventory() lists them.");
 }
 
 void track_dropped_triggers() {

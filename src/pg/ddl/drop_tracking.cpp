@@ -246,7 +246,8 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
     // anything changed, goes (capturable() is false now); they refresh at every schedule.
     for (const auto& r : inherited.rows)
         sync_capture(spi, static_cast<Oid>(std::stoul(*r[3])));
-    // Sources with a change buffer, and sources of any stream table (IMMEDIATE ones have none).
+    // Sources with a change buffer, sources of any stream table (IMMEDIATE ones have none), and
+    // storage tables (their guards).
     auto altered = spi.execute(
         "SELECT DISTINCT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
         " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
@@ -254,7 +255,9 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
         "     WHERE b.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
         "       AND b.relname = 'changes_' || d.objid)"
         "     OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep"
-        "       WHERE dep.source_relid = d.objid))");
+        "       WHERE dep.source_relid = d.objid)"
+        "     OR EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables st"
+        "       WHERE st.pgt_relid = d.objid))");
     for (const auto& row : altered.rows) {
         const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
         auto name = [&] {
@@ -381,7 +384,10 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
         pgtrickle::pg::pg_guard([&] { pgtrickle::pg::drop_all_stream_tables(cascade); });
     }
     if (IsA(pstmt->utilityStmt, RenameStmt) || IsA(pstmt->utilityStmt, AlterObjectSchemaStmt))
-        pgtrickle::pg::pg_guard([&] { pgtrickle::pg::note_renames(pstmt->utilityStmt); });
+        pgtrickle::pg::pg_guard([&] {
+            pgtrickle::pg::refuse_trigger_renames(pstmt->utilityStmt);
+            pgtrickle::pg::note_renames(pstmt->utilityStmt);
+        });
     // No C++ object is alive in this frame: the next hook may longjmp through it.
     if (pgtrickle::pg::previous_utility_hook != nullptr)
         pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context, params,

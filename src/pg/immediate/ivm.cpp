@@ -56,12 +56,15 @@ namespace pgtrickle::pg {
 
 namespace {
 
-// The rows one AFTER trigger firing saw (copies, in TopTransactionContext).
+// The rows AFTER trigger firings on one relation saw (copies, in TopTransactionContext): one
+// firing, or several in a row (nested statements, each of a few rows, as a user's row trigger
+// runs them), appended to one entry (see keep).
 struct Kept {
     Oid relid = InvalidOid;
     Tuplestorestate* old_rows = nullptr;
     Tuplestorestate* new_rows = nullptr;
     bool truncated = false;
+    int firings = 1;
 };
 
 // Where a subtransaction started: what its abort restores.
@@ -76,6 +79,7 @@ struct State {
     bool maintaining = false;  // inside maintain_all: AFTER triggers only keep rows
     std::vector<Kept> kept;
     std::vector<Mark> marks;
+    std::size_t sealed = 0;  // entries before this one are read by maintenance: not appended to
 };
 State state;
 
@@ -100,26 +104,55 @@ void clear_state() {
     state.maintaining = false;
     release_kept();
     state.marks.clear();
+    state.sealed = 0;
 }
 
-// A copy of a transition table that outlives the statement (and nested query levels).
-Tuplestorestate* keep_rows(Tuplestorestate* rows, TupleDesc desc) {
+// A copy of a transition table that outlives the statement (and nested query levels), or its
+// rows appended to `into`. (Under the transaction's resource owner, also when it spills.)
+Tuplestorestate* keep_rows(Tuplestorestate* rows, TupleDesc desc, Tuplestorestate* into = nullptr) {
     if (rows == nullptr || tuplestore_tuple_count(rows) == 0)
-        return nullptr;
+        return into;
     return pg_call([&] {
         MemoryContext old_context = MemoryContextSwitchTo(TopTransactionContext);
         ResourceOwner old_owner = CurrentResourceOwner;
         CurrentResourceOwner = TopTransactionResourceOwner;
-        Tuplestorestate* copy = tuplestore_begin_heap(false, false, work_mem);
-        CurrentResourceOwner = old_owner;
-        MemoryContextSwitchTo(old_context);
+        Tuplestorestate* copy =
+            into != nullptr ? into : tuplestore_begin_heap(false, false, work_mem);
         TupleTableSlot* slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
         tuplestore_rescan(rows);
         while (tuplestore_gettupleslot(rows, true, false, slot))
             tuplestore_puttupleslot(copy, slot);
         ExecDropSingleTupleTableSlot(slot);
+        CurrentResourceOwner = old_owner;
+        MemoryContextSwitchTo(old_context);
         return copy;
     });
+}
+
+// Keeps one AFTER trigger firing's rows: appended to the last entry when that is of the same
+// relation, made in the current subtransaction (whose abort drops whole entries) and not read
+// by maintenance yet. A delta then reads one relation per source and action, not one per
+// nested statement (thousands, for a row trigger writing a source row by row).
+void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
+          TupleDesc desc) {
+    const std::size_t floor = state.marks.empty() ? 0 : state.marks.back().kept;
+    if (!truncated && !state.kept.empty() &&
+        state.kept.size() - 1 >= std::max(floor, state.sealed)) {
+        Kept& last = state.kept.back();
+        if (last.relid == relid && !last.truncated) {
+            last.old_rows = keep_rows(old_rows, desc, last.old_rows);
+            last.new_rows = keep_rows(new_rows, desc, last.new_rows);
+            ++last.firings;
+            return;
+        }
+    }
+    Kept k;
+    k.relid = relid;
+    k.truncated = truncated;
+    k.old_rows = keep_rows(old_rows, desc);
+    k.new_rows = keep_rows(new_rows, desc);
+    if (k.truncated || k.old_rows || k.new_rows)
+        state.kept.push_back(k);
 }
 
 std::string oid_array(const std::set<Oid>& oids) {
@@ -415,7 +448,10 @@ class Maintainer {
                 pg_call([&] { SPI_unregister_relation(name.c_str()); });
             }
         }
+        // What is registered is read: rows are no longer appended to it.
+        state.sealed = state.kept.size();
         for (; registered_ < state.kept.size(); ++registered_) {
+            pg_call([] { CHECK_FOR_INTERRUPTS(); });
             const Kept& k = state.kept[registered_];
             if (k.old_rows)
                 spi_.register_tuplestore(fmt::format("__pgt_ivm_{}_old", registered_), k.relid,
@@ -459,7 +495,7 @@ class Maintainer {
             if (!p.sources.count(k.relid))
                 continue;
             truncated = truncated || k.truncated;
-            ++firings[k.relid];
+            firings[k.relid] += k.firings;
             auto& rel = rows_of[k.relid];
             if (k.old_rows)
                 rel.emplace_back(fmt::format("__pgt_ivm_{}_old", i), 'D');
@@ -534,13 +570,16 @@ class Maintainer {
             }
             // As in a refresh: a row that left a source can raise a data error the query over
             // the current rows would not; then the stream table is recomputed.
+            // (Not an error a user's trigger on the stream table raised.)
             Subtransaction sub;
+            TriggerDepthWatch watch;
             try {
                 run_delta(p, sql);
                 sub.commit();
                 return;
             } catch (const PgException& e) {
-                if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+                if (ERRCODE_TO_CATEGORY(e.edata()->sqlerrcode) != ERRCODE_DATA_EXCEPTION ||
+                    watch.raised_in_trigger())
                     throw;
             }
         }
@@ -548,8 +587,8 @@ class Maintainer {
             ensure_row_id_index(spi_, p.storage, false);
         spi_.run("DELETE FROM " + p.qualified_name);
         // The query reads the sources as they are now: rows kept by triggers the DELETE fired
-        // are in it.
-        seen_[id] = state.kept.size();
+        // are in it (and rows kept from now on go to new entries).
+        seen_[id] = state.sealed = state.kept.size();
         spi_.run(p.plan ? core::full_insert(*p.plan, p.qualified_name)
                         : "INSERT INTO " + p.qualified_name +
                               " SELECT pg_catalog.row_number() OVER (), __pgt_q.* FROM (\n" +
@@ -625,6 +664,14 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
     }
 }
 
+bool immediate_changes_pending() {
+    return state.in_flight > 0 || state.maintaining || !state.kept.empty();
+}
+
+bool immediate_maintenance_running() {
+    return state.maintaining;
+}
+
 void immediate_register_callbacks() {
     CacheRegisterRelcacheCallback(relcache_changed, PointerGetDatum(nullptr));
 }
@@ -658,6 +705,7 @@ void immediate_subxact_event(SubXactEvent event) {
                 state.marks.pop_back();
                 state.in_flight = m.in_flight;
                 release_kept(m.kept);
+                state.sealed = std::min(state.sealed, state.kept.size());
                 state.maintaining = m.maintaining;
             }
             break;
@@ -710,13 +758,8 @@ Datum pg_trickle_ivm_after(PG_FUNCTION_ARGS) {
     return pgtrickle::pg::pg_guard([&] {
         auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
         Relation rel = trigdata->tg_relation;
-        pgtrickle::pg::Kept k;
-        k.relid = RelationGetRelid(rel);
-        k.truncated = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
-        k.old_rows = pgtrickle::pg::keep_rows(trigdata->tg_oldtable, RelationGetDescr(rel));
-        k.new_rows = pgtrickle::pg::keep_rows(trigdata->tg_newtable, RelationGetDescr(rel));
-        if (k.truncated || k.old_rows || k.new_rows)
-            state.kept.push_back(k);
+        pgtrickle::pg::keep(RelationGetRelid(rel), TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event),
+                            trigdata->tg_oldtable, trigdata->tg_newtable, RelationGetDescr(rel));
         // A BEFORE trigger this backend did not see (the triggers were created inside the
         // statement) leaves nothing to wait for.
         state.in_flight = std::max(0, state.in_flight - 1);

@@ -475,13 +475,16 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     const auto start = std::chrono::steady_clock::now();
     RefreshResult result;
     PinnedSettings pinned;
+    // Whether capture is on, read before the snapshot: a write made while a capture trigger
+    // was off committed before the ENABLE did (which waited for it), so a snapshot taken after
+    // seeing capture on sees that write too.
+    auto sources = captured_sources(spi, st.pgt_id);
     // Changes this transaction writes from now on get larger sequence numbers: the frontier
     // tells them apart from the ones this refresh consumes.
     const std::int64_t seq_start = std::stoll(
         *spi.execute_cached("SELECT pg_catalog.nextval('pgtrickle_changes.change_seq')").scalar());
     RegisteredSnapshot snapshot;
 
-    auto sources = captured_sources(spi, st.pgt_id);
     // A query without sources never changes: vacuously "all captured".
     bool all_captured = true;
     std::vector<std::uint32_t> relids;
@@ -743,6 +746,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                                              large ? guc::merge_work_mem_mb : 0);
                 for (std::size_t k = 0; k < statements.size(); ++k) {
                     Subtransaction sub;
+                    TriggerDepthWatch watch;
                     try {
                         // (Only the first, the one that runs at almost every refresh, keeps
                         // its plan: a retry after a data error would evict a kept plan.)
@@ -754,6 +758,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                     } catch (const PgException& e) {
                         // The last statement evaluates no row version the query would not, but
                         // the rows that left the sources: only a data error sends it to FULL.
+                        // (An error a user's trigger on the stream table raised is raised.)
+                        if (watch.raised_in_trigger())
+                            throw;
                         const bool last = k + 1 == statements.size() && !make_next_form();
                         if (!data_error(e) && (last || !retry_after(e)))
                             throw;

@@ -196,6 +196,41 @@ class Subtransaction {
     bool done_ = false;
 };
 
+// Notes, while it lives, the trigger depth at which messages are reported (an error context
+// callback runs as the error is raised, before it unwinds): an error a trigger raised that the
+// enclosed statement fired (a user's trigger on a stream table) is told apart from one the
+// statement's own expressions raised. Maintenance retries or recomputes after the latter only.
+class TriggerDepthWatch {
+  public:
+    TriggerDepthWatch() : base_(depth()), at_report_(base_) {
+        callback_.callback = note;
+        callback_.arg = this;
+        callback_.previous = error_context_stack;
+        error_context_stack = &callback_;
+    }
+    ~TriggerDepthWatch() {
+        if (error_context_stack == &callback_)
+            error_context_stack = callback_.previous;
+    }
+    TriggerDepthWatch(const TriggerDepthWatch&) = delete;
+    TriggerDepthWatch& operator=(const TriggerDepthWatch&) = delete;
+
+    // Whether the last message (the error caught) came from inside a trigger.
+    bool raised_in_trigger() const { return at_report_ > base_; }
+
+  private:
+    static int depth() {
+        LOCAL_FCINFO(fcinfo, 0);
+        InitFunctionCallInfoData(*fcinfo, nullptr, 0, InvalidOid, nullptr, nullptr);
+        return DatumGetInt32(pg_trigger_depth(fcinfo));
+    }
+    static void note(void* arg) { static_cast<TriggerDepthWatch*>(arg)->at_report_ = depth(); }
+
+    ErrorContextCallback callback_{};
+    int base_;
+    int at_report_;
+};
+
 // Runs `work` in a subtransaction: "" when it committed, else its error's message (a cancel or
 // running out of resources is raised as it is). For maintenance over many objects, where one
 // that fails must not stop the others (restore_stream_tables, rebuild_cdc_triggers).

@@ -11,16 +11,34 @@
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/guard.hpp"
 
+extern "C" {
+static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
+                             bool execute_once);
+static void pgt_executor_finish(QueryDesc* query);
+}
+
 namespace pgtrickle::pg {
 
 namespace {
-// The storage tables the refresh engine is writing, innermost last: a refresh of one stream
-// table can maintain IMMEDIATE stream tables reading it from inside its own statement.
-std::vector<Oid> internal_writes;
+// How many executors are running in this backend (ExecutorRun and ExecutorFinish calls in
+// progress, nested): a statement that a trigger runs while another one executes is deeper.
+int executor_depth = 0;
+ExecutorRun_hook_type previous_run_hook = nullptr;
+ExecutorFinish_hook_type previous_finish_hook = nullptr;
+
+// A storage table the refresh engine is writing, and the executor depth of its statements.
+struct AllowedWrite {
+    Oid relid;
+    int depth;
+};
+// Innermost last: a refresh of one stream table can maintain IMMEDIATE stream tables reading
+// it from inside its own statement.
+std::vector<AllowedWrite> internal_writes;
 }  // namespace
 
 InternalWrite::InternalWrite(Oid relid) {
-    internal_writes.push_back(relid);
+    // The engine's statements run through SPI from here: one executor deeper.
+    internal_writes.push_back({relid, executor_depth + 1});
 }
 InternalWrite::~InternalWrite() {
     if (!internal_writes.empty())
@@ -28,6 +46,13 @@ InternalWrite::~InternalWrite() {
 }
 void reset_internal_writes() {
     internal_writes.clear();
+}
+
+void install_executor_hooks() {
+    previous_run_hook = ExecutorRun_hook;
+    ExecutorRun_hook = pgt_executor_run;
+    previous_finish_hook = ExecutorFinish_hook;
+    ExecutorFinish_hook = pgt_executor_finish;
 }
 
 std::string creation_schema(Spi& spi) {
@@ -115,14 +140,47 @@ bool storage_matches(Spi& spi, Oid relid, const std::vector<OutputColumn>& colum
 }
 
 bool internal_write_allowed(Oid relid) {
-    // Only the innermost: a user's trigger on a stream table, fired by its refresh, does not
-    // get to write another stream table.
-    return !internal_writes.empty() && internal_writes.back() == relid;
+    // Only the innermost storage, and only by the engine's own statements: a user's trigger on
+    // a stream table, fired by its refresh, runs its statements deeper and writes neither
+    // another stream table nor this one.
+    return !internal_writes.empty() && internal_writes.back().relid == relid &&
+           internal_writes.back().depth == executor_depth;
 }
 
 }  // namespace pgtrickle::pg
 
 extern "C" {
+// Executor hooks counting executor_depth (as pg_stat_statements counts its nesting level).
+// No C++ object lives in these frames.
+static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
+                             bool execute_once) {
+    ++pgtrickle::pg::executor_depth;
+    PG_TRY();
+    {
+        if (pgtrickle::pg::previous_run_hook != nullptr)
+            pgtrickle::pg::previous_run_hook(query, direction, count, execute_once);
+        else
+            standard_ExecutorRun(query, direction, count, execute_once);
+    }
+    PG_FINALLY();
+    { --pgtrickle::pg::executor_depth; }
+    PG_END_TRY();
+}
+
+static void pgt_executor_finish(QueryDesc* query) {
+    ++pgtrickle::pg::executor_depth;
+    PG_TRY();
+    {
+        if (pgtrickle::pg::previous_finish_hook != nullptr)
+            pgtrickle::pg::previous_finish_hook(query);
+        else
+            standard_ExecutorFinish(query);
+    }
+    PG_FINALLY();
+    { --pgtrickle::pg::executor_depth; }
+    PG_END_TRY();
+}
+
 PG_FUNCTION_INFO_V1(pgt_dml_guard);
 Datum pgt_dml_guard(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo))
