@@ -158,5 +158,45 @@ INSERT INTO tickets (note) VALUES ('runaway');
 SELECT n FROM ticket_count;
 SELECT * FROM check_all();
 
+-- A COPY run by a trigger on a stream table is a statement of its own too.
+CREATE TABLE copied (k int, v int);
+SELECT pgtrickle.create_stream_table('copied_rows', 'SELECT k, v FROM copied', refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION copy_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN COPY nested_writes.copied_rows FROM PROGRAM 'echo 1,99,99' WITH (FORMAT csv); RETURN NULL; END $$;
+CREATE TRIGGER copy_in AFTER INSERT ON copied_rows FOR EACH STATEMENT EXECUTE FUNCTION copy_in();
+\set SHOW_CONTEXT never
+INSERT INTO copied VALUES (1, 1);
+\set SHOW_CONTEXT errors
+DROP TRIGGER copy_in ON copied_rows;
+
+-- A refresh recomputing an IMMEDIATE stream table empties it first: the triggers that fires
+-- downstream may write its sources, which the recomputation then reads (once).
+CREATE TABLE seeds (k int, w int);
+INSERT INTO seeds VALUES (1, 1);
+SELECT pgtrickle.create_stream_table('seed_rows', 'SELECT k, w FROM seeds', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('seed_counts', 'SELECT k, count(*) AS m FROM seed_rows GROUP BY k',
+    refresh_mode => 'IMMEDIATE');
+CREATE FUNCTION grow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.m < 3 THEN INSERT INTO nested_writes.seeds VALUES (NEW.k, NEW.m + 1); END IF; RETURN NULL; END $$;
+CREATE TRIGGER grow AFTER INSERT OR UPDATE ON seed_counts FOR EACH ROW EXECUTE FUNCTION grow();
+INSERT INTO seeds VALUES (2, 1);
+SELECT pgtrickle.refresh_stream_table('seed_rows');
+SELECT * FROM check_all();
+
+-- A stream table in ERROR (a source dropped) is not maintained: writes to its other sources go
+-- on, and resuming it recomputes it.
+CREATE TABLE left_side (id int PRIMARY KEY, v int);
+CREATE TABLE right_side (id int PRIMARY KEY, w int);
+SELECT pgtrickle.create_stream_table('both_sides',
+    'SELECT l.id, l.v, r.w FROM left_side l JOIN right_side r USING (id)', refresh_mode => 'IMMEDIATE');
+DROP TABLE right_side;
+INSERT INTO left_side VALUES (1, 1), (2, 2);
+CREATE TABLE right_side (id int PRIMARY KEY, w int);
+INSERT INTO right_side VALUES (2, 20);
+SELECT pgtrickle.resume_stream_table('both_sides');
+INSERT INTO right_side VALUES (1, 10);
+SELECT id, v, w FROM both_sides ORDER BY id;
+SELECT * FROM check_all();
+
 SET client_min_messages = warning;
 DROP SCHEMA nested_writes CASCADE;

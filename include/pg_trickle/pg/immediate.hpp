@@ -2,6 +2,8 @@
 // src/pg/immediate/ivm.cpp for how).
 #pragma once
 
+#include <cstdint>
+
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/spi.hpp"
 
@@ -22,6 +24,20 @@ bool immediate_changes_pending();
 // Whether this backend is maintaining IMMEDIATE stream tables (a user's trigger on a stream
 // table runs inside it).
 bool immediate_maintenance_running();
+
+// While alive, IMMEDIATE maintenance leaves stream table `pgt_id` alone: a refresh empties it
+// to recompute it, and the recomputation reads the sources as the triggers that the emptying
+// fired (of stream tables reading it) have left them.
+class SkipMaintenance {
+  public:
+    explicit SkipMaintenance(std::int64_t pgt_id);
+    ~SkipMaintenance();
+    SkipMaintenance(const SkipMaintenance&) = delete;
+    SkipMaintenance& operator=(const SkipMaintenance&) = delete;
+
+  private:
+    std::int64_t pgt_id_;
+};
 
 // Transaction events (registered by _PG_init): the kept transition rows and the count of
 // statements in flight follow the transaction and its subtransactions.

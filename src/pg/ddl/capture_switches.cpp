@@ -27,13 +27,14 @@ namespace pgtrickle::pg {
 
 namespace {
 
-// The IMMEDIATE stream tables reading `relid`, as "schema.name, ..." ("" if none).
+// The IMMEDIATE stream tables maintained from `relid`, as "schema.name, ..." ("" if none).
 std::string immediate_readers(Spi& spi, Oid relid) {
     return spi
         .execute(
             "SELECT pg_catalog.string_agg(DISTINCT st.pgt_schema || '.' || st.pgt_name, ', ')"
             " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
-            " WHERE d.source_relid = $1::oid AND st.refresh_mode = 'IMMEDIATE'",
+            " WHERE d.source_relid = $1::oid AND st.refresh_mode = 'IMMEDIATE'"
+            "   AND st.status <> 'ERROR'",  // (not maintained: resuming recomputes it)
             {std::to_string(relid)})
         .scalar()
         .value_or("");

@@ -149,18 +149,11 @@ void check_readers(Spi& spi, Oid relid, const std::string& what) {
     for (const std::int64_t id : catalog::dependents_of(spi, relid)) {
         const auto st = catalog::find_by_id(spi, id);
         const bool immediate = st && st->refresh_mode == "IMMEDIATE";
-        // (One already in ERROR, as after a source renamed with block_source_ddl off, is
-        // not this DDL's doing: it does not hold up DDL on its other sources.)
-        // (IMMEDIATE ones whatever their status: their triggers run the query.)
-        if (!st || (st->status == "ERROR" && st->refresh_mode != "IMMEDIATE"))
-            continue;
-        // (Nor one held after a restore, which is still restoring its grants and constraints:
-        // restore_stream_tables() recomputes it.)
-        if (st->status == "ERROR" &&
-            spi.execute("SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint"
-                        "   AND last_error_message LIKE 'restored from a dump:%'",
-                        {std::to_string(id)})
-                    .rows.size() == 1)
+        // (One already in ERROR, as after a source renamed with block_source_ddl off or held
+        // after a restore, is not this DDL's doing: it does not hold up DDL on its other
+        // sources. An IMMEDIATE one in ERROR is not maintained either: resuming it recomputes
+        // it.)
+        if (!st || st->status == "ERROR")
             continue;
         const std::string why = definition_broken(spi, *st);
         if (why.empty())

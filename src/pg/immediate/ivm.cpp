@@ -83,6 +83,10 @@ struct State {
 };
 State state;
 
+// Stream tables a refresh is recomputing while it empties them (SkipMaintenance): their
+// recomputation reads what writes by triggers meanwhile made.
+std::set<std::int64_t> skipped;
+
 // Frees the copies of kept rows from `from` on (their memory, and the temporary files of those
 // that spilled), and forgets them: maintenance used them, or their subtransaction aborted. Each
 // writing statement of a transaction kept its own copies until the transaction ended: tens of
@@ -100,6 +104,7 @@ void release_kept(std::size_t from = 0) {
 }
 
 void clear_state() {
+    skipped.clear();
     state.in_flight = 0;
     state.maintaining = false;
     release_kept();
@@ -262,6 +267,11 @@ struct Cache {
 };
 Cache cache;
 
+// The refresh_mode column as maintenance reads it: 'ERROR' for a stream table in ERROR, which
+// is not maintained (a source of its query was dropped, say: its other sources' writes must not
+// fail; resuming it recomputes it).
+#define MODE_UNLESS_ERROR "CASE WHEN status = 'ERROR' THEN 'ERROR' ELSE refresh_mode END"
+
 class Maintainer {
   public:
     void run() {
@@ -333,14 +343,16 @@ class Maintainer {
         auto lock_row = [&](std::int64_t id) {
             auto r = spi_.execute_cached(
                 "UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = pg_catalog.now()"
-                " WHERE pgt_id = $1::bigint RETURNING refresh_mode, defining_query,"
+                " WHERE pgt_id = $1::bigint RETURNING " MODE_UNLESS_ERROR
+                ", defining_query,"
                 " pgt_relid::pg_catalog.text",
                 {std::to_string(id)});
             if (!r.empty() && r.rows[0][0] == Value("IMMEDIATE"))
                 current.emplace(id, r.rows[0]);
         };
         constexpr const char* kReadRow =
-            "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text"
+            "SELECT " MODE_UNLESS_ERROR
+            ", defining_query, pgt_relid::pg_catalog.text"
             " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint";
         for (auto id : ids) {
             // Known (the cache is current, see above): one taking increments needs only the
@@ -361,7 +373,8 @@ class Maintainer {
             // refresh lock shared if free: writers that apply increments need it; for the
             // others it is harmless, they lock the row below, which keeps refreshes out anyway).
             auto r = spi_.execute_cached(
-                "SELECT refresh_mode, defining_query, pgt_relid::pg_catalog.text,"
+                "SELECT " MODE_UNLESS_ERROR
+                ", defining_query, pgt_relid::pg_catalog.text,"
                 " pg_catalog.pg_try_advisory_xact_lock_shared($2::integer, $1::integer)"
                 " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
                 {std::to_string(id), kRefreshLockClass});
@@ -384,7 +397,7 @@ class Maintainer {
         }
         for (auto id : order) {
             auto c = current.find(id);
-            if (c != current.end())
+            if (c != current.end() && !skipped.count(id))
                 maintain(id, prepared(id, c->second));
         }
     }
@@ -662,6 +675,13 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
         for (const auto& s : core::drop_immediate_trigger_ddl(relid, qualified))
             spi.run(s);
     }
+}
+
+SkipMaintenance::SkipMaintenance(std::int64_t pgt_id) : pgt_id_(pgt_id) {
+    skipped.insert(pgt_id);
+}
+SkipMaintenance::~SkipMaintenance() {
+    skipped.erase(pgt_id_);
 }
 
 bool immediate_changes_pending() {

@@ -21,6 +21,7 @@
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/worker.hpp"
@@ -809,7 +810,13 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             if (!differential) {
                 if (relayout)
                     ensure_row_id_index(spi, st.relid, false);
-                result.rows_deleted = static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
+                {
+                    std::optional<SkipMaintenance> skip;
+                    if (immediate)
+                        skip.emplace(st.pgt_id);
+                    result.rows_deleted =
+                        static_cast<std::int64_t>(spi.run("DELETE FROM " + table));
+                }
                 std::string insert =
                     plan ? core::full_insert(*plan, table)
                          : "INSERT INTO " + table +

@@ -15,16 +15,21 @@ extern "C" {
 static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
                              bool execute_once);
 static void pgt_executor_finish(QueryDesc* query);
+static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,
+                              ProcessUtilityContext context, ParamListInfo params,
+                              QueryEnvironment* query_env, DestReceiver* dest, QueryCompletion* qc);
 }
 
 namespace pgtrickle::pg {
 
 namespace {
-// How many executors are running in this backend (ExecutorRun and ExecutorFinish calls in
-// progress, nested): a statement that a trigger runs while another one executes is deeper.
+// How many statements are executing in this backend (ExecutorRun, ExecutorFinish and utility
+// calls in progress, nested): a statement that a trigger runs while another one executes is
+// deeper, a COPY included.
 int executor_depth = 0;
 ExecutorRun_hook_type previous_run_hook = nullptr;
 ExecutorFinish_hook_type previous_finish_hook = nullptr;
+ProcessUtility_hook_type previous_utility_hook = nullptr;
 
 // A storage table the refresh engine is writing, and the executor depth of its statements.
 struct AllowedWrite {
@@ -53,6 +58,8 @@ void install_executor_hooks() {
     ExecutorRun_hook = pgt_executor_run;
     previous_finish_hook = ExecutorFinish_hook;
     ExecutorFinish_hook = pgt_executor_finish;
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = pgt_utility_depth;
 }
 
 std::string creation_schema(Spi& spi) {
@@ -175,6 +182,25 @@ static void pgt_executor_finish(QueryDesc* query) {
             pgtrickle::pg::previous_finish_hook(query);
         else
             standard_ExecutorFinish(query);
+    }
+    PG_FINALLY();
+    { --pgtrickle::pg::executor_depth; }
+    PG_END_TRY();
+}
+
+static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,
+                              ProcessUtilityContext context, ParamListInfo params,
+                              QueryEnvironment* query_env, DestReceiver* dest,
+                              QueryCompletion* qc) {
+    ++pgtrickle::pg::executor_depth;
+    PG_TRY();
+    {
+        if (pgtrickle::pg::previous_utility_hook != nullptr)
+            pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context,
+                                                 params, query_env, dest, qc);
+        else
+            standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
+                                    dest, qc);
     }
     PG_FINALLY();
     { --pgtrickle::pg::executor_depth; }
