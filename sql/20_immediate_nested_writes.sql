@@ -198,5 +198,13 @@ INSERT INTO right_side VALUES (1, 10);
 SELECT id, v, w FROM both_sides ORDER BY id;
 SELECT * FROM check_all();
 
+-- BEFORE ROW triggers could change or skip the rows maintenance writes: refused on stream
+-- tables (AFTER ones, above, are fine).
+CREATE FUNCTION doubled() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.v := NEW.v * 2; RETURN NEW; END $$;
+CREATE TRIGGER doubled BEFORE INSERT OR UPDATE ON copied_rows FOR EACH ROW EXECUTE FUNCTION doubled();
+CREATE TRIGGER doubled BEFORE INSERT ON copied FOR EACH ROW EXECUTE FUNCTION doubled();
+INSERT INTO copied VALUES (2, 2);
+SELECT * FROM check_all();
+
 SET client_min_messages = warning;
 DROP SCHEMA nested_writes CASCADE;

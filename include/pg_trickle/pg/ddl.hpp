@@ -41,6 +41,10 @@ void track_dropped_triggers();
 // (capture, IMMEDIATE maintenance) is refused (55000); pg_trickle finds them by name.
 void refuse_trigger_renames(Node* stmt);
 
+// Called by the utility hook: CREATE TRIGGER ... BEFORE ... FOR EACH ROW on a stream table is
+// refused (0A000): such a trigger changes or skips the rows maintenance writes.
+void refuse_before_row_triggers(Node* stmt);
+
 // The stream tables reading `relid`, but IMMEDIATE ones, forget their frontier (their next
 // refresh is FULL), each under its refresh lock.
 void forget_frontiers_of_readers(Spi& spi, Oid relid);

@@ -23,6 +23,10 @@
 #include "pg_trickle/pg/spi.hpp"
 #include "refresh/scopes.hpp"
 
+extern "C" {
+#include "catalog/pg_trigger.h"
+}
+
 namespace pgtrickle::pg {
 
 namespace {
@@ -111,6 +115,29 @@ void refuse_trigger_renames(Node* stmt) {
                       "pg_trickle finds the triggers that capture changes or maintain IMMEDIATE "
                       "stream tables by their names.",
                       "Leave it as it is; pgtrickle.trigger_inventory() lists them.");
+}
+
+void refuse_before_row_triggers(Node* stmt) {
+    if (!IsA(stmt, CreateTrigStmt) || running_own_statement())
+        return;
+    const auto* create = reinterpret_cast<CreateTrigStmt*>(stmt);
+    if (!create->row || (create->timing & TRIGGER_TYPE_BEFORE) == 0)
+        return;
+    const Oid relid = pg_call([&] { return RangeVarGetRelid(create->relation, NoLock, true); });
+    if (!OidIsValid(relid))
+        return;
+    Spi spi;
+    const auto st = catalog::find_by_relid(spi, relid);
+    spi.finish();
+    if (!st)
+        return;
+    throw core::Error(
+        core::sqlstate::kFeatureNotSupported,
+        fmt::format("BEFORE ROW triggers on stream tables are not supported ({})",
+                    st->display_name()),
+        "A BEFORE ROW trigger can change or skip the rows pg_trickle writes, and the stream "
+        "table would no longer equal its query.",
+        "Use an AFTER trigger (FOR EACH ROW or FOR EACH STATEMENT).");
 }
 
 void track_dropped_triggers() {

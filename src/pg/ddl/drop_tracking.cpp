@@ -376,6 +376,9 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
     if (pgtrickle::pg::drops_this_extension(pstmt->utilityStmt, &cascade)) {
         pgtrickle::pg::pg_guard([&] { pgtrickle::pg::drop_all_stream_tables(cascade); });
     }
+    if (IsA(pstmt->utilityStmt, CreateTrigStmt))
+        pgtrickle::pg::pg_guard(
+            [&] { pgtrickle::pg::refuse_before_row_triggers(pstmt->utilityStmt); });
     if (IsA(pstmt->utilityStmt, RenameStmt) || IsA(pstmt->utilityStmt, AlterObjectSchemaStmt))
         pgtrickle::pg::pg_guard([&] {
             pgtrickle::pg::refuse_trigger_renames(pstmt->utilityStmt);
