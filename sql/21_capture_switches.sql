@@ -158,5 +158,30 @@ ALTER TABLE totals DISABLE TRIGGER ALL;
 ALTER TABLE totals ENABLE TRIGGER ALL;
 SELECT * FROM our_triggers('totals');
 
+-- Rules on a stream table, and its storage in an inheritance tree, would let writes in or out
+-- past the guards: refused.
+SELECT try_sql('CREATE RULE keep AS ON DELETE TO capture_switches.totals DO INSTEAD NOTHING');
+CREATE TABLE totals_parent (__pgt_row_id bigint NOT NULL, n bigint, total bigint);
+SELECT try_sql('ALTER TABLE capture_switches.totals INHERIT capture_switches.totals_parent');
+
+-- DDL that a user's trigger runs during a refresh is checked as the user's own (not taken for
+-- pg_trickle's DDL): a trigger on a stream table that disables an IMMEDIATE stream table's
+-- triggers makes the refresh fail.
+CREATE FUNCTION sneaky() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER TABLE capture_switches.events DISABLE TRIGGER USER'; RETURN NULL; END $$;
+CREATE TRIGGER sneaky AFTER INSERT ON totals_full FOR EACH STATEMENT EXECUTE FUNCTION sneaky();
+UPDATE orders SET amount = amount + 1 WHERE id = 1;
+SELECT try_sql($$SELECT pgtrickle.refresh_stream_table('capture_switches.totals_full')$$);
+DROP TRIGGER sneaky ON totals_full;
+SELECT count(*) AS disabled FROM pgtrickle.trigger_inventory() WHERE NOT enabled;
+
+-- An IMMEDIATE stream table is not maintained while in ERROR: made ACTIVE again by
+-- alter_stream_table, it is recomputed (as by resume_stream_table).
+SELECT pgtrickle.alter_stream_table('event_kinds', status => 'error');
+INSERT INTO events VALUES (5, 'buy');
+SELECT pgtrickle.alter_stream_table('event_kinds', status => 'active');
+SELECT refresh_all();
+SELECT * FROM check_all();
+
 SET client_min_messages = warning;
 DROP SCHEMA capture_switches CASCADE;

@@ -41,9 +41,9 @@ void track_dropped_triggers();
 // (capture, IMMEDIATE maintenance) is refused (55000); pg_trickle finds them by name.
 void refuse_trigger_renames(Node* stmt);
 
-// Called by the utility hook: CREATE TRIGGER ... BEFORE ... FOR EACH ROW on a stream table is
-// refused (0A000): such a trigger changes or skips the rows maintenance writes.
-void refuse_before_row_triggers(Node* stmt);
+// Called by the utility hook: CREATE TRIGGER ... BEFORE ... FOR EACH ROW and CREATE RULE on a
+// stream table are refused (0A000): they change, skip or redirect the rows maintenance writes.
+void refuse_stream_table_hooks(Node* stmt);
 
 // The stream tables reading `relid`, but IMMEDIATE ones, forget their frontier (their next
 // refresh is FULL), each under its refresh lock.

@@ -95,9 +95,14 @@ void alter_stream_table(const AlterRequest& r) {
     else if (mode_changed && old_mode == "IMMEDIATE" && !r.schedule)
         st.schedule = "1m";
     if (r.status) {
+        const std::string old_status = st.status;
         st.status = core::parse_status(*r.status);
         if (st.status == "ACTIVE")
             st.consecutive_errors = 0;
+        // An IMMEDIATE stream table is not maintained while in ERROR (ivm.cpp): leaving ERROR
+        // recomputes it, as resume_stream_table does.
+        if (old_status == "ERROR" && st.status != "ERROR" && st.refresh_mode == "IMMEDIATE")
+            needs_refresh = true;
     }
 
     // Options shared with create_stream_table go through the same validation.

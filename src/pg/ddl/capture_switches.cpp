@@ -117,13 +117,24 @@ void refuse_trigger_renames(Node* stmt) {
                       "Leave it as it is; pgtrickle.trigger_inventory() lists them.");
 }
 
-void refuse_before_row_triggers(Node* stmt) {
-    if (!IsA(stmt, CreateTrigStmt) || running_own_statement())
+void refuse_stream_table_hooks(Node* stmt) {
+    if (running_own_statement())
         return;
-    const auto* create = reinterpret_cast<CreateTrigStmt*>(stmt);
-    if (!create->row || (create->timing & TRIGGER_TYPE_BEFORE) == 0)
+    const RangeVar* relation = nullptr;
+    const char* what = nullptr;
+    if (IsA(stmt, CreateTrigStmt)) {
+        const auto* create = reinterpret_cast<CreateTrigStmt*>(stmt);
+        if (create->row && (create->timing & TRIGGER_TYPE_BEFORE) != 0) {
+            relation = create->relation;
+            what = "BEFORE ROW triggers";
+        }
+    } else if (IsA(stmt, RuleStmt)) {
+        relation = reinterpret_cast<RuleStmt*>(stmt)->relation;
+        what = "rules";
+    }
+    if (relation == nullptr)
         return;
-    const Oid relid = pg_call([&] { return RangeVarGetRelid(create->relation, NoLock, true); });
+    const Oid relid = pg_call([&] { return RangeVarGetRelid(relation, NoLock, true); });
     if (!OidIsValid(relid))
         return;
     Spi spi;
@@ -133,10 +144,10 @@ void refuse_before_row_triggers(Node* stmt) {
         return;
     throw core::Error(
         core::sqlstate::kFeatureNotSupported,
-        fmt::format("BEFORE ROW triggers on stream tables are not supported ({})",
-                    st->display_name()),
-        "A BEFORE ROW trigger can change or skip the rows pg_trickle writes, and the stream "
-        "table would no longer equal its query.",
+        fmt::format("{} on stream tables are not supported ({})", what, st->display_name()),
+        fmt::format("{} can change, skip or redirect the rows pg_trickle writes, and the stream "
+                    "table would no longer equal its query.",
+                    IsA(stmt, RuleStmt) ? "A rule" : "A BEFORE ROW trigger"),
         "Use an AFTER trigger (FOR EACH ROW or FOR EACH STATEMENT).");
 }
 

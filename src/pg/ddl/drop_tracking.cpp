@@ -235,6 +235,24 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
             "Switch the stream table to FULL first (alter_stream_table(refresh_mode => 'FULL')), "
             "or drop it.");
     }
+    // A stream table's storage made a partition or an inheritance child (ATTACH PARTITION,
+    // INHERIT), or a parent: statements on the parent write the storage without firing its
+    // guard, the parent's BEFORE ROW triggers are copied to a partition, and a parent's rows
+    // would show in the stream table.
+    auto storage_inherits = spi.execute(
+        "SELECT st.pgt_schema || '.' || st.pgt_name FROM pgtrickle.pgt_stream_tables st"
+        " WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i"
+        "               WHERE i.inhrelid = st.pgt_relid OR i.inhparent = st.pgt_relid)"
+        " ORDER BY 1 LIMIT 1");
+    if (!storage_inherits.empty())
+        throw core::Error(
+            core::sqlstate::kFeatureNotSupported,
+            fmt::format("stream table {} cannot be part of an inheritance tree (a partition, a "
+                        "parent or a child)",
+                        *storage_inherits.rows[0][0]),
+            "Writes through a parent would change it without pg_trickle, and rows of a child "
+            "would show in it.",
+            "Copy its rows into a table of your own, or read it through a view.");
     // Only FULL stream tables read them: their capture, which tells a FULL refresh whether
     // anything changed, goes (capturable() is false now); they refresh at every schedule.
     for (const auto& r : inherited.rows)
@@ -376,9 +394,9 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
     if (pgtrickle::pg::drops_this_extension(pstmt->utilityStmt, &cascade)) {
         pgtrickle::pg::pg_guard([&] { pgtrickle::pg::drop_all_stream_tables(cascade); });
     }
-    if (IsA(pstmt->utilityStmt, CreateTrigStmt))
+    if (IsA(pstmt->utilityStmt, CreateTrigStmt) || IsA(pstmt->utilityStmt, RuleStmt))
         pgtrickle::pg::pg_guard(
-            [&] { pgtrickle::pg::refuse_before_row_triggers(pstmt->utilityStmt); });
+            [&] { pgtrickle::pg::refuse_stream_table_hooks(pstmt->utilityStmt); });
     if (IsA(pstmt->utilityStmt, RenameStmt) || IsA(pstmt->utilityStmt, AlterObjectSchemaStmt))
         pgtrickle::pg::pg_guard([&] {
             pgtrickle::pg::refuse_trigger_renames(pstmt->utilityStmt);

@@ -26,7 +26,7 @@ namespace {
 // How many statements are executing in this backend (ExecutorRun, ExecutorFinish and utility
 // calls in progress, nested): a statement that a trigger runs while another one executes is
 // deeper, a COPY included.
-int executor_depth = 0;
+int statement_depth = 0;
 ExecutorRun_hook_type previous_run_hook = nullptr;
 ExecutorFinish_hook_type previous_finish_hook = nullptr;
 ProcessUtility_hook_type previous_utility_hook = nullptr;
@@ -43,7 +43,7 @@ std::vector<AllowedWrite> internal_writes;
 
 InternalWrite::InternalWrite(Oid relid) {
     // The engine's statements run through SPI from here: one executor deeper.
-    internal_writes.push_back({relid, executor_depth + 1});
+    internal_writes.push_back({relid, statement_depth + 1});
 }
 InternalWrite::~InternalWrite() {
     if (!internal_writes.empty())
@@ -51,6 +51,10 @@ InternalWrite::~InternalWrite() {
 }
 void reset_internal_writes() {
     internal_writes.clear();
+}
+
+int executor_depth() {
+    return statement_depth;
 }
 
 void install_executor_hooks() {
@@ -151,17 +155,17 @@ bool internal_write_allowed(Oid relid) {
     // a stream table, fired by its refresh, runs its statements deeper and writes neither
     // another stream table nor this one.
     return !internal_writes.empty() && internal_writes.back().relid == relid &&
-           internal_writes.back().depth == executor_depth;
+           internal_writes.back().depth == statement_depth;
 }
 
 }  // namespace pgtrickle::pg
 
 extern "C" {
-// Executor hooks counting executor_depth (as pg_stat_statements counts its nesting level).
+// Hooks counting statement_depth (as pg_stat_statements counts its nesting level).
 // No C++ object lives in these frames.
 static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
                              bool execute_once) {
-    ++pgtrickle::pg::executor_depth;
+    ++pgtrickle::pg::statement_depth;
     PG_TRY();
     {
         if (pgtrickle::pg::previous_run_hook != nullptr)
@@ -170,12 +174,12 @@ static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 c
             standard_ExecutorRun(query, direction, count, execute_once);
     }
     PG_FINALLY();
-    { --pgtrickle::pg::executor_depth; }
+    { --pgtrickle::pg::statement_depth; }
     PG_END_TRY();
 }
 
 static void pgt_executor_finish(QueryDesc* query) {
-    ++pgtrickle::pg::executor_depth;
+    ++pgtrickle::pg::statement_depth;
     PG_TRY();
     {
         if (pgtrickle::pg::previous_finish_hook != nullptr)
@@ -184,7 +188,7 @@ static void pgt_executor_finish(QueryDesc* query) {
             standard_ExecutorFinish(query);
     }
     PG_FINALLY();
-    { --pgtrickle::pg::executor_depth; }
+    { --pgtrickle::pg::statement_depth; }
     PG_END_TRY();
 }
 
@@ -192,7 +196,7 @@ static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool
                               ProcessUtilityContext context, ParamListInfo params,
                               QueryEnvironment* query_env, DestReceiver* dest,
                               QueryCompletion* qc) {
-    ++pgtrickle::pg::executor_depth;
+    ++pgtrickle::pg::statement_depth;
     PG_TRY();
     {
         if (pgtrickle::pg::previous_utility_hook != nullptr)
@@ -203,7 +207,7 @@ static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool
                                     dest, qc);
     }
     PG_FINALLY();
-    { --pgtrickle::pg::executor_depth; }
+    { --pgtrickle::pg::statement_depth; }
     PG_END_TRY();
 }
 

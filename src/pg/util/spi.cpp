@@ -1,6 +1,10 @@
 // SPI wrapper: every SPI call goes through pg_call so a PostgreSQL ERROR becomes a PgException.
 #include "pg_trickle/pg/spi.hpp"
 
+#include <vector>
+
+#include "pg_trickle/pg/storage.hpp"
+
 #include <exception>
 #include <list>
 #include <map>
@@ -42,19 +46,21 @@ void Spi::finish() {
 }
 
 namespace {
-// How many statements pg_trickle runs through Spi are executing in this backend (nested ones
-// included): DDL that fires an event trigger while this is above 0 is pg_trickle's own.
-int own_statements = 0;
+// The executor depth (storage.hpp) at which each statement pg_trickle runs through Spi was
+// started, innermost last: DDL that fires an event trigger one level below the innermost is
+// that statement, pg_trickle's own; DDL deeper down was run by a trigger the statement fired
+// (a user's, which pg_trickle checks as any other).
+std::vector<int> own_statements;
 struct OwnStatement {
-    OwnStatement() { ++own_statements; }
-    ~OwnStatement() { --own_statements; }
+    OwnStatement() { own_statements.push_back(executor_depth()); }
+    ~OwnStatement() { own_statements.pop_back(); }
     OwnStatement(const OwnStatement&) = delete;
     OwnStatement& operator=(const OwnStatement&) = delete;
 };
 }  // namespace
 
 bool running_own_statement() {
-    return own_statements > 0;
+    return !own_statements.empty() && executor_depth() == own_statements.back() + 1;
 }
 
 namespace {
