@@ -198,6 +198,29 @@ INSERT INTO right_side VALUES (1, 10);
 SELECT id, v, w FROM both_sides ORDER BY id;
 SELECT * FROM check_all();
 
+-- Made ACTIVE again with alter_stream_table instead: the same (the source created again is
+-- found by name, and the stream table recomputed and maintained from it).
+DROP TABLE right_side;
+CREATE TABLE right_side (id int PRIMARY KEY, w int);
+INSERT INTO right_side VALUES (1, 100);
+SELECT pgtrickle.alter_stream_table('both_sides', status => 'active');
+INSERT INTO right_side VALUES (2, 200);
+SELECT id, v, w FROM both_sides ORDER BY id;
+
+-- A stream table whose storage is rebuilt (its columns change with its mode): the IMMEDIATE
+-- stream tables reading it are recomputed (the old storage's drop told them nothing).
+CREATE TABLE grades (id int PRIMARY KEY, g int, v int);
+INSERT INTO grades SELECT i, i % 5, i FROM generate_series(1, 100) i;
+SELECT pgtrickle.create_stream_table('grade_sums', 'SELECT g, sum(v) AS s FROM grades GROUP BY g',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('low_grades', 'SELECT g, s FROM grade_sums WHERE g < 3',
+    refresh_mode => 'IMMEDIATE');
+SET client_min_messages = error;
+SELECT pgtrickle.alter_stream_table('grade_sums', refresh_mode => 'FULL');
+SET client_min_messages = warning;
+SELECT g, s FROM low_grades ORDER BY g;
+SELECT * FROM check_all();
+
 -- BEFORE ROW triggers could change or skip the rows maintenance writes: refused on stream
 -- tables (AFTER ones, above, are fine).
 CREATE FUNCTION doubled() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.v := NEW.v * 2; RETURN NEW; END $$;

@@ -183,5 +183,16 @@ SELECT pgtrickle.alter_stream_table('event_kinds', status => 'active');
 SELECT refresh_all();
 SELECT * FROM check_all();
 
+-- Triggers missing behind pg_trickle's back (event triggers disabled by a superuser): repair
+-- makes them again and recomputes every IMMEDIATE stream table reading that source.
+SELECT pgtrickle.create_stream_table('event_ids', 'SELECT id FROM events', refresh_mode => 'IMMEDIATE');
+ALTER EVENT TRIGGER pg_trickle_drop_tracker DISABLE;
+SELECT try_sql(format('DROP TRIGGER %I ON capture_switches.events', tgname)) FROM pg_trigger
+WHERE tgrelid = 'events'::regclass AND tgname LIKE 'pg\_trickle\_ivm\_ins\_%';
+ALTER EVENT TRIGGER pg_trickle_drop_tracker ENABLE ALWAYS;
+INSERT INTO events VALUES (6, 'view');
+SELECT pgtrickle.repair_stream_table('event_kinds');
+SELECT * FROM check_all();
+
 SET client_min_messages = warning;
 DROP SCHEMA capture_switches CASCADE;

@@ -27,9 +27,11 @@ struct QueryResult {
     Value scalar() const { return rows.empty() || rows[0].empty() ? Value{} : rows[0][0]; }
 };
 
-// Whether a statement pg_trickle runs through Spi is executing right now: an event trigger
-// fired while it is was fired by pg_trickle's own DDL (as alter_stream_table's on its way from
-// one definition to the next), not by the user's.
+// Whether the statement executing now is one pg_trickle runs through Spi (exactly one statement
+// level below where it was started; levels as storage.hpp's executor_depth counts them): an
+// event trigger fired then was fired by pg_trickle's own DDL (as alter_stream_table's on its
+// way from one definition to the next). DDL that a trigger runs, fired by such a statement, is
+// deeper: the user's.
 bool running_own_statement();
 
 // One SPI connection for the lifetime of the object. finish() must be called on the success

@@ -12,6 +12,7 @@
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/guard.hpp"
+#include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/lifecycle.hpp"
 #include "pg_trickle/pg/refresh.hpp"
@@ -66,8 +67,20 @@ void alter_stream_table(const AlterRequest& r) {
     Spi spi;
     StreamTable st = catalog::get(spi, r.name);
     ensure_owner(st);
+    // (Maintenance goes on after the trigger that called this, over what it looked up before.)
+    if (immediate_maintenance_running())
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("cannot alter stream table {} while IMMEDIATE stream tables "
+                                      "are being maintained",
+                                      st.display_name()),
+                          "A trigger on a stream table called alter_stream_table.",
+                          "Alter it after the statement that changed the sources.");
+    // Leaving ERROR other than with a new query: as resume_stream_table does (a source dropped
+    // and created again has a new OID; an IMMEDIATE stream table was not maintained meanwhile).
+    if (r.status && !r.query && st.status == "ERROR" && core::parse_status(*r.status) != "ERROR")
+        revive_from_error(spi, st);
 
-    bool needs_refresh = false;
+    bool needs_refresh = false, storage_rebuilt = false;
     std::optional<Definition> def;
     if (r.query)
         def = prepare_definition(spi, *r.query, st.pgt_id);
@@ -95,14 +108,9 @@ void alter_stream_table(const AlterRequest& r) {
     else if (mode_changed && old_mode == "IMMEDIATE" && !r.schedule)
         st.schedule = "1m";
     if (r.status) {
-        const std::string old_status = st.status;
         st.status = core::parse_status(*r.status);
         if (st.status == "ACTIVE")
             st.consecutive_errors = 0;
-        // An IMMEDIATE stream table is not maintained while in ERROR (ivm.cpp): leaving ERROR
-        // recomputes it, as resume_stream_table does.
-        if (old_status == "ERROR" && st.status != "ERROR" && st.refresh_mode == "IMMEDIATE")
-            needs_refresh = true;
     }
 
     // Options shared with create_stream_table go through the same validation.
@@ -158,8 +166,10 @@ void alter_stream_table(const AlterRequest& r) {
         core::RefreshMode mode = *core::refresh_mode_from_catalog(st.refresh_mode);
         bool unique = unique_row_ids(*def, mode);
         auto columns = storage_columns(*def, mode);
-        if (!storage_matches(spi, st.relid, columns))
+        if (!storage_matches(spi, st.relid, columns)) {
             st.relid = rebuild_storage(spi, st, columns, unique);
+            storage_rebuilt = true;
+        }
         if (r.query) {
             st.defining_query = def->query.deparsed;
             st.functions_used = def->query.functions_used;
@@ -185,6 +195,16 @@ void alter_stream_table(const AlterRequest& r) {
         // writers that apply increments hold this lock shared until they end.
         lock_for_recompute(spi, st.pgt_id);
         refresh(spi, st, "MANUAL", true);
+        // IMMEDIATE stream tables reading it kept the old storage's rows (its drop told them
+        // nothing) and were given the new rows too: recomputed. (Those downstream of them
+        // follow through their triggers.)
+        if (storage_rebuilt) {
+            for (const std::int64_t id : catalog::dependents_of(spi, st.relid)) {
+                auto reader = catalog::find_by_id(spi, id);
+                if (reader && reader->refresh_mode == "IMMEDIATE" && reader->status != "ERROR")
+                    recompute_immediate(spi, *reader);
+            }
+        }
         if (def)
             ensure_row_id_index(
                 spi, st.relid,

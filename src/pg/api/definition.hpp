@@ -53,4 +53,14 @@ void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Depen
 // 42501 unless the current user owns (or is a member of the owner of) the storage table.
 void ensure_owner(const StreamTable& st);
 
+// Brings stream table `st`, in ERROR, back: ACTIVE, its query's names resolved again (a dropped
+// source created again has a new OID), its sources recorded and captured, its contents
+// recomputed (resume_stream_table; alter_stream_table leaving ERROR). 42P17 when its query
+// now returns other columns.
+void revive_from_error(Spi& spi, StreamTable& st);
+
+// Recomputes IMMEDIATE stream table `st` now (FULL), keeping it SUSPENDED if it was (the
+// refresh records ACTIVE).
+void recompute_immediate(Spi& spi, const StreamTable& st);
+
 }  // namespace pgtrickle::pg

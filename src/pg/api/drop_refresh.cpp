@@ -86,17 +86,6 @@ void refresh_stream_table(const std::string& name) {
             fmt::format("Run SELECT pgtrickle.resume_stream_table({}) first.",
                         core::quote_literal(st.sql_name())));
     }
-    // Its recomputation reads the sources as they are now, and the statement's kept rows
-    // would then be applied on top of it.
-    if (st.refresh_mode == "IMMEDIATE" && immediate_changes_pending())
-        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                          fmt::format("cannot refresh IMMEDIATE stream table {} inside a "
-                                      "statement that changes tables IMMEDIATE stream tables "
-                                      "read",
-                                      st.display_name()),
-                          "It is called from a trigger; the statement's changes are applied to "
-                          "IMMEDIATE stream tables when it ends.",
-                          "Refresh it after the statement.");
     if (!try_lock_for_refresh(spi, st.pgt_id)) {
         spi.finish();
         notice(fmt::format("refresh skipped: {} — another refresh is already in progress",
@@ -129,6 +118,56 @@ std::string explain_diff_sql(const std::string& name) {
     return sql;
 }
 
+void revive_from_error(Spi& spi, StreamTable& st) {
+    {
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
+            " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
+            " WHERE pgt_id = $1::bigint",
+            {std::to_string(st.pgt_id)});
+    }
+    // A source was dropped: resolve the query's names again (a recreated source has a new
+    // OID), re-record the sources, and rebuild the contents.
+    Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
+    core::RefreshMode mode =
+        choose_mode(def, core::requested_from_catalog(st.refresh_mode), st.display_name());
+    if (!storage_matches(spi, st.relid, storage_columns(def, mode))) {
+        throw core::Error("42P17",
+                          fmt::format("the columns of stream table {}'s defining query "
+                                      "changed",
+                                      st.display_name()),
+                          {}, "Give it its query again with alter_stream_table(query => ...).");
+    }
+    install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
+    st.refresh_mode = std::string(core::to_string(mode));
+    st.status = "ACTIVE";
+    st.consecutive_errors = 0;
+    catalog::update_definition(spi, st);
+    // Capture follows the mode now in the catalog (install_dependencies synced it with the
+    // one recorded before, which a downgrade to FULL changed).
+    for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+        sync_capture(spi, d.source_relid);
+    bool unique = unique_row_ids(def, mode);
+    if (!unique)
+        ensure_row_id_index(spi, st.relid, false);
+    refresh(spi, st, "MANUAL", true);
+    if (unique)
+        ensure_row_id_index(spi, st.relid, true);
+}
+
+void recompute_immediate(Spi& spi, const StreamTable& st) {
+    lock_for_recompute(spi, st.pgt_id);
+    refresh(spi, st, "MANUAL", true);
+    if (st.status == "SUSPENDED") {
+        AsCatalogOwner owner;
+        spi.run(
+            "UPDATE pgtrickle.pgt_stream_tables SET status = 'SUSPENDED'"
+            " WHERE pgt_id = $1::bigint",
+            {std::to_string(st.pgt_id)});
+    }
+}
+
 void resume_stream_table(const std::string& name) {
     Spi spi;
     StreamTable st = catalog::get(spi, name);
@@ -139,42 +178,15 @@ void resume_stream_table(const std::string& name) {
                         "state (current status: {})",
                         st.display_name(), st.status));
     }
-    {
+    if (st.status == "ERROR") {
+        revive_from_error(spi, st);
+    } else {
         AsCatalogOwner owner;
         spi.run(
             "UPDATE pgtrickle.pgt_stream_tables SET status = 'ACTIVE', consecutive_errors = 0,"
             " last_error_message = NULL, last_error_at = NULL, updated_at = now()"
             " WHERE pgt_id = $1::bigint",
             {std::to_string(st.pgt_id)});
-    }
-    if (st.status == "ERROR") {
-        // A source was dropped: resolve the query's names again (a recreated source has a new
-        // OID), re-record the sources, and rebuild the contents.
-        Definition def = prepare_definition(spi, st.defining_query, st.pgt_id);
-        core::RefreshMode mode =
-            choose_mode(def, core::requested_from_catalog(st.refresh_mode), st.display_name());
-        if (!storage_matches(spi, st.relid, storage_columns(def, mode))) {
-            throw core::Error("42P17",
-                              fmt::format("the columns of stream table {}'s defining query "
-                                          "changed",
-                                          st.display_name()),
-                              {}, "Give it its query again with alter_stream_table(query => ...).");
-        }
-        install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
-        st.refresh_mode = std::string(core::to_string(mode));
-        st.status = "ACTIVE";
-        st.consecutive_errors = 0;
-        catalog::update_definition(spi, st);
-        // Capture follows the mode now in the catalog (install_dependencies synced it with the
-        // one recorded before, which a downgrade to FULL changed).
-        for (const auto& d : catalog::dependencies(spi, st.pgt_id))
-            sync_capture(spi, d.source_relid);
-        bool unique = unique_row_ids(def, mode);
-        if (!unique)
-            ensure_row_id_index(spi, st.relid, false);
-        refresh(spi, st, "MANUAL", true);
-        if (unique)
-            ensure_row_id_index(spi, st.relid, true);
     }
     spi.finish();
 }

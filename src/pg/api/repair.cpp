@@ -7,6 +7,8 @@
 // stream table its storage's two guard triggers. Whatever is put back, the stream table's
 // contents cannot be trusted (writes went uncaptured, or reached its storage directly): an
 // IMMEDIATE one is recomputed at once, the others refresh FULL next.
+#include <set>
+
 #include <fmt/format.h>
 
 #include "definition.hpp"
@@ -44,10 +46,7 @@ std::string repair_stream_table(const std::string& name) {
     Spi spi;
     StreamTable st = catalog::get(spi, name);
     ensure_owner(st);
-    if (!try_lock_for_refresh(spi, st.pgt_id))
-        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
-                          fmt::format("stream table {} is being refreshed", st.display_name()), {},
-                          "Run repair_stream_table again once the refresh is done.");
+    lock_for_recompute(spi, st.pgt_id);  // (waits for a refresh in progress)
     const bool immediate = st.refresh_mode == "IMMEDIATE";
     // (Its recomputation below reads the sources as they are now, and a statement's kept rows
     // would then be applied on top of it.)
@@ -58,6 +57,7 @@ std::string repair_stream_table(const std::string& name) {
                                       st.display_name()),
                           {}, "Repair it after the statement.");
     std::vector<std::string> done;
+    std::set<Oid> remade;  // sources whose IMMEDIATE triggers were made again
     for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
         if (d.source_type == "VIEW")
             continue;  // (its base tables are sources of their own)
@@ -86,6 +86,7 @@ std::string repair_stream_table(const std::string& name) {
                 spi.run(s);
             done.push_back(
                 fmt::format("IMMEDIATE maintenance triggers of {} made again", source_name));
+            remade.insert(d.source_relid);
         } else if (!capture_intact(spi, d.source_relid)) {
             rebuild_capture(spi, d.source_relid);
             done.push_back(fmt::format("change capture of {} made again", source_name));
@@ -112,14 +113,21 @@ std::string repair_stream_table(const std::string& name) {
     // (IMMEDIATE maintenance goes on while the stream table is SUSPENDED: so does this. One in
     // ERROR is recomputed when resumed.)
     if (immediate && st.status != "ERROR") {
-        refresh(spi, st, "MANUAL", true);
-        if (st.status == "SUSPENDED") {  // (the refresh recorded it ACTIVE)
-            AsCatalogOwner owner;
-            spi.run("UPDATE pgtrickle.pgt_stream_tables SET status = 'SUSPENDED'"
-                    " WHERE pgt_id = $1::bigint",
-                    {std::to_string(st.pgt_id)});
-        }
+        recompute_immediate(spi, st);
         out += "; recomputed";
+        // The other IMMEDIATE stream tables reading those sources missed the same writes.
+        std::set<std::int64_t> others;
+        for (const Oid relid : remade)
+            for (const std::int64_t id : catalog::dependents_of(spi, relid))
+                if (id != st.pgt_id)
+                    others.insert(id);
+        for (const std::int64_t id : others) {
+            auto other = catalog::find_by_id(spi, id);
+            if (other && other->refresh_mode == "IMMEDIATE" && other->status != "ERROR") {
+                recompute_immediate(spi, *other);
+                out += fmt::format("; {} recomputed", other->display_name());
+            }
+        }
     } else {
         AsCatalogOwner owner;
         spi.run(

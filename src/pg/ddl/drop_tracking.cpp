@@ -240,9 +240,11 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
     // guard, the parent's BEFORE ROW triggers are copied to a partition, and a parent's rows
     // would show in the stream table.
     auto storage_inherits = spi.execute(
-        "SELECT st.pgt_schema || '.' || st.pgt_name FROM pgtrickle.pgt_stream_tables st"
-        " WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i"
-        "               WHERE i.inhrelid = st.pgt_relid OR i.inhparent = st.pgt_relid)"
+        "SELECT st.pgt_schema || '.' || st.pgt_name"
+        " FROM pg_catalog.pg_event_trigger_ddl_commands() d"
+        " JOIN pg_catalog.pg_inherits i ON d.objid IN (i.inhrelid, i.inhparent)"
+        " JOIN pgtrickle.pgt_stream_tables st ON st.pgt_relid IN (i.inhrelid, i.inhparent)"
+        " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
         " ORDER BY 1 LIMIT 1");
     if (!storage_inherits.empty())
         throw core::Error(

@@ -3,15 +3,17 @@
 // Every relation an IMMEDIATE stream table reads (base tables, and the storage of stream tables
 // it reads) carries a BEFORE statement trigger and AFTER statement triggers with transition
 // tables (core::immediate_trigger_ddl), all calling the two functions below. BEFORE counts a
-// statement in flight; AFTER keeps that statement's transition rows and counts it down. When
-// the count is back at zero, the outermost statement that touched a source has ended together
-// with every statement nested in it (a user trigger writing another source, the parts of a
-// data-modifying WITH, INSERT ... ON CONFLICT's insert and update halves), and then the stream
-// tables reading what changed are maintained, each with one delta statement of the
-// differential engine that reads the kept rows instead of change buffers
-// (DeltaTable::change_source) for all of its changed sources at once. Stream tables go in
-// dependency order; what maintenance writes to a stream table is kept the same way and feeds
-// the stream tables downstream in the same pass.
+// statement in flight; AFTER keeps that statement's transition rows (appended to the last kept
+// entry when that is of the same table: see keep) and counts it down. When the count is back at
+// zero, the outermost statement that touched a source has ended together with every statement
+// nested in it (a user trigger writing another source, the parts of a data-modifying WITH,
+// INSERT ... ON CONFLICT's insert and update halves), and then the stream tables reading what
+// changed are maintained, each with one delta statement of the differential engine that reads
+// the kept rows instead of change buffers (DeltaTable::change_source) for all of its changed
+// sources at once. Stream tables go in dependency order; what maintenance writes to a stream
+// table is kept the same way and feeds the stream tables downstream in the same pass. Rows that
+// users' triggers on stream tables write meanwhile are taken in further passes (rounds, at most
+// 64), by the stream tables that had not taken them (Maintainer::run).
 //
 // Concurrency (docs/IMMEDIATE.md): a single-table COUNT/SUM/AVG aggregate is maintained by
 // increments of its group rows (DeltaPlan::relative_apply): writers meet only at the rows of the
@@ -101,6 +103,7 @@ void release_kept(std::size_t from = 0) {
             tuplestore_end(state.kept[i].new_rows);
     }
     state.kept.resize(std::min(from, state.kept.size()));
+    state.sealed = std::min(state.sealed, state.kept.size());
 }
 
 void clear_state() {
@@ -113,23 +116,26 @@ void clear_state() {
 }
 
 // A copy of a transition table that outlives the statement (and nested query levels), or its
-// rows appended to `into`. (Under the transaction's resource owner, also when it spills.)
+// rows appended to `into`. (Made under the transaction's resource owner, which the tuplestore
+// keeps for the files it spills to.)
 Tuplestorestate* keep_rows(Tuplestorestate* rows, TupleDesc desc, Tuplestorestate* into = nullptr) {
     if (rows == nullptr || tuplestore_tuple_count(rows) == 0)
         return into;
     return pg_call([&] {
-        MemoryContext old_context = MemoryContextSwitchTo(TopTransactionContext);
-        ResourceOwner old_owner = CurrentResourceOwner;
-        CurrentResourceOwner = TopTransactionResourceOwner;
-        Tuplestorestate* copy =
-            into != nullptr ? into : tuplestore_begin_heap(false, false, work_mem);
+        Tuplestorestate* copy = into;
+        if (copy == nullptr) {
+            MemoryContext old_context = MemoryContextSwitchTo(TopTransactionContext);
+            ResourceOwner old_owner = CurrentResourceOwner;
+            CurrentResourceOwner = TopTransactionResourceOwner;
+            copy = tuplestore_begin_heap(false, false, work_mem);
+            CurrentResourceOwner = old_owner;
+            MemoryContextSwitchTo(old_context);
+        }
         TupleTableSlot* slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
         tuplestore_rescan(rows);
         while (tuplestore_gettupleslot(rows, true, false, slot))
             tuplestore_puttupleslot(copy, slot);
         ExecDropSingleTupleTableSlot(slot);
-        CurrentResourceOwner = old_owner;
-        MemoryContextSwitchTo(old_context);
         return copy;
     });
 }
@@ -145,9 +151,10 @@ void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate*
         state.kept.size() - 1 >= std::max(floor, state.sealed)) {
         Kept& last = state.kept.back();
         if (last.relid == relid && !last.truncated) {
+            // (Counted first: rows of two firings are never taken for one firing's.)
+            ++last.firings;
             last.old_rows = keep_rows(old_rows, desc, last.old_rows);
             last.new_rows = keep_rows(new_rows, desc, last.new_rows);
-            ++last.firings;
             return;
         }
     }

@@ -468,6 +468,18 @@ void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::st
 
 RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initiated_by,
                       bool force_full) {
+    // An IMMEDIATE stream table's recomputation reads the sources as they are now, and the rows
+    // a statement in progress keeps for its maintenance would then be applied on top of it
+    // (refresh, resume, alter, repair called from a trigger on a source).
+    if (given.refresh_mode == "IMMEDIATE" && immediate_changes_pending())
+        throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
+                          fmt::format("cannot recompute IMMEDIATE stream table {} inside a "
+                                      "statement that changes tables IMMEDIATE stream tables "
+                                      "read",
+                                      given.display_name()),
+                          "It is called from a trigger; the statement's changes are applied to "
+                          "IMMEDIATE stream tables when it ends.",
+                          "Run it after the statement.");
     // Read the row again now that the caller holds the refresh lock: a refresh that committed
     // since the caller looked has moved the frontier, and this one must continue from it (under
     // REPEATABLE READ the caller's FOR UPDATE already raised a serialization failure instead).

@@ -208,10 +208,7 @@ class TriggerDepthWatch {
         callback_.previous = error_context_stack;
         error_context_stack = &callback_;
     }
-    ~TriggerDepthWatch() {
-        if (error_context_stack == &callback_)
-            error_context_stack = callback_.previous;
-    }
+    ~TriggerDepthWatch() { error_context_stack = callback_.previous; }
     TriggerDepthWatch(const TriggerDepthWatch&) = delete;
     TriggerDepthWatch& operator=(const TriggerDepthWatch&) = delete;
 
