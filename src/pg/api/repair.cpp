@@ -82,8 +82,7 @@ std::string repair_stream_table(const std::string& name) {
                 for (const auto& s : core::drop_immediate_trigger_ddl(d.source_relid, source_name))
                     spi.run(s);
             }
-            for (const auto& s : core::immediate_trigger_ddl(d.source_relid, source_name))
-                spi.run(s);
+            sync_immediate_triggers(spi, d.source_relid);  // (makes them, none being there)
             done.push_back(
                 fmt::format("IMMEDIATE maintenance triggers of {} made again", source_name));
             remade.insert(d.source_relid);
