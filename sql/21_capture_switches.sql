@@ -194,5 +194,19 @@ INSERT INTO events VALUES (6, 'view');
 SELECT pgtrickle.repair_stream_table('event_kinds');
 SELECT * FROM check_all();
 
+-- Also when the stream table repaired is in ERROR (a source of its own dropped).
+CREATE TABLE tags (id int PRIMARY KEY);
+SELECT pgtrickle.create_stream_table('tagged_events', 'SELECT e.id FROM events e JOIN tags t USING (id)',
+    refresh_mode => 'IMMEDIATE');
+DROP TABLE tags;
+ALTER EVENT TRIGGER pg_trickle_drop_tracker DISABLE;
+SELECT try_sql(format('DROP TRIGGER %I ON capture_switches.events', tgname)) FROM pg_trigger
+WHERE tgrelid = 'events'::regclass AND tgname LIKE 'pg\_trickle\_ivm\_ins\_%';
+ALTER EVENT TRIGGER pg_trickle_drop_tracker ENABLE ALWAYS;
+INSERT INTO events VALUES (7, 'click');
+SELECT regexp_replace(pgtrickle.repair_stream_table('tagged_events'), '[0-9]+', 'N', 'g') AS repaired;
+SELECT pgtrickle.drop_stream_table('tagged_events');
+SELECT * FROM check_all();
+
 SET client_min_messages = warning;
 DROP SCHEMA capture_switches CASCADE;

@@ -114,19 +114,6 @@ std::string repair_stream_table(const std::string& name) {
     if (immediate && st.status != "ERROR") {
         recompute_immediate(spi, st);
         out += "; recomputed";
-        // The other IMMEDIATE stream tables reading those sources missed the same writes.
-        std::set<std::int64_t> others;
-        for (const Oid relid : remade)
-            for (const std::int64_t id : catalog::dependents_of(spi, relid))
-                if (id != st.pgt_id)
-                    others.insert(id);
-        for (const std::int64_t id : others) {
-            auto other = catalog::find_by_id(spi, id);
-            if (other && other->refresh_mode == "IMMEDIATE" && other->status != "ERROR") {
-                recompute_immediate(spi, *other);
-                out += fmt::format("; {} recomputed", other->display_name());
-            }
-        }
     } else {
         AsCatalogOwner owner;
         spi.run(
@@ -134,6 +121,20 @@ std::string repair_stream_table(const std::string& name) {
             " WHERE pgt_id = $1::bigint",
             {std::to_string(st.pgt_id)});
         out += immediate ? "; recomputed when resumed" : "; its next refresh is FULL";
+    }
+    // The other IMMEDIATE stream tables reading those sources missed the same writes (whatever
+    // this one's status).
+    std::set<std::int64_t> others;
+    for (const Oid relid : remade)
+        for (const std::int64_t id : catalog::dependents_of(spi, relid))
+            if (id != st.pgt_id)
+                others.insert(id);
+    for (const std::int64_t id : others) {
+        auto other = catalog::find_by_id(spi, id);
+        if (other && other->refresh_mode == "IMMEDIATE" && other->status != "ERROR") {
+            recompute_immediate(spi, *other);
+            out += fmt::format("; {} recomputed", other->display_name());
+        }
     }
     spi.finish();
     return out;
