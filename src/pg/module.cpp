@@ -4,6 +4,7 @@
 #include "pg_trickle/pg/guc.hpp"
 #include "pg_trickle/pg/immediate.hpp"
 #include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/statement_depth.hpp"
 #include "pg_trickle/pg/storage.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
@@ -27,7 +28,7 @@ void _PG_init(void) {
     RegisterSubXactCallback(pgt_subxact_callback, nullptr);
     pgtrickle::pg::immediate_register_callbacks();
     pgtrickle::pg::install_ddl_hooks();
-    pgtrickle::pg::install_executor_hooks();
+    pgtrickle::pg::install_executor_hooks();  // (after: its utility hook wraps the DDL hook)
     if (process_shared_preload_libraries_in_progress) {
         pgtrickle::pg::worker::initialize();
     } else {

@@ -28,7 +28,7 @@ struct QueryResult {
 };
 
 // Whether the statement executing now is one pg_trickle runs through Spi (exactly one statement
-// level below where it was started; levels as storage.hpp's executor_depth counts them): an
+// level below where it was started; levels as statement_depth.hpp counts them): an
 // event trigger fired then was fired by pg_trickle's own DDL (as alter_stream_table's on its
 // way from one definition to the next). DDL that a trigger runs, fired by such a statement, is
 // deeper: the user's.

@@ -23,12 +23,7 @@ class InternalWrite {
     InternalWrite& operator=(const InternalWrite&) = delete;
 };
 void reset_internal_writes();
-// Installs the executor hooks that tell the engine's statements from statements its writes'
-// triggers run (from _PG_init).
-void install_executor_hooks();
-// How many statements are executing in this backend, nested (ExecutorRun, ExecutorFinish and
-// utility calls in progress).
-int executor_depth();
+
 bool internal_write_allowed(Oid relid);
 
 // The guard triggers of storage table `table` (quoted name), made or made again, firing ALWAYS.

@@ -10,27 +10,11 @@
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/guard.hpp"
-
-extern "C" {
-static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
-                             bool execute_once);
-static void pgt_executor_finish(QueryDesc* query);
-static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,
-                              ProcessUtilityContext context, ParamListInfo params,
-                              QueryEnvironment* query_env, DestReceiver* dest, QueryCompletion* qc);
-}
+#include "pg_trickle/pg/statement_depth.hpp"
 
 namespace pgtrickle::pg {
 
 namespace {
-// How many statements are executing in this backend (ExecutorRun, ExecutorFinish and utility
-// calls in progress, nested): a statement that a trigger runs while another one executes is
-// deeper, a COPY included.
-int statement_depth = 0;
-ExecutorRun_hook_type previous_run_hook = nullptr;
-ExecutorFinish_hook_type previous_finish_hook = nullptr;
-ProcessUtility_hook_type previous_utility_hook = nullptr;
-
 // A storage table the refresh engine is writing, and the executor depth of its statements.
 struct AllowedWrite {
     Oid relid;
@@ -43,7 +27,7 @@ std::vector<AllowedWrite> internal_writes;
 
 InternalWrite::InternalWrite(Oid relid) {
     // The engine's statements run through SPI from here: one executor deeper.
-    internal_writes.push_back({relid, statement_depth + 1});
+    internal_writes.push_back({relid, executor_depth() + 1});
 }
 InternalWrite::~InternalWrite() {
     if (!internal_writes.empty())
@@ -51,19 +35,6 @@ InternalWrite::~InternalWrite() {
 }
 void reset_internal_writes() {
     internal_writes.clear();
-}
-
-int executor_depth() {
-    return statement_depth;
-}
-
-void install_executor_hooks() {
-    previous_run_hook = ExecutorRun_hook;
-    ExecutorRun_hook = pgt_executor_run;
-    previous_finish_hook = ExecutorFinish_hook;
-    ExecutorFinish_hook = pgt_executor_finish;
-    previous_utility_hook = ProcessUtility_hook;
-    ProcessUtility_hook = pgt_utility_depth;
 }
 
 std::string creation_schema(Spi& spi) {
@@ -155,62 +126,12 @@ bool internal_write_allowed(Oid relid) {
     // a stream table, fired by its refresh, runs its statements deeper and writes neither
     // another stream table nor this one.
     return !internal_writes.empty() && internal_writes.back().relid == relid &&
-           internal_writes.back().depth == statement_depth;
+           internal_writes.back().depth == executor_depth();
 }
 
 }  // namespace pgtrickle::pg
 
 extern "C" {
-// Hooks counting statement_depth (as pg_stat_statements counts its nesting level).
-// No C++ object lives in these frames.
-static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 count,
-                             bool execute_once) {
-    ++pgtrickle::pg::statement_depth;
-    PG_TRY();
-    {
-        if (pgtrickle::pg::previous_run_hook != nullptr)
-            pgtrickle::pg::previous_run_hook(query, direction, count, execute_once);
-        else
-            standard_ExecutorRun(query, direction, count, execute_once);
-    }
-    PG_FINALLY();
-    { --pgtrickle::pg::statement_depth; }
-    PG_END_TRY();
-}
-
-static void pgt_executor_finish(QueryDesc* query) {
-    ++pgtrickle::pg::statement_depth;
-    PG_TRY();
-    {
-        if (pgtrickle::pg::previous_finish_hook != nullptr)
-            pgtrickle::pg::previous_finish_hook(query);
-        else
-            standard_ExecutorFinish(query);
-    }
-    PG_FINALLY();
-    { --pgtrickle::pg::statement_depth; }
-    PG_END_TRY();
-}
-
-static void pgt_utility_depth(PlannedStmt* pstmt, const char* query_string, bool read_only_tree,
-                              ProcessUtilityContext context, ParamListInfo params,
-                              QueryEnvironment* query_env, DestReceiver* dest,
-                              QueryCompletion* qc) {
-    ++pgtrickle::pg::statement_depth;
-    PG_TRY();
-    {
-        if (pgtrickle::pg::previous_utility_hook != nullptr)
-            pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context,
-                                                 params, query_env, dest, qc);
-        else
-            standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env,
-                                    dest, qc);
-    }
-    PG_FINALLY();
-    { --pgtrickle::pg::statement_depth; }
-    PG_END_TRY();
-}
-
 PG_FUNCTION_INFO_V1(pgt_dml_guard);
 Datum pgt_dml_guard(PG_FUNCTION_ARGS) {
     if (!CALLED_AS_TRIGGER(fcinfo))

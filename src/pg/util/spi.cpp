@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "pg_trickle/pg/storage.hpp"
+#include "pg_trickle/pg/statement_depth.hpp"
 
 #include <exception>
 #include <list>
@@ -46,7 +46,7 @@ void Spi::finish() {
 }
 
 namespace {
-// The executor depth (storage.hpp) at which each statement pg_trickle runs through Spi was
+// The executor depth (statement_depth.hpp) at which each statement pg_trickle runs through Spi was
 // started, innermost last: DDL that fires an event trigger one level below the innermost is
 // that statement, pg_trickle's own; DDL deeper down was run by a trigger the statement fired
 // (a user's, which pg_trickle checks as any other).
