@@ -19,9 +19,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgtrickle::core {
+
+// pg_trickle's triggers on a source are named <prefix><op>_<source oid>: capture triggers
+// (ins, upd, del, trunc) and IMMEDIATE maintenance triggers (before, ins, upd, del, trunc).
+// pg_trickle finds them by these names (and refuses to rename them).
+inline constexpr std::string_view kCaptureTriggerPrefix = "pg_trickle_cdc_";
+inline constexpr std::string_view kImmediateTriggerPrefix = "pg_trickle_ivm_";
 
 struct Column {
     std::string name;      // unquoted

@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kCaptureFunction = "pgtrickle.pg_trickle_capture";
 
 std::string trigger_name(std::string_view op, std::uint32_t relid) {
-    return quote_ident(fmt::format("pg_trickle_cdc_{}_{}", op, relid));
+    return quote_ident(fmt::format("{}{}_{}", kCaptureTriggerPrefix, op, relid));
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ constexpr const char* kAfterFunction = "pgtrickle.pg_trickle_ivm_after";
 constexpr std::string_view kOps[] = {"before", "ins", "upd", "del", "trunc"};
 
 std::string ivm_trigger_name(std::string_view op, std::uint32_t relid) {
-    return quote_ident(fmt::format("pg_trickle_ivm_{}_{}", op, relid));
+    return quote_ident(fmt::format("{}{}_{}", kImmediateTriggerPrefix, op, relid));
 }
 
 }  // namespace

@@ -28,16 +28,17 @@ namespace pgtrickle::pg {
 namespace {
 
 // How many of the triggers of `relid` named `prefix`<op>_<relid> fire ALWAYS.
-int always_triggers(Spi& spi, Oid relid, const char* prefix) {
+int always_triggers(Spi& spi, Oid relid, std::string_view prefix) {
     return std::stoi(*spi.execute("SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
                                   " WHERE t.tgrelid = $1::oid AND t.tgenabled = 'A'"
                                   "   AND t.tgname ~ ('^' || $2 || '[a-z]+_' || $1 || '$')",
-                                  {std::to_string(relid), prefix})
+                                  {std::to_string(relid), std::string(prefix)})
                           .scalar());
 }
 
 bool capture_intact(Spi& spi, Oid relid) {
-    return OidIsValid(buffer_oid(relid)) && always_triggers(spi, relid, "pg_trickle_cdc_") == 4;
+    return OidIsValid(buffer_oid(relid)) &&
+           always_triggers(spi, relid, core::kCaptureTriggerPrefix) == 4;
 }
 
 }  // namespace
@@ -75,7 +76,7 @@ std::string repair_stream_table(const std::string& name) {
             continue;  // (no triggers on it: FULL stream tables read it whole)
         AsCatalogOwner owner;
         if (immediate) {
-            if (always_triggers(spi, d.source_relid, "pg_trickle_ivm_") == 5)
+            if (always_triggers(spi, d.source_relid, core::kImmediateTriggerPrefix) == 5)
                 continue;
             {
                 Quiet quiet;

@@ -15,6 +15,7 @@
 // the guards of storage tables) are set back to ALWAYS.
 #include <fmt/format.h>
 
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
@@ -108,7 +109,8 @@ void refuse_trigger_renames(Node* stmt) {
     if (rename->renameType != OBJECT_TRIGGER || rename->subname == nullptr)
         return;
     const std::string_view name(rename->subname);
-    if (name.rfind("pg_trickle_cdc_", 0) != 0 && name.rfind("pg_trickle_ivm_", 0) != 0)
+    if (!name.starts_with(core::kCaptureTriggerPrefix) &&
+        !name.starts_with(core::kImmediateTriggerPrefix))
         return;
     throw core::Error(core::sqlstate::kObjectNotInPrerequisiteState,
                       fmt::format("trigger {} belongs to pg_trickle and cannot be renamed", name),
