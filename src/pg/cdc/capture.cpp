@@ -104,12 +104,12 @@ void record_trigger_dependencies(Spi& spi, Oid relid) {
     const Oid buffer = buffer_oid(relid);
     auto triggers = spi.execute(
         "SELECT t.oid FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid"
-        "   AND t.tgname ~ ('^pg_trickle_cdc_[a-z]+_' || $1 || '$')"
+        "   AND t.tgname ~ ('^' || $3::text || '[a-z]+_' || $1 || '$')"
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
         "     WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.objid = t.oid"
         "       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
         "       AND d.refobjid = $2::pg_catalog.oid)",
-        {std::to_string(relid), std::to_string(buffer)});
+        {std::to_string(relid), std::to_string(buffer), std::string(core::kCaptureTriggerPrefix)});
     for (const auto& row : triggers.rows) {
         const Oid trigger = static_cast<Oid>(std::stoul(*row[0]));
         pg_call([&] {
@@ -143,8 +143,8 @@ void sync_change_buffer(Spi& spi, Oid relid) {
     auto existing = buffer_columns(spi, relid);
     if (existing && !qualified.empty() &&
         spi.execute("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid"
-                    "   AND tgname = 'pg_trickle_cdc_ins_' || $1",
-                    {id})
+                    "   AND tgname = $2::text || 'ins_' || $1",
+                    {id, std::string(core::kCaptureTriggerPrefix)})
             .empty()) {
         // A buffer of this name without capture on the table: another relation's, of the same
         // OID in a database dumped and restored here (restore.cpp). Made again.
@@ -261,16 +261,16 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     auto res = spi.execute_cached(
         "SELECT d.source_relid, b.buffered, b.buffered AND (SELECT pg_catalog.count(*)"
         "   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A'"
-        "     AND t.tgname IN ('pg_trickle_cdc_ins_' || d.source_relid,"
-        "       'pg_trickle_cdc_upd_' || d.source_relid, 'pg_trickle_cdc_del_' || d.source_relid,"
-        "       'pg_trickle_cdc_trunc_' || d.source_relid)) = 4"
+        "     AND t.tgname IN ($2::text || 'ins_' || d.source_relid,"
+        "       $2::text || 'upd_' || d.source_relid, $2::text || 'del_' || d.source_relid,"
+        "       $2::text || 'trunc_' || d.source_relid)) = 4"
         " FROM pgtrickle.pgt_dependencies d"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
         "    AND c.relname = 'changes_' || d.source_relid) AS buffered) b"
         " WHERE d.pgt_id = $1::bigint AND d.source_type <> 'VIEW'"  // views: DDL tracking only
         " ORDER BY d.source_relid",
-        {std::to_string(pgt_id)});
+        {std::to_string(pgt_id), std::string(core::kCaptureTriggerPrefix)});
     std::vector<CapturedSource> out;
     for (const auto& r : res.rows)
         out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t"});

@@ -657,10 +657,10 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
         "   JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
         "   WHERE d.source_relid = c.oid AND st.refresh_mode = 'IMMEDIATE'),"
         " EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid"
-        "   AND t.tgname = 'pg_trickle_ivm_before_' || c.oid)"
+        "   AND t.tgname = $2::text || 'before_' || c.oid)"
         " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.oid = $1::oid",
-        {id});
+        {id, std::string(core::kImmediateTriggerPrefix)});
     if (info.empty() || *info.rows[0][1] == "v")
         return;  // gone, or a view (its base tables are sources of their own)
     const std::string qualified = *info.rows[0][0];
