@@ -567,13 +567,17 @@ CREATE EVENT TRIGGER pg_trickle_ddl_tracker ON ddl_command_end
 
 -- CREATE OR REPLACE / ALTER of a function a stream table's query calls, or of a view it reads:
 -- the stream table is reinitialised (its definition derived again, its contents recomputed), or
--- the DDL refused when the query would no longer work (pg_trickle.block_source_ddl).
+-- the DDL refused when the query would no longer work (pg_trickle.block_source_ddl). Likewise
+-- for types: an enum label renamed or a composite type's attributes changed (the text of values
+-- stream tables hold changes), a type, domain or collation renamed or moved (a query may spell
+-- its name).
 CREATE FUNCTION pgtrickle._on_definition_change()
 RETURNS event_trigger LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_on_definition_change';
 
 CREATE EVENT TRIGGER pg_trickle_definition_tracker ON ddl_command_end
     WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'ALTER ROUTINE', 'CREATE AGGREGATE',
-                 'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER SCHEMA')
+                 'ALTER AGGREGATE', 'CREATE VIEW', 'ALTER SCHEMA', 'ALTER TYPE', 'ALTER DOMAIN',
+                 'ALTER COLLATION')
     EXECUTE FUNCTION pgtrickle._on_definition_change();
 
 -- DDL run under session_replication_role = replica switches capture off as well as any: the

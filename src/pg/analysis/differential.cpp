@@ -585,6 +585,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     ListCell* lc;
 
     // Used columns (key columns always included, first).
+    bool names_as_values = false;
     for (auto& t : plan.tables) {
         std::set<std::string> seen;
         t.groupable = true;
@@ -601,6 +602,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                                             FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
             });
             t.columns.push_back({name, type_sql});
+            names_as_values = names_as_values || pg_call([&] { return prints_names(type); });
             t.groupable =
                 t.groupable && pg_call([&] { return equality_is_identity(type, typmod, coll); });
         };
@@ -631,10 +633,18 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             continue;
         plan.output_columns.push_back(tle->resname);
         auto* e = reinterpret_cast<Node*>(tle->expr);
+        names_as_values = names_as_values || pg_call([&] { return prints_names(exprType(e)); });
         plan.output_groupable =
             plan.output_groupable && pg_call([&] { return key_is_identity(e, q); });
     }
 
+    // Rows and groups are identified by the text of their values, which for these follows
+    // the names of the objects they stand for: a rename (or another search_path) would leave
+    // the stored rows under identities no change finds again.
+    if (names_as_values)
+        return unsupported(
+            "values that print as object names (regclass, regtype, regproc, ...): their text "
+            "changes when an object is renamed");
     plan.query = deparsed;
     if (!recompute_reason.empty()) {
         plan.recompute = true;
@@ -748,8 +758,6 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
             // Exact sums: integers, or numerics whose values have one known scale (a sum of
             // them always has that scale, so no display scale can drift as rows come and go)
             // or two (see value_scales).
-            int32 arg_typmod =
-                pg_call([&] { return exprTypmod(reinterpret_cast<Node*>(arg_expr)); });
             uint64_t scales = 0;
             const bool known =
                 pg_call([&] { return value_scales(reinterpret_cast<Node*>(arg_expr), &scales); });
@@ -764,10 +772,12 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
                 col.nan_possible = arg_type == NUMERICOID;
                 col.low_scale = kinds == 2 ? std::countr_zero(scales) : -1;
             } else if (extremes && (name == "min" || name == "max") && agg->aggorder == NIL &&
-                       // Types whose equal values may print differently (1.0 / 1.00, -0)
-                       // would keep whichever tied value came first: rescanned instead.
-                       !(arg_type == NUMERICOID && arg_typmod < 0) && arg_type != FLOAT4OID &&
-                       arg_type != FLOAT8OID && arg_type != INTERVALOID && pg_call([&]() -> bool {
+                       // Values that can be equal and print differently (1.0 / 1.00, -0, and
+                       // arrays, ranges or domains of such) would keep whichever tied value
+                       // came first: rescanned instead.
+                       pg_call(
+                           [&] { return key_is_identity(reinterpret_cast<Node*>(arg_expr)); }) &&
+                       pg_call([&]() -> bool {
                            Oid c = exprCollation(reinterpret_cast<Node*>(arg_expr));
                            return c == InvalidOid || c == DEFAULT_COLLATION_OID;
                        })) {

@@ -122,6 +122,28 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
     }
 }
 
+bool prints_names(Oid type) {
+    type = getBaseType(type);
+    if (const Oid element = get_element_type(type); OidIsValid(element))
+        type = getBaseType(element);
+    switch (type) {
+        case REGCLASSOID:
+        case REGTYPEOID:
+        case REGPROCOID:
+        case REGPROCEDUREOID:
+        case REGOPEROID:
+        case REGOPERATOROID:
+        case REGNAMESPACEOID:
+        case REGROLEOID:
+        case REGCONFIGOID:
+        case REGDICTIONARYOID:
+        case REGCOLLATIONOID:
+            return true;
+        default:
+            return false;
+    }
+}
+
 namespace {
 
 // Context of `through_subqueries`: the query level whose range table the Vars at hand belong

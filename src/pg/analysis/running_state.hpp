@@ -43,6 +43,11 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation);
 // (value_scales: extract(year FROM d), a numeric(p,s) column, integer arithmetic ...).
 bool key_is_identity(Node* key);
 
+// Whether the type's values (or its arrays' or domain's) print as the names of the objects
+// they stand for (regclass, regtype, ...): their text changes when an object is renamed, and
+// with the search_path. Plain C: called inside pg_call.
+bool prints_names(Oid type);
+
 // key_is_identity of an expression of the query level `level`, judged by what its Vars stand
 // for through subqueries in FROM and joins (a GROUP BY over `profit.o_year`, where the subquery
 // computes `extract(year FROM o_orderdate)`, has the subquery expression's scales).

@@ -30,6 +30,7 @@ extern "C" {
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "parser/parse_func.h"
+#include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 #include "utils/lsyscache.h"
@@ -48,6 +49,18 @@ struct Renamed {
 };
 std::vector<Renamed> renamed;
 
+// A type the running statement changes (set like `renamed`): `reprints` when the text of its
+// values changes (an enum's label renamed, a composite type's attributes added, dropped or
+// retyped), otherwise a name queries may spell changes (the type, a domain, a collation or a
+// composite type's attribute renamed or moved to another schema; collations have no type:
+// InvalidOid).
+struct TypeChange {
+    Oid type;
+    bool reprints;
+};
+std::optional<TypeChange> type_change;
+bool types_changing = false;  // while handle_changed_type runs (for the wording of refusals)
+
 std::string qualified_function_name(Oid f) {
     return pg_call([&] {
         return quote_qualified_identifier(get_namespace_name(get_func_namespace(f)),
@@ -63,6 +76,8 @@ bool is_routine(ObjectType t) {
 // Errors that say the query no longer fits what it uses (a name gone, a type changed, a
 // function no longer maintainable); anything else (a cancel, out of memory) is raised as it is.
 bool caused_by_definition(int sqlerrcode) {
+    if (sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION)
+        return true;  // (a constant of the query no longer valid: an enum label renamed)
     const int cls = ERRCODE_TO_CATEGORY(sqlerrcode);
     return cls == ERRCODE_TO_CATEGORY(ERRCODE_SYNTAX_ERROR_OR_ACCESS_RULE_VIOLATION) ||
            cls == ERRCODE_TO_CATEGORY(ERRCODE_FEATURE_NOT_SUPPORTED) ||
@@ -130,10 +145,17 @@ void refuse_or_fail(Spi& spi, const StreamTable& st, const std::string& what,
         fmt::format("{} would break stream table {}: {}", what, st.display_name(), why),
         immediate ? "An IMMEDIATE stream table runs its query in every statement that writes to "
                     "its sources: the change would make those statements fail."
-                  : "Functions and views a stream table's query uses may not be changed so that "
-                    "the query no longer works while pg_trickle.block_source_ddl is on.",
-        immediate ? "Use CREATE OR REPLACE to change a function or view in place, or switch the "
-                    "stream table to FULL first with alter_stream_table(refresh_mode => 'FULL')."
+                  : (types_changing ? "Types, domains and collations" : "Functions and views") +
+                        std::string(" a stream table's query uses may not be changed so that the "
+                                    "query no longer works while pg_trickle.block_source_ddl is "
+                                    "on."),
+        immediate ? (types_changing
+                         ? "Give the stream table a query that works after the change first "
+                           "(alter_stream_table(query => ...)), or switch it to FULL first with "
+                           "alter_stream_table(refresh_mode => 'FULL')."
+                         : "Use CREATE OR REPLACE to change a function or view in place, or "
+                           "switch the stream table to FULL first with "
+                           "alter_stream_table(refresh_mode => 'FULL').")
                   : "Drop the stream table first, or SET pg_trickle.block_source_ddl = off to "
                     "allow it (it then goes into ERROR until alter_stream_table(query => ...) "
                     "gives it a query that works).");
@@ -245,12 +267,79 @@ JOIN pgtrickle.pgt_stream_tables st ON CASE
     ELSE false END
 ORDER BY st.pgt_id)sql";
 
+// Stream tables whose rows or sources hold values of type $1 or of a type built on it (arrays,
+// domains, ranges, composite types with such an attribute, at any depth).
+const char* const kHoldingType = R"sql(
+WITH RECURSIVE ty(oid) AS (
+    SELECT $1::pg_catalog.oid
+    UNION
+    SELECT t.oid FROM pg_catalog.pg_type t, ty
+    WHERE t.typelem = ty.oid OR t.typbasetype = ty.oid
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_range r
+                  WHERE r.rngsubtype = ty.oid AND t.oid IN (r.rngtypid, r.rngmultitypid))
+       OR (t.typrelid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = t.typrelid AND a.atttypid = ty.oid AND NOT a.attisdropped)))
+SELECT st.pgt_id FROM pgtrickle.pgt_stream_tables st
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+              WHERE a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN (SELECT oid FROM ty)
+                AND (a.attrelid = st.pgt_relid
+                     OR a.attrelid IN (SELECT d.source_relid FROM pgtrickle.pgt_dependencies d
+                                       WHERE d.pgt_id = st.pgt_id)))
+ORDER BY st.pgt_id)sql";
+
+// After a type changed (type_change). Rows and groups are identified by the text of their
+// values (a hash of it): when that text changes, the stored identities are no longer the ones
+// a change computes, and a deleted row would not be found again. So the stream tables holding
+// such values are reinitialised (recomputed, with identities from the new text). A rename
+// breaks a stored query that spells the old name: each stream table's query is derived again,
+// and a stream table whose query no longer derives or derives differently is reinitialised
+// (refused when it no longer derives, as for functions).
+void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& what) {
+    types_changing = true;
+    struct Reset {
+        ~Reset() { types_changing = false; }
+    } reset;
+    if (change.reprints) {
+        auto ids = spi.execute(kHoldingType, {std::to_string(change.type)});
+        for (const auto& r : ids.rows)
+            if (auto st = catalog::find_by_id(spi, std::stoll(*r[0])))
+                reinitialise(spi, *st, false, what);
+        return;
+    }
+    auto ids = spi.execute("SELECT pgt_id FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id");
+    for (const auto& r : ids.rows) {
+        auto st = catalog::find_by_id(spi, std::stoll(*r[0]));
+        if (!st || st->status == "ERROR")
+            continue;
+        Derived d = derive_again(spi, *st);
+        if (!d.def || d.def->query.deparsed != st->defining_query)
+            reinitialise(spi, *st, false, what);
+    }
+}
+
 void handle_changed_definitions() {
     // pg_trickle's own DDL (capture trigger functions) is not checked.
     if (running_own_statement())
         return;
     Spi spi;
     JitOff no_jit;
+    if (type_change) {
+        const TypeChange change = *type_change;
+        type_change.reset();
+        // (Matched with this statement's commands: one left by a statement that failed is not
+        // taken for this one's.)
+        auto cmd = spi.execute(
+            "SELECT c.command_tag || ' ' || c.object_identity"
+            " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+            " WHERE c.objid = $1::pg_catalog.oid OR ($1::pg_catalog.oid = 0"
+            "   AND c.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass)"
+            "   OR (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+            "       AND c.objid = (SELECT typrelid FROM pg_catalog.pg_type WHERE oid = $1::oid))"
+            " LIMIT 1",
+            {std::to_string(change.type)});
+        if (!cmd.empty())
+            handle_changed_type(spi, change, *cmd.scalar());
+    }
     std::string oids, names;
     for (const auto& r : renamed) {
         oids += (oids.empty() ? "" : ",") + std::to_string(r.objid);
@@ -315,6 +404,51 @@ void note_renames(Node* stmt) {
         if (OidIsValid(f))
             found.push_back({f, qualified_function_name(f)});
     };
+    auto type_named = [&](List* names) {
+        return pg_call(
+            [&] { return LookupTypeNameOid(nullptr, makeTypeNameFromNameList(names), true); });
+    };
+    type_change.reset();
+    if (IsA(stmt, AlterEnumStmt)) {
+        auto* e = reinterpret_cast<AlterEnumStmt*>(stmt);
+        if (e->oldVal != nullptr)  // RENAME VALUE (ADD VALUE changes no value's text)
+            if (const Oid t = type_named(e->typeName); OidIsValid(t))
+                type_change = TypeChange{t, true};
+        return;
+    }
+    if (IsA(stmt, AlterTableStmt)) {  // ALTER TYPE of a composite type's attributes
+        auto* a = reinterpret_cast<AlterTableStmt*>(stmt);
+        const Oid rel = pg_call([&] { return RangeVarGetRelid(a->relation, NoLock, true); });
+        if (const Oid t =
+                OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
+            OidIsValid(t))
+            type_change = TypeChange{t, true};
+        return;
+    }
+    auto names_of = [&](ObjectType type, Node* object, RangeVar* relation) -> std::optional<Oid> {
+        switch (type) {
+            case OBJECT_TYPE:
+            case OBJECT_DOMAIN:
+                return type_named(castNode(List, object));
+            case OBJECT_COLLATION:
+                return InvalidOid;
+            case OBJECT_ATTRIBUTE: {  // of a composite type (its fields are spelled (x).f)
+                const Oid rel = pg_call([&] { return RangeVarGetRelid(relation, NoLock, true); });
+                return OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
+            }
+            default:
+                return std::nullopt;
+        }
+    };
+    if (IsA(stmt, RenameStmt)) {
+        auto* r = reinterpret_cast<RenameStmt*>(stmt);
+        if (auto t = names_of(r->renameType, r->object, r->relation))
+            type_change = TypeChange{*t, false};
+    } else if (IsA(stmt, AlterObjectSchemaStmt)) {
+        auto* a = reinterpret_cast<AlterObjectSchemaStmt*>(stmt);
+        if (auto t = names_of(a->objectType, a->object, a->relation))
+            type_change = TypeChange{*t, false};
+    }
     if (IsA(stmt, RenameStmt)) {
         auto* r = reinterpret_cast<RenameStmt*>(stmt);
         if (is_routine(r->renameType)) {

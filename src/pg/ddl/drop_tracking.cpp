@@ -404,6 +404,10 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
             pgtrickle::pg::refuse_trigger_renames(pstmt->utilityStmt);
             pgtrickle::pg::note_renames(pstmt->utilityStmt);
         });
+    if (IsA(pstmt->utilityStmt, AlterEnumStmt) ||
+        (IsA(pstmt->utilityStmt, AlterTableStmt) &&
+         castNode(AlterTableStmt, pstmt->utilityStmt)->objtype == OBJECT_TYPE))
+        pgtrickle::pg::pg_guard([&] { pgtrickle::pg::note_renames(pstmt->utilityStmt); });
     // No C++ object is alive in this frame: the next hook may longjmp through it.
     if (pgtrickle::pg::previous_utility_hook != nullptr)
         pgtrickle::pg::previous_utility_hook(pstmt, query_string, read_only_tree, context, params,
