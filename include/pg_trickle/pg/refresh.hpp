@@ -55,6 +55,12 @@ void choose_apply(Spi& spi, Oid storage, core::DeltaPlan& plan);
 void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::string>& columns,
                        const std::string& stream_table);
 
+// Before a stream table writers have not been maintaining is computed as IMMEDIATE (created so,
+// switched to it, resumed from ERROR): waits for the transactions writing its sources and locks
+// them against writers (SHARE) to the end of the transaction, so that no writer's rows escape
+// both its maintenance and the computation.
+void wait_for_source_writers(Spi& spi, const StreamTable& st);
+
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:
 //  - nothing changed in any source since the last refresh: NO_DATA (only the frontier moves);

@@ -86,7 +86,8 @@ class Spi {
 // A snapshot registered for the lifetime of the object.
 class RegisteredSnapshot {
   public:
-    RegisteredSnapshot();  // the current transaction snapshot
+    // The current transaction snapshot, or (`latest`) one taken now whatever the isolation.
+    explicit RegisteredSnapshot(bool latest = false);
     ~RegisteredSnapshot();
     RegisteredSnapshot(const RegisteredSnapshot&) = delete;
     RegisteredSnapshot& operator=(const RegisteredSnapshot&) = delete;

@@ -102,8 +102,9 @@ void alter_stream_table(const AlterRequest& r) {
         st.effective_refresh_mode = st.refresh_mode;
     }
     const bool mode_changed = st.refresh_mode != old_mode;
-    // IMMEDIATE has no schedule; leaving it without one restores the default '1m'.
-    if (mode_changed && st.refresh_mode == "IMMEDIATE")
+    // IMMEDIATE has no schedule (one given with it is ignored, as at creation); leaving it
+    // without one restores the default '1m'.
+    if (st.refresh_mode == "IMMEDIATE")
         st.schedule = std::nullopt;
     else if (mode_changed && old_mode == "IMMEDIATE" && !r.schedule)
         st.schedule = "1m";
@@ -194,6 +195,8 @@ void alter_stream_table(const AlterRequest& r) {
         // After the capture DDL (which waits for open writers of the sources): IMMEDIATE
         // writers that apply increments hold this lock shared until they end.
         lock_for_recompute(spi, st.pgt_id);
+        if (mode_changed && st.refresh_mode == "IMMEDIATE")
+            wait_for_source_writers(spi, st);
         refresh(spi, st, "MANUAL", true);
         // IMMEDIATE stream tables reading it kept the old storage's rows (its drop told them
         // nothing) and were given the new rows too: recomputed. (Those downstream of them

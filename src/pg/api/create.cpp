@@ -202,6 +202,8 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     install_dependencies(spi, st.pgt_id, dependencies_of(def, mode));
 
     if (r.initialize) {
+        if (st.refresh_mode == "IMMEDIATE")
+            wait_for_source_writers(spi, st);
         try {
             refresh(spi, st, "INITIAL", true);
         } catch (const PgException& e) {

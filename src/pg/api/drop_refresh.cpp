@@ -151,6 +151,9 @@ void revive_from_error(Spi& spi, StreamTable& st) {
     bool unique = unique_row_ids(def, mode);
     if (!unique)
         ensure_row_id_index(spi, st.relid, false);
+    // (In ERROR it was not maintained: writers of its sources went on without it.)
+    if (st.refresh_mode == "IMMEDIATE")
+        wait_for_source_writers(spi, st);
     refresh(spi, st, "MANUAL", true);
     if (unique)
         ensure_row_id_index(spi, st.relid, true);

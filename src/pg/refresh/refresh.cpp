@@ -27,6 +27,11 @@
 #include "pg_trickle/pg/worker.hpp"
 #include "refresh/scopes.hpp"
 
+extern "C" {
+#include "access/xact.h"
+#include "storage/lmgr.h"
+}
+
 namespace pgtrickle::pg {
 
 namespace {
@@ -466,6 +471,28 @@ void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::st
                                   table, role));
 }
 
+namespace {}  // namespace
+
+// Before a stream table that writers have not been maintaining is computed as IMMEDIATE
+// (created so, switched to it, resumed from ERROR): its sources locked against writers, after
+// waiting for those in progress. A writer whose statements ended before the stream table was
+// IMMEDIATE (another IMMEDIATE stream table's triggers already on the source, so that no
+// CREATE TRIGGER waited for it) did not maintain it; if it committed after the snapshot the
+// computation reads, the stream table would lack its rows for good. The lock is held to the
+// end of the transaction: writers starting meanwhile wait, then maintain it. (Under REPEATABLE
+// READ or SERIALIZABLE the transaction's snapshot may be older than the wait: refresh reads
+// with one taken after it.) Not for one writers maintain: they hold its lock (catalog row or
+// refresh lock) until they commit, and the recomputation waits for that; waiting here for them
+// while holding that lock could deadlock with their next statement.
+void wait_for_source_writers(Spi& spi, const StreamTable& st) {
+    for (const auto& dep : catalog::dependencies(spi, st.pgt_id)) {
+        if (dep.source_type == "VIEW")
+            continue;  // (its tables are sources of their own)
+        const Oid relid = dep.source_relid;
+        pg_call([&] { LockRelationOid(relid, ShareLock); });
+    }
+}
+
 RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initiated_by,
                       bool force_full) {
     // An IMMEDIATE stream table's recomputation reads the sources as they are now, and the rows
@@ -496,7 +523,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     // tells them apart from the ones this refresh consumes.
     const std::int64_t seq_start = std::stoll(
         *spi.execute_cached("SELECT pg_catalog.nextval('pgtrickle_changes.change_seq')").scalar());
-    RegisteredSnapshot snapshot;
+    // (An IMMEDIATE stream table's computation reads what committed before it got its locks
+    // (wait_for_source_writers, and the refresh lock writers hold), also when the transaction's
+    // own snapshot is older.)
+    RegisteredSnapshot snapshot(st.refresh_mode == "IMMEDIATE" &&
+                                pg_call([] { return IsolationUsesXactSnapshot(); }));
 
     // A query without sources never changes: vacuously "all captured".
     bool all_captured = true;

@@ -405,8 +405,9 @@ QueryResult Spi::copy_result(const std::string& sql, int rc) {
     return result;
 }
 
-RegisteredSnapshot::RegisteredSnapshot() {
-    snapshot_ = pg_call([] { return RegisterSnapshot(GetTransactionSnapshot()); });
+RegisteredSnapshot::RegisteredSnapshot(bool latest) {
+    snapshot_ = pg_call(
+        [&] { return RegisterSnapshot(latest ? GetLatestSnapshot() : GetTransactionSnapshot()); });
 }
 
 RegisteredSnapshot::~RegisteredSnapshot() {
