@@ -58,6 +58,18 @@ SELECT c, n, s FROM by_colour ORDER BY c;
 SELECT c, n, s FROM by_colour_now ORDER BY c;
 SELECT * FROM check_all();
 
+-- A label the query computes from the type itself (no column of the type): its text changes too.
+CREATE TABLE ranks (id int PRIMARY KEY, k int NOT NULL);
+INSERT INTO ranks VALUES (1, 1), (2, 1), (3, 2);
+SELECT pgtrickle.create_stream_table('rank_names',
+    'SELECT (enum_range(NULL::colour))[k]::text AS name, count(*) AS n FROM ranks GROUP BY 1',
+    refresh_mode => 'DIFFERENTIAL');
+ALTER TYPE colour RENAME VALUE 'crimson' TO 'scarlet';
+DELETE FROM ranks WHERE id = 1;
+SELECT refresh_all();
+SELECT name, n FROM rank_names ORDER BY name;
+SELECT * FROM check_all();
+
 -- A label a query spells: renaming it would break the query. Refused (55000) for an IMMEDIATE
 -- stream table (every write to its source would fail) and while block_source_ddl is on.
 SELECT pgtrickle.create_stream_table('greens',
@@ -81,6 +93,21 @@ ALTER TYPE point2 ADD ATTRIBUTE z int;
 DELETE FROM spots WHERE id = 1;
 SELECT refresh_all();
 SELECT p, n FROM by_point ORDER BY n, p::text;
+SELECT * FROM check_all();
+
+-- A table's row type used as a column's type elsewhere: ALTER TABLE ... ADD COLUMN changes how
+-- those values print too.
+CREATE TABLE addr (street text, n int);
+CREATE TABLE people (id int PRIMARY KEY, a addr);
+INSERT INTO people VALUES (1, '(x,1)'), (2, '(x,1)'), (3, '(y,2)');
+SELECT pgtrickle.create_stream_table('by_addr',
+    'SELECT a, count(*) AS n FROM people GROUP BY a', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('by_addr_now',
+    'SELECT a, count(*) AS n FROM people GROUP BY a', refresh_mode => 'IMMEDIATE');
+ALTER TABLE addr ADD COLUMN country text;
+DELETE FROM people WHERE id = 1;
+SELECT refresh_all();
+SELECT a, n FROM by_addr ORDER BY a::text;
 SELECT * FROM check_all();
 
 -- A domain the query names, renamed: refused for IMMEDIATE; with block_source_ddl off, the
@@ -116,6 +143,15 @@ SELECT pgtrickle.create_stream_table('by_relation',
 SELECT pgtrickle.create_stream_table('by_relation_auto',
     'SELECT r, count(*) AS n FROM catalogued GROUP BY r');
 SELECT refresh_mode FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'by_relation_auto';
+-- (Nor text made from one, which also follows the search_path, nor a composite holding one.)
+CREATE TABLE oids (id int PRIMARY KEY, o oid);
+SELECT pgtrickle.create_stream_table('relation_names',
+    'SELECT o::regclass::text AS name, count(*) AS n FROM oids GROUP BY 1',
+    refresh_mode => 'DIFFERENTIAL');
+CREATE TYPE tagged AS (r regclass, note text);
+CREATE TABLE tags (id int PRIMARY KEY, t tagged);
+SELECT pgtrickle.create_stream_table('by_tag',
+    'SELECT t, count(*) AS n FROM tags GROUP BY t', refresh_mode => 'DIFFERENTIAL');
 ALTER TABLE named_one RENAME TO named_two;
 DELETE FROM catalogued WHERE id = 1;
 SELECT refresh_all();

@@ -26,6 +26,9 @@ void track_dropped_functions();
 // RenameStmt / AlterObjectSchemaStmt is about to rename or move, with their names before, for
 // the definition tracker (definition_changes.cpp).
 void note_renames(Node* stmt);
+// At ddl_command_end: the stream tables a type change noted by note_renames concerns are
+// reinitialised, or the change refused (ddl/definition_changes.cpp).
+void handle_noted_type_change(Spi& spi);
 
 // pg_trickle's triggers on source `relid` switched by hand (capture_switches.cpp), after ALTER
 // TABLE on it: ours disabled are refused for IMMEDIATE stream tables and make the others'

@@ -641,7 +641,7 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     // Rows and groups are identified by the text of their values, which for these follows
     // the names of the objects they stand for: a rename (or another search_path) would leave
     // the stored rows under identities no change finds again.
-    if (names_as_values)
+    if (names_as_values || pg_call([&] { return reads_names_as_values(q); }))
         return unsupported(
             "values that print as object names (regclass, regtype, regproc, ...): their text "
             "changes when an object is renamed");

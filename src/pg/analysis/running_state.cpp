@@ -6,6 +6,10 @@
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/walker.hpp"
 
+extern "C" {
+#include "utils/typcache.h"
+}
+
 namespace pgtrickle::pg {
 
 bool collect_aggregates(Node* node, void* context) {
@@ -123,9 +127,15 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
 }
 
 bool prints_names(Oid type) {
+    return prints_names_within(type, 0);
+}
+
+bool prints_names_within(Oid type, int depth) {
+    if (depth > 16)
+        return false;
     type = getBaseType(type);
     if (const Oid element = get_element_type(type); OidIsValid(element))
-        type = getBaseType(element);
+        return prints_names_within(element, depth + 1);
     switch (type) {
         case REGCLASSOID:
         case REGTYPEOID:
@@ -140,8 +150,59 @@ bool prints_names(Oid type) {
         case REGCOLLATIONOID:
             return true;
         default:
-            return false;
+            break;
     }
+    if (type_is_range(type))
+        return prints_names_within(get_range_subtype(type), depth + 1);
+    if (type != RECORDOID && type_is_rowtype(type)) {  // a composite: its attributes
+        TupleDesc desc = lookup_rowtype_tupdesc(type, -1);
+        bool found = false;
+        for (int i = 0; i < desc->natts && !found; ++i) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            found = !a->attisdropped && prints_names_within(a->atttypid, depth + 1);
+        }
+        ReleaseTupleDesc(desc);
+        return found;
+    }
+    return false;
+}
+
+namespace {
+
+bool names_walker(Node* node, void* context) {
+    if (node == nullptr)
+        return false;
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(names_walker), context,
+                                 0);
+    switch (nodeTag(node)) {
+        case T_Var:
+        case T_Const:
+        case T_Param:
+        case T_FuncExpr:
+        case T_OpExpr:
+        case T_CoerceViaIO:
+        case T_RelabelType:
+        case T_ArrayCoerceExpr:
+        case T_CoerceToDomain:
+        case T_Aggref:
+        case T_WindowFunc:
+        case T_FieldSelect:
+        case T_SubscriptingRef:
+        case T_RowExpr:
+            if (prints_names(exprType(node)))
+                return true;
+            break;
+        default:
+            break;
+    }
+    return expression_tree_walker(node, as_walker(names_walker), context);
+}
+
+}  // namespace
+
+bool reads_names_as_values(Query* q) {
+    return query_tree_walker(q, as_walker(names_walker), nullptr, 0);
 }
 
 namespace {

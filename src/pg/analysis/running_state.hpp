@@ -43,10 +43,15 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation);
 // (value_scales: extract(year FROM d), a numeric(p,s) column, integer arithmetic ...).
 bool key_is_identity(Node* key);
 
-// Whether the type's values (or its arrays' or domain's) print as the names of the objects
-// they stand for (regclass, regtype, ...): their text changes when an object is renamed, and
-// with the search_path. Plain C: called inside pg_call.
+// Whether the type's values (or those of its arrays, domains, ranges or composite attributes)
+// print as the names of the objects they stand for (regclass, regtype, ...): their text changes
+// when an object is renamed, and with the search_path. Plain C: called inside pg_call.
 bool prints_names(Oid type);
+bool prints_names_within(Oid type, int depth);  // (prints_names, `depth` levels down)
+
+// Whether any expression of the query, at any level, has such a type (a column, a cast,
+// `oid::regclass::text`): the text the query computes from it follows names too. Plain C.
+bool reads_names_as_values(Query* q);
 
 // key_is_identity of an expression of the query level `level`, judged by what its Vars stand
 // for through subqueries in FROM and joins (a GROUP BY over `profit.o_year`, where the subquery

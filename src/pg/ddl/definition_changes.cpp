@@ -57,6 +57,7 @@ std::vector<Renamed> renamed;
 struct TypeChange {
     Oid type;
     bool reprints;
+    bool table_rowtype = false;  // a table's row type: its name is the table's
 };
 std::optional<TypeChange> type_change;
 bool types_changing = false;  // while handle_changed_type runs (for the wording of refusals)
@@ -285,6 +286,11 @@ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                 AND (a.attrelid = st.pgt_relid
                      OR a.attrelid IN (SELECT d.source_relid FROM pgtrickle.pgt_dependencies d
                                        WHERE d.pgt_id = st.pgt_id)))
+   -- (or whose query names one, as in enum_range(NULL::colour) or s::colour: the value is
+   -- computed in the query; a name that only looks alike costs a needless recomputation)
+   OR $2::boolean AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t
+              WHERE t.oid IN (SELECT oid FROM ty)
+                AND pg_catalog.strpos(st.defining_query, t.typname::text) > 0)
 ORDER BY st.pgt_id)sql";
 
 // After a type changed (type_change). Rows and groups are identified by the text of their
@@ -300,7 +306,8 @@ void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& 
         ~Reset() { types_changing = false; }
     } reset;
     if (change.reprints) {
-        auto ids = spi.execute(kHoldingType, {std::to_string(change.type)});
+        auto ids = spi.execute(kHoldingType,
+                               {std::to_string(change.type), change.table_rowtype ? "f" : "t"});
         for (const auto& r : ids.rows)
             if (auto st = catalog::find_by_id(spi, std::stoll(*r[0])))
                 reinitialise(spi, *st, false, what);
@@ -317,29 +324,37 @@ void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& 
     }
 }
 
+}  // namespace
+
+void handle_noted_type_change(Spi& spi) {
+    if (!type_change)
+        return;
+    const TypeChange change = *type_change;
+    type_change.reset();
+    // (Matched with this statement's commands: one left by a statement that failed, or by
+    // pg_trickle's own DDL, is not taken for this one's.)
+    auto cmd = spi.execute(
+        "SELECT c.command_tag || ' ' || c.object_identity"
+        " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+        " WHERE c.objid = $1::pg_catalog.oid OR ($1::pg_catalog.oid = 0"
+        "   AND c.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass)"
+        "   OR (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "       AND c.objid = (SELECT typrelid FROM pg_catalog.pg_type WHERE oid = $1::oid))"
+        " LIMIT 1",
+        {std::to_string(change.type)});
+    if (!cmd.empty())
+        handle_changed_type(spi, change, *cmd.scalar());
+}
+
+namespace {
+
 void handle_changed_definitions() {
     // pg_trickle's own DDL (capture trigger functions) is not checked.
     if (running_own_statement())
         return;
     Spi spi;
     JitOff no_jit;
-    if (type_change) {
-        const TypeChange change = *type_change;
-        type_change.reset();
-        // (Matched with this statement's commands: one left by a statement that failed is not
-        // taken for this one's.)
-        auto cmd = spi.execute(
-            "SELECT c.command_tag || ' ' || c.object_identity"
-            " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
-            " WHERE c.objid = $1::pg_catalog.oid OR ($1::pg_catalog.oid = 0"
-            "   AND c.classid = 'pg_catalog.pg_collation'::pg_catalog.regclass)"
-            "   OR (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-            "       AND c.objid = (SELECT typrelid FROM pg_catalog.pg_type WHERE oid = $1::oid))"
-            " LIMIT 1",
-            {std::to_string(change.type)});
-        if (!cmd.empty())
-            handle_changed_type(spi, change, *cmd.scalar());
-    }
+    handle_noted_type_change(spi);
     std::string oids, names;
     for (const auto& r : renamed) {
         oids += (oids.empty() ? "" : ",") + std::to_string(r.objid);
@@ -416,13 +431,23 @@ void note_renames(Node* stmt) {
                 type_change = TypeChange{t, true};
         return;
     }
-    if (IsA(stmt, AlterTableStmt)) {  // ALTER TYPE of a composite type's attributes
+    if (IsA(stmt, AlterTableStmt)) {
+        // ALTER TYPE of a composite type's attributes, or ALTER TABLE of a table's columns
+        // (whose row type may be a column's type elsewhere): its values print other fields.
         auto* a = reinterpret_cast<AlterTableStmt*>(stmt);
+        bool columns = a->objtype == OBJECT_TYPE;
+        ListCell* lc;
+        foreach (lc, a->cmds) {
+            const AlterTableType t = castNode(AlterTableCmd, lfirst(lc))->subtype;
+            columns = columns || t == AT_AddColumn || t == AT_DropColumn || t == AT_AlterColumnType;
+        }
+        if (!columns)
+            return;
         const Oid rel = pg_call([&] { return RangeVarGetRelid(a->relation, NoLock, true); });
         if (const Oid t =
                 OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
             OidIsValid(t))
-            type_change = TypeChange{t, true};
+            type_change = TypeChange{t, true, a->objtype != OBJECT_TYPE};
         return;
     }
     auto names_of = [&](ObjectType type, Node* object, RangeVar* relation) -> std::optional<Oid> {

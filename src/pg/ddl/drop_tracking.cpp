@@ -199,6 +199,8 @@ void handle_altered_tables() {
         return;
     Spi spi;
     JitOff no_jit;
+    // A table whose row type is a column's type elsewhere: its values print other fields.
+    handle_noted_type_change(spi);
     // The catalog follows renames and moves of storage tables and sources.
     catalog::follow_renames(spi);
     // A source of a DIFFERENTIAL or IMMEDIATE stream table that has become part of an
@@ -404,9 +406,7 @@ static void pgt_process_utility(PlannedStmt* pstmt, const char* query_string, bo
             pgtrickle::pg::refuse_trigger_renames(pstmt->utilityStmt);
             pgtrickle::pg::note_renames(pstmt->utilityStmt);
         });
-    if (IsA(pstmt->utilityStmt, AlterEnumStmt) ||
-        (IsA(pstmt->utilityStmt, AlterTableStmt) &&
-         castNode(AlterTableStmt, pstmt->utilityStmt)->objtype == OBJECT_TYPE))
+    if (IsA(pstmt->utilityStmt, AlterEnumStmt) || IsA(pstmt->utilityStmt, AlterTableStmt))
         pgtrickle::pg::pg_guard([&] { pgtrickle::pg::note_renames(pstmt->utilityStmt); });
     // No C++ object is alive in this frame: the next hook may longjmp through it.
     if (pgtrickle::pg::previous_utility_hook != nullptr)
