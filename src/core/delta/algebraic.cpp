@@ -426,13 +426,42 @@ std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes
             match.push_back(fmt::format(
                 "(q.__pgt_g{0} = m.__pgt_g{0} OR (q.__pgt_g{0} IS NULL AND m.__pgt_g{0} IS NULL))",
                 k));
-        rescan_cte = fmt::format(
-            "__pgt_mr AS MATERIALIZED (\n"
-            "  SELECT m.*, {finals} FROM __pgt_m m LEFT JOIN LATERAL (\n"
-            "    SELECT {aggs} FROM (\n{query}\n) q WHERE ({flags}){match}) r ON true),\n",
-            fmt::arg("finals", join(finals, ", ")), fmt::arg("aggs", join(rescan_aggs, ", ")),
-            fmt::arg("query", plan.key_query), fmt::arg("flags", join(rescan_flags, " OR ")),
-            fmt::arg("match", match.empty() ? "" : " AND " + join(match, " AND ")));
+        if (plan.groups_in_one_pass && !plan.per_statement && !plan.group_columns.empty()) {
+            // One evaluation for all the groups to rescan, matched by row id and keys: per
+            // group, a key no index serves would read the tables whole for each
+            // (DeltaPlan::groups_in_one_pass).
+            std::vector<std::string> qkeys, m2_flags;
+            for (std::size_t k = 1; k <= plan.group_columns.size(); ++k)
+                qkeys.push_back(fmt::format("q.__pgt_g{}", k));
+            for (const auto& f : rescan_flags)
+                m2_flags.push_back("m2." + f.substr(2));  // (m.__pgt_rescan_i)
+            std::vector<std::string> rmatch;
+            for (std::size_t k = 1; k <= plan.group_columns.size(); ++k)
+                rmatch.push_back(
+                    fmt::format("(r.__pgt_g{0} = m.__pgt_g{0} OR (r.__pgt_g{0} IS NULL AND "
+                                "m.__pgt_g{0} IS NULL))",
+                                k));
+            rescan_cte = fmt::format(
+                "__pgt_mr AS MATERIALIZED (\n"
+                "  SELECT m.*, {finals} FROM __pgt_m m LEFT JOIN (\n"
+                "    SELECT {qrid} AS __pgt_qrid, {qkeys}, {aggs} FROM (\n{query}\n) q\n"
+                "    WHERE {qrid} IN (SELECT m2.__pgt_rid FROM __pgt_m m2 WHERE {m2flags})\n"
+                "    GROUP BY {qkeys}) r ON r.__pgt_qrid = m.__pgt_rid AND {rmatch} AND "
+                "({flags})),\n",
+                fmt::arg("finals", join(finals, ", ")), fmt::arg("aggs", join(rescan_aggs, ", ")),
+                fmt::arg("query", plan.key_query), fmt::arg("qrid", key_hash(plan, "q")),
+                fmt::arg("qkeys", join(qkeys, ", ")), fmt::arg("m2flags", join(m2_flags, " OR ")),
+                fmt::arg("rmatch", join(rmatch, " AND ")),
+                fmt::arg("flags", join(rescan_flags, " OR ")));
+        } else {
+            rescan_cte = fmt::format(
+                "__pgt_mr AS MATERIALIZED (\n"
+                "  SELECT m.*, {finals} FROM __pgt_m m LEFT JOIN LATERAL (\n"
+                "    SELECT {aggs} FROM (\n{query}\n) q WHERE ({flags}){match}) r ON true),\n",
+                fmt::arg("finals", join(finals, ", ")), fmt::arg("aggs", join(rescan_aggs, ", ")),
+                fmt::arg("query", plan.key_query), fmt::arg("flags", join(rescan_flags, " OR ")),
+                fmt::arg("match", match.empty() ? "" : " AND " + join(match, " AND ")));
+        }
         value_source = "__pgt_mr";
     }
     // How __pgt_m finds the stored row of each group, and how the writes find it again.
