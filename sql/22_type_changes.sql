@@ -157,6 +157,19 @@ DELETE FROM catalogued WHERE id = 1;
 SELECT refresh_all();
 SELECT * FROM check_all();
 
+-- A domain over an enum: PostgreSQL resolves no = operator for it (GROUP BY does group it), and
+-- the delta compares values with =: refused, FULL under AUTO.
+CREATE DOMAIN shade AS colour;
+CREATE TABLE shaded (id int PRIMARY KEY, c shade);
+SELECT pgtrickle.create_stream_table('by_shade',
+    'SELECT c, count(*) AS n FROM shaded GROUP BY c', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('by_shade_auto',
+    'SELECT c, count(*) AS n FROM shaded GROUP BY c');
+INSERT INTO shaded VALUES (1, 'green'), (2, 'green');
+DELETE FROM shaded WHERE id = 1;
+SELECT refresh_all();
+SELECT * FROM check_all();
+
 -- min / max over arrays of numerics: equal values can print differently ({1.0} = {1.00}), so
 -- the extreme is read again from the group rather than kept.
 CREATE TABLE readings (id int PRIMARY KEY, g int, a numeric[]);

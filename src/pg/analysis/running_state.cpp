@@ -126,6 +126,11 @@ bool equality_is_identity(Oid type, int32 typmod, Oid collation) {
     }
 }
 
+bool domain_over_enum(Oid type) {
+    const Oid base = getBaseType(type);
+    return base != type && type_is_enum(base);
+}
+
 bool prints_names(Oid type) {
     return prints_names_within(type, 0);
 }

@@ -47,6 +47,8 @@ bool key_is_identity(Node* key);
 // print as the names of the objects they stand for (regclass, regtype, ...): their text changes
 // when an object is renamed, and with the search_path. Plain C: called inside pg_call.
 bool prints_names(Oid type);
+// Whether the type is a domain over an enum type. Plain C.
+bool domain_over_enum(Oid type);
 bool prints_names_within(Oid type, int depth);  // (prints_names, `depth` levels down)
 
 // Whether any expression of the query, at any level, has such a type (a column, a cast,
