@@ -170,6 +170,24 @@ DELETE FROM shaded WHERE id = 1;
 SELECT refresh_all();
 SELECT * FROM check_all();
 
+-- DROP TYPE ... CASCADE drops the columns of that type: refused when a stream table uses one
+-- (its storage's, or a source column it reads); allowed when none does.
+CREATE TYPE mood AS ENUM ('ok', 'bad');
+CREATE TABLE moods (id int PRIMARY KEY, m mood, v int);
+INSERT INTO moods VALUES (1, 'ok', 1);
+SELECT pgtrickle.create_stream_table('oks',
+    $$SELECT id, v FROM moods WHERE m = 'ok'$$, refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('all_moods',
+    'SELECT id, v FROM moods', refresh_mode => 'DIFFERENTIAL');
+\set VERBOSITY default
+DROP TYPE mood CASCADE;
+\set VERBOSITY terse
+SELECT pgtrickle.drop_stream_table('oks');
+DROP TYPE mood CASCADE;
+INSERT INTO moods VALUES (2, 2);
+SELECT refresh_all();
+SELECT * FROM check_all();
+
 -- min / max over arrays of numerics: equal values can print differently ({1.0} = {1.00}), so
 -- the extreme is read again from the group rather than kept.
 CREATE TABLE readings (id int PRIMARY KEY, g int, a numeric[]);

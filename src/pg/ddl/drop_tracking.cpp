@@ -28,6 +28,30 @@ namespace {
 void handle_dropped_relations() {
     Spi spi;
     JitOff no_jit;
+    // Columns dropped along with another object (DROP TYPE / DOMAIN ... CASCADE drops the
+    // columns of that type) from a stream table's storage, or from a source where a stream table
+    // reads them: no ALTER TABLE ran, so nothing rebuilt capture or the stream table, and every
+    // refresh (for an IMMEDIATE one, every write to the source) would fail. Refused.
+    auto columns = spi.execute(R"sql(
+SELECT d.object_identity, pg_catalog.string_agg(DISTINCT st.pgt_schema || '.' || st.pgt_name, ', ')
+FROM pg_catalog.pg_event_trigger_dropped_objects() d
+JOIN pgtrickle.pgt_stream_tables st ON st.pgt_relid = d.objid
+     OR EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep
+                WHERE dep.pgt_id = st.pgt_id AND dep.source_relid = d.objid
+                  AND (d.address_names[pg_catalog.array_length(d.address_names, 1)]
+                       = ANY (dep.columns_used) OR dep.columns_used IS NULL))
+WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid > 0
+  AND NOT d.original
+GROUP BY d.object_identity ORDER BY 1 LIMIT 1)sql",
+                               {});
+    if (!columns.empty())
+        throw core::Error(
+            "2BP01",
+            fmt::format("cannot drop column {} because stream table(s) {} use it",
+                        columns.rows[0][0].value_or("?"), columns.rows[0][1].value_or("?")),
+            "It would be dropped along with the object this statement drops (CASCADE); stream "
+            "tables do not follow columns dropped that way.",
+            "Drop or alter those stream tables first.");
     // One query, cheap when nothing of ours was dropped: this runs on every DROP in the database.
     auto dropped = spi.execute(R"sql(
 SELECT d.objid, d.object_identity,
