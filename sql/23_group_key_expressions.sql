@@ -37,6 +37,14 @@ SELECT pgt_name, value FROM pgtrickle.pgt_stream_tables st,
 WHERE st.pgt_schema = 'key_expressions' AND e.property = 'operator_tree'
   AND st.pgt_name = 'buckets';
 
+-- An expression index serves the key only when it is on the key expression itself.
+CREATE INDEX readings_lower_s ON readings (lower(s));
+SELECT value LIKE '%all in one evaluation%' AS one_pass FROM pgtrickle.explain_st('key_expressions.buckets')
+WHERE property = 'operator_tree';
+CREATE INDEX readings_bucket ON readings ((v % 50));
+SELECT value LIKE '%all in one evaluation%' AS one_pass FROM pgtrickle.explain_st('key_expressions.buckets')
+WHERE property = 'operator_tree';
+
 SET pg_trickle.refresh_strategy = 'differential';
 -- Changes moving rows between buckets, removing the extremes of some, emptying others, NULL
 -- labels.
