@@ -109,6 +109,18 @@ DELETE FROM people WHERE id = 1;
 SELECT refresh_all();
 SELECT a, n FROM by_addr ORDER BY a::text;
 SELECT * FROM check_all();
+-- Renaming a field of that row type a query spells ((a).street) would break it: refused for an
+-- IMMEDIATE stream table; another field, or the table, may be renamed.
+SELECT pgtrickle.create_stream_table('streets',
+    'SELECT id, (a).street AS street FROM people', refresh_mode => 'IMMEDIATE');
+\set VERBOSITY default
+ALTER TABLE addr RENAME COLUMN street TO road;
+\set VERBOSITY terse
+ALTER TABLE addr RENAME COLUMN n TO num;
+ALTER TABLE addr RENAME TO address;
+INSERT INTO people VALUES (4, '(z,3,)');
+SELECT refresh_all();
+SELECT * FROM check_all();
 
 -- A domain the query names, renamed: refused for IMMEDIATE; with block_source_ddl off, the
 -- others go into ERROR with the reason.

@@ -313,6 +313,17 @@ void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& 
                 reinitialise(spi, *st, false, what);
         return;
     }
+    // (A table renamed, or a column of it: only when its row type is a column's type somewhere,
+    // as (a).street may then spell it; a query reading the table itself is checked by the
+    // ALTER TABLE tracker.)
+    if (change.table_rowtype &&
+        spi.execute("SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t"
+                    "   ON t.oid = $1::pg_catalog.oid"
+                    " WHERE a.atttypid IN (t.oid, t.typarray) AND a.attnum > 0"
+                    "   AND NOT a.attisdropped LIMIT 1",
+                    {std::to_string(change.type)})
+            .empty())
+        return;
     auto ids = spi.execute("SELECT pgt_id FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id");
     for (const auto& r : ids.rows) {
         auto st = catalog::find_by_id(spi, std::stoll(*r[0]));
@@ -450,8 +461,18 @@ void note_renames(Node* stmt) {
             type_change = TypeChange{t, true, a->objtype != OBJECT_TYPE};
         return;
     }
+    bool table_rowtype = false;
     auto names_of = [&](ObjectType type, Node* object, RangeVar* relation) -> std::optional<Oid> {
         switch (type) {
+            case OBJECT_TABLE:
+            case OBJECT_FOREIGN_TABLE:
+            case OBJECT_COLUMN: {  // its row type's name and fields (handle_changed_type)
+                if (relation == nullptr)
+                    return std::nullopt;
+                const Oid rel = pg_call([&] { return RangeVarGetRelid(relation, NoLock, true); });
+                table_rowtype = true;
+                return OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
+            }
             case OBJECT_TYPE:
             case OBJECT_DOMAIN:
                 return type_named(castNode(List, object));
@@ -468,11 +489,11 @@ void note_renames(Node* stmt) {
     if (IsA(stmt, RenameStmt)) {
         auto* r = reinterpret_cast<RenameStmt*>(stmt);
         if (auto t = names_of(r->renameType, r->object, r->relation))
-            type_change = TypeChange{*t, false};
+            type_change = TypeChange{*t, false, table_rowtype};
     } else if (IsA(stmt, AlterObjectSchemaStmt)) {
         auto* a = reinterpret_cast<AlterObjectSchemaStmt*>(stmt);
         if (auto t = names_of(a->objectType, a->object, a->relation))
-            type_change = TypeChange{*t, false};
+            type_change = TypeChange{*t, false, table_rowtype};
     }
     if (IsA(stmt, RenameStmt)) {
         auto* r = reinterpret_cast<RenameStmt*>(stmt);
