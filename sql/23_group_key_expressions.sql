@@ -66,3 +66,61 @@ RESET pg_trickle.refresh_strategy;
 SELECT pgtrickle.drop_stream_table('key_expressions.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'key_expressions';
 DROP SCHEMA key_expressions CASCADE;
+
+-- (Not about keys: pg_trickle's own catalog statements run as a superuser, and must not find
+-- functions of the caller's search_path. A function evil.now() that would make its caller a
+-- superuser, a search_path putting it first: creating, altering and refreshing a stream table
+-- leave the role as it was.)
+RESET search_path;
+DROP ROLE IF EXISTS pgt_mallory;
+CREATE ROLE pgt_mallory;
+CREATE SCHEMA evil AUTHORIZATION pgt_mallory;
+GRANT CREATE ON SCHEMA public TO pgt_mallory;
+SET ROLE pgt_mallory;
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER ROLE pgt_mallory SUPERUSER'; RETURN pg_catalog.now(); END $$;
+CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER ROLE pgt_mallory SUPERUSER'; RETURN pg_catalog.clock_timestamp(); END $$;
+CREATE TABLE public.mallory_src (id int PRIMARY KEY, v int);
+SET search_path = evil, pg_catalog, public;
+SELECT pgtrickle.create_stream_table('public.mallory_st', 'SELECT id, v FROM public.mallory_src',
+    schedule => '1h');
+INSERT INTO public.mallory_src VALUES (1, 1);
+SELECT pgtrickle.alter_stream_table('public.mallory_st', schedule => '2h');
+SELECT pgtrickle.refresh_stream_table('public.mallory_st');
+SELECT pgtrickle.drop_stream_table('public.mallory_st');
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'pgt_mallory';
+DROP TABLE public.mallory_src;
+DROP SCHEMA evil CASCADE;
+REVOKE CREATE ON SCHEMA public FROM pgt_mallory;
+DROP ROLE pgt_mallory;
+
+-- (Nor this: row-level security that applies to a stream table's owner. A change buffer holds
+-- every row; the delta would read rows the policies hide from the owner. Refused in
+-- DIFFERENTIAL; AUTO makes it FULL, which reads the table through the policies.)
+DROP ROLE IF EXISTS pgt_rls_reader;
+CREATE ROLE pgt_rls_reader;
+CREATE TABLE public.rls_src (id int PRIMARY KEY, owner text, v int);
+INSERT INTO public.rls_src VALUES (1, 'a', 1), (2, 'b', 2);
+ALTER TABLE public.rls_src ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_a ON public.rls_src FOR SELECT USING (owner = 'a');
+GRANT SELECT ON public.rls_src TO pgt_rls_reader;
+GRANT CREATE ON SCHEMA public TO pgt_rls_reader;
+SET ROLE pgt_rls_reader;
+\set VERBOSITY default
+SELECT pgtrickle.create_stream_table('public.rls_diff', 'SELECT id, v FROM public.rls_src',
+    refresh_mode => 'DIFFERENTIAL');
+\set VERBOSITY terse
+SELECT pgtrickle.create_stream_table('public.rls_auto', 'SELECT id, v FROM public.rls_src');
+RESET ROLE;
+INSERT INTO public.rls_src VALUES (3, 'b', 3), (4, 'a', 4);
+SET ROLE pgt_rls_reader;
+SELECT pgtrickle.refresh_stream_table('public.rls_auto');
+SELECT id, v FROM public.rls_auto ORDER BY id;
+SELECT pgtrickle.drop_stream_table('public.rls_auto');
+RESET ROLE;
+DROP TABLE public.rls_src;
+REVOKE CREATE ON SCHEMA public FROM pgt_rls_reader;
+DROP ROLE pgt_rls_reader;

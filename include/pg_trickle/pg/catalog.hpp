@@ -27,6 +27,7 @@ class AsCatalogOwner {
   private:
     Oid saved_user_;
     int saved_context_;
+    int guc_nest_;  // search_path pinned for the scope (see the constructor)
 };
 
 // One row of pgt_stream_tables, the columns the engine uses.
@@ -63,6 +64,11 @@ struct StreamTable {
     std::string display_name() const;    // schema.name, for messages
     std::string sql_name() const;        // schema.name quoted where SQL needs it
 };
+
+// A relation's name, schema-qualified and quoted, for SQL pg_trickle builds: the same whatever
+// search_path is in effect where it is built and where it runs (AsCatalogOwner pins one).
+// Empty when the relation is gone.
+std::string qualified_relation_name(Oid relid);
 
 struct Dependency {
     Oid source_relid;

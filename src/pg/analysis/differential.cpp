@@ -26,6 +26,10 @@
 #include "pg_trickle/pg/references.hpp"
 #include "running_state.hpp"
 
+extern "C" {
+#include "utils/rls.h"
+}
+
 namespace pgtrickle::pg {
 
 namespace {
@@ -637,6 +641,19 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
         recompute_reason = sources.recompute_reason;
     std::map<Oid, std::size_t>& table_index = sources.table_index;
     ListCell* lc;
+    // Row-level security that applies to the stream table's owner (who gives the query): a
+    // change buffer holds every row, and the delta reads it without the policies, while a FULL
+    // refresh reads the table through them. (When the query is given: maintenance analyses it
+    // again as whoever writes or refreshes.)
+    if (check_limits) {
+        for (const auto& t : plan.tables) {
+            const Oid relid = t.relid;
+            if (pg_call([&] { return check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED; }))
+                return unsupported(
+                    "tables with row-level security as sources (their policies apply to the "
+                    "stream table's owner)");
+        }
+    }
 
     // Used columns (key columns always included, first).
     bool names_as_values = false;

@@ -62,16 +62,12 @@ std::string repair_stream_table(const std::string& name) {
     for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
         if (d.source_type == "VIEW")
             continue;  // (its base tables are sources of their own)
-        auto source = spi.execute(
-            "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c"
-            " WHERE c.oid = $1::oid",
-            {std::to_string(d.source_relid)});
-        if (source.empty()) {
+        const std::string source_name = qualified_relation_name(d.source_relid);
+        if (source_name.empty()) {
             done.push_back(fmt::format("source {} no longer exists (nothing to repair there)",
                                        d.source_relid));
             continue;
         }
-        const std::string source_name = *source.scalar();
         if (!capturable(spi, d.source_relid))
             continue;  // (no triggers on it: FULL stream tables read it whole)
         AsCatalogOwner owner;

@@ -3,6 +3,7 @@
 #include "pg_trickle/pg/catalog.hpp"
 
 #include <cstdlib>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -12,13 +13,35 @@
 
 namespace pgtrickle::pg {
 
+// As the bootstrap superuser, every name pg_trickle's SQL leaves unqualified (now(), chr(), an
+// operator) is looked up in pg_catalog only: under the caller's search_path a function of the
+// caller's (evil.now()) would run as superuser.
 AsCatalogOwner::AsCatalogOwner() {
     GetUserIdAndSecContext(&saved_user_, &saved_context_);
+    guc_nest_ = pg_call([] {
+        const int nest = NewGUCNestLevel();
+        (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
+        return nest;
+    });
     SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
 }
 
 AsCatalogOwner::~AsCatalogOwner() {
     SetUserIdAndSecContext(saved_user_, saved_context_);
+    // (After an error, the (sub)transaction's abort restores the setting.)
+    if (std::uncaught_exceptions() == 0)
+        AtEOXact_GUC(true, guc_nest_);
+}
+
+std::string qualified_relation_name(Oid relid) {
+    const char* name = pg_call([&]() -> const char* {
+        const char* rel = get_rel_name(relid);
+        return rel == nullptr
+                   ? nullptr
+                   : quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+    });
+    return name == nullptr ? std::string() : std::string(name);
 }
 
 std::string StreamTable::qualified_name() const {

@@ -81,7 +81,10 @@ void sync_capture(Spi& spi, Oid relid) {
 bool drop_foreign_triggers(Spi& spi, Oid relid) {
     const std::string id = std::to_string(relid);
     auto foreign = spi.execute(
-        "SELECT t.tgname, t.tgrelid::pg_catalog.regclass::text FROM pg_catalog.pg_trigger t"
+        "SELECT t.tgname, pg_catalog.quote_ident(n.nspname) || '.' ||"
+        " pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_trigger t"
+        " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         " WHERE t.tgrelid = $1::pg_catalog.oid"
         "   AND t.tgname ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$'"
         "   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> $1",
@@ -308,9 +311,9 @@ bool key_uncaptured(Spi& spi, Oid relid) {
 void rebuild_capture(Spi& spi, Oid relid) {
     {
         AsCatalogOwner owner;
-        auto qualified = spi.execute("SELECT $1::oid::regclass::text", {std::to_string(relid)});
+        const std::string qualified = qualified_relation_name(relid);
         Quiet quiet;
-        for (const auto& s : core::drop_capture_ddl(relid, *qualified.scalar(), true))
+        for (const auto& s : core::drop_capture_ddl(relid, qualified, true))
             spi.run(s);
         spi.run(
             "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"

@@ -42,8 +42,7 @@ void rewire(Spi& spi, Oid relid) {
         sync_capture(spi, relid);
         return;
     }
-    const std::string table =
-        *spi.execute("SELECT $1::pg_catalog.oid::pg_catalog.regclass::text", {id}).scalar();
+    const std::string table = qualified_relation_name(relid);
     auto ours = spi.execute(
         "SELECT tgname FROM pg_catalog.pg_trigger WHERE tgrelid = $1::pg_catalog.oid"
         "   AND tgname ~ '^pg_trickle_(cdc|ivm)_'",

@@ -74,7 +74,10 @@ Oid create_storage_table(Spi& spi, const std::string& schema, const std::string&
 void ensure_row_id_index(Spi& spi, Oid relid, bool unique) {
     const std::string id = std::to_string(relid);
     auto idx = spi.execute(
-        "SELECT i.indexrelid::regclass::text, i.indisunique FROM pg_catalog.pg_index i"
+        "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(ic.relname),"
+        " i.indisunique FROM pg_catalog.pg_index i"
+        " JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace"
         " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attname = '__pgt_row_id'"
         " WHERE i.indrelid = $1::oid AND i.indnatts = 1 AND i.indkey[0] = a.attnum",
         {id});
@@ -83,7 +86,7 @@ void ensure_row_id_index(Spi& spi, Oid relid, bool unique) {
     if (!idx.empty())
         spi.run("DROP INDEX " + *idx.rows[0][0]);
     spi.run(std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX ON " +
-            *spi.execute("SELECT $1::oid::regclass::text", {id}).scalar() + " (__pgt_row_id)");
+            qualified_relation_name(relid) + " (__pgt_row_id)");
 }
 
 bool row_identity_holds(Spi& spi, const core::DeltaPlan& plan, Oid relid,

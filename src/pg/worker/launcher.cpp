@@ -251,6 +251,7 @@ extern "C" void pgt_launcher_main(Datum) {
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection("postgres", nullptr, 0);
+    override_database_settings();
 
     SharedState* s = shared();
     LWLockAcquire(s->lock, LW_EXCLUSIVE);

@@ -89,6 +89,11 @@ void log_message(const std::string& message) {
 
 void override_database_settings() {
     SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+    // The worker runs as a superuser: names its SQL leaves unqualified are looked up in
+    // pg_catalog only, whatever search_path the database or a role sets (ALTER DATABASE ... SET
+    // search_path = evil, pg_catalog would have run evil.now() as superuser). A session-level
+    // setting, so that the scopes that pin settings for a refresh can still change it.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 }
 
 void report_activity(BackendState state, const std::string& activity) {
