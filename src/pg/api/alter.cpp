@@ -8,6 +8,7 @@
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/core/schedule.hpp"
+#include "refresh/scopes.hpp"
 #include "pg_trickle/pg/catalog.hpp"
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/ddl.hpp"
@@ -102,6 +103,9 @@ void alter_stream_table(const AlterRequest& r) {
         st.effective_refresh_mode = st.refresh_mode;
     }
     const bool mode_changed = st.refresh_mode != old_mode;
+    if (st.refresh_mode == "IMMEDIATE" && (mode_changed || r.query) && def)
+        check_immediate_triggers_allowed(dependencies_of(*def, core::RefreshMode::Immediate),
+                                         relation_owner(st.relid));
     // IMMEDIATE has no schedule (one given with it is ignored, as at creation); leaving it
     // without one restores the default '1m'.
     if (st.refresh_mode == "IMMEDIATE")

@@ -177,6 +177,9 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     Definition def = prepare_definition(spi, query, 0);
     core::RefreshMode mode = choose_mode(def, requested, st.display_name());
     core::validate_options(r.options, mode);
+    if (mode == core::RefreshMode::Immediate)
+        check_immediate_triggers_allowed(dependencies_of(def, mode),
+                                         pg_call([] { return GetUserId(); }));
     const AnalyzedQuery& q = def.query;
 
     st.relid = create_storage_table(spi, st.schema, st.name, storage_columns(def, mode),

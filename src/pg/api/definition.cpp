@@ -8,6 +8,7 @@
 
 #include "pg_trickle/core/dag.hpp"
 #include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
@@ -160,6 +161,28 @@ std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMo
             {c.name, c.type_sql, static_cast<Oid>(sum ? NUMERICOID : INT8OID), -1, InvalidOid});
     }
     return cols;
+}
+
+void check_immediate_triggers_allowed(const std::vector<Dependency>& deps, Oid owner) {
+    for (const auto& d : deps) {
+        if (d.source_type == "VIEW")
+            continue;  // (its tables are sources of their own)
+        const Oid relid = d.source_relid;
+        if (pg_call([&] { return pg_class_aclcheck(relid, owner, ACL_TRIGGER); }) == ACLCHECK_OK)
+            continue;
+        const std::string table = qualified_relation_name(relid);
+        const char* role = pg_call([&] { return GetUserNameFromId(owner, false); });
+        throw core::Error(core::sqlstate::kInsufficientPrivilege,
+                          fmt::format("permission denied to maintain an IMMEDIATE stream table "
+                                      "from table {}",
+                                      table),
+                          fmt::format("IMMEDIATE maintenance runs inside every write to {}; it "
+                                      "needs the TRIGGER privilege on it, which {} lacks.",
+                                      table, role),
+                          fmt::format("GRANT TRIGGER ON {} TO {}, or use refresh_mode => "
+                                      "'DIFFERENTIAL'.",
+                                      table, pg_call([&] { return quote_identifier(role); })));
+    }
 }
 
 void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps) {

@@ -50,6 +50,12 @@ std::vector<OutputColumn> storage_columns(const Definition& def, core::RefreshMo
 // in line.
 void install_dependencies(Spi& spi, std::int64_t pgt_id, const std::vector<Dependency>& deps);
 
+// 42501 unless role `owner` may put triggers on each table an IMMEDIATE stream table with these
+// sources would maintain it from (it owns it, or has TRIGGER on it): its maintenance runs in
+// every write to them, and its failures fail those writes, as pg_ivm's triggers do for
+// whoever could create them.
+void check_immediate_triggers_allowed(const std::vector<Dependency>& deps, Oid owner);
+
 // 42501 unless the current user owns (or is a member of the owner of) the storage table.
 void ensure_owner(const StreamTable& st);
 

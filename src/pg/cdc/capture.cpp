@@ -196,18 +196,42 @@ void sync_change_buffer(Spi& spi, Oid relid) {
     auto grant_readers = [&] {
         if (existing)
             spi.run("LOCK TABLE " + core::buffer_table(relid) + " IN ACCESS SHARE MODE");
+        // Each owner may read the buffer's columns of source columns it may read itself (and
+        // the buffer's own): the buffer also holds columns other stream tables read, which a
+        // role with SELECT on some columns of the source only must not see through it.
         auto owners = spi.execute(
-            "SELECT DISTINCT pg_catalog.quote_ident(r.rolname) FROM pgtrickle.pgt_dependencies d"
+            "SELECT DISTINCT pg_catalog.quote_ident(r.rolname), r.oid"
+            " FROM pgtrickle.pgt_dependencies d"
             " JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
             " JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid"
-            " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE d.source_relid = $1::oid",
-            {id});
-        for (const auto& o : owners.rows)
-            spi.run(fmt::format("GRANT SELECT ON {} TO {}", core::buffer_table(relid), *o[0]));
+            " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner WHERE d.source_relid = $1::oid"
+            "   AND r.oid <> (SELECT b.relowner FROM pg_catalog.pg_class b"
+            "                 WHERE b.oid = pg_catalog.to_regclass($2))",
+            {id, core::buffer_table(relid)});
+        for (const auto& o : owners.rows) {
+            auto columns = spi.execute(
+                "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(b.attname), ', '"
+                "   ORDER BY b.attnum)"
+                " FROM pg_catalog.pg_attribute b"
+                " LEFT JOIN pg_catalog.pg_attribute s ON s.attrelid = $1::oid AND s.attnum > 0"
+                "   AND NOT s.attisdropped AND s.attname = CASE WHEN b.attname LIKE '\\_\\_usr\\_%'"
+                "     THEN pg_catalog.substr(b.attname, 7) ELSE b.attname END"
+                " WHERE b.attrelid = pg_catalog.to_regclass($2) AND b.attnum > 0"
+                "   AND NOT b.attisdropped"
+                "   AND (b.attname IN ('xid', 'seq', 'action') OR (s.attnum IS NOT NULL AND"
+                "     pg_catalog.has_column_privilege($3::oid, $1::oid, s.attnum, 'SELECT')))",
+                {id, core::buffer_table(relid), *o[1]});
+            spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
+            spi.run(fmt::format("GRANT SELECT ({}) ON {} TO {}", *columns.scalar(),
+                                core::buffer_table(relid), *o[0]));
+        }
         // Owners of stream tables that no longer read it lose access (and can be dropped).
         auto stale = spi.execute(
             "SELECT DISTINCT pg_catalog.quote_ident(r.rolname)"
-            " FROM pg_catalog.pg_class b, pg_catalog.aclexplode(b.relacl) a"
+            " FROM pg_catalog.pg_class b,"
+            "   LATERAL (SELECT x.grantee FROM pg_catalog.aclexplode(b.relacl) x"
+            "            UNION SELECT y.grantee FROM pg_catalog.pg_attribute c,"
+            "              pg_catalog.aclexplode(c.attacl) y WHERE c.attrelid = b.oid) a"
             " JOIN pg_catalog.pg_roles r ON r.oid = a.grantee"
             " WHERE b.oid = pg_catalog.to_regclass($2) AND a.grantee <> b.relowner"
             "   AND a.grantee NOT IN (SELECT c.relowner FROM pgtrickle.pgt_dependencies d"
