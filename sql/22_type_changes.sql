@@ -218,6 +218,14 @@ SELECT * FROM check_all();
 SELECT pgtrickle.alter_stream_table('lowest', refresh_mode => 'IMMEDIATE', schedule => '5m');
 SELECT pgtrickle.alter_stream_table('lowest', schedule => '10m');
 SELECT refresh_mode, schedule FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'lowest';
+-- (A schedule given at creation is checked all the same; switched away from IMMEDIATE without
+-- one, it gets '1m', or the minimum when that is longer.)
+SELECT pgtrickle.create_stream_table('bad_schedule', 'SELECT id FROM readings',
+    refresh_mode => 'IMMEDIATE', schedule => 'bogus!');
+SET pg_trickle.min_schedule_seconds = 120;
+SELECT pgtrickle.alter_stream_table('lowest', refresh_mode => 'FULL');
+RESET pg_trickle.min_schedule_seconds;
+SELECT refresh_mode, schedule FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'lowest';
 
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_schema = 'type_changes';

@@ -89,6 +89,7 @@ TEST(NamesTest, RejectsBadNames) {
         {"a b", "unexpected character \"b\""},
         {"my table", "unexpected character \"t\""},
         {"a-b", "unexpected character \"-\""},
+        {"a \xc3\xa9", "unexpected character \"\xc3\xa9\""},
         {"a;drop", "unexpected character \";\""},
         {"orders; DROP TABLE x", "unexpected character \";\""},
         {"a\"b\"", "unexpected quote inside an unquoted identifier"},

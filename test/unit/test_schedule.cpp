@@ -105,6 +105,9 @@ TEST(DurationTest, RejectsBadInput) {
         {"5-s", "invalid duration \"5-s\": unexpected character \"-\""},
         {"h", "invalid duration \"h\": unexpected character \"h\""},
         {"1.5h", "invalid duration \"1.5h\": unexpected character \".\""},
+        // (A multi-byte character is quoted whole: one byte of it is not valid UTF-8.)
+        {"5\xc3\xa9", "invalid duration \"5\xc3\xa9\": unexpected character \"\xc3\xa9\""},
+        {"\xd9\xa1s", "invalid duration \"\xd9\xa1s\": unexpected character \"\xd9\xa1\""},
         {"1h 30m", "invalid duration \"1h 30m\": unexpected character \" \""},
         {"1h1h", "invalid duration \"1h1h\": unit \"h\" is repeated"},
         {"1m2s3s", "invalid duration \"1m2s3s\": unit \"s\" is repeated"},

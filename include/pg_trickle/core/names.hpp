@@ -40,4 +40,8 @@ std::string quote_literal(std::string_view text);
 // quote_ident(schema).quote_ident(name), or quote_ident(name) without a schema.
 std::string qualified(const QualifiedName& name);
 
+// The first character of `text`, its whole UTF-8 sequence (one byte of a multi-byte character
+// would make a message invalid UTF-8), for messages that quote it. Empty for empty text.
+std::string_view first_character(std::string_view text);
+
 }  // namespace pgtrickle::core

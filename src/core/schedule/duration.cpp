@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/names.hpp"
 
 namespace pgtrickle::core {
 
@@ -90,7 +91,7 @@ std::int64_t parse_duration_seconds(std::string_view input) {
     std::size_t last_index = 0;  // index into kUnits of the previous unit, valid once saw_unit
     while (!rest.empty()) {
         if (!is_digit(rest.front())) {
-            fail(text, fmt::format("unexpected character \"{}\"", rest.front()));
+            fail(text, fmt::format("unexpected character \"{}\"", first_character(rest)));
         }
         const std::int64_t amount = take_number(text, rest);
         if (rest.empty()) {
@@ -105,7 +106,7 @@ std::int64_t parse_duration_seconds(std::string_view input) {
             ++unit_len;
         }
         if (unit_len == 0) {
-            fail(text, fmt::format("unexpected character \"{}\"", rest.front()));
+            fail(text, fmt::format("unexpected character \"{}\"", first_character(rest)));
         }
         const std::string_view unit_text = rest.substr(0, unit_len);
         rest.remove_prefix(unit_len);

@@ -1,6 +1,7 @@
 // Parsing of qualified names and quoting of identifiers and literals; see names.hpp.
 #include "pg_trickle/core/names.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include <fmt/format.h>
@@ -64,7 +65,8 @@ class NameParser {
                 break;
             }
             if (text_[pos_] != '.') {
-                fail(fmt::format("unexpected character \"{}\"", text_[pos_]));
+                fail(fmt::format("unexpected character \"{}\"",
+                                 first_character(text_.substr(pos_))));
             }
             ++pos_;
         }
@@ -122,7 +124,7 @@ class NameParser {
             fail("empty name part before \".\"");
         }
         if (!is_ident_char(first)) {
-            fail(fmt::format("unexpected character \"{}\"", first));
+            fail(fmt::format("unexpected character \"{}\"", first_character(text_.substr(pos_))));
         }
         if (!is_ident_start(first)) {
             fail("an unquoted identifier must not start with a digit or \"$\"");
@@ -185,6 +187,18 @@ std::string qualified(const QualifiedName& name) {
         return quote_ident(*name.schema) + "." + quote_ident(name.name);
     }
     return quote_ident(name.name);
+}
+
+std::string_view first_character(std::string_view text) {
+    if (text.empty())
+        return text;
+    const auto lead = static_cast<unsigned char>(text.front());
+    const std::size_t length = lead < 0x80    ? 1
+                               : lead >= 0xF0 ? 4
+                               : lead >= 0xE0 ? 3
+                               : lead >= 0xC0 ? 2
+                                              : 1;
+    return text.substr(0, std::min(length, text.size()));
 }
 
 }  // namespace pgtrickle::core

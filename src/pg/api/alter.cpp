@@ -111,7 +111,9 @@ void alter_stream_table(const AlterRequest& r) {
     if (st.refresh_mode == "IMMEDIATE")
         st.schedule = std::nullopt;
     else if (mode_changed && old_mode == "IMMEDIATE" && !r.schedule)
-        st.schedule = "1m";
+        st.schedule = guc::min_schedule_seconds > 60
+                          ? fmt::format("{}s", guc::min_schedule_seconds)
+                          : std::string("1m");  // (never below pg_trickle.min_schedule_seconds)
     if (r.status) {
         st.status = core::parse_status(*r.status);
         if (st.status == "ACTIVE")

@@ -156,7 +156,10 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
 
     // Options first: a typo in an option is reported before any work is done.
     core::RequestedMode requested = core::parse_refresh_mode(*r.refresh_mode);
-    // IMMEDIATE has no schedule: whatever was given (NULL included) is ignored, stored NULL.
+    // IMMEDIATE has no schedule: one given is checked (as alter_stream_table does), then
+    // ignored; NULL is accepted. Stored NULL.
+    if (requested == core::RequestedMode::Immediate && r.schedule)
+        (void)checked_schedule(r.schedule);
     std::optional<std::string> schedule =
         requested == core::RequestedMode::Immediate ? std::nullopt : checked_schedule(r.schedule);
     core::validate_options(r.options, requested == core::RequestedMode::Full
