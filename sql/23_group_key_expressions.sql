@@ -162,3 +162,13 @@ DROP TABLE public.salaries;
 REVOKE CREATE ON SCHEMA public FROM pgt_col_reader;
 DROP ROLE pgt_col_reader;
 DROP FUNCTION public.try_read(text);
+
+-- (Nor this: quick_health tells every role whether the scheduler runs, as it tells a superuser;
+-- pg_stat_activity hides the scheduler's backend_type from other roles.)
+SELECT scheduler_running AS as_superuser FROM pgtrickle.quick_health \gset
+DROP ROLE IF EXISTS pgt_plain_monitor;
+CREATE ROLE pgt_plain_monitor;
+SET ROLE pgt_plain_monitor;
+SELECT scheduler_running = :'as_superuser'::boolean AS same_answer FROM pgtrickle.quick_health;
+RESET ROLE;
+DROP ROLE pgt_plain_monitor;

@@ -825,6 +825,16 @@ LEFT JOIN LATERAL (
 GRANT SELECT ON pgtrickle.pg_stat_stream_tables TO PUBLIC;
 
 -- One row: how many stream tables, how many in trouble, and an overall status.
+-- Whether this database's scheduler runs. As the extension owner: pg_stat_activity hides the
+-- backend_type of other roles' backends (the scheduler's too) from roles without
+-- pg_read_all_stats, and quick_health is for every role.
+CREATE FUNCTION pgtrickle._pgt_scheduler_running()
+RETURNS boolean STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity
+                   WHERE backend_type = 'pg_trickle scheduler'
+                     AND datname = pg_catalog.current_database())
+$$;
+
 CREATE VIEW pgtrickle.quick_health AS
 WITH st AS (
     SELECT s.status, s.consecutive_errors,
@@ -837,9 +847,7 @@ WITH st AS (
 SELECT (SELECT count(*) FROM st) AS total_stream_tables,
        (SELECT count(*) FROM st WHERE status = 'ERROR' OR consecutive_errors > 0) AS error_tables,
        (SELECT count(*) FROM st WHERE stale) AS stale_tables,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity
-               WHERE backend_type = 'pg_trickle scheduler'
-                 AND datname = current_database()) AS scheduler_running,
+       pgtrickle._pgt_scheduler_running() AS scheduler_running,
        CASE WHEN NOT EXISTS (SELECT 1 FROM st) THEN 'EMPTY'
             WHEN EXISTS (SELECT 1 FROM st WHERE status = 'SUSPENDED') THEN 'CRITICAL'
             WHEN EXISTS (SELECT 1 FROM st WHERE status = 'ERROR' OR consecutive_errors > 0
