@@ -155,6 +155,16 @@ SELECT try_read(format('SELECT count(pub) FROM pgtrickle_changes.changes_%s',
                        'public.salaries'::regclass::oid)) AS pub_column;
 SELECT pgtrickle.refresh_stream_table('public.salaries_pub');
 SELECT id, pub FROM public.salaries_pub ORDER BY id;
+-- (The grant stands: a refresh does not set capture up again, which would rewrite the buffer's
+-- catalog row and take the capture lock at every refresh.)
+SELECT xmin AS buffer_row_version FROM pg_class
+WHERE oid = format('pgtrickle_changes.changes_%s', 'public.salaries'::regclass::oid)::regclass \gset
+RESET ROLE;
+INSERT INTO public.salaries VALUES (3, 'p3', 'secret-3');
+SET ROLE pgt_col_reader;
+SELECT pgtrickle.refresh_stream_table('public.salaries_pub');
+SELECT xmin = :'buffer_row_version'::xid AS buffer_row_unchanged FROM pg_class
+WHERE oid = format('pgtrickle_changes.changes_%s', 'public.salaries'::regclass::oid)::regclass;
 SELECT pgtrickle.drop_stream_table('public.salaries_pub');
 RESET ROLE;
 SELECT pgtrickle.drop_stream_table('public.salaries_all');

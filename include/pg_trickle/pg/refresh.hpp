@@ -1,6 +1,8 @@
 // Refreshing a stream table: NO_DATA, FULL or DIFFERENTIAL, decided per refresh.
 #pragma once
 
+#include <set>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -56,10 +58,11 @@ void check_owner_reads(Spi& spi, Oid owner, Oid relid, const std::vector<std::st
                        const std::string& stream_table);
 
 // Before a stream table writers have not been maintaining is computed as IMMEDIATE (created so,
-// switched to it, resumed from ERROR): waits for the transactions writing its sources and locks
-// them against writers (SHARE) to the end of the transaction, so that no writer's rows escape
-// both its maintenance and the computation.
-void wait_for_source_writers(Spi& spi, const StreamTable& st);
+// switched to it, resumed from ERROR, or given a query with new sources): waits for the
+// transactions writing its sources and locks them against writers (SHARE) to the end of the
+// transaction, so that no writer's rows escape both its maintenance and the computation. Not
+// the sources in `maintained`, whose writers maintained it already (see refresh.cpp).
+void wait_for_source_writers(Spi& spi, const StreamTable& st, const std::set<Oid>& maintained = {});
 
 // The one refresh entry point, for manual refreshes, the scheduler and create/alter alike.
 // Inside the current transaction, under one snapshot:

@@ -2,6 +2,8 @@
 // storage in place when its columns are unchanged, or builds a new storage table and renames it
 // into place when they differ; either way inside the caller's transaction, so readers see the
 // old contents until commit and the new ones after.
+#include <set>
+
 #include <fmt/format.h>
 
 #include "definition.hpp"
@@ -92,6 +94,12 @@ void alter_stream_table(const AlterRequest& r) {
             s.kind == core::ScheduleKind::Calculated ? std::nullopt : std::optional(s.stored);
     }
     const std::string old_mode = st.refresh_mode;
+    // The sources whose writers maintain it now (IMMEDIATE, not in ERROR): a new query's other
+    // sources' writers do not, and are waited for before it is computed.
+    std::set<Oid> maintained;
+    if (old_mode == "IMMEDIATE" && st.status != "ERROR")
+        for (const auto& d : catalog::dependencies(spi, st.pgt_id))
+            maintained.insert(d.source_relid);
     if (r.refresh_mode || def) {
         core::RequestedMode requested = r.refresh_mode
                                             ? core::parse_refresh_mode(*r.refresh_mode)
@@ -201,8 +209,8 @@ void alter_stream_table(const AlterRequest& r) {
         // After the capture DDL (which waits for open writers of the sources): IMMEDIATE
         // writers that apply increments hold this lock shared until they end.
         lock_for_recompute(spi, st.pgt_id);
-        if (mode_changed && st.refresh_mode == "IMMEDIATE")
-            wait_for_source_writers(spi, st);
+        if (st.refresh_mode == "IMMEDIATE")
+            wait_for_source_writers(spi, st, maintained);
         refresh(spi, st, "MANUAL", true);
         // IMMEDIATE stream tables reading it kept the old storage's rows (its drop told them
         // nothing) and were given the new rows too: recomputed. (Those downstream of them

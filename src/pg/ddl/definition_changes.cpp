@@ -12,6 +12,8 @@
 // DDL after which the query no longer analyses, or returns other columns, is refused (55000)
 // while pg_trickle.block_source_ddl is on, and always for IMMEDIATE stream tables (every write
 // to their sources would fail); with it off the stream table goes into ERROR with the reason.
+#include <set>
+
 #include <fmt/format.h>
 
 #include "api/definition.hpp"
@@ -208,10 +210,15 @@ void reinitialise(Spi& spi, StreamTable st, bool needs_reinit, const std::string
     const bool unique = unique_row_ids(*d.def, d.mode);
     if (!unique)
         ensure_row_id_index(spi, st.relid, false);
+    std::set<Oid> maintained;  // (its writers maintain it; those of new sources do not)
+    if (immediate)
+        for (const auto& dep : catalog::dependencies(spi, st.pgt_id))
+            maintained.insert(dep.source_relid);
     install_dependencies(spi, st.pgt_id, dependencies_of(*d.def, d.mode));
     catalog::update_definition(spi, st);
     if (st.refresh_mode == "IMMEDIATE") {
         lock_for_recompute(spi, st.pgt_id);
+        wait_for_source_writers(spi, st, maintained);
         refresh(spi, st, "MANUAL", true);
         if (status != "ACTIVE") {
             // (The refresh marked it ACTIVE; a suspended one stays suspended.)
@@ -305,17 +312,10 @@ void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& 
     struct Reset {
         ~Reset() { types_changing = false; }
     } reset;
-    if (change.reprints) {
-        auto ids = spi.execute(kHoldingType,
-                               {std::to_string(change.type), change.table_rowtype ? "f" : "t"});
-        for (const auto& r : ids.rows)
-            if (auto st = catalog::find_by_id(spi, std::stoll(*r[0])))
-                reinitialise(spi, *st, false, what);
-        return;
-    }
-    // (A table renamed, or a column of it: only when its row type is a column's type somewhere,
-    // as (a).street may then spell it; a query reading the table itself is checked by the
-    // ALTER TABLE tracker.)
+    // (A table's row type that no column uses: nothing holds its values, no query spells its
+    // fields as (a).street; a query reading the table itself is checked by the ALTER TABLE
+    // tracker. Asked first: every ALTER TABLE ... ADD / DROP / ALTER COLUMN or RENAME of a
+    // table in the database comes here.)
     if (change.table_rowtype &&
         spi.execute("SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t"
                     "   ON t.oid = $1::pg_catalog.oid"
@@ -324,6 +324,14 @@ void handle_changed_type(Spi& spi, const TypeChange& change, const std::string& 
                     {std::to_string(change.type)})
             .empty())
         return;
+    if (change.reprints) {
+        auto ids = spi.execute(kHoldingType,
+                               {std::to_string(change.type), change.table_rowtype ? "f" : "t"});
+        for (const auto& r : ids.rows)
+            if (auto st = catalog::find_by_id(spi, std::stoll(*r[0])))
+                reinitialise(spi, *st, false, what);
+        return;
+    }
     auto ids = spi.execute("SELECT pgt_id FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id");
     for (const auto& r : ids.rows) {
         auto st = catalog::find_by_id(spi, std::stoll(*r[0]));

@@ -214,8 +214,12 @@ void check_owner_reads(Spi& spi, const StreamTable& st) {
     for (const auto& d : catalog::dependencies(spi, st.pgt_id)) {
         check_owner_reads(spi, owner, d.source_relid, d.columns_used, st.display_name());
         const Oid buffer = buffer_oid(d.source_relid);
-        if (OidIsValid(buffer) &&
-            pg_call([&] { return pg_class_aclcheck(buffer, owner, ACL_SELECT); }) != ACLCHECK_OK)
+        // (Granted column by column, the source columns the owner may read: any column
+        // granted means capture has seen this owner.)
+        if (OidIsValid(buffer) && pg_call([&] {
+                                      return pg_attribute_aclcheck_all(buffer, owner, ACL_SELECT,
+                                                                       ACLMASK_ANY);
+                                  }) != ACLCHECK_OK)
             sync_capture(spi, d.source_relid);
     }
 }
@@ -484,10 +488,10 @@ namespace {}  // namespace
 // with one taken after it.) Not for one writers maintain: they hold its lock (catalog row or
 // refresh lock) until they commit, and the recomputation waits for that; waiting here for them
 // while holding that lock could deadlock with their next statement.
-void wait_for_source_writers(Spi& spi, const StreamTable& st) {
+void wait_for_source_writers(Spi& spi, const StreamTable& st, const std::set<Oid>& maintained) {
     for (const auto& dep : catalog::dependencies(spi, st.pgt_id)) {
-        if (dep.source_type == "VIEW")
-            continue;  // (its tables are sources of their own)
+        if (dep.source_type == "VIEW" || maintained.count(dep.source_relid))
+            continue;  // (a view's tables are sources of their own)
         const Oid relid = dep.source_relid;
         pg_call([&] { LockRelationOid(relid, ShareLock); });
     }
