@@ -121,6 +121,18 @@ SELECT pgtrickle.refresh_stream_table('public.rls_auto');
 SELECT id, v FROM public.rls_auto ORDER BY id;
 SELECT pgtrickle.drop_stream_table('public.rls_auto');
 RESET ROLE;
+-- Switched on under a DIFFERENTIAL stream table of that role: refused, as at creation.
+ALTER TABLE public.rls_src DISABLE ROW LEVEL SECURITY;
+SET ROLE pgt_rls_reader;
+SELECT pgtrickle.create_stream_table('public.rls_later', 'SELECT id, v FROM public.rls_src',
+    refresh_mode => 'DIFFERENTIAL');
+RESET ROLE;
+\set VERBOSITY default
+ALTER TABLE public.rls_src ENABLE ROW LEVEL SECURITY;
+\set VERBOSITY terse
+SET ROLE pgt_rls_reader;
+SELECT pgtrickle.drop_stream_table('public.rls_later');
+RESET ROLE;
 DROP TABLE public.rls_src;
 REVOKE CREATE ON SCHEMA public FROM pgt_rls_reader;
 DROP ROLE pgt_rls_reader;

@@ -21,6 +21,10 @@
 #include "pg_trickle/pg/spi.hpp"
 #include "refresh/scopes.hpp"
 
+extern "C" {
+#include "utils/rls.h"
+}
+
 namespace pgtrickle::pg {
 
 namespace {
@@ -332,6 +336,30 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
                 "off to allow it (their next refresh is then FULL).");
         }
         check_readers(spi, relid, name());
+        // Row-level security switched on (or forced) under a DIFFERENTIAL or IMMEDIATE reader
+        // whose owner it applies to: the delta would go on reading every row (change buffer,
+        // transition tables) where FULL reads through the policies. Refused, as at creation.
+        auto readers = spi.execute(
+            "SELECT DISTINCT st.pgt_schema || '.' || st.pgt_name, st.pgt_relid"
+            " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+            " WHERE d.source_relid = $1::oid AND st.status <> 'ERROR'"
+            "   AND st.refresh_mode IN ('DIFFERENTIAL', 'IMMEDIATE')"
+            "   AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
+            " ORDER BY 1",
+            {*row[0]});
+        for (const auto& reader : readers.rows) {
+            const Oid owner = relation_owner(static_cast<Oid>(std::stoul(*reader[1])));
+            if (pg_call([&] { return check_enable_rls(relid, owner, true); }) == RLS_ENABLED)
+                throw core::Error(
+                    core::sqlstate::kObjectNotInPrerequisiteState,
+                    fmt::format("row-level security on {} would apply to the owner of stream "
+                                "table {}, which is maintained differentially",
+                                name(), *reader[0]),
+                    "A differential or IMMEDIATE stream table reads the source's changes "
+                    "without its policies; only a FULL refresh reads through them.",
+                    "Switch the stream table to FULL first (alter_stream_table(refresh_mode => "
+                    "'FULL')), or drop it.");
+        }
         check_capture_switches(spi, relid);
         // Capture rebuilt for the source's columns as they are now; also when a primary key
         // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
