@@ -179,6 +179,26 @@ SELECT xmin = :'buffer_row_version'::xid AS buffer_row_unchanged FROM pg_class
 WHERE oid = format('pgtrickle_changes.changes_%s', 'public.salaries'::regclass::oid)::regclass;
 SELECT pgtrickle.drop_stream_table('public.salaries_pub');
 RESET ROLE;
+-- (A source column whose own name looks like the buffer's prefix for reserved names is granted
+-- under its own privilege.)
+CREATE TABLE public.odd_names (id int PRIMARY KEY, x text, "__usr_x" text);
+GRANT SELECT (id, "__usr_x") ON public.odd_names TO pgt_col_reader;
+SELECT pgtrickle.create_stream_table('public.odd_all', 'SELECT id, x FROM public.odd_names',
+    refresh_mode => 'DIFFERENTIAL');
+SET ROLE pgt_col_reader;
+SELECT pgtrickle.create_stream_table('public.odd_mine', 'SELECT id, "__usr_x" FROM public.odd_names',
+    refresh_mode => 'DIFFERENTIAL');
+RESET ROLE;
+INSERT INTO public.odd_names VALUES (1, 'hidden', 'mine');
+SET ROLE pgt_col_reader;
+SELECT pgtrickle.refresh_stream_table('public.odd_mine');
+SELECT id, "__usr_x" FROM public.odd_mine;
+SELECT try_read(format('SELECT count(x) FROM pgtrickle_changes.changes_%s',
+                       'public.odd_names'::regclass::oid)) AS x_column;
+SELECT pgtrickle.drop_stream_table('public.odd_mine');
+RESET ROLE;
+SELECT pgtrickle.drop_stream_table('public.odd_all');
+DROP TABLE public.odd_names;
 SELECT pgtrickle.drop_stream_table('public.salaries_all');
 DROP TABLE public.salaries;
 REVOKE CREATE ON SCHEMA public FROM pgt_col_reader;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "pg_trickle/core/error.hpp"
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/names.hpp"
 
 namespace pgtrickle::core {
@@ -229,4 +230,16 @@ TEST(TimeDependenceTest, SqlArrayListsEveryName) {
     EXPECT_EQ(a.rfind("ARRAY['now', ", 0), 0u) << a;
     EXPECT_NE(a.find("'current_date'"), std::string::npos);
     EXPECT_TRUE(a.ends_with("]::pg_catalog.text[]")) << a;
+}
+
+// A buffer stores a source column under its own name, a reserved one (xid, seq, ...) with a
+// __usr_ prefix; the way back keeps a source column whose own name starts with __usr_. (A
+// table with both xid and __usr_xid would map both to one buffer column: not handled.)
+TEST(BufferColumnTest, RoundTrips) {
+    for (const char* name : {"id", "xid", "seq", "action", "pk_hash", "__usr_x"}) {
+        SCOPED_TRACE(name);
+        EXPECT_EQ(pgtrickle::core::source_column(pgtrickle::core::buffer_column(name)), name);
+    }
+    EXPECT_EQ(pgtrickle::core::buffer_column("xid"), "__usr_xid");
+    EXPECT_EQ(pgtrickle::core::buffer_column("__usr_x"), "__usr_x");
 }

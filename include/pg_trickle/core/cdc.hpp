@@ -48,9 +48,18 @@ inline constexpr const char* kChangeSchema = "pgtrickle_changes";
 
 std::string buffer_name(std::uint32_t relid);   // changes_<relid>
 std::string buffer_table(std::uint32_t relid);  // quoted pgtrickle_changes.changes_<relid>
-// Name of a captured column inside the buffer: the source's name, except names the buffer uses
-// itself, which get a __usr_ prefix.
+// Whether a source column of this name would clash with a column the buffer uses (or may) for
+// itself. Allocates nothing: callable in plain-C frames (the capture trigger).
+constexpr bool reserved_buffer_name(std::string_view name) {
+    return name == "xid" || name == "seq" || name == "action" || name == "change_id" ||
+           name == "lsn" || name == "pk_hash" || name == "changed_cols";
+}
+// Name of a captured column inside the buffer: the source's name, except reserved ones, which
+// get a __usr_ prefix.
 std::string buffer_column(std::string_view source_column);
+// The other way: the source column a buffer column holds (a source column whose own name starts
+// with __usr_ keeps it).
+std::string source_column(std::string_view buffer_column);
 
 // DDL creating the buffer (without its data columns' constraints) and the partial index on its
 // TRUNCATE markers.

@@ -27,11 +27,17 @@ std::string buffer_table(std::uint32_t relid) {
 }
 
 std::string buffer_column(std::string_view source_column) {
-    if (source_column == "xid" || source_column == "seq" || source_column == "action" ||
-        source_column == "change_id" || source_column == "lsn" || source_column == "pk_hash" ||
-        source_column == "changed_cols")
+    if (reserved_buffer_name(source_column))
         return fmt::format("__usr_{}", source_column);
     return std::string(source_column);
+}
+
+std::string source_column(std::string_view buffer_column) {
+    constexpr std::string_view kPrefix = "__usr_";
+    if (buffer_column.substr(0, kPrefix.size()) == kPrefix &&
+        reserved_buffer_name(buffer_column.substr(kPrefix.size())))
+        return std::string(buffer_column.substr(kPrefix.size()));
+    return std::string(buffer_column);
 }
 
 std::vector<std::string> buffer_ddl(const CaptureSource& s) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/names.hpp"
@@ -43,12 +44,8 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
         " ORDER BY attnum",
         {core::buffer_table(relid)});
     std::vector<std::string> out;
-    for (const auto& r : res.rows) {
-        std::string n = *r[0];
-        if (n.rfind("__usr_", 0) == 0)
-            n = n.substr(6);
-        out.push_back(n);
-    }
+    for (const auto& r : res.rows)
+        out.push_back(core::source_column(*r[0]));
     return out;
 }
 
@@ -208,21 +205,30 @@ void sync_change_buffer(Spi& spi, Oid relid) {
             "   AND r.oid <> (SELECT b.relowner FROM pg_catalog.pg_class b"
             "                 WHERE b.oid = pg_catalog.to_regclass($2))",
             {id, core::buffer_table(relid)});
+        std::set<std::string> in_buffer;
+        for (const auto& r : spi.execute("SELECT attname FROM pg_catalog.pg_attribute"
+                                         " WHERE attrelid = pg_catalog.to_regclass($1)"
+                                         "   AND attnum > 0 AND NOT attisdropped",
+                                         {core::buffer_table(relid)})
+                                 .rows)
+            in_buffer.insert(*r[0]);
         for (const auto& o : owners.rows) {
-            auto columns = spi.execute(
-                "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(b.attname), ', '"
-                "   ORDER BY b.attnum)"
-                " FROM pg_catalog.pg_attribute b"
-                " LEFT JOIN pg_catalog.pg_attribute s ON s.attrelid = $1::oid AND s.attnum > 0"
-                "   AND NOT s.attisdropped AND s.attname = CASE WHEN b.attname LIKE '\\_\\_usr\\_%'"
-                "     THEN pg_catalog.substr(b.attname, 7) ELSE b.attname END"
-                " WHERE b.attrelid = pg_catalog.to_regclass($2) AND b.attnum > 0"
-                "   AND NOT b.attisdropped"
-                "   AND (b.attname IN ('xid', 'seq', 'action') OR (s.attnum IS NOT NULL AND"
-                "     pg_catalog.has_column_privilege($3::oid, $1::oid, s.attnum, 'SELECT')))",
-                {id, core::buffer_table(relid), *o[1]});
+            // (The buffer's name of each source column the owner may read: core::buffer_column.)
+            std::vector<std::string> columns{"xid", "seq", "action"};
+            for (const auto& r :
+                 spi.execute("SELECT s.attname FROM pg_catalog.pg_attribute s"
+                             " WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
+                             "   AND pg_catalog.has_column_privilege($2::oid, $1::oid, s.attnum,"
+                             "                                       'SELECT')"
+                             " ORDER BY s.attnum",
+                             {id, *o[1]})
+                     .rows) {
+                const std::string name = core::buffer_column(*r[0]);
+                if (in_buffer.count(name))
+                    columns.push_back(core::quote_ident(name));
+            }
             spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
-            spi.run(fmt::format("GRANT SELECT ({}) ON {} TO {}", *columns.scalar(),
+            spi.run(fmt::format("GRANT SELECT ({}) ON {} TO {}", fmt::join(columns, ", "),
                                 core::buffer_table(relid), *o[0]));
         }
         // Owners of stream tables that no longer read it lose access (and can be dropped).

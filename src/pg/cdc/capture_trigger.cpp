@@ -9,6 +9,7 @@
 //
 // Written as plain C (no C++ object lives in these frames): an ERROR raised inside PostgreSQL
 // may longjmp through them safely.
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
@@ -44,8 +45,8 @@ int* column_map(Relation buffer, Relation source) {
             map[i] = kAction;
             continue;
         }
-        if (strncmp(name, "__usr_", 6) == 0)
-            name += 6;
+        if (strncmp(name, "__usr_", 6) == 0 && pgtrickle::core::reserved_buffer_name(name + 6))
+            name += 6;  // (core::buffer_column; a source column named __usr_... keeps it)
         for (int j = 0; j < s->natts; ++j) {
             Form_pg_attribute sa = TupleDescAttr(s, j);
             if (sa->attisdropped || strcmp(NameStr(sa->attname), name) != 0)

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
@@ -316,7 +317,7 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
         // one a query without them, only have capture rebuilt: capture keeps columns once added.)
         std::string cols;
         for (const auto& c : broken) {
-            const std::string source_column = c.rfind("__usr_", 0) == 0 ? c.substr(6) : c;
+            const std::string source_column = core::source_column(c);
             if (!spi.execute("SELECT 1 FROM pgtrickle.pgt_dependencies"
                              " WHERE source_relid = $1::oid"
                              "   AND ($2 = ANY (columns_used) OR $3 = ANY (columns_used))",
