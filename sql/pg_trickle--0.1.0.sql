@@ -414,11 +414,27 @@ REVOKE ALL ON FUNCTION pgtrickle.rebuild_cdc_triggers() FROM PUBLIC;
 
 -- The triggers pg_trickle needs on the sources of stream tables, and whether each is there and
 -- fires (ALWAYS, as pg_trickle makes them).
+-- The members of the partition tree of `root` (itself included, at every level; nothing for a
+-- table outside partition trees), and whether each is a leaf, read from pg_inherits without
+-- locking them: pg_partition_tree() locks every member, and pg_trickle's DDL tracking and
+-- refreshes calling it deadlocked with DDL on two partitions at once (a parallel pg_restore).
+CREATE FUNCTION pgtrickle._partition_tree(root oid) RETURNS TABLE (relid oid, leaf bool)
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE t(relid) AS (
+        SELECT c.oid FROM pg_catalog.pg_class c
+        WHERE c.oid = root AND (c.relkind = 'p' OR c.relispartition)
+      UNION ALL
+        SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.relid)
+    SELECT t.relid, c.relkind <> 'p' FROM t JOIN pg_catalog.pg_class c ON c.oid = t.relid
+$$;
+
 CREATE FUNCTION pgtrickle.trigger_inventory()
 RETURNS TABLE (source_table text, source_oid bigint, trigger_name text, trigger_type text,
                present bool, enabled bool)
 LANGUAGE sql STABLE AS $$
-    SELECT s.relid::pg_catalog.regclass::text, s.relid::bigint, x.name, x.kind,
+    -- (A partitioned source's capture triggers are on each member of its tree as well: one
+    -- row per member, source_table naming the table the trigger is on.)
+    SELECT m.relid::pg_catalog.regclass::text, s.relid::bigint, x.name, x.kind,
            t.oid IS NOT NULL, coalesce(t.tgenabled = 'A', false)
     FROM (SELECT d.source_relid AS relid,
                  pg_catalog.bool_or(st.refresh_mode <> 'IMMEDIATE') AS captured,
@@ -426,10 +442,19 @@ LANGUAGE sql STABLE AS $$
           FROM pgtrickle.pgt_dependencies d
           JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
           JOIN pg_catalog.pg_class c ON c.oid = d.source_relid
-          -- (the tables pg_trickle can put triggers on: plain, outside inheritance trees)
-          WHERE c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition
-            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+          -- (the tables pg_trickle can put triggers on: plain, outside inheritance trees, or
+          -- the root of a partition tree without foreign partitions)
+          WHERE (c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid))
+             OR (c.relkind = 'p' AND NOT c.relispartition
+                 AND NOT EXISTS (SELECT 1 FROM pgtrickle._partition_tree(c.oid) p
+                                 JOIN pg_catalog.pg_class f ON f.oid = p.relid
+                                 WHERE f.relkind NOT IN ('r', 'p')))
           GROUP BY d.source_relid) s
+    CROSS JOIN LATERAL (SELECT s.relid
+                        UNION ALL
+                        SELECT p.relid::pg_catalog.oid FROM pgtrickle._partition_tree(s.relid) p
+                        WHERE p.relid::pg_catalog.oid <> s.relid) m(relid)
     CROSS JOIN LATERAL (VALUES
         (s.captured, 'pg_trickle_cdc_ins_' || s.relid, 'DML'),
         (s.captured, 'pg_trickle_cdc_upd_' || s.relid, 'DML'),
@@ -440,7 +465,7 @@ LANGUAGE sql STABLE AS $$
         (s.immediate, 'pg_trickle_ivm_upd_' || s.relid, 'DML'),
         (s.immediate, 'pg_trickle_ivm_del_' || s.relid, 'DML'),
         (s.immediate, 'pg_trickle_ivm_trunc_' || s.relid, 'TRUNCATE')) AS x(needed, name, kind)
-    LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = s.relid AND t.tgname = x.name
+    LEFT JOIN pg_catalog.pg_trigger t ON t.tgrelid = m.relid AND t.tgname = x.name
     WHERE x.needed
     ORDER BY 1, 3
 $$;

@@ -135,6 +135,9 @@ struct TableDef {
     std::string name;
     std::vector<ColumnDef> columns;
     std::vector<std::string> key;  // primary key columns; empty = keyless (duplicates allowed)
+    // A partitioned table: by hash of its key (or of k when keyless) into two partitions, the
+    // second of them partitioned again by range, with a default partition.
+    bool partitioned = false;
 
     bool is_key(const std::string& c) const {
         return std::find(key.begin(), key.end(), c) != key.end();
@@ -162,7 +165,40 @@ struct TableDef {
                 k += (k.empty() ? "" : ", ") + c;
             cols += fmt::format(", PRIMARY KEY ({})", k);
         }
-        return fmt::format("CREATE TABLE {} ({})", name, cols);
+        if (!partitioned)
+            return fmt::format("CREATE TABLE {} ({})", name, cols);
+        return fmt::format("CREATE TABLE {} ({}) PARTITION BY HASH ({})", name, cols,
+                           partition_column());
+    }
+
+    std::string partition_column() const { return key.empty() ? "k" : "id"; }
+    // The name of a member of the partition tree: name_<suffix>, in the table's schema.
+    std::string member(std::string_view suffix) const {
+        if (!name.empty() && name.back() == '"')
+            return fmt::format("{}_{}\"", name.substr(0, name.size() - 1), suffix);
+        return fmt::format("{}_{}", name, suffix);
+    }
+    // The partitions, after create_sql(); empty for a plain table.
+    std::vector<std::string> partitions_sql() const {
+        if (!partitioned)
+            return {};
+        const std::string c = partition_column();
+        return {
+            fmt::format("CREATE TABLE {} PARTITION OF {} FOR VALUES WITH (MODULUS 2, REMAINDER 0)",
+                        member("p0"), name),
+            fmt::format("CREATE TABLE {} PARTITION OF {} FOR VALUES WITH (MODULUS 2, REMAINDER 1)"
+                        " PARTITION BY RANGE ({})",
+                        member("p1"), name, c),
+            fmt::format("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM (MINVALUE) TO (20)",
+                        member("p1_low"), member("p1")),
+            fmt::format("CREATE TABLE {} PARTITION OF {} DEFAULT", member("p1_rest"), member("p1")),
+        };
+    }
+    // Members a statement may name instead of the partitioned table.
+    std::vector<std::string> members() const {
+        if (!partitioned)
+            return {};
+        return {member("p0"), member("p1"), member("p1_low"), member("p1_rest")};
     }
 };
 
@@ -171,8 +207,9 @@ inline std::size_t rng_weighted_name(Rng& rng) {
 }
 
 // A random schema: 2-4 tables t1..tn, each with a join column k, some other typed columns and
-// either no key, a single-column key (id) or a composite key (id, tag).
-inline std::vector<TableDef> random_schema(Rng& rng) {
+// either no key, a single-column key (id) or a composite key (id, tag); with `partitioned`,
+// some of them partitioned tables.
+inline std::vector<TableDef> random_schema(Rng& rng, bool partitioned = false) {
     std::vector<TableDef> tables;
     const int n = rng.range(2, 4);
     for (int i = 1; i <= n; ++i) {
@@ -223,6 +260,7 @@ inline std::vector<TableDef> random_schema(Rng& rng) {
         const int m = rng.range(2, 4);
         for (int c = 0; c < m; ++c)
             t.columns.push_back(extra[static_cast<std::size_t>(c)]);
+        t.partitioned = partitioned && rng.chance(0.5);
         tables.push_back(t);
     }
     return tables;

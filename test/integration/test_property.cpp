@@ -126,6 +126,7 @@ struct Stats {
     int checks = 0;                             // stream table vs query comparisons
     int statements = 0, failed_statements = 0;  // DML (failures: expected constraint errors)
     int transactions = 0, rollbacks = 0, refreshes_in_txn = 0, open_writers = 0;
+    int partitioned_tables = 0, partition_statements = 0;  // (statements naming a partition)
     std::vector<std::uint64_t> failing_seeds;
     double slowest_refresh_ms = 0;
     double refresh_ms = 0, check_ms = 0;
@@ -277,8 +278,9 @@ class PropertyCase {
                 q("RELEASE SAVEPOINT pgt_stmt");
             check_immediate("after the statement " + s.sql.substr(0, 60));
         } catch (const QueryError& e) {
+            // (23514: a row written to a partition that its bounds do not admit.)
             const bool expected = s.may_fail && (e.sqlstate == "23505" || e.sqlstate == "23502" ||
-                                                 e.sqlstate == "21000");
+                                                 e.sqlstate == "21000" || e.sqlstate == "23514");
             if (!expected) {
                 fail(fmt::format("generated statement failed unexpectedly ({}): {}\n  {}",
                                  e.sqlstate, e.what(), s.sql));
@@ -303,9 +305,13 @@ class PropertyCase {
     // ---- setup ----
 
     void setup() {
-        tables_ = prop::random_schema(rng_);
+        // (In some cases partitioned tables, which IMMEDIATE stream tables cannot read.)
+        tables_ = prop::random_schema(rng_, rng_.chance(0.4));
         for (const auto& t : tables_) {
             q(t.create_sql());
+            for (const auto& p : t.partitions_sql())
+                q(p);
+            stats_.partitioned_tables += t.partitioned ? 1 : 0;
             prop::DmlGen g(rng_, t);
             for (int n = rng_.range(1, 3); n > 0; --n) {
                 std::string rows;
@@ -335,6 +341,8 @@ class PropertyCase {
             st.name = fmt::format("st_i{}", sts_.size() + 1);
             prop::QueryGen gen(rng_, tables_);
             st.query = gen.generate();
+            if (reads_partitioned(st.query))
+                st.mode = "DIFFERENTIAL";
             st.create_in_cycle = rng_.chance(0.3) ? rng_.range(1, 2) : 0;
             sts_.push_back(st);
         }
@@ -395,6 +403,8 @@ class PropertyCase {
             gen.first_relation(&def);
             st.query = gen.generate();
             st.upstream = up->name;
+            if (reads_partitioned(st.query))
+                st.mode = "DIFFERENTIAL";
             return true;
         }
         return false;
@@ -583,18 +593,39 @@ class PropertyCase {
             w = {10, 30, 50, 5, allow_truncate ? 2 : 0, 2};
         else if (n < 5)
             w = {75, 15, 10, 5, 0, 2};
+        // A partitioned table's statements now and then name one of its partitions instead
+        // (their changes are captured by the partition's triggers, into the table's buffer).
+        const std::vector<std::string> members = t.members();
+        // (Aliased by the table's name, which the statement may use as a qualifier; not a
+        // schema-qualified one, which no alias can stand for.)
+        const std::string member =
+            !members.empty() && t.name.find('.') == std::string::npos && rng_.chance(0.5)
+                ? rng_.pick(members)
+                : std::string();
+        auto retarget = [&](prop::Statement s) {
+            const std::string name = " " + t.name + " ";
+            const auto at = s.sql.find(name);
+            if (member.empty() || at == std::string::npos)
+                return s;
+            // (MERGE names its target with an alias of its own.)
+            const bool merge = s.sql.rfind("MERGE", 0) == 0;
+            ++stats_.partition_statements;
+            s.sql.replace(at, name.size(), " " + member + (merge ? "" : " AS " + t.name) + " ");
+            s.may_fail = true;  // (rows outside the partition's bounds)
+            return s;
+        };
         switch (rng_.weighted(w)) {
             case 0:
-                statement(g.insert(), in_txn);
+                statement(retarget(g.insert()), in_txn);
                 break;
             case 1:
-                statement(g.update(), in_txn);
+                statement(retarget(g.update()), in_txn);
                 break;
             case 2:
-                statement(g.remove(), in_txn);
+                statement(retarget(g.remove()), in_txn);
                 break;
             case 3:
-                statement(g.other(), in_txn);
+                statement(retarget(g.other()), in_txn);
                 break;
             case 5:
                 // Row estimates: with them, large changes make the refresh fall back to FULL
@@ -603,7 +634,7 @@ class PropertyCase {
                           in_txn);
                 break;
             default:
-                statement({"TRUNCATE " + t.name, false}, in_txn);
+                statement({"TRUNCATE " + (member.empty() ? t.name : member), false}, in_txn);
                 for (auto& st : sts_)
                     if (st.query.tables.count(t.name))
                         st.truncate_pending = true;
@@ -710,7 +741,8 @@ class PropertyCase {
                     std::vector<std::string> modes;
                     for (const char* m : {"FULL", "DIFFERENTIAL", "IMMEDIATE"})
                         if (stored != m &&
-                            (std::string(m) != "IMMEDIATE" || upstream_is_immediate(st)))
+                            (std::string(m) != "IMMEDIATE" ||
+                             (upstream_is_immediate(st) && !reads_partitioned(st.query))))
                             modes.push_back(m);
                     std::string mode = rng_.pick(modes);
                     q(fmt::format("SELECT pgtrickle.alter_stream_table('{}', refresh_mode => '{}')",
@@ -729,7 +761,7 @@ class PropertyCase {
                 case 1: {
                     prop::QueryGen gen(rng_, tables_);
                     prop::QuerySpec query = gen.generate();
-                    if (!valid(query.sql))
+                    if (!valid(query.sql) || (st.mode == "IMMEDIATE" && reads_partitioned(query)))
                         return;
                     q(
                         fmt::format("SELECT pgtrickle.alter_stream_table('{}', query => "
@@ -764,6 +796,14 @@ class PropertyCase {
                 if (other.name == name)
                     other.broken = true;
         }
+    }
+
+    // Whether the query reads a partitioned table (IMMEDIATE mode refuses them).
+    bool reads_partitioned(const prop::QuerySpec& query) const {
+        for (const auto& t : tables_)
+            if (t.partitioned && query.tables.count(t.name))
+                return true;
+        return false;
     }
 
     bool upstream_is_immediate(const StreamTable& st) const {
@@ -925,10 +965,12 @@ TEST(Property, DifferentialMatchesFull) {
     std::string summary = fmt::format(
         "[property] {} cases (seeds {}..{}) in {:.1f}s: {} checks, {} DML statements ({} failed "
         "as allowed), {} transactions ({} rollbacks), {} with refreshes inside, {} open in another "
-        "session during refreshes\n",
+        "session during refreshes; {} partitioned tables, {} statements naming one of their "
+        "partitions\n",
         stats.cases, base, base + static_cast<std::uint64_t>(cases) - 1, secs, stats.checks,
         stats.statements, stats.failed_statements, stats.transactions, stats.rollbacks,
-        stats.refreshes_in_txn, stats.open_writers);
+        stats.refreshes_in_txn, stats.open_writers, stats.partitioned_tables,
+        stats.partition_statements);
     summary += "[property] stream tables:";
     for (const auto& [k, n] : stats.created)
         summary += fmt::format(" {}={}", k, n);

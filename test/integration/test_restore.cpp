@@ -71,6 +71,19 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
     s.exec(
         "SELECT pgtrickle.create_stream_table('ratio', 'SELECT id, 100 / d AS r FROM ratios',"
         " schedule => '1h', refresh_mode => 'DIFFERENTIAL')");
+    // A partitioned source: its partitions carry capture triggers named for it.
+    s.exec(
+        "CREATE TABLE sales (id int, region int, amount int, PRIMARY KEY (id, region))"
+        " PARTITION BY LIST (region)");
+    s.exec("CREATE TABLE sales_1 PARTITION OF sales FOR VALUES IN (1)");
+    s.exec("CREATE TABLE sales_2 PARTITION OF sales FOR VALUES IN (2) PARTITION BY RANGE (id)");
+    s.exec("CREATE TABLE sales_2_low PARTITION OF sales_2 FOR VALUES FROM (0) TO (1000)");
+    s.exec("INSERT INTO sales SELECT i, 1 + i % 2, i FROM generate_series(1, 100) i");
+    s.exec(
+        "SELECT pgtrickle.create_stream_table('sales_by_region', 'SELECT region, count(*) AS n,"
+        " sum(amount) AS s FROM sales GROUP BY region', schedule => '1h',"
+        " refresh_mode => 'DIFFERENTIAL')");
+    s.exec("UPDATE sales_2_low SET amount = amount + 1 WHERE id < 10");
     // Changes not yet refreshed when the dump is taken (one its stream table cannot compute).
     s.exec("UPDATE orders SET amount = amount + 1 WHERE id % 7 = 0");
     s.exec("INSERT INTO ratios VALUES (2, 0)");
@@ -109,10 +122,12 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
         EXPECT_EQ(d.scalar("SELECT string_agg(name || ' ' || status, ',' ORDER BY name)"
                            " FROM pgtrickle.pgt_status()"),
                   "public.big_regions ERROR,public.by_region ERROR,public.events_now ERROR,"
-                  "public.ratio ERROR");
+                  "public.ratio ERROR,public.sales_by_region ERROR");
         // Writes to their sources fail until then, and say what to do.
         for (const char* write :
-             {"INSERT INTO orders VALUES (100000, 1, 1)", "INSERT INTO events VALUES (3, 300)"}) {
+             {"INSERT INTO orders VALUES (100000, 1, 1)", "INSERT INTO events VALUES (3, 300)",
+              "INSERT INTO sales_2_low VALUES (500, 2, 5)",
+              "INSERT INTO sales VALUES (501, 1, 5)"}) {
             try {
                 d.exec(write);
                 ADD_FAILURE() << "a write to a source whose capture was not rewired succeeded";
@@ -126,16 +141,33 @@ TEST_P(Restore, RestoredDatabaseKeepsMaintainingItsStreamTables) {
         EXPECT_EQ(d.scalar("SELECT string_agg(name || ' ' || status, ',' ORDER BY name)"
                            " FROM pgtrickle.pgt_status()"),
                   "public.big_regions ACTIVE,public.by_region ACTIVE,public.events_now ACTIVE,"
-                  "public.ratio ERROR");
+                  "public.ratio ERROR,public.sales_by_region ACTIVE");
         // (The one whose query fails now stays held, and says why.)
         EXPECT_NE(d.scalar("SELECT last_error_message FROM pgtrickle.pgt_stream_tables"
                            " WHERE pgt_name = 'ratio'")
                       .find("division by zero"),
                   std::string::npos);
-        // Nothing named for the dumped database's OIDs is left.
+        // Nothing named for the dumped database's OIDs is left (a partition's are named for
+        // its partitioned ancestor), and every member of the tree is captured again.
         EXPECT_EQ(d.scalar("SELECT count(*) FROM pg_trigger WHERE tgname ~ '^pg_trickle_'"
-                           " AND substring(tgname FROM '_([0-9]+)$') <> tgrelid::text"),
+                           " AND substring(tgname FROM '_([0-9]+)$') NOT IN (SELECT"
+                           " a.relid::oid::text FROM pg_partition_ancestors(tgrelid) a"
+                           " UNION ALL SELECT tgrelid::text)"),
                   "0");
+        EXPECT_EQ(d.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'pg_trickle_cdc_ins_'"
+                           " || 'sales'::regclass::oid"),
+                  "4");
+        const std::string sales_by_region =
+            "SELECT region, count(*), sum(amount) FROM sales GROUP BY region";
+        EXPECT_EQ(mismatches(d, "sales_by_region", "region, n, s", sales_by_region), "0");
+        d.exec("INSERT INTO sales_2_low VALUES (500, 2, 5)");
+        d.exec("UPDATE sales SET amount = amount * 2 WHERE id IN (3, 4)");
+        d.exec("DELETE FROM sales_1 WHERE id = 2");
+        d.exec("SELECT pgtrickle.refresh_stream_table('sales_by_region')");
+        EXPECT_EQ(
+            d.scalar("SELECT action FROM pgtrickle.get_refresh_history('sales_by_region', 1)"),
+            "DIFFERENTIAL");
+        EXPECT_EQ(mismatches(d, "sales_by_region", "region, n, s", sales_by_region), "0");
         // They were recomputed (FULL), exactly; from then on refreshes are differential.
         EXPECT_EQ(d.scalar("SELECT action FROM pgtrickle.get_refresh_history('by_region', 1)"),
                   "FULL");

@@ -70,6 +70,11 @@ std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
 // Trigger functions and triggers on the source (CREATE OR REPLACE: also used to re-point them
 // after the captured column set changed).
 std::vector<std::string> capture_ddl(const CaptureSource& source);
+// The capture triggers of source `source` on table `table` (quoted, qualified): the source
+// itself, or a partition of a partitioned source, whose triggers are named for the source and
+// write into its buffer. And their removal.
+std::vector<std::string> capture_trigger_ddl(std::uint32_t source, const std::string& table);
+std::vector<std::string> drop_capture_trigger_ddl(std::uint32_t source, const std::string& table);
 // Removes triggers, functions and the buffer.
 std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string& qualified_name,
                                           bool source_exists);

@@ -12,9 +12,15 @@
 
 namespace pgtrickle::pg {
 
-// Whether a relation can be captured with triggers (a plain table without inheritance
-// children).
+// Whether a relation can be captured with triggers: a plain table outside any inheritance tree,
+// or the root of a partition tree without foreign partitions.
 bool capturable(Spi& spi, Oid relid);
+
+// The members of a captured partitioned source's tree (every level) carry the source's capture
+// triggers, which write into the source's buffer: makes those missing, and drops them from tables
+// no longer in the tree (detached). Whether one of those tables has rows (attached or detached
+// with rows no statement capture saw: the source's readers must refresh FULL).
+bool sync_partition_capture(Spi& spi, Oid source);
 
 // Brings capture of `relid` in line with the stream tables that read it (their
 // pgt_dependencies.columns_used): creates buffer and triggers for the first, adds columns

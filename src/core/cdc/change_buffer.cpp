@@ -68,40 +68,48 @@ std::vector<std::string> add_buffer_columns_ddl(std::uint32_t relid,
     return out;
 }
 
-std::vector<std::string> capture_ddl(const CaptureSource& s) {
+std::vector<std::string> capture_trigger_ddl(std::uint32_t source, const std::string& t) {
     // One C function (src/pg/cdc/capture_trigger.cpp) serves every trigger: it finds the
-    // buffer from the source and copies the transition tables into it.
-    const std::string& t = s.qualified_name;
+    // buffer from the table it fires on (a partition's: its partitioned root's buffer) and
+    // copies the transition tables into it.
     std::vector<std::string> out = {
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {} REFERENCING NEW TABLE AS "
                     "__pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("ins", s.relid), t, kCaptureFunction),
+                    trigger_name("ins", source), t, kCaptureFunction),
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER UPDATE ON {} REFERENCING OLD TABLE AS "
                     "__pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("upd", s.relid), t, kCaptureFunction),
+                    trigger_name("upd", source), t, kCaptureFunction),
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER DELETE ON {} REFERENCING OLD TABLE AS "
                     "__pgt_old FOR EACH STATEMENT EXECUTE FUNCTION {}()",
-                    trigger_name("del", s.relid), t, kCaptureFunction),
+                    trigger_name("del", source), t, kCaptureFunction),
         fmt::format("CREATE OR REPLACE TRIGGER {} AFTER TRUNCATE ON {} FOR EACH STATEMENT "
                     "EXECUTE FUNCTION {}()",
-                    trigger_name("trunc", s.relid), t, kCaptureFunction),
+                    trigger_name("trunc", source), t, kCaptureFunction),
     };
     // ENABLE ALWAYS: changes applied by logical replication (session_replication_role =
     // replica) are captured too.
     for (std::string_view op : {"ins", "upd", "del", "trunc"})
         out.push_back(
-            fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", t, trigger_name(op, s.relid)));
+            fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", t, trigger_name(op, source)));
+    return out;
+}
+
+std::vector<std::string> capture_ddl(const CaptureSource& s) {
+    return capture_trigger_ddl(s.relid, s.qualified_name);
+}
+
+std::vector<std::string> drop_capture_trigger_ddl(std::uint32_t source, const std::string& t) {
+    std::vector<std::string> out;
+    for (std::string_view op : {"ins", "upd", "del", "trunc"})
+        out.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", trigger_name(op, source), t));
     return out;
 }
 
 std::vector<std::string> drop_capture_ddl(std::uint32_t relid, const std::string& qualified_name,
                                           bool source_exists) {
     std::vector<std::string> out;
-    for (std::string_view op : {"ins", "upd", "del", "trunc"}) {
-        if (source_exists)
-            out.push_back(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", trigger_name(op, relid),
-                                      qualified_name));
-    }
+    if (source_exists)
+        out = drop_capture_trigger_ddl(relid, qualified_name);
     out.push_back(fmt::format("DROP TABLE IF EXISTS {}", buffer_table(relid)));
     return out;
 }

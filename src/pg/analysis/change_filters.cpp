@@ -258,7 +258,8 @@ std::vector<PartnerFilter> partner_filters(Query* q, Index rti, Oid relid, Query
         if (op.empty())
             continue;
         auto* rte = static_cast<RangeTblEntry*>(list_nth(level->rtable, theirs->varno - 1));
-        if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION)
+        if (rte->rtekind != RTE_RELATION ||
+            (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE))
             continue;
         const Oid partner = rte->relid;
         // The partner's own conditions among those binding rti's rows: a partner row that

@@ -401,7 +401,23 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
             default:
                 return "table functions (XMLTABLE) in FROM";
         }
-        if (rte->relkind != RELKIND_RELATION) {
+        // A partitioned table is captured with triggers on every member of its tree
+        // (capture.cpp), unless a member is a foreign table; one of its partitions is not (a
+        // statement on the partitioned table fires its own statement triggers, not the
+        // partition's: the partition's capture would miss its changes).
+        const bool partitioned = rte->relkind == RELKIND_PARTITIONED_TABLE;
+        if (partitioned) {
+            if (pg_call([&] { return get_rel_relispartition(rte->relid); }))
+                return "partitions of a partitioned table as sources";
+            const bool foreign = !spi.execute(
+                                         "SELECT 1 FROM pgtrickle._partition_tree($1::oid) t"
+                                         " JOIN pg_catalog.pg_class m ON m.oid = t.relid"
+                                         " WHERE m.relkind NOT IN ('r', 'p') LIMIT 1",
+                                         {std::to_string(rte->relid)})
+                                      .empty();
+            if (foreign)
+                return "partitioned tables with foreign-table partitions as sources";
+        } else if (rte->relkind != RELKIND_RELATION) {
             switch (rte->relkind) {
                 case RELKIND_VIEW:
                     return "views as sources";
@@ -409,17 +425,13 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
                     return "materialized views as sources";
                 case RELKIND_FOREIGN_TABLE:
                     return "foreign tables as sources";
-                case RELKIND_PARTITIONED_TABLE:
-                    return "partitioned tables as sources";
                 default:
                     return "sources that are not plain tables";
             }
         }
-        bool has_children = pg_call([&] { return has_subclass(rte->relid); });
+        bool has_children = !partitioned && pg_call([&] { return has_subclass(rte->relid); });
         if (has_children)
             return "tables with inheritance children";
-        // (A statement on the partitioned table fires its own statement triggers, not the
-        // partition's: the partition's capture would miss its changes.)
         if (pg_call([&] { return get_rel_relispartition(rte->relid); }))
             return "partitions of a partitioned table as sources";
         // (Nor of an inheritance parent, whose statements change the child's rows.)

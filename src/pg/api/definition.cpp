@@ -168,6 +168,16 @@ void check_immediate_triggers_allowed(const std::vector<Dependency>& deps, Oid o
         if (d.source_type == "VIEW")
             continue;  // (its tables are sources of their own)
         const Oid relid = d.source_relid;
+        // (A write to a partition fires the partition's statement triggers only, with rows of
+        // its own row type: IMMEDIATE maintenance is made for the tables it names.)
+        if (pg_call([&] { return get_rel_relkind(relid); }) == RELKIND_PARTITIONED_TABLE)
+            throw core::unsupported(
+                fmt::format("IMMEDIATE mode cannot maintain a stream table over partitioned "
+                            "table {}",
+                            qualified_relation_name(relid)),
+                "Writes to its partitions fire only the partitions' own statement triggers.",
+                "Use refresh_mode => 'DIFFERENTIAL' (its changes are captured from every "
+                "partition) or 'FULL'.");
         if (pg_call([&] { return pg_class_aclcheck(relid, owner, ACL_TRIGGER); }) == ACLCHECK_OK)
             continue;
         const std::string table = qualified_relation_name(relid);

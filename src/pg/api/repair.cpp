@@ -37,8 +37,18 @@ int always_triggers(Spi& spi, Oid relid, std::string_view prefix) {
 }
 
 bool capture_intact(Spi& spi, Oid relid) {
-    return OidIsValid(buffer_oid(relid)) &&
-           always_triggers(spi, relid, core::kCaptureTriggerPrefix) == 4;
+    if (!OidIsValid(buffer_oid(relid)) ||
+        always_triggers(spi, relid, core::kCaptureTriggerPrefix) != 4)
+        return false;
+    // (A partitioned source's members carry its four triggers too.)
+    return spi
+        .execute(
+            "SELECT 1 FROM pgtrickle._partition_tree($1::oid) p"
+            " WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
+            "        WHERE t.tgrelid = p.relid AND t.tgenabled = 'A'"
+            "          AND t.tgname ~ ('^' || $2 || '[a-z]+_' || $1 || '$')) <> 4",
+            {std::to_string(relid), std::string(core::kCaptureTriggerPrefix)})
+        .empty();
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
@@ -57,16 +58,90 @@ void run_all(Spi& spi, const std::vector<std::string>& statements) {
 }  // namespace
 
 bool capturable(Spi& spi, Oid relid) {
-    // Not a partition, nor any other member of an inheritance tree: a statement on the parent
-    // fires the parent's statement triggers, not the child's, whose capture would miss those
-    // changes (and a parent's statements read and change its children's rows too).
+    // A plain table outside any inheritance tree, or the root of a tree of partitions that are
+    // plain or partitioned tables (each member carries the root's triggers: a statement on a
+    // partition fires its own statement triggers, not its parents'). Not a partition, nor any
+    // other member of an inheritance tree: a statement on the parent fires the parent's
+    // statement triggers, not the child's, whose capture would miss those changes (and a
+    // parent's statements read and change its children's rows too). Not a tree with a foreign
+    // partition: its rows change on the foreign server.
     auto r = spi.execute(
-        "SELECT c.relkind = 'r' AND NOT c.relhassubclass AND NOT c.relispartition"
-        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
+        "SELECT CASE c.relkind"
+        "   WHEN 'r' THEN NOT c.relhassubclass AND NOT c.relispartition"
+        "     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)"
+        "   WHEN 'p' THEN NOT c.relispartition"
+        "     AND NOT EXISTS (SELECT 1 FROM pgtrickle._partition_tree(c.oid) t"
+        "       JOIN pg_catalog.pg_class m ON m.oid = t.relid WHERE m.relkind NOT IN ('r', 'p'))"
+        "   ELSE false END"
         "   AND c.relnamespace <> 'pg_catalog'::pg_catalog.regnamespace"
         " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
         {std::to_string(relid)});
     return r.scalar() == Value("t");
+}
+
+namespace {
+
+void record_trigger_dependencies(Spi& spi, Oid relid);
+
+// Tables other than `source` that carry capture triggers named for it (its partitions, or
+// tables detached from its partition tree), as quoted qualified names by OID.
+std::vector<std::pair<Oid, std::string>> tables_with_capture_of(Spi& spi, Oid source) {
+    auto res = spi.execute(
+        "SELECT DISTINCT t.tgrelid, pg_catalog.quote_ident(n.nspname) || '.' ||"
+        "   pg_catalog.quote_ident(c.relname)"
+        " FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE t.tgrelid <> $1::oid AND t.tgname IN ($2::text || 'ins_' || $1,"
+        "   $2::text || 'upd_' || $1, $2::text || 'del_' || $1, $2::text || 'trunc_' || $1)",
+        {std::to_string(source), std::string(core::kCaptureTriggerPrefix)});
+    std::vector<std::pair<Oid, std::string>> out;
+    for (const auto& r : res.rows)
+        out.emplace_back(static_cast<Oid>(std::stoul(*r[0])), *r[1]);
+    return out;
+}
+
+void drop_partition_capture(Spi& spi, Oid source) {
+    for (const auto& [relid, table] : tables_with_capture_of(spi, source))
+        run_all(spi, core::drop_capture_trigger_ddl(source, table));
+}
+
+}  // namespace
+
+bool sync_partition_capture(Spi& spi, Oid source) {
+    AsCatalogOwner owner;
+    const std::string id = std::to_string(source);
+    // Members of the tree (every level) with how many of the source's triggers each has, and
+    // tables that have some but are members no more.
+    auto res = spi.execute(
+        "SELECT x.relid, pg_catalog.quote_ident(n.nspname) || '.' ||"
+        "   pg_catalog.quote_ident(c.relname), x.member, c.relkind = 'r'"
+        " FROM (SELECT coalesce(m.relid, t.tgrelid) AS relid, m.relid IS NOT NULL AS member,"
+        "         coalesce(t.triggers, 0) AS triggers"
+        "       FROM (SELECT p.relid::pg_catalog.oid AS relid"
+        "             FROM pgtrickle._partition_tree($1::oid) p WHERE p.relid::oid <> $1::oid) m"
+        "       FULL JOIN (SELECT tgrelid, pg_catalog.count(*) AS triggers"
+        "                  FROM pg_catalog.pg_trigger WHERE tgrelid <> $1::oid"
+        "                    AND tgname IN ($2::text || 'ins_' || $1, $2::text || 'upd_' || $1,"
+        "                      $2::text || 'del_' || $1, $2::text || 'trunc_' || $1)"
+        "                  GROUP BY tgrelid) t ON t.tgrelid = m.relid) x"
+        " JOIN pg_catalog.pg_class c ON c.oid = x.relid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE NOT x.member OR x.triggers < 4 ORDER BY 1",
+        {id, std::string(core::kCaptureTriggerPrefix)});
+    bool rows_moved = false;
+    for (const auto& r : res.rows) {
+        const std::string& table = *r[1];
+        const bool member = *r[2] == "t", leaf = *r[3] == "t";
+        // Rows that joined (ATTACH PARTITION) or left (DETACH PARTITION) the source without a
+        // statement capture saw. (A partition just created is empty.)
+        if (leaf && !rows_moved)
+            rows_moved = !spi.execute(fmt::format("SELECT 1 FROM ONLY {} LIMIT 1", table)).empty();
+        run_all(spi, member ? core::capture_trigger_ddl(source, table)
+                            : core::drop_capture_trigger_ddl(source, table));
+    }
+    if (!res.empty() && OidIsValid(buffer_oid(source)))
+        record_trigger_dependencies(spi, source);
+    return rows_moved;
 }
 
 void sync_capture(Spi& spi, Oid relid) {
@@ -77,14 +152,19 @@ void sync_capture(Spi& spi, Oid relid) {
 
 bool drop_foreign_triggers(Spi& spi, Oid relid) {
     const std::string id = std::to_string(relid);
+    // (On the table and the members of its partition tree; a partition's triggers may be
+    // named for one of its ancestors, a captured partitioned source.)
     auto foreign = spi.execute(
         "SELECT t.tgname, pg_catalog.quote_ident(n.nspname) || '.' ||"
         " pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_trigger t"
         " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE t.tgrelid = $1::pg_catalog.oid"
+        " WHERE (t.tgrelid = $1::pg_catalog.oid OR t.tgrelid IN (SELECT p.relid::pg_catalog.oid"
+        "          FROM pgtrickle._partition_tree($1::pg_catalog.oid) p))"
         "   AND t.tgname ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$'"
-        "   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> $1",
+        "   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> t.tgrelid::text"
+        "   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') NOT IN (SELECT a.relid::oid::text"
+        "         FROM pg_catalog.pg_partition_ancestors(t.tgrelid) a)",
         {id});
     if (foreign.empty())
         return false;
@@ -102,8 +182,11 @@ namespace {
 // them first, and the restore's rewiring drop the buffer before its rows come: restore.cpp).
 void record_trigger_dependencies(Spi& spi, Oid relid) {
     const Oid buffer = buffer_oid(relid);
+    // (Also those on the members of its partition tree.)
     auto triggers = spi.execute(
-        "SELECT t.oid FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::pg_catalog.oid"
+        "SELECT t.oid FROM pg_catalog.pg_trigger t"
+        " WHERE (t.tgrelid = $1::pg_catalog.oid OR t.tgrelid IN (SELECT p.relid::pg_catalog.oid"
+        "          FROM pgtrickle._partition_tree($1::pg_catalog.oid) p))"
         "   AND t.tgname ~ ('^' || $3::text || '[a-z]+_' || $1 || '$')"
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
         "     WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND d.objid = t.oid"
@@ -152,11 +235,18 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         existing.reset();
     }
     if (deps.empty() || qualified.empty() || !capturable(spi, relid)) {
+        drop_partition_capture(spi, relid);
         if (existing)
             run_all(spi, core::drop_capture_ddl(relid, qualified.scalar().value_or(""),
                                                 !qualified.empty()));
         return;
     }
+    // (A partition tree's members carry the source's triggers: made when the buffer is.)
+    bool rows_moved = false;
+    auto partitions = [&] {
+        if (sync_partition_capture(spi, relid))
+            rows_moved = true;
+    };
 
     // Wanted: key columns, then every column some consumer uses.
     std::vector<std::string> wanted = primary_key(spi, relid);
@@ -249,7 +339,10 @@ void sync_change_buffer(Spi& spi, Oid relid) {
             spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
     };
     if (existing && missing.empty()) {
+        partitions();
         grant_readers();
+        if (rows_moved)
+            forget_frontiers_of_readers(spi, relid);
         return;
     }
 
@@ -286,17 +379,26 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         src.columns.insert(src.columns.end(), added.begin(), added.end());
     }
     run_all(spi, core::capture_ddl(src));
+    partitions();
     record_trigger_dependencies(spi, relid);
     grant_readers();
+    if (existing && rows_moved)
+        forget_frontiers_of_readers(spi, relid);
 }
 
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
+    // Captured: a buffer, and the four triggers firing ALWAYS on the source and, for a
+    // partitioned source, on each member of its tree.
     auto res = spi.execute_cached(
-        "SELECT d.source_relid, b.buffered, b.buffered AND (SELECT pg_catalog.count(*)"
-        "   FROM pg_catalog.pg_trigger t WHERE t.tgrelid = d.source_relid AND t.tgenabled = 'A'"
+        "SELECT d.source_relid, b.buffered, b.buffered AND NOT EXISTS ("
+        "   SELECT 1 FROM (SELECT d.source_relid AS relid UNION ALL"
+        "                  SELECT p.relid::pg_catalog.oid"
+        "                  FROM pgtrickle._partition_tree(d.source_relid) p) m"
+        "   WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
+        "     WHERE t.tgrelid = m.relid AND t.tgenabled = 'A'"
         "     AND t.tgname IN ($2::text || 'ins_' || d.source_relid,"
         "       $2::text || 'upd_' || d.source_relid, $2::text || 'del_' || d.source_relid,"
-        "       $2::text || 'trunc_' || d.source_relid)) = 4"
+        "       $2::text || 'trunc_' || d.source_relid)) <> 4)"
         " FROM pgtrickle.pgt_dependencies d"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
@@ -343,6 +445,7 @@ void rebuild_capture(Spi& spi, Oid relid) {
         AsCatalogOwner owner;
         const std::string qualified = qualified_relation_name(relid);
         Quiet quiet;
+        drop_partition_capture(spi, relid);
         for (const auto& s : core::drop_capture_ddl(relid, qualified, true))
             spi.run(s);
         spi.run(

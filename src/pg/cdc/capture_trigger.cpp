@@ -13,6 +13,10 @@
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
+extern "C" {
+#include "catalog/partition.h"
+}
+
 namespace {
 
 constexpr int kBatch = 1000;
@@ -171,6 +175,33 @@ void add_truncate_marker(Relation buffer, Datum xid, Datum seq) {
     SetUserIdAndSecContext(saved_user, saved_context);
 }
 
+// The source whose change buffer this trigger writes into: the table it fires on, or, on a
+// partition, the partitioned table its name is for (pg_trickle_cdc_<op>_<source OID>), which
+// must be one of the partition's ancestors. A statement on a partition fires the partition's
+// statement triggers only, not its parents': each member of a captured partition tree carries
+// triggers of the root (see sync_partition_capture).
+Oid captured_source(Relation rel, const Trigger* trigger) {
+    const Oid self = RelationGetRelid(rel);
+    if (!rel->rd_rel->relispartition)
+        return self;
+    const char* suffix = strrchr(trigger->tgname, '_');
+    const Oid named =
+        suffix != nullptr ? static_cast<Oid>(strtoul(suffix + 1, nullptr, 10)) : InvalidOid;
+    List* ancestors = get_partition_ancestors(self);
+    const bool ancestor = list_member_oid(ancestors, named);
+    list_free(ancestors);
+    if (!ancestor)
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("capture trigger \"%s\" on partition \"%s\" is not for one of its "
+                        "partitioned ancestors",
+                        trigger->tgname, RelationGetRelationName(rel)),
+                 errhint("If this database was restored from a dump, run SELECT "
+                         "pgtrickle.restore_stream_tables() as a superuser; otherwise run SELECT "
+                         "pgtrickle.rebuild_cdc_triggers().")));
+    return named;
+}
+
 }  // namespace
 
 extern "C" {
@@ -187,6 +218,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
                         errmsg("pgtrickle.pg_trickle_capture() must fire AFTER ... FOR EACH "
                                "STATEMENT")));
     Relation source = trigdata->tg_relation;
+    const Oid source_id = captured_source(source, trigdata->tg_trigger);
     const bool truncate = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
     Tuplestorestate* old_rows = trigdata->tg_oldtable;
     Tuplestorestate* new_rows = trigdata->tg_newtable;
@@ -196,7 +228,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
 
     Oid nsp = get_namespace_oid(kChangeSchema, false);
     char name[NAMEDATALEN];
-    snprintf(name, sizeof(name), "changes_%u", RelationGetRelid(source));
+    snprintf(name, sizeof(name), "changes_%u", source_id);
     Oid buffer_id = get_relname_relid(name, nsp);
     Oid seq_id = get_relname_relid("change_seq", nsp);
     if (!OidIsValid(buffer_id) || !OidIsValid(seq_id))
@@ -215,8 +247,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     const FullTransactionId top = GetTopFullTransactionId();
     w.xid = FullTransactionIdGetDatum(top);
     // Before any row exists: a trim compares its cutoff with this floor (trim_buffers).
-    pgtrickle::pg::worker::note_buffer_write(RelationGetRelid(source),
-                                             U64FromFullTransactionId(top));
+    pgtrickle::pg::worker::note_buffer_write(source_id, U64FromFullTransactionId(top));
     // One sequence value per statement orders a transaction's own statements (see cdc.hpp).
     w.seq = Int64GetDatum(nextval_internal(seq_id, false));
     w.cid = GetCurrentCommandId(true);
@@ -239,7 +270,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
         FreeBulkInsertState(w.bistate);
     table_close(w.buffer, NoLock);
     // At commit: tell the scheduler (change counters, latch) that this source changed.
-    pgtrickle::pg::worker::note_source_change(RelationGetRelid(source));
+    pgtrickle::pg::worker::note_source_change(source_id);
     return PointerGetDatum(nullptr);
 }
 

@@ -65,11 +65,17 @@ void forget_frontiers_of_readers(Spi& spi, Oid relid) {
 
 void check_capture_switches(Spi& spi, Oid relid) {
     const std::string id = std::to_string(relid);
+    // (On the table, and on the members of its partition tree, which carry its capture
+    // triggers.)
     auto triggers = spi.execute(
-        "SELECT t.tgname, t.tgenabled::text, t.tgname LIKE 'pg\\_trickle\\_ivm\\_%'"
-        " FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1::oid"
+        "SELECT t.tgname, t.tgenabled::text, t.tgname LIKE 'pg\\_trickle\\_ivm\\_%',"
+        "   t.tgrelid::pg_catalog.regclass::text"
+        " FROM pg_catalog.pg_trigger t"
+        " WHERE (t.tgrelid = $1::oid OR t.tgrelid IN (SELECT p.relid::pg_catalog.oid"
+        "          FROM pgtrickle._partition_tree($1::oid) p))"
         "   AND (t.tgname ~ ('^pg_trickle_(cdc|ivm)_[a-z]+_' || $1 || '$')"
-        "     OR t.tgname IN ('pgt_dml_guard', 'pgt_truncate_guard')) AND t.tgenabled <> 'A'",
+        "     OR (t.tgrelid = $1::oid AND t.tgname IN ('pgt_dml_guard', 'pgt_truncate_guard')))"
+        "   AND t.tgenabled <> 'A'",
         {id});
     if (triggers.empty())
         return;
@@ -98,7 +104,7 @@ void check_capture_switches(Spi& spi, Oid relid) {
         forget_frontiers_of_readers(spi, relid);
     for (const auto& r : triggers.rows)
         if (*r[1] != "D")
-            spi.run(fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", name(),
+            spi.run(fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", *r[3],
                                 core::quote_ident(*r[0])));
 }
 
@@ -157,16 +163,24 @@ void track_dropped_triggers() {
     if (running_own_statement())
         return;
     Spi spi;
-    // Ours, dropped by name (not along with their table), on the table their name is for.
+    // Ours, dropped by name (not along with their table), on the table their name is for; and
+    // capture triggers of a partitioned source dropped from one of its partitions, by name or
+    // with the partition (DROP TABLE: its rows left the source without a captured statement).
+    // As the relation their name is for.
     auto dropped = spi.execute(R"sql(
-SELECT x.relid, x.name, x.name LIKE 'pg\_trickle\_ivm\_%' FROM (
-    SELECT d.address_names[3] AS name,
+SELECT x.source, x.name, x.name LIKE 'pg\_trickle\_ivm\_%' FROM (
+    SELECT d.address_names[3] AS name, d.original,
+           pg_catalog.substring(d.address_names[3], '_([0-9]+)$') AS source,
            pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
                                   pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid AS relid
     FROM pg_catalog.pg_event_trigger_dropped_objects() d
-    WHERE d.original AND d.object_type = 'trigger'
+    WHERE d.object_type = 'trigger'
       AND d.address_names[3] ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$') x
-WHERE x.name LIKE '%\_' || x.relid)sql");
+WHERE (x.original AND x.relid::text = x.source)
+   OR (x.relid IS DISTINCT FROM x.source::pg_catalog.oid AND x.name ~ '^pg_trickle_cdc_'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class b
+                   WHERE b.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace
+                     AND b.relname = 'changes_' || x.source)))sql");
     for (const auto& r : dropped.rows) {
         const Oid relid = static_cast<Oid>(std::stoul(*r[0]));
         if (*r[2] == "t") {

@@ -222,6 +222,57 @@ void check_readers(Spi& spi, Oid relid, const std::string& what) {
 
 namespace {
 
+// Partitioned sources whose tree this DDL changed (CREATE TABLE ... PARTITION OF, ATTACH or
+// DETACH PARTITION, at any level): their capture triggers follow the tree (a partition added
+// gets them, one detached loses them), and rows that joined or left it without a captured
+// statement make their readers' next refresh FULL. A foreign-table partition cannot be captured:
+// refused under a DIFFERENTIAL reader, as at creation; FULL readers lose capture (they refresh
+// at every schedule).
+void follow_partition_trees(Spi& spi) {
+    auto roots = spi.execute(R"sql(
+SELECT DISTINCT r.root FROM pg_catalog.pg_event_trigger_ddl_commands() d
+CROSS JOIN LATERAL (
+    SELECT pg_catalog.pg_partition_root(d.objid)::pg_catalog.oid AS root
+  UNION ALL  -- (a table detached: the source its capture triggers are for)
+    SELECT pg_catalog.substring(t.tgname, '_([0-9]+)$')::pg_catalog.oid
+    FROM pg_catalog.pg_trigger t
+    WHERE t.tgrelid = d.objid AND t.tgname ~ ('^' || $1 || 'ins_[0-9]+$')) r
+WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies dep WHERE dep.source_relid = r.root)
+ORDER BY 1)sql",
+                             {std::string(core::kCaptureTriggerPrefix)});
+    for (const auto& row : roots.rows) {
+        const Oid root = static_cast<Oid>(std::stoul(*row[0]));
+        if (!capturable(spi, root)) {
+            auto reader = spi.execute(
+                "SELECT st.pgt_schema || '.' || st.pgt_name, st.refresh_mode"
+                " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st"
+                " USING (pgt_id) WHERE d.source_relid = $1::oid AND st.refresh_mode <> 'FULL'"
+                " ORDER BY 1 LIMIT 1",
+                {*row[0]});
+            if (!reader.empty())
+                throw core::Error(
+                    core::sqlstate::kObjectNotInPrerequisiteState,
+                    fmt::format("a foreign table would become a partition of {}, which {} "
+                                "stream table {} reads",
+                                qualified_relation_name(root), *reader.rows[0][1],
+                                *reader.rows[0][0]),
+                    "The rows of a foreign table change on its server, where no change capture "
+                    "sees them.",
+                    "Switch the stream table to FULL first (alter_stream_table(refresh_mode => "
+                    "'FULL')), or drop it.");
+            sync_capture(spi, root);
+            continue;
+        }
+        if (!OidIsValid(buffer_oid(root)))
+            continue;
+        if (sync_partition_capture(spi, root))
+            forget_frontiers_of_readers(spi, root);
+        // (Its partitions' triggers switched off by hand: ALTER TABLE ... DISABLE TRIGGER.)
+        check_capture_switches(spi, root);
+    }
+}
+
 void handle_altered_tables() {
     // pg_trickle's own DDL (storage tables, change buffers, capture triggers) is not checked.
     if (running_own_statement())
@@ -249,6 +300,8 @@ SELECT x.source, x.st, x.refresh_mode, x.relid FROM (
         UNION ALL
         SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhparent = d.objid) i
     JOIN pg_catalog.pg_class s ON s.oid IN (i.inhrelid, i.inhparent)
+         -- (a partitioned source gaining partitions is captured on them: below)
+         AND NOT (s.oid = i.inhparent AND s.relkind = 'p')
     JOIN pgtrickle.pgt_dependencies dep ON dep.source_relid = s.oid
     JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = dep.pgt_id
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass) x
@@ -290,6 +343,7 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
     // anything changed, goes (capturable() is false now); they refresh at every schedule.
     for (const auto& r : inherited.rows)
         sync_capture(spi, static_cast<Oid>(std::stoul(*r[3])));
+    follow_partition_trees(spi);
     // Sources with a change buffer, sources of any stream table (IMMEDIATE ones have none), and
     // storage tables (their guards).
     auto altered = spi.execute(

@@ -91,9 +91,12 @@ WHERE r.pgt_id = d.pgt_id AND r.source_relid = d.source_relid
     // theirs that was dropped may have the name, or the dumped OID, of an unrelated table now.)
     // Each in a subtransaction: a table that cannot be captured is left with a WARNING.
     auto tables = spi.execute(R"sql(
-SELECT t.tgrelid FROM pg_catalog.pg_trigger t
+SELECT coalesce(pg_catalog.pg_partition_root(t.tgrelid)::pg_catalog.oid, t.tgrelid)
+FROM pg_catalog.pg_trigger t  -- (a partition's: its root's, which rewire() mends together)
 WHERE t.tgname ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$'
   AND pg_catalog.substring(t.tgname, '_([0-9]+)$') <> t.tgrelid::text
+  AND pg_catalog.substring(t.tgname, '_([0-9]+)$') NOT IN (
+        SELECT a.relid::pg_catalog.oid::text FROM pg_catalog.pg_partition_ancestors(t.tgrelid) a)
 UNION
 SELECT d.source_relid FROM pgtrickle.pgt_dependencies d
 JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)

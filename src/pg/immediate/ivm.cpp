@@ -670,11 +670,12 @@ void sync_immediate_triggers(Spi& spi, Oid relid) {
     if (needed || present)
         pg_call([&] { CacheInvalidateRelcacheByRelid(relid); });
     if (needed && !present) {
-        if (!capturable(spi, relid))
+        if (*info.rows[0][1] == "p" || !capturable(spi, relid))
             throw core::unsupported(
                 fmt::format("IMMEDIATE mode cannot maintain a stream table over {}", qualified),
                 "IMMEDIATE maintenance needs statement triggers with transition tables, which "
-                "only plain tables that are neither partitions nor inheritance parents have.",
+                "only plain tables that are neither partitions nor inheritance parents have "
+                "(partitioned tables are captured for DIFFERENTIAL and FULL only).",
                 "Use refresh_mode => 'DIFFERENTIAL' or 'FULL'.");
         for (const auto& s : core::immediate_trigger_ddl(relid, qualified))
             spi.run(s);

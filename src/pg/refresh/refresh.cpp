@@ -252,8 +252,15 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
                                   const core::Frontier& prev) {
     for (auto relid : relids) {
         Value est =
-            spi.execute_cached("SELECT reltuples FROM pg_catalog.pg_class WHERE oid = $1::oid",
-                               {std::to_string(relid)})
+            // (A partitioned table's rows are its leaf partitions', each analyzed on its own.)
+            spi.execute_cached(
+                   "SELECT CASE WHEN c.relkind <> 'p' THEN c.reltuples"
+                   "  ELSE (SELECT CASE WHEN pg_catalog.max(l.reltuples) < 0 THEN -1"
+                   "               ELSE pg_catalog.sum(GREATEST(l.reltuples, 0)) END"
+                   "        FROM pgtrickle._partition_tree(c.oid) t"
+                   "        JOIN pg_catalog.pg_class l ON l.oid = t.relid WHERE t.leaf) END"
+                   " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
+                   {std::to_string(relid)})
                 .scalar();
         double rows = est ? std::stod(*est) : -1;
         if (rows <= 0)
