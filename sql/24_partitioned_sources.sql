@@ -220,6 +220,8 @@ SELECT pgtrickle.drop_stream_table('sensor_totals');
 SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.imm', 'SELECT region, count(*) AS n FROM sales GROUP BY region', refresh_mode => 'IMMEDIATE')$$);
 SELECT try_sql($$SELECT pgtrickle.alter_stream_table('partitioned.by_region', refresh_mode => 'IMMEDIATE')$$);
 SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.leaf', 'SELECT id FROM sales_latam', refresh_mode => 'DIFFERENTIAL')$$);
+-- (ONLY on a partitioned table reads no rows, whatever its partitions hold.)
+SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.only_root', 'SELECT id FROM ONLY sales', refresh_mode => 'DIFFERENTIAL')$$);
 CREATE EXTENSION file_fdw;
 CREATE SERVER partitioned_server FOREIGN DATA WRAPPER file_fdw;
 CREATE TABLE logs (at int, msg text) PARTITION BY RANGE (at);

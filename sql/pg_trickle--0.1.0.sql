@@ -415,17 +415,22 @@ REVOKE ALL ON FUNCTION pgtrickle.rebuild_cdc_triggers() FROM PUBLIC;
 -- The triggers pg_trickle needs on the sources of stream tables, and whether each is there and
 -- fires (ALWAYS, as pg_trickle makes them).
 -- The members of the partition tree of `root` (itself included, at every level; nothing for a
--- table outside partition trees), and whether each is a leaf, read from pg_inherits without
--- locking them: pg_partition_tree() locks every member, and pg_trickle's DDL tracking and
--- refreshes calling it deadlocked with DDL on two partitions at once (a parallel pg_restore).
-CREATE FUNCTION pgtrickle._partition_tree(root oid) RETURNS TABLE (relid oid, leaf bool)
+-- table outside partition trees), whether each is a leaf, and whether it is being detached (DETACH
+-- PARTITION ... CONCURRENTLY not finalized, on its link or an ancestor's: its rows are no longer
+-- the tree's), read from pg_inherits without locking them: pg_partition_tree() locks every
+-- member, and pg_trickle's DDL tracking and refreshes calling it deadlocked with DDL on two
+-- partitions at once (a parallel pg_restore).
+CREATE FUNCTION pgtrickle._partition_tree(root oid)
+RETURNS TABLE (relid oid, leaf bool, detaching bool)
 LANGUAGE sql STABLE AS $$
-    WITH RECURSIVE t(relid) AS (
-        SELECT c.oid FROM pg_catalog.pg_class c
+    WITH RECURSIVE t(relid, detaching) AS (
+        SELECT c.oid, false FROM pg_catalog.pg_class c
         WHERE c.oid = root AND (c.relkind = 'p' OR c.relispartition)
       UNION ALL
-        SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.relid)
-    SELECT t.relid, c.relkind <> 'p' FROM t JOIN pg_catalog.pg_class c ON c.oid = t.relid
+        SELECT i.inhrelid, t.detaching OR i.inhdetachpending
+        FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.relid)
+    SELECT t.relid, c.relkind <> 'p', t.detaching
+    FROM t JOIN pg_catalog.pg_class c ON c.oid = t.relid
 $$;
 
 CREATE FUNCTION pgtrickle.trigger_inventory()

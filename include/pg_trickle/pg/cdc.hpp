@@ -22,6 +22,13 @@ bool capturable(Spi& spi, Oid relid);
 // with rows no statement capture saw: the source's readers must refresh FULL).
 bool sync_partition_capture(Spi& spi, Oid source);
 
+// Records in `source`'s buffer, as a TRUNCATE does, that its rows changed without a statement
+// capture saw (a partition with rows attached, detached or dropped): the next refresh of every
+// stream table reading it is FULL, once its snapshot sees this transaction's commit. Unlike
+// forgetting their frontiers, it waits for no refresh in progress (DDL on a partition holds the
+// partitioned table's lock, which such a refresh may be about to ask for).
+void add_truncate_marker(Spi& spi, Oid source);
+
 // Brings capture of `relid` in line with the stream tables that read it (their
 // pgt_dependencies.columns_used): creates buffer and triggers for the first, adds columns
 // another one needs, removes everything when none is left. The change buffer serves the

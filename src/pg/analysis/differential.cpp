@@ -409,6 +409,9 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
         if (partitioned) {
             if (pg_call([&] { return get_rel_relispartition(rte->relid); }))
                 return "partitions of a partitioned table as sources";
+            // (No rows, ever; its partitions' changes would reach the buffer all the same.)
+            if (!rte->inh)
+                return "ONLY on a partitioned table";
             const bool foreign = !spi.execute(
                                          "SELECT 1 FROM pgtrickle._partition_tree($1::oid) t"
                                          " JOIN pg_catalog.pg_class m ON m.oid = t.relid"

@@ -10,7 +10,6 @@
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
-#include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/differential.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
@@ -107,6 +106,19 @@ void drop_partition_capture(Spi& spi, Oid source) {
 
 }  // namespace
 
+void add_truncate_marker(Spi& spi, Oid source) {
+    AsCatalogOwner owner;
+    const std::string xid = *spi.execute("SELECT pg_catalog.pg_current_xact_id()::text").scalar();
+    // (Before the row exists, as the capture trigger does: trims compare with the floor.)
+    const uint64 full_xid = std::stoull(xid);
+    pg_call([&] { worker::note_buffer_write(source, full_xid); });
+    spi.run(fmt::format("INSERT INTO {} (xid, seq, action) VALUES ($1::pg_catalog.xid8,"
+                        " pg_catalog.nextval('pgtrickle_changes.change_seq'), 'T')",
+                        core::buffer_table(source)),
+            {xid});
+    pg_call([&] { worker::note_source_change(source); });
+}
+
 bool sync_partition_capture(Spi& spi, Oid source) {
     AsCatalogOwner owner;
     const std::string id = std::to_string(source);
@@ -118,7 +130,8 @@ bool sync_partition_capture(Spi& spi, Oid source) {
         " FROM (SELECT coalesce(m.relid, t.tgrelid) AS relid, m.relid IS NOT NULL AS member,"
         "         coalesce(t.triggers, 0) AS triggers"
         "       FROM (SELECT p.relid::pg_catalog.oid AS relid"
-        "             FROM pgtrickle._partition_tree($1::oid) p WHERE p.relid::oid <> $1::oid) m"
+        "             FROM pgtrickle._partition_tree($1::oid) p"
+        "             WHERE p.relid::oid <> $1::oid AND NOT p.detaching) m"
         "       FULL JOIN (SELECT tgrelid, pg_catalog.count(*) AS triggers"
         "                  FROM pg_catalog.pg_trigger WHERE tgrelid <> $1::oid"
         "                    AND tgname IN ($2::text || 'ins_' || $1, $2::text || 'upd_' || $1,"
@@ -342,7 +355,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         partitions();
         grant_readers();
         if (rows_moved)
-            forget_frontiers_of_readers(spi, relid);
+            add_truncate_marker(spi, relid);
         return;
     }
 
@@ -383,18 +396,20 @@ void sync_change_buffer(Spi& spi, Oid relid) {
     record_trigger_dependencies(spi, relid);
     grant_readers();
     if (existing && rows_moved)
-        forget_frontiers_of_readers(spi, relid);
+        add_truncate_marker(spi, relid);
 }
 
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     // Captured: a buffer, and the four triggers firing ALWAYS on the source and, for a
-    // partitioned source, on each member of its tree.
+    // partitioned source, on each member of its tree, none of them being detached (DETACH
+    // PARTITION ... CONCURRENTLY not finalized: its rows left the source without a statement,
+    // and a refresh is FULL until the DDL that finalizes it has made that known).
     auto res = spi.execute_cached(
         "SELECT d.source_relid, b.buffered, b.buffered AND NOT EXISTS ("
-        "   SELECT 1 FROM (SELECT d.source_relid AS relid UNION ALL"
-        "                  SELECT p.relid::pg_catalog.oid"
+        "   SELECT 1 FROM (SELECT d.source_relid AS relid, false AS detaching UNION ALL"
+        "                  SELECT p.relid::pg_catalog.oid, p.detaching"
         "                  FROM pgtrickle._partition_tree(d.source_relid) p) m"
-        "   WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
+        "   WHERE m.detaching OR (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
         "     WHERE t.tgrelid = m.relid AND t.tgenabled = 'A'"
         "     AND t.tgname IN ($2::text || 'ins_' || d.source_relid,"
         "       $2::text || 'upd_' || d.source_relid, $2::text || 'del_' || d.source_relid,"

@@ -179,7 +179,9 @@ void add_truncate_marker(Relation buffer, Datum xid, Datum seq) {
 // partition, the partitioned table its name is for (pg_trickle_cdc_<op>_<source OID>), which
 // must be one of the partition's ancestors. A statement on a partition fires the partition's
 // statement triggers only, not its parents': each member of a captured partition tree carries
-// triggers of the root (see sync_partition_capture).
+// triggers of the root (see sync_partition_capture). InvalidOid: a partition being detached
+// from the source (DETACH PARTITION ... CONCURRENTLY, until it is finalized), whose rows are
+// no longer the source's: get_partition_ancestors stops at its pending link.
 Oid captured_source(Relation rel, const Trigger* trigger) {
     const Oid self = RelationGetRelid(rel);
     if (!rel->rd_rel->relispartition)
@@ -189,7 +191,10 @@ Oid captured_source(Relation rel, const Trigger* trigger) {
         suffix != nullptr ? static_cast<Oid>(strtoul(suffix + 1, nullptr, 10)) : InvalidOid;
     List* ancestors = get_partition_ancestors(self);
     const bool ancestor = list_member_oid(ancestors, named);
+    const Oid top = ancestors == NIL ? self : llast_oid(ancestors);
     list_free(ancestors);
+    if (!ancestor && get_rel_relispartition(top))
+        return InvalidOid;  // (still a partition at the top: detach pending)
     if (!ancestor)
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -219,6 +224,8 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
                                "STATEMENT")));
     Relation source = trigdata->tg_relation;
     const Oid source_id = captured_source(source, trigdata->tg_trigger);
+    if (!OidIsValid(source_id))
+        return PointerGetDatum(nullptr);
     const bool truncate = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
     Tuplestorestate* old_rows = trigdata->tg_oldtable;
     Tuplestorestate* new_rows = trigdata->tg_newtable;

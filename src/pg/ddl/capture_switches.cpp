@@ -19,6 +19,7 @@
 #include "pg_trickle/core/error.hpp"
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/pg/catalog.hpp"
+#include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/ddl.hpp"
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/spi.hpp"
@@ -168,7 +169,7 @@ void track_dropped_triggers() {
     // with the partition (DROP TABLE: its rows left the source without a captured statement).
     // As the relation their name is for.
     auto dropped = spi.execute(R"sql(
-SELECT x.source, x.name, x.name LIKE 'pg\_trickle\_ivm\_%' FROM (
+SELECT x.source, x.name, x.name LIKE 'pg\_trickle\_ivm\_%', x.relid IS NULL FROM (
     SELECT d.address_names[3] AS name, d.original,
            pg_catalog.substring(d.address_names[3], '_([0-9]+)$') AS source,
            pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' ||
@@ -193,6 +194,14 @@ WHERE (x.original AND x.relid::text = x.source)
                 "Writes without it would leave the stream table different from its query.",
                 "Drop the stream table, or switch it to DIFFERENTIAL or FULL "
                 "(pgtrickle.alter_stream_table), which removes the trigger.");
+        }
+        if (*r[3] == "t") {
+            // Dropped with its table, a partition of the source: its rows left the source
+            // without a statement. (Recorded once, for the INSERT trigger; without waiting for
+            // a refresh in progress, which may wait for the partitioned table this DROP holds.)
+            if (r[1]->starts_with("pg_trickle_cdc_ins_"))
+                add_truncate_marker(spi, relid);
+            continue;
         }
         forget_frontiers_of_readers(spi, relid);
     }

@@ -267,7 +267,7 @@ ORDER BY 1)sql",
         if (!OidIsValid(buffer_oid(root)))
             continue;
         if (sync_partition_capture(spi, root))
-            forget_frontiers_of_readers(spi, root);
+            add_truncate_marker(spi, root);
         // (Its partitions' triggers switched off by hand: ALTER TABLE ... DISABLE TRIGGER.)
         check_capture_switches(spi, root);
     }
