@@ -112,4 +112,28 @@ TEST_F(PartitionedSource, PartitionDdlDoesNotWaitForARefreshInProgress) {
     EXPECT_EQ(mismatches(), "0");
 }
 
+// ATTACH and DETACH in a REPEATABLE READ transaction whose snapshot is older than the rows of
+// the partition: whether the partition brings or takes rows is judged by what is committed now,
+// not by that snapshot (which saw it empty, and no FULL refresh followed).
+TEST_F(PartitionedSource, AttachAndDetachUnderRepeatableReadSeeEveryRow) {
+    c.exec("CREATE TABLE sales_latam (id int NOT NULL, region text NOT NULL, amount int)");
+    other.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    other.exec("SELECT 1");  // (its snapshot: sales_latam empty)
+    c.exec("INSERT INTO sales_latam VALUES (500, 'latam', 5)");
+    other.exec("ALTER TABLE sales ATTACH PARTITION sales_latam FOR VALUES IN ('latam')");
+    other.exec("COMMIT");
+    EXPECT_EQ(refresh(), "FULL");
+    EXPECT_EQ(mismatches(), "0");
+
+    other.exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    other.exec("SELECT 1");
+    c.exec("INSERT INTO sales VALUES (501, 'latam', 6)");  // (captured, through the root)
+    EXPECT_EQ(refresh(), "DIFFERENTIAL");
+    other.exec("ALTER TABLE sales DETACH PARTITION sales_latam");
+    other.exec("COMMIT");
+    EXPECT_EQ(refresh(), "FULL");
+    EXPECT_EQ(mismatches(), "0");
+    EXPECT_EQ(c.scalar("SELECT count(*) FROM by_region WHERE region = 'latam'"), "0");
+}
+
 }  // namespace

@@ -49,6 +49,7 @@ struct CapturedSource {
     Oid relid;
     bool captured;
     bool buffered;
+    bool detaching = false;  // a partition of it is being detached (not captured meanwhile)
 };
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
 

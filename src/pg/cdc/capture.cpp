@@ -147,8 +147,21 @@ bool sync_partition_capture(Spi& spi, Oid source) {
         const bool member = *r[2] == "t", leaf = *r[3] == "t";
         // Rows that joined (ATTACH PARTITION) or left (DETACH PARTITION) the source without a
         // statement capture saw. (A partition just created is empty.)
-        if (leaf && !rows_moved)
-            rows_moved = !spi.execute(fmt::format("SELECT 1 FROM ONLY {} LIMIT 1", table)).empty();
+        // (With the latest snapshot: under REPEATABLE READ the transaction's own one would miss
+        // rows committed since it began. No writer is left in the table: ATTACH and DETACH
+        // hold it exclusively.)
+        if (leaf && !rows_moved) {
+            RegisteredSnapshot latest(true);
+            spi.use_snapshot(latest.get());
+            try {
+                rows_moved =
+                    !spi.execute(fmt::format("SELECT 1 FROM ONLY {} LIMIT 1", table)).empty();
+            } catch (...) {
+                spi.use_snapshot(nullptr);
+                throw;
+            }
+            spi.use_snapshot(nullptr);
+        }
         run_all(spi, member ? core::capture_trigger_ddl(source, table)
                             : core::drop_capture_trigger_ddl(source, table));
     }
@@ -414,6 +427,8 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
         "     AND t.tgname IN ($2::text || 'ins_' || d.source_relid,"
         "       $2::text || 'upd_' || d.source_relid, $2::text || 'del_' || d.source_relid,"
         "       $2::text || 'trunc_' || d.source_relid)) <> 4)"
+        "   , EXISTS (SELECT 1 FROM pgtrickle._partition_tree(d.source_relid) p"
+        "             WHERE p.detaching)"
         " FROM pgtrickle.pgt_dependencies d"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
@@ -423,7 +438,8 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
         {std::to_string(pgt_id), std::string(core::kCaptureTriggerPrefix)});
     std::vector<CapturedSource> out;
     for (const auto& r : res.rows)
-        out.push_back({static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t"});
+        out.push_back(
+            {static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t", *r[3] == "t"});
     return out;
 }
 

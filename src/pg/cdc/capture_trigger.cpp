@@ -11,6 +11,7 @@
 // may longjmp through them safely.
 #include "pg_trickle/core/cdc.hpp"
 #include "pg_trickle/pg/postgres.hpp"
+#include "pg_trickle/pg/statement_depth.hpp"
 #include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
@@ -226,7 +227,14 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     const Oid source_id = captured_source(source, trigdata->tg_trigger);
     if (!OidIsValid(source_id))
         return PointerGetDatum(nullptr);
-    const bool truncate = TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event);
+    // PostgreSQL 15 leaves the rows a MERGE moves to another partition out of its UPDATE
+    // transition tables (a plain UPDATE has them, as a delete and an insert): a MERGE that
+    // updates through a partitioned table is recorded as a TRUNCATE too, so the next refresh
+    // is FULL.
+    const bool truncate =
+        TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+        (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+         source->rd_rel->relkind == RELKIND_PARTITIONED_TABLE && pgtrickle::pg::finishing_merge());
     Tuplestorestate* old_rows = trigdata->tg_oldtable;
     Tuplestorestate* new_rows = trigdata->tg_newtable;
     if (!truncate && (old_rows == nullptr || tuplestore_tuple_count(old_rows) == 0) &&
@@ -263,12 +271,10 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     w.bistate = rows > kBatch ? GetBulkInsertState() : nullptr;
     w.slots = static_cast<TupleTableSlot**>(palloc(sizeof(TupleTableSlot*) * kBatch));
 
-    if (truncate) {
+    if (truncate)
         add_truncate_marker(w.buffer, w.xid, w.seq);
-    } else {
-        add_all(&w, 'D', old_rows, RelationGetDescr(source));
-        add_all(&w, 'I', new_rows, RelationGetDescr(source));
-    }
+    add_all(&w, 'D', old_rows, RelationGetDescr(source));
+    add_all(&w, 'I', new_rows, RelationGetDescr(source));
     flush(&w);
 
     for (int i = 0; i < w.made; ++i)

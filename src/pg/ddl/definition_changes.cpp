@@ -91,7 +91,8 @@ bool caused_by_definition(int sqlerrcode) {
 struct Derived {
     std::optional<Definition> def;
     core::RefreshMode mode = core::RefreshMode::Full;
-    std::string why_not;  // set when the stream table can no longer be defined by its query
+    std::string why_not;   // set when the stream table can no longer be defined by its query
+    bool missing = false;  // because something its query names does not exist (now)
 };
 
 // The stream table's definition derived again from its user's query, as its owner (who reads
@@ -112,6 +113,10 @@ Derived derive_again(Spi& spi, const StreamTable& st) {
                                        st.pgt_id);
             d.mode = choose_mode(*d.def, core::requested_from_catalog(st.refresh_mode),
                                  st.display_name());
+            // (A view now reading a partitioned table, or another role's table.)
+            if (d.mode == core::RefreshMode::Immediate)
+                check_immediate_triggers_allowed(dependencies_of(*d.def, d.mode),
+                                                 relation_owner(st.relid));
             if (!storage_matches(spi, st.relid, storage_columns(*d.def, d.mode)))
                 d.why_not = "its query now returns other columns";
         }
@@ -121,6 +126,10 @@ Derived derive_again(Spi& spi, const StreamTable& st) {
             throw;
         const std::string message = e.what();
         d.why_not = "its query no longer runs: " + message.substr(0, message.find('\n'));
+        const int code = e.edata()->sqlerrcode;
+        d.missing = code == ERRCODE_UNDEFINED_FUNCTION || code == ERRCODE_UNDEFINED_TABLE ||
+                    code == ERRCODE_UNDEFINED_COLUMN || code == ERRCODE_UNDEFINED_OBJECT ||
+                    code == ERRCODE_INVALID_SCHEMA_NAME;
     } catch (const core::Error& e) {
         d.why_not = std::string("its query can no longer be maintained: ") + e.what();
     }
@@ -170,8 +179,11 @@ void reinitialise(Spi& spi, StreamTable st, bool needs_reinit, const std::string
     const bool immediate = st.refresh_mode == "IMMEDIATE";
     // (One in ERROR is not this DDL's doing, nor is it maintained: it does not hold the DDL
     // up; resuming it derives its definition again. Nor does one already waiting to be
-    // reinitialised, as between DROP FUNCTION and CREATE FUNCTION of several functions: the
-    // DDL that completes the set reinitialises it.)
+    // reinitialised whose query names something missing, as between DROP FUNCTION and CREATE
+    // FUNCTION of several functions: the DDL that completes the set reinitialises it. One
+    // that could be derived but not maintained (a view replaced a second time, to read a
+    // partition) is refused as any other: its next refresh would recompute it with the
+    // definition stored before.)
     if (st.status == "ERROR")
         return;
     if (immediate) {
@@ -196,7 +208,7 @@ void reinitialise(Spi& spi, StreamTable st, bool needs_reinit, const std::string
     }
     Derived d = derive_again(spi, st);
     if (!d.def) {
-        if (needs_reinit && !immediate)
+        if (needs_reinit && d.missing && !immediate)
             return;
         refuse_or_fail(spi, st, what, d.why_not);
         return;

@@ -252,11 +252,12 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
                                   const core::Frontier& prev) {
     for (auto relid : relids) {
         Value est =
-            // (A partitioned table's rows are its leaf partitions', each analyzed on its own.)
+            // (A partitioned table's rows are its leaf partitions', each analyzed on its own;
+            // with one of them never analyzed, not known.)
             spi.execute_cached(
                    "SELECT CASE WHEN c.relkind <> 'p' THEN c.reltuples"
-                   "  ELSE (SELECT CASE WHEN pg_catalog.max(l.reltuples) < 0 THEN -1"
-                   "               ELSE pg_catalog.sum(GREATEST(l.reltuples, 0)) END"
+                   "  ELSE (SELECT CASE WHEN pg_catalog.min(l.reltuples) < 0 THEN -1"
+                   "               ELSE pg_catalog.sum(l.reltuples) END"
                    "        FROM pgtrickle._partition_tree(c.oid) t"
                    "        JOIN pg_catalog.pg_class l ON l.oid = t.relid WHERE t.leaf) END"
                    " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
@@ -700,10 +701,17 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         if (plan && !immediate && st.is_populated && !force_full) {
             for (const auto& s : sources) {
                 if (s.buffered && !s.captured) {
-                    fallback_reason = fmt::format(
-                        "change capture of {} is off (a trigger of pg_trickle's on it is disabled "
-                        "or was dropped; pgtrickle.repair_stream_table() puts it back)",
-                        relation_name(s.relid));
+                    fallback_reason =
+                        s.detaching ? fmt::format(
+                                          "a partition of {} is being detached (DETACH PARTITION "
+                                          "... CONCURRENTLY, until it is finalized: ALTER TABLE "
+                                          "... DETACH PARTITION ... FINALIZE)",
+                                          relation_name(s.relid))
+                                    : fmt::format(
+                                          "change capture of {} is off (a trigger of pg_trickle's "
+                                          "on it is disabled or was dropped; "
+                                          "pgtrickle.repair_stream_table() puts it back)",
+                                          relation_name(s.relid));
                     break;
                 }
             }

@@ -8,6 +8,7 @@
 namespace pgtrickle::pg {
 namespace {
 int depth = 0;
+CmdType finishing = CMD_UNKNOWN;  // the operation of the innermost ExecutorFinish in progress
 ExecutorRun_hook_type previous_run_hook = nullptr;
 ExecutorFinish_hook_type previous_finish_hook = nullptr;
 ProcessUtility_hook_type previous_utility_hook = nullptr;
@@ -15,6 +16,7 @@ ProcessUtility_hook_type previous_utility_hook = nullptr;
 }  // namespace pgtrickle::pg
 
 using pgtrickle::pg::depth;
+using pgtrickle::pg::finishing;
 using pgtrickle::pg::previous_finish_hook;
 using pgtrickle::pg::previous_run_hook;
 using pgtrickle::pg::previous_utility_hook;
@@ -36,7 +38,9 @@ static void pgt_executor_run(QueryDesc* query, ScanDirection direction, uint64 c
 }
 
 static void pgt_executor_finish(QueryDesc* query) {
+    const CmdType outer = finishing;
     ++depth;
+    finishing = query->operation;
     PG_TRY();
     {
         if (previous_finish_hook != nullptr)
@@ -45,7 +49,10 @@ static void pgt_executor_finish(QueryDesc* query) {
             standard_ExecutorFinish(query);
     }
     PG_FINALLY();
-    { --depth; }
+    {
+        --depth;
+        finishing = outer;
+    }
     PG_END_TRY();
 }
 
@@ -73,6 +80,10 @@ namespace pgtrickle::pg {
 
 int executor_depth() {
     return depth;
+}
+
+bool finishing_merge() {
+    return finishing == CMD_MERGE;
 }
 
 void install_executor_hooks() {
