@@ -95,6 +95,8 @@ SELECT count(*) AS triggers_on_buffer FROM pg_depend d
 WHERE d.classid = 'pg_trigger'::regclass
   AND d.refobjid = ('pgtrickle_changes.changes_' || 'sales'::regclass::oid)::regclass;
 SELECT * FROM check_all();
+-- explain_st describes the partitioned source.
+SELECT value FROM pgtrickle.explain_st('partitioned.by_region') WHERE property = 'source_partitions';
 
 -- Writes through the root, to a leaf, to the middle level; an UPDATE through the root that
 -- moves rows to another partition; a DELETE on a leaf; INSERT ... ON CONFLICT on a leaf.

@@ -72,6 +72,21 @@ std::vector<std::pair<std::string, std::string>> explain_stream_table(const std:
     for (const auto& d : catalog::dependencies(spi, st.pgt_id))
         oids += (oids.empty() ? "" : ", ") + std::to_string(d.source_relid);
     add("source_oids", oids);
+    // Partitioned sources: their partition key and how many partitions (direct ones) they have.
+    // (Only when there is one.)
+    auto partitioned = spi.execute(
+        "SELECT pg_catalog.json_agg(pg_catalog.json_build_object("
+        "   'source', pg_catalog.quote_ident(n.nspname) || '.' || "
+        "pg_catalog.quote_ident(c.relname),"
+        "   'partition_key', pg_catalog.pg_get_partkeydef(c.oid),"
+        "   'partitions', (SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits i"
+        "                  WHERE i.inhparent = c.oid)) ORDER BY c.oid)::text"
+        " FROM pgtrickle.pgt_dependencies d JOIN pg_catalog.pg_class c ON c.oid = d.source_relid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE d.pgt_id = $1::bigint AND c.relkind = 'p'",
+        {std::to_string(st.pgt_id)});
+    if (auto json = partitioned.scalar())
+        add("source_partitions", *json);
     if (st.frontier)
         add("frontier", *st.frontier);
     if (st.refresh_mode == "DIFFERENTIAL" && diff.plan) {
