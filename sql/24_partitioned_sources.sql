@@ -275,6 +275,13 @@ SELECT pgtrickle.drop_stream_table('via_view');
 SELECT pgtrickle.create_stream_table('via_view_now', 'SELECT id, region FROM some_rows',
     refresh_mode => 'IMMEDIATE');
 SELECT try_sql($$CREATE OR REPLACE VIEW some_rows AS SELECT id, region FROM sales$$);
+-- change_buffer_sizes lists each stream table's partitioned source once, and not the
+-- IMMEDIATE stream table, which reads no buffer (plain_b has one, for b_rows).
+SELECT pgtrickle.create_stream_table('b_rows', 'SELECT id FROM plain_b',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT stream_table, source_table FROM pgtrickle.change_buffer_sizes()
+WHERE stream_table LIKE 'partitioned.%' ORDER BY 1, 2;
+SELECT pgtrickle.drop_stream_table('b_rows');
 SELECT pgtrickle.drop_stream_table('via_view_now');
 
 -- Dropping the stream tables takes the triggers off every member.

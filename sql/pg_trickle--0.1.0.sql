@@ -367,6 +367,7 @@ BEGIN
         JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)
         JOIN pg_catalog.pg_class b ON b.relname = 'changes_' || d.source_relid
          AND b.relnamespace = 'pgtrickle_changes'::regnamespace
+        WHERE st.refresh_mode <> 'IMMEDIATE'  -- (maintained without the buffer)
         GROUP BY d.source_relid
     LOOP
         EXECUTE pg_catalog.format('SELECT ARRAY[%s]::bigint[] FROM pgtrickle_changes.%I b',
@@ -386,6 +387,7 @@ BEGIN
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_catalog.pg_class b ON b.relname = 'changes_' || d.source_relid
          AND b.relnamespace = 'pgtrickle_changes'::regnamespace
+        WHERE st.refresh_mode <> 'IMMEDIATE'
         ORDER BY 1, 4
     LOOP
         stream_table := r.st_name;
