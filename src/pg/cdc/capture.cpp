@@ -418,18 +418,21 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     // PARTITION ... CONCURRENTLY not finalized: its rows left the source without a statement,
     // and a refresh is FULL until the DDL that finalizes it has made that known).
     auto res = spi.execute_cached(
+        // (The tree is read for partitioned sources only: a one-time filter on the relkind.)
         "SELECT d.source_relid, b.buffered, b.buffered AND NOT EXISTS ("
         "   SELECT 1 FROM (SELECT d.source_relid AS relid, false AS detaching UNION ALL"
         "                  SELECT p.relid::pg_catalog.oid, p.detaching"
-        "                  FROM pgtrickle._partition_tree(d.source_relid) p) m"
+        "                  FROM pgtrickle._partition_tree(d.source_relid) p"
+        "                  WHERE s.relkind = 'p') m"
         "   WHERE m.detaching OR (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger t"
         "     WHERE t.tgrelid = m.relid AND t.tgenabled = 'A'"
         "     AND t.tgname IN ($2::text || 'ins_' || d.source_relid,"
         "       $2::text || 'upd_' || d.source_relid, $2::text || 'del_' || d.source_relid,"
         "       $2::text || 'trunc_' || d.source_relid)) <> 4)"
-        "   , EXISTS (SELECT 1 FROM pgtrickle._partition_tree(d.source_relid) p"
-        "             WHERE p.detaching)"
+        "   , s.relkind = 'p' AND EXISTS (SELECT 1"
+        "       FROM pgtrickle._partition_tree(d.source_relid) p WHERE p.detaching)"
         " FROM pgtrickle.pgt_dependencies d"
+        " LEFT JOIN pg_catalog.pg_class s ON s.oid = d.source_relid"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
         "  WHERE c.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace"
         "    AND c.relname = 'changes_' || d.source_relid) AS buffered) b"
@@ -439,7 +442,7 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
     std::vector<CapturedSource> out;
     for (const auto& r : res.rows)
         out.push_back(
-            {static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t", *r[3] == "t"});
+            {static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t", r[3] == Value("t")});
     return out;
 }
 
