@@ -284,6 +284,70 @@ WHERE stream_table LIKE 'partitioned.%' ORDER BY 1, 2;
 SELECT pgtrickle.drop_stream_table('b_rows');
 SELECT pgtrickle.drop_stream_table('via_view_now');
 
+-- An UNLOGGED partition: a crash empties it without a trigger firing, as it empties UNLOGGED
+-- buffers, so its readers record the epoch of the unlogged tables (14_unlogged_buffers), and a
+-- crash makes their next refresh FULL. Simulated here: rows deleted, their changes taken out of
+-- the buffer, the epoch table emptied, as a crash would.
+CREATE TABLE temps (id int NOT NULL, site int NOT NULL, v int) PARTITION BY LIST (site);
+CREATE TABLE temps_1 PARTITION OF temps FOR VALUES IN (1);
+CREATE UNLOGGED TABLE temps_2 PARTITION OF temps FOR VALUES IN (2);
+INSERT INTO temps SELECT g, 1 + g % 2, g FROM generate_series(1, 20) g;
+SELECT pgtrickle.create_stream_table('temps_by_site',
+    'SELECT site, count(*) AS n FROM temps GROUP BY site',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO temps VALUES (21, 1, 21);
+SELECT * FROM refresh_all() WHERE st = 'temps_by_site';
+DELETE FROM temps_2;
+DO $$ BEGIN
+    EXECUTE format('DELETE FROM pgtrickle_changes.%I', 'changes_' || 'temps'::regclass::oid);
+END $$;
+DELETE FROM pgtrickle_changes.buffer_epoch;
+SELECT * FROM refresh_all() WHERE st = 'temps_by_site';
+SELECT * FROM check_all() WHERE st = 'temps_by_site';
+INSERT INTO temps VALUES (22, 2, 22);
+SELECT * FROM refresh_all() WHERE st = 'temps_by_site';
+SELECT * FROM check_all() WHERE st = 'temps_by_site';
+-- IMMEDIATE refuses UNLOGGED tables (it has no refresh to catch up after a crash).
+CREATE UNLOGGED TABLE scratchpad (id int PRIMARY KEY);
+SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.scratch_now', 'SELECT count(*) AS n FROM scratchpad', refresh_mode => 'IMMEDIATE')$$);
+-- Nor may a source of one be made UNLOGGED.
+ALTER TABLE scratchpad SET LOGGED;
+SELECT pgtrickle.create_stream_table('scratch_now', 'SELECT count(*) AS n FROM scratchpad',
+    refresh_mode => 'IMMEDIATE');
+SELECT try_sql($$ALTER TABLE scratchpad SET UNLOGGED$$);
+SELECT pgtrickle.drop_stream_table('scratch_now');
+SELECT pgtrickle.drop_stream_table('temps_by_site');
+
+-- A table a logical replication subscription applies rows to: the apply worker fires no
+-- statement trigger, so its changes are not captured and every refresh is FULL, saying why. (A
+-- subscription made without connecting, and the catalog row that subscribing to a table makes,
+-- written by hand: the regression cluster has no publisher.)
+CREATE TABLE replicated (id int PRIMARY KEY, v int);
+INSERT INTO replicated VALUES (1, 1), (2, 2);
+SELECT pgtrickle.create_stream_table('replicated_sum', 'SELECT sum(v) AS s FROM replicated',
+    refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+CREATE SUBSCRIPTION partitioned_sub CONNECTION 'dbname=nowhere' PUBLICATION nothing
+  WITH (connect = false);
+SET allow_system_table_mods = on;
+INSERT INTO pg_subscription_rel (srsubid, srrelid, srsubstate, srsublsn)
+SELECT oid, 'replicated'::regclass, 'r', NULL FROM pg_subscription WHERE subname = 'partitioned_sub';
+RESET allow_system_table_mods;
+UPDATE replicated SET v = v + 1;
+SET client_min_messages = notice;
+SELECT pgtrickle.refresh_stream_table('partitioned.replicated_sum');
+SET client_min_messages = warning;
+SELECT * FROM refresh_all() WHERE st = 'replicated_sum';
+SELECT * FROM check_all() WHERE st = 'replicated_sum';
+SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.replicated_now', 'SELECT sum(v) AS s FROM replicated', refresh_mode => 'IMMEDIATE')$$);
+ALTER SUBSCRIPTION partitioned_sub SET (slot_name = NONE);
+DROP SUBSCRIPTION partitioned_sub;
+UPDATE replicated SET v = v + 1;
+SELECT * FROM refresh_all() WHERE st = 'replicated_sum';
+UPDATE replicated SET v = v + 1;
+SELECT * FROM refresh_all() WHERE st = 'replicated_sum';
+SELECT * FROM check_all() WHERE st = 'replicated_sum';
+SELECT pgtrickle.drop_stream_table('replicated_sum');
+
 -- Dropping the stream tables takes the triggers off every member.
 SELECT pgtrickle.drop_stream_table('partitioned.' || pgt_name) FROM pgtrickle.pgt_stream_tables
 WHERE pgt_schema = 'partitioned' ORDER BY pgt_id;

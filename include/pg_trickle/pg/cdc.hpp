@@ -49,7 +49,11 @@ struct CapturedSource {
     Oid relid;
     bool captured;
     bool buffered;
-    bool detaching = false;  // a partition of it is being detached (not captured meanwhile)
+    bool detaching = false;   // a partition of it is being detached (not captured meanwhile)
+    bool subscribed = false;  // a logical replication subscription applies rows to it (or to
+                              // a partition): its apply worker fires no statement trigger, so
+                              // it is not captured
+    bool unlogged = false;    // it (or a partition) is UNLOGGED: a crash empties it unseen
 };
 std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id);
 

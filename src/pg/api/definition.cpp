@@ -178,6 +178,25 @@ void check_immediate_triggers_allowed(const std::vector<Dependency>& deps, Oid o
                 "Writes to its partitions fire only the partitions' own statement triggers.",
                 "Use refresh_mode => 'DIFFERENTIAL' (its changes are captured from every "
                 "partition) or 'FULL'.");
+        // (Rows a subscription applies fire no statement trigger; a crash empties an UNLOGGED
+        // table without one, and an IMMEDIATE stream table has no refresh to catch up.)
+        Spi spi;
+        auto unseen = spi.execute(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel r"
+            "                         WHERE r.srrelid = $1::oid) THEN 'subscription'"
+            "            WHEN c.relpersistence = 'u' THEN 'unlogged' END"
+            " FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
+            {std::to_string(relid)});
+        spi.finish();
+        if (auto why = unseen.scalar())
+            throw core::unsupported(
+                fmt::format("IMMEDIATE mode cannot maintain a stream table over {} table {}",
+                            *why == "unlogged" ? "UNLOGGED" : "logically replicated",
+                            qualified_relation_name(relid)),
+                *why == "unlogged" ? "A crash empties an UNLOGGED table without firing any trigger."
+                                   : "A subscription's apply worker fires no statement trigger.",
+                "Use refresh_mode => 'DIFFERENTIAL' (which refreshes FULL when it cannot know "
+                "what changed) or 'FULL'.");
         if (pg_call([&] { return pg_class_aclcheck(relid, owner, ACL_TRIGGER); }) == ACLCHECK_OK)
             continue;
         const std::string table = qualified_relation_name(relid);

@@ -431,6 +431,14 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
         "       $2::text || 'trunc_' || d.source_relid)) <> 4)"
         "   , s.relkind = 'p' AND EXISTS (SELECT 1"
         "       FROM pgtrickle._partition_tree(d.source_relid) p WHERE p.detaching)"
+        // (Tables a subscription applies rows to: its apply worker fires no statement trigger.)
+        "   , EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel r"
+        "       WHERE r.srrelid = d.source_relid OR (s.relkind = 'p' AND r.srrelid IN ("
+        "         SELECT p.relid FROM pgtrickle._partition_tree(d.source_relid) p)))"
+        // (UNLOGGED tables, which a crash empties without a trigger firing.)
+        "   , s.relpersistence = 'u' OR (s.relkind = 'p' AND EXISTS (SELECT 1"
+        "       FROM pgtrickle._partition_tree(d.source_relid) p"
+        "       JOIN pg_catalog.pg_class m ON m.oid = p.relid WHERE m.relpersistence = 'u'))"
         " FROM pgtrickle.pgt_dependencies d"
         " LEFT JOIN pg_catalog.pg_class s ON s.oid = d.source_relid"
         " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
@@ -440,9 +448,15 @@ std::vector<CapturedSource> captured_sources(Spi& spi, std::int64_t pgt_id) {
         " ORDER BY d.source_relid",
         {std::to_string(pgt_id), std::string(core::kCaptureTriggerPrefix)});
     std::vector<CapturedSource> out;
-    for (const auto& r : res.rows)
-        out.push_back(
-            {static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t", r[3] == Value("t")});
+    for (const auto& r : res.rows) {
+        CapturedSource c{static_cast<Oid>(std::stoul(*r[0])), *r[2] == "t", *r[1] == "t"};
+        c.detaching = r[3] == Value("t");
+        c.subscribed = r[4] == Value("t");
+        c.unlogged = r[5] == Value("t");
+        // (Not captured: every refresh is FULL and records no frontier.)
+        c.captured = c.captured && !c.subscribed;
+        out.push_back(c);
+    }
     return out;
 }
 

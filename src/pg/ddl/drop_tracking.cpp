@@ -415,6 +415,25 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
                     "Switch the stream table to FULL first (alter_stream_table(refresh_mode => "
                     "'FULL')), or drop it.");
         }
+        // Made UNLOGGED under an IMMEDIATE reader: a crash would empty it without a trigger,
+        // and an IMMEDIATE stream table has no refresh to catch up. Refused, as at creation.
+        auto immediate_unlogged = spi.execute(
+            "SELECT pg_catalog.string_agg(DISTINCT st.pgt_schema || '.' || st.pgt_name, ', ')"
+            " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+            " WHERE d.source_relid = $1::oid AND st.refresh_mode = 'IMMEDIATE'"
+            "   AND st.status <> 'ERROR'"
+            "   AND (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
+            "       = 'u'",
+            {*row[0]});
+        if (auto readers = immediate_unlogged.scalar())
+            throw core::Error(
+                core::sqlstate::kObjectNotInPrerequisiteState,
+                fmt::format("{} would become UNLOGGED, but IMMEDIATE stream table(s) {} read it",
+                            name(), *readers),
+                "A crash empties an UNLOGGED table without firing any trigger, and an IMMEDIATE "
+                "stream table has no refresh to catch up.",
+                "Switch the stream table to DIFFERENTIAL first (alter_stream_table(refresh_mode "
+                "=> 'DIFFERENTIAL')), or drop it.");
         check_capture_switches(spi, relid);
         // Capture rebuilt for the source's columns as they are now; also when a primary key
         // was added or moved to columns the buffer lacks (the deltas identify rows by the key).

@@ -567,9 +567,12 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     // A crash empties UNLOGGED buffers and starts a new epoch of them (cdc.hpp): the changes
     // since a frontier of another epoch may be gone. (Checked also when no buffer is unlogged
     // any more but the last refresh read one: it may have been made LOGGED after the crash.)
+    // (An UNLOGGED source too: a crash empties it without a trigger firing.)
     std::optional<std::string> buffer_epoch;
     bool buffers_lost = false;
-    const bool reads_unlogged = any_unlogged_buffer(relids);
+    const bool reads_unlogged =
+        any_unlogged_buffer(relids) ||
+        std::any_of(sources.begin(), sources.end(), [](const auto& s) { return s.unlogged; });
     if (reads_unlogged || (prev && prev->buffer_epoch)) {
         const UnloggedEpoch e = check_unlogged_epoch(spi, prev);
         if (reads_unlogged)
@@ -702,24 +705,30 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             for (const auto& s : sources) {
                 if (s.buffered && !s.captured) {
                     fallback_reason =
-                        s.detaching ? fmt::format(
-                                          "a partition of {} is being detached (DETACH PARTITION "
-                                          "... CONCURRENTLY, until it is finalized: ALTER TABLE "
-                                          "... DETACH PARTITION ... FINALIZE)",
-                                          relation_name(s.relid))
-                                    : fmt::format(
-                                          "change capture of {} is off (a trigger of pg_trickle's "
-                                          "on it is disabled or was dropped; "
-                                          "pgtrickle.repair_stream_table() puts it back)",
-                                          relation_name(s.relid));
+                        s.subscribed ? fmt::format(
+                                           "{} receives rows by logical replication, whose apply "
+                                           "fires no statement trigger: its changes are not "
+                                           "captured",
+                                           relation_name(s.relid))
+                        : s.detaching
+                            ? fmt::format(
+                                  "a partition of {} is being detached (DETACH PARTITION "
+                                  "... CONCURRENTLY, until it is finalized: ALTER TABLE "
+                                  "... DETACH PARTITION ... FINALIZE)",
+                                  relation_name(s.relid))
+                            : fmt::format(
+                                  "change capture of {} is off (a trigger of pg_trickle's "
+                                  "on it is disabled or was dropped; "
+                                  "pgtrickle.repair_stream_table() puts it back)",
+                                  relation_name(s.relid));
                     break;
                 }
             }
         }
         if (buffers_lost && plan && !immediate && all_captured && st.is_populated && !force_full)
             fallback_reason =
-                "changes buffered since its last refresh may have been lost (an UNLOGGED change "
-                "buffer was emptied by a crash, or converted since)";
+                "changes since its last refresh may have been lost (an UNLOGGED change buffer "
+                "or source was emptied by a crash, or converted since)";
         // A hard limit on the changes a delta reads, whatever the strategy: past it, a
         // differential refresh would take longer than recomputing (and one that keeps failing
         // would let the buffer grow without end).
