@@ -236,6 +236,10 @@ SELECT pgtrickle.drop_stream_table('sensor_totals');
 -- partition attached under a differential reader, the source made a partition itself.
 SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.imm', 'SELECT region, count(*) AS n FROM sales GROUP BY region', refresh_mode => 'IMMEDIATE')$$);
 SELECT try_sql($$SELECT pgtrickle.alter_stream_table('partitioned.by_region', refresh_mode => 'IMMEDIATE')$$);
+-- (validate_query says so too.)
+SELECT check_name, result FROM pgtrickle.validate_query(
+    'SELECT region, count(*) AS n FROM partitioned.sales GROUP BY region')
+WHERE check_name IN ('differential', 'immediate') ORDER BY 1;
 SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.leaf', 'SELECT id FROM sales_latam', refresh_mode => 'DIFFERENTIAL')$$);
 -- (ONLY on a partitioned table reads no rows, whatever its partitions hold.)
 SELECT try_sql($$SELECT pgtrickle.create_stream_table('partitioned.only_root', 'SELECT id FROM ONLY sales', refresh_mode => 'DIFFERENTIAL')$$);

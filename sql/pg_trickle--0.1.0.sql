@@ -414,8 +414,6 @@ CREATE FUNCTION pgtrickle.rebuild_cdc_triggers()
 RETURNS text LANGUAGE C AS 'MODULE_PATHNAME', 'pgt_rebuild_cdc_triggers';
 REVOKE ALL ON FUNCTION pgtrickle.rebuild_cdc_triggers() FROM PUBLIC;
 
--- The triggers pg_trickle needs on the sources of stream tables, and whether each is there and
--- fires (ALWAYS, as pg_trickle makes them).
 -- The members of the partition tree of `root` (itself included, at every level; nothing for a
 -- table outside partition trees), whether each is a leaf, and whether it is being detached (DETACH
 -- PARTITION ... CONCURRENTLY not finalized, on its link or an ancestor's: its rows are no longer
@@ -435,6 +433,8 @@ LANGUAGE sql STABLE AS $$
     FROM t JOIN pg_catalog.pg_class c ON c.oid = t.relid
 $$;
 
+-- The triggers pg_trickle needs on the sources of stream tables, and whether each is there and
+-- fires (ALWAYS, as pg_trickle makes them).
 CREATE FUNCTION pgtrickle.trigger_inventory()
 RETURNS TABLE (source_table text, source_oid bigint, trigger_name text, trigger_type text,
                present bool, enabled bool)

@@ -35,7 +35,8 @@ void add_truncate_marker(Spi& spi, Oid source);
 // scheduled modes; IMMEDIATE stream tables get their own triggers (sync_immediate_triggers).
 void sync_capture(Spi& spi, Oid relid);
 
-// Drops pg_trickle's capture and IMMEDIATE triggers on `relid` named for another relation
+// Drops pg_trickle's capture and IMMEDIATE triggers on `relid` (and on the members of its
+// partition tree) named for another relation than the table or one of its ancestors
 // (restored from a dump, for the dumped database's OIDs: restore.cpp); left beside the capture
 // made here they would write every change twice. Whether there were any. (sync_capture calls it.)
 bool drop_foreign_triggers(Spi& spi, Oid relid);

@@ -86,8 +86,8 @@ std::vector<std::string> capture_trigger_ddl(std::uint32_t source, const std::st
                     "EXECUTE FUNCTION {}()",
                     trigger_name("trunc", source), t, kCaptureFunction),
     };
-    // ENABLE ALWAYS: changes applied by logical replication (session_replication_role =
-    // replica) are captured too.
+    // ENABLE ALWAYS: writes made with session_replication_role = replica are captured too. (A
+    // subscription's apply worker fires no statement trigger: captured_sources.)
     for (std::string_view op : {"ins", "upd", "del", "trunc"})
         out.push_back(
             fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", t, trigger_name(op, source)));

@@ -41,7 +41,9 @@ std::vector<std::string> immediate_trigger_ddl(std::uint32_t relid,
                     "EXECUTE FUNCTION {}()",
                     ivm_trigger_name("trunc", relid), t, kAfterFunction),
     };
-    // ENABLE ALWAYS: rows applied by logical replication keep the stream tables exact too.
+    // ENABLE ALWAYS: writes made with session_replication_role = replica keep the stream
+    // tables exact too. (A subscription's apply worker fires no statement trigger: such
+    // sources are refused, check_immediate_triggers_allowed.)
     for (std::string_view op : kOps)
         out.push_back(
             fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", t, ivm_trigger_name(op, relid)));

@@ -14,6 +14,7 @@
 
 #include "pg_trickle/core/names.hpp"
 #include "pg_trickle/core/time_dependence.hpp"
+#include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/grouping_sets.hpp"
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/guc.hpp"
@@ -412,12 +413,8 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
             // (No rows, ever; its partitions' changes would reach the buffer all the same.)
             if (!rte->inh)
                 return "ONLY on a partitioned table";
-            const bool foreign = !spi.execute(
-                                         "SELECT 1 FROM pgtrickle._partition_tree($1::oid) t"
-                                         " JOIN pg_catalog.pg_class m ON m.oid = t.relid"
-                                         " WHERE m.relkind NOT IN ('r', 'p') LIMIT 1",
-                                         {std::to_string(rte->relid)})
-                                      .empty();
+            // (capturable(): a partition tree without foreign partitions.)
+            const bool foreign = !capturable(spi, rte->relid);
             if (foreign)
                 return "partitioned tables with foreign-table partitions as sources";
         } else if (rte->relkind != RELKIND_RELATION) {

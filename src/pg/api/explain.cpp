@@ -133,6 +133,16 @@ std::vector<ValidationRow> validate_query(const std::string& query) {
         for (const auto& d : def.query.sources)
             if (d.source_type != "VIEW" && !capturable(spi, d.source_relid))
                 immediate = "not supported: a source is not a plain table";
+        // (Partitioned, UNLOGGED or logically replicated sources, the TRIGGER privilege: as
+        // create_stream_table checks them.)
+        if (immediate == how) {
+            try {
+                check_immediate_triggers_allowed(def.query.sources,
+                                                 pg_call([] { return GetUserId(); }));
+            } catch (const core::Error& e) {
+                immediate = std::string("not supported: ") + e.what();
+            }
+        }
         add("immediate", immediate, immediate == "supported" ? "INFO" : "WARNING");
         const std::string tree = core::describe_plan(*def.plan);
         add("strategy", tree.substr(0, tree.find('\n')), "INFO");

@@ -99,7 +99,14 @@ std::vector<std::pair<Oid, std::string>> tables_with_capture_of(Spi& spi, Oid so
     return out;
 }
 
+// (Only a partitioned table has members: a plain source skips the scan of pg_trigger.)
+bool partitioned(Oid relid) {
+    return pg_call([&] { return get_rel_relkind(relid); }) == RELKIND_PARTITIONED_TABLE;
+}
+
 void drop_partition_capture(Spi& spi, Oid source) {
+    if (!partitioned(source))
+        return;
     for (const auto& [relid, table] : tables_with_capture_of(spi, source))
         run_all(spi, core::drop_capture_trigger_ddl(source, table));
 }
@@ -120,6 +127,8 @@ void add_truncate_marker(Spi& spi, Oid source) {
 }
 
 bool sync_partition_capture(Spi& spi, Oid source) {
+    if (!partitioned(source))
+        return false;
     AsCatalogOwner owner;
     const std::string id = std::to_string(source);
     // Members of the tree (every level) with how many of the source's triggers each has, and

@@ -224,9 +224,6 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
                         errmsg("pgtrickle.pg_trickle_capture() must fire AFTER ... FOR EACH "
                                "STATEMENT")));
     Relation source = trigdata->tg_relation;
-    const Oid source_id = captured_source(source, trigdata->tg_trigger);
-    if (!OidIsValid(source_id))
-        return PointerGetDatum(nullptr);
     // PostgreSQL 15 leaves the rows a MERGE moves to another partition out of its UPDATE
     // transition tables (a plain UPDATE has them, as a delete and an insert): a MERGE that
     // updates through a partitioned table is recorded as a TRUNCATE too, so the next refresh
@@ -240,6 +237,10 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     if (!truncate && (old_rows == nullptr || tuplestore_tuple_count(old_rows) == 0) &&
         (new_rows == nullptr || tuplestore_tuple_count(new_rows) == 0))
         return PointerGetDatum(nullptr);  // a statement that changed no row
+    // (After that test: it reads pg_inherits for a partition.)
+    const Oid source_id = captured_source(source, trigdata->tg_trigger);
+    if (!OidIsValid(source_id))
+        return PointerGetDatum(nullptr);
 
     Oid nsp = get_namespace_oid(kChangeSchema, false);
     char name[NAMEDATALEN];

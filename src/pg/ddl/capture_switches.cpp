@@ -179,6 +179,7 @@ SELECT x.source, x.name, x.name LIKE 'pg\_trickle\_ivm\_%', x.relid IS NULL FROM
       AND d.address_names[3] ~ '^pg_trickle_(cdc|ivm)_[a-z]+_[0-9]+$') x
 WHERE (x.original AND x.relid::text = x.source)
    OR (x.relid IS DISTINCT FROM x.source::pg_catalog.oid AND x.name ~ '^pg_trickle_cdc_'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = x.source::pg_catalog.oid)
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class b
                    WHERE b.relnamespace = 'pgtrickle_changes'::pg_catalog.regnamespace
                      AND b.relname = 'changes_' || x.source)))sql");
