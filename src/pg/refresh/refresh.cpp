@@ -922,6 +922,18 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
     for (const auto& s : sources)
         if (s.captured)
             captured.push_back(s.relid);
+    // A source a subscription applies rows to is not captured: none of its readers records a
+    // frontier, so no trim would ever reach its buffer, which its own writes go on filling. No
+    // reader can use those rows (each refreshes FULL): the committed ones go.
+    for (const auto& s : sources) {
+        if (!s.subscribed || !s.buffered)
+            continue;
+        AsCatalogOwner owner;
+        spi.run(
+            fmt::format("DELETE FROM {} WHERE xid < pg_catalog.pg_snapshot_xmin("
+                        "pg_catalog.pg_current_snapshot())",
+                        core::buffer_table(s.relid)));
+    }
     // TRUNCATE holds a buffer's lock, and its writers, to the end of the transaction: a
     // scheduled refresh's ends right after, and so does a manual one's run by a SELECT of its
     // own (statement_ends_transaction). Otherwise the rows are deleted.
