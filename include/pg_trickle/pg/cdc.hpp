@@ -20,7 +20,8 @@ bool capturable(Spi& spi, Oid relid);
 // triggers, which write into the source's buffer: makes those missing, and drops them from tables
 // no longer in the tree (detached). Whether one of those tables has rows (attached or detached
 // with rows no statement capture saw: the source's readers must refresh FULL).
-bool sync_partition_capture(Spi& spi, Oid source);
+// (`probe_rows` false: not looked for, as when the buffer was just made.)
+bool sync_partition_capture(Spi& spi, Oid source, bool probe_rows = true);
 
 // Records in `source`'s buffer, as a TRUNCATE does, that its rows changed without a statement
 // capture saw (a partition with rows attached, detached or dropped): the next refresh of every

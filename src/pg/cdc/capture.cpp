@@ -126,7 +126,7 @@ void add_truncate_marker(Spi& spi, Oid source) {
     pg_call([&] { worker::note_source_change(source); });
 }
 
-bool sync_partition_capture(Spi& spi, Oid source) {
+bool sync_partition_capture(Spi& spi, Oid source, bool probe_rows) {
     if (!partitioned(source))
         return false;
     AsCatalogOwner owner;
@@ -159,7 +159,7 @@ bool sync_partition_capture(Spi& spi, Oid source) {
         // (With the latest snapshot: under REPEATABLE READ the transaction's own one would miss
         // rows committed since it began. No writer is left in the table: ATTACH and DETACH
         // hold it exclusively.)
-        if (leaf && !rows_moved) {
+        if (leaf && probe_rows && !rows_moved) {
             RegisteredSnapshot latest(true);
             spi.use_snapshot(latest.get());
             try {
@@ -278,8 +278,9 @@ void sync_change_buffer(Spi& spi, Oid relid) {
     }
     // (A partition tree's members carry the source's triggers: made when the buffer is.)
     bool rows_moved = false;
+    // (A buffer made now has no reader to catch up: its members' rows are not looked for.)
     auto partitions = [&] {
-        if (sync_partition_capture(spi, relid))
+        if (sync_partition_capture(spi, relid, existing.has_value()))
             rows_moved = true;
     };
 
