@@ -42,8 +42,8 @@ SELECT pgtrickle.create_stream_table('region_managers',
     'SELECT r.region, r.manager, s.revenue FROM regions r JOIN sales_by_region s USING (region)',
     schedule => '1h');
 
--- AUTO falls back to FULL, with a NOTICE, when the query is not supported differentially.
-SELECT pgtrickle.create_stream_table('top2_orders', 'SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 2', schedule => '1h');
+-- A FULL stream table: evaluated whole at every refresh.
+SELECT pgtrickle.create_stream_table('top2_orders', 'SELECT id, amount FROM orders ORDER BY amount DESC LIMIT 2', schedule => '1h', refresh_mode => 'FULL');
 SELECT id, amount FROM top2_orders ORDER BY amount DESC;
 SELECT pgt_name, refresh_mode FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id;
 
@@ -200,7 +200,7 @@ FROM sales_by_region ORDER BY region;
 SELECT * FROM pgtrickle.validate_query('SELECT region, count(*) AS orders, max(amount) AS top FROM orders GROUP BY region');
 SELECT * FROM pgtrickle.validate_query('SELECT id, rank() OVER (ORDER BY amount DESC) AS rank FROM orders');
 SELECT * FROM pgtrickle.validate_query('SELECT id, now() AS seen_at FROM orders');
-SELECT * FROM pgtrickle.validate_query('SELECT id, amount FROM orders ORDER BY amount DESC, id LIMIT 2');
+SELECT * FROM pgtrickle.validate_query('SELECT region, sum(amount) AS revenue FROM orders GROUP BY region HAVING sum(amount) > (SELECT avg(amount) FROM orders)');
 
 ------------------------------------------------------------------------------------------------
 -- stream_tables_info and the catalog tables
@@ -465,6 +465,20 @@ SELECT action FROM pgtrickle.get_refresh_history('country_revenue', 1);
 
 -- Algebraic state.
 SELECT country, orders, __pgt_count, __pgt_aux_count_1, __pgt_aux_sum_1 FROM country_revenue ORDER BY country;
+
+-- Top-K.
+CREATE TABLE scores (player text PRIMARY KEY, points int NOT NULL);
+INSERT INTO scores SELECT 'p' || g, g * 7 % 101 FROM generate_series(1, 1000) g;
+SELECT pgtrickle.create_stream_table('leaders',
+    'SELECT player, points FROM scores ORDER BY points DESC, player LIMIT 3', schedule => '1h');
+UPDATE scores SET points = points + 1 WHERE player = 'p500';   -- below the top: delta only
+UPDATE scores SET points = 200 WHERE player = 'p7';            -- enters the top
+SELECT pgtrickle.refresh_stream_table('leaders');
+SELECT player, points FROM leaders ORDER BY points DESC, player;
+SELECT value FROM pgtrickle.explain_st('leaders') WHERE property = 'operator_tree';
+-- Not an example: the stream tables listed below are those of the examples before.
+SELECT pgtrickle.drop_stream_table('leaders');
+DROP TABLE scores;
 
 -- AUTO and DIFFERENTIAL with a query outside the supported set.
 SELECT pgtrickle.create_stream_table('order_ranks',

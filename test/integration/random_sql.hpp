@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -743,6 +744,21 @@ class QueryGen {
                                          "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"});
             q.sql += " " + op + " " + other.branch(item_types, q.tables);
             q.shape = op == "UNION ALL" ? "union" : "setop";
+        }
+        if (!nested_ && q.shape != "distinct on" && rng_.chance(0.15)) {
+            // Top-K ordered by every output column (rows that tie are then equal, so the rows
+            // kept are one multiset whatever the plan), in a random order and directions:
+            // maintained from the change of the query without it (core::TopK).
+            std::vector<std::size_t> positions(q.output_columns.size());
+            std::iota(positions.begin(), positions.end(), std::size_t{1});
+            rng_.shuffle(positions);
+            std::string order;
+            for (std::size_t p : positions)
+                order += fmt::format(
+                    "{}{} {}{}", order.empty() ? "" : ", ", p, rng_.chance(0.5) ? "DESC" : "ASC",
+                    rng_.chance(0.3) ? (rng_.chance(0.5) ? " NULLS FIRST" : " NULLS LAST") : "");
+            q.sql += fmt::format(" ORDER BY {} LIMIT {}", order, rng_.range(1, 6));
+            q.shape = "top-k " + q.shape;
         }
         if (!with_.empty())
             q.sql = "WITH " + with_ + " " + q.sql;

@@ -75,7 +75,7 @@ TEST(Delta, JoinDeltaHasTwoSignedTermsPerChangedRelation) {
     EXPECT_NE(sql.find("FROM public.a a JOIN __pgt_del_1 \"b\""), std::string::npos);
 }
 
-TEST(Delta, TopKIsTheWholeQueryMinusTheStoredRows) {
+TEST(Delta, RecomputedTopKIsTheWholeQueryMinusTheStoredRows) {
     DeltaPlan p = join_plan();
     p.query += " ORDER BY a.x LIMIT 3";
     p.recompute = true;
@@ -90,6 +90,92 @@ TEST(Delta, TopKIsTheWholeQueryMinusTheStoredRows) {
     // Nor any CTE over the changes: nothing reads them.
     EXPECT_EQ(sql.find("__pgt_ins_0"), std::string::npos);
     EXPECT_NE(sql.find("WITH __pgt_nothing AS (SELECT),\n__pgt_delta"), std::string::npos);
+}
+
+// A top-K plan over join_plan() as its inner query: ORDER BY y DESC, x LIMIT 3.
+DeltaPlan top_k_plan(DeltaPlan inner) {
+    DeltaPlan p;
+    p.tables = inner.tables;
+    p.output_columns = inner.output_columns;
+    p.query = inner.query + " ORDER BY b.y DESC, a.x LIMIT 3";
+    TopK t;
+    t.limit = 3;
+    t.order = {{"y", "DESC NULLS FIRST"}, {"x", "ASC NULLS LAST"}};
+    t.inner = std::make_shared<const DeltaPlan>(std::move(inner));
+    p.top_k = std::move(t);
+    return p;
+}
+
+TEST(Delta, TopKKeepsTheFirstCandidatesWhenTheyDecideAndElseEvaluatesTheQuery) {
+    const DeltaPlan p = top_k_plan(join_plan());
+    const std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    // Candidates: the stored rows and the inner query's signed terms (two per changed table),
+    // summed per content.
+    EXPECT_NE(
+        sql.find("SELECT s.\"x\", s.\"y\", 1 AS __pgt_w FROM \"public\".\"st\" s\n  UNION ALL"),
+        std::string::npos)
+        << sql;
+    EXPECT_NE(sql.find("__pgt_ins_0 a"), std::string::npos);
+    EXPECT_NE(sql.find("__pgt_del_1 \"b\""), std::string::npos);
+    // The k-th stored row is the boundary, sorted after the candidates it ties with.
+    EXPECT_NE(sql.find("ORDER BY s.\"y\" DESC NULLS FIRST, s.\"x\" ASC NULLS LAST\n      OFFSET 2 "
+                       "LIMIT 1"),
+              std::string::npos)
+        << sql;
+    EXPECT_NE(
+        sql.find("ORDER BY t.\"y\" DESC NULLS FIRST, t.\"x\" ASC NULLS LAST, t.__pgt_boundary "
+                 "LIMIT 3"),
+        std::string::npos);
+    // The whole query only when the candidates cannot decide; the stored rows taken away.
+    EXPECT_NE(sql.find("SELECT q.*, 1 AS __pgt_w FROM (\n" + p.query +
+                       "\n) q\nWHERE NOT (SELECT __pgt_yes FROM __pgt_decided)"),
+              std::string::npos);
+    EXPECT_NE(sql.find("FROM __pgt_top t\nWHERE (SELECT __pgt_yes FROM __pgt_decided)"),
+              std::string::npos);
+    EXPECT_NE(sql.find("SELECT s.\"x\", s.\"y\", -1 AS __pgt_w FROM \"public\".\"st\" s"),
+              std::string::npos);
+    // Rows identified by content, as a recomputed query's.
+    EXPECT_NE(sql.find("ARRAY[d.\"x\"::text, d.\"y\"::text]"), std::string::npos);
+    EXPECT_EQ(row_id_expression(p, "d"), row_id_expression(join_plan(), "d"));
+    EXPECT_FALSE(unique_row_ids(p));
+}
+
+TEST(Delta, TopKOverGroupsKeepsTheStoredGroupsTheChangeLeftAndTheTouchedOnesEvaluatedAgain) {
+    DeltaPlan inner = count_per_group();
+    inner.algebraic.clear();  // (only the top rows are stored: no running state)
+    inner.query = "SELECT g, count(*) AS n FROM public.a GROUP BY g";
+    inner.key_query = "SELECT g AS __pgt_g1 FROM public.a";
+    inner.tables = {{1001, "\"public\".\"a\"", {{"g", "integer"}}, {}, true}};
+    RelationRef a;
+    a.location = inner.key_query.find("public.a");
+    a.length = 8;
+    a.refname = "a";
+    inner.key_refs = {a};
+    const DeltaPlan p = top_k_plan(inner);
+    const std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_NE(sql.find("__pgt_affected AS MATERIALIZED"), std::string::npos) << sql;
+    EXPECT_NE(sql.find("WHERE NOT EXISTS (SELECT 1 FROM __pgt_affected a WHERE (s.\"g\" = "
+                       "a.__pgt_g1 OR (s.\"g\" IS NULL AND a.__pgt_g1 IS NULL)))"),
+              std::string::npos)
+        << sql;
+    EXPECT_NE(sql.find("FROM __pgt_new n WHERE n.__pgt_present"), std::string::npos);
+    // Described with its inner query's form.
+    EXPECT_NE(describe_plan(p).find("inner query: Grouped, rescan"), std::string::npos)
+        << describe_plan(p);
+}
+
+TEST(Delta, TopKIsRecomputedWhenItsInnerQueryWouldBe) {
+    DeltaPlan inner = join_plan();
+    inner.refs[1].nonlinear = true;
+    DeltaPlan p = top_k_plan(inner);
+    EXPECT_TRUE(recompute_cheaper(p));
+    p.tables[1].changed = false;
+    EXPECT_FALSE(recompute_cheaper(p));
+    p.tables[1].changed = true;
+    p.recompute = true;  // (as the refresh sets it)
+    const std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(sql.find("__pgt_decided"), std::string::npos);
+    EXPECT_EQ(count(sql, " AS __pgt_w FROM "), 2u);
 }
 
 TEST(Delta, RecomputeIsCheaperOnlyForAChangedUnrestrictedNonlinearReference) {

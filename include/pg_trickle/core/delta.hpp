@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -177,6 +178,28 @@ struct Recursion {
     bool all = false;  // UNION ALL
 };
 
+struct DeltaPlan;
+
+// Top-K: `ORDER BY ... LIMIT k` at the top of a query the rules maintain without it (the inner
+// query), ordered by its output columns. Only the first k rows are stored, so the inner query's
+// change alone cannot say which rows enter when stored ones leave. A refresh takes as
+// candidates the stored rows the change leaves in place and the rows the change brings into
+// the inner query's result (a linear inner query's inserted rows, a grouped one's touched
+// groups evaluated again), and keeps their first k when that is provably the answer: every row
+// never stored sorts no earlier than the k-th stored row (the boundary), so the first k
+// candidates are the answer when the k-th of them sorts no later than the boundary, or when
+// fewer than k rows were stored (then every row was). Otherwise the query is evaluated whole,
+// as a recomputed one would be.
+struct TopK {
+    std::size_t limit = 0;
+    // ORDER BY items over the output columns: the column's name and what follows it, a
+    // COLLATE clause if any and the direction with its NULLS placement ("DESC NULLS FIRST").
+    std::vector<std::pair<std::string, std::string>> order;
+    // The inner query's plan (Linear or Grouped, neither recomputed nor recursive, without
+    // running state); its tables are the top-K plan's, in the same order.
+    std::shared_ptr<const DeltaPlan> inner;
+};
+
 // The last column of a weighted key query (DeltaPlan::key_weighted), as deparsed.
 inline constexpr const char* kKeyWeight = "1 AS __pgt_wt";
 
@@ -260,6 +283,11 @@ struct DeltaPlan {
     bool time_dependent = false;
     // A recompute plan maintained by delete and rederive instead (see Recursion).
     std::optional<Recursion> recursion;
+    // A top-K query whose inner query is maintained by the rules (see TopK). The plan is then a
+    // Linear one identified by content, its `query` the whole top-K query (evaluated when the
+    // candidates cannot decide, and by a refresh that sets `recompute`), without refs of its
+    // own: the inner plan's refs, key query and restrictions are those of the inner query.
+    std::optional<TopK> top_k;
 };
 
 // Hidden storage columns holding the running state of an algebraic plan (empty otherwise).

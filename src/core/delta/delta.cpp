@@ -409,15 +409,68 @@ std::string prefixed(const DeltaPlan& plan, std::string_view alias) {
                 ", ");
 }
 
+std::string group_key_match(const DeltaPlan& plan, std::string_view alias,
+                            std::string_view keys_alias) {
+    std::vector<std::string> keq;
+    for (std::size_t k = 0; k < plan.group_columns.size(); ++k)
+        keq.push_back(fmt::format(
+            "({a}.{o} = {n}.__pgt_g{k} OR ({a}.{o} IS NULL AND {n}.__pgt_g{k} IS NULL))",
+            fmt::arg("a", alias), fmt::arg("o", quote_ident(plan.group_columns[k])),
+            fmt::arg("n", keys_alias), fmt::arg("k", k + 1)));
+    return keq.empty() ? "true" : join(keq, " AND ");
+}
+
+std::string touched_groups(const DeltaPlan& plan) {
+    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
+                                    plan.key_restrictions, plan.tables, plan.key_weighted);
+    std::vector<std::string> keys, akeys;
+    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
+        keys.push_back(fmt::format("x.__pgt_g{}", k + 1));
+        akeys.push_back(fmt::format("a.__pgt_g{}", k + 1));
+    }
+    const std::string key_list = keys.empty() ? "" : ", " + join(keys, ", ");
+    const std::string akey_list = akeys.empty() ? "" : ", " + join(akeys, ", ");
+    // The changed groups evaluated: per group (the keys pushed into the query), or all groups
+    // at once, matched by row id (DeltaPlan::groups_in_one_pass; the keys too, so that another
+    // group whose row id collides is not taken for a changed one).
+    // One statement's change (IMMEDIATE) touches a group or two: one evaluation of the query
+    // per group reads the tables no more often than one pass and aggregates only those groups.
+    std::string evaluated;
+    if (plan.groups_in_one_pass && !plan.per_statement)
+        evaluated = fmt::format(
+            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN (\n"
+            "    SELECT true AS __pgt_present, q.*, {qrid} AS __pgt_qrid FROM (\n{query}\n) q) r\n"
+            "    ON r.__pgt_qrid = a.__pgt_rid AND {match}",
+            fmt::arg("akeys", akey_list), fmt::arg("query", plan.query),
+            fmt::arg("qrid", row_id_expression(plan, "q")),
+            fmt::arg("match", group_key_match(plan, "r", "a")));
+    else
+        evaluated = fmt::format(
+            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
+            "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON "
+            "true",
+            fmt::arg("akeys", akey_list), fmt::arg("query", plan.query),
+            fmt::arg("where", plan.group_columns.empty()
+                                  ? std::string()
+                                  : " WHERE " + group_key_match(plan, "q", "a")));
+    // The row id is a hash: the group key itself decides which stored row is the group's.
+    return fmt::format(
+        "__pgt_affected AS MATERIALIZED (\n"
+        "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
+        "__pgt_new AS MATERIALIZED (\n{evaluated})",
+        fmt::arg("rid", hash_of(keys)), fmt::arg("keys", key_list),
+        fmt::arg("terms", join(terms, "\nUNION ALL\n")), fmt::arg("evaluated", evaluated));
+}
+
 }  // namespace detail
 
 namespace {
 using namespace detail;
 
-// Applies `terms` (rows of the output columns with a weight __pgt_w) to `st`, rows identified
-// by their content; `with` holds the CTEs the terms read ("WITH ...").
-std::string content_apply(const DeltaPlan& plan, const std::string& with,
-                          const std::vector<std::string>& terms, const std::string& st) {
+}  // namespace
+
+std::string detail::content_apply(const DeltaPlan& plan, const std::string& with,
+                                  const std::vector<std::string>& terms, const std::string& st) {
     return fmt::format(
         "{ctes},\n"
         "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
@@ -453,6 +506,8 @@ std::string content_apply(const DeltaPlan& plan, const std::string& with,
                                          "FROM __pgt_change WHERE __pgt_nw < 0)"
                                        : ""));
 }
+
+namespace {
 
 // The weighted rows of a linear plan's change: its delta terms, or, recomputed, the query
 // (+1) and the stored rows (-1), which cancel where they agree.
@@ -836,60 +891,12 @@ std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
 
 std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
                           const std::string& st) {
-    const auto terms = signed_terms(plan.key_query, plan.key_refs, plan.key_products,
-                                    plan.key_restrictions, plan.tables, plan.key_weighted);
-    std::vector<std::string> keys, key_hash_inputs, matches, r_matches;
-    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
-        std::string g = fmt::format("__pgt_g{}", k + 1);
-        keys.push_back("x." + g);
-        key_hash_inputs.push_back("x." + g);
-        for (auto [alias, list] : {std::pair{"q", &matches}, std::pair{"r", &r_matches}}) {
-            std::string out = std::string(alias) + "." + quote_ident(plan.group_columns[k]);
-            list->push_back(fmt::format("({o} = a.{g} OR ({o} IS NULL AND a.{g} IS NULL))",
-                                        fmt::arg("o", out), fmt::arg("g", g)));
-        }
-    }
-    std::string key_list = keys.empty() ? "" : ", " + join(keys, ", ");
-    // The row id is a hash: the group key itself decides which stored row is the group's.
-    std::string akeys;
-    std::vector<std::string> keq;
-    for (std::size_t k = 0; k < plan.group_columns.size(); ++k) {
-        std::string g = fmt::format("__pgt_g{}", k + 1);
-        akeys += ", a." + g;
-        std::string o = "s." + quote_ident(plan.group_columns[k]);
-        keq.push_back(fmt::format("({o} = n.{g} OR ({o} IS NULL AND n.{g} IS NULL))",
-                                  fmt::arg("o", o), fmt::arg("g", g)));
-    }
-    std::string key_match = keq.empty() ? "true" : join(keq, " AND ");
-    std::string where = matches.empty() ? "" : " WHERE " + join(matches, " AND ");
-    // The changed groups evaluated: per group (the keys pushed into the query), or all groups
-    // at once, matched by row id (DeltaPlan::groups_in_one_pass; the keys too, so that another
-    // group whose row id collides is not taken for a changed one).
-    // One statement's change (IMMEDIATE) touches a group or two: one evaluation of the query
-    // per group reads the tables no more often than one pass and aggregates only those groups.
-    std::string evaluated;
-    if (plan.groups_in_one_pass && !plan.per_statement)
-        evaluated = fmt::format(
-            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN (\n"
-            "    SELECT true AS __pgt_present, q.*, {qrid} AS __pgt_qrid FROM (\n{query}\n) q) r\n"
-            "    ON r.__pgt_qrid = a.__pgt_rid AND {match}",
-            fmt::arg("akeys", akeys), fmt::arg("query", plan.query),
-            fmt::arg("qrid", row_id_expression(plan, "q")),
-            fmt::arg("match", r_matches.empty() ? "true" : join(r_matches, " AND ")));
-    else
-        evaluated = fmt::format(
-            "  SELECT a.__pgt_rid{akeys}, r.* FROM __pgt_affected a LEFT JOIN LATERAL (\n"
-            "    SELECT true AS __pgt_present, q.* FROM (\n{query}\n) q{where} OFFSET 0) r ON "
-            "true",
-            fmt::arg("akeys", akeys), fmt::arg("query", plan.query), fmt::arg("where", where));
     std::vector<std::string> sets;
     for (const auto& c : plan.output_columns)
         sets.push_back(fmt::format("{0} = n.{0}", quote_ident(c)));
     return fmt::format(
         "WITH {ctes},\n"
-        "__pgt_affected AS MATERIALIZED (\n"
-        "  SELECT DISTINCT {rid} AS __pgt_rid{keys} FROM (\n{terms}\n) x),\n"
-        "__pgt_new AS MATERIALIZED (\n{evaluated}),\n"
+        "{groups},\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} s USING __pgt_new n\n"
         "  WHERE s.__pgt_row_id = n.__pgt_rid AND {keq} AND n.__pgt_present IS NULL RETURNING 1),\n"
@@ -905,10 +912,9 @@ std::string grouped_apply(const DeltaPlan& plan, const std::string& table_ctes,
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_upd)",
-        fmt::arg("ctes", table_ctes), fmt::arg("rid", hash_of(key_hash_inputs)),
-        fmt::arg("keys", key_list), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
-        fmt::arg("evaluated", evaluated), fmt::arg("st", st), fmt::arg("keq", key_match),
-        fmt::arg("sets", join(sets, ", ")), fmt::arg("srow", row_text(plan.output_columns, "s")),
+        fmt::arg("ctes", table_ctes), fmt::arg("groups", touched_groups(plan)), fmt::arg("st", st),
+        fmt::arg("keq", group_key_match(plan, "s", "n")), fmt::arg("sets", join(sets, ", ")),
+        fmt::arg("srow", row_text(plan.output_columns, "s")),
         fmt::arg("nrow", row_text(plan.output_columns, "n")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ncols", prefixed(plan, "n")));
 }
@@ -940,6 +946,8 @@ std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
     if (plan.recursion)
         return plan.recursion->all ? counting_apply(plan, table_ctes, storage)
                                    : recursive_apply(plan, table_ctes, storage);
+    if (plan.top_k && !plan.recompute)
+        return top_k_apply(plan, table_ctes, storage);
     if (plan.kind == DeltaPlan::Kind::Linear)
         return plan.key_columns.empty() ? linear_apply(plan, table_ctes, storage)
                                         : keyed_linear_apply(plan, table_ctes, storage);
@@ -1022,10 +1030,12 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
                                        [](const DeltaTable& t) { return t.changed; });
     // The statement with its table CTEs left out, to see which of them it reads.
     const std::string body = statement_with(plan, "__pgt_tables", storage);
+    // (A top-K plan's candidates come from its inner query's terms, summed the same way.)
+    const DeltaPlan& shape = plan.top_k && !plan.recompute ? *plan.top_k->inner : plan;
     const bool lean_grouped =
-        plan.kind == DeltaPlan::Kind::Grouped && (plan.key_refs.size() <= 1 || changed <= 1);
-    const bool lean_linear = plan.kind == DeltaPlan::Kind::Linear && !plan.recompute &&
-                             !plan.recursion && (plan.refs.size() <= 1 || changed <= 1);
+        shape.kind == DeltaPlan::Kind::Grouped && (shape.key_refs.size() <= 1 || changed <= 1);
+    const bool lean_linear = shape.kind == DeltaPlan::Kind::Linear && !shape.recompute &&
+                             !shape.recursion && (shape.refs.size() <= 1 || changed <= 1);
     if (mode == Consolidation::Lean && (lean_grouped || lean_linear)) {
         for (std::size_t i = 0; i < plan.tables.size(); ++i)
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
@@ -1039,6 +1049,11 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
 bool recompute_cheaper(const DeltaPlan& plan) {
     if (plan.recompute || plan.recursion)
         return false;
+    if (plan.top_k) {
+        DeltaPlan inner = *plan.top_k->inner;
+        inner.tables = plan.tables;
+        return recompute_cheaper(inner);
+    }
     auto unrestricted_change = [&](const std::vector<RelationRef>& refs,
                                    const std::vector<RestrictedText>& restrictions) {
         return std::any_of(refs.begin(), refs.end(), [&](const RelationRef& r) {

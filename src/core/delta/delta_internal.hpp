@@ -39,6 +39,22 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
 // `products`, or when empty the single product of all refs.
 Products all_products(const std::vector<RelationRef>& refs, const Products& products);
 std::string insert_columns(const DeltaPlan& plan);
+// Null-safe equality of the group columns of `alias` (a stored or evaluated row) with
+// __pgt_g1..k of `keys_alias`; "true" without a group key.
+std::string group_key_match(const DeltaPlan& plan, std::string_view alias,
+                            std::string_view keys_alias);
+// The groups a grouped plan's change touches, evaluated again: the CTEs __pgt_affected (each
+// touched group's row id and keys __pgt_g1..k) and __pgt_new (per touched group its row id and
+// keys, then __pgt_present, true with the output columns when the group is in the query's
+// result now, NULL when it is not).
+std::string touched_groups(const DeltaPlan& plan);
+// Applies `terms` (rows of the output columns with a weight __pgt_w) to `st`, rows identified
+// by their content; `with` holds the CTEs the terms read ("WITH ...").
+std::string content_apply(const DeltaPlan& plan, const std::string& with,
+                          const std::vector<std::string>& terms, const std::string& st);
+// A top-K plan's statement (DeltaPlan::top_k).
+std::string top_k_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                        const std::string& st);
 std::string prefixed(const DeltaPlan& plan, std::string_view alias);
 
 std::string algebraic_apply(const DeltaPlan& plan, const std::string& table_ctes,

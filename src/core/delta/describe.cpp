@@ -75,6 +75,31 @@ std::string describe_plan(const DeltaPlan& plan) {
                "the rows that stay come back, and rows derived through an inserted source "
                "row are added, each step iterated to a fixpoint (semi-naive)\n  reads: " +
                detail::join(names, ", ") + "\n  rows identified by a hash of their content";
+    if (plan.top_k && !plan.recompute) {
+        std::vector<std::string> order;
+        for (const auto& [column, how] : plan.top_k->order)
+            order.push_back(quote_ident(column) + (how.empty() ? "" : " " + how));
+        // (The inner query's rows are not stored: its identity line says nothing here.)
+        std::string inner;
+        std::size_t from = 0;
+        const std::string text = describe_plan(*plan.top_k->inner);
+        while (from <= text.size()) {
+            std::size_t end = text.find('\n', from);
+            if (end == std::string::npos)
+                end = text.size();
+            std::string line = text.substr(from, end - from);
+            if (line.rfind("  rows identified", 0) != 0)
+                inner += (inner.empty() ? "" : "\n  ") + line;
+            from = end + 1;
+        }
+        return fmt::format(
+            "Top-K (ORDER BY {} LIMIT {}): the first rows among those the change leaves in "
+            "place and those it brings into the inner query's result, when the last of them "
+            "kept sorts no later than the last row stored (else the query is evaluated whole)\n"
+            "  rows identified by a hash of their content; duplicates kept as copies\n"
+            "  inner query: {}",
+            detail::join(order, ", "), plan.top_k->limit, inner);
+    }
     if (plan.recompute)
         return "Recomputed (" + plan.recompute_reason +
                "): the query is evaluated whole at each refresh and compared with the stored "

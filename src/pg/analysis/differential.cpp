@@ -29,6 +29,7 @@
 
 extern "C" {
 #include "utils/rls.h"
+#include "utils/typcache.h"
 }
 
 namespace pgtrickle::pg {
@@ -561,6 +562,78 @@ bool groups_in_one_pass(Spi& spi, Query* q, List* key_tles) {
     return true;
 }
 
+// A top-K query (ORDER BY ... LIMIT k at the top) whose inner query, the query without them,
+// the rules maintain: its plan (core::TopK). Only an order over output columns by their types'
+// default orderings (the stored rows are sorted by it), without OFFSET, WITH TIES or DISTINCT
+// ON (whose row choice follows the ORDER BY). nullopt: the query is recomputed instead.
+std::optional<DifferentialAnalysis> top_k_plan(Spi& spi, Query* q, const std::string& deparsed,
+                                               bool check_limits) {
+    if (q->limitOption != LIMIT_OPTION_COUNT || q->hasDistinctOn)
+        return std::nullopt;
+    auto constant = [](Node* n) -> std::optional<int64> {
+        Node* folded = pg_call([&] { return eval_const_expressions(nullptr, n); });
+        if (!IsA(folded, Const) || reinterpret_cast<Const*>(folded)->constisnull ||
+            reinterpret_cast<Const*>(folded)->consttype != INT8OID)
+            return std::nullopt;
+        return DatumGetInt64(reinterpret_cast<Const*>(folded)->constvalue);
+    };
+    if (q->limitOffset != nullptr && constant(q->limitOffset) != std::optional<int64>(0))
+        return std::nullopt;
+    const std::optional<int64> limit = constant(q->limitCount);
+    if (!limit || *limit <= 0)
+        return std::nullopt;
+    core::TopK top_k;
+    top_k.limit = static_cast<std::size_t>(*limit);
+    ListCell* lc;
+    foreach (lc, q->sortClause) {
+        auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+        TargetEntry* tle = pg_call([&] { return get_sortgroupclause_tle(sgc, q->targetList); });
+        if (tle->resjunk || tle->resname == nullptr)
+            return std::nullopt;
+        const Oid type = pg_call([&] { return exprType(reinterpret_cast<Node*>(tle->expr)); });
+        TypeCacheEntry* tc =
+            pg_call([&] { return lookup_type_cache(type, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR); });
+        std::string how;
+        if (sgc->sortop == tc->lt_opr && OidIsValid(sgc->sortop))
+            how = "ASC";
+        else if (sgc->sortop == tc->gt_opr && OidIsValid(sgc->sortop))
+            how = "DESC";
+        else
+            return std::nullopt;
+        how += sgc->nulls_first ? " NULLS FIRST" : " NULLS LAST";
+        top_k.order.emplace_back(tle->resname, std::move(how));
+    }
+    Query* inner = pg_call([&] {
+        auto* c = static_cast<Query*>(copyObjectImpl(q));
+        c->sortClause = NIL;
+        c->limitCount = nullptr;
+        c->limitOffset = nullptr;
+        c->limitOption = LIMIT_OPTION_DEFAULT;
+        return c;
+    });
+    DifferentialAnalysis a = analyze_differential(spi, deparse(inner), check_limits);
+    if (!a.plan || a.plan->recompute || a.plan->recursion || a.plan->time_dependent ||
+        a.plan->top_k)
+        return std::nullopt;
+    core::DeltaPlan inner_plan = std::move(*a.plan);
+    // Only the first k rows are stored, not a group's running state: touched groups are
+    // evaluated again.
+    inner_plan.algebraic.clear();
+    inner_plan.algebraic_args = 0;
+    inner_plan.relative_apply = false;
+    inner_plan.probe_storage = false;
+    core::DeltaPlan plan;
+    plan.kind = core::DeltaPlan::Kind::Linear;
+    plan.tables = inner_plan.tables;
+    plan.output_columns = inner_plan.output_columns;
+    plan.query = deparsed;
+    top_k.inner = std::make_shared<const core::DeltaPlan>(std::move(inner_plan));
+    plan.top_k = std::move(top_k);
+    DifferentialAnalysis out;
+    out.plan = std::move(plan);
+    return out;
+}
+
 }  // namespace
 
 DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_query,
@@ -591,9 +664,11 @@ DifferentialAnalysis analyze_differential(Spi& spi, const std::string& defining_
     // that differ from the stored ones (DeltaPlan::recompute); the query must still be made of
     // parts the engine handles.
     std::string recompute_reason;
-    if (q->limitCount != nullptr && q->sortClause != NIL)
+    if (q->limitCount != nullptr && q->sortClause != NIL) {
+        if (auto top_k = top_k_plan(spi, q, deparsed, check_limits))
+            return std::move(*top_k);
         recompute_reason = "a top-K query (ORDER BY ... LIMIT)";
-    else if (q->limitCount != nullptr || q->limitOffset != nullptr)
+    } else if (q->limitCount != nullptr || q->limitOffset != nullptr)
         recompute_reason = "a query with LIMIT / OFFSET";
     // (DISTINCT ON keeps one row per key: maintained like a window function, not grouped.)
     bool grouped = q->hasAggs || q->groupClause != NIL || q->havingQual != nullptr ||
