@@ -100,7 +100,8 @@ DeltaPlan top_k_plan(DeltaPlan inner) {
     p.query = inner.query + " ORDER BY b.y DESC, a.x LIMIT 3";
     TopK t;
     t.limit = 3;
-    t.order = {{"y", "DESC NULLS FIRST"}, {"x", "ASC NULLS LAST"}};
+    t.order = {{"y", true, true, "OPERATOR(pg_catalog.>)"},
+               {"x", false, false, "OPERATOR(pg_catalog.<)"}};
     t.inner = std::make_shared<const DeltaPlan>(std::move(inner));
     p.top_k = std::move(t);
     return p;
@@ -117,9 +118,17 @@ TEST(Delta, TopKKeepsTheFirstCandidatesWhenTheyDecideAndElseEvaluatesTheQuery) {
         << sql;
     EXPECT_NE(sql.find("__pgt_ins_0 a"), std::string::npos);
     EXPECT_NE(sql.find("__pgt_del_1 \"b\""), std::string::npos);
-    // The k-th stored row is the boundary, sorted after the candidates it ties with.
-    EXPECT_NE(sql.find("ORDER BY s.\"y\" DESC NULLS FIRST, s.\"x\" ASC NULLS LAST\n      OFFSET 2 "
-                       "LIMIT 1"),
+    // The k-th stored row is the boundary, sorted after the candidates it ties with; changed
+    // rows sorting after it are left out before they are consolidated.
+    EXPECT_NE(
+        sql.find("ORDER BY s.\"y\" DESC NULLS FIRST, s.\"x\" ASC NULLS LAST OFFSET 2 LIMIT 1"),
+        std::string::npos)
+        << sql;
+    EXPECT_NE(sql.find("WHERE NOT EXISTS (SELECT 1 FROM __pgt_bound b WHERE (CASE WHEN d.\"y\" IS "
+                       "NULL THEN false WHEN b.\"y\" IS NULL THEN true ELSE b.\"y\" "
+                       "OPERATOR(pg_catalog.>) d.\"y\" END OR (NOT CASE WHEN b.\"y\" IS NULL THEN "
+                       "false WHEN d.\"y\" IS NULL THEN true ELSE d.\"y\" OPERATOR(pg_catalog.>) "
+                       "b.\"y\" END AND (CASE WHEN b.\"x\" IS NULL THEN false"),
               std::string::npos)
         << sql;
     EXPECT_NE(

@@ -192,9 +192,21 @@ struct DeltaPlan;
 // as a recomputed one would be.
 struct TopK {
     std::size_t limit = 0;
-    // ORDER BY items over the output columns: the column's name and what follows it, a
-    // COLLATE clause if any and the direction with its NULLS placement ("DESC NULLS FIRST").
-    std::vector<std::pair<std::string, std::string>> order;
+    // An ORDER BY item: an output column by its type's default ordering.
+    struct Item {
+        std::string column;
+        bool descending = false;
+        bool nulls_first = false;
+        // The sort operator, qualified ("OPERATOR(pg_catalog.>)"): `a op b` is true when a
+        // sorts before b (both not NULL).
+        std::string sort_operator;
+        // "DESC NULLS FIRST" and the like.
+        std::string direction() const;
+    };
+    std::vector<Item> order;
+    // The changed rows of a linear inner query that sort after the k-th stored row are left out
+    // before they are consolidated: they can only be among the first k when the candidates do
+    // not decide, and then the query is evaluated whole.
     // The inner query's plan (Linear or Grouped, neither recomputed nor recursive, without
     // running state); its tables are the top-K plan's, in the same order.
     std::shared_ptr<const DeltaPlan> inner;

@@ -77,8 +77,8 @@ std::string describe_plan(const DeltaPlan& plan) {
                detail::join(names, ", ") + "\n  rows identified by a hash of their content";
     if (plan.top_k && !plan.recompute) {
         std::vector<std::string> order;
-        for (const auto& [column, how] : plan.top_k->order)
-            order.push_back(quote_ident(column) + (how.empty() ? "" : " " + how));
+        for (const auto& item : plan.top_k->order)
+            order.push_back(quote_ident(item.column) + " " + item.direction());
         // (The inner query's rows are not stored: its identity line says nothing here.)
         std::string inner;
         std::size_t from = 0;

@@ -20,16 +20,47 @@
 #include "pg_trickle/core/delta.hpp"
 #include "pg_trickle/core/names.hpp"
 
-namespace pgtrickle::core::detail {
+namespace pgtrickle::core {
+
+std::string TopK::Item::direction() const {
+    return std::string(descending ? "DESC" : "ASC") +
+           (nulls_first ? " NULLS FIRST" : " NULLS LAST");
+}
+
+namespace detail {
 
 namespace {
 
 std::string order_by(const TopK& top_k, std::string_view alias) {
     std::vector<std::string> items;
-    for (const auto& [column, how] : top_k.order)
-        items.push_back(
-            fmt::format("{}.{}{}{}", alias, quote_ident(column), how.empty() ? "" : " ", how));
+    for (const auto& item : top_k.order)
+        items.push_back(fmt::format("{}.{} {}", alias, quote_ident(item.column), item.direction()));
     return join(items, ", ");
+}
+
+// Whether the row `x` sorts strictly before the row `y` in the query's order (an expression
+// that is never NULL).
+std::string sorts_before(const TopK& top_k, std::string_view x, std::string_view y) {
+    // Item by item from the last: x_i before y_i, or y_i not before x_i (equal) and the rest
+    // before.
+    std::string rest = "false";
+    for (auto it = top_k.order.rbegin(); it != top_k.order.rend(); ++it) {
+        const std::string c = quote_ident(it->column);
+        auto before = [&](std::string_view a, std::string_view b) {
+            // A NULL sorts before every value with NULLS FIRST, after them with NULLS LAST.
+            return it->nulls_first
+                       ? fmt::format(
+                             "CASE WHEN {1}.{2} IS NULL THEN false WHEN {0}.{2} IS NULL "
+                             "THEN true ELSE {0}.{2} {3} {1}.{2} END",
+                             a, b, c, it->sort_operator)
+                       : fmt::format(
+                             "CASE WHEN {0}.{2} IS NULL THEN false WHEN {1}.{2} IS NULL "
+                             "THEN true ELSE {0}.{2} {3} {1}.{2} END",
+                             a, b, c, it->sort_operator);
+        };
+        rest = fmt::format("({} OR (NOT {} AND {}))", before(x, y), before(y, x), rest);
+    }
+    return rest;
 }
 
 // The candidates, as __pgt_cand (the output columns and __pgt_nw, the number of copies).
@@ -50,12 +81,16 @@ std::string candidates(const DeltaPlan& inner, const DeltaPlan& plan, const std:
     }
     // Linear: the stored rows plus the inner query's signed change, summed per content; rows
     // left with copies are candidates (a deleted row that was not stored nets out below zero).
+    // Changed rows sorting after the boundary are left out first (TopK): with a boundary, only
+    // rows up to it can be kept.
     const auto terms =
         signed_terms(inner.query, inner.refs, inner.products, inner.restrictions, inner.tables);
     return fmt::format(
         "__pgt_cd AS (\n"
         "  SELECT {scols}, 1 AS __pgt_w FROM {st} s\n"
-        "  UNION ALL\n{terms}),\n"
+        "  UNION ALL\n"
+        "  SELECT d.* FROM (\n{terms}) d\n"
+        "  WHERE NOT EXISTS (SELECT 1 FROM __pgt_bound b WHERE {after})),\n"
         "__pgt_cand AS (\n"
         "  SELECT x.* FROM (\n"
         "    SELECT c.*, pg_catalog.sum(c.__pgt_w) OVER w AS __pgt_nw,\n"
@@ -65,6 +100,7 @@ std::string candidates(const DeltaPlan& inner, const DeltaPlan& plan, const std:
         "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw > 0)",
         fmt::arg("scols", prefixed(plan, "s")), fmt::arg("st", st),
         fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+        fmt::arg("after", sorts_before(*plan.top_k, "b", "d")),
         fmt::arg("rid", row_id_expression(plan, "d")),
         fmt::arg("krow", row_text(plan.output_columns, "d")));
 }
@@ -80,14 +116,15 @@ std::string top_k_apply(const DeltaPlan& plan, const std::string& table_ctes,
     const std::size_t k = top_k.limit;
     const std::string with = fmt::format(
         "WITH {ctes},\n"
+        "__pgt_bound AS MATERIALIZED (\n"
+        "  SELECT {scols} FROM {st} s ORDER BY {sorder} OFFSET {k1} LIMIT 1),\n"
         "{candidates},\n"
         "__pgt_top AS MATERIALIZED (\n"
         "  SELECT t.* FROM (\n"
         "    SELECT {ccols}, false AS __pgt_boundary FROM __pgt_cand c,\n"
         "      pg_catalog.generate_series(1::bigint, LEAST(c.__pgt_nw, {k}::bigint))\n"
         "    UNION ALL\n"
-        "    SELECT {bcols}, true FROM (SELECT {scols} FROM {st} s ORDER BY {sorder}\n"
-        "      OFFSET {k1} LIMIT 1) b) t\n"
+        "    SELECT {bcols}, true FROM __pgt_bound b) t\n"
         "  ORDER BY {torder}, t.__pgt_boundary LIMIT {k}),\n"
         "__pgt_decided AS MATERIALIZED (\n"
         "  SELECT NOT EXISTS (SELECT 1 FROM __pgt_top WHERE __pgt_boundary) AS __pgt_yes)",
@@ -107,4 +144,6 @@ std::string top_k_apply(const DeltaPlan& plan, const std::string& table_ctes,
     return content_apply(plan, with, terms, st);
 }
 
-}  // namespace pgtrickle::core::detail
+}  // namespace detail
+
+}  // namespace pgtrickle::core

@@ -593,15 +593,24 @@ std::optional<DifferentialAnalysis> top_k_plan(Spi& spi, Query* q, const std::st
         const Oid type = pg_call([&] { return exprType(reinterpret_cast<Node*>(tle->expr)); });
         TypeCacheEntry* tc =
             pg_call([&] { return lookup_type_cache(type, TYPECACHE_LT_OPR | TYPECACHE_GT_OPR); });
-        std::string how;
+        core::TopK::Item item;
+        item.column = tle->resname;
         if (sgc->sortop == tc->lt_opr && OidIsValid(sgc->sortop))
-            how = "ASC";
+            item.descending = false;
         else if (sgc->sortop == tc->gt_opr && OidIsValid(sgc->sortop))
-            how = "DESC";
+            item.descending = true;
         else
             return std::nullopt;
-        how += sgc->nulls_first ? " NULLS FIRST" : " NULLS LAST";
-        top_k.order.emplace_back(tle->resname, std::move(how));
+        item.nulls_first = sgc->nulls_first;
+        auto op = spi.execute_cached(
+            "SELECT 'OPERATOR(' || pg_catalog.quote_ident(n.nspname) || '.' || o.oprname || ')'"
+            " FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = o.oprnamespace WHERE o.oid = $1::oid",
+            {std::to_string(sgc->sortop)});
+        if (op.empty() || !op.rows[0][0])
+            return std::nullopt;
+        item.sort_operator = *op.rows[0][0];
+        top_k.order.push_back(std::move(item));
     }
     Query* inner = pg_call([&] {
         auto* c = static_cast<Query*>(copyObjectImpl(q));
