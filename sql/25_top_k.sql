@@ -167,6 +167,36 @@ UPDATE score SET points = 777 WHERE id = 8;
 SELECT count(*) AS refreshed FROM refresh_all('score');
 SELECT * FROM check_all();
 
+-- A composite value whose fields are all NULL sorts as a value (after the others), not as a
+-- NULL, though it IS NULL.
+CREATE TYPE pair AS (a int, b int);
+CREATE TABLE pairs (id int PRIMARY KEY, c pair);
+INSERT INTO pairs VALUES (1, ROW(1, 1)), (2, ROW(2, 2)), (3, ROW(3, 3)), (5, NULL);
+CREATE TABLE empty_pairs (id int PRIMARY KEY, c pair);
+INSERT INTO empty_pairs VALUES (1, ROW(NULL, NULL)), (2, ROW(NULL, NULL)), (3, ROW(NULL, NULL));
+SELECT pgtrickle.create_stream_table('pairs_desc', 'SELECT id, c FROM pairs ORDER BY c DESC NULLS LAST, id LIMIT 2', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('empty_pairs_asc', 'SELECT id, c FROM empty_pairs ORDER BY c NULLS FIRST, id LIMIT 2', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+INSERT INTO pairs VALUES (4, ROW(NULL, NULL));
+INSERT INTO empty_pairs VALUES (4, ROW(1, 1));
+SELECT pgtrickle.refresh_stream_table('pairs_desc');
+SELECT pgtrickle.refresh_stream_table('empty_pairs_asc');
+SELECT * FROM check_all() WHERE st LIKE '%pairs%';
+SELECT id, c FROM pairs_desc ORDER BY c DESC NULLS LAST, id;
+SELECT id, c FROM empty_pairs_asc ORDER BY c NULLS FIRST, id;
+
+-- Output names that hide input columns: the stored query orders by the input columns, as the
+-- query given does (printed back with bare names, ORDER BY y would read the output column y).
+CREATE TABLE swapped (x int, y int);
+INSERT INTO swapped SELECT g, 10 - g FROM generate_series(1, 9) g;
+SELECT pgtrickle.create_stream_table('swapped_top', 'SELECT y AS x, x AS y FROM swapped ORDER BY 1, 2 LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('swapped_full', 'SELECT y AS x, x AS y FROM swapped ORDER BY 1, 2 LIMIT 3', schedule => '1h', refresh_mode => 'FULL');
+SELECT defining_query FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'swapped_top';
+INSERT INTO swapped VALUES (0, 0), (20, -5);
+SELECT pgtrickle.refresh_stream_table('swapped_top');
+SELECT pgtrickle.refresh_stream_table('swapped_full');
+SELECT x, y FROM swapped_top ORDER BY 1, 2;
+SELECT x, y FROM swapped_full ORDER BY 1, 2;
+
 -- IMMEDIATE: maintained per statement, rolled back with the transaction.
 SELECT pgtrickle.create_stream_table('best_now', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST, id LIMIT 2', refresh_mode => 'IMMEDIATE');
 BEGIN;

@@ -124,11 +124,14 @@ TEST(Delta, TopKKeepsTheFirstCandidatesWhenTheyDecideAndElseEvaluatesTheQuery) {
         sql.find("ORDER BY s.\"y\" DESC NULLS FIRST, s.\"x\" ASC NULLS LAST OFFSET 2 LIMIT 1"),
         std::string::npos)
         << sql;
-    EXPECT_NE(sql.find("WHERE NOT EXISTS (SELECT 1 FROM __pgt_bound b WHERE (CASE WHEN d.\"y\" IS "
-                       "NULL THEN false WHEN b.\"y\" IS NULL THEN true ELSE b.\"y\" "
-                       "OPERATOR(pg_catalog.>) d.\"y\" END OR (NOT CASE WHEN b.\"y\" IS NULL THEN "
-                       "false WHEN d.\"y\" IS NULL THEN true ELSE d.\"y\" OPERATOR(pg_catalog.>) "
-                       "b.\"y\" END AND (CASE WHEN b.\"x\" IS NULL THEN false"),
+    EXPECT_NE(sql.find("WHERE NOT EXISTS (SELECT 1 FROM __pgt_bound b WHERE (CASE WHEN "
+                       "pg_catalog.num_nulls(d.\"y\") = 1 THEN false WHEN "
+                       "pg_catalog.num_nulls(b.\"y\") = 1 THEN true ELSE b.\"y\" "
+                       "OPERATOR(pg_catalog.>) d.\"y\" END OR (NOT CASE WHEN "
+                       "pg_catalog.num_nulls(b.\"y\") = 1 THEN false WHEN "
+                       "pg_catalog.num_nulls(d.\"y\") = 1 THEN true ELSE d.\"y\" "
+                       "OPERATOR(pg_catalog.>) b.\"y\" END AND (CASE WHEN "
+                       "pg_catalog.num_nulls(b.\"x\") = 1 THEN false"),
               std::string::npos)
         << sql;
     EXPECT_NE(

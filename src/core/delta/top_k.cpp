@@ -46,17 +46,16 @@ std::string sorts_before(const TopK& top_k, std::string_view x, std::string_view
     std::string rest = "false";
     for (auto it = top_k.order.rbegin(); it != top_k.order.rend(); ++it) {
         const std::string c = quote_ident(it->column);
+        // A NULL sorts before every value with NULLS FIRST, after them with NULLS LAST. (Not
+        // `IS NULL`, which a composite value whose fields are all NULL passes, though it
+        // sorts as a value.)
+        auto null = [&](std::string_view a) {
+            return fmt::format("pg_catalog.num_nulls({}.{}) = 1", a, c);
+        };
         auto before = [&](std::string_view a, std::string_view b) {
-            // A NULL sorts before every value with NULLS FIRST, after them with NULLS LAST.
-            return it->nulls_first
-                       ? fmt::format(
-                             "CASE WHEN {1}.{2} IS NULL THEN false WHEN {0}.{2} IS NULL "
-                             "THEN true ELSE {0}.{2} {3} {1}.{2} END",
-                             a, b, c, it->sort_operator)
-                       : fmt::format(
-                             "CASE WHEN {0}.{2} IS NULL THEN false WHEN {1}.{2} IS NULL "
-                             "THEN true ELSE {0}.{2} {3} {1}.{2} END",
-                             a, b, c, it->sort_operator);
+            return fmt::format("CASE WHEN {} THEN false WHEN {} THEN true ELSE {}.{} {} {}.{} END",
+                               null(it->nulls_first ? b : a), null(it->nulls_first ? a : b), a, c,
+                               it->sort_operator, b, c);
         };
         rest = fmt::format("({} OR (NOT {} AND {}))", before(x, y), before(y, x), rest);
     }

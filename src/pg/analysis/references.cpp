@@ -521,10 +521,53 @@ char* printed(F print) {
     });
 }
 
+// Whether an ORDER BY or DISTINCT ON item of the top level of `q` is an input column that
+// ruleutils would print by its bare name while another output column has that name: read back,
+// the name would be that output column (ORDER BY and DISTINCT ON look for output names first),
+// as in `SELECT y AS x, x AS y FROM t ORDER BY 1` printed `... ORDER BY y`. (Plain C.)
+bool ambiguous_sort_names(Query* q) {
+    if (list_length(q->rtable) != 1)
+        return false;  // (columns are printed qualified then)
+    auto check = [&](List* clauses) {
+        ListCell* lc;
+        foreach (lc, clauses) {
+            auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+            TargetEntry* tle = get_sortgroupclause_tle(sgc, q->targetList);
+            if (!IsA(tle->expr, Var))
+                continue;
+            auto* v = reinterpret_cast<Var*>(tle->expr);
+            if (v->varlevelsup != 0 || v->varattno <= 0)
+                continue;
+            const char* name = get_rte_attribute_name(
+                static_cast<RangeTblEntry*>(linitial(q->rtable)), v->varattno);
+            ListCell* oc;
+            foreach (oc, q->targetList) {
+                auto* other = static_cast<TargetEntry*>(lfirst(oc));
+                if (other != tle && !other->resjunk && other->resname != nullptr &&
+                    strcmp(other->resname, name) == 0)
+                    return true;
+            }
+        }
+        return false;
+    };
+    return check(q->sortClause) || (q->hasDistinctOn && check(q->distinctClause));
+}
+
 }  // namespace
 
 std::string deparse(Query* q) {
-    return printed([&] { return pg_get_querydef(q, false); });
+    // An ambiguous name gets its relation's name as qualifier: printed with a second range table
+    // entry, which no part of the query reads, ruleutils qualifies every column.
+    Query* printable = pg_call([&]() -> Query* {
+        if (!ambiguous_sort_names(q))
+            return q;
+        auto* copy = static_cast<Query*>(copyObjectImpl(q));
+        auto* extra = static_cast<RangeTblEntry*>(copyObjectImpl(linitial(copy->rtable)));
+        extra->inFromCl = false;
+        copy->rtable = lappend(copy->rtable, extra);
+        return copy;
+    });
+    return printed([&] { return pg_get_querydef(printable, false); });
 }
 
 std::string deparse_expression(Node* e) {
