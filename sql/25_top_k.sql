@@ -154,15 +154,17 @@ SELECT st, action FROM refresh_all('score') WHERE st IN ('best_red', 'team_total
 SELECT * FROM check_all();
 
 -- Recomputed instead: OFFSET, WITH TIES, an order by an expression not in the select list,
--- DISTINCT ON.
+-- DISTINCT ON, a relation read nonlinearly (its terms would evaluate the query twice).
 SELECT pgtrickle.create_stream_table('page2', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST, id LIMIT 3 OFFSET 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('ties', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST FETCH FIRST 2 ROWS WITH TIES', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('hidden_order', 'SELECT id FROM score ORDER BY points DESC NULLS LAST, id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('first_per_player', 'SELECT DISTINCT ON (player) player, id, points FROM score ORDER BY player, points DESC NULLS LAST, id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('best_not_red', 'SELECT s.id, s.points FROM score s WHERE NOT EXISTS (SELECT 1 FROM team t WHERE t.player = s.player AND t.team = ''red'') ORDER BY s.points DESC NULLS LAST, s.id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgt_name, split_part(e.value, ':', 1) AS form
 FROM pgtrickle.pgt_stream_tables st, LATERAL pgtrickle.explain_st(st.pgt_name) e
 WHERE st.pgt_schema = 'topk' AND e.property = 'operator_tree'
-  AND st.pgt_name IN ('page2', 'ties', 'hidden_order', 'first_per_player') ORDER BY st.pgt_id;
+  AND st.pgt_name IN ('page2', 'ties', 'hidden_order', 'first_per_player', 'best_not_red') ORDER BY st.pgt_id;
+UPDATE team SET team = 'red' WHERE player = 'p3';
 UPDATE score SET points = 777 WHERE id = 8;
 SELECT count(*) AS refreshed FROM refresh_all('score');
 SELECT * FROM check_all();
