@@ -47,6 +47,10 @@ END $f$;
 CREATE TABLE score (id int PRIMARY KEY, player text NOT NULL, points int);
 INSERT INTO score SELECT g, 'p' || (g % 7), CASE WHEN g % 11 = 0 THEN NULL ELSE g * 13 % 97 END
 FROM generate_series(1, 300) g;
+-- (Indexes lead the group keys below: without one, a grouped top-K query is recomputed, since
+-- its touched groups would be evaluated in one pass over the whole table.)
+CREATE INDEX ON score (player);
+CREATE INDEX ON score (points);
 CREATE TABLE plays (player text, points int);   -- no key: duplicates are kept as copies
 INSERT INTO plays SELECT 'p' || (g % 5), g % 4 FROM generate_series(1, 40) g;
 ANALYZE score, plays;
@@ -67,8 +71,7 @@ SELECT value FROM pgtrickle.explain_st('by_player') WHERE property = 'operator_t
 SELECT * FROM check_all();
 
 -- Changes below the top: decided by the candidates. The linear ones read no source; the grouped
--- ones evaluate their touched groups again (in one pass over the table: no index leads their
--- group keys).
+-- ones evaluate their touched groups again (through the indexes on their group keys).
 BEGIN;
 UPDATE score SET points = 1 WHERE id = 200;
 INSERT INTO score VALUES (301, 'p1', 2);
@@ -154,16 +157,20 @@ SELECT st, action FROM refresh_all('score') WHERE st IN ('best_red', 'team_total
 SELECT * FROM check_all();
 
 -- Recomputed instead: OFFSET, WITH TIES, an order by an expression not in the select list,
--- DISTINCT ON, a relation read nonlinearly (its terms would evaluate the query twice).
+-- DISTINCT ON, groups no index leads (evaluated in one pass: the whole query), a relation read
+-- nonlinearly (its terms would evaluate the query twice).
 SELECT pgtrickle.create_stream_table('page2', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST, id LIMIT 3 OFFSET 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('ties', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST FETCH FIRST 2 ROWS WITH TIES', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('hidden_order', 'SELECT id FROM score ORDER BY points DESC NULLS LAST, id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('first_per_player', 'SELECT DISTINCT ON (player) player, id, points FROM score ORDER BY player, points DESC NULLS LAST, id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+CREATE TABLE unindexed (g int, v int);
+INSERT INTO unindexed SELECT g % 10, g FROM generate_series(1, 100) g;
+SELECT pgtrickle.create_stream_table('unindexed_groups', 'SELECT g, sum(v) AS total FROM unindexed GROUP BY g ORDER BY total DESC, g LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('best_not_red', 'SELECT s.id, s.points FROM score s WHERE NOT EXISTS (SELECT 1 FROM team t WHERE t.player = s.player AND t.team = ''red'') ORDER BY s.points DESC NULLS LAST, s.id LIMIT 3', schedule => '1h', refresh_mode => 'DIFFERENTIAL');
 SELECT pgt_name, split_part(e.value, ':', 1) AS form
 FROM pgtrickle.pgt_stream_tables st, LATERAL pgtrickle.explain_st(st.pgt_name) e
 WHERE st.pgt_schema = 'topk' AND e.property = 'operator_tree'
-  AND st.pgt_name IN ('page2', 'ties', 'hidden_order', 'first_per_player', 'best_not_red') ORDER BY st.pgt_id;
+  AND st.pgt_name IN ('page2', 'ties', 'hidden_order', 'first_per_player', 'unindexed_groups', 'best_not_red') ORDER BY st.pgt_id;
 UPDATE team SET team = 'red' WHERE player = 'p3';
 UPDATE score SET points = 777 WHERE id = 8;
 SELECT count(*) AS refreshed FROM refresh_all('score');

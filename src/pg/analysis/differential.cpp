@@ -634,6 +634,11 @@ std::optional<DifferentialAnalysis> top_k_plan(Spi& spi, Query* q, const std::st
     if (std::any_of(inner_refs.begin(), inner_refs.end(),
                     [](const core::RelationRef& r) { return r.nonlinear; }))
         return std::nullopt;
+    // Nor a grouped one whose touched groups would be evaluated in one pass over its tables (no
+    // index leads a group key): that pass is the whole query, what a recomputation costs,
+    // before the terms that find the touched groups.
+    if (a.plan->kind == core::DeltaPlan::Kind::Grouped && a.plan->groups_in_one_pass)
+        return std::nullopt;
     core::DeltaPlan inner_plan = std::move(*a.plan);
     // Only the first k rows are stored, not a group's running state: touched groups are
     // evaluated again.
