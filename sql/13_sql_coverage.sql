@@ -471,7 +471,8 @@ SELECT * FROM cov_check('reca') ORDER BY st;
 SELECT part, qty, count(*) FROM reca_bom GROUP BY part, qty ORDER BY part, qty;
 
 ------------------------------------------------------------------------------------------------
--- 7. Top-K (ORDER BY ... LIMIT, recomputed): ties, NULLs, the top row deleted, fewer rows than K.
+-- 7. Top-K (ORDER BY ... LIMIT; from the inner query's delta, or recomputed: with OFFSET, or
+-- grouped by a key no index leads): ties, NULLs, the top row deleted, fewer rows than K.
 ------------------------------------------------------------------------------------------------
 CREATE TABLE k_score (id int PRIMARY KEY, player text, score int);
 INSERT INTO k_score VALUES (1, 'ann', 10), (2, 'bob', 30), (3, 'cy', 20), (4, 'ann', 30),
