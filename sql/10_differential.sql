@@ -832,3 +832,25 @@ SELECT pgtrickle.refresh_stream_table('f_verify');
 SELECT st, last_action, result FROM d_check() WHERE st = 'f_verify';
 SELECT pgtrickle.drop_stream_table('f_verify');
 DROP TABLE d_verify;
+
+-- NOT IN over a key column on the nullable side of an outer join: NULL in the rows without a
+-- partner, though the column is NOT NULL, so those rows pass while the subquery is empty and
+-- drop out when it gets a row (and come back when it is empty again).
+CREATE TABLE d_ni_c (id int PRIMARY KEY, k int);
+INSERT INTO d_ni_c VALUES (1, 1), (2, 9);
+CREATE TABLE d_ni_d (k int);
+INSERT INTO d_ni_d VALUES (1), (5), (6);
+CREATE TABLE d_ni_e (id int PRIMARY KEY);
+SELECT pgtrickle.create_stream_table('f_not_in_rows', 'SELECT c.id, d.k FROM d_ni_c c FULL JOIN d_ni_d d ON d.k = c.k WHERE c.id NOT IN (SELECT e.id FROM d_ni_e e)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_not_in_groups', 'SELECT c.id, count(*) AS n FROM d_ni_c c FULL JOIN d_ni_d d ON d.k = c.k WHERE c.id NOT IN (SELECT e.id FROM d_ni_e e) GROUP BY c.id', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+INSERT INTO d_ni_e VALUES (7);
+SELECT pgtrickle.refresh_stream_table('f_not_in_rows');
+SELECT pgtrickle.refresh_stream_table('f_not_in_groups');
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f_not_in%' ORDER BY st;
+DELETE FROM d_ni_e;
+SELECT pgtrickle.refresh_stream_table('f_not_in_rows');
+SELECT pgtrickle.refresh_stream_table('f_not_in_groups');
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f_not_in%' ORDER BY st;
+SELECT pgtrickle.drop_stream_table('f_not_in_rows');
+SELECT pgtrickle.drop_stream_table('f_not_in_groups');
+DROP TABLE d_ni_c, d_ni_d, d_ni_e;

@@ -212,13 +212,21 @@ bool has_aliased_join(Node* n) {
 
 namespace {
 
-// Whether `expr` is a column declared NOT NULL of a table in `rtable` (of its own level).
-bool not_null_column(Node* expr, List* rtable) {
+// Whether `expr` is a column declared NOT NULL of a table of level `q` that no outer join of
+// the level can null (`c.id` on the nullable side of a FULL JOIN is NULL in the rows without a
+// partner).
+bool not_null_column(Node* expr, Query* q) {
     if (!IsA(expr, Var))
         return false;
     auto* v = reinterpret_cast<Var*>(expr);
+    List* rtable = q->rtable;
     if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
         static_cast<int>(v->varno) > list_length(rtable))
+        return false;
+    if (q->jointree == nullptr)
+        return false;
+    const auto preserved = preserved_entries(q, reinterpret_cast<Node*>(q->jointree));
+    if (std::find(preserved.begin(), preserved.end(), v->varno) == preserved.end())
         return false;
     auto* rte = static_cast<RangeTblEntry*>(list_nth(rtable, static_cast<int>(v->varno) - 1));
     if (rte->rtekind != RTE_RELATION)
@@ -278,9 +286,9 @@ Node* in_test_qual(Query* q, SubLink* link, Query* sub, RangeTblEntry* rte, Node
     auto* matches = static_cast<OpExpr*>(copyObjectImpl(op));
     matches->args = list_make2(inner_x, copyObjectImpl(e));
     List* arms = list_make1(exists_over(rte, with_w(reinterpret_cast<Node*>(matches))));
-    if (!not_null_column(x, q->rtable))
+    if (!not_null_column(x, q))
         arms = lappend(arms, make_and_qual(is_null(x), satisfies_w()));
-    if (!not_null_column(e, sub->rtable))
+    if (!not_null_column(e, sub))
         arms = lappend(arms, exists_over(rte, with_w(is_null(e))));
     if (list_length(arms) == 1)
         return static_cast<Node*>(linitial(arms));
