@@ -203,13 +203,6 @@ TEST(Delta, RecomputeIsCheaperOnlyForAChangedUnrestrictedNonlinearReference) {
     EXPECT_FALSE(recompute_cheaper(p));
     p.restrictions[0].correlated = false;  // (keeps all rows or none)
     EXPECT_TRUE(recompute_cheaper(p));
-    p.restrictions[0].correlated = true;
-    p.refs[1].unhashed_exists = true;  // its old state read whole, maybe once per outer row
-    EXPECT_TRUE(recompute_cheaper(p));
-    p.tables[1].changed = false;  // (its old state is the table itself then)
-    EXPECT_FALSE(recompute_cheaper(p));
-    p.tables[1].changed = true;
-    p.refs[1].unhashed_exists = false;
     p.refs[1].restriction = -1;
     p.kind = DeltaPlan::Kind::Grouped;  // without running state: rescans the groups touched
     EXPECT_FALSE(recompute_cheaper(p));

@@ -64,11 +64,6 @@ struct RelationRef {
     // PostgreSQL hashes that once, where it would scan the deleted rows once per outer row.
     // Empty: the span itself serves.
     std::string split_del;
-    // A correlated EXISTS whose test over the deleted rows cannot be written as a hashed IN (it
-    // compares the outer row otherwise than by equality: TPC-H Q21's `l3.l_suppkey <>
-    // l1.l_suppkey`): the old state it reads is one union of the table and its deleted rows,
-    // which the planner may scan once per outer row (recompute_cheaper).
-    bool unhashed_exists = false;
 };
 
 // The query text with one more condition that keeps only the rows a change of one nonlinear
@@ -325,12 +320,11 @@ bool relative_apply_possible(const DeltaPlan& plan);
 
 // Whether this refresh (DeltaTable::changed set) of a linear or grouped algebraic plan costs
 // less recomputed (see DeltaPlan::recompute): a changed table read where the query is not
-// linear in it, without a restriction (or only an uncorrelated one) or in an unhashed EXISTS
-// (RelationRef::unhashed_exists: 5 s against 0.1 s for TPC-H Q21 without its LIMIT), gets a
-// delta term that evaluates the whole query twice (the table new, then old, a union the planner can
-// neither estimate nor probe by index); recomputing evaluates it once. A grouped algebraic plan is
-// then recomputed with its running state (algebraic_recompute); a grouped plan without running
-// state rescans the groups it finds touched instead, and is not recomputed.
+// linear in it, without a restriction (or only an uncorrelated one), gets a delta term that
+// evaluates the whole query twice (the table new, then old, a union the planner can neither
+// estimate nor probe by index); recomputing evaluates it once. A grouped algebraic plan is then
+// recomputed with its running state (algebraic_recompute); a grouped plan without running state
+// rescans the groups it finds touched instead, and is not recomputed.
 bool recompute_cheaper(const DeltaPlan& plan);
 
 // After a relative apply: removes the groups (row ids in $1, a bigint[]) whose count is 0.

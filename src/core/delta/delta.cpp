@@ -1060,8 +1060,7 @@ bool recompute_cheaper(const DeltaPlan& plan) {
             const bool restricted =
                 r.restriction >= 0 &&
                 restrictions[static_cast<std::size_t>(r.restriction)].correlated;
-            return r.nonlinear && (!restricted || r.unhashed_exists) &&
-                   plan.tables[r.table].changed;
+            return r.nonlinear && !restricted && plan.tables[r.table].changed;
         });
     };
     if (plan.kind == DeltaPlan::Kind::Linear)

@@ -439,12 +439,10 @@ std::vector<TextRef> text_refs(const std::string& text,
                 // A correlated EXISTS splits only where its deleted part can be hashed.
                 if (raw.sublink->subLinkType == EXISTS_SUBLINK) {
                     auto del = exists_as_in(text, raw.sublink, begin, *end, ref);
-                    if (del) {
+                    if (del)
                         ref.split_del = *del;
-                    } else {
+                    else
                         ref.split_end = 0;
-                        ref.unhashed_exists = true;
-                    }
                 }
             }
         }
