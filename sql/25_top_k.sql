@@ -205,6 +205,12 @@ SELECT pgtrickle.refresh_stream_table('swapped_top');
 SELECT pgtrickle.refresh_stream_table('swapped_full');
 SELECT x, y FROM swapped_top ORDER BY 1, 2;
 SELECT x, y FROM swapped_full ORDER BY 1, 2;
+-- A column merged by JOIN ... USING prints without a table name: hidden by an output column, it
+-- cannot be ordered by unambiguously, and the query is refused.
+CREATE TABLE merged_a (k int PRIMARY KEY, v int);
+CREATE TABLE merged_b (k int PRIMARY KEY, w int);
+SELECT pgtrickle.create_stream_table('merged_top', 'SELECT merged_a.v AS k, k AS v FROM merged_a FULL JOIN merged_b USING (k) ORDER BY 2 LIMIT 3', schedule => '1h', refresh_mode => 'FULL');
+SELECT pgtrickle.create_stream_table('merged_top', 'SELECT merged_a.v AS kv, k AS v FROM merged_a FULL JOIN merged_b USING (k) ORDER BY 2 LIMIT 3', schedule => '1h', refresh_mode => 'FULL');
 
 -- IMMEDIATE: maintained per statement, rolled back with the transaction.
 SELECT pgtrickle.create_stream_table('best_now', 'SELECT id, points FROM score ORDER BY points DESC NULLS LAST, id LIMIT 2', refresh_mode => 'IMMEDIATE');

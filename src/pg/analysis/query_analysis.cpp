@@ -334,6 +334,38 @@ auto positioned_in(const char* text, F fn) {
     });
 }
 
+// Whether `text`, `q` printed back, orders and picks DISTINCT ON rows by the same output
+// positions as `q`. deparse() qualifies a column an output name hides, but a column merged by
+// JOIN ... USING has no qualifier to print: `SELECT a.v AS k, k AS v FROM a FULL JOIN b USING
+// (k) ORDER BY 2` prints `ORDER BY k`, which reads the output column k.
+bool same_sort_columns(Query* q, const std::string& text) {
+    if (q->sortClause == NIL && !q->hasDistinctOn)
+        return true;
+    const char* t = text.c_str();
+    return pg_call([&] {
+        List* raw = pg_parse_query(t);
+        Query* back =
+            parse_analyze_fixedparams(linitial_node(RawStmt, raw), t, nullptr, 0, nullptr);
+        auto same = [&](List* a, List* b) {
+            if (list_length(a) != list_length(b))
+                return false;
+            ListCell *la, *lb;
+            forboth(la, a, lb, b) {
+                TargetEntry* ta = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(la)),
+                                                          q->targetList);
+                TargetEntry* tb = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lb)),
+                                                          back->targetList);
+                if (ta->resno != tb->resno || ta->resjunk != tb->resjunk ||
+                    (ta->resjunk && !equal(ta->expr, tb->expr)))
+                    return false;
+            }
+            return true;
+        };
+        return same(q->sortClause, back->sortClause) &&
+               (!q->hasDistinctOn || same(q->distinctClause, back->distinctClause));
+    });
+}
+
 }  // namespace
 
 AnalyzedQuery analyze_query(const std::string& query) {
@@ -505,6 +537,12 @@ AnalyzedQuery analyze_query(const std::string& query) {
     // Printed back schema-qualified and with constants in setting-independent forms (deparse()):
     // the stored query then means the same thing whoever runs it, whatever their settings.
     const std::string deparsed = deparse(printed);
+    if (!same_sort_columns(printed, deparsed))
+        throw core::Error(
+            "42702", "ORDER BY or DISTINCT ON names a column that an output column hides",
+            "Printed back, the query would order by the output column of that name: PostgreSQL "
+            "prints a column merged by JOIN ... USING without a table name.",
+            "Give the output column another name (AS ...).");
     out.deparsed = deparsed;
     out.functions_used = functions_used(printed);
     return out;
