@@ -346,17 +346,33 @@ bool same_sort_columns(Query* q, const std::string& text) {
         List* raw = pg_parse_query(t);
         Query* back =
             parse_analyze_fixedparams(linitial_node(RawStmt, raw), t, nullptr, 0, nullptr);
+        // Per item, the expression read back at the position meant (an output listed twice,
+        // `sum(x) AS a, sum(x) AS b ... ORDER BY 2`, is printed as its expression and read back
+        // as the first); a repeated expression is dropped, in any direction, as the parser drops
+        // it (a later key equal to an earlier one never decides anything).
         auto same = [&](List* a, List* b) {
-            if (list_length(a) != list_length(b))
+            List* meant = NIL;
+            ListCell* lc;
+            foreach (lc, a) {
+                auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+                TargetEntry* ta = get_sortgroupclause_tle(sgc, q->targetList);
+                TargetEntry* tb = get_tle_by_resno(back->targetList, ta->resno);
+                if (tb == nullptr || tb->resjunk != ta->resjunk)
+                    return false;
+                bool repeated = false;
+                ListCell* lm;
+                foreach (lm, meant)
+                    repeated = repeated || equal(lfirst(lm), tb->expr);
+                if (!repeated)
+                    meant = lappend(meant, tb->expr);
+            }
+            if (list_length(meant) != list_length(b))
                 return false;
-            ListCell *la, *lb;
-            forboth(la, a, lb, b) {
-                TargetEntry* ta = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(la)),
-                                                          q->targetList);
+            ListCell *lm, *lb;
+            forboth(lm, meant, lb, b) {
                 TargetEntry* tb = get_sortgroupclause_tle(static_cast<SortGroupClause*>(lfirst(lb)),
                                                           back->targetList);
-                if (ta->resno != tb->resno || ta->resjunk != tb->resjunk ||
-                    (ta->resjunk && !equal(ta->expr, tb->expr)))
+                if (!equal(lfirst(lm), tb->expr))
                     return false;
             }
             return true;
