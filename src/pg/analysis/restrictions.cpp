@@ -212,6 +212,27 @@ bool has_aliased_join(Node* n) {
 
 namespace {
 
+// Whether range table entry `rti` is among preserved_entries() of join tree `n` (plain C: runs
+// inside in_test_qual's pg_call).
+bool preserved_entry(Node* n, Index rti) {
+    if (IsA(n, RangeTblRef))
+        return static_cast<Index>(reinterpret_cast<RangeTblRef*>(n)->rtindex) == rti;
+    if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            if (preserved_entry(static_cast<Node*>(lfirst(lc)), rti))
+                return true;
+        return false;
+    }
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    if (j->alias != nullptr)
+        return false;
+    return ((j->jointype == JOIN_INNER || j->jointype == JOIN_LEFT) &&
+            preserved_entry(j->larg, rti)) ||
+           ((j->jointype == JOIN_INNER || j->jointype == JOIN_RIGHT) &&
+            preserved_entry(j->rarg, rti));
+}
+
 // Whether `expr` is a column declared NOT NULL of a table of level `q` that no outer join of
 // the level can null (`c.id` on the nullable side of a FULL JOIN is NULL in the rows without a
 // partner).
@@ -223,10 +244,7 @@ bool not_null_column(Node* expr, Query* q) {
     if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
         static_cast<int>(v->varno) > list_length(rtable))
         return false;
-    if (q->jointree == nullptr)
-        return false;
-    const auto preserved = preserved_entries(q, reinterpret_cast<Node*>(q->jointree));
-    if (std::find(preserved.begin(), preserved.end(), v->varno) == preserved.end())
+    if (q->jointree == nullptr || !preserved_entry(reinterpret_cast<Node*>(q->jointree), v->varno))
         return false;
     auto* rte = static_cast<RangeTblEntry*>(list_nth(rtable, static_cast<int>(v->varno) - 1));
     if (rte->rtekind != RTE_RELATION)
