@@ -30,6 +30,7 @@
 extern "C" {
 #include "utils/rls.h"
 #include "utils/typcache.h"
+#include "utils/regproc.h"
 }
 
 namespace pgtrickle::pg {
@@ -602,14 +603,16 @@ std::optional<DifferentialAnalysis> top_k_plan(Spi& spi, Query* q, const std::st
         else
             return std::nullopt;
         item.nulls_first = sgc->nulls_first;
-        auto op = spi.execute_cached(
-            "SELECT 'OPERATOR(' || pg_catalog.quote_ident(n.nspname) || '.' || o.oprname || ')'"
-            " FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n"
-            " ON n.oid = o.oprnamespace WHERE o.oid = $1::oid",
-            {std::to_string(sgc->sortop)});
-        if (op.empty() || !op.rows[0][0])
+        List* names = NIL;
+        List* args = NIL;
+        const Oid sortop = sgc->sortop;
+        pg_call([&] { format_operator_parts(sortop, &names, &args, false); });
+        if (list_length(names) != 2)
             return std::nullopt;
-        item.sort_operator = *op.rows[0][0];
+        // (format_operator_parts lists plain C strings: schema, name.)
+        item.sort_operator = fmt::format(
+            "OPERATOR({}.{})", quote_identifier(static_cast<const char*>(linitial(names))),
+            static_cast<const char*>(lsecond(names)));
         top_k.order.push_back(std::move(item));
     }
     Query* inner = pg_call([&] {
