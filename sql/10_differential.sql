@@ -533,7 +533,13 @@ SET pg_trickle.refresh_strategy = 'auto';
 SELECT pgtrickle.create_stream_table('f_grouped_top', 'SELECT v % 3 AS g, count(*) AS n, sum(v) AS s FROM d_top WHERE v > (SELECT avg(v) FROM d_top) GROUP BY 1', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 SELECT split_part(value, ':', 1) AS operator_tree FROM pgtrickle.explain_st('f_grouped_top') WHERE property = 'operator_tree';
 CREATE TEMP TABLE d_grouped_before AS SELECT g, xmin::text AS version FROM f_grouped_top;
-UPDATE d_top SET v = v WHERE id IN (5, 6);  -- changes nothing the query sees
+UPDATE d_top SET v = v WHERE id IN (5, 6);  -- changes no column: nothing to read
+SELECT pgtrickle.refresh_stream_table('f_grouped_top');
+SELECT action, rows_inserted, rows_deleted FROM pgtrickle.get_refresh_history('f_grouped_top', 1);
+-- Two rows swap their values: changed rows, the same result.
+UPDATE d_top SET v = CASE id WHEN 5 THEN (SELECT v FROM d_top WHERE id = 6)
+                             ELSE (SELECT v FROM d_top WHERE id = 5) END
+WHERE id IN (5, 6);
 SELECT pgtrickle.refresh_stream_table('f_grouped_top');
 SELECT f.g, f.n, f.s, f.xmin::text = b.version AS not_rewritten
 FROM f_grouped_top f LEFT JOIN d_grouped_before b USING (g) ORDER BY g;

@@ -863,6 +863,46 @@ TEST(Delta, ChangeFiltersApplyToEveryBufferReadAndDecideWhatChanged) {
     EXPECT_EQ(filtered_changes_query(p, frontier()), "");
 }
 
+TEST(Delta, UpdatesChangingNoUsedColumnAreLeftOutOfEveryBufferRead) {
+    // Bits of the buffer's attribute numbers; from the 64th on, one bit.
+    EXPECT_EQ(changed_column_bit(1), 1u);
+    EXPECT_EQ(changed_column_bit(5), 16u);
+    EXPECT_EQ(changed_column_bit(64), std::uint64_t{1} << 63);
+    EXPECT_EQ(changed_column_bit(300), std::uint64_t{1} << 63);
+    DeltaPlan p = join_plan();
+    p.tables[0].changed_bits = (std::uint64_t{1} << 4) | (std::uint64_t{1} << 63);
+    std::string sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    const auto reads_a = count(sql, "\"changes_1001\" b WHERE");
+    EXPECT_GT(reads_a, 0u);
+    // (Bit 63 set: a negative bigint, written as a string.)
+    EXPECT_EQ(count(sql,
+                    " AND (b.changed_cols IS NULL OR (b.changed_cols & "
+                    "'-9223372036854775792'::pg_catalog.int8) <> 0) THEN true"),
+              reads_a);
+    EXPECT_EQ(count(sql, "changed_cols"), 2 * reads_a);
+    // With a change filter: both, the bits first.
+    p.tables[0].change_filter = "(b.x > 5)";
+    sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    EXPECT_EQ(count(sql, "<> 0) AND ((b.x > 5)) THEN true"), reads_a);
+    // They decide what changed too.
+    p.tables[0].change_filter.clear();
+    EXPECT_NE(filtered_changes_query(p, frontier()).find("b.changed_cols & "), std::string::npos);
+    // No used column: only inserts and deletes count.
+    p.tables[0].changed_bits = 0;
+    EXPECT_NE(filtered_changes_query(p, frontier())
+                  .find("IN ('I', 'D') AND " + unconsumed_predicate(frontier(), "b") +
+                        " AND b.changed_cols IS NULL THEN"),
+              std::string::npos);
+    // Not known (an old buffer), or a statement's transition tables: unfiltered.
+    p.tables[0].changed_bits.reset();
+    EXPECT_EQ(filtered_changes_query(p, frontier()), "");
+    p.tables[0].changed_bits = 16;
+    p.tables[0].change_source = "SELECT 'I'::\"char\" AS action, 1 AS k, 9 AS x";
+    p.tables[0].net = true;
+    EXPECT_EQ(apply_statement(p, frontier(), "\"public\".\"st\"").find("changed_cols"),
+              std::string::npos);
+}
+
 TEST(Delta, OldStateOfAKeylessTableTakesAwayInsertedRowsByTheirText) {
     DeltaPlan p = join_plan();  // b is keyless
     p.tables[1].groupable = true;

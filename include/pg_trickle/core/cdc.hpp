@@ -54,6 +54,13 @@ constexpr bool reserved_buffer_name(std::string_view name) {
     return name == "xid" || name == "seq" || name == "action" || name == "change_id" ||
            name == "lsn" || name == "pk_hash" || name == "changed_cols";
 }
+// An UPDATE's buffer rows carry in changed_cols (bigint) a bit per buffer column whose value the
+// update changed: this one for the column at attribute number `attnum` of the buffer, the last
+// bit standing for every column from the 64th on. (NULL: an insert or delete, or an update whose
+// rows could not be paired.) Allocates nothing: callable in plain-C frames.
+constexpr std::uint64_t changed_column_bit(int attnum) {
+    return attnum >= 64 ? std::uint64_t{1} << 63 : std::uint64_t{1} << (attnum - 1);
+}
 // Name of a captured column inside the buffer: the source's name, except reserved ones, which
 // get a __usr_ prefix.
 std::string buffer_column(std::string_view source_column);

@@ -125,6 +125,11 @@ struct DeltaTable {
         std::vector<std::pair<std::size_t, std::string>> partners;
     };
     std::vector<ReferenceFilter> reference_filters;
+    // The changed_cols bits (changed_column_bit) of the buffer columns holding the used
+    // columns; none: not known (a buffer made before changed_cols was). The two rows of an update
+    // changing none of them are equal in every used column: a net change of nothing, left out
+    // of every read of the buffer as rows failing change_filter are.
+    std::optional<std::uint64_t> changed_bits;
 };
 
 // How one output column of an algebraically maintained grouped query is computed from the
@@ -380,8 +385,8 @@ std::string describe_plan(const DeltaPlan& plan);
 // per source table, a plan a backend keeps), the frontier its parameters.
 std::string pending_changes_query(std::uint32_t relid, const Frontier& prev);
 
-// Whether the table's buffered changes are read through its change filter (a filter, and a
-// change buffer rather than a statement's transition tables).
+// Whether the table's buffered changes are read through a filter (its change filter or its
+// changed_bits, and a change buffer rather than a statement's transition tables).
 bool filters_buffer(const DeltaTable& t);
 
 // Sets each table's change_filter from its reference_filters: per reference, its own
@@ -390,7 +395,8 @@ bool filters_buffer(const DeltaTable& t);
 void compose_change_filters(std::vector<DeltaTable>& tables);
 
 // SELECT returning one boolean per changed table that filters_buffer, in the plan's order:
-// whether an unconsumed change of it meets the filter (DeltaTable::change_filter). Empty when
+// whether an unconsumed change of it meets the filters (DeltaTable::change_filter and
+// changed_bits). Empty when
 // there is no such table. A table none of whose changes meets it is, for this query, unchanged.
 std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev);
 

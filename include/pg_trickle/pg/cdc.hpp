@@ -44,6 +44,11 @@ bool drop_foreign_triggers(Spi& spi, Oid relid);
 // The change-buffer half of sync_capture.
 void sync_change_buffer(Spi& spi, Oid relid);
 
+// The changed_cols bits (core::changed_column_bit) of the buffer columns of `source` holding
+// `columns` (source column names), for core::DeltaTable::changed_bits. None when the buffer has
+// no changed_cols (made before it was) or lacks one of the columns.
+std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns);
+
 // Sources of stream table `pgt_id`, and whether changes to each are captured: it has a change
 // buffer (`buffered`) and its four capture triggers are there and fire ALWAYS (see
 // ddl/capture_switches.cpp for what turning them off by hand does).

@@ -52,7 +52,7 @@ std::vector<std::string> buffer_ddl(const CaptureSource& s) {
     // otherwise scans the whole buffer.
     return {
         fmt::format("CREATE {}TABLE {} (xid pg_catalog.xid8 NOT NULL, seq bigint NOT NULL, "
-                    "action \"char\" NOT NULL{})",
+                    "action \"char\" NOT NULL, changed_cols bigint{})",
                     s.unlogged ? "UNLOGGED " : "", buffer_table(s.relid), cols),
         fmt::format("CREATE INDEX {} ON {} (xid) WHERE action = 'T'",
                     quote_ident(buffer_name(s.relid) + "_truncates"), buffer_table(s.relid)),

@@ -49,9 +49,18 @@ std::string hash_of(const std::vector<std::string>& exprs) {
 // (IMMEDIATE): they are small, and an error there would be the writer's.
 std::string buffer_condition(const DeltaTable& t, std::string_view action,
                              std::string_view unconsumed) {
+    std::string filters;
+    // (No used column, as in count(*) over a keyless table: no update changes anything.)
+    if (t.change_source.empty() && t.changed_bits)
+        filters += *t.changed_bits == 0 ? std::string(" AND b.changed_cols IS NULL")
+                                        : fmt::format(
+                                              " AND (b.changed_cols IS NULL OR (b.changed_cols & "
+                                              "'{}'::pg_catalog.int8) <> 0)",
+                                              static_cast<std::int64_t>(*t.changed_bits));
+    if (t.change_source.empty() && !t.change_filter.empty())
+        filters += fmt::format(" AND ({})", t.change_filter);
     return fmt::format("CASE WHEN b.action {} AND {}{} THEN true ELSE false END", action,
-                       unconsumed,
-                       filters_buffer(t) ? fmt::format(" AND ({})", t.change_filter) : "");
+                       unconsumed, filters);
 }
 
 // Per source table t: net change (__pgt_net_t), its inserted and deleted rows as plain
@@ -1088,7 +1097,7 @@ std::string relative_cleanup(const std::string& storage) {
 }
 
 bool filters_buffer(const DeltaTable& t) {
-    return !t.change_filter.empty() && t.change_source.empty();
+    return (!t.change_filter.empty() || t.changed_bits) && t.change_source.empty();
 }
 
 std::string filtered_changes_query(const DeltaPlan& plan, const Frontier& prev) {

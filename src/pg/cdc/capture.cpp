@@ -40,7 +40,8 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
         return std::nullopt;
     auto res = spi.execute(
         "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)"
-        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'seq', 'action')"
+        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'seq', 'action', "
+        "'changed_cols')"
         " ORDER BY attnum",
         {core::buffer_table(relid)});
     std::vector<std::string> out;
@@ -55,6 +56,26 @@ void run_all(Spi& spi, const std::vector<std::string>& statements) {
 }
 
 }  // namespace
+
+std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns) {
+    const std::string name = core::buffer_name(source);
+    const Oid buffer = pg_call([&] {
+        const Oid nsp = get_namespace_oid(core::kChangeSchema, true);
+        return OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
+    });
+    if (!OidIsValid(buffer) ||
+        pg_call([&] { return get_attnum(buffer, "changed_cols"); }) == InvalidAttrNumber)
+        return std::nullopt;
+    std::uint64_t bits = 0;
+    for (const auto& c : columns) {
+        const std::string column = core::buffer_column(c.name);
+        const AttrNumber attnum = pg_call([&] { return get_attnum(buffer, column.c_str()); });
+        if (attnum == InvalidAttrNumber)
+            return std::nullopt;  // (not captured: the refresh finds out)
+        bits |= core::changed_column_bit(attnum);
+    }
+    return bits;
+}
 
 bool capturable(Spi& spi, Oid relid) {
     // A plain table outside any inheritance tree, or the root of a tree of partitions that are
@@ -341,6 +362,8 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         for (const auto& o : owners.rows) {
             // (The buffer's name of each source column the owner may read: core::buffer_column.)
             std::vector<std::string> columns{"xid", "seq", "action"};
+            if (in_buffer.count("changed_cols"))  // (not in buffers made before it was)
+                columns.push_back("changed_cols");
             for (const auto& r :
                  spi.execute("SELECT s.attname FROM pg_catalog.pg_attribute s"
                              " WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
@@ -474,7 +497,7 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
     auto res = spi.execute(
         "SELECT a.attname FROM pg_catalog.pg_attribute a"
         " WHERE a.attrelid = pg_catalog.to_regclass($2) AND a.attnum > 0 AND NOT a.attisdropped"
-        "   AND a.attname NOT IN ('xid', 'seq', 'action')"
+        "   AND a.attname NOT IN ('xid', 'seq', 'action', 'changed_cols')"
         "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
         "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
         "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"

@@ -15,7 +15,9 @@
 #include "pg_trickle/pg/worker.hpp"
 
 extern "C" {
+#include "access/detoast.h"
 #include "catalog/partition.h"
+#include "utils/datum.h"
 }
 
 namespace {
@@ -24,11 +26,11 @@ constexpr int kBatch = 1000;
 constexpr const char* kChangeSchema = "pgtrickle_changes";
 
 // What one buffer column is filled with.
-enum : int { kXid = -1, kSeq = -2, kAction = -3, kNull = 0 };
+enum : int { kXid = -1, kSeq = -2, kAction = -3, kChanged = -4, kNull = 0 };
 
-// Per buffer attribute: kXid / kSeq / kAction, the source attribute number (> 0) whose value it
-// copies, or kNull. The buffer stores a source column under its own name, or with a __usr_
-// prefix when the name is one of the buffer's own (see core::buffer_column).
+// Per buffer attribute: kXid / kSeq / kAction / kChanged, the source attribute number (> 0)
+// whose value it copies, or kNull. The buffer stores a source column under its own name, or with a
+// __usr_ prefix when the name is one of the buffer's own (see core::buffer_column).
 int* column_map(Relation buffer, Relation source) {
     TupleDesc b = RelationGetDescr(buffer);
     TupleDesc s = RelationGetDescr(source);
@@ -48,6 +50,10 @@ int* column_map(Relation buffer, Relation source) {
         }
         if (strcmp(name, "action") == 0) {
             map[i] = kAction;
+            continue;
+        }
+        if (strcmp(name, "changed_cols") == 0) {
+            map[i] = kChanged;
             continue;
         }
         if (strncmp(name, "__usr_", 6) == 0 && pgtrickle::core::reserved_buffer_name(name + 6))
@@ -82,6 +88,9 @@ struct Writer {
     const int* map;
     Datum xid;
     Datum seq;
+    // The changed_cols of the rows being added (core::changed_column_bit); null: not known.
+    Datum changed;
+    bool changed_null;
     CommandId cid;
     BulkInsertState bistate;
     TupleTableSlot** slots;
@@ -118,6 +127,10 @@ void add(Writer* w, char action, TupleTableSlot* in) {
             case kAction:
                 out->tts_values[i] = CharGetDatum(action);
                 break;
+            case kChanged:
+                out->tts_values[i] = w->changed;
+                out->tts_isnull[i] = w->changed_null;
+                break;
             case kNull:
                 out->tts_values[i] = static_cast<Datum>(0);
                 out->tts_isnull[i] = true;
@@ -143,6 +156,7 @@ void add(Writer* w, char action, TupleTableSlot* in) {
 void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_desc) {
     if (rows == nullptr)
         return;
+    w->changed_null = true;
     TupleTableSlot* in = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
     tuplestore_rescan(rows);
     while (tuplestore_gettupleslot(rows, true, false, in)) {
@@ -150,6 +164,69 @@ void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_des
         add(w, action, in);
     }
     ExecDropSingleTupleTableSlot(in);
+}
+
+// Whether two values of a column are the same value: equal images. Not equal when not sure
+// (the caller then takes the column for changed). A value moved out of line is compared by its
+// TOAST pointer, not read back: an UPDATE leaving a large value alone keeps its pointer.
+bool same_value(Datum a, bool a_null, Datum b, bool b_null, Form_pg_attribute att) {
+    if (a_null || b_null)
+        return a_null && b_null;
+    if (att->attlen == -1) {
+        const varlena* va = reinterpret_cast<const varlena*>(DatumGetPointer(a));
+        const varlena* vb = reinterpret_cast<const varlena*>(DatumGetPointer(b));
+        if (VARATT_IS_EXTERNAL(va) || VARATT_IS_EXTERNAL(vb)) {
+            if (!VARATT_IS_EXTERNAL_ONDISK(va) || !VARATT_IS_EXTERNAL_ONDISK(vb))
+                return false;
+            varatt_external pa;
+            varatt_external pb;
+            VARATT_EXTERNAL_GET_POINTER(pa, va);
+            VARATT_EXTERNAL_GET_POINTER(pb, vb);
+            return pa.va_valueid == pb.va_valueid && pa.va_toastrelid == pb.va_toastrelid;
+        }
+    }
+    return datum_image_eq(a, b, att->attbyval, att->attlen);
+}
+
+// An UPDATE's rows, each old row followed by its new one, with the buffer columns whose values
+// differ between the two as changed_cols: a stream table using none of them leaves both out
+// (DeltaTable::changed_bits). PostgreSQL adds an updated row to the two transition tables
+// together, old then new; a row moved to another partition whose insert a trigger there
+// skipped has an old row only. So the two are paired only when they hold as many rows. (A
+// wrong pairing would still be harmless: two rows with equal values in a reader's columns are
+// a net change of nothing to it, whichever rows they are.)
+bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
+               TupleDesc source_desc) {
+    if (old_rows == nullptr || new_rows == nullptr ||
+        tuplestore_tuple_count(old_rows) != tuplestore_tuple_count(new_rows))
+        return false;
+    TupleDesc b = w->slot_desc;
+    TupleTableSlot* o = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
+    TupleTableSlot* n = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
+    tuplestore_rescan(old_rows);
+    tuplestore_rescan(new_rows);
+    while (tuplestore_gettupleslot(old_rows, true, false, o)) {
+        if (!tuplestore_gettupleslot(new_rows, true, false, n))
+            break;  // (not reached: as many rows)
+        slot_getallattrs(o);
+        slot_getallattrs(n);
+        uint64 bits = 0;
+        for (int i = 0; i < b->natts; ++i) {
+            const int j = w->map[i] - 1;
+            if (j < 0)
+                continue;
+            if (!same_value(o->tts_values[j], o->tts_isnull[j], n->tts_values[j], n->tts_isnull[j],
+                            TupleDescAttr(source_desc, j)))
+                bits |= pgtrickle::core::changed_column_bit(i + 1);
+        }
+        w->changed = Int64GetDatum(static_cast<int64>(bits));
+        w->changed_null = false;
+        add(w, 'D', o);
+        add(w, 'I', n);
+    }
+    ExecDropSingleTupleTableSlot(o);
+    ExecDropSingleTupleTableSlot(n);
+    return true;
 }
 
 // A TRUNCATE marker goes in through the executor, so that the buffer's partial index on
@@ -266,6 +343,7 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     pgtrickle::pg::worker::note_buffer_write(source_id, U64FromFullTransactionId(top));
     // One sequence value per statement orders a transaction's own statements (see cdc.hpp).
     w.seq = Int64GetDatum(nextval_internal(seq_id, false));
+    w.changed_null = true;
     w.cid = GetCurrentCommandId(true);
     const int64 rows = (old_rows ? tuplestore_tuple_count(old_rows) : 0) +
                        (new_rows ? tuplestore_tuple_count(new_rows) : 0);
@@ -274,8 +352,11 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
 
     if (truncate)
         add_truncate_marker(w.buffer, w.xid, w.seq);
-    add_all(&w, 'D', old_rows, RelationGetDescr(source));
-    add_all(&w, 'I', new_rows, RelationGetDescr(source));
+    if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+        !add_pairs(&w, old_rows, new_rows, RelationGetDescr(source))) {
+        add_all(&w, 'D', old_rows, RelationGetDescr(source));
+        add_all(&w, 'I', new_rows, RelationGetDescr(source));
+    }
     flush(&w);
 
     for (int i = 0; i < w.made; ++i)

@@ -648,8 +648,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             unsupported_reason = std::move(analysis.reason);
         }
         if (plan) {
-            for (auto& t : plan->tables)
+            for (auto& t : plan->tables) {
                 t.changed = changed_relids.count(t.relid) > 0;
+                if (t.changed && !immediate)
+                    t.changed_bits = changed_bits(t.relid, t.columns);
+            }
             // Conditions through a partner table hold while it has no change of its own.
             core::compose_change_filters(plan->tables);
         }
@@ -665,6 +668,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             result.action = "NO_DATA";
             return result;
         }
+        // A table found unchanged there lets its partners' conditions filter the others.
+        if (plan)
+            core::compose_change_filters(plan->tables);
         bool differential = plan && !immediate && all_captured && prev && st.is_populated &&
                             !truncated && !force_full;
         // Its storage is laid out for the plan (row ids, running state): without one even a
