@@ -61,8 +61,8 @@ SELECT pgtrickle.create_stream_table('rich', 'SELECT id, balance FROM customers 
 SELECT pgtrickle.create_stream_table('seen', 'SELECT id, last_seen FROM customers WHERE last_seen > ''2026-06-01''', refresh_mode => 'FULL', schedule => '1h');
 SELECT * FROM check_all();
 
--- An update of a column no DIFFERENTIAL stream table reads: captured (the FULL stream table
--- learns from it that the table changed), marked as changing none of the captured columns.
+-- An update of a column no DIFFERENTIAL stream table reads (not captured): its rows are not
+-- buffered, one 'U' row tells the FULL stream table that the table changed.
 UPDATE customers SET last_seen = '2026-07-01' WHERE id <= 2;
 SELECT * FROM buffered('customers');
 SELECT * FROM refresh_all();
@@ -70,6 +70,13 @@ SELECT * FROM check_all();
 
 -- balance changes: rich reads them, by_region has nothing to do.
 UPDATE customers SET balance = balance + 1 WHERE id IN (5, 20);
+SELECT * FROM buffered('customers');
+SELECT * FROM refresh_all();
+SELECT * FROM check_all();
+
+-- One statement, two rows: one changes a captured column, the other only last_seen (left out).
+UPDATE customers SET balance = CASE WHEN id = 14 THEN balance + 1 ELSE balance END,
+                     last_seen = '2026-07-02' WHERE id IN (14, 16);
 SELECT * FROM buffered('customers');
 SELECT * FROM refresh_all();
 SELECT * FROM check_all();
@@ -105,7 +112,8 @@ SELECT * FROM buffered('customers');
 SELECT * FROM refresh_all();
 SELECT * FROM check_all();
 
--- A keyless table read by count(*) only: no column is used, no update matters.
+-- A keyless table read by count(*) only: no column is used, no update matters. kinds reads
+-- the one captured column: its reads test no row.
 CREATE TABLE events (kind text, payload int);
 INSERT INTO events SELECT 'k' || (g % 2), g FROM generate_series(1, 10) g;
 SELECT pgtrickle.create_stream_table('event_count', 'SELECT count(*) AS n FROM events', refresh_mode => 'DIFFERENTIAL', schedule => '1h');

@@ -893,6 +893,12 @@ TEST(Delta, UpdatesChangingNoUsedColumnAreLeftOutOfEveryBufferRead) {
                   .find("IN ('I', 'D') AND " + unconsumed_predicate(frontier(), "b") +
                         " AND b.changed_cols IS NULL THEN"),
               std::string::npos);
+    // Every captured column used: no row is tested, but the table is still asked whether it
+    // has an insert, delete or update (a statement changing no captured column leaves a 'U').
+    p.tables[0].changed_bits = kEveryColumn;
+    EXPECT_EQ(apply_statement(p, frontier(), "\"public\".\"st\"").find("changed_cols"),
+              std::string::npos);
+    EXPECT_NE(filtered_changes_query(p, frontier()).find("IN ('I', 'D')"), std::string::npos);
     // Not known (an old buffer), or a statement's transition tables: unfiltered.
     p.tables[0].changed_bits.reset();
     EXPECT_EQ(filtered_changes_query(p, frontier()), "");

@@ -57,10 +57,15 @@ constexpr bool reserved_buffer_name(std::string_view name) {
 // An UPDATE's buffer rows carry in changed_cols (bigint) a bit per buffer column whose value the
 // update changed: this one for the column at attribute number `attnum` of the buffer, the last
 // bit standing for every column from the 64th on. (NULL: an insert or delete, or an update whose
-// rows could not be paired.) Allocates nothing: callable in plain-C frames.
+// rows could not be paired. 0: the marker row, action 'U', of an update that changed no captured
+// column, which FULL readers see and delta reads skip.) Allocates nothing: callable in plain-C
+// frames.
 constexpr std::uint64_t changed_column_bit(int attnum) {
     return attnum >= 64 ? std::uint64_t{1} << 63 : std::uint64_t{1} << (attnum - 1);
 }
+// The bits of a reader using every captured column: every update's rows in the buffer changed
+// one of its columns (those changing none are not buffered), so none needs testing.
+inline constexpr std::uint64_t kEveryColumn = ~std::uint64_t{0};
 // Name of a captured column inside the buffer: the source's name, except reserved ones, which
 // get a __usr_ prefix.
 std::string buffer_column(std::string_view source_column);

@@ -51,7 +51,7 @@ std::string buffer_condition(const DeltaTable& t, std::string_view action,
                              std::string_view unconsumed) {
     std::string filters;
     // (No used column, as in count(*) over a keyless table: no update changes anything.)
-    if (t.change_source.empty() && t.changed_bits)
+    if (t.change_source.empty() && t.changed_bits && *t.changed_bits != kEveryColumn)
         filters += *t.changed_bits == 0 ? std::string(" AND b.changed_cols IS NULL")
                                         : fmt::format(
                                               " AND (b.changed_cols IS NULL OR (b.changed_cols & "
@@ -148,7 +148,7 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "  GROUP BY {group_by}\n"
                 "  HAVING pg_catalog.sum(CASE b.action WHEN 'I' THEN 1 ELSE -1 END) <> 0),\n",
                 fmt::arg("i", index), fmt::arg("bcols", buffer_cols), fmt::arg("buf", changes),
-                fmt::arg("rows", buffer_rows("<> 'T'")), fmt::arg("group_by", group_by));
+                fmt::arg("rows", buffer_rows("IN ('I', 'D')")), fmt::arg("group_by", group_by));
         } else {
             // Partitioned by the row's text. `__pgt_rn < 2`, not `= 1`: the planner, with no
             // statistics for a window function's result, takes an equality to keep 0.5% of the
@@ -165,7 +165,7 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
                 "  WHERE __pgt_rn < 2 AND __pgt_nw <> 0),\n",
                 fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
                 fmt::arg("brow", buffer_row), fmt::arg("buf", changes),
-                fmt::arg("rows", buffer_rows("<> 'T'")));
+                fmt::arg("rows", buffer_rows("IN ('I', 'D')")));
         }
         // A keyed table holds one row of a given content at a time, so its net count per
         // content is 1 or -1: no copies to make. (The planner takes a set-returning function

@@ -74,7 +74,22 @@ std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Co
             return std::nullopt;  // (not captured: the refresh finds out)
         bits |= core::changed_column_bit(attnum);
     }
-    return bits;
+    // Every captured column used: every update buffered changed one of them (core::kEveryColumn).
+    const std::uint64_t captured = pg_call([&] {
+        std::uint64_t all = 0;
+        Relation r = relation_open(buffer, AccessShareLock);
+        TupleDesc d = RelationGetDescr(r);
+        for (int i = 0; i < d->natts; ++i) {
+            Form_pg_attribute a = TupleDescAttr(d, i);
+            const char* n = NameStr(a->attname);
+            if (!a->attisdropped && strcmp(n, "xid") != 0 && strcmp(n, "seq") != 0 &&
+                strcmp(n, "action") != 0 && strcmp(n, "changed_cols") != 0)
+                all |= core::changed_column_bit(a->attnum);
+        }
+        relation_close(r, NoLock);
+        return all;
+    });
+    return (bits & captured) == captured ? core::kEveryColumn : bits;
 }
 
 bool capturable(Spi& spi, Oid relid) {

@@ -190,11 +190,13 @@ bool same_value(Datum a, bool a_null, Datum b, bool b_null, Form_pg_attribute at
 
 // An UPDATE's rows, each old row followed by its new one, with the buffer columns whose values
 // differ between the two as changed_cols: a stream table using none of them leaves both out
-// (DeltaTable::changed_bits). PostgreSQL adds an updated row to the two transition tables
-// together, old then new; a row moved to another partition whose insert a trigger there
-// skipped has an old row only. So the two are paired only when they hold as many rows. (A
-// wrong pairing would still be harmless: two rows with equal values in a reader's columns are
-// a net change of nothing to it, whichever rows they are.)
+// (DeltaTable::changed_bits). A row none of whose captured columns changed is left out here
+// (no stream table would read it); if no row is left, one 'U' row without values tells FULL
+// readers, whose columns are not captured, that the table changed. PostgreSQL adds an updated row
+// to the two transition tables together, old then new; a row moved to another partition whose
+// insert a trigger there skipped has an old row only. So the two are paired only when they hold as
+// many rows. (A wrong pairing would still be harmless: two rows with equal values in a reader's
+// columns are a net change of nothing to it, whichever rows they are.)
 bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
                TupleDesc source_desc) {
     if (old_rows == nullptr || new_rows == nullptr ||
@@ -203,6 +205,8 @@ bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
     TupleDesc b = w->slot_desc;
     TupleTableSlot* o = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
     TupleTableSlot* n = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
+    int64 skipped = 0;
+    int64 written = 0;
     tuplestore_rescan(old_rows);
     tuplestore_rescan(new_rows);
     while (tuplestore_gettupleslot(old_rows, true, false, o)) {
@@ -219,10 +223,20 @@ bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
                             TupleDescAttr(source_desc, j)))
                 bits |= pgtrickle::core::changed_column_bit(i + 1);
         }
+        if (bits == 0) {
+            ++skipped;
+            continue;
+        }
         w->changed = Int64GetDatum(static_cast<int64>(bits));
         w->changed_null = false;
         add(w, 'D', o);
         add(w, 'I', n);
+        ++written;
+    }
+    if (written == 0 && skipped > 0) {
+        w->changed = Int64GetDatum(0);
+        w->changed_null = false;
+        add(w, 'U', nullptr);
     }
     ExecDropSingleTupleTableSlot(o);
     ExecDropSingleTupleTableSlot(n);
