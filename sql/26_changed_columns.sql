@@ -120,6 +120,9 @@ SELECT pgtrickle.create_stream_table('event_count', 'SELECT count(*) AS n FROM e
 SELECT pgtrickle.create_stream_table('kinds', 'SELECT kind, count(*) AS n FROM events GROUP BY kind', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
 UPDATE events SET payload = payload + 1;
 SELECT * FROM refresh_all() WHERE st IN ('event_count', 'kinds');
+-- A refresh ending NO_DATA consumed those rows: the last reader's trims them (else every
+-- update of columns no one reads would stay buffered for good).
+SELECT count(*) AS buffered_rows FROM buffered('events');
 UPDATE events SET kind = 'k9' WHERE payload = 3;
 SELECT * FROM refresh_all() WHERE st IN ('event_count', 'kinds');
 SELECT * FROM check_all();
@@ -142,6 +145,44 @@ SELECT action, changed, count(*) FROM buffered('parts') GROUP BY 1, 2 ORDER BY 1
 UPDATE parts SET id = id + 100 WHERE id = 8;
 SELECT * FROM refresh_all() WHERE st = 'part_sums';
 SELECT * FROM check_all();
+
+-- An owner who may read only some of the captured columns is not granted changed_cols (its
+-- bits name the columns an update changed): its refreshes read every update.
+CREATE ROLE pgt_chg_limited;
+GRANT USAGE, CREATE ON SCHEMA chg TO pgt_chg_limited;
+GRANT SELECT (id, region) ON customers TO pgt_chg_limited;
+SET ROLE pgt_chg_limited;
+SELECT pgtrickle.create_stream_table('limited', 'SELECT region, count(*) AS n FROM customers GROUP BY region', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+RESET ROLE;
+SELECT attname, has_column_privilege('pgt_chg_limited', attrelid, attname, 'SELECT') AS granted
+FROM pg_attribute WHERE attrelid = ('pgtrickle_changes.changes_' || 'customers'::regclass::oid)::regclass
+  AND attname IN ('changed_cols', 'region', 'balance') ORDER BY attname;
+UPDATE customers SET balance = balance + 1 WHERE id = 20;
+UPDATE customers SET region = 'r8' WHERE id = 21;
+SELECT * FROM refresh_all() WHERE st = 'limited';
+SELECT * FROM check_all() WHERE st = 'limited';
+SELECT pgtrickle.drop_stream_table('chg.limited');
+REVOKE ALL ON customers FROM pgt_chg_limited;
+REVOKE ALL ON SCHEMA chg FROM pgt_chg_limited;
+DROP ROLE pgt_chg_limited;
+
+-- The change-ratio check counts what a reader has not consumed, not what the buffer's size at
+-- its last ANALYZE suggests (pages full of rows another reader's trim deleted).
+CREATE TABLE ratio_src (id int PRIMARY KEY, a int, b int);
+INSERT INTO ratio_src SELECT g, g % 10, g FROM generate_series(1, 20000) g;
+ANALYZE ratio_src;
+SELECT pgtrickle.create_stream_table('ratio_a', 'SELECT a, sum(b) AS s FROM ratio_src GROUP BY a', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('ratio_b', 'SELECT id, b FROM ratio_src WHERE b > 100', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SET pg_trickle.differential_max_change_ratio = 1;
+UPDATE ratio_src SET b = b + 1 WHERE id <= 5000;
+SELECT pgtrickle.refresh_stream_table('chg.ratio_a');
+BEGIN;  -- (the last reader's trim: a DELETE inside a transaction block)
+SELECT pgtrickle.refresh_stream_table('chg.ratio_b');
+COMMIT;
+RESET pg_trickle.differential_max_change_ratio;
+UPDATE ratio_src SET b = b + 1 WHERE id = 3000;
+SELECT * FROM refresh_all() WHERE st IN ('ratio_a', 'ratio_b');
+SELECT * FROM check_all() WHERE st IN ('ratio_a', 'ratio_b');
 
 -- IMMEDIATE stream tables read the statement's own rows: unaffected.
 SELECT pgtrickle.create_stream_table('imm_region', 'SELECT region, sum(balance) AS total FROM customers GROUP BY region', refresh_mode => 'IMMEDIATE');

@@ -46,8 +46,10 @@ void sync_change_buffer(Spi& spi, Oid relid);
 
 // The changed_cols bits (core::changed_column_bit) of the buffer columns of `source` holding
 // `columns` (source column names), for core::DeltaTable::changed_bits. None when the buffer has
-// no changed_cols (made before it was) or lacks one of the columns.
-std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns);
+// no changed_cols (made before it was), lacks one of the columns, or `reader` (the role the
+// delta runs as) may not read changed_cols.
+std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns,
+                                          Oid reader);
 
 // Sources of stream table `pgt_id`, and whether changes to each are captured: it has a change
 // buffer (`buffered`) and its four capture triggers are there and fire ALWAYS (see

@@ -57,14 +57,23 @@ void run_all(Spi& spi, const std::vector<std::string>& statements) {
 
 }  // namespace
 
-std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns) {
+std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Column>& columns,
+                                          Oid reader) {
     const std::string name = core::buffer_name(source);
     const Oid buffer = pg_call([&] {
         const Oid nsp = get_namespace_oid(core::kChangeSchema, true);
         return OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
     });
-    if (!OidIsValid(buffer) ||
-        pg_call([&] { return get_attnum(buffer, "changed_cols"); }) == InvalidAttrNumber)
+    const AttrNumber changed = pg_call([&] { return get_attnum(buffer, "changed_cols"); });
+    if (!OidIsValid(buffer) || changed == InvalidAttrNumber)
+        return std::nullopt;
+    // (Not granted to a reader kept from some captured column: see sync_change_buffer. The
+    // table-level check first: a superuser or the buffer's owner is granted no column and
+    // needs none, which the column-level check does not know.)
+    if (pg_call([&] {
+            return pg_class_aclcheck(buffer, reader, ACL_SELECT) == ACLCHECK_OK ||
+                   pg_attribute_aclcheck(buffer, changed, reader, ACL_SELECT) == ACLCHECK_OK;
+        }) == false)
         return std::nullopt;
     std::uint64_t bits = 0;
     for (const auto& c : columns) {
@@ -377,8 +386,7 @@ void sync_change_buffer(Spi& spi, Oid relid) {
         for (const auto& o : owners.rows) {
             // (The buffer's name of each source column the owner may read: core::buffer_column.)
             std::vector<std::string> columns{"xid", "seq", "action"};
-            if (in_buffer.count("changed_cols"))  // (not in buffers made before it was)
-                columns.push_back("changed_cols");
+            std::size_t captured = 0;
             for (const auto& r :
                  spi.execute("SELECT s.attname FROM pg_catalog.pg_attribute s"
                              " WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
@@ -388,9 +396,18 @@ void sync_change_buffer(Spi& spi, Oid relid) {
                              {id, *o[1]})
                      .rows) {
                 const std::string name = core::buffer_column(*r[0]);
-                if (in_buffer.count(name))
+                if (in_buffer.count(name)) {
                     columns.push_back(core::quote_ident(name));
+                    ++captured;
+                }
             }
+            // Which columns an update changed, only to an owner who may read them all: the
+            // bits name columns (core::changed_column_bit). Without it, its refreshes read
+            // every update (changed_bits). (Absent from buffers made before it was.)
+            const std::size_t own = in_buffer.count("xid") + in_buffer.count("seq") +
+                                    in_buffer.count("action") + in_buffer.count("changed_cols");
+            if (in_buffer.count("changed_cols") && captured + own == in_buffer.size())
+                columns.push_back("changed_cols");
             spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
             spi.run(fmt::format("GRANT SELECT ({}) ON {} TO {}", fmt::join(columns, ", "),
                                 core::buffer_table(relid), *o[0]));

@@ -278,10 +278,7 @@ std::string change_ratio_exceeded(Spi& spi, const std::vector<std::uint32_t>& re
                                 std::floor((BLCKSZ - SizeOfPageHeaderData) / kMinBufferRow);
         if (max_rows < static_cast<double>(limit))
             continue;
-        // Nor when every row of it is unconsumed (all_unconsumed_estimate) and they are far more.
-        const auto all = all_unconsumed_estimate(relid, prev);
-        if ((all && *all > 2 * static_cast<double>(limit)) ||
-            unconsumed_changes(spi, relid, prev, limit) >= limit) {
+        if (unconsumed_changes(spi, relid, prev, limit) >= limit) {
             return fmt::format(
                 "more than {:.0f}% of the rows of a source changed (limit "
                 "pg_trickle.differential_max_change_ratio = {})",
@@ -433,6 +430,19 @@ bool statement_ends_transaction() {
         return !IsTransactionBlock() && GetCurrentTransactionNestLevel() == 1 &&
                ActivePortal != nullptr && ActivePortal->commandTag == CMDTAG_SELECT;
     });
+}
+
+// Trims the buffers of the captured sources of the stream table just refreshed. TRUNCATE holds
+// a buffer's lock, and its writers, to the end of the transaction: a scheduled refresh's ends
+// right after, and so does a manual one's run by a SELECT of its own
+// (statement_ends_transaction). Otherwise the rows are deleted.
+void trim_captured(Spi& spi, const std::vector<CapturedSource>& sources,
+                   std::string_view initiated_by) {
+    std::vector<Oid> captured;
+    for (const auto& s : sources)
+        if (s.captured)
+            captured.push_back(s.relid);
+    trim_buffers(spi, captured, initiated_by == "SCHEDULER" || statement_ends_transaction());
 }
 
 }  // namespace
@@ -662,10 +672,11 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             unsupported_reason = std::move(analysis.reason);
         }
         if (plan) {
+            const Oid reader = immediate ? InvalidOid : relation_owner(st.relid);
             for (auto& t : plan->tables) {
                 t.changed = changed_relids.count(t.relid) > 0;
                 if (t.changed && !immediate)
-                    t.changed_bits = changed_bits(t.relid, t.columns);
+                    t.changed_bits = changed_bits(t.relid, t.columns, reader);
             }
             // Conditions through a partner table hold while it has no change of its own.
             core::compose_change_filters(plan->tables);
@@ -680,6 +691,9 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
             spi.use_snapshot(nullptr);
             catalog::record_no_data(spi, st.pgt_id, initiated_by, f);
             result.action = "NO_DATA";
+            // The changes it passed over are consumed: when every reader's refresh ends so (an
+            // update of columns none reads, again and again), only this trims them.
+            trim_captured(spi, sources, initiated_by);
             return result;
         }
         // A table found unchanged there lets its partners' conditions filter the others.
@@ -938,10 +952,6 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
         notice(fmt::format("stream table {} refreshed FULL instead of DIFFERENTIAL: {}",
                            st.display_name(), fallback_reason));
     }
-    std::vector<Oid> captured;
-    for (const auto& s : sources)
-        if (s.captured)
-            captured.push_back(s.relid);
     // A source a subscription applies rows to is not captured: none of its readers records a
     // frontier, so no trim would ever reach its buffer, which its own writes go on filling. No
     // reader can use those rows (each refreshes FULL): the committed ones go.
@@ -954,10 +964,7 @@ RefreshResult refresh(Spi& spi, const StreamTable& given, std::string_view initi
                         "pg_catalog.pg_current_snapshot())",
                         core::buffer_table(s.relid)));
     }
-    // TRUNCATE holds a buffer's lock, and its writers, to the end of the transaction: a
-    // scheduled refresh's ends right after, and so does a manual one's run by a SELECT of its
-    // own (statement_ends_transaction). Otherwise the rows are deleted.
-    trim_buffers(spi, captured, initiated_by == "SCHEDULER" || statement_ends_transaction());
+    trim_captured(spi, sources, initiated_by);
     return result;
 }
 
