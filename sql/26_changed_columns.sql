@@ -189,5 +189,18 @@ SELECT pgtrickle.create_stream_table('imm_region', 'SELECT region, sum(balance) 
 UPDATE customers SET balance = balance * 2 WHERE id < 10;
 UPDATE customers SET last_seen = now() WHERE id < 10;
 SELECT * FROM check_all() WHERE st = 'imm_region';
+-- An update of columns it does not read leaves it alone: its storage is not even read. (The
+-- transaction's table statistics, before and after; they may hold earlier transactions' too.)
+CREATE FUNCTION storage_activity(st regclass) RETURNS bigint LANGUAGE sql AS $$
+  SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) + n_tup_ins + n_tup_upd + n_tup_del
+  FROM pg_stat_xact_user_tables WHERE relid = st $$;
+BEGIN;
+SELECT storage_activity('imm_region') AS before \gset
+UPDATE customers SET last_seen = now() WHERE id BETWEEN 10 AND 15;
+SELECT storage_activity('imm_region') = :before AS untouched_after_last_seen;
+UPDATE customers SET balance = balance + 1, last_seen = now() WHERE id = 16;
+SELECT storage_activity('imm_region') > :before AS touched_after_balance;
+COMMIT;
+SELECT * FROM check_all() WHERE st = 'imm_region';
 
 DROP SCHEMA chg CASCADE;

@@ -44,6 +44,11 @@ bool drop_foreign_triggers(Spi& spi, Oid relid);
 // The change-buffer half of sync_capture.
 void sync_change_buffer(Spi& spi, Oid relid);
 
+// Whether two values of a column (of attribute `att`) are the same value: equal images, an
+// out-of-line value compared by its TOAST pointer. False when not sure. Plain C: callable
+// where no C++ object may live (the capture trigger).
+bool same_column_value(Datum a, bool a_null, Datum b, bool b_null, Form_pg_attribute att);
+
 // The changed_cols bits (core::changed_column_bit) of the buffer columns of `source` holding
 // `columns` (source column names), for core::DeltaTable::changed_bits. None when the buffer has
 // no changed_cols (made before it was), lacks one of the columns, or `reader` (the role the

@@ -10,6 +10,7 @@
 // Written as plain C (no C++ object lives in these frames): an ERROR raised inside PostgreSQL
 // may longjmp through them safely.
 #include "pg_trickle/core/cdc.hpp"
+#include "pg_trickle/pg/cdc.hpp"
 #include "pg_trickle/pg/postgres.hpp"
 #include "pg_trickle/pg/statement_depth.hpp"
 #include "pg_trickle/pg/worker.hpp"
@@ -19,6 +20,32 @@ extern "C" {
 #include "catalog/partition.h"
 #include "utils/datum.h"
 }
+
+namespace pgtrickle::pg {
+
+// Whether two values of a column are the same value: equal images. Not equal when not sure
+// (the caller then takes the column for changed). A value moved out of line is compared by its
+// TOAST pointer, not read back: an UPDATE leaving a large value alone keeps its pointer.
+bool same_column_value(Datum a, bool a_null, Datum b, bool b_null, Form_pg_attribute att) {
+    if (a_null || b_null)
+        return a_null && b_null;
+    if (att->attlen == -1) {
+        const varlena* va = reinterpret_cast<const varlena*>(DatumGetPointer(a));
+        const varlena* vb = reinterpret_cast<const varlena*>(DatumGetPointer(b));
+        if (VARATT_IS_EXTERNAL(va) || VARATT_IS_EXTERNAL(vb)) {
+            if (!VARATT_IS_EXTERNAL_ONDISK(va) || !VARATT_IS_EXTERNAL_ONDISK(vb))
+                return false;
+            varatt_external pa;
+            varatt_external pb;
+            VARATT_EXTERNAL_GET_POINTER(pa, va);
+            VARATT_EXTERNAL_GET_POINTER(pb, vb);
+            return pa.va_valueid == pb.va_valueid && pa.va_toastrelid == pb.va_toastrelid;
+        }
+    }
+    return datum_image_eq(a, b, att->attbyval, att->attlen);
+}
+
+}  // namespace pgtrickle::pg
 
 namespace {
 
@@ -166,28 +193,6 @@ void add_all(Writer* w, char action, Tuplestorestate* rows, TupleDesc source_des
     ExecDropSingleTupleTableSlot(in);
 }
 
-// Whether two values of a column are the same value: equal images. Not equal when not sure
-// (the caller then takes the column for changed). A value moved out of line is compared by its
-// TOAST pointer, not read back: an UPDATE leaving a large value alone keeps its pointer.
-bool same_value(Datum a, bool a_null, Datum b, bool b_null, Form_pg_attribute att) {
-    if (a_null || b_null)
-        return a_null && b_null;
-    if (att->attlen == -1) {
-        const varlena* va = reinterpret_cast<const varlena*>(DatumGetPointer(a));
-        const varlena* vb = reinterpret_cast<const varlena*>(DatumGetPointer(b));
-        if (VARATT_IS_EXTERNAL(va) || VARATT_IS_EXTERNAL(vb)) {
-            if (!VARATT_IS_EXTERNAL_ONDISK(va) || !VARATT_IS_EXTERNAL_ONDISK(vb))
-                return false;
-            varatt_external pa;
-            varatt_external pb;
-            VARATT_EXTERNAL_GET_POINTER(pa, va);
-            VARATT_EXTERNAL_GET_POINTER(pb, vb);
-            return pa.va_valueid == pb.va_valueid && pa.va_toastrelid == pb.va_toastrelid;
-        }
-    }
-    return datum_image_eq(a, b, att->attbyval, att->attlen);
-}
-
 // An UPDATE's rows, each old row followed by its new one, with the buffer columns whose values
 // differ between the two as changed_cols: a stream table using none of them leaves both out
 // (DeltaTable::changed_bits). A row none of whose captured columns changed is left out here
@@ -219,8 +224,9 @@ bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
             const int j = w->map[i] - 1;
             if (j < 0)
                 continue;
-            if (!same_value(o->tts_values[j], o->tts_isnull[j], n->tts_values[j], n->tts_isnull[j],
-                            TupleDescAttr(source_desc, j)))
+            if (!pgtrickle::pg::same_column_value(o->tts_values[j], o->tts_isnull[j],
+                                                  n->tts_values[j], n->tts_isnull[j],
+                                                  TupleDescAttr(source_desc, j)))
                 bits |= pgtrickle::core::changed_column_bit(i + 1);
         }
         if (bits == 0) {

@@ -67,6 +67,12 @@ struct Kept {
     Tuplestorestate* new_rows = nullptr;
     bool truncated = false;
     int firings = 1;
+    // Of an UPDATE's rows: the bits (core::changed_column_bit, by the relation's attribute
+    // numbers) of the columns some updated row changed. None: rows of an insert or delete, or
+    // an update whose old and new rows differ in number. A stream table using none of those
+    // columns has nothing to do (Maintainer::maintain): each old row equals a new one in every
+    // column it reads.
+    std::optional<std::uint64_t> changed;
 };
 
 // Where a subtransaction started: what its abort restores.
@@ -144,8 +150,43 @@ Tuplestorestate* keep_rows(Tuplestorestate* rows, TupleDesc desc, Tuplestorestat
 // relation, made in the current subtransaction (whose abort drops whole entries) and not read
 // by maintenance yet. A delta then reads one relation per source and action, not one per
 // nested statement (thousands, for a row trigger writing a source row by row).
+// The columns an UPDATE firing's rows changed (Kept::changed).
+std::optional<std::uint64_t> changed_columns(Tuplestorestate* old_rows, Tuplestorestate* new_rows,
+                                             TupleDesc desc) {
+    if (old_rows == nullptr || new_rows == nullptr ||
+        tuplestore_tuple_count(old_rows) != tuplestore_tuple_count(new_rows))
+        return std::nullopt;
+    return pg_call([&] {
+        std::uint64_t bits = 0;
+        TupleTableSlot* o = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+        TupleTableSlot* n = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+        tuplestore_rescan(old_rows);
+        tuplestore_rescan(new_rows);
+        while (tuplestore_gettupleslot(old_rows, true, false, o) &&
+               tuplestore_gettupleslot(new_rows, true, false, n)) {
+            slot_getallattrs(o);
+            slot_getallattrs(n);
+            for (int j = 0; j < desc->natts; ++j) {
+                Form_pg_attribute att = TupleDescAttr(desc, j);
+                if (att->attisdropped)
+                    continue;
+                const std::uint64_t bit = core::changed_column_bit(j + 1);
+                if ((bits & bit) == 0 &&
+                    !same_column_value(o->tts_values[j], o->tts_isnull[j], n->tts_values[j],
+                                       n->tts_isnull[j], att))
+                    bits |= bit;
+            }
+        }
+        ExecDropSingleTupleTableSlot(o);
+        ExecDropSingleTupleTableSlot(n);
+        return bits;
+    });
+}
+
 void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
           TupleDesc desc) {
+    const std::optional<std::uint64_t> changed =
+        truncated ? std::nullopt : changed_columns(old_rows, new_rows, desc);
     const std::size_t floor = state.marks.empty() ? 0 : state.marks.back().kept;
     if (!truncated && !state.kept.empty() &&
         state.kept.size() - 1 >= std::max(floor, state.sealed)) {
@@ -155,6 +196,10 @@ void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate*
             ++last.firings;
             last.old_rows = keep_rows(old_rows, desc, last.old_rows);
             last.new_rows = keep_rows(new_rows, desc, last.new_rows);
+            // (Paired firing by firing: the rows of each go to the ends of both.)
+            last.changed = last.changed && changed
+                               ? std::optional<std::uint64_t>(*last.changed | *changed)
+                               : std::nullopt;
             return;
         }
     }
@@ -163,6 +208,7 @@ void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate*
     k.truncated = truncated;
     k.old_rows = keep_rows(old_rows, desc);
     k.new_rows = keep_rows(new_rows, desc);
+    k.changed = changed;
     if (k.truncated || k.old_rows || k.new_rows)
         state.kept.push_back(k);
 }
@@ -248,6 +294,7 @@ struct Prepared {
     // unknown until the first maintenance.
     std::optional<bool> identity_holds;
     std::map<std::string, std::string> sql_by_shape;  // shape of a change -> delta statement
+    std::map<Oid, std::uint64_t> used_bits;           // see used_bits()
 };
 
 // Per-backend cache of Prepared entries and of "which stream tables, in which order, does a
@@ -278,6 +325,25 @@ Cache cache;
 // is not maintained (a source of its query was dropped, say: its other sources' writes must not
 // fail; resuming it recomputes it).
 #define MODE_UNLESS_ERROR "CASE WHEN status = 'ERROR' THEN 'ERROR' ELSE refresh_mode END"
+
+// The bits (core::changed_column_bit, by attribute number) of the columns of source `relid` the
+// plan reads, key columns included (DeltaTable::columns); every bit when not known.
+std::uint64_t used_bits(Prepared& p, Oid relid) {
+    if (auto it = p.used_bits.find(relid); it != p.used_bits.end())
+        return it->second;
+    std::uint64_t bits = ~std::uint64_t{0};
+    for (const auto& t : p.plan->tables) {
+        if (t.relid != relid)
+            continue;
+        bits = 0;
+        for (const auto& c : t.columns) {
+            const AttrNumber a = pg_call([&] { return get_attnum(relid, c.name.c_str()); });
+            bits |= a == InvalidAttrNumber ? ~std::uint64_t{0} : core::changed_column_bit(a);
+        }
+    }
+    p.used_bits.emplace(relid, bits);
+    return bits;
+}
 
 class Maintainer {
   public:
@@ -523,6 +589,14 @@ class Maintainer {
                 rel.emplace_back(fmt::format("__pgt_ivm_{}_new", i), 'I');
         }
         if (rows_of.empty())
+            return;
+        // Only updates of columns it does not read: nothing to do.
+        if (!truncated && p.plan &&
+            std::all_of(state.kept.begin() + static_cast<std::ptrdiff_t>(from), state.kept.end(),
+                        [&](const Kept& k) {
+                            return !p.sources.count(k.relid) ||
+                                   (k.changed && (*k.changed & used_bits(p, k.relid)) == 0);
+                        }))
             return;
         AsOwner as_owner(p.owner);
         // The changes are read from the statements' transition tables, which no privilege
