@@ -202,5 +202,16 @@ UPDATE customers SET balance = balance + 1, last_seen = now() WHERE id = 16;
 SELECT storage_activity('imm_region') > :before AS touched_after_balance;
 COMMIT;
 SELECT * FROM check_all() WHERE st = 'imm_region';
+-- Nor is a stream table maintained as a whole locked for it: its catalog row is not updated
+-- (data_timestamp), so concurrent writers of unrelated columns do not wait for each other. (Its
+-- first maintenance in a session prepares it: that one locks.)
+SELECT pgtrickle.create_stream_table('imm_rich', 'SELECT id, balance FROM customers WHERE balance > 100', refresh_mode => 'IMMEDIATE');
+UPDATE customers SET balance = balance + 1 WHERE id = 17;
+SELECT data_timestamp AS ts FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'imm_rich' \gset
+UPDATE customers SET last_seen = now() WHERE id = 18;
+SELECT data_timestamp = :'ts' AS not_locked FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'imm_rich';
+UPDATE customers SET balance = balance + 1 WHERE id = 18;
+SELECT data_timestamp > :'ts' AS locked FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'imm_rich';
+SELECT * FROM check_all() WHERE st LIKE 'imm%';
 
 DROP SCHEMA chg CASCADE;

@@ -41,6 +41,7 @@ namespace {
 struct VarState {
     List* vars;  // Var nodes referencing the level the walk started at
     int depth;   // how many query levels below that level the walk is
+    Query* top;  // that level
 };
 
 // Collects the Vars, at any depth below a level (subqueries and subquery expressions
@@ -120,14 +121,25 @@ bool collect_vars(Node* node, void* context) {
         return false;
     if (IsA(node, Var)) {
         auto* v = reinterpret_cast<Var*>(node);
-        if (static_cast<int>(v->varlevelsup) == s->depth)
-            s->vars = lappend(s->vars, v);
+        if (static_cast<int>(v->varlevelsup) != s->depth)
+            return false;
+        // A column of a join (one merged by USING, mostly: the parser points the others at
+        // their tables' columns): the columns it stands for, Vars of the top level.
+        RangeTblEntry* rte = rt_fetch(v->varno, s->top->rtable);
+        if (rte->rtekind == RTE_JOIN && v->varattno > 0) {
+            const int depth = std::exchange(s->depth, 0);
+            const bool r = collect_vars(
+                static_cast<Node*>(list_nth(rte->joinaliasvars, v->varattno - 1)), context);
+            s->depth = depth;
+            return r;
+        }
+        s->vars = lappend(s->vars, v);
         return false;
     }
     if (IsA(node, Query)) {
         s->depth++;
-        bool r =
-            query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_vars), context, 0);
+        bool r = query_tree_walker(reinterpret_cast<Query*>(node), as_walker(collect_vars), context,
+                                   QTW_IGNORE_JOINALIASES);
         s->depth--;
         return r;
     }
@@ -458,8 +470,10 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
     }
 
     // Vars referencing this level, wherever they are (correlated subqueries included).
-    VarState vs{NIL, 0};
-    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, 0); });
+    // (Not the joins' lists of their columns, which name every column of both sides: a column
+    // of a join the query reads is followed to its tables' columns, collect_vars.)
+    VarState vs{NIL, 0, q};
+    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, QTW_IGNORE_JOINALIASES); });
     foreach (lc, vs.vars) {
         auto* v = static_cast<Var*>(lfirst(lc));
         if (v->varattno == 0)

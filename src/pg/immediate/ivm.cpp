@@ -382,6 +382,17 @@ class Maintainer {
     static constexpr int kMaxPasses = 64;
     static constexpr std::size_t kMaxKeptShapes = 32;
 
+    // Whether the rows kept from `from` on that stream table `p` reads are all of updates of
+    // columns it does not read (Kept::changed): nothing to do.
+    static bool only_unread_updates(Prepared& p, std::size_t from) {
+        return p.plan && std::all_of(state.kept.begin() + static_cast<std::ptrdiff_t>(from),
+                                     state.kept.end(), [&](const Kept& k) {
+                                         return !p.sources.count(k.relid) ||
+                                                (!k.truncated && k.changed &&
+                                                 (*k.changed & used_bits(p, k.relid)) == 0);
+                                     });
+    }
+
     // Whether rows kept from `from` on include rows of a table other than the storage of a
     // stream table this pass maintained. Those storages' rows were kept by maintenance itself,
     // and every stream table reading them came later in the pass (dependency order).
@@ -427,11 +438,32 @@ class Maintainer {
             "SELECT " MODE_UNLESS_ERROR
             ", defining_query, pgt_relid::pg_catalog.text"
             " FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint";
+        // Storages of the stream tables maintained in this pass (unknown: not all are cached):
+        // their maintenance may keep rows another one reads.
+        std::optional<std::set<Oid>> storages{std::set<Oid>{}};
+        for (auto id : order) {
+            auto known = cache.tables.find(id);
+            if (known == cache.tables.end()) {
+                storages.reset();
+                break;
+            }
+            storages->insert(known->second.storage);
+        }
         for (auto id : ids) {
             // Known (the cache is current, see above): one taking increments needs only the
             // shared lock, taken directly while nobody holds it exclusively; any other only
             // its row lock.
             if (auto known = cache.tables.find(id); known != cache.tables.end()) {
+                // Nothing to do (only updates of columns it does not read), and no other
+                // stream table of this pass feeds it: neither locked nor maintained.
+                Prepared& p = known->second;
+                if (storages &&
+                    std::none_of(p.sources.begin(), p.sources.end(),
+                                 [&](Oid s) { return storages->count(s) > 0; }) &&
+                    only_unread_updates(p, seen_[id])) {
+                    seen_[id] = state.kept.size();
+                    continue;
+                }
                 if (!known->second.relative) {
                     lock_row(id);
                     continue;
@@ -590,13 +622,7 @@ class Maintainer {
         }
         if (rows_of.empty())
             return;
-        // Only updates of columns it does not read: nothing to do.
-        if (!truncated && p.plan &&
-            std::all_of(state.kept.begin() + static_cast<std::ptrdiff_t>(from), state.kept.end(),
-                        [&](const Kept& k) {
-                            return !p.sources.count(k.relid) ||
-                                   (k.changed && (*k.changed & used_bits(p, k.relid)) == 0);
-                        }))
+        if (only_unread_updates(p, from))
             return;
         AsOwner as_owner(p.owner);
         // The changes are read from the statements' transition tables, which no privilege
