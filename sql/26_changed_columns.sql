@@ -105,6 +105,19 @@ SELECT * FROM buffered('customers');
 SELECT * FROM refresh_all();
 SELECT * FROM check_all();
 
+-- A value compressed inline is compared by its stored bytes: kept by the update, unchanged.
+CREATE TABLE docs (id int PRIMARY KEY, body text, hits int);
+INSERT INTO docs SELECT g, repeat('abc', 1000) || g, 0 FROM generate_series(1, 5) g;
+SELECT count(*) FILTER (WHERE pg_column_compression(body) IS NOT NULL) AS compressed FROM docs;
+SELECT pgtrickle.create_stream_table('doc_sizes', 'SELECT id, length(body) AS len FROM docs', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('doc_hits', 'SELECT sum(hits) AS hits FROM docs', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+UPDATE docs SET hits = hits + 1;
+SELECT * FROM buffered('docs');
+SELECT * FROM refresh_all() WHERE st IN ('doc_sizes', 'doc_hits');
+UPDATE docs SET body = body || 'x' WHERE id = 1;
+SELECT * FROM refresh_all() WHERE st IN ('doc_sizes', 'doc_hits');
+SELECT * FROM check_all() WHERE st LIKE 'doc%';
+
 -- Inserts and deletes carry no changed columns: every reader reads them.
 INSERT INTO customers VALUES (200, 'r1', 500, '2026-09-01', 'short');
 DELETE FROM customers WHERE id = 3;

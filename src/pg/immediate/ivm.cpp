@@ -185,13 +185,14 @@ std::optional<std::uint64_t> changed_columns(Tuplestorestate* old_rows, Tuplesto
 
 void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
           TupleDesc desc) {
-    const std::optional<std::uint64_t> changed =
-        truncated ? std::nullopt : changed_columns(old_rows, new_rows, desc);
     const std::size_t floor = state.marks.empty() ? 0 : state.marks.back().kept;
     if (!truncated && !state.kept.empty() &&
         state.kept.size() - 1 >= std::max(floor, state.sealed)) {
         Kept& last = state.kept.back();
         if (last.relid == relid && !last.truncated) {
+            // (Not compared when the entry's changed columns are not known anyway.)
+            const std::optional<std::uint64_t> changed =
+                last.changed ? changed_columns(old_rows, new_rows, desc) : std::nullopt;
             // (Counted first: rows of two firings are never taken for one firing's.)
             ++last.firings;
             last.old_rows = keep_rows(old_rows, desc, last.old_rows);
@@ -203,6 +204,8 @@ void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate*
             return;
         }
     }
+    const std::optional<std::uint64_t> changed =
+        truncated ? std::nullopt : changed_columns(old_rows, new_rows, desc);
     Kept k;
     k.relid = relid;
     k.truncated = truncated;
