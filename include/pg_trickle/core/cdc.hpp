@@ -54,6 +54,12 @@ constexpr bool reserved_buffer_name(std::string_view name) {
     return name == "xid" || name == "seq" || name == "action" || name == "change_id" ||
            name == "lsn" || name == "pk_hash" || name == "changed_cols";
 }
+// The buffer's own columns (the others hold captured source columns), for SQL: `attname NOT IN
+// (...)`; and the test of one name. Allocates nothing: callable in plain-C frames.
+inline constexpr const char* kOwnBufferColumnsSql = "'xid', 'seq', 'action', 'changed_cols'";
+constexpr bool own_buffer_column(std::string_view name) {
+    return name == "xid" || name == "seq" || name == "action" || name == "changed_cols";
+}
 // An UPDATE's buffer rows carry in changed_cols (bigint) a bit per buffer column whose value the
 // update changed: this one for the column at attribute number `attnum` of the buffer, the last
 // bit standing for every column from the 64th on. (NULL: an insert or delete, or an update whose

@@ -39,10 +39,10 @@ std::optional<std::vector<std::string>> buffer_columns(Spi& spi, Oid relid) {
     if (*exists.scalar() != "t")
         return std::nullopt;
     auto res = spi.execute(
-        "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)"
-        " AND attnum > 0 AND NOT attisdropped AND attname NOT IN ('xid', 'seq', 'action', "
-        "'changed_cols')"
-        " ORDER BY attnum",
+        fmt::format("SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = "
+                    "pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attname "
+                    "NOT IN ({}) ORDER BY attnum",
+                    core::kOwnBufferColumnsSql),
         {core::buffer_table(relid)});
     std::vector<std::string> out;
     for (const auto& r : res.rows)
@@ -64,8 +64,10 @@ std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Co
         const Oid nsp = get_namespace_oid(core::kChangeSchema, true);
         return OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
     });
+    if (!OidIsValid(buffer))
+        return std::nullopt;
     const AttrNumber changed = pg_call([&] { return get_attnum(buffer, "changed_cols"); });
-    if (!OidIsValid(buffer) || changed == InvalidAttrNumber)
+    if (changed == InvalidAttrNumber)
         return std::nullopt;
     // (Not granted to a reader kept from some captured column: see sync_change_buffer. The
     // table-level check first: a superuser or the buffer's owner is granted no column and
@@ -90,9 +92,7 @@ std::optional<std::uint64_t> changed_bits(Oid source, const std::vector<core::Co
         TupleDesc d = RelationGetDescr(r);
         for (int i = 0; i < d->natts; ++i) {
             Form_pg_attribute a = TupleDescAttr(d, i);
-            const char* n = NameStr(a->attname);
-            if (!a->attisdropped && strcmp(n, "xid") != 0 && strcmp(n, "seq") != 0 &&
-                strcmp(n, "action") != 0 && strcmp(n, "changed_cols") != 0)
+            if (!a->attisdropped && !core::own_buffer_column(NameStr(a->attname)))
                 all |= core::changed_column_bit(a->attnum);
         }
         relation_close(r, NoLock);
@@ -404,8 +404,9 @@ void sync_change_buffer(Spi& spi, Oid relid) {
             // Which columns an update changed, only to an owner who may read them all: the
             // bits name columns (core::changed_column_bit). Without it, its refreshes read
             // every update (changed_bits). (Absent from buffers made before it was.)
-            const std::size_t own = in_buffer.count("xid") + in_buffer.count("seq") +
-                                    in_buffer.count("action") + in_buffer.count("changed_cols");
+            const auto own = static_cast<std::size_t>(
+                std::count_if(in_buffer.begin(), in_buffer.end(),
+                              [](const std::string& c) { return core::own_buffer_column(c); }));
             if (in_buffer.count("changed_cols") && captured + own == in_buffer.size())
                 columns.push_back("changed_cols");
             spi.run(fmt::format("REVOKE ALL ON {} FROM {}", core::buffer_table(relid), *o[0]));
@@ -529,13 +530,15 @@ std::vector<std::string> broken_capture_columns(Spi& spi, Oid relid) {
     auto res = spi.execute(
         "SELECT a.attname FROM pg_catalog.pg_attribute a"
         " WHERE a.attrelid = pg_catalog.to_regclass($2) AND a.attnum > 0 AND NOT a.attisdropped"
-        "   AND a.attname NOT IN ('xid', 'seq', 'action', 'changed_cols')"
-        "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
-        "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
-        "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"
-        "       AND s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod"
-        "       AND s.attcollation = a.attcollation)"
-        " ORDER BY a.attnum",
+        "   AND a.attname NOT IN (" +
+            std::string(core::kOwnBufferColumnsSql) +
+            ")"
+            "   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute s"
+            "     WHERE s.attrelid = $1::oid AND s.attnum > 0 AND NOT s.attisdropped"
+            "       AND (s.attname = a.attname OR '__usr_' || s.attname = a.attname)"
+            "       AND s.atttypid = a.atttypid AND s.atttypmod = a.atttypmod"
+            "       AND s.attcollation = a.attcollation)"
+            " ORDER BY a.attnum",
         {std::to_string(relid), core::buffer_table(relid)});
     std::vector<std::string> out;
     for (const auto& r : res.rows)
