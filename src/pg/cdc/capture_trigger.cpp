@@ -214,8 +214,8 @@ bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
     TupleDesc b = w->slot_desc;
     TupleTableSlot* o = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
     TupleTableSlot* n = MakeSingleTupleTableSlot(source_desc, &TTSOpsMinimalTuple);
-    int64 skipped = 0;
-    int64 written = 0;
+    bool skipped = false;
+    bool written = false;
     tuplestore_rescan(old_rows);
     tuplestore_rescan(new_rows);
     while (tuplestore_gettupleslot(old_rows, true, false, o)) {
@@ -234,16 +234,16 @@ bool add_pairs(Writer* w, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
                 bits |= pgtrickle::core::changed_column_bit(i + 1);
         }
         if (bits == 0) {
-            ++skipped;
+            skipped = true;
             continue;
         }
         w->changed = Int64GetDatum(static_cast<int64>(bits));
         w->changed_null = false;
         add(w, 'D', o);
         add(w, 'I', n);
-        ++written;
+        written = true;
     }
-    if (written == 0 && skipped > 0) {
+    if (skipped && !written) {
         w->changed = Int64GetDatum(0);
         w->changed_null = false;
         add(w, 'U', nullptr);
@@ -367,7 +367,6 @@ Datum pg_trickle_capture(PG_FUNCTION_ARGS) {
     pgtrickle::pg::worker::note_buffer_write(source_id, U64FromFullTransactionId(top));
     // One sequence value per statement orders a transaction's own statements (see cdc.hpp).
     w.seq = Int64GetDatum(nextval_internal(seq_id, false));
-    w.changed_null = true;
     w.cid = GetCurrentCommandId(true);
     const int64 rows = (old_rows ? tuplestore_tuple_count(old_rows) : 0) +
                        (new_rows ? tuplestore_tuple_count(new_rows) : 0);

@@ -146,10 +146,6 @@ Tuplestorestate* keep_rows(Tuplestorestate* rows, TupleDesc desc, Tuplestorestat
     });
 }
 
-// Keeps one AFTER trigger firing's rows: appended to the last entry when that is of the same
-// relation, made in the current subtransaction (whose abort drops whole entries) and not read
-// by maintenance yet. A delta then reads one relation per source and action, not one per
-// nested statement (thousands, for a row trigger writing a source row by row).
 // The columns an UPDATE firing's rows changed (Kept::changed).
 std::optional<std::uint64_t> changed_columns(Tuplestorestate* old_rows, Tuplestorestate* new_rows,
                                              TupleDesc desc) {
@@ -183,6 +179,10 @@ std::optional<std::uint64_t> changed_columns(Tuplestorestate* old_rows, Tuplesto
     });
 }
 
+// Keeps one AFTER trigger firing's rows: appended to the last entry when that is of the same
+// relation, made in the current subtransaction (whose abort drops whole entries) and not read
+// by maintenance yet. A delta then reads one relation per source and action, not one per
+// nested statement (thousands, for a row trigger writing a source row by row).
 void keep(Oid relid, bool truncated, Tuplestorestate* old_rows, Tuplestorestate* new_rows,
           TupleDesc desc) {
     const std::size_t floor = state.marks.empty() ? 0 : state.marks.back().kept;
