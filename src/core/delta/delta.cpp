@@ -68,7 +68,7 @@ std::string buffer_condition(const DeltaTable& t, std::string_view action,
 // the table's state before the change (__pgt_old_t; __pgt_oldh_t for references read inside
 // correlated subqueries; __pgt_kept_t, the rows there before and after).
 std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& prev,
-                       bool consolidate) {
+                       bool consolidate, bool shared_sgn) {
     // A relation with no used column still needs a column for set operations.
     std::string select_cols;
     std::string buffer_cols;
@@ -117,11 +117,12 @@ std::string table_ctes(const DeltaTable& t, std::size_t index, const Frontier& p
         "__pgt_ins_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE {ins}),\n"
         "__pgt_none_{i} AS (SELECT {sel}{one} FROM __pgt_ins_{i} WHERE false),\n"
         "__pgt_del_{i} AS MATERIALIZED (SELECT {bcols}{one} FROM {buf} b WHERE {del}),\n"
-        "__pgt_sgn_{i} AS NOT MATERIALIZED (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE -1 "
-        "END AS __pgt_one FROM {buf} b WHERE {both})",
+        "__pgt_sgn_{i} AS {mat}MATERIALIZED (SELECT {bcols}CASE b.action WHEN 'I' THEN 1 ELSE "
+        "-1 END AS __pgt_one FROM {buf} b WHERE {both})",
         fmt::arg("i", index), fmt::arg("sel", select_cols), fmt::arg("bcols", buffer_cols),
-        fmt::arg("buf", changes), fmt::arg("one", one), fmt::arg("ins", buffer_rows("= 'I'")),
-        fmt::arg("del", buffer_rows("= 'D'")), fmt::arg("both", buffer_rows("IN ('I', 'D')")));
+        fmt::arg("mat", shared_sgn ? "" : "NOT "), fmt::arg("buf", changes), fmt::arg("one", one),
+        fmt::arg("ins", buffer_rows("= 'I'")), fmt::arg("del", buffer_rows("= 'D'")),
+        fmt::arg("both", buffer_rows("IN ('I', 'D')")));
     if (!consolidate)
         return raw;  // no __pgt_old / __pgt_any: nothing may read them
 
@@ -266,10 +267,12 @@ using namespace detail;
 namespace detail {
 
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
-                           const std::vector<bool>& consolidate) {
+                           const std::vector<bool>& consolidate,
+                           const std::vector<bool>& shared_sgn) {
     std::vector<std::string> ctes;
     for (std::size_t i = 0; i < plan.tables.size(); ++i)
-        ctes.push_back(table_ctes(plan.tables[i], i, prev, consolidate.empty() || consolidate[i]));
+        ctes.push_back(table_ctes(plan.tables[i], i, prev, consolidate.empty() || consolidate[i],
+                                  !shared_sgn.empty() && shared_sgn[i]));
     return join(ctes, ",\n");
 }
 
@@ -970,13 +973,18 @@ std::string statement_with(const DeltaPlan& plan, const std::string& table_ctes,
 }
 
 // Whether `text` names the CTE `name` (and not a longer name it is a prefix of).
-bool mentions(const std::string& text, const std::string& name) {
+std::size_t mention_count(const std::string& text, const std::string& name) {
+    std::size_t n = 0;
     for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
         const auto end = at + name.size();
         if (end >= text.size() || !std::isalnum(static_cast<unsigned char>(text[end])))
-            return true;
+            ++n;
     }
-    return false;
+    return n;
+}
+
+bool mentions(const std::string& text, const std::string& name) {
+    return mention_count(text, name) > 0;
 }
 
 // The CTEs of `ctes` (table_ctes' output: each starts a line with its name, "__pgt_") that
@@ -1041,18 +1049,31 @@ std::string apply_statement(const DeltaPlan& plan, const Frontier& prev, const s
     const std::string body = statement_with(plan, "__pgt_tables", storage);
     // (A top-K plan's candidates come from its inner query's terms, summed the same way.)
     const DeltaPlan& shape = plan.top_k && !plan.recompute ? *plan.top_k->inner : plan;
+    // Unless every changed table's reads leave such updates out (changed_bits): the pairs left
+    // then cancel only for a row inserted and deleted, or changed and changed back, between two
+    // refreshes, and grouping them away costs a hash of every buffered row.
+    const bool unread_updates_left_out =
+        std::all_of(plan.tables.begin(), plan.tables.end(),
+                    [](const DeltaTable& t) { return !t.changed || t.changed_bits.has_value(); });
     const bool lean_grouped =
-        shape.kind == DeltaPlan::Kind::Grouped && (shape.key_refs.size() <= 1 || changed <= 1);
+        shape.kind == DeltaPlan::Kind::Grouped &&
+        (shape.key_refs.size() <= 1 || changed <= 1 || unread_updates_left_out);
     const bool lean_linear = shape.kind == DeltaPlan::Kind::Linear && !shape.recompute &&
-                             !shape.recursion && (shape.refs.size() <= 1 || changed <= 1);
+                             !shape.recursion &&
+                             (shape.refs.size() <= 1 || changed <= 1 || unread_updates_left_out);
+    std::vector<bool> shared_sgn(plan.tables.size(), false);
     if (mode == Consolidation::Lean && (lean_grouped || lean_linear)) {
-        for (std::size_t i = 0; i < plan.tables.size(); ++i)
+        for (std::size_t i = 0; i < plan.tables.size(); ++i) {
             consolidate[i] = mentions(body, fmt::format("__pgt_old_{}", i)) ||
                              mentions(body, fmt::format("__pgt_oldh_{}", i)) ||
                              mentions(body, fmt::format("__pgt_cur_{}", i)) ||
                              mentions(body, fmt::format("__pgt_any_{}", i));
+            // Buffered rows several terms read are read from the buffer once.
+            shared_sgn[i] = mention_count(body, fmt::format("__pgt_sgn_{}", i)) > 1;
+        }
     }
-    return statement_with(plan, used_ctes(all_table_ctes(plan, prev, consolidate), body), storage);
+    return statement_with(
+        plan, used_ctes(all_table_ctes(plan, prev, consolidate, shared_sgn), body), storage);
 }
 
 bool recompute_cheaper(const DeltaPlan& plan) {

@@ -26,9 +26,11 @@ std::string row_text(const std::vector<std::string>& columns, std::string_view a
 std::string hash_of(const std::vector<std::string>& exprs);
 // The per-table CTEs (__pgt_net_t, __pgt_ins_t, __pgt_del_t, __pgt_old_t, __pgt_any_t) of every
 // source; a source whose `consolidate` entry is false gets only __pgt_ins_t / __pgt_del_t read
-// straight from its buffer (empty vector = all consolidated).
+// straight from its buffer (empty vector = all consolidated), its __pgt_sgn_t materialized when
+// its `shared_sgn` entry is true (several terms read it).
 std::string all_table_ctes(const DeltaPlan& plan, const Frontier& prev,
-                           const std::vector<bool>& consolidate = {});
+                           const std::vector<bool>& consolidate = {},
+                           const std::vector<bool>& shared_sgn = {});
 // The 2n substituted copies of `text`, each "SELECT q.*, <sign> AS __pgt_w FROM (...) q"; with
 // `weighted` (DeltaPlan::key_weighted) one copy per linear reference, its weight from the
 // table's signed changes.
