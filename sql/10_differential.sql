@@ -860,3 +860,36 @@ SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f_not_in%' ORDER BY
 SELECT pgtrickle.drop_stream_table('f_not_in_rows');
 SELECT pgtrickle.drop_stream_table('f_not_in_groups');
 DROP TABLE d_ni_c, d_ni_d, d_ni_e;
+
+-- Joins with an alias, `(a JOIN b ON ...) AS j(...)`: the deparsed text lists the columns of
+-- both sides by position, so a changed table inside is read through a subquery listing all of
+-- its columns in order (columns the query does not read included, here `unused` between two
+-- read ones). A delta that replaced it by its changed rows alone named the columns wrongly:
+-- j.val read a weight column, or the refresh failed on an ambiguous name.
+CREATE TABLE d_aj_c (cid int PRIMARY KEY, unused int, val int);
+CREATE TABLE d_aj_t (cid int, tag int);
+INSERT INTO d_aj_c VALUES (1, 0, 10), (2, 0, 20);
+INSERT INTO d_aj_t VALUES (1, 7), (2, 8);
+CREATE TABLE d_aj_k (id int PRIMARY KEY, k int);
+INSERT INTO d_aj_k VALUES (1, 7), (2, 8), (3, 9);
+SET client_min_messages = warning;
+SELECT pgtrickle.create_stream_table('f_aj_list', 'SELECT j.cid, j.val, j.tag FROM (d_aj_c JOIN d_aj_t ON d_aj_c.cid = d_aj_t.cid) AS j(cid, u, val, cid2, tag)', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('f_aj_nested', 'SELECT j.k, sum(j.val) AS s, count(*) AS n FROM (d_aj_k LEFT JOIN (d_aj_c JOIN d_aj_t ON d_aj_t.cid = d_aj_c.cid) AS i ON i.tag = d_aj_k.k) AS j(id, k, cid, u, val, cid2, tag) GROUP BY j.k', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+RESET client_min_messages;
+INSERT INTO d_aj_c VALUES (3, 0, 30);
+INSERT INTO d_aj_t VALUES (3, 9), (1, 8);
+UPDATE d_aj_c SET val = 11 WHERE cid = 1;
+SELECT pgtrickle.refresh_stream_table('f_aj_list');
+SELECT pgtrickle.refresh_stream_table('f_aj_nested');
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f_aj%' ORDER BY st;
+SELECT cid, val, tag FROM f_aj_list ORDER BY cid, tag;
+DELETE FROM d_aj_t WHERE cid = 2;
+UPDATE d_aj_c SET unused = 5, val = val + 1;
+UPDATE d_aj_k SET k = 9 WHERE id = 1;
+SELECT pgtrickle.refresh_stream_table('f_aj_list');
+SELECT pgtrickle.refresh_stream_table('f_aj_nested');
+SELECT st, last_action, result FROM d_check() WHERE st LIKE 'f_aj%' ORDER BY st;
+SELECT k, s, n FROM f_aj_nested ORDER BY k;
+SELECT pgtrickle.drop_stream_table('f_aj_list');
+SELECT pgtrickle.drop_stream_table('f_aj_nested');
+DROP TABLE d_aj_c, d_aj_t, d_aj_k;

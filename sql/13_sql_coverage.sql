@@ -519,11 +519,73 @@ SELECT id, player, score FROM topk_best ORDER BY score DESC NULLS LAST, id;
 SELECT player, total FROM topk_groups ORDER BY total DESC NULLS LAST, player;
 
 ------------------------------------------------------------------------------------------------
+-- 8. Subqueries grouped by a key another relation joins by equality (an aggregate over such a
+--    subquery, TPC-H Q13's shape): the joined relation's changes reach the groups whose key
+--    equals their join column, on the nullable side of a LEFT JOIN too. Customers without
+--    orders (count 0), orders without a customer, NULL join columns, customers and orders
+--    moving, a second equality in WHERE, a key in a window partition.
+------------------------------------------------------------------------------------------------
+CREATE TABLE n_cust (id int PRIMARY KEY, seg text);
+CREATE TABLE n_ord (id int PRIMARY KEY, cust int, amt int, note text);
+INSERT INTO n_cust SELECT g, CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 12) g;
+INSERT INTO n_ord SELECT g, CASE WHEN g % 5 = 0 THEN NULL ELSE g % 9 + 1 END, g % 7, CASE WHEN g % 4 = 0 THEN 'special' END
+FROM generate_series(1, 40) g;
+\set VERBOSITY sqlstate
+-- Customers per number of orders without a note (Q13).
+SELECT pgtrickle.create_stream_table('nest_dist', 'SELECT n, count(*) AS customers FROM (SELECT c.id, count(o.id) AS n FROM n_cust c LEFT JOIN n_ord o ON o.cust = c.id AND o.note IS NULL GROUP BY c.id) x GROUP BY n', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- The same over an inner join with the equality in WHERE, and a sum: totals per bucket.
+SELECT pgtrickle.create_stream_table('nest_inner', 'SELECT s / 10 AS bucket, count(*) AS customers, sum(s) AS total FROM (SELECT c.id, c.seg, sum(o.amt) AS s FROM n_cust c, n_ord o WHERE o.cust = c.id AND o.amt > 0 GROUP BY c.id, c.seg) x GROUP BY 1', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- A subquery grouped by the joined relation's key in a join with another table.
+SELECT pgtrickle.create_stream_table('nest_join', 'SELECT c2.seg, x.n FROM n_cust c2 JOIN (SELECT c.id, count(o.id) AS n FROM n_cust c LEFT JOIN n_ord o ON c.id = o.cust GROUP BY c.id) x ON x.id = c2.id', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+-- A window partitioned by the customer's key over the join: each order's rank in its customer.
+SELECT pgtrickle.create_stream_table('nest_win', 'SELECT o.id, rank() OVER (PARTITION BY c.id ORDER BY o.amt, o.id) AS r FROM n_cust c JOIN n_ord o ON o.cust = c.id', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('nest_imm', 'SELECT n, count(*) AS customers FROM (SELECT c.id, count(o.id) AS n FROM n_cust c LEFT JOIN n_ord o ON o.cust = c.id GROUP BY c.id) x GROUP BY n', refresh_mode => 'IMMEDIATE');
+\set VERBOSITY default
+SELECT * FROM cov_strategy('nest') ORDER BY st;
+-- The grouped subquery's relations, each restricted to the groups its changed rows reach (so
+-- that under 'auto' the query is not recomputed whole either).
+BEGIN;
+SET LOCAL pg_trickle.refresh_strategy = 'auto';
+SELECT s.pgt_name, btrim(l) AS line
+FROM pgtrickle.pgt_stream_tables s, LATERAL pgtrickle.explain_st('cov.' || s.pgt_name) e,
+     LATERAL regexp_split_to_table(e.value, E'\n') l
+WHERE s.pgt_name IN ('nest_dist', 'nest_inner') AND e.property = 'operator_tree'
+  AND (l LIKE '%input:%' OR l LIKE 'Recomputed%' OR l LIKE 'Grouped%')
+ORDER BY 1, 2;
+COMMIT;
+SELECT * FROM cov_check('nest') ORDER BY st;
+SELECT n, customers FROM nest_dist ORDER BY n;
+
+-- Orders moved between customers, to and from NULL, notes set and cleared, amounts changed.
+UPDATE n_ord SET cust = 2 WHERE id IN (1, 10);
+SELECT * FROM cov_imm('nest') ORDER BY st;
+UPDATE n_ord SET cust = 11 WHERE cust IS NULL AND id < 20;
+UPDATE n_ord SET cust = NULL WHERE id IN (3, 4);
+UPDATE n_ord SET note = CASE WHEN note IS NULL THEN 'x' END WHERE id % 6 = 0;
+UPDATE n_ord SET amt = amt + 3 WHERE id % 4 = 1;
+SELECT * FROM cov_imm('nest') ORDER BY st;
+SELECT cov_refresh('nest');
+SELECT * FROM cov_check('nest') ORDER BY st;
+SELECT n, customers FROM nest_dist ORDER BY n;
+
+-- Customers without orders added, customers deleted (their orders stay, now without one),
+-- a customer's key changed, orders inserted for a new customer and deleted.
+INSERT INTO n_cust VALUES (20, 'a'), (21, 'b');
+DELETE FROM n_cust WHERE id IN (2, 5);
+UPDATE n_cust SET id = 30 WHERE id = 7;
+INSERT INTO n_ord VALUES (100, 20, 5, NULL), (101, 20, 6, NULL), (102, 30, 1, NULL), (103, 99, 2, NULL);
+DELETE FROM n_ord WHERE id IN (8, 9, 101);
+SELECT * FROM cov_imm('nest') ORDER BY st;
+SELECT cov_refresh('nest');
+SELECT * FROM cov_check('nest') ORDER BY st;
+SELECT n, customers FROM nest_dist ORDER BY n;
+
+------------------------------------------------------------------------------------------------
 -- Every stream table of every family, a last time.
 ------------------------------------------------------------------------------------------------
 SELECT family, count(*) AS stream_tables, count(*) FILTER (WHERE mode = 'IMMEDIATE') AS immediate,
        sum(differences) AS differences
-FROM (SELECT f AS family, c.* FROM unnest(ARRAY['win', 'don', 'gs', 'lat', 'srf', 'rec', 'topk']) f,
+FROM (SELECT f AS family, c.* FROM unnest(ARRAY['win', 'don', 'gs', 'lat', 'srf', 'rec', 'topk', 'nest']) f,
       LATERAL cov_check(f) c) x
 GROUP BY family ORDER BY family;
 

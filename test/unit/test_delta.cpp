@@ -63,6 +63,17 @@ TEST(Delta, SubstituteReplacesNamesKeepingOrAddingAliases) {
     EXPECT_EQ(out, "SELECT a.x, b.y FROM __pgt_ins_0 a JOIN __pgt_old_1 \"b\" ON a.k = b.k");
     // An empty replacement leaves the reference alone.
     EXPECT_EQ(substitute(p.query, p.refs, {"", ""}), p.query);
+    // Inside a join with an alias (whose column list names the table's columns by position),
+    // the replacement is read through the table's own columns, in order.
+    p.refs[0].projection = "\"k\", \"x\"";
+    p.refs[1].projection = "\"k\", \"z\", \"y\"";
+    out = substitute(p.query, p.refs, {"__pgt_ins_0", "__pgt_old_1"});
+    EXPECT_EQ(out,
+              "SELECT a.x, b.y FROM (SELECT \"k\", \"x\" FROM __pgt_ins_0) a JOIN (SELECT \"k\", "
+              "\"z\", \"y\" FROM __pgt_old_1) \"b\" ON a.k = b.k");
+    EXPECT_EQ(substitute_split(p.query, p.refs, {"__pgt_ins_0", ""}, {}),
+              "SELECT a.x, b.y FROM (SELECT \"k\", \"x\" FROM __pgt_ins_0) a JOIN public.b ON a.k "
+              "= b.k");
 }
 
 TEST(Delta, JoinDeltaHasTwoSignedTermsPerChangedRelation) {

@@ -64,6 +64,10 @@ struct RelationRef {
     // PostgreSQL hashes that once, where it would scan the deleted rows once per outer row.
     // Empty: the span itself serves.
     std::string split_del;
+    // Inside `(... JOIN ...) AS alias`, whose text lists the columns of its relations by
+    // position: every column of the table in order ("a", "b"), which a relation replacing it
+    // (carrying only the columns the query uses, and __pgt_one) is read through. Else empty.
+    std::string projection;
 };
 
 // The query text with one more condition that keeps only the rows a change of one nonlinear

@@ -26,6 +26,8 @@ std::string substitute(const std::string& text, const std::vector<RelationRef>& 
         if (replacement[i].empty())
             continue;
         std::string r = replacement[i];
+        if (!refs[i].projection.empty())
+            r = fmt::format("(SELECT {} FROM {})", refs[i].projection, r);
         if (!refs[i].has_alias)
             r += " " + quote_ident(refs[i].refname);
         out.replace(refs[i].location, refs[i].length, r);
@@ -80,7 +82,11 @@ std::string substitute_split(const std::string& text, const std::vector<Relation
                                     ref.split_op == '|' ? "OR" : "AND", deleted));
             continue;
         }
-        out.replace(ref.location, ref.length, replacement[i] + alias);
+        out.replace(ref.location, ref.length,
+                    (ref.projection.empty()
+                         ? replacement[i]
+                         : fmt::format("(SELECT {} FROM {})", ref.projection, replacement[i])) +
+                        alias);
     }
     return out;
 }

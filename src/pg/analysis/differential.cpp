@@ -473,7 +473,17 @@ std::string walk_level(Spi& spi, Query* q, Place place, Sources& out, Query* par
     // (Not the joins' lists of their columns, which name every column of both sides: a column
     // of a join the query reads is followed to its tables' columns, collect_vars.)
     VarState vs{NIL, 0, q};
-    pg_call([&] { query_tree_walker(q, as_walker(collect_vars), &vs, QTW_IGNORE_JOINALIASES); });
+    pg_call([&] {
+        query_tree_walker(q, as_walker(collect_vars), &vs, QTW_IGNORE_JOINALIASES);
+        // Except a join with an alias, `(a JOIN b ON ...) AS j`: its text names every column of
+        // both sides (`AS j(id, k, ...)`), so a delta reading a or b there reads them all.
+        ListCell* rc;
+        foreach (rc, q->rtable) {
+            auto* rte = static_cast<RangeTblEntry*>(lfirst(rc));
+            if (rte->rtekind == RTE_JOIN && rte->alias != nullptr)
+                collect_vars(reinterpret_cast<Node*>(rte->joinaliasvars), &vs);
+        }
+    });
     foreach (lc, vs.vars) {
         auto* v = static_cast<Var*>(lfirst(lc));
         if (v->varattno == 0)

@@ -396,6 +396,25 @@ struct TextRef {
     std::string alias;
 };
 
+// Every column of table `relid`, in order, quoted: "a", "b".
+std::string column_list(Oid relid) {
+    std::string out;
+    pg_call([&] {
+        Relation rel = relation_open(relid, AccessShareLock);
+        TupleDesc desc = RelationGetDescr(rel);
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            if (a->attisdropped)
+                continue;
+            if (!out.empty())
+                out += ", ";
+            out += quote_identifier(NameStr(a->attname));
+        }
+        relation_close(rel, AccessShareLock);
+    });
+    return out;
+}
+
 // (An unqualified reference named `cte` is that CTE's: every relation is printed qualified.)
 std::vector<TextRef> text_refs(const std::string& text,
                                const std::map<Oid, std::size_t>& table_index,
@@ -424,6 +443,8 @@ std::vector<TextRef> text_refs(const std::string& text,
         ref.has_alias = rv->alias != nullptr;
         ref.refname = rv->alias ? rv->alias->aliasname : rv->relname;
         ref.table = it->second;
+        if (raw.in_aliased_join)
+            ref.projection = column_list(relid);
         // The whole subquery expression around it, for substitute_split; kept only where the
         // analysed tree says the expression splits (analyze_references).
         if (raw.sublink != nullptr && raw.sublink_start >= 0 &&

@@ -313,6 +313,167 @@ Node* in_test_qual(Query* q, SubLink* link, Query* sub, RangeTblEntry* rte, Node
     return make_and_qual(satisfies_w(), reinterpret_cast<Node*>(makeBoolExpr(OR_EXPR, arms, -1)));
 }
 
+// The range table entries of join tree `n`, at any depth (with `visible`, not those inside
+// `(...) AS alias`, whose members the level's WHERE, where a restriction goes, cannot name).
+void subtree_entries(Node* n, std::vector<Index>& out, bool visible = false) {
+    if (IsA(n, RangeTblRef)) {
+        out.push_back(static_cast<Index>(reinterpret_cast<RangeTblRef*>(n)->rtindex));
+    } else if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            subtree_entries(static_cast<Node*>(lfirst(lc)), out, visible);
+    } else if (IsA(n, JoinExpr) && !(visible && reinterpret_cast<JoinExpr*>(n)->alias != nullptr)) {
+        subtree_entries(reinterpret_cast<JoinExpr*>(n)->larg, out, visible);
+        subtree_entries(reinterpret_cast<JoinExpr*>(n)->rarg, out, visible);
+    }
+}
+
+// The binary operator clauses ANDed at the top of `qual`.
+void top_conjuncts(Node* qual, std::vector<OpExpr*>& out) {
+    if (qual == nullptr)
+        return;
+    if (IsA(qual, List) ||
+        (IsA(qual, BoolExpr) && reinterpret_cast<BoolExpr*>(qual)->boolop == AND_EXPR)) {
+        List* args = IsA(qual, List) ? reinterpret_cast<List*>(qual)
+                                     : reinterpret_cast<BoolExpr*>(qual)->args;
+        ListCell* lc;
+        foreach (lc, args)
+            top_conjuncts(static_cast<Node*>(lfirst(lc)), out);
+    } else if (IsA(qual, OpExpr) && list_length(reinterpret_cast<OpExpr*>(qual)->args) == 2) {
+        out.push_back(reinterpret_cast<OpExpr*>(qual));
+    }
+}
+
+// A conjunct of a join condition and the entries whose rows, when not NULL-padded, met it: a
+// row of an inner join's input met its ON clause, a row of a LEFT (RIGHT) join's nullable side
+// its ON clause (the preserved side's rows are kept whether they meet it or not).
+struct JoinConjunct {
+    OpExpr* op;
+    std::vector<Index> met_by;
+};
+
+void join_conjuncts(Node* n, std::vector<JoinConjunct>& out) {
+    if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            join_conjuncts(static_cast<Node*>(lfirst(lc)), out);
+        return;
+    }
+    if (!IsA(n, JoinExpr))
+        return;
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    join_conjuncts(j->larg, out);
+    join_conjuncts(j->rarg, out);
+    std::vector<Index> met_by;
+    if (j->jointype == JOIN_INNER)
+        subtree_entries(n, met_by);
+    else if (j->jointype == JOIN_LEFT)
+        subtree_entries(j->rarg, met_by);
+    else if (j->jointype == JOIN_RIGHT)
+        subtree_entries(j->larg, met_by);
+    else
+        return;
+    std::vector<OpExpr*> ops;
+    top_conjuncts(j->quals, ops);
+    for (OpExpr* op : ops)
+        out.push_back({op, met_by});
+}
+
+// The level's key columns `keys` that are plain columns of preserved entries.
+std::vector<std::pair<Var*, Oid>> preserved_key_columns(Query* q, List* keys,
+                                                        const std::vector<Index>& preserved) {
+    std::vector<std::pair<Var*, Oid>> out;
+    ListCell* lc;
+    foreach (lc, keys) {
+        auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+        TargetEntry* tle = pg_call([&] { return get_sortgroupclause_tle(sgc, q->targetList); });
+        if (!IsA(tle->expr, Var) || !OidIsValid(sgc->eqop))
+            continue;
+        auto* v = reinterpret_cast<Var*>(tle->expr);
+        if (v->varlevelsup == 0 && v->varattno > 0 &&
+            std::find(preserved.begin(), preserved.end(), v->varno) != preserved.end())
+            out.emplace_back(v, sgc->eqop);
+    }
+    return out;
+}
+
+// A relation whose own columns are not among the level's key (or that an outer join can null)
+// but whose rows join the rows of a part only by an equality with a key column: `GROUP BY
+// c.id` over `c LEFT JOIN o ON o.cid = c.id` (or `c JOIN o ON ...`, or the equality in
+// WHERE). A row of o, real (not NULL-padded) in an input row, met the equality there, so the
+// parts holding it, or whose padding it decides (the c rows it matches), are those whose key
+// equals its cid: keeping the input rows whose key equals a changed row's keeps whole parts
+// (the equality is the key's own, its parts' equality). Each such equality of the relation's
+// columns with key columns is required (all hold for a real row); a changed row with a NULL
+// there reaches no part.
+void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& preserved,
+                              const std::vector<Index>& restricted, const char* scope,
+                              std::vector<Restriction>& out) {
+    const auto key_columns = preserved_key_columns(q, keys, preserved);
+    if (key_columns.empty())
+        return;
+    std::vector<JoinConjunct> conjuncts;
+    join_conjuncts(reinterpret_cast<Node*>(q->jointree), conjuncts);
+    {
+        std::vector<Index> all;
+        subtree_entries(reinterpret_cast<Node*>(q->jointree), all);
+        std::vector<OpExpr*> ops;
+        top_conjuncts(q->jointree->quals, ops);
+        for (OpExpr* op : ops)
+            conjuncts.push_back({op, all});
+    }
+    auto key_of = [&](Node* n) -> const std::pair<Var*, Oid>* {
+        if (!IsA(n, Var))
+            return nullptr;
+        auto* v = reinterpret_cast<Var*>(n);
+        for (const auto& k : key_columns)
+            if (v->varlevelsup == 0 && v->varno == k.first->varno &&
+                v->varattno == k.first->varattno)
+                return &k;
+        return nullptr;
+    };
+    std::vector<Index> entries;
+    subtree_entries(reinterpret_cast<Node*>(q->jointree), entries, /*visible=*/true);
+    for (Index rti : entries) {
+        auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
+        if (rte->rtekind != RTE_RELATION ||
+            std::find(restricted.begin(), restricted.end(), rti) != restricted.end())
+            continue;
+        Node* qual = pg_call([&]() -> Node* {
+            List* equal = NIL;
+            for (const auto& c : conjuncts) {
+                if (std::find(c.met_by.begin(), c.met_by.end(), rti) == c.met_by.end())
+                    continue;
+                Node* a = static_cast<Node*>(linitial(c.op->args));
+                Node* b = static_cast<Node*>(lsecond(c.op->args));
+                for (int side = 0; side < 2; ++side) {
+                    Node* key = side == 0 ? a : b;
+                    Node* own = side == 0 ? b : a;
+                    const auto* k = key_of(key);
+                    if (k == nullptr || k->second != c.op->opno || !IsA(own, Var))
+                        continue;
+                    auto* v = reinterpret_cast<Var*>(own);
+                    if (v->varlevelsup != 0 || v->varno != rti || v->varattno <= 0)
+                        continue;
+                    Var* changed =
+                        makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
+                    Var* outer = makeVar(k->first->varno, k->first->varattno, k->first->vartype,
+                                         k->first->vartypmod, k->first->varcollid, 1);
+                    auto* eq = static_cast<OpExpr*>(copyObjectImpl(c.op));
+                    eq->args = side == 0 ? list_make2(outer, changed) : list_make2(changed, outer);
+                    eq->location = -1;
+                    equal = lappend(equal, eq);
+                    break;
+                }
+            }
+            if (equal == NIL)
+                return nullptr;
+            return exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(equal)));
+        });
+        if (qual != nullptr)
+            out.push_back({rte, q, qual, scope});
+    }
+}
 }  // namespace
 
 void subquery_restriction(Query* q, Query* sub, SubLink* link, const char* scope,
@@ -350,7 +511,9 @@ void partition_restrictions(Query* q, std::vector<Restriction>& out) {
                         : q->hasAggs || q->groupClause != NIL
                             ? "the groups holding a changed row"
                             : "the DISTINCT rows equal to a changed row";
-    for (Index rti : preserved_entries(q, reinterpret_cast<Node*>(q->jointree))) {
+    const auto preserved = preserved_entries(q, reinterpret_cast<Node*>(q->jointree));
+    std::vector<Index> restricted;
+    for (Index rti : preserved) {
         auto* rte = static_cast<RangeTblEntry*>(list_nth(q->rtable, static_cast<int>(rti) - 1));
         if (rte->rtekind != RTE_RELATION)
             continue;
@@ -410,9 +573,18 @@ void partition_restrictions(Query* q, std::vector<Restriction>& out) {
                 list_make2(by_equality, makeBoolExpr(AND_EXPR, list_make2(any_null, by_null), -1)),
                 -1));
         });
-        if (qual != nullptr)
+        if (qual != nullptr) {
             out.push_back({rte, q, qual, scope});
+            restricted.push_back(rti);
+        }
     }
+    equated_key_restrictions(q, keys, preserved, restricted,
+                             q->hasWindowFuncs  ? "the window partitions a changed row joins"
+                             : q->hasDistinctOn ? "the DISTINCT ON keys a changed row joins"
+                             : q->hasAggs || q->groupClause != NIL
+                                 ? "the groups a changed row joins"
+                                 : "the DISTINCT rows a changed row joins",
+                             out);
 }
 
 // `x, LATERAL (SELECT .. FROM rel WHERE w)` (or x LEFT JOIN LATERAL ... ON true): the

@@ -16,7 +16,9 @@ namespace {
 struct RangeVarState {
     List* range_vars;
     List* sublinks;  // per range var: the innermost subquery expression around it, or NULL
+    List* hidden;    // per range var: inside a join with an alias at its own query level (int)
     SubLink* current;
+    bool in_aliased_join;
 };
 
 bool collect_range_vars(Node* node, void* context) {
@@ -26,16 +28,25 @@ bool collect_range_vars(Node* node, void* context) {
     if (IsA(node, RangeVar)) {
         s->range_vars = lappend(s->range_vars, node);
         s->sublinks = lappend(s->sublinks, s->current);
+        s->hidden = lappend_int(s->hidden, s->in_aliased_join ? 1 : 0);
         return false;
     }
-    if (IsA(node, SubLink)) {
-        SubLink* outer = s->current;
+    // (A query level of its own: a join with an alias around it does not hide its relations.)
+    const bool level = IsA(node, SubLink) || IsA(node, RangeSubselect) ||
+                       IsA(node, CommonTableExpr) || IsA(node, SelectStmt);
+    const bool aliased = IsA(node, JoinExpr) && reinterpret_cast<JoinExpr*>(node)->alias != nullptr;
+    const bool hidden = s->in_aliased_join;
+    if (level)
+        s->in_aliased_join = false;
+    if (aliased)
+        s->in_aliased_join = true;
+    SubLink* outer = s->current;
+    if (IsA(node, SubLink))
         s->current = reinterpret_cast<SubLink*>(node);
-        bool done = raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
-        s->current = outer;
-        return done;
-    }
-    return raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
+    bool done = raw_expression_tree_walker(node, as_walker(collect_range_vars), context);
+    s->current = outer;
+    s->in_aliased_join = hidden;
+    return done;
 }
 
 // One past the end of the column reference starting at `at` (identifiers, quoted or not,
@@ -104,22 +115,21 @@ bool foreign_column(Node* node, void* context) {
 // The relation references of a query text, in text order.
 std::vector<RawRef> raw_refs(const std::string& text) {
     const char* t = text.c_str();
-    RangeVarState state{NIL, NIL, nullptr};
+    RangeVarState state{NIL, NIL, NIL, nullptr, false};
     pg_call([&] {
         List* raw = pg_parse_query(t);
         collect_range_vars(linitial_node(RawStmt, raw)->stmt, &state);
     });
     std::vector<RawRef> refs;
-    ListCell* lc;
-    ListCell* sc;
-    forboth(lc, state.range_vars, sc, state.sublinks) {
-        auto* sub = static_cast<SubLink*>(lfirst(sc));
+    for (int i = 0; i < list_length(state.range_vars); ++i) {
+        auto* sub = static_cast<SubLink*>(list_nth(state.sublinks, i));
         int start = -1;
         if (sub != nullptr)
             start = sub->subLinkType == EXISTS_SUBLINK
                         ? sub->location
                         : pg_call([&] { return exprLocation(sub->testexpr); });
-        refs.push_back({static_cast<RangeVar*>(lfirst(lc)), sub, start});
+        refs.push_back({static_cast<RangeVar*>(list_nth(state.range_vars, i)), sub, start,
+                        list_nth_int(state.hidden, i) != 0});
     }
     std::sort(refs.begin(), refs.end(),
               [](const RawRef& a, const RawRef& b) { return a.var->location < b.var->location; });

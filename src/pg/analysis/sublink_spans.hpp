@@ -16,8 +16,9 @@ namespace pgtrickle::pg {
 
 struct RawRef {
     RangeVar* var;
-    SubLink* sublink;   // innermost subquery expression around it (raw parse tree), or nullptr
-    int sublink_start;  // where that expression starts in the text, or -1
+    SubLink* sublink;      // innermost subquery expression around it (raw parse tree), or nullptr
+    int sublink_start;     // where that expression starts in the text, or -1
+    bool in_aliased_join;  // inside `(... JOIN ...) AS alias` at its own query level
 };
 
 // The relation references of a query text, in text order.
