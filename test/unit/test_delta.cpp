@@ -374,6 +374,21 @@ TEST(Delta, RestrictedNonlinearTermsReadTheChangedRowsInTheirCondition) {
     EXPECT_EQ(count(sql, "FROM __pgt_any_1 __pgt_any_ref WHERE a.k = __pgt_any_ref.k"), 2u);
     EXPECT_NE(sql.find("LEFT JOIN __pgt_oldh_1 \"b\" ON a.k = b.k WHERE EXISTS"),
               std::string::npos);
+    // Joined to the kept rows by an equality of its column k (filter_column): b is read, now
+    // and before, only where k is a changed row's; before, as its kept rows (keyed: probed by
+    // index) plus its deleted ones.
+    p.restrictions[0].filter_column = "k";
+    p.tables[1].key = {"k"};
+    sql = apply_statement(p, frontier(), "\"public\".\"st\"");
+    const std::string changed_k = "f.\"k\" IN (SELECT x.\"k\" FROM __pgt_any_1 x)";
+    EXPECT_NE(sql.find("LEFT JOIN (SELECT \"k\", \"y\" FROM \"public\".\"b\" f WHERE " + changed_k +
+                       ") \"b\" ON a.k = b.k WHERE EXISTS"),
+              std::string::npos);
+    EXPECT_NE(sql.find("LEFT JOIN (SELECT \"k\", \"y\" FROM __pgt_cur_1 f WHERE " + changed_k +
+                       " UNION ALL SELECT \"k\", \"y\" FROM __pgt_del_1 f WHERE " + changed_k +
+                       ") \"b\" ON a.k = b.k WHERE EXISTS"),
+              std::string::npos);
+    EXPECT_NE(sql.find("__pgt_cur_1 AS NOT MATERIALIZED"), std::string::npos);
 }
 
 TEST(Delta, OldStateSubqueryExpressionIsWrittenOverKeptAndDeletedRows) {

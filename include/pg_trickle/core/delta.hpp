@@ -85,6 +85,10 @@ struct RestrictedText {
     // row satisfies `w` of an uncorrelated `(SELECT max(x) FROM t WHERE w)`) keeps every row or
     // none.
     bool correlated = true;
+    // A column of the relation whose rows the kept rows can meet only when it equals that
+    // column of a changed row (the parts joined to their key by an equality): both evaluations
+    // may read the relation's rows with such a value only. Empty: none.
+    std::string filter_column;
 };
 
 // A query that is a sum (UNION ALL) of products (joins) of relation references: each inner

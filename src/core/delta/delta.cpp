@@ -293,6 +293,29 @@ Products all_products(const std::vector<RelationRef>& refs, const Products& prod
 // reference i (in text order within its product) the relations before it are read new, those
 // after it old, and i itself as its inserted (+1) and deleted (-1) rows when the query is linear
 // in it, or new (+1) and old (-1) when it is not.
+// Table t (index i), now (sign > 0) or before its change, read only where `column` equals that
+// column of one of its changed rows (RestrictedText::filter_column). Before: the rows kept, for
+// a keyed table probed through its indexes (__pgt_cur), plus the deleted ones.
+std::string filtered_state(const DeltaTable& t, std::size_t i, const std::string& column,
+                           int sign) {
+    std::vector<std::string> cols;
+    for (const auto& c : t.columns)
+        cols.push_back(quote_ident(c.name));
+    const std::string list = join(cols, ", ");
+    const std::string changed =
+        fmt::format("(SELECT x.{0} FROM __pgt_any_{1} x)", quote_ident(column), i);
+    auto from = [&](const std::string& rel) {
+        return fmt::format("SELECT {} FROM {} f WHERE f.{} IN {}", list, rel, quote_ident(column),
+                           changed);
+    };
+    if (sign > 0)
+        return "(" + from(t.qualified_name) + ")";
+    if (t.key.empty())
+        return "(" + from(fmt::format("__pgt_old_{}", i)) + ")";
+    return fmt::format("({} UNION ALL {})", from(fmt::format("__pgt_cur_{}", i)),
+                       from(fmt::format("__pgt_del_{}", i)));
+}
+
 std::vector<std::string> signed_terms(const std::string& text, const std::vector<RelationRef>& refs,
                                       const Products& products,
                                       const std::vector<RestrictedText>& restrictions,
@@ -392,8 +415,11 @@ std::vector<std::string> signed_terms(const std::string& text, const std::vector
                     const auto& r = restrictions[static_cast<std::size_t>(varied.restriction)];
                     std::vector<std::string> repl(r.refs.size());
                     for (std::size_t k = 0; k < r.refs.size(); ++k)
-                        repl[k] = r.original[k] < 0
-                                      ? fmt::format("__pgt_any_{}", varied.table)
+                        repl[k] = r.original[k] < 0 ? fmt::format("__pgt_any_{}", varied.table)
+                                  : static_cast<std::size_t>(r.original[k]) == product[p] &&
+                                          !r.filter_column.empty()
+                                      ? filtered_state(tables[varied.table], varied.table,
+                                                       r.filter_column, sign)
                                       : replacement(static_cast<std::size_t>(r.original[k]), sign);
                     body = substituted(r.text, r.refs, repl);
                 } else {

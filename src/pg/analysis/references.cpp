@@ -108,6 +108,7 @@ struct Candidate {
     int level;
     Node* qual;
     const char* scope;  // which rows it keeps, for people (explain_st)
+    std::string filter_column;
 };
 
 // Walks a tree deciding, per relation, whether the query is linear in it, how the relations
@@ -375,7 +376,8 @@ class Classifier {
 
     void add(const std::vector<Restriction>& found) {
         for (const auto& r : found)
-            candidates.push_back({ids_.at(r.rel), levels_.at(r.level), r.qual, r.scope});
+            candidates.push_back(
+                {ids_.at(r.rel), levels_.at(r.level), r.qual, r.scope, r.filter_column});
     }
 
     Query* root_;
@@ -673,6 +675,7 @@ ReferenceAnalysis analyze_references(Query* tree, const std::string& text,
         core::RestrictedText r;
         r.text = deparse(variant);
         r.scope = c.scope;
+        r.filter_column = c.filter_column;
         r.correlated = pg_call([&] { return contain_vars_of_level(c.qual, 0); });
         int next = 0;
         int any = 0;

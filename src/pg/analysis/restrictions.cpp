@@ -439,6 +439,7 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
         if (rte->rtekind != RTE_RELATION ||
             std::find(restricted.begin(), restricted.end(), rti) != restricted.end())
             continue;
+        std::string filter_column;
         Node* qual = pg_call([&]() -> Node* {
             List* equal = NIL;
             for (const auto& c : conjuncts) {
@@ -463,6 +464,8 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
                     eq->args = side == 0 ? list_make2(outer, changed) : list_make2(changed, outer);
                     eq->location = -1;
                     equal = lappend(equal, eq);
+                    if (filter_column.empty())
+                        filter_column = get_attname(rte->relid, v->varattno, false);
                     break;
                 }
             }
@@ -471,7 +474,7 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
             return exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(equal)));
         });
         if (qual != nullptr)
-            out.push_back({rte, q, qual, scope});
+            out.push_back({rte, q, qual, scope, filter_column});
     }
 }
 }  // namespace

@@ -5,6 +5,7 @@
 // function.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "pg_trickle/pg/postgres.hpp"
@@ -21,6 +22,7 @@ struct Restriction {
     Query* level;
     Node* qual;
     const char* scope;
+    std::string filter_column = {};  // core::RestrictedText::filter_column
 };
 
 // `EXISTS / IN / scalar (SELECT .. FROM rel WHERE w)` (the sublink `link`) or a LATERAL
