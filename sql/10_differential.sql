@@ -893,3 +893,27 @@ SELECT k, s, n FROM f_aj_nested ORDER BY k;
 SELECT pgtrickle.drop_stream_table('f_aj_list');
 SELECT pgtrickle.drop_stream_table('f_aj_nested');
 DROP TABLE d_aj_c, d_aj_t, d_aj_k;
+
+-- A LEFT JOIN's nullable side, restricted to the rows whose partner changed: with `d.id =
+-- f.did` in the condition, both evaluations read the dimension only where its id is a changed
+-- row's (an IN over the changed rows in the delta), not whole.
+CREATE TABLE d_dim (id int PRIMARY KEY, name text);
+CREATE TABLE d_fact (id int PRIMARY KEY, did int, v int);
+INSERT INTO d_dim SELECT g, 'n' || g FROM generate_series(1, 50) g;
+INSERT INTO d_fact SELECT g, g % 60, g FROM generate_series(1, 100) g;
+SET client_min_messages = warning;
+SELECT pgtrickle.create_stream_table('f_dim', 'SELECT f.id, f.v, d.name FROM d_fact f LEFT JOIN d_dim d ON d.id = f.did', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+RESET client_min_messages;
+SELECT position('"id" IN (SELECT x."id" FROM __pgt_any_1 x)' IN value) > 0 AS dim_read_by_changed_ids
+FROM pgtrickle.explain_st('f_dim') WHERE property = 'delta_query';
+UPDATE d_dim SET name = name || '!' WHERE id IN (3, 7);
+DELETE FROM d_dim WHERE id = 10;
+INSERT INTO d_dim VALUES (55, 'n55'), (0, 'zero');
+UPDATE d_fact SET did = 55 WHERE id = 1;
+SELECT pgtrickle.refresh_stream_table('f_dim');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_dim';
+UPDATE d_dim SET id = id + 100 WHERE id IN (20, 21);
+SELECT pgtrickle.refresh_stream_table('f_dim');
+SELECT st, last_action, result FROM d_check() WHERE st = 'f_dim';
+SELECT pgtrickle.drop_stream_table('f_dim');
+DROP TABLE d_dim, d_fact;

@@ -70,6 +70,7 @@ extern "C" {
 #include "utils/ruleutils.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "utils/xid8.h"
 }
 #pragma GCC diagnostic pop

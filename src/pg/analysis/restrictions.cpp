@@ -439,7 +439,7 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
         if (rte->rtekind != RTE_RELATION ||
             std::find(restricted.begin(), restricted.end(), rti) != restricted.end())
             continue;
-        std::string filter_column;
+        const char* filter_column = nullptr;
         Node* qual = pg_call([&]() -> Node* {
             List* equal = NIL;
             for (const auto& c : conjuncts) {
@@ -464,7 +464,7 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
                     eq->args = side == 0 ? list_make2(outer, changed) : list_make2(changed, outer);
                     eq->location = -1;
                     equal = lappend(equal, eq);
-                    if (filter_column.empty())
+                    if (filter_column == nullptr)
                         filter_column = get_attname(rte->relid, v->varattno, false);
                     break;
                 }
@@ -474,7 +474,7 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
             return exists_over(rte, reinterpret_cast<Node*>(make_ands_explicit(equal)));
         });
         if (qual != nullptr)
-            out.push_back({rte, q, qual, scope, filter_column});
+            out.push_back({rte, q, qual, scope, filter_column ? filter_column : ""});
     }
 }
 }  // namespace
@@ -631,7 +631,34 @@ void outer_join_restriction(Query* q, JoinExpr* j, Node* nullable, std::vector<R
         move_into_sublink(p, &rti);
         return exists_over(rte, p);
     });
-    out.push_back({rte, q, qual, "rows whose outer-join partner is a changed row"});
+    // `rel.c = x.d` ANDed in p, with the type's own equality: a row of rel joins a kept row of x
+    // only if its c equals that of the changed row the kept row matched, so both evaluations
+    // may read rel's rows with such a c only (core::RestrictedText::filter_column).
+    const char* filter_column = nullptr;
+    std::vector<OpExpr*> ops;
+    top_conjuncts(j->quals, ops);
+    for (OpExpr* op : ops) {
+        Node* a = static_cast<Node*>(linitial(op->args));
+        Node* b = static_cast<Node*>(lsecond(op->args));
+        if (!IsA(a, Var) || !IsA(b, Var))
+            continue;
+        auto* va = reinterpret_cast<Var*>(a);
+        auto* vb = reinterpret_cast<Var*>(b);
+        Var* own = va->varno == static_cast<Index>(rti) ? va : vb;
+        Var* other = own == va ? vb : va;
+        if (own->varno != static_cast<Index>(rti) || other->varno == static_cast<Index>(rti) ||
+            own->varlevelsup != 0 || other->varlevelsup != 0 || own->varattno <= 0 ||
+            own->vartype != other->vartype || own->varcollid != other->varcollid)
+            continue;
+        const bool type_equality = pg_call(
+            [&] { return lookup_type_cache(own->vartype, TYPECACHE_EQ_OPR)->eq_opr == op->opno; });
+        if (!type_equality)
+            continue;
+        filter_column = pg_call([&] { return get_attname(rte->relid, own->varattno, false); });
+        break;
+    }
+    out.push_back({rte, q, qual, "rows whose outer-join partner is a changed row",
+                   filter_column ? filter_column : ""});
 }
 
 }  // namespace pgtrickle::pg
