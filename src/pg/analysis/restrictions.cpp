@@ -2,6 +2,8 @@
 #include "restrictions.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "pg_trickle/pg/guard.hpp"
 #include "pg_trickle/pg/walker.hpp"
@@ -344,6 +346,23 @@ void top_conjuncts(Node* qual, std::vector<OpExpr*>& out) {
     }
 }
 
+// For `a op b` between two plain columns of this level, one of entry `rti` and one of another
+// entry: rti's column, then the other one.
+std::optional<std::pair<Var*, Var*>> column_pair(OpExpr* op, Index rti) {
+    Node* a = static_cast<Node*>(linitial(op->args));
+    Node* b = static_cast<Node*>(lsecond(op->args));
+    if (!IsA(a, Var) || !IsA(b, Var))
+        return std::nullopt;
+    auto* va = reinterpret_cast<Var*>(a);
+    auto* vb = reinterpret_cast<Var*>(b);
+    if (va->varlevelsup != 0 || vb->varlevelsup != 0 || (va->varno == rti) == (vb->varno == rti))
+        return std::nullopt;
+    Var* own = va->varno == rti ? va : vb;
+    if (own->varattno <= 0)
+        return std::nullopt;
+    return std::make_pair(own, own == va ? vb : va);
+}
+
 // A conjunct of a join condition and the entries whose rows, when not NULL-padded, met it: a
 // row of an inner join's input met its ON clause, a row of a LEFT (RIGHT) join's nullable side
 // its ON clause (the preserved side's rows are kept whether they meet it or not).
@@ -445,29 +464,23 @@ void equated_key_restrictions(Query* q, List* keys, const std::vector<Index>& pr
             for (const auto& c : conjuncts) {
                 if (std::find(c.met_by.begin(), c.met_by.end(), rti) == c.met_by.end())
                     continue;
-                Node* a = static_cast<Node*>(linitial(c.op->args));
-                Node* b = static_cast<Node*>(lsecond(c.op->args));
-                for (int side = 0; side < 2; ++side) {
-                    Node* key = side == 0 ? a : b;
-                    Node* own = side == 0 ? b : a;
-                    const auto* k = key_of(key);
-                    if (k == nullptr || k->second != c.op->opno || !IsA(own, Var))
-                        continue;
-                    auto* v = reinterpret_cast<Var*>(own);
-                    if (v->varlevelsup != 0 || v->varno != rti || v->varattno <= 0)
-                        continue;
-                    Var* changed =
-                        makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
-                    Var* outer = makeVar(k->first->varno, k->first->varattno, k->first->vartype,
-                                         k->first->vartypmod, k->first->varcollid, 1);
-                    auto* eq = static_cast<OpExpr*>(copyObjectImpl(c.op));
-                    eq->args = side == 0 ? list_make2(outer, changed) : list_make2(changed, outer);
-                    eq->location = -1;
-                    equal = lappend(equal, eq);
-                    if (filter_column == nullptr)
-                        filter_column = get_attname(rte->relid, v->varattno, false);
-                    break;
-                }
+                const auto columns = column_pair(c.op, rti);
+                const auto* k =
+                    columns ? key_of(reinterpret_cast<Node*>(columns->second)) : nullptr;
+                if (k == nullptr || k->second != c.op->opno)
+                    continue;
+                Var* v = columns->first;
+                Var* changed = makeVar(1, v->varattno, v->vartype, v->vartypmod, v->varcollid, 0);
+                Var* outer = makeVar(k->first->varno, k->first->varattno, k->first->vartype,
+                                     k->first->vartypmod, k->first->varcollid, 1);
+                // (The operator's own argument order: it may take two types.)
+                auto* eq = static_cast<OpExpr*>(copyObjectImpl(c.op));
+                eq->args = linitial(c.op->args) == v ? list_make2(changed, outer)
+                                                     : list_make2(outer, changed);
+                eq->location = -1;
+                equal = lappend(equal, eq);
+                if (filter_column == nullptr)
+                    filter_column = get_attname(rte->relid, v->varattno, false);
             }
             if (equal == NIL)
                 return nullptr;
@@ -509,11 +522,19 @@ void partition_restrictions(Query* q, std::vector<Restriction>& out) {
     List* keys = partition_key(q);
     if (keys == NIL)
         return;
-    const char* scope = q->hasWindowFuncs  ? "the window partitions holding a changed row"
-                        : q->hasDistinctOn ? "the DISTINCT ON keys of a changed row"
-                        : q->hasAggs || q->groupClause != NIL
-                            ? "the groups holding a changed row"
-                            : "the DISTINCT rows equal to a changed row";
+    // The kind of part, for the scope of each restriction (explain_st): by the relation's own
+    // key columns, and through an equality with a key column (equated_key_restrictions).
+    const int kind = q->hasWindowFuncs                     ? 0
+                     : q->hasDistinctOn                    ? 1
+                     : q->hasAggs || q->groupClause != NIL ? 2
+                                                           : 3;
+    static const char* const kOwnKey[] = {
+        "the window partitions holding a changed row", "the DISTINCT ON keys of a changed row",
+        "the groups holding a changed row", "the DISTINCT rows equal to a changed row"};
+    static const char* const kJoinedKey[] = {
+        "the window partitions a changed row joins", "the DISTINCT ON keys a changed row joins",
+        "the groups a changed row joins", "the DISTINCT rows a changed row joins"};
+    const char* scope = kOwnKey[kind];
     const auto preserved = preserved_entries(q, reinterpret_cast<Node*>(q->jointree));
     std::vector<Index> restricted;
     for (Index rti : preserved) {
@@ -581,13 +602,7 @@ void partition_restrictions(Query* q, std::vector<Restriction>& out) {
             restricted.push_back(rti);
         }
     }
-    equated_key_restrictions(q, keys, preserved, restricted,
-                             q->hasWindowFuncs  ? "the window partitions a changed row joins"
-                             : q->hasDistinctOn ? "the DISTINCT ON keys a changed row joins"
-                             : q->hasAggs || q->groupClause != NIL
-                                 ? "the groups a changed row joins"
-                                 : "the DISTINCT rows a changed row joins",
-                             out);
+    equated_key_restrictions(q, keys, preserved, restricted, kJoinedKey[kind], out);
 }
 
 // `x, LATERAL (SELECT .. FROM rel WHERE w)` (or x LEFT JOIN LATERAL ... ON true): the
@@ -638,18 +653,11 @@ void outer_join_restriction(Query* q, JoinExpr* j, Node* nullable, std::vector<R
     std::vector<OpExpr*> ops;
     top_conjuncts(j->quals, ops);
     for (OpExpr* op : ops) {
-        Node* a = static_cast<Node*>(linitial(op->args));
-        Node* b = static_cast<Node*>(lsecond(op->args));
-        if (!IsA(a, Var) || !IsA(b, Var))
+        const auto columns = column_pair(op, static_cast<Index>(rti));
+        if (!columns || columns->first->vartype != columns->second->vartype ||
+            columns->first->varcollid != columns->second->varcollid)
             continue;
-        auto* va = reinterpret_cast<Var*>(a);
-        auto* vb = reinterpret_cast<Var*>(b);
-        Var* own = va->varno == static_cast<Index>(rti) ? va : vb;
-        Var* other = own == va ? vb : va;
-        if (own->varno != static_cast<Index>(rti) || other->varno == static_cast<Index>(rti) ||
-            own->varlevelsup != 0 || other->varlevelsup != 0 || own->varattno <= 0 ||
-            own->vartype != other->vartype || own->varcollid != other->varcollid)
-            continue;
+        Var* own = columns->first;
         const bool type_equality = pg_call(
             [&] { return lookup_type_cache(own->vartype, TYPECACHE_EQ_OPR)->eq_opr == op->opno; });
         if (!type_equality)
