@@ -827,8 +827,7 @@ TEST(Delta, VerifiedLinearAppliesAlsoReturnTheDeletionsTheyMean) {
               std::string::npos);
     p.key_columns = {"x"};
     EXPECT_NE(apply_statement(p, frontier(), "\"public\".\"st\"")
-                  .find(", (SELECT pg_catalog.count(*) FROM __pgt_net WHERE __pgt_nw < 0 AND NOT "
-                        "__pgt_has_new)"),
+                  .find(", (SELECT pg_catalog.count(*) FROM __pgt_gone)"),
               std::string::npos);
 }
 
@@ -867,17 +866,23 @@ TEST(Delta, KeyedLinearPlanUpdatesRowsInPlace) {
     EXPECT_EQ(sql.find("ctid"), std::string::npos);
     // Identity is the key, not the whole row.
     EXPECT_NE(row_id_expression(p, "q").find("ARRAY[q.\"x\"::text]"), std::string::npos);
-    // Versions of a key are told apart by their text, or by the columns themselves when every
-    // column's equality is identity.
+    // Versions of a key are told apart by their text, sorted (a window says whether the key
+    // has a new version), or, when every column's equality is identity, by the columns
+    // themselves in a hash (a set difference says which keys are gone).
     EXPECT_NE(sql.find("PARTITION BY " + row_id_expression(p, "d") + ", ROW(d.\"x\""),
               std::string::npos)
         << sql;
+    EXPECT_NE(sql.find("NOT __pgt_has_new"), std::string::npos);
     p.output_groupable = true;
     sql = apply_statement(p, frontier(), "st");
     EXPECT_EQ(sql.find("ROW(d."), std::string::npos) << sql;
-    EXPECT_NE(sql.find("PARTITION BY " + row_id_expression(p, "d") + ", d.\"x\""),
+    EXPECT_EQ(sql.find("__pgt_has_new"), std::string::npos) << sql;
+    EXPECT_NE(sql.find("GROUP BY d.\"x\""), std::string::npos) << sql;
+    EXPECT_NE(sql.find("EXCEPT SELECT __pgt_rid, \"x\" FROM __pgt_net WHERE __pgt_nw > 0"),
               std::string::npos)
         << sql;
+    // Written in the row-id index's order.
+    EXPECT_NE(sql.find("WHERE c.__pgt_nw > 0 ORDER BY c.__pgt_rid"), std::string::npos);
 }
 
 TEST(Delta, ChangeFiltersApplyToEveryBufferReadAndDecideWhatChanged) {

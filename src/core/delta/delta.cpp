@@ -509,15 +509,38 @@ using namespace detail;
 
 std::string detail::content_apply(const DeltaPlan& plan, const std::string& with,
                                   const std::vector<std::string>& terms, const std::string& st) {
+    // The net count per row content: where every output column's equality is identity, a hash
+    // over the columns themselves, the text of a row made only for the rows whose count moved
+    // (a recomputation's terms hold the whole result twice); else a sort of every row's text.
+    const std::string change =
+        plan.output_groupable
+            ? fmt::format(
+                  "__pgt_delta AS (\n{terms}\n),\n"
+                  "__pgt_change AS MATERIALIZED (\n"
+                  "  SELECT x.*, {xrow} AS __pgt_k FROM (\n"
+                  "    SELECT {rid} AS __pgt_rid, {dcols}, pg_catalog.sum(d.__pgt_w) AS __pgt_nw\n"
+                  "    FROM __pgt_delta d GROUP BY {dcols} HAVING pg_catalog.sum(d.__pgt_w) <> 0) "
+                  "x)",
+                  fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+                  fmt::arg("rid", row_id_expression(plan, "d")),
+                  fmt::arg("dcols", prefixed(plan, "d")),
+                  fmt::arg("xrow", row_text(plan.output_columns, "x")))
+            : fmt::format(
+                  "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
+                  "__pgt_keyed AS (SELECT {rid} AS __pgt_rid, {krow} AS __pgt_k, d.* FROM "
+                  "__pgt_delta d),\n"
+                  "__pgt_change AS MATERIALIZED (\n"
+                  "  SELECT * FROM (SELECT k.*, pg_catalog.sum(k.__pgt_w) OVER w AS __pgt_nw,\n"
+                  "                        pg_catalog.row_number() OVER w AS __pgt_rn\n"
+                  "                 FROM __pgt_keyed k WINDOW w AS (PARTITION BY k.__pgt_rid, "
+                  "k.__pgt_k)) x\n"
+                  "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0)",
+                  fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+                  fmt::arg("rid", row_id_expression(plan, "d")),
+                  fmt::arg("krow", row_text(plan.output_columns, "d")));
     return fmt::format(
         "{ctes},\n"
-        "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
-        "__pgt_keyed AS (SELECT {rid} AS __pgt_rid, {krow} AS __pgt_k, d.* FROM __pgt_delta d),\n"
-        "__pgt_change AS MATERIALIZED (\n"
-        "  SELECT * FROM (SELECT k.*, pg_catalog.sum(k.__pgt_w) OVER w AS __pgt_nw,\n"
-        "                        pg_catalog.row_number() OVER w AS __pgt_rn\n"
-        "                 FROM __pgt_keyed k WINDOW w AS (PARTITION BY k.__pgt_rid, k.__pgt_k)) x\n"
-        "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
+        "{change},\n"
         "__pgt_apply_del AS (\n"
         "  DELETE FROM {st} WHERE ctid IN (\n"
         "    SELECT s.ctid FROM (\n"
@@ -535,9 +558,7 @@ std::string detail::content_apply(const DeltaPlan& plan, const std::string& with
         "  RETURNING 1)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_ins),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del), 0::bigint{verify}",
-        fmt::arg("ctes", with), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
-        fmt::arg("rid", row_id_expression(plan, "d")),
-        fmt::arg("krow", row_text(plan.output_columns, "d")), fmt::arg("st", st),
+        fmt::arg("ctes", with), fmt::arg("change", change), fmt::arg("st", st),
         fmt::arg("srow", row_text(plan.output_columns, "s2")),
         fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")),
         fmt::arg("verify", plan.verify ? ", (SELECT coalesce(pg_catalog.sum(-__pgt_nw), 0)::bigint "
@@ -566,61 +587,79 @@ std::string linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
 std::string keyed_linear_apply(const DeltaPlan& plan, const std::string& table_ctes,
                                const std::string& st) {
     const auto terms = linear_terms(plan, st);
-    std::vector<std::string> keq, same_key, sets;
+    std::vector<std::string> keq, same_key, sets, keys;
     for (const auto& k : plan.key_columns) {
         std::string q = quote_ident(k);
         keq.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM c.{0}", q));
         same_key.push_back(fmt::format("s.{0} IS NOT DISTINCT FROM excluded.{0}", q));
+        keys.push_back(q);
     }
     for (const auto& c : plan.output_columns)
         sets.push_back(fmt::format("{0} = excluded.{0}", quote_ident(c)));
+    // The net change: one row per content with its count (-1: the key's stored version goes,
+    // +1: its new version). Columns whose equality is identity are grouped in a hash (the
+    // terms are read once, as they come); others by their text, sorted, with the row id first
+    // so that one sort serves a second window telling whether the key also has a new version.
+    // (Whether a key is gone is a set difference, not an anti join: the planner's estimates for
+    // these rows are guesses, and a nested-loop anti join over a large change costs its square.)
+    std::string net;
+    if (plan.output_groupable) {
+        net = fmt::format(
+            "__pgt_delta AS (\n{terms}\n),\n"
+            "__pgt_net AS MATERIALIZED (\n"
+            "  SELECT {rid} AS __pgt_rid, {dcols}, pg_catalog.sum(d.__pgt_w) AS __pgt_nw\n"
+            "  FROM __pgt_delta d GROUP BY {dcols} HAVING pg_catalog.sum(d.__pgt_w) <> 0),\n"
+            "__pgt_gone AS (\n"
+            "  SELECT __pgt_rid, {keys} FROM __pgt_net WHERE __pgt_nw < 0\n"
+            "  EXCEPT SELECT __pgt_rid, {keys} FROM __pgt_net WHERE __pgt_nw > 0)",
+            fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+            fmt::arg("rid", row_id_expression(plan, "d")), fmt::arg("dcols", prefixed(plan, "d")),
+            fmt::arg("keys", join(keys, ", ")));
+    } else {
+        net = fmt::format(
+            "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
+            "__pgt_net AS MATERIALIZED (\n"
+            "  SELECT x.*, pg_catalog.bool_or(x.__pgt_nw > 0) OVER (PARTITION BY x.__pgt_rid) AS "
+            "__pgt_has_new\n"
+            "  FROM (SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS "
+            "__pgt_nw,\n"
+            "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
+            "    FROM __pgt_delta d WINDOW w AS (PARTITION BY {rid}, {krow} COLLATE \"C\")) x\n"
+            "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
+            "__pgt_gone AS (\n"
+            "  SELECT __pgt_rid, {keys} FROM __pgt_net WHERE __pgt_nw < 0 AND NOT __pgt_has_new)",
+            fmt::arg("terms", join(terms, "\nUNION ALL\n")),
+            fmt::arg("rid", row_id_expression(plan, "d")),
+            fmt::arg("krow", row_text(plan.output_columns, "d")),
+            fmt::arg("keys", join(keys, ", ")));
+    }
     // Each key's new version is written by one upsert: one probe of the row-id index per row,
-    // where an UPDATE and an INSERT guarded by NOT EXISTS probed it twice. A stored row met under
-    // the row id but holding another key is a row-id collision: raised from inside the statement
-    // (a plain UPDATE matching on the key would have dropped the new row). Inserted rows are
-    // told from updated ones as in the increments (see algebraic.cpp): an updated version keeps
-    // the statement's lock in its xmax.
+    // where an UPDATE and an INSERT guarded by NOT EXISTS probed it twice; in row-id order, the
+    // index's. A stored row met under the row id but holding another key is a row-id
+    // collision: raised from inside the statement (a plain UPDATE matching on the key would
+    // have dropped the new row). Inserted rows are told from updated ones as in the increments
+    // (see algebraic.cpp): an updated version keeps the statement's lock in its xmax.
     return fmt::format(
         "WITH {ctes},\n"
-        "__pgt_delta AS MATERIALIZED (\n{terms}\n),\n"
-        // Identical rows are summed in partitions led by the row id (a function of the key, so
-        // of the content): one sort, mostly by a bigint, serves both windows. (Whether a key
-        // also gets a new version is a window flag, not an anti join: the planner's estimates
-        // for these rows are guesses, and a nested-loop anti join over a large change costs its
-        // square.)
-        "__pgt_net AS MATERIALIZED (\n"
-        "  SELECT x.*, pg_catalog.bool_or(x.__pgt_nw > 0) OVER (PARTITION BY x.__pgt_rid) AS "
-        "__pgt_has_new\n"
-        "  FROM (SELECT {rid} AS __pgt_rid, d.*, pg_catalog.sum(d.__pgt_w) OVER w AS __pgt_nw,\n"
-        "         pg_catalog.row_number() OVER w AS __pgt_rn\n"
-        "    FROM __pgt_delta d WINDOW w AS (PARTITION BY {rid}, {krow})) x\n"
-        "  WHERE x.__pgt_rn = 1 AND x.__pgt_nw <> 0),\n"
+        "{net},\n"
         "__pgt_apply_del AS (\n"
-        "  DELETE FROM {st} s USING __pgt_net c\n"
-        "  WHERE c.__pgt_nw < 0 AND NOT c.__pgt_has_new AND s.__pgt_row_id = c.__pgt_rid AND "
-        "{keq}\n"
+        "  DELETE FROM {st} s USING __pgt_gone c\n"
+        "  WHERE s.__pgt_row_id = c.__pgt_rid AND {keq}\n"
         "  RETURNING 1),\n"
         "__pgt_apply_put AS (\n"
         "  INSERT INTO {st} AS s ({icols}) SELECT c.__pgt_rid, {ccols} FROM __pgt_net c\n"
-        "  WHERE c.__pgt_nw > 0\n"
+        "  WHERE c.__pgt_nw > 0 ORDER BY c.__pgt_rid\n"
         "  ON CONFLICT (__pgt_row_id) DO UPDATE SET {sets}\n"
         "  WHERE CASE WHEN {same_key} THEN true ELSE pgtrickle._pgt_row_id_collision({name}) END\n"
         "  RETURNING s.xmax = 0 AS __pgt_new)\n"
         "SELECT (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE __pgt_new),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_del),"
         " (SELECT pg_catalog.count(*) FROM __pgt_apply_put WHERE NOT __pgt_new){verify}",
-        fmt::arg("ctes", table_ctes), fmt::arg("terms", join(terms, "\nUNION ALL\n")),
-        fmt::arg("rid", row_id_expression(plan, "d")),
-        fmt::arg("krow", plan.output_groupable
-                             ? prefixed(plan, "d")
-                             : row_text(plan.output_columns, "d") + " COLLATE \"C\""),
-        fmt::arg("st", st), fmt::arg("keq", join(keq, " AND ")),
-        fmt::arg("same_key", join(same_key, " AND ")), fmt::arg("sets", join(sets, ", ")),
-        fmt::arg("name", quote_literal(st)), fmt::arg("icols", insert_columns(plan)),
-        fmt::arg("ccols", prefixed(plan, "c")),
-        fmt::arg("verify", plan.verify ? ", (SELECT pg_catalog.count(*) FROM __pgt_net WHERE "
-                                         "__pgt_nw < 0 AND NOT __pgt_has_new)"
-                                       : ""));
+        fmt::arg("ctes", table_ctes), fmt::arg("net", net), fmt::arg("st", st),
+        fmt::arg("keq", join(keq, " AND ")), fmt::arg("same_key", join(same_key, " AND ")),
+        fmt::arg("sets", join(sets, ", ")), fmt::arg("name", quote_literal(st)),
+        fmt::arg("icols", insert_columns(plan)), fmt::arg("ccols", prefixed(plan, "c")),
+        fmt::arg("verify", plan.verify ? ", (SELECT pg_catalog.count(*) FROM __pgt_gone)" : ""));
 }
 
 // `text` with the reference `self` replaced by `replacement` (its name kept as alias), and

@@ -677,6 +677,7 @@ std::optional<DifferentialAnalysis> top_k_plan(Spi& spi, Query* q, const std::st
     plan.kind = core::DeltaPlan::Kind::Linear;
     plan.tables = inner_plan.tables;
     plan.output_columns = inner_plan.output_columns;
+    plan.output_groupable = inner_plan.output_groupable;
     plan.query = deparsed;
     top_k.inner = std::make_shared<const core::DeltaPlan>(std::move(inner_plan));
     plan.top_k = std::move(top_k);
