@@ -56,6 +56,8 @@ SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t FROM t', refres
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id, t.ctid FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, random() FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
+-- An IMMEDIATE stream table is filled when created: no scheduler would fill it later.
+SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'IMMEDIATE', initialize => false)$$);
 -- A partition's own triggers do not see the statements on its partitioned table.
 CREATE TABLE parted (id int, v int) PARTITION BY RANGE (id);
 CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);

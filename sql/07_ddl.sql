@@ -103,3 +103,21 @@ SELECT count(*) AS capture_triggers FROM pg_trigger WHERE tgrelid = 'lonely'::re
 SELECT count(*) AS buffers FROM pg_class WHERE relnamespace = 'pgtrickle_changes'::regnamespace AND relname = 'changes_' || 'lonely'::regclass::oid;
 INSERT INTO lonely VALUES (1);
 DROP TABLE lonely;
+
+-- ALTER COLUMN ... TYPE to the column's own type rewrites every value (USING) and fires no
+-- trigger: the stream tables reading the column are recomputed, IMMEDIATE ones at once, the
+-- others at their next refresh (FULL); those reading other columns only are left alone.
+CREATE TABLE rewritten (id int PRIMARY KEY, v int, w int, x varchar(5));
+INSERT INTO rewritten VALUES (1, 10, 1, 'a'), (2, 20, 2, 'b');
+SELECT pgtrickle.create_stream_table('rewritten_d', 'SELECT id, v FROM rewritten', refresh_mode => 'DIFFERENTIAL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('rewritten_i', 'SELECT sum(v) AS total FROM rewritten', refresh_mode => 'IMMEDIATE');
+SELECT pgtrickle.create_stream_table('rewritten_f', 'SELECT sum(v) AS total FROM rewritten', refresh_mode => 'FULL', schedule => '1h');
+SELECT pgtrickle.create_stream_table('rewritten_x', 'SELECT id FROM rewritten WHERE x = ''A''', refresh_mode => 'IMMEDIATE');
+ALTER TABLE rewritten ALTER COLUMN v TYPE int USING v * 2;
+ALTER TABLE rewritten ALTER COLUMN x TYPE varchar(5) USING upper(x);
+SELECT pgt_name, needs_reinit FROM pgtrickle.pgt_stream_tables WHERE pgt_name LIKE 'rewritten%' ORDER BY pgt_id;
+SELECT pgtrickle.refresh_stream_table('rewritten_d');
+SELECT pgtrickle.refresh_stream_table('rewritten_f');
+SELECT id, v FROM rewritten_d ORDER BY id;
+SELECT (SELECT total FROM rewritten_i) AS immediate_total, (SELECT total FROM rewritten_f) AS full_total;
+SELECT id FROM rewritten_x;

@@ -1,7 +1,9 @@
 // DDL tracking (drops of sources and storage tables, DROP EXTENSION).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "pg_trickle/pg/postgres.hpp"
 
@@ -29,6 +31,18 @@ void note_renames(Node* stmt);
 // At ddl_command_end: the stream tables a type change noted by note_renames concerns are
 // reinitialised, or the change refused (ddl/definition_changes.cpp).
 void handle_noted_type_change(Spi& spi);
+// Columns of a table an ALTER TABLE retypes (ALTER COLUMN ... TYPE): every value is rewritten,
+// by a conversion or a USING expression, to the same type too, and no trigger fires.
+struct RetypedColumns {
+    Oid rel;
+    std::vector<std::string> columns;
+};
+// The columns the running ALTER TABLE retypes, as note_renames noted them (taken: nested
+// statements note their own).
+std::optional<RetypedColumns> take_retyped_columns();
+// At ddl_command_end of ALTER TABLE: the stream tables reading a column it retyped are
+// reinitialised (ddl/definition_changes.cpp).
+void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted);
 
 // pg_trickle's triggers on source `relid` switched by hand (capture_switches.cpp), after ALTER
 // TABLE on it: ours disabled are refused for IMMEDIATE stream tables and make the others'

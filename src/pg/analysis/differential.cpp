@@ -289,12 +289,15 @@ bool matches_by_non_identity_keys(Node* node, void* context) {
 
 }  // namespace
 
+// A DEFERRABLE primary key is none: inside a transaction it can hold a key twice, which every
+// use below (the old state rebuilt by key, one row per key and content, a total order) would
+// take for impossible.
 std::vector<std::string> primary_key(Spi& spi, Oid relid) {
     auto res = spi.execute_cached(
         "SELECT a.attname FROM pg_catalog.pg_index i"
         " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
         "  AND a.attnum = ANY (i.indkey::smallint[])"
-        " WHERE i.indrelid = $1::oid AND i.indisprimary"
+        " WHERE i.indrelid = $1::oid AND i.indisprimary AND i.indimmediate"
         " ORDER BY pg_catalog.array_position(i.indkey::smallint[], a.attnum)",
         {std::to_string(relid)});
     std::vector<std::string> out;

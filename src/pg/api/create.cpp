@@ -180,6 +180,16 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
     Definition def = prepare_definition(spi, query, 0);
     core::RefreshMode mode = choose_mode(def, requested, st.display_name());
     core::validate_options(r.options, mode);
+    // An IMMEDIATE stream table is maintained by every statement writing to its sources from
+    // its creation on, and no scheduler refreshes it: left empty, it would hold only what later
+    // statements changed.
+    if (mode == core::RefreshMode::Immediate && !r.initialize)
+        throw core::invalid_argument(
+            "initialize => false is not supported for an IMMEDIATE stream table",
+            "An IMMEDIATE stream table is kept up to date by the statements that write to its "
+            "sources from its creation on; it is filled when it is created.",
+            "Omit initialize, or create it DIFFERENTIAL with initialize => false and switch it "
+            "later with alter_stream_table(refresh_mode => 'IMMEDIATE').");
     if (mode == core::RefreshMode::Immediate)
         check_immediate_triggers_allowed(dependencies_of(def, mode),
                                          pg_call([] { return GetUserId(); }));

@@ -62,6 +62,9 @@ struct TypeChange {
     bool table_rowtype = false;  // a table's row type: its name is the table's
 };
 std::optional<TypeChange> type_change;
+
+// The columns the running ALTER TABLE retypes (set like `renamed`).
+std::optional<RetypedColumns> retyped;
 bool types_changing = false;  // while handle_changed_type runs (for the wording of refusals)
 
 std::string qualified_function_name(Oid f) {
@@ -377,6 +380,47 @@ void handle_noted_type_change(Spi& spi) {
         handle_changed_type(spi, change, *cmd.scalar());
 }
 
+// After ALTER COLUMN ... TYPE on a source: the stream tables reading a retyped column, whose
+// query it did not break (check_readers refused those, or put them into ERROR), are derived
+// again and recomputed, as after a change of a function they call: their stored rows hold the
+// values before the rewrite, which no change capture saw.
+std::optional<RetypedColumns> take_retyped_columns() {
+    auto r = std::move(retyped);
+    retyped.reset();
+    return r;
+}
+
+void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted) {
+    if (!noted)
+        return;
+    const RetypedColumns& r = *noted;
+    // (Matched with this statement's commands: one left by a statement that failed is not
+    // taken for this one's.)
+    auto cmd = spi.execute(
+        "SELECT c.command_tag || ' ' || c.object_identity"
+        " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
+        " WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "   AND c.objid = $1::pg_catalog.oid LIMIT 1",
+        {std::to_string(r.rel)});
+    const auto what = cmd.scalar();
+    if (!what)
+        return;
+    std::string columns;
+    for (const auto& c : r.columns)
+        columns += (columns.empty() ? "" : "\x1f") + c;
+    auto readers = spi.execute(
+        "SELECT DISTINCT st.pgt_id, st.needs_reinit"
+        " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+        " WHERE d.source_relid = $1::pg_catalog.oid AND st.status <> 'ERROR'"
+        "   AND (coalesce(pg_catalog.cardinality(d.columns_used), 0) = 0"
+        "        OR d.columns_used && pg_catalog.string_to_array($2, pg_catalog.chr(31)))"
+        " ORDER BY st.pgt_id",
+        {std::to_string(r.rel), columns});
+    for (const auto& row : readers.rows)
+        if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
+            reinitialise(spi, *st, *row[1] == "t", *what);
+}
+
 namespace {
 
 void handle_changed_definitions() {
@@ -455,6 +499,7 @@ void note_renames(Node* stmt) {
             [&] { return LookupTypeNameOid(nullptr, makeTypeNameFromNameList(names), true); });
     };
     type_change.reset();
+    retyped.reset();
     if (IsA(stmt, AlterEnumStmt)) {
         auto* e = reinterpret_cast<AlterEnumStmt*>(stmt);
         if (e->oldVal != nullptr)  // RENAME VALUE (ADD VALUE changes no value's text)
@@ -467,14 +512,20 @@ void note_renames(Node* stmt) {
         // (whose row type may be a column's type elsewhere): its values print other fields.
         auto* a = reinterpret_cast<AlterTableStmt*>(stmt);
         bool columns = a->objtype == OBJECT_TYPE;
+        std::vector<std::string> retyped_columns;
         ListCell* lc;
         foreach (lc, a->cmds) {
-            const AlterTableType t = castNode(AlterTableCmd, lfirst(lc))->subtype;
+            auto* cmd = castNode(AlterTableCmd, lfirst(lc));
+            const AlterTableType t = cmd->subtype;
             columns = columns || t == AT_AddColumn || t == AT_DropColumn || t == AT_AlterColumnType;
+            if (t == AT_AlterColumnType && cmd->name != nullptr)
+                retyped_columns.emplace_back(cmd->name);
         }
         if (!columns)
             return;
         const Oid rel = pg_call([&] { return RangeVarGetRelid(a->relation, NoLock, true); });
+        if (OidIsValid(rel) && a->objtype != OBJECT_TYPE && !retyped_columns.empty())
+            retyped = RetypedColumns{rel, std::move(retyped_columns)};
         if (const Oid t =
                 OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
             OidIsValid(t))

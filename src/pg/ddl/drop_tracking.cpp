@@ -277,6 +277,8 @@ void handle_altered_tables() {
     // pg_trickle's own DDL (storage tables, change buffers, capture triggers) is not checked.
     if (running_own_statement())
         return;
+    // (Before any statement of ours runs: each notes its own.)
+    const auto retyped = take_retyped_columns();
     Spi spi;
     JitOff no_jit;
     // A table whose row type is a column's type elsewhere: its values print other fields.
@@ -441,6 +443,8 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
         if (buffered && (!broken.empty() || key_uncaptured(spi, relid)))
             rebuild_capture(spi, relid);
     }
+    // Columns retyped (values rewritten, to the same type too) under their readers.
+    handle_retyped_columns(spi, retyped);
     spi.finish();
 }
 
