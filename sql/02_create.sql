@@ -90,6 +90,20 @@ SELECT pgtrickle.create_stream_table('from_st', 'SELECT customer FROM customer_t
 SELECT st.pgt_name, d.source_relid::regclass, d.source_type FROM pgtrickle.pgt_dependencies d
 JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) WHERE st.pgt_name IN ('from_view', 'from_st') ORDER BY 1;
 SELECT * FROM from_st;
+-- SELECT * over a stream table stands for its visible columns: its hidden ones (__pgt_row_id,
+-- ...) are left out of the star, and of the stored query. Named explicitly, one is refused.
+SELECT pgtrickle.create_stream_table('star_st', 'SELECT * FROM customer_totals', refresh_mode => 'DIFFERENTIAL');
+SELECT defining_query FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'star_st';
+SELECT pgtrickle.create_stream_table('star_st2', 'SELECT c.*, 1 AS one FROM customer_totals c WHERE c.n > 1', refresh_mode => 'DIFFERENTIAL');
+SELECT attname FROM pg_attribute WHERE attrelid = 'star_st2'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+SELECT pgtrickle.create_stream_table('star_st3', 'SELECT c.__pgt_row_id AS x, c.* FROM customer_totals c', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('star_st5', 'SELECT c.__pgt_row_id, c.customer FROM customer_totals c', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('star_st4', 'SELECT DISTINCT * FROM customer_totals', refresh_mode => 'DIFFERENTIAL');
+SELECT defining_query FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'star_st4';
+SELECT pgtrickle.drop_stream_table('star_st4');
+SELECT pgtrickle.drop_stream_table('star_st');
+SELECT pgtrickle.drop_stream_table('star_st2');
+SELECT pgtrickle.drop_stream_table('star_st3');
 
 -- The stored query is schema-qualified, so a different search_path does not change its meaning.
 CREATE SCHEMA other;

@@ -384,6 +384,78 @@ bool same_sort_columns(Query* q, const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+bool hidden_name(const char* name) {
+    return name != nullptr &&
+           (std::strncmp(name, "__pgt_", 6) == 0 || std::strncmp(name, "__pgs_", 6) == 0);
+}
+
+// `SELECT * FROM st` over a stream table (or `st.*`) expands into its hidden columns too
+// (__pgt_row_id, ...), names a stream table may not have: those the select list's stars brought
+// are left out, as if the star stood for the visible columns only. A hidden column named
+// explicitly, or one that ORDER BY, GROUP BY or DISTINCT ON refers to, stays (and is refused
+// below). Top level of a plain SELECT only. (Plain C.)
+void drop_starred_hidden_columns(SelectStmt* raw, Query* q) {
+    if (raw->op != SETOP_NONE || q->setOperations != nullptr)
+        return;
+    std::set<int> stars;  // locations of the select list's star column references
+    ListCell* lc;
+    foreach (lc, raw->targetList) {
+        auto* rt = static_cast<ResTarget*>(lfirst(lc));
+        if (rt->val != nullptr && IsA(rt->val, ColumnRef)) {
+            auto* ref = reinterpret_cast<ColumnRef*>(rt->val);
+            if (IsA(llast(ref->fields), A_Star))
+                stars.insert(ref->location);
+        }
+    }
+    if (stars.empty())
+        return;
+    // (SELECT DISTINCT * lists every column in its DISTINCT clause: the hidden ones leave it
+    // too, so that the rows are told apart by their visible columns.)
+    auto only_distinct = [&](Index ref) {
+        if (ref == 0)
+            return true;
+        if (q->hasDistinctOn || q->groupClause != NIL || q->groupingSets != NIL)
+            return false;
+        ListCell* c;
+        foreach (c, q->sortClause)
+            if (static_cast<SortGroupClause*>(lfirst(c))->tleSortGroupRef == ref)
+                return false;
+        return true;
+    };
+    List* kept = NIL;
+    bool dropped = false;
+    foreach (lc, q->targetList) {
+        auto* tle = static_cast<TargetEntry*>(lfirst(lc));
+        const bool starred = !tle->resjunk && IsA(tle->expr, Var) &&
+                             stars.count(reinterpret_cast<Var*>(tle->expr)->location) > 0;
+        if (starred && hidden_name(tle->resname) && only_distinct(tle->ressortgroupref)) {
+            if (tle->ressortgroupref != 0) {
+                List* distinct = NIL;
+                ListCell* c;
+                foreach (c, q->distinctClause) {
+                    auto* sgc = static_cast<SortGroupClause*>(lfirst(c));
+                    if (sgc->tleSortGroupRef != tle->ressortgroupref)
+                        distinct = lappend(distinct, sgc);
+                }
+                q->distinctClause = distinct;
+            }
+            dropped = true;
+            continue;
+        }
+        kept = lappend(kept, tle);
+    }
+    if (!dropped)
+        return;
+    AttrNumber resno = 0;
+    foreach (lc, kept)
+        static_cast<TargetEntry*>(lfirst(lc))->resno = ++resno;
+    q->targetList = kept;
+}
+
+}  // namespace
+
 AnalyzedQuery analyze_query(const std::string& query) {
     const char* text = query.c_str();
     List* raw = positioned_in(text, [&] { return pg_parse_query(text); });
@@ -407,6 +479,7 @@ AnalyzedQuery analyze_query(const std::string& query) {
 
     Query* q = positioned_in(
         text, [&] { return parse_analyze_fixedparams(raw_stmt, text, nullptr, 0, nullptr); });
+    pg_call([&] { drop_starred_hidden_columns(reinterpret_cast<SelectStmt*>(raw_stmt->stmt), q); });
 
     WalkState state{NIL, false, false, false};
     pg_call([&] { walk_query(q, &state); });
