@@ -564,10 +564,13 @@ void rebuild_capture(Spi& spi, Oid relid) {
         drop_partition_capture(spi, relid);
         for (const auto& s : core::drop_capture_ddl(relid, qualified, true))
             spi.run(s);
+        // (Not IMMEDIATE readers: they read the statements' own rows, never the buffer, and
+        // no refresh would clear the flag.)
         spi.run(
             "UPDATE pgtrickle.pgt_stream_tables SET frontier = NULL, needs_reinit = true"
             " WHERE pgt_id IN (SELECT pgt_id FROM pgtrickle.pgt_dependencies"
-            "                  WHERE source_relid = $1::oid)",
+            "                  WHERE source_relid = $1::oid)"
+            "   AND refresh_mode <> 'IMMEDIATE'",
             {std::to_string(relid)});
     }
     sync_capture(spi, relid);
