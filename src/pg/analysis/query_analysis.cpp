@@ -413,15 +413,25 @@ void drop_starred_hidden_columns(SelectStmt* raw, Query* q) {
         return;
     // (SELECT DISTINCT * lists every column in its DISTINCT clause: the hidden ones leave it
     // too, so that the rows are told apart by their visible columns.)
+    auto refers = [](List* clauses, Index ref) {
+        ListCell* c;
+        foreach (c, clauses)
+            if (static_cast<SortGroupClause*>(lfirst(c))->tleSortGroupRef == ref)
+                return true;
+        return false;
+    };
     auto only_distinct = [&](Index ref) {
         if (ref == 0)
             return true;
-        if (q->hasDistinctOn || q->groupClause != NIL || q->groupingSets != NIL)
+        if (q->hasDistinctOn || !refers(q->distinctClause, ref) || refers(q->sortClause, ref) ||
+            refers(q->groupClause, ref))
             return false;
-        ListCell* c;
-        foreach (c, q->sortClause)
-            if (static_cast<SortGroupClause*>(lfirst(c))->tleSortGroupRef == ref)
+        ListCell* w;
+        foreach (w, q->windowClause) {
+            auto* wc = static_cast<WindowClause*>(lfirst(w));
+            if (refers(wc->partitionClause, ref) || refers(wc->orderClause, ref))
                 return false;
+        }
         return true;
     };
     List* kept = NIL;

@@ -380,16 +380,16 @@ void handle_noted_type_change(Spi& spi) {
         handle_changed_type(spi, change, *cmd.scalar());
 }
 
-// After ALTER COLUMN ... TYPE on a source: the stream tables reading a retyped column, whose
-// query it did not break (check_readers refused those, or put them into ERROR), are derived
-// again and recomputed, as after a change of a function they call: their stored rows hold the
-// values before the rewrite, which no change capture saw.
 std::optional<RetypedColumns> take_retyped_columns() {
     auto r = std::move(retyped);
     retyped.reset();
     return r;
 }
 
+// After ALTER COLUMN ... TYPE on a source: the stream tables reading a retyped column, whose
+// query it did not break (check_readers refused those, or put them into ERROR), are derived
+// again and recomputed, as after a change of a function they call: their stored rows hold the
+// values before the rewrite, which no change capture saw.
 void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted) {
     if (!noted)
         return;
