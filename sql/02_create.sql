@@ -101,6 +101,10 @@ SELECT pgtrickle.create_stream_table('star_st5', 'SELECT c.__pgt_row_id, c.custo
 SELECT pgtrickle.create_stream_table('star_st4', 'SELECT DISTINCT * FROM customer_totals', refresh_mode => 'DIFFERENTIAL');
 SELECT defining_query FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'star_st4';
 SELECT pgtrickle.drop_stream_table('star_st4');
+-- (Only a stream table's hidden columns: a table's own column of such a name is refused.)
+CREATE TABLE own_hidden (v int, __pgt_note text);
+SELECT pgtrickle.create_stream_table('star_st6', 'SELECT * FROM own_hidden', refresh_mode => 'DIFFERENTIAL');
+DROP TABLE own_hidden;
 SELECT pgtrickle.drop_stream_table('star_st');
 SELECT pgtrickle.drop_stream_table('star_st2');
 SELECT pgtrickle.drop_stream_table('star_st3');

@@ -32,17 +32,23 @@ void note_renames(Node* stmt);
 // reinitialised, or the change refused (ddl/definition_changes.cpp).
 void handle_noted_type_change(Spi& spi);
 // Columns of a table an ALTER TABLE retypes (ALTER COLUMN ... TYPE): every value is rewritten,
-// by a conversion or a USING expression, to the same type too, and no trigger fires.
+// by a conversion or a USING expression, to the same type too, and no trigger fires. For ALTER
+// TYPE ... CASCADE of a composite type, `rel` is the type (of_type): the tables created OF it
+// change with it, without an ALTER TABLE of theirs.
 struct RetypedColumns {
     Oid rel;
     std::vector<std::string> columns;
+    bool of_type = false;
 };
-// The columns the running ALTER TABLE retypes, as note_renames noted them (taken: nested
+// What the running ALTER TABLE / ALTER TYPE retypes, as note_renames noted it (taken: nested
 // statements note their own).
 std::optional<RetypedColumns> take_retyped_columns();
-// At ddl_command_end of ALTER TABLE: the stream tables reading a column it retyped are
-// reinitialised (ddl/definition_changes.cpp).
+// At ddl_command_end of ALTER TABLE or ALTER TYPE: the tables created OF an altered type are
+// checked as after an ALTER TABLE of their own (follow_altered_table), and the stream tables
+// reading a retyped column are reinitialised (ddl/definition_changes.cpp).
 void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted);
+// The checks after ALTER TABLE on `relid` (drop_tracking.cpp).
+void follow_altered_table(Spi& spi, Oid relid);
 
 // pg_trickle's triggers on source `relid` switched by hand (capture_switches.cpp), after ALTER
 // TABLE on it: ours disabled are refused for IMMEDIATE stream tables and make the others'

@@ -391,6 +391,26 @@ bool hidden_name(const char* name) {
            (std::strncmp(name, "__pgt_", 6) == 0 || std::strncmp(name, "__pgs_", 6) == 0);
 }
 
+// Whether column `v` of level `q` is a column of a stream table's storage (through join alias
+// columns): the storage table carries pg_trickle's guard trigger. (Plain C.)
+bool stream_table_column(Query* q, Var* v) {
+    while (v->varlevelsup == 0 && v->varno >= 1 &&
+           static_cast<int>(v->varno) <= list_length(q->rtable)) {
+        RangeTblEntry* rte = rt_fetch(v->varno, q->rtable);
+        if (rte->rtekind == RTE_RELATION)
+            return OidIsValid(get_trigger_oid(rte->relid, "pgt_dml_guard", true));
+        if (rte->rtekind != RTE_JOIN || v->varattno <= 0 ||
+            v->varattno > list_length(rte->joinaliasvars))
+            return false;
+        Node* alias = strip_implicit_coercions(
+            static_cast<Node*>(list_nth(rte->joinaliasvars, v->varattno - 1)));
+        if (alias == nullptr || !IsA(alias, Var))
+            return false;
+        v = reinterpret_cast<Var*>(alias);
+    }
+    return false;
+}
+
 // `SELECT * FROM st` over a stream table (or `st.*`) expands into its hidden columns too
 // (__pgt_row_id, ...), names a stream table may not have: those the select list's stars brought
 // are left out, as if the star stood for the visible columns only. A hidden column named
@@ -440,7 +460,9 @@ void drop_starred_hidden_columns(SelectStmt* raw, Query* q) {
         auto* tle = static_cast<TargetEntry*>(lfirst(lc));
         const bool starred = !tle->resjunk && IsA(tle->expr, Var) &&
                              stars.count(reinterpret_cast<Var*>(tle->expr)->location) > 0;
-        if (starred && hidden_name(tle->resname) && only_distinct(tle->ressortgroupref)) {
+        if (starred && hidden_name(tle->resname) &&
+            stream_table_column(q, reinterpret_cast<Var*>(tle->expr)) &&
+            only_distinct(tle->ressortgroupref)) {
             if (tle->ressortgroupref != 0) {
                 List* distinct = NIL;
                 ListCell* c;

@@ -399,26 +399,47 @@ void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted
     auto cmd = spi.execute(
         "SELECT c.command_tag || ' ' || c.object_identity"
         " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
-        " WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "   AND c.objid = $1::pg_catalog.oid LIMIT 1",
-        {std::to_string(r.rel)});
+        " WHERE (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+        "        AND c.objid = CASE WHEN $2::boolean THEN (SELECT t.typrelid FROM "
+        "pg_catalog.pg_type t"
+        "                                          WHERE t.oid = $1::pg_catalog.oid)"
+        "                      ELSE $1::pg_catalog.oid END)"
+        "    OR ($2::boolean AND c.classid = 'pg_catalog.pg_type'::pg_catalog.regclass"
+        "        AND c.objid = $1::pg_catalog.oid)"
+        " LIMIT 1",
+        {std::to_string(r.rel), r.of_type ? "true" : "false"});
     const auto what = cmd.scalar();
     if (!what)
         return;
+    std::vector<Oid> tables{r.rel};
+    if (r.of_type) {
+        tables.clear();
+        for (const auto& row : spi.execute("SELECT c.oid FROM pg_catalog.pg_class c"
+                                           " WHERE c.reloftype = $1::pg_catalog.oid ORDER BY c.oid",
+                                           {std::to_string(r.rel)})
+                                   .rows)
+            tables.push_back(static_cast<Oid>(std::stoul(*row[0])));
+    }
     std::string columns;
     for (const auto& c : r.columns)
         columns += (columns.empty() ? "" : "\x1f") + c;
-    auto readers = spi.execute(
-        "SELECT DISTINCT st.pgt_id, st.needs_reinit"
-        " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
-        " WHERE d.source_relid = $1::pg_catalog.oid AND st.status <> 'ERROR'"
-        "   AND (coalesce(pg_catalog.cardinality(d.columns_used), 0) = 0"
-        "        OR d.columns_used && pg_catalog.string_to_array($2, pg_catalog.chr(31)))"
-        " ORDER BY st.pgt_id",
-        {std::to_string(r.rel), columns});
-    for (const auto& row : readers.rows)
-        if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
-            reinitialise(spi, *st, *row[1] == "t", *what);
+    for (const Oid table : tables) {
+        if (r.of_type)
+            follow_altered_table(spi, table);
+        if (columns.empty())
+            continue;
+        auto readers = spi.execute(
+            "SELECT DISTINCT st.pgt_id, st.needs_reinit"
+            " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+            " WHERE d.source_relid = $1::pg_catalog.oid AND st.status <> 'ERROR'"
+            "   AND (coalesce(pg_catalog.cardinality(d.columns_used), 0) = 0"
+            "        OR d.columns_used && pg_catalog.string_to_array($2, pg_catalog.chr(31)))"
+            " ORDER BY st.pgt_id",
+            {std::to_string(table), columns});
+        for (const auto& row : readers.rows)
+            if (auto st = catalog::find_by_id(spi, std::stoll(*row[0])))
+                reinitialise(spi, *st, *row[1] == "t", *what);
+    }
 }
 
 namespace {
@@ -427,9 +448,14 @@ void handle_changed_definitions() {
     // pg_trickle's own DDL (capture trigger functions) is not checked.
     if (running_own_statement())
         return;
+    // (Before any statement of ours runs: each notes its own.)
+    const auto retyped_columns = take_retyped_columns();
     Spi spi;
     JitOff no_jit;
     handle_noted_type_change(spi);
+    // ALTER TYPE ... CASCADE: the tables created OF the type.
+    if (retyped_columns && retyped_columns->of_type)
+        handle_retyped_columns(spi, retyped_columns);
     std::string oids, names;
     for (const auto& r : renamed) {
         oids += (oids.empty() ? "" : ",") + std::to_string(r.objid);
@@ -526,6 +552,10 @@ void note_renames(Node* stmt) {
         const Oid rel = pg_call([&] { return RangeVarGetRelid(a->relation, NoLock, true); });
         if (OidIsValid(rel) && a->objtype != OBJECT_TYPE && !retyped_columns.empty())
             retyped = RetypedColumns{rel, std::move(retyped_columns)};
+        // (ALTER TYPE ... CASCADE: the tables OF the type change too.)
+        if (OidIsValid(rel) && a->objtype == OBJECT_TYPE)
+            if (const Oid type = pg_call([&] { return get_rel_type_id(rel); }); OidIsValid(type))
+                retyped = RetypedColumns{type, std::move(retyped_columns), true};
         if (const Oid t =
                 OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
             OidIsValid(t))

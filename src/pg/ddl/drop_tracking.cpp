@@ -273,6 +273,99 @@ ORDER BY 1)sql",
     }
 }
 
+}  // namespace
+
+// The checks after ALTER TABLE (or ALTER TYPE ... CASCADE of a typed table's type) on `relid`, a
+// source, a buffered table or a stream table's storage: captured columns a stream table reads
+// dropped, renamed or retyped are refused (pg_trickle.block_source_ddl), as are queries the
+// change breaks (check_readers), row-level security or UNLOGGED under maintained readers; the
+// capture switches are checked and the capture rebuilt where its columns or key moved.
+void follow_altered_table(Spi& spi, Oid relid) {
+    auto name = [&] {
+        return spi.execute("SELECT $1::oid::regclass::text", {std::to_string(relid)})
+            .scalar()
+            .value_or(std::to_string(relid));
+    };
+    // Captured columns dropped, renamed or retyped.
+    const bool buffered = OidIsValid(buffer_oid(relid));
+    const auto broken = buffered ? broken_capture_columns(spi, relid) : std::vector<std::string>{};
+    // (Captured columns no stream table uses any more, as after alter_stream_table gave
+    // one a query without them, only have capture rebuilt: capture keeps columns once added.)
+    std::string cols;
+    for (const auto& c : broken) {
+        const std::string source_column = core::source_column(c);
+        if (!spi.execute("SELECT 1 FROM pgtrickle.pgt_dependencies"
+                         " WHERE source_relid = $1::oid"
+                         "   AND ($2 = ANY (columns_used) OR $3 = ANY (columns_used))",
+                         {std::to_string(relid), c, source_column})
+                 .empty())
+            cols += (cols.empty() ? "" : ", ") + c;
+    }
+    if (!cols.empty() && guc::block_source_ddl) {
+        throw core::Error(
+            core::sqlstate::kObjectNotInPrerequisiteState,
+            fmt::format("ALTER TABLE on {} would break change capture of column(s) {} used "
+                        "by stream tables",
+                        name(), cols),
+            "Columns that stream tables read may not be dropped, renamed or retyped while "
+            "pg_trickle.block_source_ddl is on.",
+            "Drop or alter those stream tables first, or SET pg_trickle.block_source_ddl = "
+            "off to allow it (their next refresh is then FULL).");
+    }
+    check_readers(spi, relid, name());
+    // Row-level security switched on (or forced) under a DIFFERENTIAL or IMMEDIATE reader
+    // whose owner it applies to: the delta would go on reading every row (change buffer,
+    // transition tables) where FULL reads through the policies. Refused, as at creation.
+    auto readers = spi.execute(
+        "SELECT DISTINCT st.pgt_schema || '.' || st.pgt_name, st.pgt_relid"
+        " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+        " WHERE d.source_relid = $1::oid AND st.status <> 'ERROR'"
+        "   AND st.refresh_mode IN ('DIFFERENTIAL', 'IMMEDIATE')"
+        "   AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
+        " ORDER BY 1",
+        {std::to_string(relid)});
+    for (const auto& reader : readers.rows) {
+        const Oid owner = relation_owner(static_cast<Oid>(std::stoul(*reader[1])));
+        if (pg_call([&] { return check_enable_rls(relid, owner, true); }) == RLS_ENABLED)
+            throw core::Error(
+                core::sqlstate::kObjectNotInPrerequisiteState,
+                fmt::format("row-level security on {} would apply to the owner of stream "
+                            "table {}, which is maintained differentially",
+                            name(), *reader[0]),
+                "A differential or IMMEDIATE stream table reads the source's changes "
+                "without its policies; only a FULL refresh reads through them.",
+                "Switch the stream table to FULL first (alter_stream_table(refresh_mode => "
+                "'FULL')), or drop it.");
+    }
+    // Made UNLOGGED under an IMMEDIATE reader: a crash would empty it without a trigger,
+    // and an IMMEDIATE stream table has no refresh to catch up. Refused, as at creation.
+    auto immediate_unlogged = spi.execute(
+        "SELECT pg_catalog.string_agg(DISTINCT st.pgt_schema || '.' || st.pgt_name, ', ')"
+        " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
+        " WHERE d.source_relid = $1::oid AND st.refresh_mode = 'IMMEDIATE'"
+        "   AND st.status <> 'ERROR'"
+        "   AND (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
+        "       = 'u'",
+        {std::to_string(relid)});
+    if (auto readers = immediate_unlogged.scalar())
+        throw core::Error(
+            core::sqlstate::kObjectNotInPrerequisiteState,
+            fmt::format("{} would become UNLOGGED, but IMMEDIATE stream table(s) {} read it",
+                        name(), *readers),
+            "A crash empties an UNLOGGED table without firing any trigger, and an IMMEDIATE "
+            "stream table has no refresh to catch up.",
+            "Switch the stream table to DIFFERENTIAL first (alter_stream_table(refresh_mode "
+            "=> 'DIFFERENTIAL')), or drop it.");
+    check_capture_switches(spi, relid);
+    // Capture rebuilt for the source's columns as they are now; also when a primary key
+    // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
+    // The dependents then refresh FULL (their buffered changes are gone).
+    if (buffered && (!broken.empty() || key_uncaptured(spi, relid)))
+        rebuild_capture(spi, relid);
+}
+
+namespace {
+
 void handle_altered_tables() {
     // pg_trickle's own DDL (storage tables, change buffers, capture triggers) is not checked.
     if (running_own_statement())
@@ -358,91 +451,8 @@ ORDER BY x.refresh_mode = 'FULL', x.source, x.st)sql");
         "       WHERE dep.source_relid = d.objid)"
         "     OR EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables st"
         "       WHERE st.pgt_relid = d.objid))");
-    for (const auto& row : altered.rows) {
-        const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
-        auto name = [&] {
-            return spi.execute("SELECT $1::oid::regclass::text", {*row[0]})
-                .scalar()
-                .value_or(*row[0]);
-        };
-        // Captured columns dropped, renamed or retyped.
-        const bool buffered = OidIsValid(buffer_oid(relid));
-        const auto broken =
-            buffered ? broken_capture_columns(spi, relid) : std::vector<std::string>{};
-        // (Captured columns no stream table uses any more, as after alter_stream_table gave
-        // one a query without them, only have capture rebuilt: capture keeps columns once added.)
-        std::string cols;
-        for (const auto& c : broken) {
-            const std::string source_column = core::source_column(c);
-            if (!spi.execute("SELECT 1 FROM pgtrickle.pgt_dependencies"
-                             " WHERE source_relid = $1::oid"
-                             "   AND ($2 = ANY (columns_used) OR $3 = ANY (columns_used))",
-                             {*row[0], c, source_column})
-                     .empty())
-                cols += (cols.empty() ? "" : ", ") + c;
-        }
-        if (!cols.empty() && guc::block_source_ddl) {
-            throw core::Error(
-                core::sqlstate::kObjectNotInPrerequisiteState,
-                fmt::format("ALTER TABLE on {} would break change capture of column(s) {} used "
-                            "by stream tables",
-                            name(), cols),
-                "Columns that stream tables read may not be dropped, renamed or retyped while "
-                "pg_trickle.block_source_ddl is on.",
-                "Drop or alter those stream tables first, or SET pg_trickle.block_source_ddl = "
-                "off to allow it (their next refresh is then FULL).");
-        }
-        check_readers(spi, relid, name());
-        // Row-level security switched on (or forced) under a DIFFERENTIAL or IMMEDIATE reader
-        // whose owner it applies to: the delta would go on reading every row (change buffer,
-        // transition tables) where FULL reads through the policies. Refused, as at creation.
-        auto readers = spi.execute(
-            "SELECT DISTINCT st.pgt_schema || '.' || st.pgt_name, st.pgt_relid"
-            " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
-            " WHERE d.source_relid = $1::oid AND st.status <> 'ERROR'"
-            "   AND st.refresh_mode IN ('DIFFERENTIAL', 'IMMEDIATE')"
-            "   AND (SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
-            " ORDER BY 1",
-            {*row[0]});
-        for (const auto& reader : readers.rows) {
-            const Oid owner = relation_owner(static_cast<Oid>(std::stoul(*reader[1])));
-            if (pg_call([&] { return check_enable_rls(relid, owner, true); }) == RLS_ENABLED)
-                throw core::Error(
-                    core::sqlstate::kObjectNotInPrerequisiteState,
-                    fmt::format("row-level security on {} would apply to the owner of stream "
-                                "table {}, which is maintained differentially",
-                                name(), *reader[0]),
-                    "A differential or IMMEDIATE stream table reads the source's changes "
-                    "without its policies; only a FULL refresh reads through them.",
-                    "Switch the stream table to FULL first (alter_stream_table(refresh_mode => "
-                    "'FULL')), or drop it.");
-        }
-        // Made UNLOGGED under an IMMEDIATE reader: a crash would empty it without a trigger,
-        // and an IMMEDIATE stream table has no refresh to catch up. Refused, as at creation.
-        auto immediate_unlogged = spi.execute(
-            "SELECT pg_catalog.string_agg(DISTINCT st.pgt_schema || '.' || st.pgt_name, ', ')"
-            " FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables st USING (pgt_id)"
-            " WHERE d.source_relid = $1::oid AND st.refresh_mode = 'IMMEDIATE'"
-            "   AND st.status <> 'ERROR'"
-            "   AND (SELECT c.relpersistence FROM pg_catalog.pg_class c WHERE c.oid = $1::oid)"
-            "       = 'u'",
-            {*row[0]});
-        if (auto readers = immediate_unlogged.scalar())
-            throw core::Error(
-                core::sqlstate::kObjectNotInPrerequisiteState,
-                fmt::format("{} would become UNLOGGED, but IMMEDIATE stream table(s) {} read it",
-                            name(), *readers),
-                "A crash empties an UNLOGGED table without firing any trigger, and an IMMEDIATE "
-                "stream table has no refresh to catch up.",
-                "Switch the stream table to DIFFERENTIAL first (alter_stream_table(refresh_mode "
-                "=> 'DIFFERENTIAL')), or drop it.");
-        check_capture_switches(spi, relid);
-        // Capture rebuilt for the source's columns as they are now; also when a primary key
-        // was added or moved to columns the buffer lacks (the deltas identify rows by the key).
-        // The dependents then refresh FULL (their buffered changes are gone).
-        if (buffered && (!broken.empty() || key_uncaptured(spi, relid)))
-            rebuild_capture(spi, relid);
-    }
+    for (const auto& row : altered.rows)
+        follow_altered_table(spi, static_cast<Oid>(std::stoul(*row[0])));
     // Columns retyped (values rewritten, to the same type too) under their readers.
     handle_retyped_columns(spi, retyped);
     spi.finish();
