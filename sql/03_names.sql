@@ -41,6 +41,21 @@ SELECT pgtrickle.create_stream_table('"unterminated', 'SELECT 1 AS x');
 SELECT pgtrickle.create_stream_table('', 'SELECT 1 AS x');
 SELECT pgtrickle.create_stream_table('no_such_schema.st', 'SELECT 1 AS x');
 
+-- An unqualified name is created in current_schema(): a stream table of that name in a later
+-- schema of the search_path is another one, left alone by create, create-if-not-exists and
+-- create-or-replace.
+CREATE SCHEMA later;
+SELECT pgtrickle.create_stream_table('later.twin', 'SELECT id FROM src', refresh_mode => 'FULL');
+SET search_path = public, later;
+SELECT pgtrickle.create_stream_table_if_not_exists('twin', 'SELECT id, v FROM src', refresh_mode => 'FULL');
+SELECT pgtrickle.create_or_replace_stream_table('twin', 'SELECT id FROM src', refresh_mode => 'FULL');
+RESET search_path;
+SELECT pgt_schema, pgt_name, regexp_replace(defining_query, '\s+', ' ', 'g') AS query
+FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'twin' ORDER BY 1;
+SELECT pgtrickle.drop_stream_table('public.twin');
+SELECT pgtrickle.drop_stream_table('later.twin');
+DROP SCHEMA later;
+
 -- Drop them all by their names.
 SELECT pgtrickle.drop_stream_table('"My Schema"."Mixed.Case Name"');
 SELECT pgtrickle.drop_stream_table('uppercase');

@@ -56,6 +56,9 @@ SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t FROM t', refres
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT t.id, t.ctid FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, random() FROM t', refresh_mode => 'DIFFERENTIAL')$$);
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id, now() AS seen_at FROM t', refresh_mode => 'IMMEDIATE')$$);
+-- Not in a session's temporary schema (it would end with the session, unreadable to others).
+SELECT try($$SELECT pgtrickle.create_stream_table('pg_temp.e', 'SELECT id FROM t')$$);
+SELECT count(*) AS left_behind FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'e';
 -- An IMMEDIATE stream table is filled when created: no scheduler would fill it later.
 SELECT try($$SELECT pgtrickle.create_stream_table('e', 'SELECT id FROM t', refresh_mode => 'IMMEDIATE', initialize => false)$$);
 -- A partition's own triggers do not see the statements on its partitioned table.

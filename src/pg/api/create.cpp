@@ -125,17 +125,18 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
         r.refresh_mode = "AUTO";
 
     Spi spi;
+    // The name in the schema it is created in: an unqualified one in current_schema() (a
+    // stream table of that name elsewhere on search_path is another one).
+    const core::QualifiedName target = core::parse_qualified_name(name_text);
+    const std::string target_schema = target.schema ? *target.schema : creation_schema(spi);
+    const std::string target_name =
+        core::quote_ident(target_schema) + "." + core::quote_ident(target.name);
     // One creation of a name at a time: a second session waits for the first to commit and
     // then finds its stream table (42P07) instead of failing on pg_type's unique index.
     // (Keyed by the resolved name: 'x' and 'public.x' are one.)
-    {
-        const core::QualifiedName lock_name = core::parse_qualified_name(name_text);
-        const std::string schema = lock_name.schema ? *lock_name.schema : creation_schema(spi);
-        spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, pg_catalog.hashtext($2))",
-                {kCreateLockClass,
-                 core::quote_ident(schema) + "." + core::quote_ident(lock_name.name)});
-    }
-    if (auto existing = catalog::find(spi, name_text)) {
+    spi.run("SELECT pg_catalog.pg_advisory_xact_lock($1::integer, pg_catalog.hashtext($2))",
+            {kCreateLockClass, target_name});
+    if (auto existing = catalog::find(spi, target_name)) {
         switch (on_existing) {
             case OnExisting::Error:
                 throw core::Error(
@@ -166,16 +167,26 @@ void create_stream_table(CreateRequest r, OnExisting on_existing) {
                                           ? core::RefreshMode::Full
                                           : core::RefreshMode::Differential);
 
-    core::QualifiedName qn = core::parse_qualified_name(name_text);
     StreamTable st;
-    st.schema = qn.schema ? *qn.schema : creation_schema(spi);
-    st.name = qn.name;
+    st.schema = target_schema;
+    st.name = target.name;
     if (st.schema == "pgtrickle" || st.schema == "pgtrickle_changes" || st.schema == "pg_catalog" ||
-        st.schema == "information_schema")
+        st.schema == "information_schema" || st.schema == "pg_toast")
         throw core::Error(core::sqlstate::kInsufficientPrivilege,
                           fmt::format("stream tables cannot be created in schema {}", st.schema),
                           "That schema belongs to pg_trickle or to the system.",
                           "Create it in a schema of your own.");
+    // A temporary table ends with its session, which the scheduler and other sessions cannot
+    // read; its catalog rows and its sources' capture would outlive it.
+    const char* schema_c = st.schema.c_str();
+    if (st.schema == "pg_temp" || pg_call([&] {
+            const Oid nsp = get_namespace_oid(schema_c, true);
+            return OidIsValid(nsp) && isAnyTempNamespace(nsp);
+        }))
+        throw core::unsupported(
+            "stream tables cannot be temporary",
+            fmt::format("Schema {} is a session's temporary schema.", st.schema),
+            "Create the stream table in a permanent schema.");
 
     Definition def = prepare_definition(spi, query, 0);
     core::RefreshMode mode = choose_mode(def, requested, st.display_name());
