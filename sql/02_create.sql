@@ -64,6 +64,8 @@ SELECT pgt_id AS s1_id FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 's1' \g
 SELECT pgtrickle.create_or_replace_stream_table('s1', 'SELECT 1 AS one', schedule => '30s', refresh_mode => 'FULL');
 SELECT pgtrickle.create_or_replace_stream_table('s1', 'SELECT 1 AS one, 2 AS two', schedule => '30s', refresh_mode => 'FULL');
 SELECT one, two FROM s1;
+-- (The rebuilt table's row-id index has the name the table's own would have.)
+SELECT indexrelid::regclass AS row_id_index FROM pg_index WHERE indrelid = 's1'::regclass;
 SELECT pgt_id = :s1_id AS same_id FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 's1';
 SELECT pgtrickle.create_or_replace_stream_table('s1', 'SELECT 1 AS one, 2 AS two', schedule => '5m', refresh_mode => 'FULL');
 SELECT schedule FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 's1';

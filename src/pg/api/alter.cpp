@@ -21,6 +21,10 @@
 #include "pg_trickle/pg/refresh.hpp"
 #include "pg_trickle/pg/storage.hpp"
 
+extern "C" {
+#include "commands/defrem.h"
+}
+
 namespace pgtrickle::pg {
 
 namespace {
@@ -47,6 +51,20 @@ Oid rebuild_storage(Spi& spi, const StreamTable& st, const std::vector<OutputCol
     spi.run("DROP TABLE " + st.qualified_name());
     spi.run("ALTER TABLE " + core::quote_ident(st.schema) + "." + core::quote_ident(temp_name) +
             " RENAME TO " + core::quote_ident(st.name));
+    // The row-id index gets the name the table's own would have had (<table>___pgt_row_id_idx),
+    // not the temporary table's.
+    if (auto index = spi.execute("SELECT c.relname FROM pg_catalog.pg_index i"
+                                 " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+                                 " WHERE i.indrelid = $1::oid AND c.relname LIKE $2",
+                                 {std::to_string(new_relid), temp_name + "\\_%"})
+                         .scalar()) {
+        const Oid nsp = pg_call([&] { return get_rel_namespace(new_relid); });
+        const char* table_name = st.name.c_str();
+        const char* chosen = pg_call(
+            [&] { return ChooseRelationName(table_name, "__pgt_row_id", "idx", nsp, false); });
+        spi.run("ALTER INDEX " + core::quote_ident(st.schema) + "." + core::quote_ident(*index) +
+                " RENAME TO " + core::quote_ident(chosen));
+    }
     // Stream tables reading this one: capture on the new table (the old one's buffer and
     // trigger functions go, which the drop tracker no longer connects with them), and a FULL
     // refresh next (their frontiers were positions in the old buffer). Without this they
