@@ -20,6 +20,12 @@ std::vector<std::string> map_columns(const std::vector<std::string>& names, F f)
     return out;
 }
 
+// The statements of recursive queries (recursive.cpp): derivations deleted and re-derived
+// (recursive_apply), or counted (counting_apply, WITH RECURSIVE ... UNION ALL).
+std::string recursive_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                            const std::string& st);
+std::string counting_apply(const DeltaPlan& plan, const std::string& table_ctes,
+                           const std::string& st);
 // ROW(alias.c1, ...)::text: a type-independent identity for a row's content.
 std::string row_text(const std::vector<std::string>& columns, std::string_view alias);
 // pgtrickle.pg_trickle_hash_multi(ARRAY[e1::text, ...]).
