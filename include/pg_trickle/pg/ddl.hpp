@@ -33,12 +33,12 @@ void note_renames(Node* stmt);
 void handle_noted_type_change(Spi& spi);
 // Columns of a table an ALTER TABLE retypes (ALTER COLUMN ... TYPE): every value is rewritten,
 // by a conversion or a USING expression, to the same type too, and no trigger fires. For ALTER
-// TYPE ... CASCADE of a composite type, `rel` is the type (of_type): the tables created OF it
-// change with it, without an ALTER TABLE of theirs.
+// TYPE ... CASCADE of a composite type (`rel` its pg_class entry), of_type is the type: the
+// tables created OF it change with it, without an ALTER TABLE of theirs.
 struct RetypedColumns {
     Oid rel;
     std::vector<std::string> columns;
-    bool of_type = false;
+    Oid of_type = InvalidOid;
 };
 // What the running ALTER TABLE / ALTER TYPE retypes, as note_renames noted it (taken: nested
 // statements note their own).

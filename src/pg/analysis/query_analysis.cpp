@@ -576,7 +576,7 @@ AnalyzedQuery analyze_query(const std::string& query) {
         if (tle->resjunk)
             continue;
         std::string name = tle->resname ? tle->resname : "?column?";
-        if (name.rfind("__pgt_", 0) == 0 || name.rfind("__pgs_", 0) == 0) {
+        if (hidden_name(name.c_str())) {
             throw core::Error("42939",
                               fmt::format("column name \"{}\" is reserved for pg_trickle", name),
                               "Names starting with __pgt_ or __pgs_ are used for pg_trickle's "

@@ -53,10 +53,11 @@ Oid rebuild_storage(Spi& spi, const StreamTable& st, const std::vector<OutputCol
             " RENAME TO " + core::quote_ident(st.name));
     // The row-id index gets the name the table's own would have had (<table>___pgt_row_id_idx),
     // not the temporary table's.
-    if (auto index = spi.execute("SELECT c.relname FROM pg_catalog.pg_index i"
-                                 " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-                                 " WHERE i.indrelid = $1::oid AND c.relname LIKE $2",
-                                 {std::to_string(new_relid), temp_name + "\\_%"})
+    // (The new table's only index so far.)
+    if (auto index = spi.execute("SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_index i"
+                                 " JOIN pg_catalog.pg_class ON pg_class.oid = i.indexrelid"
+                                 " WHERE i.indrelid = $1::oid",
+                                 {std::to_string(new_relid)})
                          .scalar()) {
         const Oid nsp = pg_call([&] { return get_rel_namespace(new_relid); });
         const char* table_name = st.name.c_str();

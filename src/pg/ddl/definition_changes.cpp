@@ -399,24 +399,17 @@ void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted
     auto cmd = spi.execute(
         "SELECT c.command_tag || ' ' || c.object_identity"
         " FROM pg_catalog.pg_event_trigger_ddl_commands() c"
-        " WHERE (c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        "        AND c.objid = CASE WHEN $2::boolean THEN (SELECT t.typrelid FROM "
-        "pg_catalog.pg_type t"
-        "                                          WHERE t.oid = $1::pg_catalog.oid)"
-        "                      ELSE $1::pg_catalog.oid END)"
-        "    OR ($2::boolean AND c.classid = 'pg_catalog.pg_type'::pg_catalog.regclass"
-        "        AND c.objid = $1::pg_catalog.oid)"
-        " LIMIT 1",
-        {std::to_string(r.rel), r.of_type ? "true" : "false"});
+        " WHERE c.objid IN ($1::pg_catalog.oid, $2::pg_catalog.oid) LIMIT 1",
+        {std::to_string(r.rel), std::to_string(r.of_type)});
     const auto what = cmd.scalar();
     if (!what)
         return;
     std::vector<Oid> tables{r.rel};
-    if (r.of_type) {
+    if (OidIsValid(r.of_type)) {
         tables.clear();
         for (const auto& row : spi.execute("SELECT c.oid FROM pg_catalog.pg_class c"
                                            " WHERE c.reloftype = $1::pg_catalog.oid ORDER BY c.oid",
-                                           {std::to_string(r.rel)})
+                                           {std::to_string(r.of_type)})
                                    .rows)
             tables.push_back(static_cast<Oid>(std::stoul(*row[0])));
     }
@@ -424,7 +417,7 @@ void handle_retyped_columns(Spi& spi, const std::optional<RetypedColumns>& noted
     for (const auto& c : r.columns)
         columns += (columns.empty() ? "" : "\x1f") + c;
     for (const Oid table : tables) {
-        if (r.of_type)
+        if (OidIsValid(r.of_type))
             follow_altered_table(spi, table);
         if (columns.empty())
             continue;
@@ -454,7 +447,7 @@ void handle_changed_definitions() {
     JitOff no_jit;
     handle_noted_type_change(spi);
     // ALTER TYPE ... CASCADE: the tables created OF the type.
-    if (retyped_columns && retyped_columns->of_type)
+    if (retyped_columns && OidIsValid(retyped_columns->of_type))
         handle_retyped_columns(spi, retyped_columns);
     std::string oids, names;
     for (const auto& r : renamed) {
@@ -550,15 +543,12 @@ void note_renames(Node* stmt) {
         if (!columns)
             return;
         const Oid rel = pg_call([&] { return RangeVarGetRelid(a->relation, NoLock, true); });
-        if (OidIsValid(rel) && a->objtype != OBJECT_TYPE && !retyped_columns.empty())
-            retyped = RetypedColumns{rel, std::move(retyped_columns)};
+        const Oid t = OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
         // (ALTER TYPE ... CASCADE: the tables OF the type change too.)
-        if (OidIsValid(rel) && a->objtype == OBJECT_TYPE)
-            if (const Oid type = pg_call([&] { return get_rel_type_id(rel); }); OidIsValid(type))
-                retyped = RetypedColumns{type, std::move(retyped_columns), true};
-        if (const Oid t =
-                OidIsValid(rel) ? pg_call([&] { return get_rel_type_id(rel); }) : InvalidOid;
-            OidIsValid(t))
+        if (OidIsValid(rel) && (a->objtype == OBJECT_TYPE || !retyped_columns.empty()))
+            retyped = RetypedColumns{rel, std::move(retyped_columns),
+                                     a->objtype == OBJECT_TYPE ? t : InvalidOid};
+        if (OidIsValid(t))
             type_change = TypeChange{t, true, a->objtype != OBJECT_TYPE};
         return;
     }
